@@ -1,0 +1,45 @@
+"""crystal_lab: a Jupyter lab for diffusion models that generate crystal structures.
+
+The public API is importable from here; heavy modules (torch, pymatgen, nglview) load
+lazily on first use so that ``import crystal_lab`` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "load_model": "crystal_lab.model",
+    "CrystalDiffusionModel": "crystal_lab.model",
+    "ModelConfig": "crystal_lab.model",
+    "train": "crystal_lab.train",
+    "load_dataset": "crystal_lab.data",
+    "read_csv": "crystal_lab.data",
+    "CrystalBatch": "crystal_lab.data",
+    "parse_prompt": "crystal_lab.prompts",
+    "describe_prompt": "crystal_lab.prompts",
+    "PromptError": "crystal_lab.prompts",
+    "Condition": "crystal_lab.prompts",
+    "Visualizer": "crystal_lab.visualize",
+}
+_SUBMODULES = {"data", "prompts", "noise", "denoiser", "sampler", "model", "train",
+               "visualize", "noise_widgets", "toy", "evaluate", "cli"}
+
+__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"crystal_lab.{name}")
+    else:
+        raise AttributeError(f"module 'crystal_lab' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
