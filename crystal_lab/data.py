@@ -1,0 +1,290 @@
+"""Crystal data: the CDVAE CSV files, a registry of public data sets, and model batches.
+
+Three ideas live here:
+
+* reading the CDVAE layout (one row per crystal, a P1 CIF in ``cif``, property columns beside it)
+  into ``ase.Atoms`` with the properties kept in ``atoms.info``;
+* finding a data set on disk: ``$CRYSTAL_LAB_DATA/<name>/<split>.csv[.gz]`` first, then a download
+  cache (``~/.cache/crystal_lab``), downloading once from the CDVAE repository with a sha256 check;
+* :class:`CrystalBatch`, the flat tensors the model works on (lattice, fractional coordinates,
+  atomic numbers, batch index), with an exact round trip to and from ``ase.Atoms``.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+CDVAE_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/{name}/{split}.csv"
+
+#: The public data sets (CDVAE splits). ``sha256`` pins a download; ``None`` means the first
+#: download is recorded in ``<cache>/sha256.json`` and every later read is checked against it.
+DATASETS: dict[str, dict] = {
+    "mp_20": {"splits": {"train": 27136, "val": 9047, "test": 9046}, "max_atoms": 20,
+              "source": "Materials Project via CDVAE (CC-BY-4.0)"},
+    "perov_5": {"splits": {"train": 11356, "val": 3787, "test": 3785}, "max_atoms": 5,
+                "source": "Castelli et al. perovskites via CDVAE"},
+    "carbon_24": {"splits": {"train": 6091, "val": 2032, "test": 2030}, "max_atoms": 24,
+                  "source": "Pickard AIRSS carbon via CDVAE"},
+}
+KNOWN_SHA256: dict[tuple[str, str], str] = {}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data set is neither in ``$CRYSTAL_LAB_DATA``, nor cached, nor downloadable."""
+
+
+# --------------------------------------------------------------------------- reading
+
+def _parse_value(text: str):
+    if text == "" or text.lower() == "nan":
+        return float("nan") if text else None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text[:1] == "[":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return text
+
+
+def cif_to_atoms(cif: str) -> Atoms:
+    """A CIF string (one structure) as ``ase.Atoms``, read with pymatgen's CIF parser."""
+    from pymatgen.io.cif import CifParser
+
+    structure = CifParser.from_str(cif).parse_structures(primitive=False, on_error="raise")[0]
+    return structure_to_atoms(structure)
+
+
+def read_csv(path: str | os.PathLike, limit: int | None = None) -> list[Atoms]:
+    """Read a CDVAE-layout CSV (plain or ``.gz``) into a list of ``ase.Atoms``.
+
+    Every column except ``cif`` (and a nameless pandas index column) goes into ``atoms.info``.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    out = []
+    with opener(path, "rt", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if limit is not None and len(out) >= limit:
+                break
+            atoms = cif_to_atoms(row.pop("cif"))
+            atoms.info.update({k: _parse_value(v) for k, v in row.items() if k})
+            out.append(atoms)
+    return out
+
+
+# --------------------------------------------------------------------------- conversions
+
+def structure_to_atoms(structure) -> Atoms:
+    """pymatgen ``Structure`` -> ``ase.Atoms`` (periodic, same cell and positions)."""
+    return Atoms(numbers=list(structure.atomic_numbers), cell=structure.lattice.matrix,
+                 scaled_positions=structure.frac_coords, pbc=True)
+
+
+def atoms_to_structure(atoms: Atoms):
+    """``ase.Atoms`` -> pymatgen ``Structure``."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice(np.asarray(atoms.cell)), atoms.get_chemical_symbols(),
+                     atoms.get_scaled_positions(wrap=False))
+
+
+def to_atoms(x) -> Atoms:
+    """Accept ``ase.Atoms`` or a pymatgen ``Structure``; return ``ase.Atoms``."""
+    if isinstance(x, Atoms):
+        return x
+    if hasattr(x, "lattice") and hasattr(x, "frac_coords"):
+        return structure_to_atoms(x)
+    raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(x).__name__}")
+
+
+# --------------------------------------------------------------------------- the registry
+
+def data_dir() -> Path | None:
+    """The directory named by ``$CRYSTAL_LAB_DATA``, if set."""
+    value = os.environ.get("CRYSTAL_LAB_DATA")
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: ``$CRYSTAL_LAB_CACHE`` or ``~/.cache/crystal_lab``."""
+    return Path(os.environ.get("CRYSTAL_LAB_CACHE", "~/.cache/crystal_lab")).expanduser()
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
+             progress: bool = True) -> Path:
+    """Download ``url`` to ``dest`` once (atomic rename), with a tqdm bar and a sha256 check."""
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp, \
+                tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                     disable=not progress) as bar:
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                tmp.write(chunk)
+                bar.update(len(chunk))
+    got = sha256sum(tmp.name)
+    if sha256 is not None and got != sha256:
+        os.unlink(tmp.name)
+        raise OSError(f"sha256 mismatch for {url}: expected {sha256}, got {got}")
+    shutil.move(tmp.name, dest)
+    return dest
+
+
+def _verify_cached(name: str, split: str, path: Path) -> None:
+    """Check a cached download against the pinned or first-recorded sha256."""
+    record = path.parent.parent / "sha256.json"
+    known = json.loads(record.read_text()) if record.exists() else {}
+    key = f"{name}/{split}"
+    expected = KNOWN_SHA256.get((name, split), known.get(key))
+    got = sha256sum(path)
+    if expected is None:
+        known[key] = got
+        record.write_text(json.dumps(known, indent=1, sort_keys=True))
+    elif got != expected:
+        raise OSError(f"{path} is corrupt (sha256 {got[:12]}..., expected {expected[:12]}...): "
+                      "delete it to download again")
+
+
+def dataset_path(name: str, split: str, download_missing: bool = True, url: str | None = None) -> Path:
+    """Find (or download once) ``<name>/<split>.csv``; see the module docstring for the order."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATASETS)}")
+    if split not in DATASETS[name]["splits"]:
+        raise ValueError(f"unknown split {split!r} of {name}; choose from {list(DATASETS[name]['splits'])}")
+    candidates = []
+    if data_dir() is not None:
+        candidates += [data_dir() / name / f"{split}.csv.gz", data_dir() / name / f"{split}.csv"]
+    cached = cache_dir() / name / f"{split}.csv"
+    candidates.append(cached)
+    for path in candidates:
+        if path.exists():
+            if path == cached:
+                _verify_cached(name, split, path)
+            return path
+    url = url or CDVAE_URL.format(name=name, split=split)
+    if download_missing:
+        try:
+            download(url, cached, KNOWN_SHA256.get((name, split)))
+            _verify_cached(name, split, cached)
+            return cached
+        except OSError as err:  # URLError is an OSError: offline, DNS, 403 ...
+            reason = f" ({err})"
+    else:
+        reason = ""
+    where = f"{data_dir() / name / (split + '.csv')} or " if data_dir() else ""
+    raise DataNotFoundError(
+        f"{name}/{split} is not available offline{reason}: put {split}.csv from {url} at "
+        f"{where}{cached}, or set CRYSTAL_LAB_DATA to a folder holding {name}/{split}.csv[.gz]")
+
+
+def load_dataset(name: str, split: str, limit: int | None = None, seed: int | None = None,
+                 download_missing: bool = True) -> list[Atoms]:
+    """Load a public data set split as ``list[ase.Atoms]`` (properties in ``atoms.info``).
+
+    ``limit`` keeps the first ``limit`` rows, or a random subset of that size when ``seed`` is given.
+    """
+    path = dataset_path(name, split, download_missing=download_missing)
+    if seed is None or limit is None:
+        return read_csv(path, limit=limit)
+    rows = read_csv(path)
+    pick = np.random.default_rng(seed).choice(len(rows), size=min(limit, len(rows)), replace=False)
+    return [rows[i] for i in sorted(pick)]
+
+
+# --------------------------------------------------------------------------- model batches
+
+@dataclass
+class CrystalBatch:
+    """Crystals as flat tensors: the model's view of a list of ``ase.Atoms``.
+
+    ``lattice`` (B, 3, 3) rows are lattice vectors in Angstrom (ASE convention);
+    ``frac`` (N, 3) fractional coordinates in [0, 1); ``numbers`` (N,) atomic numbers;
+    ``batch`` (N,) which crystal each atom belongs to.
+    """
+
+    lattice: "torch.Tensor"  # noqa: F821
+    frac: "torch.Tensor"  # noqa: F821
+    numbers: "torch.Tensor"  # noqa: F821
+    batch: "torch.Tensor"  # noqa: F821
+
+    @property
+    def num_crystals(self) -> int:
+        return self.lattice.shape[0]
+
+    @property
+    def num_atoms(self):
+        import torch
+
+        return torch.bincount(self.batch, minlength=self.num_crystals)
+
+    @classmethod
+    def from_atoms(cls, structures, dtype=None, device=None) -> "CrystalBatch":
+        import torch
+
+        dtype = dtype or torch.float64
+        structures = [to_atoms(s) for s in structures]
+        lattice = np.stack([np.asarray(a.cell, dtype=float) for a in structures])
+        frac = np.concatenate([a.get_scaled_positions(wrap=True) for a in structures]) % 1.0
+        numbers = np.concatenate([a.numbers for a in structures])
+        batch = np.repeat(np.arange(len(structures)), [len(a) for a in structures])
+        t = lambda x, d: torch.as_tensor(x, dtype=d, device=device)  # noqa: E731
+        return cls(t(lattice, dtype), t(frac, dtype), t(numbers, torch.long), t(batch, torch.long))
+
+    def to(self, device=None, dtype=None) -> "CrystalBatch":
+        return CrystalBatch(self.lattice.to(device, dtype), self.frac.to(device, dtype),
+                            self.numbers.to(device), self.batch.to(device))
+
+    def to_atoms(self) -> list[Atoms]:
+        lattice = self.lattice.detach().cpu().double().numpy()
+        frac = self.frac.detach().cpu().double().numpy()
+        numbers = self.numbers.detach().cpu().numpy()
+        batch = self.batch.detach().cpu().numpy()
+        return [Atoms(numbers=numbers[batch == i], cell=lattice[i],
+                      scaled_positions=frac[batch == i], pbc=True)
+                for i in range(self.num_crystals)]
+
+    def padded(self):
+        """Dense views ``(frac (B,N,3), numbers (B,N), mask (B,N))`` padded to the largest crystal."""
+        import torch
+
+        counts = self.num_atoms
+        n_max = int(counts.max()) if len(counts) else 0
+        index = torch.arange(len(self.batch), device=self.batch.device)
+        start = torch.cumsum(counts, 0) - counts
+        slot = index - start[self.batch]
+        b = self.num_crystals
+        frac = self.frac.new_zeros(b, n_max, 3)
+        numbers = self.numbers.new_zeros(b, n_max)
+        mask = torch.zeros(b, n_max, dtype=torch.bool, device=self.batch.device)
+        frac[self.batch, slot] = self.frac
+        numbers[self.batch, slot] = self.numbers
+        mask[self.batch, slot] = True
+        return frac, numbers, mask
+

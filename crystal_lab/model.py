@@ -1,0 +1,220 @@
+"""CrystalDiffusionModel = the denoiser + the three noise processes + a config.
+
+``load_model()`` returns the pretrained MP-20 model that ships inside the package; ``sample``
+turns a prompt into ``ase.Atoms``; ``loss`` is the training objective (one random t a crystal,
+each process noises its own variable, the denoiser predicts all three).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import CrystalBatch
+from .denoiser import Denoiser
+from .noise import MASK, CrystalNoise
+from .prompts import MAX_ATOMS, PromptError, parse_prompt
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "mp20.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A weights file that is missing, corrupt, or not a crystal_lab checkpoint."""
+
+
+@dataclass
+class ModelConfig:
+    hidden: int = 128
+    layers: int = 4
+    num_elements: int = 100
+    n_freq: int = 8
+    n_rbf: int = 16
+    max_atoms: int = MAX_ATOMS
+    p_uncond: float = 0.2      # classifier-free dropout of the element condition in training
+    p_csp: float = 0.3         # fraction of training crystals whose atom types are given (CSP)
+    default_steps: int = 50
+    full_steps: int = 1000
+    stochastic_coords: bool = False
+    lattice_eta: float = 0.0
+    n_atoms_hist: dict = field(default_factory=lambda: {k: 1.0 for k in range(1, MAX_ATOMS + 1)})
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class CrystalDiffusionModel(nn.Module):
+    def __init__(self, config: ModelConfig | None = None, noise: CrystalNoise | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.noise = noise or CrystalNoise()
+        c = self.config
+        self.denoiser = Denoiser(c.hidden, c.layers, c.num_elements, c.n_freq, c.n_rbf)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ------------------------------------------------------------------ training objective
+    def condition_vector(self, numbers: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """Multi-hot of the elements present (B, E) plus a final "no condition" flag."""
+        E = self.config.num_elements
+        cond = torch.zeros(numbers.shape[0], E + 1, device=numbers.device)
+        idx = (numbers.clamp(1, E) - 1).masked_fill(~mask, E)
+        cond.scatter_(1, idx, 1.0)
+        cond[:, E] = 0.0
+        cond[drop] = 0.0
+        cond[drop, E] = 1.0
+        return cond
+
+    def loss(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> dict:
+        """The three denoising losses at one random time per crystal (and their sum)."""
+        c, dev = self.config, self.device
+        batch = batch.to(dev, torch.float32)
+        frac0, numbers, mask = batch.padded()
+        B = frac0.shape[0]
+        n = mask.sum(1)
+        rand = lambda *shape: torch.rand(*shape, generator=generator, device=dev)  # noqa: E731
+        t = rand(B).clamp_min(1e-3)
+        x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
+        x0_lat = self.noise.lattice.to_params(batch.lattice, n)
+        x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
+        tokens, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
+        csp = rand(B) < c.p_csp
+        masked = masked & mask & ~csp[:, None]
+        tokens = torch.where(masked, torch.full_like(tokens, MASK), numbers).masked_fill(~mask, MASK)
+        cond = self.condition_vector(numbers, mask, rand(B) < c.p_uncond)
+        lattice = self.noise.lattice.to_lattice(x_lat, n)
+        score, eps, logits = self.denoiser(x_frac, tokens, x_lat, lattice, t, cond, mask)
+        m = mask[..., None].float()
+        coord = ((score - target_frac) ** 2 * m).sum() / (3 * m.sum())
+        lat = F.mse_loss(eps, eps_lat)
+        if masked.any():
+            types = F.cross_entropy(logits[masked], numbers[masked] - 1)
+        else:
+            types = logits.sum() * 0.0
+        return {"loss": coord + lat + types, "coord": coord, "lattice": lat, "types": types}
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
+               seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
+               progress: bool = True, callback=None):
+        """Generate crystals for a prompt (see :mod:`crystal_lab.prompts`).
+
+        ``steps``: reverse steps (default ``config.default_steps``; ``"full"`` for the full
+        1000-step schedule). ``seed``: reproducible on the same device. Returns ``list[Atoms]``, or
+        with ``return_trajectory`` a list of frame lists (t from 1 to 0) per sample.
+        ``callback(info)`` runs after each step and may return True to stop early; the finished
+        structures and the current batch's prediction are returned (``atoms.info["complete"]``).
+        """
+        from tqdm.auto import tqdm
+
+        from .sampler import requests_for, sample_batch
+
+        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=self.config.max_atoms)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise PromptError(f"n_samples must be a whole number >= 1, got {n_samples!r}")
+        steps = self.config.full_steps if steps == "full" else (steps or self.config.default_steps)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise PromptError(f"steps must be a whole number >= 1 or 'full', got {steps!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise PromptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        rng = np.random.default_rng(seed)
+        hist = {int(k): v for k, v in self.config.n_atoms_hist.items()}
+        requests = requests_for(cond, n_samples, hist, self.config.max_atoms, rng)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        was_training = self.training
+        self.eval()
+        results, trajectories = [], []
+        chunks = [requests[i:i + batch_size] for i in range(0, len(requests), batch_size)]
+        with tqdm(total=steps * len(chunks), desc=f"sampling {cond.text or 'any'}", unit="step",
+                  disable=not progress, leave=False) as bar:
+            for chunk in chunks:
+                final, frames, stopped = sample_batch(
+                    self, chunk, steps, generator, trajectory=return_trajectory, callback=callback,
+                    n_total=n_samples, n_done=len(results), progress=bar)
+                for i, atoms in enumerate(final):
+                    atoms.info.update(prompt=cond.text, seed=seed, steps=steps)
+                    results.append(atoms)
+                    if return_trajectory:
+                        trajectories.append([step[i] for step in frames] + [atoms])
+                if stopped:
+                    break
+        self.train(was_training)
+        return trajectories if return_trajectory else results
+
+    # ------------------------------------------------------------------ saving and loading
+    def checkpoint(self) -> dict:
+        return {"format": "crystal_lab/1", "config": asdict(self.config),
+                "noise": self.noise.state_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in self.denoiser.state_dict().items()}}
+
+    def save(self, path: str | Path, **card) -> str:
+        """Write weights (``torch.save``; loadable with ``weights_only=True``) and a sha256 sidecar."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save(self.checkpoint(), buf)
+        data = buf.getvalue()
+        path.write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        meta = {"file": path.name, "sha256": digest, "bytes": len(data), **card}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        return digest
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict) -> "CrystalDiffusionModel":
+        if not isinstance(ckpt, dict) or ckpt.get("format") != "crystal_lab/1":
+            raise CheckpointError("not a crystal_lab checkpoint (missing format tag 'crystal_lab/1')")
+        config = ModelConfig(**ckpt["config"])
+        model = cls(config, CrystalNoise.from_state_dict(ckpt["noise"]))
+        model.denoiser.load_state_dict(ckpt["state_dict"])
+        return model
+
+
+def load_model(path: str | Path | None = None, device: str = "auto", verify: bool = True) -> CrystalDiffusionModel:
+    """Load a model: by default the MP-20 model shipped in ``crystal_lab/weights`` (offline).
+
+    The file is checked against the sha256 recorded beside it (``<name>.json``) and read with
+    ``torch.load(weights_only=True)``, which never executes code from the file.
+    """
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    if not path.exists():
+        raise CheckpointError(f"no weights at {path}")
+    data = path.read_bytes()
+    meta_path = path.with_suffix(".json")
+    if verify:
+        if not meta_path.exists():
+            raise CheckpointError(f"{path.name}: no {meta_path.name} with its sha256 beside it "
+                                  "(pass verify=False to load an unverified file you trust)")
+        expected = json.loads(meta_path.read_text())["sha256"]
+        got = hashlib.sha256(data).hexdigest()
+        if got != expected:
+            raise CheckpointError(f"{path.name} is corrupt or was replaced: sha256 {got[:12]}... "
+                                  f"does not match the recorded {expected[:12]}...")
+    try:
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors, unsupported globals, truncated files
+        raise CheckpointError(f"{path.name} is not a loadable crystal_lab checkpoint: "
+                              f"{str(err).splitlines()[0]}") from None
+    model = CrystalDiffusionModel.from_checkpoint(ckpt)
+    return model.to(resolve_device(device)).eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["CrystalDiffusionModel", "ModelConfig", "load_model", "CheckpointError", "resolve_device",
+           "count_parameters"]
