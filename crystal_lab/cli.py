@@ -1,0 +1,206 @@
+"""The ``crystal-lab`` command.
+
+    crystal-lab lab [--dir DIR]              JupyterLab on the course notebooks
+    crystal-lab start [DIR]                  copy the notebooks into a workspace of your own, open it
+    crystal-lab sample PROMPT --n-atoms N    generate crystals, write CIF files + one extxyz
+    crystal-lab train --epochs N ...         train (or resume) a model
+    crystal-lab evaluate PATH...             validity / uniqueness / novelty / stability summary
+
+Every subcommand imports what it needs when it runs, so ``crystal-lab --help`` is instant.
+Bad input ends with a one-line ``crystal-lab <command>: error: ...`` and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from crystal_lab import __version__
+from crystal_lab import workspace
+
+
+# --------------------------------------------------------------------------- JupyterLab
+
+def jupyter_lab_command(root: str | os.PathLike, port: int | None = None,
+                        no_browser: bool = False) -> list[str]:
+    """The command that serves JupyterLab with ``root`` as its file browser's top folder,
+    opening the welcome notebook when ``root`` has one."""
+    root = Path(root).resolve()
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
+    if (root / workspace.WELCOME_NOTEBOOK).is_file():
+        cmd.append(str(root / workspace.WELCOME_NOTEBOOK))  # the browser opens on this notebook
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI run as root; JupyterLab refuses without it
+    if port is not None:
+        cmd.append(f"--ServerApp.port={port}")
+    if no_browser:
+        cmd.append("--no-browser")
+    return cmd
+
+
+def launch(cmd: list[str]) -> int:
+    """Run ``cmd`` in the foreground (Ctrl-C stops JupyterLab) and return its exit status."""
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _open_lab(root, args) -> int:
+    cmd = jupyter_lab_command(root, port=args.port, no_browser=args.no_browser)
+    if args.dry_run:
+        print(shlex.join(cmd))
+        return 0
+    return launch(cmd)
+
+
+def _cmd_lab(args) -> int:
+    root = Path(args.dir) if args.dir else workspace.notebooks_dir()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder")
+    return _open_lab(root, args)
+
+
+def _cmd_start(args) -> int:
+    report = workspace.create_workspace(args.dir, source=args.source)
+    print(report.summary())
+    return _open_lab(report.dest, args)
+
+
+# --------------------------------------------------------------------------- model work
+
+def _cmd_sample(args) -> int:
+    from crystal_lab import load_model
+
+    model = load_model(path=args.model, device=args.device)
+    structures = model.sample(args.prompt, n_atoms=args.n_atoms, n_samples=args.n_samples,
+                              steps=args.steps, seed=args.seed, progress=not args.quiet)
+    paths = workspace.write_structures(structures, args.out, extxyz_name="samples.extxyz")
+    print(f"wrote {len(structures)} structure(s) to {args.out}: "
+          f"{len(paths) - 1} CIF file(s) and {paths[-1].name}")
+    return 0
+
+
+#: ``crystal-lab train`` option -> keyword of ``crystal_lab.train.train``
+TRAIN_OPTIONS = {
+    "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24"),
+    "--split": ("split", str, "split to train on: train, val or test"),
+    "--epochs": ("epochs", int, "number of epochs"),
+    "--device": ("device", str, "auto, cpu or cuda"),
+    "--out": ("out_dir", str, "run folder for checkpoints and logs"),
+    "--resume": ("resume", str, "checkpoint to resume from"),
+    "--hidden": ("hidden", int, "hidden width of the denoiser"),
+    "--layers": ("layers", int, "message-passing layers"),
+    "--batch-size": ("batch_size", int, "crystals per batch"),
+    "--lr": ("lr", float, "learning rate"),
+    "--seed": ("seed", int, "random seed"),
+    "--max-minutes": ("max_minutes", float, "stop cleanly (with a checkpoint) after this long"),
+    "--limit": ("limit", int, "use only the first N structures of the split"),
+}
+
+
+def _cmd_train(args) -> int:
+    from crystal_lab.train import train
+
+    kwargs = {dest: getattr(args, dest) for dest, _, _ in TRAIN_OPTIONS.values()
+              if hasattr(args, dest)}  # only what was given: train()'s defaults rule the rest
+    train(**kwargs)
+    return 0
+
+
+def _print_summary(summary) -> None:
+    if isinstance(summary, str):
+        print(summary)
+    elif hasattr(summary, "to_string"):  # pandas DataFrame / Series
+        print(summary.to_string())
+    elif isinstance(summary, dict):
+        width = max(map(len, map(str, summary)), default=0)
+        for key, value in summary.items():
+            value = f"{value:.4g}" if isinstance(value, float) else value
+            print(f"{key:<{width}}  {value}")
+    else:
+        print(summary)
+
+
+def _cmd_evaluate(args) -> int:
+    structures = workspace.read_structures(args.paths)
+    if not structures:
+        raise ValueError("no structures found in " + " ".join(args.paths))
+    from crystal_lab.evaluate import summarize
+
+    _print_summary(summarize(structures))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+def _add_lab_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=None, help="JupyterLab port (default: its own)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the JupyterLab command instead of running it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crystal-lab",
+        description="A Jupyter lab for diffusion models that generate crystal structures.")
+    parser.add_argument("--version", action="version", version=f"crystal-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("lab", help="open JupyterLab on the course notebooks")
+    p.add_argument("--dir", default=None,
+                   help="folder to open (default: the course's notebooks/)")
+    _add_lab_options(p)
+    p.set_defaults(func=_cmd_lab)
+
+    p = sub.add_parser("start", help="copy the notebooks into your own workspace and open it "
+                                     "(existing files are never overwritten)")
+    p.add_argument("dir", nargs="?", default="crystal_lab_workspace",
+                   help="workspace folder (default: ./crystal_lab_workspace)")
+    p.add_argument("--source", default=None, help="notebook folder to copy from "
+                                                  "(default: the course's notebooks/)")
+    _add_lab_options(p)
+    p.set_defaults(func=_cmd_start)
+
+    p = sub.add_parser("sample", help="generate crystals and write CIF + extxyz files")
+    p.add_argument("prompt", nargs="?", default=None,
+                   help='"Ba Ti O", "BaTiO3", "Ba1 O3 Ti1"; omit for unconditional samples')
+    p.add_argument("--n-atoms", type=int, default=None, help="atoms per cell")
+    p.add_argument("--n-samples", type=int, default=1, help="number of crystals (default 1)")
+    p.add_argument("--steps", type=int, default=None, help="reverse steps (default: the model's)")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--model", default=None, help="checkpoint (default: the shipped MP-20 model)")
+    p.add_argument("--out", default="samples", help="output folder (default ./samples)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("train", help="train or resume a model (options left out take "
+                                     "crystal_lab.train.train's defaults)")
+    for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
+        p.add_argument(flag, dest=dest, type=kind, default=argparse.SUPPRESS, help=text)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="summarise generated crystals (CIF / extxyz files or "
+                                        "folders)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``crystal-lab`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError, ImportError) as exc:
+        print(f"crystal-lab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

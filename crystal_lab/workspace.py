@@ -1,0 +1,281 @@
+"""Student workspaces and saved results.
+
+A workshop needs two things that have nothing to do with diffusion:
+
+* ``create_workspace(dest)``: copy the course notebooks into a folder of the student's own, so a
+  ``git pull`` of the course never clobbers their edits. An existing file is never overwritten;
+  what was kept is reported.
+* ``save_results(path_zip, structures, table, figures)``: one zip with everything a session made
+  (CIF per structure + one extxyz, the evaluation table as CSV, figures as HTML/PNG), the file a
+  student downloads before the Binder session dies.
+
+Heavy libraries (ase, pandas, plotly) load inside the functions that need them: ``crystal-lab
+--help`` and ``import crystal_lab.workspace`` stay fast.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+#: file types a student gets a copy of (notebooks and the pictures/notes they show)
+COPY_SUFFIXES = frozenset({".ipynb", ".md", ".png", ".jpg", ".jpeg", ".gif", ".svg"})
+#: folder names never copied into a workspace (solutions stay with the instructor)
+EXCLUDED_DIRS = frozenset({"solutions", "_solutions", "__pycache__", ".ipynb_checkpoints"})
+
+#: notebook the lab opens first
+WELCOME_NOTEBOOK = "00_welcome.ipynb"
+
+
+# --------------------------------------------------------------------------- notebooks
+
+def notebooks_dir() -> Path:
+    """The course notebooks: ``$CRYSTAL_LAB_NOTEBOOKS``, else ``notebooks/`` of this checkout,
+    else ``crystal_lab/notebooks`` (a non-editable install that ships them)."""
+    here = Path(__file__).resolve().parent
+    candidates = []
+    if os.environ.get("CRYSTAL_LAB_NOTEBOOKS"):
+        candidates.append(Path(os.environ["CRYSTAL_LAB_NOTEBOOKS"]).expanduser())
+    candidates += [here.parent / "notebooks", here / "notebooks"]
+    for path in candidates:
+        if path.is_dir() and any(path.glob("*.ipynb")):
+            return path
+    raise FileNotFoundError(
+        "no course notebooks found (looked in " + ", ".join(str(p) for p in candidates)
+        + "): clone the crystal_lab repository or pass --dir / set CRYSTAL_LAB_NOTEBOOKS")
+
+
+def _wanted(rel: Path) -> bool:
+    """True for a file a student should get: a notebook or a picture, outside hidden and
+    solution folders."""
+    if any(part.startswith(".") or part in EXCLUDED_DIRS for part in rel.parts):
+        return False
+    return rel.suffix.lower() in COPY_SUFFIXES
+
+
+def course_files(source: str | os.PathLike) -> list[Path]:
+    """Paths (relative to ``source``) of the files ``create_workspace`` copies, sorted."""
+    source = Path(source)
+    return sorted(p.relative_to(source) for p in source.rglob("*")
+                  if p.is_file() and _wanted(p.relative_to(source)))
+
+
+@dataclass
+class WorkspaceReport:
+    """What ``create_workspace`` did: relative paths copied and kept (already there)."""
+    dest: Path
+    copied: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"workspace {self.dest}: copied {len(self.copied)} file(s)"]
+        if self.skipped:
+            lines.append(f"kept {len(self.skipped)} existing file(s) untouched (rename or delete "
+                         "one to get a fresh copy): " + ", ".join(map(str, self.skipped)))
+        return "\n".join(lines)
+
+
+def create_workspace(dest: str | os.PathLike, source: str | os.PathLike | None = None,
+                     ) -> WorkspaceReport:
+    """Copy the course notebooks from ``source`` (default ``notebooks_dir()``) into ``dest``.
+
+    Never overwrites: a file that already exists in ``dest`` is left as it is and listed in
+    ``report.skipped``. Hidden files, ``solutions/`` folders and anything that is not a notebook,
+    markdown note or picture are not copied.
+    """
+    source = Path(source) if source is not None else notebooks_dir()
+    if not source.is_dir():
+        raise FileNotFoundError(f"notebook folder {source} does not exist")
+    dest = Path(dest).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise FileExistsError(f"{dest} exists and is not a folder")
+    if dest.resolve() == source.resolve():
+        raise ValueError(f"workspace {dest} is the course folder itself: choose another folder")
+    report = WorkspaceReport(dest=dest)
+    for rel in course_files(source):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(target, "xb") as out:  # "x": fails if the file exists, so never clobbers
+                out.write((source / rel).read_bytes())
+        except FileExistsError:
+            report.skipped.append(rel)
+        else:
+            report.copied.append(rel)
+    return report
+
+
+# --------------------------------------------------------------------------- structures
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "structure"
+
+
+def _as_atoms_list(structures) -> list:
+    """Atoms copies of ``structures`` (ase.Atoms or pymatgen Structure), with ``atoms.info``
+    reduced to scalars so the extxyz writer accepts it."""
+    from crystal_lab.data import to_atoms
+
+    if structures is None:
+        return []
+    if hasattr(structures, "get_positions") or hasattr(structures, "lattice"):
+        structures = [structures]  # a single crystal
+    out = []
+    for x in structures:
+        atoms = to_atoms(x).copy()
+        atoms.info = {k: v for k, v in atoms.info.items()
+                      if isinstance(v, (str, bool, int, float)) or _is_numpy_scalar(v)}
+        out.append(atoms)
+    return out
+
+
+def _is_numpy_scalar(v) -> bool:
+    return type(v).__module__ == "numpy" and getattr(v, "ndim", 1) == 0
+
+
+def _cif_text(atoms) -> str:
+    import ase.io
+
+    buf = io.BytesIO()
+    ase.io.write(buf, atoms, format="cif")
+    return buf.getvalue().decode()
+
+
+def _extxyz_text(atoms_list) -> str:
+    import ase.io
+
+    buf = io.StringIO()
+    ase.io.write(buf, atoms_list, format="extxyz")
+    return buf.getvalue()
+
+
+def structure_file_names(atoms_list) -> list[str]:
+    """``000_BaTiO3.cif``, ``001_NaCl.cif``, ...: index first, so order is kept and names
+    never collide."""
+    return [f"{i:03d}_{_safe_name(a.get_chemical_formula(mode='metal'))}.cif"
+            for i, a in enumerate(atoms_list)]
+
+
+def write_structures(structures, out_dir: str | os.PathLike,
+                     extxyz_name: str = "structures.extxyz") -> list[Path]:
+    """Write one CIF per structure plus all of them in one extxyz file into ``out_dir``;
+    return the paths written (CIFs first, extxyz last)."""
+    atoms_list = _as_atoms_list(structures)
+    if not atoms_list:
+        raise ValueError("no structures to write")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, atoms in zip(structure_file_names(atoms_list), atoms_list):
+        (out_dir / name).write_text(_cif_text(atoms))
+        paths.append(out_dir / name)
+    (out_dir / extxyz_name).write_text(_extxyz_text(atoms_list))
+    paths.append(out_dir / extxyz_name)
+    return paths
+
+
+def read_structures(paths) -> list:
+    """Read crystals from CIF / extxyz files or folders (a folder: its ``*.cif`` files, or its
+    ``*.extxyz`` / ``*.xyz`` files when it has no CIF) into a list of ``ase.Atoms``."""
+    import ase.io
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.glob("*.cif")) or sorted([*p.glob("*.extxyz"), *p.glob("*.xyz")])
+            if not found:
+                raise FileNotFoundError(f"{p} has no .cif, .extxyz or .xyz file")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"{p} does not exist")
+    atoms = []
+    for f in files:
+        fmt = {".cif": "cif", ".extxyz": "extxyz", ".xyz": "extxyz"}.get(f.suffix.lower())
+        if fmt is None:
+            raise ValueError(f"{f}: unknown structure format (use .cif, .extxyz or .xyz)")
+        atoms += ase.io.read(f, index=":", format=fmt)
+    return atoms
+
+
+# --------------------------------------------------------------------------- results zip
+
+def _table_csv(table) -> str:
+    import pandas as pd
+
+    if not hasattr(table, "to_csv"):
+        table = pd.DataFrame(table)
+    return table.to_csv(index=False)
+
+
+def _figure_files(figures) -> dict[str, bytes | str]:
+    """Figure name -> file content. Plotly figures become HTML that loads one shared
+    ``plotly.min.js`` beside them (works offline); matplotlib figures become PNG."""
+    if figures is None:
+        return {}
+    if isinstance(figures, dict):
+        items = list(figures.items())
+    else:
+        if hasattr(figures, "to_html") or hasattr(figures, "savefig"):
+            figures = [figures]
+        items = [(f"figure_{i:02d}", fig) for i, fig in enumerate(figures)]
+    files: dict[str, bytes | str] = {}
+    for name, fig in items:
+        name = _safe_name(str(name))
+        if hasattr(fig, "to_html"):  # plotly
+            files[f"{name}.html"] = fig.to_html(include_plotlyjs="directory", full_html=True)
+            if "plotly.min.js" not in files:
+                from plotly.offline import get_plotlyjs
+                files["plotly.min.js"] = get_plotlyjs()
+        elif hasattr(fig, "savefig"):  # matplotlib
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+            files[f"{name}.png"] = buf.getvalue()
+        else:
+            raise TypeError(f"figure {name!r} is a {type(fig).__name__}: "
+                            "save_results takes plotly or matplotlib figures")
+    return files
+
+
+def save_results(path_zip: str | os.PathLike, structures=None, table=None, figures=None) -> Path:
+    """Write a session's results into one zip and return its path.
+
+    Layout: ``structures/000_<formula>.cif`` ... plus ``structures/structures.extxyz``,
+    ``evaluation.csv`` (``table``: a pandas DataFrame, a list of row dicts or a dict of
+    columns), ``figures/<name>.html`` (plotly, with one shared ``plotly.min.js``) or
+    ``figures/<name>.png`` (matplotlib), and a ``README.txt`` listing what is inside.
+    ``structures`` are ``ase.Atoms`` or pymatgen ``Structure``; ``figures`` a figure, a list
+    of figures or a dict name -> figure.
+    """
+    from crystal_lab import __version__
+
+    path_zip = Path(path_zip).expanduser()
+    if path_zip.suffix.lower() != ".zip":
+        path_zip = path_zip.with_name(path_zip.name + ".zip")
+    atoms_list = _as_atoms_list(structures)
+    members: dict[str, bytes | str] = {}
+    for name, atoms in zip(structure_file_names(atoms_list), atoms_list):
+        members[f"structures/{name}"] = _cif_text(atoms)
+    if atoms_list:
+        members["structures/structures.extxyz"] = _extxyz_text(atoms_list)
+    if table is not None:
+        members["evaluation.csv"] = _table_csv(table)
+    for name, content in _figure_files(figures).items():
+        members[f"figures/{name}"] = content
+    if not members:
+        raise ValueError("nothing to save: pass structures, a table or figures")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    members["README.txt"] = (f"crystal_lab {__version__} results, saved {stamp}\n"
+                             f"{len(atoms_list)} structure(s)\n\n" + "\n".join(sorted(members)) + "\n")
+    path_zip.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(members):
+            zf.writestr(name, members[name])
+    return path_zip

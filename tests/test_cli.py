@@ -1,0 +1,204 @@
+"""The ``crystal-lab`` command: argument parsing, what each subcommand calls, its files and errors.
+
+JupyterLab is never started here: ``--dry-run`` prints the command, or ``cli.launch`` is replaced.
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import crystal_lab
+from crystal_lab import cli
+
+
+@pytest.fixture
+def course(tmp_path):
+    src = tmp_path / "course"
+    src.mkdir()
+    (src / "00_welcome.ipynb").write_text("{}")
+    (src / "01_toy.ipynb").write_text("{}")
+    return src
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    """Record the commands ``cli.launch`` would have run."""
+    calls = []
+    monkeypatch.setattr(cli, "launch", lambda cmd: calls.append(cmd) or 0)
+    return calls
+
+
+def test_no_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([])
+    assert exc.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_lab_dry_run_prints_jupyterlab_command_on_the_folder(course, capsys, launched):
+    assert cli.main(["lab", "--dir", str(course), "--port", "8123", "--no-browser", "--dry-run"]) == 0
+    cmd = shlex.split(capsys.readouterr().out.strip())
+    assert cmd[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert f"--ServerApp.root_dir={course.resolve()}" in cmd
+    assert str(course.resolve() / "00_welcome.ipynb") in cmd  # opens on the welcome notebook
+    assert "--ServerApp.port=8123" in cmd and "--no-browser" in cmd
+    assert launched == []
+
+
+def test_lab_launches_and_returns_jupyters_status(course, monkeypatch):
+    monkeypatch.setattr(cli, "launch", lambda cmd: 3)
+    assert cli.main(["lab", "--dir", str(course)]) == 3
+
+
+def test_lab_defaults_to_the_course_notebooks(course, monkeypatch, launched):
+    monkeypatch.setenv("CRYSTAL_LAB_NOTEBOOKS", str(course))
+    assert cli.main(["lab"]) == 0
+    assert f"--ServerApp.root_dir={course.resolve()}" in launched[0]
+
+
+def test_lab_missing_folder_is_a_one_line_error(tmp_path, capsys, launched):
+    assert cli.main(["lab", "--dir", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crystal-lab lab: error:") and err.count("\n") == 1
+    assert launched == []
+
+
+def test_start_creates_workspace_then_opens_it_and_keeps_student_files(course, tmp_path, capsys,
+                                                                       launched):
+    ws = tmp_path / "ws"
+    assert cli.main(["start", str(ws), "--source", str(course)]) == 0
+    assert sorted(p.name for p in ws.iterdir()) == ["00_welcome.ipynb", "01_toy.ipynb"]
+    assert f"--ServerApp.root_dir={ws.resolve()}" in launched[0]
+    assert "copied 2 file(s)" in capsys.readouterr().out
+
+    (ws / "01_toy.ipynb").write_text("student work")
+    assert cli.main(["start", str(ws), "--source", str(course), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "copied 0 file(s)" in out and "01_toy.ipynb" in out and "untouched" in out
+    assert (ws / "01_toy.ipynb").read_text() == "student work"
+    assert len(launched) == 1  # the dry run launched nothing
+
+
+class FakeModel:
+    def __init__(self, structures):
+        self.structures = structures
+        self.calls = []
+
+    def sample(self, prompt, **kwargs):
+        self.calls.append((prompt, kwargs))
+        return self.structures
+
+
+def test_sample_passes_options_and_writes_cifs_and_extxyz(nacl, batio3, tmp_path, monkeypatch,
+                                                          capsys):
+    model = FakeModel([batio3, batio3.copy()])
+    loaded = {}
+
+    def fake_load_model(path=None, device="auto"):
+        loaded.update(path=path, device=device)
+        return model
+
+    monkeypatch.setattr(crystal_lab, "load_model", fake_load_model, raising=False)
+    out = tmp_path / "samples"
+    rc = cli.main(["sample", "BaTiO3", "--n-atoms", "5", "--n-samples", "2", "--steps", "7",
+                   "--seed", "3", "--device", "cpu", "--out", str(out), "--quiet"])
+    assert rc == 0
+    assert loaded == {"path": None, "device": "cpu"}
+    assert model.calls == [("BaTiO3", dict(n_atoms=5, n_samples=2, steps=7, seed=3,
+                                           progress=False))]
+    assert sorted(p.name for p in out.iterdir()) == ["000_BaTiO3.cif", "001_BaTiO3.cif",
+                                                     "samples.extxyz"]
+    assert "wrote 2 structure(s)" in capsys.readouterr().out
+
+
+def test_sample_bad_prompt_is_a_one_line_error(monkeypatch, tmp_path, capsys):
+    class Refusing:
+        def sample(self, prompt, **kwargs):
+            raise ValueError("Xx is not an element")
+
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": Refusing(),
+                        raising=False)
+    assert cli.main(["sample", "Xx", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "crystal-lab sample: error: Xx is not an element\n"
+
+
+@pytest.mark.slow
+def test_sample_with_a_real_small_model(tmp_path, monkeypatch):
+    """End to end through the real model code (random weights, few steps)."""
+    from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+
+    model = CrystalDiffusionModel(ModelConfig(hidden=32, layers=2))
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model,
+                        raising=False)
+    out = tmp_path / "s"
+    assert cli.main(["sample", "Na Cl", "--n-atoms", "4", "--n-samples", "2", "--steps", "3",
+                     "--seed", "0", "--out", str(out), "--quiet"]) == 0
+    from crystal_lab.workspace import read_structures
+    got = read_structures(out / "samples.extxyz")
+    assert len(got) == 2 and all(len(a) == 4 for a in got)
+    assert all(set(a.get_chemical_symbols()) <= {"Na", "Cl"} for a in got)
+
+
+@pytest.fixture
+def fake_train(monkeypatch):
+    calls = []
+    module = types.ModuleType("crystal_lab.train")
+    module.train = lambda **kwargs: calls.append(kwargs)
+    monkeypatch.setitem(sys.modules, "crystal_lab.train", module)
+    return calls
+
+
+def test_train_maps_every_option_to_its_keyword(fake_train, tmp_path):
+    args = ["train", "--data", "perov_5", "--split", "test", "--epochs", "4", "--device", "cpu",
+            "--out", str(tmp_path / "run"), "--resume", "ck.pt", "--hidden", "64", "--layers", "3",
+            "--batch-size", "16", "--lr", "0.0005", "--seed", "9", "--max-minutes", "1.5",
+            "--limit", "100"]
+    assert cli.main(args) == 0
+    assert fake_train == [dict(data="perov_5", split="test", epochs=4, device="cpu",
+                               out_dir=str(tmp_path / "run"), resume="ck.pt", hidden=64, layers=3,
+                               batch_size=16, lr=0.0005, seed=9, max_minutes=1.5, limit=100)]
+
+
+def test_train_leaves_unset_options_to_train_defaults(fake_train):
+    assert cli.main(["train", "--epochs", "2"]) == 0
+    assert fake_train == [{"epochs": 2}]
+
+
+def test_train_rejects_a_non_integer_epoch_count(fake_train, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--epochs", "two"])
+    assert "invalid int value" in capsys.readouterr().err
+    assert fake_train == []
+
+
+def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, monkeypatch, capsys):
+    from crystal_lab.workspace import write_structures
+
+    write_structures([nacl, batio3], tmp_path / "gen")
+    seen = []
+    module = types.ModuleType("crystal_lab.evaluate")
+    module.summarize = lambda structures: seen.append(structures) or {"n": len(structures),
+                                                                      "validity": 0.5}
+    monkeypatch.setitem(sys.modules, "crystal_lab.evaluate", module)
+
+    assert cli.main(["evaluate", str(tmp_path / "gen")]) == 0
+    assert [a.get_chemical_formula() for a in seen[0]] == ["ClNa", "BaO3Ti"]
+    assert capsys.readouterr().out.split() == ["n", "2", "validity", "0.5"]
+
+
+def test_evaluate_missing_file_is_a_one_line_error(tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path / "missing.cif")]) == 2
+    assert capsys.readouterr().err.startswith("crystal-lab evaluate: error:")
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "crystal-lab"
+    assert script.exists(), "crystal-lab is not installed: pip install -e '.[test]'"
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"crystal-lab {crystal_lab.__version__}"
