@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 
 os.environ.setdefault("CRYSTAL_LAB_DATA", str((REPO.parent / "shared" / "data").resolve()))
 
@@ -28,6 +29,14 @@ NBVAL_SKIP_COMPARE = (
     "application/vnd.plotly.v1+json",             # full-precision floats: last digits vary by CPU
     "stderr",                                     # tqdm bars, timings and warnings
 )
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Notebooks under ``tests/`` are fixtures of other tests (some broken on purpose), not
+    lessons: nbval runs only the course notebooks."""
+    if collection_path.suffix == ".ipynb" and TESTS in collection_path.parents:
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -1,0 +1,53 @@
+"""The nbval set-up the test command uses (tests/conftest.py + tests/nbval_sanitize.cfg):
+outputs that vary between runs are ignored, real output changes still fail."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _notebook(path: Path, stdout: str) -> None:
+    cells = [
+        new_code_cell("import sys\nprint('ok')\nprint('12%|#| 1/8 [00:01<00:07, 1.1it/s]', "
+                      "file=sys.stderr)",
+                      outputs=[new_output("stream", name="stdout", text=stdout),
+                               new_output("stream", name="stderr", text="100%|#| 8/8 [00:09]\n")]),
+        new_code_cell("import uuid\nfrom IPython.display import HTML, display\n"
+                      "display(HTML(f'<div id=\"{uuid.uuid4()}\">plot</div>'))",
+                      outputs=[new_output("display_data", data={
+                          "text/html": '<div id="0000">plot</div>',
+                          "text/plain": "<IPython.core.display.HTML object>"})]),
+        new_code_cell("class Thing:\n    pass\nThing()", outputs=[new_output(
+            "execute_result", data={"text/plain": "<__main__.Thing at 0x7f00deadbeef>"},
+            execution_count=1)]),
+        new_code_cell("import time\nt0 = time.time(); print(f'sampled in {time.time() - t0 + 0.5:.2f} s')",
+                      outputs=[new_output("stream", name="stdout", text="sampled in 3.21 s\n")]),
+    ]
+    for i, cell in enumerate(cells, start=1):
+        cell.execution_count = i  # nbval treats a cell with outputs but no count as never run
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_nbval_ignores_varying_outputs_but_catches_real_changes(tmp_path):
+    _notebook(tmp_path / "same.ipynb", stdout="ok\n")
+    _notebook(tmp_path / "changed.ipynb", stdout="ko\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "same.ipynb", "changed.ipynb", "-p", "conftest",
+         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", str(TESTS / "nbval_sanitize.cfg"), "-q"],
+        cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(TESTS)},
+        capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert re.search(r"\b1 failed, 7 passed\b", out), out[-3000:]
+    assert "changed.ipynb::Cell 0" in out and "same.ipynb::Cell" not in out.split("short test summary")[-1]
