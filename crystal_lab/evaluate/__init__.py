@@ -1,0 +1,32 @@
+"""Evaluate generated crystals: validity, uniqueness, novelty, matching, CHGNet stability, S.U.N.
+
+Every function takes one ``ase.Atoms`` / pymatgen ``Structure`` or a list of them (one in, one
+out). The metric definitions follow CDVAE (Xie et al., ICLR 2022), DiffCSP (Jiao et al., NeurIPS
+2023) and MatterGen's S.U.N. (Zeni et al., Nature 2025); each module's docstring gives the details.
+The modules import pymatgen, SMACT, CHGNet, pandas and ipywidgets only inside the functions that
+need them, so importing this package stays fast.
+"""
+from __future__ import annotations
+
+# Function names equal to module names (validity, uniqueness, stability) are bound after the
+# submodule imports, so ``crystal_lab.evaluate.validity`` is the function.
+from .validity import Validity, smact_validity, structural_validity, validity
+from .uniqueness import (default_matcher, default_reference, duplicate_groups, is_novel,
+                         is_unique, novelty, uniqueness)
+from .matching import Match, match, match_rate, rms_distance
+from .stability import (MAX_ATOMS, STABILITY_THRESHOLD, CellTooLargeError, HullReference,
+                        Stability, chgnet_energy, e_above_hull, elemental_references,
+                        formation_energy, get_chgnet, hull_reference, relax, stability)
+from .summary import Summary, summarize
+from .dashboard import EvaluationDashboard
+
+__all__ = [
+    "Validity", "structural_validity", "smact_validity", "validity",
+    "default_matcher", "default_reference", "duplicate_groups", "is_unique", "uniqueness",
+    "is_novel", "novelty",
+    "Match", "match", "match_rate", "rms_distance",
+    "MAX_ATOMS", "STABILITY_THRESHOLD", "CellTooLargeError", "HullReference", "Stability",
+    "chgnet_energy", "e_above_hull", "elemental_references", "formation_energy", "get_chgnet",
+    "hull_reference", "relax", "stability",
+    "Summary", "summarize", "EvaluationDashboard",
+]

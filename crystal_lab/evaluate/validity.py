@@ -1,0 +1,204 @@
+"""Validity of generated crystals: structural (geometry) and compositional (charge balance).
+
+Definitions (the ones every DiffCSP / CDVAE-family paper reports):
+
+* **Structural validity** (CDVAE, Xie et al., ICLR 2022, ``scripts/eval_utils.py``
+  ``structure_validity``; reused unchanged by DiffCSP, Jiao et al., NeurIPS 2023): a crystal is
+  valid when the shortest distance between any two atoms, periodic images included, is at least
+  0.5 A and the cell volume is at least 0.1 A^3. We also reject absurd lattices with a cell length
+  above 60 A, as Chemeleon's sampling filter does, and non-finite numbers (CDVAE's ``nan_value``).
+  CDVAE measures distances with pymatgen's ``Structure.distance_matrix`` (distinct sites, minimum
+  image); we add an atom's distance to its own periodic images (the shortest lattice vector),
+  which only changes the verdict for a cell vector shorter than 0.5 A.
+* **Compositional validity** (CDVAE ``smact_validity``): a composition is valid when it is a single
+  element, or every element is a metal (an alloy), or some assignment of oxidation states is charge
+  neutral for the reduced formula *and* passes the Pauling electronegativity test (every cation less
+  electronegative than every anion).
+
+Which SMACT oxidation states: CDVAE called ``smact.Element(el).oxidation_states``, which in the
+SMACT 2.x it used was the full SMACT default list (``oxidation_states.txt``). SMACT 3+ renamed that
+list ``Element.oxidation_states_smact14`` and made ``Element.oxidation_states`` (and the default of
+``smact.screening.smact_validity``) the ICSD-24 filtered list, which marks fewer compositions valid.
+We use ``oxidation_states_smact14`` so that numbers are comparable with CDVAE / DiffCSP / MatterGen
+tables; ``smact.screening.smact_validity(comp, oxidation_states_set="smact14")`` gives the same
+answers (a test checks this).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache, reduce
+from math import gcd
+from typing import Any
+
+import numpy as np
+
+from ._convert import as_list, is_finite, is_single, symbols_of, to_structure
+
+MIN_DISTANCE = 0.5   # A, CDVAE structure_validity cutoff
+MIN_VOLUME = 0.1     # A^3, CDVAE
+MAX_LENGTH = 60.0    # A, Chemeleon's filter for absurd lattices
+
+
+@dataclass(frozen=True)
+class Validity:
+    """The verdict for one structure: ``valid`` and, when not valid, a one-line ``reason``."""
+
+    valid: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+
+# --------------------------------------------------------------------------- structural
+
+def _shortest_lattice_vector(matrix: np.ndarray) -> float:
+    """Length of the shortest nonzero lattice vector (an atom's distance to its own image)."""
+    from pymatgen.core import Lattice
+
+    reduced = Lattice(matrix).get_lll_reduced_lattice().matrix
+    combos = np.array([c for c in itertools.product((-1, 0, 1), repeat=3) if any(c)])
+    return float(np.linalg.norm(combos @ reduced, axis=1).min())
+
+
+def _structural_one(x: Any, cutoff: float, min_volume: float, max_length: float) -> Validity:
+    if len(symbols_of(x)) == 0:
+        return Validity(False, "no atoms")
+    if not is_finite(x):
+        return Validity(False, "non-finite lattice or coordinates (NaN/inf)")
+    matrix = np.asarray(x.cell[:] if hasattr(x, "cell") else x.lattice.matrix, dtype=float)
+    volume = abs(float(np.linalg.det(matrix)))
+    if not volume >= min_volume:
+        return Validity(False, f"cell volume {volume:.3g} A^3 < {min_volume} A^3")
+    try:
+        s = to_structure(x)
+    except Exception as err:  # noqa: BLE001 -- any failure to build the cell is the verdict
+        return Validity(False, f"cannot build a periodic cell: {err}")
+    longest = float(max(s.lattice.abc))
+    if longest > max_length:
+        return Validity(False, f"lattice length {longest:.1f} A > {max_length:g} A (absurd lattice)")
+    dist = s.distance_matrix + np.diag(np.full(len(s), np.inf))
+    i, j = np.unravel_index(np.argmin(dist), dist.shape)
+    if dist[i, j] < cutoff:
+        return Validity(False, f"atoms {i} ({s[i].specie}) and {j} ({s[j].specie}) are "
+                               f"{dist[i, j]:.2f} A apart (< {cutoff} A)")
+    self_image = _shortest_lattice_vector(s.lattice.matrix)
+    if self_image < cutoff:
+        return Validity(False, f"an atom is {self_image:.2f} A from its own periodic image "
+                               f"(< {cutoff} A)")
+    return Validity(True)
+
+
+def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME,
+                        max_length: float = MAX_LENGTH):
+    """Structural validity (CDVAE): shortest periodic distance >= 0.5 A, volume >= 0.1 A^3.
+
+    Also flags lattices with a length above ``max_length`` (60 A, Chemeleon's filter) and
+    non-finite numbers. Returns a :class:`Validity` (``valid``, ``reason``) for one structure,
+    a list of them for a list. Source: CDVAE (Xie et al. 2022) ``structure_validity``.
+    """
+    out = [_structural_one(x, cutoff, min_volume, max_length) for x in as_list(structures)]
+    return out[0] if is_single(structures) else out
+
+
+# --------------------------------------------------------------------------- compositional
+
+def _composition_key(x: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """CDVAE's (elements, counts): elements by atomic number, counts divided by their gcd."""
+    from pymatgen.core import Composition, Element
+
+    if isinstance(x, str):
+        x = Composition(x)
+    if isinstance(x, Composition):
+        amounts = {str(el): amt for el, amt in x.element_composition.items()}
+        if any(abs(a - round(a)) > 1e-6 for a in amounts.values()):
+            raise ValueError(f"composition {x} has non-integer amounts")
+        counts = {el: int(round(a)) for el, a in amounts.items()}
+    else:
+        counts = {}
+        for sym in symbols_of(x):
+            counts[sym] = counts.get(sym, 0) + 1
+    if not counts:
+        raise ValueError("empty composition")
+    for sym in counts:
+        if sym == "X" or not Element.is_valid_symbol(sym):
+            raise ValueError(f"unknown element {sym!r}")
+    elements = tuple(sorted(counts, key=lambda e: Element(e).Z))
+    g = reduce(gcd, counts.values())
+    return elements, tuple(counts[e] // g for e in elements)
+
+
+@lru_cache(maxsize=65536)
+def _smact_valid(elements: tuple[str, ...], counts: tuple[int, ...],
+                 use_pauling_test: bool = True, include_alloys: bool = True) -> bool:
+    """CDVAE's ``smact_validity(comp, count)`` with SMACT's smact14 oxidation states."""
+    import smact
+    from smact.screening import pauling_test
+
+    if len(set(elements)) == 1:
+        return True
+    if include_alloys and all(e in smact.metals for e in elements):
+        return True
+    space = smact.element_dictionary(elements)
+    smact_elems = [space[e] for e in elements]
+    electronegs = [e.pauling_eneg for e in smact_elems]
+    ox_combos = [e.oxidation_states_smact14 or [] for e in smact_elems]
+    threshold = max(counts)
+    stoichs = [(c,) for c in counts]
+    for ox_states in itertools.product(*ox_combos):
+        if not smact.neutral_ratios(ox_states, stoichs=stoichs, threshold=threshold):
+            continue
+        if not use_pauling_test:
+            return True
+        try:
+            if pauling_test(ox_states, electronegs):
+                return True
+        except TypeError:  # an element without an electronegativity: CDVAE counts it as passing
+            return True
+    return False
+
+
+def _smact_one(x: Any, use_pauling_test: bool, include_alloys: bool) -> Validity:
+    try:
+        elements, counts = _composition_key(x)
+    except ValueError as err:
+        return Validity(False, str(err))
+    if _smact_valid(elements, counts, use_pauling_test, include_alloys):
+        return Validity(True)
+    formula = "".join(f"{e}{c if c > 1 else ''}" for e, c in zip(elements, counts))
+    return Validity(False, f"{formula}: no charge-neutral oxidation states passing the "
+                           "Pauling electronegativity test (SMACT)")
+
+
+def smact_validity(structures, use_pauling_test: bool = True, include_alloys: bool = True):
+    """Compositional validity exactly as CDVAE's ``smact_validity``.
+
+    Valid when the composition is one element, an all-metal alloy (``smact.metals``), or when some
+    combination of oxidation states from SMACT's full default list (``oxidation_states_smact14``,
+    the list CDVAE used) is charge neutral for the reduced formula and passes the Pauling
+    electronegativity test. Accepts structures, pymatgen Compositions or formula strings (one or a
+    list); returns :class:`Validity` (truthy when valid) or a list of them.
+    Source: CDVAE (Xie et al. 2022) ``scripts/eval_utils.py``; SMACT (Davies et al. 2019).
+    """
+    single = is_single(structures) or isinstance(structures, str) or \
+        type(structures).__name__ == "Composition"
+    items = [structures] if single else list(structures)
+    out = [_smact_one(x, use_pauling_test, include_alloys) for x in items]
+    return out[0] if single else out
+
+
+# --------------------------------------------------------------------------- both
+
+def validity(structures):
+    """Overall validity (CDVAE / DiffCSP ``valid``): structurally *and* compositionally valid.
+
+    Returns a :class:`Validity` (or a list) whose reason joins the failing checks with "; ".
+    """
+    single = is_single(structures)
+    items = as_list(structures)
+    out = []
+    for struct, comp in zip(structural_validity(items), smact_validity(items)):
+        reasons = [r.reason for r in (struct, comp) if not r.valid]
+        out.append(Validity(not reasons, "; ".join(reasons)))
+    return out[0] if single else out
