@@ -37,7 +37,9 @@ MP-20 structures have at most 20 atoms.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -65,9 +67,18 @@ def get_chgnet():
     """The pretrained CHGNet (weights from the installed wheel), loaded once on CPU and cached."""
     from chgnet.model import CHGNet
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         return CHGNet.load(use_device="cpu", verbose=False)
+
+
+@lru_cache(maxsize=1)
+def _calculator():
+    """One ASE calculator around the cached model (creating one prints; reuse it)."""
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return CHGNetCalculator(model=get_chgnet(), use_device="cpu", on_isolated_atoms="ignore")
 
 
 def _check_size(n_atoms: int, max_atoms: int) -> None:
@@ -144,8 +155,6 @@ def _relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
     """FIRE-relax a copy of ``atoms``: (energy per atom, relaxed Atoms, steps taken, converged)."""
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
-    from chgnet.model.dynamics import CHGNetCalculator
-
     _check_size(len(atoms), max_atoms)
     key = _fingerprint(atoms, steps, fmax, relax_cell)
     if key in _RELAX_CACHE:
@@ -153,7 +162,7 @@ def _relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
         return e, relaxed.copy(), n, ok
     work = atoms.copy()
     work.pbc = True
-    work.calc = CHGNetCalculator(model=get_chgnet(), use_device="cpu", on_isolated_atoms="ignore")
+    work.calc = _calculator()
     target = FrechetCellFilter(work) if relax_cell else work
     converged, n = False, 0
     bar = _bar(None, progress, f"CHGNet relax ({len(atoms)} atoms)", steps)
