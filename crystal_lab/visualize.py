@@ -185,11 +185,14 @@ class FrameViewer:
     Rebuilding (remove the component, load the next) is what lets cell and species change
     between frames. ``widget`` is the ipywidgets box to display; ``ngl`` the NGLWidget;
     ``slider`` the frame index; ``info`` the description panel; ``atoms`` the shown structure.
+    ``controls=False`` hides the slider (for a caller that drives ``show``); ``compact=True``
+    puts the description below the view instead of beside it.
     """
 
     def __init__(self, frames: Sequence[Atoms], index: int = 0, repeat=(1, 1, 1),
                  play: bool = False, interval_ms: int = 300, width: str = "420px",
-                 height: str = "380px", title: str = "", on_change=None):
+                 height: str = "380px", title: str = "", on_change=None,
+                 controls: bool = True, compact: bool = False):
         import ipywidgets as w
         import nglview
 
@@ -212,8 +215,8 @@ class FrameViewer:
         self.info = w.HTML(layout=w.Layout(min_width="210px"))
         self.slider = w.IntSlider(value=index, min=0, max=max(n - 1, 0), description="index",
                                   continuous_update=False, layout=w.Layout(width="330px"))
-        self.slider.observe(lambda ch: self.show(ch["new"]), names="value")
-        controls = [self.slider]
+        self.slider.observe(lambda ch: self._render(ch["new"]), names="value")
+        show_controls, controls = controls, [self.slider]
         if play:
             self.player = w.Play(value=index, min=0, max=max(n - 1, 0), interval=interval_ms)
             w.jslink((self.player, "value"), (self.slider, "value"))
@@ -223,19 +226,29 @@ class FrameViewer:
                                     layout=w.Layout(width="110px"))
         self.save_status = w.HTML()
         self.save_button.on_click(self._save_clicked)
-        bottom = w.HBox(controls, layout=w.Layout(display="flex" if n > 1 else "none"))
+        bottom = w.HBox(controls, layout=w.Layout(display="flex" if n > 1 and show_controls
+                                                  else "none"))
         side = w.VBox([self.info, w.HBox([self.save_button]), self.save_status],
                       layout=w.Layout(padding="0 0 0 12px"))
-        self.widget = w.VBox([w.HBox([stage, side]), bottom])
+        main = w.VBox([stage, side]) if compact else w.HBox([stage, side])
+        self.widget = w.VBox([main, bottom])
         self.widget.viewer = self  # keep a handle from the displayed box
-        self.show(index)
+        self._render(index)
 
     @property
     def index(self) -> int:
         return int(self.slider.value)
 
     def show(self, index: int) -> None:
-        """Display frame ``index`` (rebuilding the nglview component)."""
+        """Display frame ``index`` (moves the slider, which rebuilds the nglview component)."""
+        if not 0 <= index < len(self.frames):
+            raise IndexError(f"index {index} out of range for {len(self.frames)} frames")
+        if self.slider.value != index:
+            self.slider.value = index
+        else:
+            self._render(index)
+
+    def _render(self, index: int) -> None:
         atoms = self.frames[index].repeat(self.repeat)
         self.atoms = atoms
         import nglview
@@ -259,8 +272,6 @@ class FrameViewer:
         if self.repeat != (1, 1, 1):
             title = f"{title} {'x'.join(map(str, self.repeat))} supercell".strip()
         self.info.value = _describe_html(self.frames[index], title)
-        if self.slider.value != index:
-            self.slider.value = index
         if self._on_change is not None:
             self._on_change(index)
 

@@ -1,0 +1,322 @@
+"""A 2D toy diffusion that runs on any laptop in seconds (numpy + a tiny torch MLP).
+
+1. Physical diffusion: particles taking random steps (``random_walk``). Their concentration
+   evens out, and the displacement from the start becomes Gaussian with variance
+   ``step**2 * n`` per axis after ``n`` steps (central limit theorem; Einstein 1905).
+2. A denoising diffusion model (DDPM; Ho et al. 2020, arXiv:2006.11239) on a 2D point cloud
+   (``spiral`` or ``word``): the forward process ``q(x_t | x_0) = N(sqrt(abar_t) x_0,
+   (1 - abar_t) I)`` turns the data into a standard normal; a small MLP learns the noise
+   ``eps`` that was added; ancestral sampling runs the chain backwards from pure noise.
+   The cosine schedule is from Nichol & Dhariwal 2021 (arXiv:2102.09672).
+3. ``energy_distance`` (Székely & Rizzo 2013) measures how close two point clouds are, to show
+   that samples end up much closer to the data than the noise they started from.
+
+Figures are plotly animations with a time slider.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["random_walk", "random_walk_figure", "spiral", "word", "ToyDDPM", "energy_distance",
+           "cloud_animation", "loss_figure"]
+
+
+# --------------------------------------------------------------------------- physical diffusion
+
+def random_walk(n_particles: int = 2000, n_steps: int = 200, step: float = 0.05,
+                box: float | None = None, seed: int = 0) -> np.ndarray:
+    """Positions ``(n_steps + 1, n_particles, 2)`` of particles starting together at the origin.
+
+    Each step adds independent Gaussian noise of standard deviation ``step`` per axis. With
+    ``box`` the particles stay inside ``[-box, box]^2`` (reflecting walls), so their
+    concentration evens out to uniform instead of spreading forever.
+    """
+    if n_particles < 1 or n_steps < 0 or step <= 0:
+        raise ValueError("need n_particles >= 1, n_steps >= 0 and step > 0")
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n_steps + 1, n_particles, 2))
+    for k in range(n_steps):
+        y = x[k] + step * rng.standard_normal((n_particles, 2))
+        if box is not None:  # reflect at the walls: fold y into [-box, box]
+            y = np.abs((y + box) % (4 * box) - 2 * box) - box
+        x[k + 1] = y
+    return x
+
+
+def random_walk_figure(positions: np.ndarray, step: float | None = None, n_frames: int = 21,
+                       bins: int = 40, height: int = 420):
+    """Animation: particles (left) and the histogram of their x coordinate (right).
+
+    With ``step`` (the walk's step size), the Gaussian the walk tends to,
+    ``N(0, step**2 * n)``, is drawn over the histogram.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    T = positions.shape[0] - 1
+    ks = np.unique(np.linspace(0, T, n_frames).round().astype(int))
+    lim = float(np.abs(positions).max()) * 1.05 + 1e-9
+    edges = np.linspace(-lim, lim, bins + 1)
+    centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    xs = np.linspace(-lim, lim, 300)
+
+    def data(k):
+        p = positions[k]
+        h, _ = np.histogram(p[:, 0], edges, density=True)
+        out = [go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", name="particles",
+                          marker=dict(size=3, color="#1f77b4", opacity=0.5)),
+               go.Bar(x=centers, y=h, width=width, name="histogram of x",
+                      marker_color="#9ecae1", xaxis="x2", yaxis="y2")]
+        if step is not None:
+            var = max(step ** 2 * k, 1e-12)
+            g = np.exp(-xs ** 2 / (2 * var)) / math.sqrt(2 * math.pi * var)
+            out.append(go.Scatter(x=xs, y=np.minimum(g, 1e3), mode="lines", name="N(0, step²·n)",
+                                  line=dict(color="#d62728"), xaxis="x2", yaxis="y2"))
+        return out
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("particles", "concentration along x"))
+    for tr in data(ks[0]):
+        fig.add_trace(tr, row=1, col=1 if tr.name == "particles" else 2)
+    ymax = max(np.histogram(positions[k][:, 0], edges, density=True)[0].max() for k in ks[1:]) \
+        if len(ks) > 1 else 1.0
+    fig.frames = [go.Frame(data=data(k), name=str(k)) for k in ks]
+    _add_player(fig, [str(k) for k in ks], [str(k) for k in ks], "step ")
+    fig.update_xaxes(range=[-lim, lim])
+    fig.update_yaxes(range=[-lim, lim], scaleanchor="x", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.15 * ymax], row=1, col=2)
+    fig.update_layout(height=height, plot_bgcolor="white", margin=dict(l=30, r=10, t=40, b=10),
+                      legend=dict(x=0.75, y=1.0))
+    return fig
+
+
+def _add_player(fig, names, labels, prefix, frame_ms: int = 150):
+    step_args = dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                     transition=dict(duration=0))
+    fig.update_layout(
+        sliders=[dict(active=0, currentvalue=dict(prefix=prefix), pad=dict(t=40), len=0.9, x=0.1,
+                      steps=[dict(method="animate", label=lab, args=[[n], step_args])
+                             for n, lab in zip(names, labels)])],
+        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0, xanchor="left",
+                          yanchor="top", pad=dict(t=45), buttons=[
+                              dict(label="▶", method="animate",
+                                   args=[None, dict(mode="immediate", fromcurrent=True,
+                                                    frame=dict(duration=frame_ms, redraw=True),
+                                                    transition=dict(duration=0))]),
+                              dict(label="❚❚", method="animate",
+                                   args=[[None], dict(mode="immediate",
+                                                      frame=dict(duration=0))])])])
+
+
+# --------------------------------------------------------------------------- data sets
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean(0)
+    return x / x.std()
+
+
+def spiral(n: int = 2000, turns: float = 2.0, noise: float = 0.03, seed: int = 0) -> np.ndarray:
+    """``(n, 2)`` points on an Archimedean spiral with a little Gaussian jitter, standardised."""
+    rng = np.random.default_rng(seed)
+    s = np.sqrt(rng.uniform(0.02, 1.0, n))  # uniform density along the arc
+    theta = 2 * math.pi * turns * s
+    x = np.stack([s * np.cos(theta), s * np.sin(theta)], 1)
+    return _standardise(x + noise * rng.standard_normal(x.shape))
+
+
+def word(text: str = "DIFFUSION", n: int = 3000, seed: int = 0) -> np.ndarray:
+    """``(n, 2)`` points filling the letters of ``text`` (matplotlib's DejaVu Sans), standardised."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    if not text.strip():
+        raise ValueError("word() needs some visible text")
+    path = TextPath((0, 0), text, size=1.0, prop=FontProperties(family="DejaVu Sans",
+                                                                 weight="bold"))
+    polys = path.to_polygons()
+    lo = np.min([p.min(0) for p in polys], 0)
+    hi = np.max([p.max(0) for p in polys], 0)
+    rng = np.random.default_rng(seed)
+    out = []
+    while sum(len(o) for o in out) < n:
+        cand = rng.uniform(lo, hi, (4 * n, 2))
+        # even-odd rule over all glyph outlines handles the holes of letters such as O and D
+        inside = np.zeros(len(cand), bool)
+        for p in polys:
+            from matplotlib.path import Path
+
+            inside ^= Path(p).contains_points(cand)
+        out.append(cand[inside])
+    return _standardise(np.concatenate(out)[:n])
+
+
+# --------------------------------------------------------------------------- DDPM
+
+def _cosine_alpha_bar(T: int, s: float = 0.008) -> np.ndarray:
+    t = np.arange(T + 1) / T
+    f = np.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    return f / f[0]
+
+
+class _MLP(nn.Module):
+    def __init__(self, hidden: int = 128, n_freq: int = 16):
+        super().__init__()
+        self.register_buffer("freq", torch.exp(torch.linspace(0, math.log(1000), n_freq // 2)))
+        self.net = nn.Sequential(nn.Linear(2 + n_freq, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = t[:, None] * self.freq[None] * 0.1
+        return self.net(torch.cat([x, torch.sin(a), torch.cos(a)], 1))
+
+
+class ToyDDPM:
+    """A DDPM on 2D points: ``n_steps`` noise levels (cosine schedule), an MLP predicting eps.
+
+    >>> ddpm = ToyDDPM(); losses = ddpm.fit(spiral())      # doctest: +SKIP
+    >>> traj = ddpm.sample(1000, return_trajectory=True)  # (n_steps + 1, 1000, 2), noise first
+    """
+
+    def __init__(self, n_steps: int = 100, hidden: int = 128, seed: int = 0):
+        if n_steps < 2:
+            raise ValueError(f"n_steps must be at least 2, got {n_steps}")
+        self.T = n_steps
+        abar = _cosine_alpha_bar(n_steps)
+        self.alpha_bar = torch.tensor(abar, dtype=torch.float32)  # index t = 0..T
+        self.beta = torch.tensor(np.clip(1 - abar[1:] / abar[:-1], 1e-5, 0.999),
+                                 dtype=torch.float32)              # index t - 1
+        torch.manual_seed(seed)
+        self.net = _MLP(hidden)
+        self.losses: list[float] = []
+
+    def forward(self, x0: np.ndarray, seed: int = 0) -> np.ndarray:
+        """``(T + 1, n, 2)``: ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`` for t = 0..T,
+        one ``eps`` for all t (a smooth path from the data into noise)."""
+        x0 = np.asarray(x0, float)
+        eps = np.random.default_rng(seed).standard_normal(x0.shape)
+        ab = self.alpha_bar.double().numpy()[:, None, None]
+        return np.sqrt(ab) * x0[None] + np.sqrt(1 - ab) * eps[None]
+
+    def fit(self, data: np.ndarray, n_iters: int = 3000, batch_size: int = 256, lr: float = 2e-3,
+            seed: int = 0, progress: bool = True) -> list[float]:
+        """Train the noise predictor (the simple loss ``|eps - eps_theta(x_t, t)|^2``); returns
+        the per-iteration loss history (also kept in ``self.losses``)."""
+        from tqdm.auto import tqdm
+
+        x = torch.as_tensor(np.asarray(data), dtype=torch.float32)
+        if x.ndim != 2 or x.shape[1] != 2:
+            raise ValueError(f"data must have shape (n, 2), got {tuple(x.shape)}")
+        g = torch.Generator().manual_seed(seed)
+        opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_iters, eta_min=lr / 20)
+        self.net.train()
+        bar = tqdm(range(n_iters), desc="training toy DDPM", disable=not progress, leave=False)
+        for it in bar:
+            x0 = x[torch.randint(len(x), (batch_size,), generator=g)]
+            t = torch.randint(1, self.T + 1, (batch_size,), generator=g)
+            eps = torch.randn(x0.shape, generator=g)
+            ab = self.alpha_bar[t][:, None]
+            loss = ((self.net(ab.sqrt() * x0 + (1 - ab).sqrt() * eps, t.float()) - eps) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            self.losses.append(loss.item())
+            if it % 100 == 0:
+                bar.set_postfix(loss=f"{np.mean(self.losses[-100:]):.3f}")
+        self.net.eval()
+        return self.losses
+
+    @torch.no_grad()
+    def sample(self, n: int = 1000, seed: int = 0, return_trajectory: bool = False) -> np.ndarray:
+        """Ancestral sampling (Ho et al. 2020, Algorithm 2) from ``x_T ~ N(0, I)``.
+
+        Returns ``(n, 2)`` samples, or with ``return_trajectory`` all ``(T + 1, n, 2)`` states
+        from t = T (noise) down to t = 0.
+        """
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(n, 2, generator=g)
+        traj = [x.numpy().copy()]
+        for t in range(self.T, 0, -1):
+            beta, ab = self.beta[t - 1], self.alpha_bar[t]
+            eps = self.net(x, torch.full((n,), float(t)))
+            mean = (x - beta / (1 - ab).sqrt() * eps) / (1 - beta).sqrt()
+            if t > 1:
+                var = beta * (1 - self.alpha_bar[t - 1]) / (1 - ab)  # posterior variance
+                x = mean + var.sqrt() * torch.randn(n, 2, generator=g)
+            else:
+                x = mean
+            traj.append(x.numpy().copy())
+        return np.stack(traj) if return_trajectory else traj[-1]
+
+
+def energy_distance(a: np.ndarray, b: np.ndarray, max_points: int = 1500, seed: int = 0) -> float:
+    """Energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` between two point clouds
+    (Székely & Rizzo 2013); zero iff the distributions agree. Subsamples to ``max_points``."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) > max_points:
+        a = a[rng.choice(len(a), max_points, replace=False)]
+    if len(b) > max_points:
+        b = b[rng.choice(len(b), max_points, replace=False)]
+
+    def mean_dist(p, q):
+        return float(np.sqrt(((p[:, None, :] - q[None, :, :]) ** 2).sum(-1)).mean())
+
+    return 2 * mean_dist(a, b) - mean_dist(a, a) - mean_dist(b, b)
+
+
+# --------------------------------------------------------------------------- figures
+
+def cloud_animation(trajectory: np.ndarray, data: np.ndarray | None = None, n_frames: int = 26,
+                    title: str = "", times: np.ndarray | None = None, height: int = 440,
+                    max_points: int = 1500):
+    """Animate point clouds ``(K, n, 2)`` (forward or reverse) with the data as a grey ghost.
+
+    ``times`` labels each of the K states (default: the state index).
+    """
+    import plotly.graph_objects as go
+
+    K = trajectory.shape[0]
+    times = np.arange(K) if times is None else np.asarray(times)
+    ks = np.unique(np.linspace(0, K - 1, n_frames).round().astype(int))
+    pts = trajectory[:, :max_points]
+    lim = float(np.percentile(np.abs(pts), 99.5)) * 1.1 + 1e-9
+    base = []
+    if data is not None:
+        d = np.asarray(data)[:max_points]
+        base.append(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", name="data",
+                               marker=dict(size=3, color="#c7c7c7")))
+
+    def cloud(k):
+        return go.Scatter(x=pts[k, :, 0], y=pts[k, :, 1], mode="markers", name="points",
+                          marker=dict(size=3, color="#1f77b4", opacity=0.7))
+
+    fig = go.Figure(base + [cloud(ks[0])])
+    fig.frames = [go.Frame(data=[cloud(k)], traces=[len(base)], name=str(k)) for k in ks]
+    _add_player(fig, [str(k) for k in ks], [str(times[k]) for k in ks], "t = ")
+    fig.update_xaxes(range=[-lim, lim], showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[-lim, lim], scaleanchor="x", showgrid=False, zeroline=False)
+    fig.update_layout(title=title, height=height, width=height + 60, plot_bgcolor="white",
+                      margin=dict(l=20, r=10, t=40, b=10), legend=dict(x=0.78, y=1.0))
+    return fig
+
+
+def loss_figure(losses, smooth: int = 50, height: int = 300):
+    """Training loss per iteration with a running mean over ``smooth`` iterations."""
+    import plotly.graph_objects as go
+
+    losses = np.asarray(losses, float)
+    k = max(1, min(smooth, len(losses)))
+    run = np.convolve(losses, np.ones(k) / k, mode="valid")
+    fig = go.Figure([go.Scatter(y=losses, mode="lines", name="loss",
+                                line=dict(color="#c6dbef", width=1)),
+                     go.Scatter(x=np.arange(k - 1, len(losses)), y=run, mode="lines",
+                                name=f"mean of {k}", line=dict(color="#08519c"))])
+    fig.update_layout(height=height, xaxis_title="iteration", yaxis_title="MSE on ε",
+                      plot_bgcolor="white", margin=dict(l=50, r=10, t=20, b=40))
+    return fig
