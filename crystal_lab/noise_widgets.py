@@ -57,13 +57,22 @@ def forward_frames(atoms, ts: Sequence[float], model=None, seed: int = 0) -> lis
     """``atoms`` noised to each time in ``ts`` (t in [0, 1]) with one noise draw (``seed``).
 
     Each frame has ``info["t"]``; masked atom types have atomic number 0 (symbol "X").
+    The frame at t = 0 is an exact copy of ``atoms``.
     """
     atoms = as_atoms(atoms)
     noise = get_noise(model)
     ts = [float(t) for t in ts]
     if any(not 0.0 <= t <= 1.0 for t in ts):
         raise ValueError(f"times must lie in [0, 1], got {min(ts)} .. {max(ts)}")
-    return [noise.add_noise_atoms(atoms, t, seed=seed) for t in ts]
+    return [_at_zero(atoms) if t == 0.0 else noise.add_noise_atoms(atoms, t, seed=seed)
+            for t in ts]
+
+
+def _at_zero(atoms: Atoms) -> Atoms:
+    """x_0 is the data itself (the coordinate process has sigma(0) = sigma_min > 0)."""
+    out = atoms.copy()
+    out.info["t"] = 0.0
+    return out
 
 
 def noise_curves(model=None, n: int = 101) -> dict:

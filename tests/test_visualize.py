@@ -1,0 +1,153 @@
+"""Visualizer: nglview widget contents, plotly traces, descriptions, CIF saving."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+from crystal_lab import Visualizer
+from crystal_lab.visualize import describe, min_distance, trajectory_figure
+
+
+def _loaded_pdb(ngl) -> str:
+    """The PDB text of the last structure sent to the nglview frontend."""
+    loads = [m for m in ngl._ngl_msg_archive if m.get("methodName") == "loadFile"]
+    assert loads, "nothing was loaded into the nglview widget"
+    return loads[-1]["args"][0]["data"]
+
+
+def _cryst1(pdb: str) -> np.ndarray:
+    line = next(ln for ln in pdb.splitlines() if ln.startswith("CRYST1"))
+    return np.array([float(line[6:15]), float(line[15:24]), float(line[24:33]),
+                     float(line[33:40]), float(line[40:47]), float(line[47:54])])
+
+
+def test_view_is_nglview_widget_with_atoms_and_cell(batio3):
+    import nglview
+
+    box = Visualizer([batio3]).view(0)
+    ngl = box.viewer.ngl
+    assert isinstance(ngl, nglview.NGLWidget)
+    pdb = _loaded_pdb(ngl)
+    assert sum(ln.startswith("HETATM") for ln in pdb.splitlines()) == len(batio3) == 5
+    np.testing.assert_allclose(_cryst1(pdb), batio3.cell.cellpar(), atol=1e-3)
+    reprs = [m["args"][0] for m in ngl._ngl_msg_archive if m.get("methodName") == "addRepresentation"]
+    assert "unitcell" in reprs and "ball+stick" in reprs
+    assert "BaTiO3" in box.viewer.info.value and "Pm-3m (221)" in box.viewer.info.value
+
+
+def test_view_repeat_and_index_slider(nacl, batio3):
+    box = Visualizer([nacl, batio3]).view(0, repeat=(2, 2, 2))
+    pdb = _loaded_pdb(box.viewer.ngl)
+    assert sum(ln.startswith("HETATM") for ln in pdb.splitlines()) == 8 * len(nacl)
+    np.testing.assert_allclose(_cryst1(pdb)[:3], 2 * nacl.cell.lengths(), atol=1e-3)
+    box.viewer.slider.value = 1                  # the slider rebuilds the shown structure
+    pdb = _loaded_pdb(box.viewer.ngl)
+    assert sum(ln.startswith("HETATM") for ln in pdb.splitlines()) == 8 * len(batio3)
+    assert len(box.viewer.ngl._ngl_component_ids) == 1
+
+
+def test_view_trajectory_rebuilds_cell_and_species(nacl):
+    a = nacl.copy()
+    a.numbers[:] = 0                              # a masked frame, as at t = 1
+    a.set_cell(nacl.cell * 1.3, scale_atoms=True)
+    a.info["t"] = 1.0
+    b = nacl.copy()
+    b.info["t"] = 0.0
+    box = Visualizer([a, b]).view_trajectory()
+    first = _loaded_pdb(box.viewer.ngl)
+    assert "MSK" in first and " X" in first
+    box.viewer.show(1)
+    second = _loaded_pdb(box.viewer.ngl)
+    assert "MSK" not in second and "NA" in second and "CL" in second
+    np.testing.assert_allclose(_cryst1(second), nacl.cell.cellpar(), atol=1e-3)
+
+
+def test_plot_has_every_atom_and_twelve_cell_edges(batio3):
+    fig = Visualizer(batio3).plot(0)
+    by_name = {tr.name: tr for tr in fig.data}
+    atoms = [tr for tr in fig.data if tr.name in ("Ba", "Ti", "O")]
+    assert sum(len(tr.x) for tr in atoms) == len(batio3)
+    pos = np.concatenate([np.c_[tr.x, tr.y, tr.z] for tr in atoms]).astype(float)
+    for p in batio3.positions:
+        assert np.isclose(pos, p, atol=1e-6).all(1).any()
+    cell = by_name["cell"]
+    xs = np.array(cell.x, dtype=object)
+    assert len(xs) == 36 and sum(v is None for v in xs) == 12   # 12 segments
+    seg = np.array([[cell.x[i], cell.y[i], cell.z[i], cell.x[i + 1], cell.y[i + 1], cell.z[i + 1]]
+                    for i in range(0, 36, 3)], float)
+    lengths = np.linalg.norm(seg[:, 3:] - seg[:, :3], axis=1)
+    np.testing.assert_allclose(sorted(lengths), [4.0] * 12)
+    # Ba sits on a corner: its 7 other corner images are drawn as periodic images
+    assert len(by_name["images"].x) >= 7
+
+
+def test_plot_bonds_stay_inside_the_cell(nacl):
+    fig = Visualizer(nacl).plot(0)
+    bonds = next(tr for tr in fig.data if tr.name == "bonds")
+    pts = np.array([[x, y, z] for x, y, z in zip(bonds.x, bonds.y, bonds.z) if x is not None])
+    assert len(pts) > 0
+    frac = pts @ np.linalg.inv(nacl.cell.array)
+    assert frac.min() > -1e-6 and frac.max() < 1 + 1e-6
+
+
+def test_plot_repeat_and_masked_atoms(nacl):
+    m = nacl.repeat((2, 1, 1))
+    m.numbers[0] = 0
+    fig = Visualizer(m).plot(0, repeat=(1, 2, 1))
+    names = {tr.name: len(tr.x) for tr in fig.data}
+    assert names["X (masked)"] == 2 and names["Na"] == 2 and names["Cl"] == 4
+
+
+def test_plot_trajectory_has_a_frame_per_structure_labelled_by_t(nacl):
+    frames = []
+    for t in (1.0, 0.5, 0.0):
+        a = nacl.copy()
+        a.info["t"] = t
+        frames.append(a)
+    fig = Visualizer(frames).plot_trajectory()
+    assert len(fig.frames) == 3
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["1.00", "0.50", "0.00"]
+    with pytest.raises(ValueError):
+        trajectory_figure([])
+
+
+def test_describe_and_min_distance(nacl):
+    d = describe(nacl)
+    assert d["formula"] == "NaCl" and d["spacegroup"] == "Fm-3m (225)"
+    assert d["min_distance"] == pytest.approx(5.64 / 2, abs=1e-6)
+    assert d["volume"] == pytest.approx(5.64 ** 3 / 4)
+    assert d["density"] == pytest.approx(2.165, abs=0.01)     # rock salt, g/cm3
+    one = Atoms("Cu", cell=[2.5, 3.0, 4.0], pbc=True)         # only periodic images
+    assert min_distance(one) == pytest.approx(2.5)
+    degenerate = Atoms("Cu2", positions=[(0, 0, 0), (0, 0, 0)], cell=[3, 3, 3], pbc=True)
+    assert describe(degenerate)["spacegroup"]                 # never raises
+
+
+def test_save_cif_roundtrip(tmp_path, batio3):
+    from pymatgen.core import Structure
+
+    vis = Visualizer([batio3])
+    path = vis.save_cif(0, tmp_path / "bto.cif")
+    s = Structure.from_file(path)
+    assert s.composition.reduced_formula == "BaTiO3" and len(s) == 5
+    masked = batio3.copy()
+    masked.numbers[0] = 0
+    with pytest.raises(ValueError, match="masked"):
+        Visualizer(masked).save_cif(0, tmp_path / "x.cif")
+
+
+def test_accepts_pymatgen_and_rejects_bad_input(batio3):
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    vis = Visualizer([AseAtomsAdaptor.get_structure(batio3)])
+    assert len(vis[0]) == 5
+    with pytest.raises(ValueError):
+        Visualizer([])
+    with pytest.raises(TypeError):
+        Visualizer(["BaTiO3"])
+    with pytest.raises(IndexError):
+        Visualizer([batio3]).plot(3)
+    with pytest.raises(ValueError):
+        Visualizer([batio3]).plot(0, repeat=(0, 1, 1))
