@@ -62,3 +62,27 @@ def test_rock_salt_nacl_is_on_its_chgnet_hull_and_the_cscl_polymorph_is_above():
     assert cs.e_above_hull > rs.e_above_hull + 0.01
     diagram = hull.phase_diagram(["Na", "Cl"])
     assert {e.composition.reduced_formula for e in diagram.stable_entries} >= {"NaCl"}
+
+
+def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(tmp_path):
+    pytest.importorskip("ipywidgets")
+    batch = [rocksalt(5.5).repeat((1, 1, 2)), bulk("NaCl", "cesiumchloride", a=3.3), bulk("Na"),
+             Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[5, 5, 5], pbc=True)]
+    summary = ev.summarize(batch, reference=[rocksalt()], steps=60, progress=False)
+    table, rates = summary
+    assert table["stable"].tolist() == [True, False, True, False]
+    assert table["sun"].tolist() == [False, False, True, False]  # rock salt is not novel
+    assert table.loc[3, "stability_note"] == "not evaluated (invalid)"
+    assert np.isnan(table.loc[3, "e_above_hull"])
+    assert rates["n_sun"] == 1 and rates["stability_threshold"] == 0.1
+    assert "E_hull < 0.1 eV/atom" in summary.text()
+
+    dash = ev.EvaluationDashboard(batch, summary=summary, viewer="plotly")
+    assert dash.chemical_systems() == ["Cl-Na"]
+    fig = dash.phase_diagram_figure("Cl-Na")
+    assert any(trace.name == "Highlighted" for trace in fig.data)
+    dash.sort_by("e_above_hull")
+    assert dash.order[-1] == 3  # nan (not evaluated) sorts last
+    assert table.loc[dash.order[0], "e_above_hull"] == table["e_above_hull"].min()
+    dash.select(1)
+    assert "E_hull" in dash.detail.value and "no" in dash.detail.value

@@ -90,27 +90,36 @@ def space_group(structure, symprec: float = 0.1) -> tuple[str, int | None]:
 def summarize(structures, reference=None, stability: bool = True,
               threshold: float = STABILITY_THRESHOLD, relax: bool = True,
               steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, max_atoms: int = MAX_ATOMS,
-              matcher=None, progress: bool = True) -> Summary:
+              matcher=None, progress: bool = True, callback=None) -> Summary:
     """Evaluate a batch: one table row per structure plus the rates (see module docstring).
 
     ``reference``: structures for novelty and for the competing phases of the hull (default: the
     training data, MP-20 val). ``stability=False`` skips CHGNet (fast). ``threshold``: E_hull cut
     for "stable" in eV/atom. ``relax``/``steps``/``fmax``: the bounded CHGNet relaxation applied to
-    generated and reference structures alike.
+    generated and reference structures alike. ``callback(stage, done, total)``, if given, is
+    called as the work advances (the dashboard drives its progress bar with it).
     """
     import pandas as pd
 
-    from .stability import hull_reference
+    from .stability import _bar, hull_reference
     from .stability import stability as chgnet_stability
     from .uniqueness import duplicate_groups, is_novel, reference_index
     from .validity import smact_validity, structural_validity
 
+    def report(stage: str, done: int, total: int) -> None:
+        if callback is not None:
+            callback(stage, done, total)
+
     items = as_list(structures)
     n = len(items)
+    report("validity", 0, n)
     struct = structural_validity(items)
     comp = smact_validity(items)
+    report("uniqueness", 0, n)
     groups = duplicate_groups(items, matcher, progress)
+    report("loading the reference set" if reference is None else "novelty", 0, n)
     index = reference_index(reference)
+    report("novelty", 0, n)
     novel = is_novel(items, index, matcher, progress) if n else []
     rows = []
     for i, x in enumerate(items):
@@ -126,6 +135,7 @@ def summarize(structures, reference=None, stability: bool = True,
     table = pd.DataFrame(rows, columns=[
         "formula", "n_atoms", "space_group", "space_group_number", "structurally_valid",
         "compositionally_valid", "valid", "reason", "unique", "duplicate_of", "novel"])
+    table["space_group_number"] = table["space_group_number"].astype("Int64")  # None -> <NA>
 
     relaxed: list = [None] * n
     hull = None
@@ -134,7 +144,11 @@ def summarize(structures, reference=None, stability: bool = True,
     if stability:
         hull = hull_reference(index.items, relax, steps, fmax, max_atoms, progress)
         todo = [i for i in range(n) if table.at[i, "valid"]]
-        results = chgnet_stability([items[i] for i in todo], hull, progress=progress)
+        results = []
+        for k, i in enumerate(_bar(todo, progress, "CHGNet stability")):
+            report("CHGNet stability", k, len(todo))
+            results.append(chgnet_stability(items[i], hull, progress=False))
+        report("CHGNet stability", len(todo), len(todo))
         for i, r in zip(todo, results):
             energy[i], e_form[i], e_hull[i] = (r.energy_per_atom, r.formation_energy_per_atom,
                                                r.e_above_hull)
@@ -167,4 +181,5 @@ def summarize(structures, reference=None, stability: bool = True,
         "n_sun": counts["sun"], "sun": rate(counts["sun"]) if stability else nan,
         "relaxed": bool(relax and stability), "relax_steps": steps if relax else 0,
     }
+    report("done", n, n)
     return Summary(table, rates, items, relaxed, hull)
