@@ -111,8 +111,14 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _print_summary(summary) -> None:
-    if isinstance(summary, str):
+def _print_summary(summary, table: bool = False) -> None:
+    """Print an evaluation summary: ``crystal_lab.evaluate.Summary`` (its ``text()``, and its
+    per-structure ``table`` when asked), a DataFrame, a dict or a string."""
+    if hasattr(summary, "text") and callable(summary.text):
+        if table and hasattr(summary, "table"):
+            print(summary.table.to_string())
+        print(summary.text())
+    elif isinstance(summary, str):
         print(summary)
     elif hasattr(summary, "to_string"):  # pandas DataFrame / Series
         print(summary.to_string())
@@ -131,7 +137,10 @@ def _cmd_evaluate(args) -> int:
         raise ValueError("no structures found in " + " ".join(args.paths))
     from crystal_lab.evaluate import summarize
 
-    _print_summary(summarize(structures))
+    summary = summarize(structures, stability=not args.no_stability)
+    _print_summary(summary, table=args.table)
+    if args.csv:
+        print(f"table written to {summary.save(args.csv)}")
     return 0
 
 
@@ -188,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="summarise generated crystals (CIF / extxyz files or "
                                         "folders)")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--no-stability", action="store_true",
+                   help="skip the CHGNet stability estimate (fast)")
+    p.add_argument("--table", action="store_true", help="also print one row per structure")
+    p.add_argument("--csv", default=None, help="write the per-structure table to this CSV file")
     p.set_defaults(func=_cmd_evaluate)
     return parser
 

@@ -182,13 +182,29 @@ def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, mon
     write_structures([nacl, batio3], tmp_path / "gen")
     seen = []
     module = types.ModuleType("crystal_lab.evaluate")
-    module.summarize = lambda structures: seen.append(structures) or {"n": len(structures),
-                                                                      "validity": 0.5}
+    module.summarize = lambda structures, **kw: seen.append((structures, kw)) or {
+        "n": len(structures), "validity": 0.5}
     monkeypatch.setitem(sys.modules, "crystal_lab.evaluate", module)
 
-    assert cli.main(["evaluate", str(tmp_path / "gen")]) == 0
-    assert [a.get_chemical_formula() for a in seen[0]] == ["ClNa", "BaO3Ti"]
+    assert cli.main(["evaluate", str(tmp_path / "gen"), "--no-stability"]) == 0
+    structures, kwargs = seen[0]
+    assert [a.get_chemical_formula() for a in structures] == ["ClNa", "BaO3Ti"]
+    assert kwargs == {"stability": False}
     assert capsys.readouterr().out.split() == ["n", "2", "validity", "0.5"]
+
+
+@pytest.mark.slow
+def test_evaluate_with_the_real_summary(nacl, tmp_path, capsys):
+    """Through crystal_lab.evaluate.summarize (no CHGNet), table and CSV included."""
+    from crystal_lab.workspace import write_structures
+
+    write_structures([nacl], tmp_path / "gen")
+    csv_path = tmp_path / "eval.csv"
+    assert cli.main(["evaluate", str(tmp_path / "gen" / "structures.extxyz"), "--no-stability",
+                     "--table", "--csv", str(csv_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 structures" in out and "NaCl" in out
+    assert csv_path.exists() and "NaCl" in csv_path.read_text()
 
 
 def test_evaluate_missing_file_is_a_one_line_error(tmp_path, capsys):

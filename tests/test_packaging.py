@@ -1,0 +1,180 @@
+"""Packaging: pyproject.toml, environment.yml and binder/ list the same dependencies (so they
+cannot drift), every hard pin says why, torch stays a CPU build on Binder, and
+``import crystal_lab`` is fast because nothing heavy loads eagerly."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = REPO / "pyproject.toml"
+ENVIRONMENT = REPO / "environment.yml"
+BINDER_REQS = REPO / "binder" / "requirements.txt"
+
+#: dependencies a file may pin harder than pyproject (the pin must still satisfy pyproject)
+HARDER_PINS_ALLOWED = {"binder/requirements.txt": {"torch"}}  # the CPU build, see the file
+
+HEAVY = ("torch", "pymatgen", "nglview", "ase", "chgnet", "plotly", "pandas", "ipywidgets")
+
+
+def _project() -> dict:
+    return tomllib.loads(PYPROJECT.read_text())["project"]
+
+
+def _pyproject_reqs() -> list[str]:
+    return _project()["dependencies"]
+
+
+def _env_yml() -> dict:
+    return yaml.safe_load(ENVIRONMENT.read_text())
+
+
+def _env_pip_lines() -> list[str]:
+    pips = [d["pip"] for d in _env_yml()["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(pips) == 1, "environment.yml needs exactly one pip: section"
+    return pips[0]
+
+
+def _binder_lines() -> list[str]:
+    lines = []
+    for raw in BINDER_REQS.read_text().splitlines():
+        line = re.sub(r"(^|\s)#.*", "", raw).strip()
+        if line:
+            lines.append(line)
+    return lines
+
+
+def _requirements(lines) -> dict[str, Requirement]:
+    """name -> Requirement, ignoring pip options (``--extra-index-url``, ``-e .``)."""
+    reqs = {}
+    for line in lines:
+        if line.startswith("-"):
+            continue
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        assert name not in reqs, f"{name} listed twice"
+        reqs[name] = req
+    return reqs
+
+
+SOURCES = {
+    "environment.yml": lambda: _requirements(_env_pip_lines()),
+    "binder/requirements.txt": lambda: _requirements(_binder_lines()),
+}
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_same_dependencies_as_pyproject(source):
+    ours = _requirements(_pyproject_reqs())
+    theirs = SOURCES[source]()
+    assert sorted(theirs) == sorted(ours), f"{source} and pyproject.toml list different packages"
+    for name, req in ours.items():
+        other = theirs[name]
+        if str(other.specifier) == str(req.specifier):
+            continue
+        assert name in HARDER_PINS_ALLOWED.get(source, ()), (
+            f"{source} has {other}, pyproject.toml has {req}: make them agree")
+        pins = [s.version for s in other.specifier if s.operator == "=="]
+        assert len(pins) == 1 and req.specifier.contains(pins[0], prereleases=False), (
+            f"{source} pins {other}, which pyproject.toml's {req} does not allow")
+
+
+def _pin_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines()
+            if re.search(r"[A-Za-z0-9]\s*===?\s*\d", line.split("#")[0])]
+
+
+@pytest.mark.parametrize("path", ["pyproject.toml", "environment.yml", "binder/requirements.txt"])
+def test_every_pin_says_why(path):
+    text = (REPO / path).read_text()
+    if path == "pyproject.toml":  # only the dependency lists
+        text = text.split("[project.scripts]")[0].split("dependencies = [", 1)[1]
+    pins = _pin_lines(text)
+    unexplained = [line.strip() for line in pins if "#" not in line]
+    assert not unexplained, f"{path}: pins without a comment naming why: {unexplained}"
+
+
+def test_nglview_pinned_to_4_0_everywhere():
+    for source in [lambda: _requirements(_pyproject_reqs()), *SOURCES.values()]:
+        assert str(source()["nglview"].specifier) == "==4.0"  # upstream nglview issue 1181
+
+
+def test_binder_installs_a_cpu_torch_build():
+    lines = _binder_lines()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    torch = _requirements(lines)["torch"]
+    (pin,) = [s.version for s in torch.specifier if s.operator == "=="]
+    assert Version(pin).local == "cpu", f"binder pins torch {pin}: not a +cpu build"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in _env_pip_lines()
+
+
+def test_makefile_torch_pin_satisfies_pyproject():
+    match = re.search(r"^TORCH \?= torch==(\S+)", (REPO / "Makefile").read_text(), re.M)
+    assert match, "Makefile must pin the torch it installs (a CPU build)"
+    assert _requirements(_pyproject_reqs())["torch"].specifier.contains(match.group(1))
+
+
+def test_python_versions_agree():
+    requires = SpecifierSet(_project()["requires-python"])
+    conda = [d for d in _env_yml()["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    assert len(conda) == 1 and re.fullmatch(r"python=\d+\.\d+", conda[0]), conda
+    binder = (REPO / "binder" / "runtime.txt").read_text().strip()
+    assert binder == "python-" + conda[0].split("=")[1], "binder/runtime.txt and environment.yml"
+    assert requires.contains(conda[0].split("=")[1] + ".0")
+
+
+def test_environment_yml_installs_the_package_and_binder_scripts_are_executable():
+    assert "-e ." in _env_pip_lines()
+    post_build = REPO / "binder" / "postBuild"
+    assert "pip install" in post_build.read_text() and "--no-deps ." in post_build.read_text()
+    for script in ("postBuild", "start"):
+        path = REPO / "binder" / script
+        assert path.stat().st_mode & 0o111, f"binder/{script} must be executable"
+        assert path.read_text().startswith("#!/bin/bash")
+    assert 'exec "$@"' in (REPO / "binder" / "start").read_text()
+
+
+def test_version_matches_pyproject():
+    import crystal_lab
+
+    assert crystal_lab.__version__ == _project()["version"]
+
+
+def test_console_script_declared():
+    assert _project()["scripts"]["crystal-lab"] == "crystal_lab.cli:main"
+
+
+def _import_report(module: str) -> tuple[float, dict]:
+    code = ("import json, sys, time\nt = time.perf_counter()\nimport " + module + "\n"
+            "dt = time.perf_counter() - t\n"
+            f"print(json.dumps({{'dt': dt, 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))")
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=REPO)
+    wall = time.perf_counter() - start
+    assert out.returncode == 0, out.stderr
+    return wall, json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("module", ["crystal_lab", "crystal_lab.cli", "crystal_lab.workspace"])
+def test_import_is_fast_and_lazy(module):
+    wall, report = _import_report(module)
+    assert report["heavy"] == [], f"import {module} loads {report['heavy']} eagerly"
+    assert report["dt"] < 1.0, f"import {module} took {report['dt']:.2f} s"
+    assert wall < 3.0, f"python -c 'import {module}' took {wall:.2f} s"
