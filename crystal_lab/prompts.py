@@ -185,4 +185,4 @@ def charge_balanced(counts: dict[str, int]) -> bool:
     """
     from crystal_lab.evaluate import smact_validity
 
-    return bool(smact_validity(counts))
+    return bool(smact_validity(formula_text(counts)))

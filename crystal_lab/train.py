@@ -113,6 +113,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
         while epoch < epochs and not stop:
             plan = batches(sizes, batch_size, rng)
             sums = {"loss": 0.0, "coord": 0.0, "lattice": 0.0, "types": 0.0}
+            n_batches = 0
             bar = tqdm(plan, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
             for idx in bar:
                 for group in opt.param_groups:
@@ -127,8 +128,9 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
                     d = min(ema_decay, (1 + step) / (10 + step))
                     for pe, pm in zip(ema.parameters(), model.parameters()):
                         pe.lerp_(pm, 1 - d)
+                n_batches += 1
                 for k in sums:
-                    sums[k] += float(losses[k])
+                    sums[k] += float(losses[k].detach())
                 bar.set_postfix(loss=f"{float(losses['loss']):.3f}")
                 if max_minutes is not None and time.time() - t_start > 60 * max_minutes:
                     stop = True
@@ -136,7 +138,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
                 if time.time() - last_save > 60 * save_every:
                     save()
                     last_save = time.time()
-            n = max(1, bar.n)
+            n = max(1, n_batches)
             if not stop:
                 epoch += 1
             log.writerow([epoch, step] + [f"{sums[k] / n:.5f}" for k in sums]

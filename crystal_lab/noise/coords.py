@@ -68,7 +68,7 @@ class WrappedNormalCoords:
 
         Returns ``(x_t, target)``: the noisy coordinates and the normalised score the network learns.
         """
-        sigma = self.sigma(t).to(x0.dtype).unsqueeze(-1)
+        sigma = self.sigma(t).to(x0.dtype).expand(x0.shape[:-1]).unsqueeze(-1)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         x_t = wrap(x0 + sigma * eps)
         target = wrapped_normal_score(sigma * eps, sigma) / self.score_rms(sigma)
@@ -83,8 +83,10 @@ class WrappedNormalCoords:
         Tweedie denoised estimate ``x_t + sigma_t^2 score`` when ``s = 0``. Stochastic: the
         ancestral variance-exploding step (reverse SDE), fresh noise of the posterior's width.
         """
-        sigma_t = self.sigma(t).to(x_t.dtype).unsqueeze(-1)
-        sigma_s = torch.where(torch.as_tensor(s).unsqueeze(-1) > 0, self.sigma(s).to(x_t.dtype).unsqueeze(-1),
+        shape = x_t.shape[:-1]
+        sigma_t = self.sigma(t).to(x_t.dtype).expand(shape).unsqueeze(-1)
+        s = torch.as_tensor(s, device=x_t.device).expand(shape)
+        sigma_s = torch.where(s.unsqueeze(-1) > 0, self.sigma(s).to(x_t.dtype).unsqueeze(-1),
                               torch.zeros_like(sigma_t))
         score = prediction * self.score_rms(sigma_t)
         if not stochastic:

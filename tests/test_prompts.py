@@ -1,0 +1,69 @@
+import pytest
+
+from crystal_lab.prompts import PromptError, describe_prompt, parse_prompt, valid_n_atoms
+
+
+@pytest.mark.parametrize("prompt", ["Ba Ti O", "Ba-Ti-O", ["Ba", "Ti", "O"], "ba ti o", " Ba,Ti,O "])
+def test_chemical_system_forms(prompt):
+    cond = parse_prompt(prompt, n_atoms=5)
+    assert cond.kind == "chemical_system"
+    assert cond.elements == ("Ba", "Ti", "O")
+    assert cond.counts is None and cond.n_atoms == 5
+    assert cond.atomic_numbers == [56, 22, 8]
+
+
+@pytest.mark.parametrize("prompt", ["BaTiO3", "Ba1 O3 Ti1", "Ba1Ti1O3"])
+def test_formula_forms(prompt):
+    cond = parse_prompt(prompt)
+    assert cond.kind == "formula"
+    assert cond.counts == {"Ba": 1, "Ti": 1, "O": 3} or cond.counts == {"Ba": 1, "O": 3, "Ti": 1}
+    assert cond.n_atoms == 5
+
+
+def test_formula_scaled_to_n_atoms():
+    cond = parse_prompt("BaTiO3", n_atoms=10)
+    assert cond.counts == {"Ba": 2, "Ti": 2, "O": 6}
+    assert parse_prompt("Ba2Ti2O6").n_atoms == 10
+    assert parse_prompt("NaCl").counts == {"Na": 1, "Cl": 1}
+    assert valid_n_atoms({"Ba": 1, "Ti": 1, "O": 3}) == [5, 10, 15, 20]
+
+
+@pytest.mark.parametrize("prompt", [None, "", "   ", []])
+def test_unconditional(prompt):
+    cond = parse_prompt(prompt, n_atoms=8)
+    assert cond.kind == "unconditional" and cond.elements == () and cond.n_atoms == 8
+
+
+@pytest.mark.parametrize("prompt, n_atoms, message", [
+    ("Ba Xx O", 5, "Xx is not an element"),
+    ("BaXx3", None, "Xx is not an element"),
+    ("Ba Ti Ba", 5, "Ba is listed twice"),
+    ("BaTiBa", None, "Ba appears twice"),
+    ("Ba Ti O", 2, "3 elements cannot fit in n_atoms=2"),
+    ("Ba Ti O", 0, "n_atoms must be at least 1"),
+    ("Ba Ti O", 21, "above the model's maximum of 20"),
+    ("BaTiO3", 7, "5 atoms per formula unit, which does not divide n_atoms=7 (try 5, 10, 15, 20)"),
+    ("Ba5Ti5O15", None, "25 atoms, above the model's maximum of 20"),
+    (42, None, "a prompt must be a string"),
+    (["Ba", 3], None, "elements must be strings"),
+    ("Ba Ti O", 5.0, "n_atoms must be a whole number"),
+])
+def test_bad_input_one_line_errors(prompt, n_atoms, message):
+    with pytest.raises(PromptError) as err:
+        parse_prompt(prompt, n_atoms=n_atoms)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_max_atoms_is_a_parameter():
+    assert parse_prompt("Si", n_atoms=24, max_atoms=24).n_atoms == 24
+
+
+def test_describe_prompt_normalises_and_warns():
+    text = describe_prompt("ba ti o", n_atoms=5)
+    assert "Ba-Ti-O" in text and "only" in text
+    text = describe_prompt("Ba1 O3 Ti1")
+    assert "BaO3Ti" in text or "BaTiO3" in text
+    assert "Valid n_atoms: 5, 10, 15, 20" in text and "Warning" not in text
+    assert "Warning" in describe_prompt("NaCl2")
+    assert describe_prompt("Xx").startswith("Cannot use this prompt: Xx is not an element")
