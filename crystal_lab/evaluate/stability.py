@@ -22,11 +22,16 @@ Definitions used here:
 
 Elemental references (documented choice): for each element we take the lowest CHGNet energy among
 the pure-element structures of the reference set; for an element the reference set lacks, we relax
-a few simple structures built with ``ase.build.bulk`` (ASE's reference crystal structure when it is
-fcc/bcc/hcp/diamond/sc, plus fcc and bcc with a lattice constant from the covalent radius) and, for
-H, N, O, F, Cl, Br and I, a dimer in a 10 A box; the lowest wins. For elements whose ground state is
-a complex crystal (B, P, S, Ga, ...) such built references sit above the true ground state, which
-makes formation energies too negative: prefer a reference set that contains the element.
+(<= ``steps``) a few simple structures built with ``ase.build.bulk`` (ASE's reference crystal
+when it is fcc/bcc/hcp/diamond/sc; sc, fcc, bcc and diamond with nearest-neighbour distances from
+the covalent radius) and, for non-metals, a dimer in a 10 A box; the lowest wins. For metals the
+simple close-packed structures are near the ground state (their differences are typically tens of
+meV/atom). For non-metals, measured here with CHGNet against approximate Materials Project
+ground-state energies: S (dimer) -3.97 vs about -4.13 eV/atom, Se (diamond) -3.34 vs -3.50,
+P (sc) -5.25 vs -5.41, Si (diamond) -5.31 vs -5.42, but B (diamond) -5.97 vs -6.68: boron's ground
+state is a 12-atom icosahedral crystal. A too-high elemental reference makes formation energies too
+negative and compounds look too stable: prefer a reference set that contains the element (MP-20
+``val`` lacks 38 of its 87 elements, among them Al, B, Fe, Na, P, S, Ti, Zn).
 
 Memory (Binder gives about 2 GB): CHGNet's graph grows with atoms x neighbours. Measured here: the
 model alone ~0.4 GB; 8-atom NaCl 0.41 GB, 64 atoms 0.72 GB, 216 atoms 1.5 GB (forces + stress);
@@ -209,11 +214,19 @@ def relax(structures, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, relax_
 
 # --------------------------------------------------------------------------- elemental references
 
-_DIATOMIC = {"H", "N", "O", "F", "Cl", "Br", "I"}
+def _is_metal(symbol: str) -> bool:
+    import smact
+
+    return symbol in smact.metals
 
 
 def elemental_candidates(symbol: str) -> list[tuple[str, Any, bool]]:
-    """Simple structures of one element: ``(description, Atoms, relax_cell)`` candidates."""
+    """Simple structures of one element: ``(description, Atoms, relax_cell)`` candidates.
+
+    ASE's reference crystal (when ``ase.build.bulk`` can build it), simple cubic, fcc, bcc and
+    diamond with nearest-neighbour distances from the covalent radius, and for non-metals a dimer
+    in a 10 A box (positions relaxed only).
+    """
     from ase import Atoms
     from ase.build import bulk
     from ase.data import atomic_numbers, covalent_radii, reference_states
@@ -224,11 +237,13 @@ def elemental_candidates(symbol: str) -> list[tuple[str, Any, bool]]:
     state = reference_states[z] or {}
     if state.get("symmetry") in {"fcc", "bcc", "hcp", "diamond", "sc"}:
         out.append((f"ase.build.bulk('{symbol}') {state['symmetry']}", bulk(symbol), True))
-    for kind, a in (("fcc", 2 * np.sqrt(2) * r), ("bcc", 4 * r / np.sqrt(3))):
+    lattice = {"sc": 2 * r, "fcc": 2 * np.sqrt(2) * r, "bcc": 4 * r / np.sqrt(3),
+               "diamond": 8 * r / np.sqrt(3)}
+    for kind, a in lattice.items():
         if state.get("symmetry") != kind:
             out.append((f"{kind} {symbol}, a from covalent radius", bulk(symbol, kind, a=a), True))
-    if symbol in _DIATOMIC:
-        d = state.get("d", 2 * r) if state.get("symmetry") == "diatom" else 2 * r
+    if not _is_metal(symbol):
+        d = state["d"] if state.get("symmetry") == "diatom" else 2 * r
         dimer = Atoms(symbol * 2, positions=[[5, 5, 5 - d / 2], [5, 5, 5 + d / 2]],
                       cell=[10, 10, 10], pbc=True)
         out.append((f"{symbol}2 molecule in a 10 A box", dimer, False))
