@@ -1,0 +1,248 @@
+"""The lab in a real browser: every notebook run through JupyterLab in headless Chromium.
+
+Issue 7. A notebook that executes under nbval can still show students a blank box: a widget
+frontend that does not register, a WebGL canvas that never draws, a figure that does not render, a
+button whose callback raises into a log nobody reads. These tests open each notebook in JupyterLab
+(a throwaway server on 127.0.0.1), run all cells from the Run menu at CI size
+(``CRYSTAL_LAB_CI=1``), and assert what ``tests/browser/checks.py`` describes. Run with
+``pytest -m browser``; see ``tests/browser/README.md``.
+
+Screenshots and a log per notebook go to ``artifacts/browser/`` (or ``$CRYSTAL_LAB_ARTIFACTS``);
+``CRYSTAL_LAB_UPDATE_ASSETS=1`` also refreshes ``assets/nb_<name>.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper package tests/browser
+from browser.images import drawn_fraction, shrink_png
+from browser.kernel_log import KernelLog, decode_frame
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "data" / "browser"
+NOTEBOOKS = sorted(p for p in (REPO / "notebooks").glob("*.ipynb"))
+ARTIFACTS = Path(os.environ.get("CRYSTAL_LAB_ARTIFACTS", REPO / "artifacts")) / "browser"
+TIMEOUT = float(os.environ.get("CRYSTAL_LAB_BROWSER_TIMEOUT", "300"))  # seconds per notebook
+PROMPT = "Na Cl"  # what the interactivity check types into the prompt widget
+
+
+# --------------------------------------------------------------------------- session fixtures
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    """JupyterLab serving a temporary copy of notebooks/ and the fixtures, stopped at the end."""
+    from browser.server import start_lab
+
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "root"
+    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    shutil.copytree(REPO / "notebooks", root / "notebooks", ignore=ignore)
+    shutil.copytree(FIXTURES, root / "fixtures", ignore=ignore)
+    env = {"CRYSTAL_LAB_CI": "1"}
+    data = os.environ.get("CRYSTAL_LAB_DATA") or str(REPO.parent / "shared" / "data")
+    env["CRYSTAL_LAB_DATA"] = data
+    server = start_lab(root, base / "state", env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def lab_browser():
+    """Headless Chromium; skipped when it is missing unless CRYSTAL_LAB_REQUIRE_BROWSER=1."""
+    from browser.driver import CHROMIUM, LabBrowser
+
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} not found (apt-get install -y chromium)"
+        if os.environ.get("CRYSTAL_LAB_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    lab = LabBrowser()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def open_notebook(lab_server, lab_browser):
+    """``open_notebook("fixtures/x.ipynb")`` -> an opened NotebookPage, closed after the test
+    (its kernel shut down); its console and kernel errors are written to the artefacts."""
+    from browser.driver import NotebookPage
+
+    pages = []
+
+    def _open(path: str):
+        page = NotebookPage(lab_browser, lab_server, path)
+        pages.append(page)
+        page.open()
+        return page
+
+    yield _open
+    for page in pages:
+        _write_log(page)
+        page.close()
+
+
+def _write_log(page) -> None:
+    """Browser console and kernel errors of one notebook, for debugging a failure."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {page.path}", "## kernel errors", *page.kernel.errors, "## browser console"]
+    lines += [f"[{kind}] {text}" for kind, text in page.console if kind != "debug"]
+    (ARTIFACTS / f"{Path(page.path).stem}.log.txt").write_text("\n".join(lines) + "\n")
+
+
+def _screenshot(page, stem: str) -> Path:
+    """Full-notebook screenshot in the artefacts; with CRYSTAL_LAB_UPDATE_ASSETS=1 also a small
+    copy in assets/nb_<stem>.png."""
+    shot = page.screenshot(ARTIFACTS / f"{stem}.png")
+    if os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") == "1":
+        shrink_png(shot, REPO / "assets" / f"nb_{stem}.png")
+    return shot
+
+
+def _report(path: str, problems: list[str]) -> str:
+    return (f"{path}: {len(problems)} problem(s) in the browser "
+            f"(screenshot and console log in {ARTIFACTS}):\n  - " + "\n  - ".join(problems))
+
+
+# --------------------------------------------------------------------------- the real notebooks
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_in_browser(notebook, open_notebook):
+    """Run All in JupyterLab: no errors, widgets registered and drawn, figures rendered; in the
+    notebook with the prompt widget (03), a new prompt generates new structures."""
+    page = open_notebook(f"notebooks/{notebook.name}")
+    page.run_all(TIMEOUT)
+    problems = page.problems()
+    _screenshot(page, notebook.stem)
+    if notebook.name.startswith("03_") and not page.has_prompt_widget():
+        problems.append("no prompt widget: expected elements with the classes cl-prompt (Text), "
+                        "cl-generate (Button) and cl-results (output box), issue 7")
+    if page.has_prompt_widget() and not problems:
+        before, after = page.generate(PROMPT, TIMEOUT)
+        assert any(el in after for el in PROMPT.split()), (
+            f"{notebook.name}: after Generate with {PROMPT!r}, .cl-results shows {after[:200]!r} "
+            f"(before: {before[:200]!r}): no {PROMPT} structure")
+        problems += page.problems()
+        _screenshot(page, notebook.stem)
+    assert not problems, _report(notebook.name, problems)
+
+
+# --------------------------------------------------------------------------- fixtures: positive
+@pytest.mark.browser
+def test_viewers_draw(open_notebook):
+    """nglview draws its WebGL canvas (SwiftShader under --disable-gpu) and both plotly figures
+    (SVG and WebGL) render; the CI switch reaches the kernel (cell 2 asserts it)."""
+    page = open_notebook("fixtures/viewers.ipynb")
+    page.run_all(TIMEOUT)
+    problems = page.problems()
+    _screenshot(page, "fixture_viewers")
+    assert not problems, _report("viewers.ipynb", problems)
+    assert page.n_canvases_drawn >= 1, "the nglview canvas was not found"
+    assert page.page.locator(".js-plotly-plot svg.main-svg").count() >= 2
+
+
+@pytest.mark.browser
+def test_prompt_widget_generates(open_notebook):
+    """The notebook-03 mechanism on a stand-in: type a prompt, press Generate, see a structure."""
+    page = open_notebook("fixtures/prompt_widget.ipynb")
+    page.run_all(TIMEOUT)
+    assert page.has_prompt_widget()
+    problems = page.problems()
+    assert not problems, _report("prompt_widget.ipynb", problems)
+    drawn_before = page.n_canvases_drawn
+    before, after = page.generate(PROMPT, TIMEOUT)
+    assert before == "no structures yet"
+    assert "Cl4Na4" in after, after  # the stand-in builds a cubic rock-salt cell
+    problems = page.problems()
+    _screenshot(page, "fixture_prompt_widget")
+    assert not problems, _report("prompt_widget.ipynb", problems)
+    assert page.n_canvases_drawn == drawn_before + 1, "the new structure's viewer did not draw"
+
+
+# --------------------------------------------------------------------------- fixtures: negative
+@pytest.mark.browser
+def test_broken_widgets_are_reported(open_notebook):
+    """The checks catch a frontend mismatch on purpose: an unregistered widget module, an
+    nglview view asking for a frontend version that is not installed (nglview 4.0.1's failure),
+    a raising button callback, a raising cell, and the cell Run All therefore skipped."""
+    page = open_notebook("fixtures/broken_widget.ipynb")
+    page.run_all(TIMEOUT)
+    page.page.locator(".cl-explode").click()
+    page.wait_idle(TIMEOUT)
+    problems = page.problems(settle=2)
+    _screenshot(page, "fixture_broken_widget")
+    report = _report("broken_widget.ipynb", problems)
+    expected = [
+        "No version of module nonexistent-widget is registered",
+        "Module nglview-js-widgets, version 99.0.0 is not registered",
+        "cell 2: widget shown as an error box",
+        "cell 3: widget shown as an error box",
+        "ZeroDivisionError: division by zero (from a widget callback",
+        "cell 5: error output: RuntimeError: deliberate failure in a cell",
+        "cell 6: never executed",
+    ]
+    missing = [text for text in expected if text not in report]
+    assert not missing, f"the checks missed {missing}; they reported:\n{report}"
+
+
+# --------------------------------------------------------------------------- helpers, no browser
+def _png(width: int, height: int, pixel) -> bytes:
+    """A tiny RGB PNG (``pixel(x, y) -> (r, g, b)``), written by hand to test the pixel check."""
+    rows = b"".join(b"\0" + b"".join(bytes(pixel(x, y)) for x in range(width))
+                    for y in range(height))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def test_drawn_fraction_tells_blank_from_drawn():
+    blank = _png(20, 10, lambda x, y: (255, 255, 255))
+    dot = _png(20, 10, lambda x, y: (200, 0, 0) if x < 4 and y < 5 else (255, 255, 255))
+    assert drawn_fraction(blank) == 0.0
+    assert drawn_fraction(dot) == pytest.approx(20 / 200)
+
+
+def test_decode_frame_reads_v1_and_legacy_frames():
+    import json
+
+    parts = [json.dumps(x).encode() for x in (
+        {"msg_type": "error"}, {"msg_type": "comm_msg"}, {}, {"ename": "E", "evalue": "v"})]
+    channel = b"iopub"
+    offsets = [8 * (1 + 1 + len(parts) + 1)]
+    for part in [channel, *parts]:
+        offsets.append(offsets[-1] + len(part))
+    frame = len(offsets).to_bytes(8, "little") + b"".join(
+        o.to_bytes(8, "little") for o in offsets) + channel + b"".join(parts)
+    assert decode_frame(frame)[0] == "iopub"
+    log = KernelLog()
+    log.on_frame(frame)
+    assert log.errors and log.errors[0].startswith("E: v (from a widget callback")
+    legacy = json.dumps({"channel": "iopub", "header": {"msg_type": "status"},
+                         "parent_header": {}, "content": {}})
+    assert decode_frame(legacy)[0] == "iopub"
+    assert decode_frame('{"schema_id": "events"}') is None
+
+
+def test_shrink_png_stays_under_limit(tmp_path):
+    noisy = _png(300, 200, lambda x, y: ((x * 7) % 256, (y * 13) % 256, (x * y) % 256))
+    source = tmp_path / "big.png"
+    source.write_bytes(noisy)
+    size = shrink_png(source, tmp_path / "small.png", max_bytes=20_000, width=200)
+    assert size <= 20_000 and (tmp_path / "small.png").stat().st_size == size
+
