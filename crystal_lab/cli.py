@@ -210,9 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError, ImportError) as exc:
+    except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs a traceback
+        if not _is_user_error(exc):
+            raise
         print(f"crystal-lab {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Bad input, missing files or packages, and crystal_lab's own errors (e.g. a missing
+    checkpoint): things a user can fix, reported without a traceback."""
+    return (isinstance(exc, (ValueError, OSError, ImportError))
+            or type(exc).__module__.split(".")[0] == "crystal_lab")
 
 
 if __name__ == "__main__":

@@ -127,6 +127,28 @@ def test_sample_bad_prompt_is_a_one_line_error(monkeypatch, tmp_path, capsys):
     assert capsys.readouterr().err == "crystal-lab sample: error: Xx is not an element\n"
 
 
+def test_crystal_lab_errors_are_one_line_but_bugs_keep_their_traceback(monkeypatch, tmp_path,
+                                                                     capsys):
+    class CheckpointError(RuntimeError):
+        pass
+
+    CheckpointError.__module__ = "crystal_lab.model"
+
+    def missing(path=None, device="auto"):
+        raise CheckpointError("no weights at /x/mp20.pt")
+
+    monkeypatch.setattr(crystal_lab, "load_model", missing, raising=False)
+    assert cli.main(["sample", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "crystal-lab sample: error: no weights at /x/mp20.pt\n"
+
+    def buggy(path=None, device="auto"):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(crystal_lab, "load_model", buggy, raising=False)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["sample", "--out", str(tmp_path)])
+
+
 @pytest.mark.slow
 def test_sample_with_a_real_small_model(tmp_path, monkeypatch):
     """End to end through the real model code (random weights, few steps)."""
