@@ -18,9 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crystal_lab import __version__
-from crystal_lab import workspace
-
+from crystal_lab import __version__, workspace
 
 # --------------------------------------------------------------------------- JupyterLab
 
@@ -210,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs a traceback
+    except Exception as exc:
         if not _is_user_error(exc):
             raise
         print(f"crystal-lab {args.command}: error: {exc}", file=sys.stderr)

@@ -109,8 +109,8 @@ def test_sample_passes_options_and_writes_cifs_and_extxyz(nacl, batio3, tmp_path
                    "--seed", "3", "--device", "cpu", "--out", str(out), "--quiet"])
     assert rc == 0
     assert loaded == {"path": None, "device": "cpu"}
-    assert model.calls == [("BaTiO3", dict(n_atoms=5, n_samples=2, steps=7, seed=3,
-                                           progress=False))]
+    assert model.calls == [("BaTiO3", {"n_atoms": 5, "n_samples": 2, "steps": 7, "seed": 3,
+                                        "progress": False})]
     assert sorted(p.name for p in out.iterdir()) == ["000_BaTiO3.cif", "001_BaTiO3.cif",
                                                      "samples.extxyz"]
     assert "wrote 2 structure(s)" in capsys.readouterr().out
@@ -181,9 +181,10 @@ def test_train_maps_every_option_to_its_keyword(fake_train, tmp_path):
             "--batch-size", "16", "--lr", "0.0005", "--seed", "9", "--max-minutes", "1.5",
             "--limit", "100"]
     assert cli.main(args) == 0
-    assert fake_train == [dict(data="perov_5", split="test", epochs=4, device="cpu",
-                               out_dir=str(tmp_path / "run"), resume="ck.pt", hidden=64, layers=3,
-                               batch_size=16, lr=0.0005, seed=9, max_minutes=1.5, limit=100)]
+    assert fake_train == [{"data": "perov_5", "split": "test", "epochs": 4, "device": "cpu",
+                           "out_dir": str(tmp_path / "run"), "resume": "ck.pt", "hidden": 64,
+                           "layers": 3, "batch_size": 16, "lr": 0.0005, "seed": 9,
+                           "max_minutes": 1.5, "limit": 100}]
 
 
 def test_train_leaves_unset_options_to_train_defaults(fake_train):
@@ -237,6 +238,7 @@ def test_evaluate_missing_file_is_a_one_line_error(tmp_path, capsys):
 def test_console_script_is_installed():
     script = Path(sys.executable).parent / "crystal-lab"
     assert script.exists(), "crystal-lab is not installed: pip install -e '.[test]'"
-    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True,
+                         timeout=60, check=False)
     assert out.returncode == 0
     assert out.stdout.strip() == f"crystal-lab {crystal_lab.__version__}"

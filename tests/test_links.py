@@ -165,8 +165,8 @@ def test_link_parser_finds_and_checks_links(tmp_path):
         ("github", SLUG, "dev", "README.md"),
     ]
     assert link_problems(doc) == [
-        f"doc.md: binder link to {SLUG}@{BRANCH}:notebooks/gone.ipynb: "
-        "notebooks/gone.ipynb does not exist in the repository",
+        (f"doc.md: binder link to {SLUG}@{BRANCH}:notebooks/gone.ipynb: "
+         "notebooks/gone.ipynb does not exist in the repository"),
         f"doc.md: colab link to someone/else@{BRANCH}:README.md: the repository is {SLUG}",
         f"doc.md: github link to {SLUG}@dev:README.md: the branch is {BRANCH}",
     ]
