@@ -178,3 +178,29 @@ def test_import_is_fast_and_lazy(module):
     assert report["heavy"] == [], f"import {module} loads {report['heavy']} eagerly"
     assert report["dt"] < 1.0, f"import {module} took {report['dt']:.2f} s"
     assert wall < 3.0, f"python -c 'import {module}' took {wall:.2f} s"
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = REPO / ".ci" / "run"
+    text = ci.read_text()
+    assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
+    assert re.search(r"^make test\b", text, re.MULTILINE), ".ci/run must call `make test`"
+    assert "shared/data" in text and "CRYSTAL_LAB_CI=1" in text
+
+
+def test_make_test_runs_pytest_with_nbval_over_tests_and_notebooks(tmp_path):
+    dry = subprocess.run(["make", "-n", "test", f"VENV={tmp_path / 'venv'}"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert dry.returncode == 0, dry.stderr
+    (pytest_line,) = [line for line in dry.stdout.splitlines() if "-m pytest" in line]
+    for part in ("tests", "--nbval ", "--nbval-current-env",
+                 "--nbval-sanitize-with tests/nbval_sanitize.cfg"):
+        assert part in pytest_line
+    if any((REPO / "notebooks").glob("*.ipynb")):
+        assert " notebooks " in pytest_line
+    assert "pip install torch==" in dry.stdout and 'pip install -e ".[test]"' in dry.stdout
+
+
+def test_readme_gives_the_two_commands():
+    readme = (REPO / "README.md").read_text()
+    assert "make lab" in readme and "make test" in readme
