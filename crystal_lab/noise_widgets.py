@@ -187,8 +187,11 @@ def _x_of(frames, metrics) -> tuple[np.ndarray, str]:
     return np.arange(len(frames), dtype=float), "step"
 
 
-def reverse_figure(trajectory: Sequence[Atoms], height: int = 480):
-    """A plotly animation of a sampling trajectory with per-step metric curves beside it."""
+def reverse_figure(trajectory: Sequence[Atoms], height: int = 480, show: str = "last"):
+    """A plotly animation of a sampling trajectory with per-step metric curves beside it.
+
+    A static export shows the ``show="last"`` frame (the finished crystal); play runs from noise.
+    """
     m = trajectory_metrics(trajectory)
     x, xlabel = _x_of(trajectory, m)
     vpa = m["volume_per_atom"]
@@ -196,7 +199,7 @@ def reverse_figure(trajectory: Sequence[Atoms], height: int = 480):
               "volume per atom / 10 Å³": vpa / 10.0,
               "final element fraction": m["final_fraction"]}
     fig = trajectory_figure(trajectory, curves=curves, x=x, xlabel=xlabel,
-                            title="reverse process p(x_{t-1} | x_t)", height=height)
+                            title="reverse process p(x_{t-1} | x_t)", height=height, show=show)
     if xlabel == "t":  # sampling runs from t = 1 to 0: read it left to right
         fig.update_xaxes(autorange="reversed", row=1, col=2)
     return fig

@@ -79,12 +79,12 @@ def random_walk_figure(positions: np.ndarray, step: float | None = None, n_frame
         return out
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("particles", "concentration along x"))
-    for tr in data(ks[0]):
+    for tr in data(ks[-1]):  # a static export shows the end state; play runs from step 0
         fig.add_trace(tr, row=1, col=1 if tr.name == "particles" else 2)
     ymax = max(np.histogram(positions[k][:, 0], edges, density=True)[0].max() for k in ks[1:]) \
         if len(ks) > 1 else 1.0
     fig.frames = [go.Frame(data=data(k), name=str(k)) for k in ks]
-    _add_player(fig, [str(k) for k in ks], [str(k) for k in ks], "step ")
+    _add_player(fig, [str(k) for k in ks], [str(k) for k in ks], "step ", active=len(ks) - 1)
     fig.update_xaxes(range=[-lim, lim])
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", row=1, col=1)
     fig.update_yaxes(range=[0, 1.15 * ymax], row=1, col=2)
@@ -93,17 +93,20 @@ def random_walk_figure(positions: np.ndarray, step: float | None = None, n_frame
     return fig
 
 
-def _add_player(fig, names, labels, prefix, frame_ms: int = 150):
+def _add_player(fig, names, labels, prefix, frame_ms: int = 150, active: int = 0):
+    """A slider over the named frames (starting at ``active``) and play/pause buttons;
+    play always runs the whole animation from the first frame."""
     step_args = dict(mode="immediate", frame=dict(duration=0, redraw=True),
                      transition=dict(duration=0))
     fig.update_layout(
-        sliders=[dict(active=0, currentvalue=dict(prefix=prefix), pad=dict(t=40), len=0.9, x=0.1,
+        sliders=[dict(active=active, currentvalue=dict(prefix=prefix), pad=dict(t=40), len=0.85,
+                      x=0.15,
                       steps=[dict(method="animate", label=lab, args=[[n], step_args])
                              for n, lab in zip(names, labels)])],
         updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0, xanchor="left",
                           yanchor="top", pad=dict(t=45), buttons=[
                               dict(label="▶", method="animate",
-                                   args=[None, dict(mode="immediate", fromcurrent=True,
+                                   args=[list(names), dict(mode="immediate",
                                                     frame=dict(duration=frame_ms, redraw=True),
                                                     transition=dict(duration=0))]),
                               dict(label="❚❚", method="animate",
@@ -274,11 +277,14 @@ def energy_distance(a: np.ndarray, b: np.ndarray, max_points: int = 1500, seed: 
 
 def cloud_animation(trajectory: np.ndarray, data: np.ndarray | None = None, n_frames: int = 26,
                     title: str = "", times: np.ndarray | None = None, height: int = 440,
-                    max_points: int = 1500):
+                    max_points: int = 1500, show: str = "first"):
     """Animate point clouds ``(K, n, 2)`` (forward or reverse) with the data as a grey ghost.
 
-    ``times`` labels each of the K states (default: the state index).
+    ``times`` labels each of the K states (default: the state index). ``show``: the state a
+    static export shows, ``"first"`` or ``"last"`` (play always starts from the first).
     """
+    if show not in ("first", "last"):
+        raise ValueError(f"show must be 'first' or 'last', got {show!r}")
     import plotly.graph_objects as go
 
     K = trajectory.shape[0]
@@ -296,13 +302,14 @@ def cloud_animation(trajectory: np.ndarray, data: np.ndarray | None = None, n_fr
         return go.Scatter(x=pts[k, :, 0], y=pts[k, :, 1], mode="markers", name="points",
                           marker=dict(size=3, color="#1f77b4", opacity=0.7))
 
-    fig = go.Figure(base + [cloud(ks[0])])
+    active = 0 if show == "first" else len(ks) - 1
+    fig = go.Figure(base + [cloud(ks[active])])
     fig.frames = [go.Frame(data=[cloud(k)], traces=[len(base)], name=str(k)) for k in ks]
-    _add_player(fig, [str(k) for k in ks], [str(times[k]) for k in ks], "t = ")
+    _add_player(fig, [str(k) for k in ks], [str(times[k]) for k in ks], "t = ", active=active)
     fig.update_xaxes(range=[-lim, lim], showgrid=False, zeroline=False)
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", showgrid=False, zeroline=False)
-    fig.update_layout(title=title, height=height, width=height + 60, plot_bgcolor="white",
-                      margin=dict(l=20, r=10, t=40, b=10), legend=dict(x=0.78, y=1.0))
+    fig.update_layout(title=title, height=height, width=height + 150, plot_bgcolor="white",
+                      margin=dict(l=20, r=10, t=40, b=10), legend=dict(x=1.02, y=1.0))
     return fig
 
 

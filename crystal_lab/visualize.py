@@ -145,8 +145,14 @@ def describe(atoms: Atoms) -> dict:
     return info
 
 
-def _describe_html(atoms: Atoms, title: str = "") -> str:
+def _describe_html(atoms: Atoms, title: str = "", inline: bool = False) -> str:
     d = describe(atoms)
+    if inline:
+        t = f"t = {d['t']:.2f} · " if "t" in d else ""
+        head = f"<b>{title}</b><br>" if title else ""
+        return (f"<div style='font-size:13px;line-height:1.5'>{head}{t}<b>{d['formula']}</b> · "
+                f"{d['n_atoms']} atoms · {d['spacegroup']}<br>V = {d['volume']:.1f} Å³ · "
+                f"ρ = {d['density']:.2f} g/cm³ · d<sub>min</sub> = {d['min_distance']:.2f} Å</div>")
     rows = [("formula", d["formula"]), ("atoms", d["n_atoms"]), ("space group", d["spacegroup"]),
             ("volume", f"{d['volume']:.1f} Å³"), ("density", f"{d['density']:.2f} g/cm³"),
             ("min distance", f"{d['min_distance']:.2f} Å")]
@@ -165,16 +171,19 @@ def _pdb_text(atoms: Atoms) -> str:
 
     Positions are written in PDB's standard orientation (a along x, b in the xy plane).
     Real atoms get residue name ``UNL``, masked ones ``MSK`` so representations can select them.
+    Eight invisible pseudo-atoms (residue ``CEL``, never drawn) mark the cell corners, so that
+    NGL's auto-view frames the whole cell and not only the atoms.
     """
     cellpar = atoms.cell.cellpar()
-    rcell, _ = atoms.cell.standard_form()
-    pos = atoms.get_scaled_positions(wrap=False) @ np.asarray(rcell)
+    rcell = np.asarray(atoms.cell.standard_form()[0])
+    pos = atoms.get_scaled_positions(wrap=False) @ rcell
+    corners = _corners(rcell)
     lines = ["CRYST1{:9.3f}{:9.3f}{:9.3f}{:7.2f}{:7.2f}{:7.2f} P 1           1".format(*cellpar)]
-    for i, (z, (x, y, zz)) in enumerate(zip(atoms.numbers, pos)):
-        sym = _symbol(int(z))
-        res = "MSK" if z == 0 else "UNL"
+    rows = [(_symbol(int(z)), "MSK" if z == 0 else "UNL", p) for z, p in zip(atoms.numbers, pos)]
+    rows += [("X", "CEL", c) for c in corners]
+    for i, (sym, res, (x, y, z)) in enumerate(rows):
         lines.append(f"HETATM{i + 1:5d} {sym.upper():>4s} {res} A   1    "
-                     f"{x:8.3f}{y:8.3f}{zz:8.3f}  1.00  0.00          {sym.upper():>2s}")
+                     f"{x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00          {sym.upper():>2s}")
     lines.append("END")
     return "\n".join(lines) + "\n"
 
@@ -198,7 +207,7 @@ class FrameViewer:
 
         self.frames = [as_atoms(f) for f in frames]
         self.repeat = _check_repeat(repeat)
-        self.title = title
+        self.title, self.compact = title, compact
         self._on_change = on_change
         self._component = None
         n = len(self.frames)
@@ -230,6 +239,9 @@ class FrameViewer:
                                                   else "none"))
         side = w.VBox([self.info, w.HBox([self.save_button]), self.save_status],
                       layout=w.Layout(padding="0 0 0 12px"))
+        if compact:
+            side = w.VBox([self.info, w.HBox([self.save_button, self.save_status])],
+                          layout=w.Layout(width=width))
         main = w.VBox([stage, side]) if compact else w.HBox([stage, side])
         self.widget = w.VBox([main, bottom])
         self.widget.viewer = self  # keep a handle from the displayed box
@@ -257,21 +269,21 @@ class FrameViewer:
             self.ngl.remove_component(self._component)
         comp = self.ngl.add_component(nglview.TextStructure(_pdb_text(atoms), ext="pdb"),
                                       default_representation=False)
-        comp.add_ball_and_stick(selection="not MSK", color_scheme="element",
+        comp.add_ball_and_stick(selection="not MSK and not CEL", color_scheme="element",
                                 radius_scale=1.0, aspect_ratio=2.2)
         if (atoms.numbers == 0).any():
             comp.add_spacefill(selection="MSK", color=MASKED_COLOR, radius=0.35, opacity=0.45)
         comp.add_unitcell()
         first = self._component is None
         self._component = comp
-        if first:  # a tilted view shows all three cell axes; later frames keep the camera
-            self.ngl.center()
+        self.ngl.center()  # fit the cell (its corners are in the structure); keeps the rotation
+        if first:  # a tilted view shows all three cell axes
             self.ngl.control.spin([1, 0, 0], -0.45)
             self.ngl.control.spin([0, 1, 0], 0.6)
         title = self.title
         if self.repeat != (1, 1, 1):
             title = f"{title} {'x'.join(map(str, self.repeat))} supercell".strip()
-        self.info.value = _describe_html(self.frames[index], title)
+        self.info.value = _describe_html(self.frames[index], title, inline=self.compact)
         if self._on_change is not None:
             self._on_change(index)
 
@@ -470,10 +482,11 @@ def structure_traces(atoms: Atoms, bonds: bool = True, images: bool = True,
     return traces
 
 
-def _scene(ranges=None) -> dict:
+def _scene(ranges=None, zoom: float = 1.0) -> dict:
     axis = dict(visible=False, showbackground=False)
+    eye = dict(x=1.5 / zoom, y=-1.6 / zoom, z=0.9 / zoom)
     scene = dict(xaxis=dict(axis), yaxis=dict(axis), zaxis=dict(axis), aspectmode="data",
-                 camera=dict(eye=dict(x=1.5, y=-1.6, z=0.9), projection=dict(type="orthographic")))
+                 camera=dict(eye=eye, projection=dict(type="orthographic")))
     if ranges is not None:
         lo, hi = ranges
         span = np.maximum(hi - lo, 1e-6)
@@ -503,7 +516,9 @@ def structure_figure(atoms: Atoms, repeat=(1, 1, 1), bonds: bool = True,
 
 
 def _frame_ranges(frames: Sequence[Atoms], pad: float = 0.6):
-    pts = np.vstack([np.vstack([_corners(np.asarray(a.cell)), a.positions]) for a in frames])
+    pts = np.vstack([np.vstack([_corners(np.asarray(a.cell)),
+                                a.get_scaled_positions(wrap=True) @ np.asarray(a.cell)])
+                     for a in frames])
     return pts.min(0) - pad, pts.max(0) + pad
 
 
@@ -514,12 +529,13 @@ def _frame_label(atoms: Atoms, k: int) -> str:
 def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                       x: Sequence[float] | None = None, xlabel: str = "t",
                       bonds: bool = True, title: str = "", frame_ms: int = 250,
-                      height: int = 480):
+                      height: int = 480, show: str = "first"):
     """A plotly animation over ``frames`` with a slider labelled by ``atoms.info["t"]``.
 
     ``curves`` (name -> values, one per frame, or name -> (xs, ys) for a dense curve) are drawn
     in a 2D panel beside the structure with a marker at the current frame's ``x`` (default: t,
-    or the frame index when frames have no t).
+    or the frame index when frames have no t). ``show`` (``"first"`` or ``"last"``) is the
+    frame a static export shows; the play button always runs from the first frame.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -527,6 +543,9 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
     frames = [as_atoms(a) for a in frames]
     if not frames:
         raise ValueError("trajectory_figure needs at least one frame")
+    if show not in ("first", "last"):
+        raise ValueError(f"show must be 'first' or 'last', got {show!r}")
+    active = 0 if show == "first" else len(frames) - 1
     if x is None:
         x = [a.info.get("t", k) for k, a in enumerate(frames)]
     x = [float(v) for v in x]
@@ -548,7 +567,7 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                                        hoverinfo="skip", xaxis="x", yaxis="y"))
         return data
 
-    first = frame_data(0)
+    first = frame_data(active)
     n_dynamic = len(first)
     for tr in first:
         fig.add_trace(tr)
@@ -573,23 +592,25 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
     fig.frames = anim
     step_args = dict(mode="immediate", frame=dict(duration=0, redraw=True),
                      transition=dict(duration=0))
-    slider = dict(active=0, currentvalue=dict(prefix=f"{xlabel} = " if xlabel else ""),
+    slider = dict(active=active, currentvalue=dict(prefix=f"{xlabel} = " if xlabel else ""),
                   pad=dict(t=40, b=10), len=0.9, x=0.1,
                   steps=[dict(method="animate", label=_frame_label(a, k),
                               args=[[str(k)], step_args]) for k, a in enumerate(frames)])
     play = dict(type="buttons", showactive=False, x=0.0, y=0, xanchor="left", yanchor="top",
                 pad=dict(t=45), buttons=[
                     dict(label="▶", method="animate",
-                         args=[None, dict(mode="immediate", fromcurrent=True,
+                         args=[[str(k) for k in range(len(frames))], dict(mode="immediate",
                                           frame=dict(duration=frame_ms, redraw=True),
                                           transition=dict(duration=0))]),
                     dict(label="❚❚", method="animate",
                          args=[[None], dict(mode="immediate", frame=dict(duration=0),
                                             transition=dict(duration=0))])])
-    fig.update_layout(scene=_scene(_frame_ranges(frames)), sliders=[slider],
-                      updatemenus=[play], height=height, title=dict(text=title, x=0.02),
-                      margin=dict(l=0, r=10, t=40 if title else 10, b=0), paper_bgcolor="white",
-                      legend=dict(x=0.6, y=1.0, orientation="h"), plot_bgcolor="white")
+    fig.update_layout(scene=_scene(_frame_ranges(frames), zoom=1.6), sliders=[slider],
+                      updatemenus=[play], height=height, title=dict(text=title, x=0.02, y=0.98),
+                      margin=dict(l=0, r=10, t=70 if curves else 40, b=0),
+                      paper_bgcolor="white", plot_bgcolor="white",
+                      legend=dict(x=0.6, y=1.02, xanchor="left", yanchor="bottom",
+                                  orientation="h"))
     if curves:
         fig.update_yaxes(gridcolor="#e5e5e5", row=1, col=2)
         fig.update_xaxes(gridcolor="#e5e5e5", row=1, col=2)
@@ -645,9 +666,15 @@ class Visualizer:
         return structure_figure(self[index], repeat=repeat, bonds=bonds, images=images,
                                 height=height)
 
-    def plot_trajectory(self, bonds: bool = True, frame_ms: int = 250, height: int = 480):
-        """A plotly animation of all structures, with a slider showing ``atoms.info["t"]``."""
-        return trajectory_figure(self.structures, bonds=bonds, frame_ms=frame_ms, height=height)
+    def plot_trajectory(self, bonds: bool = True, frame_ms: int = 250, height: int = 480,
+                        show: str = "last"):
+        """A plotly animation of all structures, with a slider showing ``atoms.info["t"]``.
+
+        ``show="last"``: a static export shows the last frame (the finished crystal of a
+        sampling trajectory); play runs from the first.
+        """
+        return trajectory_figure(self.structures, bonds=bonds, frame_ms=frame_ms, height=height,
+                                 show=show)
 
     def save_cif(self, index: int, path) -> Path:
         """Write structure ``index`` to ``path`` as CIF; returns the path."""

@@ -66,6 +66,9 @@ def test_toy_ddpm_samples_get_closer_to_the_data():
     assert end < 0.25 * start, (start, end)
     fig = toy.cloud_animation(traj, data=data, n_frames=6, times=np.arange(100, -1, -1))
     assert len(fig.frames) == 6 and fig.layout.sliders[0].steps[0].label == "100"
+    last = toy.cloud_animation(traj, data=data, n_frames=6, show="last")
+    assert last.layout.sliders[0].active == 5
+    np.testing.assert_allclose(last.data[1].x, traj[-1, :1500, 0])
     assert len(toy.loss_figure(losses).data) == 2
     with pytest.raises(ValueError):
         ddpm.fit(np.zeros((10, 3)))

@@ -17,6 +17,11 @@ def _loaded_pdb(ngl) -> str:
     return loads[-1]["args"][0]["data"]
 
 
+def _n_atoms(pdb: str) -> int:
+    """Atoms in the PDB text (the invisible cell-corner markers, residue CEL, excluded)."""
+    return sum(ln.startswith("HETATM") and ln[17:20] in ("UNL", "MSK") for ln in pdb.splitlines())
+
+
 def _cryst1(pdb: str) -> np.ndarray:
     line = next(ln for ln in pdb.splitlines() if ln.startswith("CRYST1"))
     return np.array([float(line[6:15]), float(line[15:24]), float(line[24:33]),
@@ -30,7 +35,8 @@ def test_view_is_nglview_widget_with_atoms_and_cell(batio3):
     ngl = box.viewer.ngl
     assert isinstance(ngl, nglview.NGLWidget)
     pdb = _loaded_pdb(ngl)
-    assert sum(ln.startswith("HETATM") for ln in pdb.splitlines()) == len(batio3) == 5
+    assert _n_atoms(pdb) == len(batio3) == 5
+    assert sum(ln[17:20] == "CEL" for ln in pdb.splitlines()) == 8
     np.testing.assert_allclose(_cryst1(pdb), batio3.cell.cellpar(), atol=1e-3)
     reprs = [m["args"][0] for m in ngl._ngl_msg_archive if m.get("methodName") == "addRepresentation"]
     assert "unitcell" in reprs and "ball+stick" in reprs
@@ -40,11 +46,11 @@ def test_view_is_nglview_widget_with_atoms_and_cell(batio3):
 def test_view_repeat_and_index_slider(nacl, batio3):
     box = Visualizer([nacl, batio3]).view(0, repeat=(2, 2, 2))
     pdb = _loaded_pdb(box.viewer.ngl)
-    assert sum(ln.startswith("HETATM") for ln in pdb.splitlines()) == 8 * len(nacl)
+    assert _n_atoms(pdb) == 8 * len(nacl)
     np.testing.assert_allclose(_cryst1(pdb)[:3], 2 * nacl.cell.lengths(), atol=1e-3)
     box.viewer.slider.value = 1                  # the slider rebuilds the shown structure
     pdb = _loaded_pdb(box.viewer.ngl)
-    assert sum(ln.startswith("HETATM") for ln in pdb.splitlines()) == 8 * len(batio3)
+    assert _n_atoms(pdb) == 8 * len(batio3)
     assert len(box.viewer.ngl._ngl_component_ids) == 1
 
 
@@ -109,6 +115,10 @@ def test_plot_trajectory_has_a_frame_per_structure_labelled_by_t(nacl):
     fig = Visualizer(frames).plot_trajectory()
     assert len(fig.frames) == 3
     assert [s.label for s in fig.layout.sliders[0].steps] == ["1.00", "0.50", "0.00"]
+    assert fig.layout.sliders[0].active == 2                 # a static export shows the crystal
+    atoms = next(tr for tr in fig.data if tr.name == "atoms")
+    wrapped = frames[2].get_scaled_positions(wrap=True) @ frames[2].cell.array
+    np.testing.assert_allclose(np.c_[atoms.x, atoms.y, atoms.z], wrapped, atol=1e-9)
     with pytest.raises(ValueError):
         trajectory_figure([])
 
