@@ -13,6 +13,7 @@ are timed on a few structures only (``--relax-n``); the table gives the time per
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -100,7 +101,7 @@ def main(argv=None) -> dict:
         _, t = timed(ev.chgnet_energy, sample[:n], progress=False)
         record("CHGNet energy (no relax)", n, t, f"peak RSS {peak_rss_mb():.0f} MB")
 
-    from crystal_lab.evaluate import stability as stability_module
+    stability_module = importlib.import_module("crystal_lab.evaluate.stability")
 
     def cold() -> None:  # forget relaxations and hulls so that every timing starts from scratch
         stability_module._RELAX_CACHE.clear()

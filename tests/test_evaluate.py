@@ -95,6 +95,11 @@ def test_smact_validity_of_a_structure_uses_reduced_counts_and_reports_unknown_e
     assert "unknown element" in ev.smact_validity(masked).reason
 
 
+def test_public_names_are_the_functions_not_the_modules():
+    for name in ("validity", "uniqueness", "stability", "novelty", "match", "summarize"):
+        assert callable(getattr(ev, name)), name
+
+
 def test_accepts_atoms_and_structures_one_or_many():
     s = to_structure(rocksalt())
     assert isinstance(s, Structure)
@@ -186,10 +191,12 @@ def test_summary_without_stability(tmp_path):
     assert np.isnan(rates["sun"]) and not table["stable"].any()
     assert "E_hull" not in summary.text()
     path = summary.save(tmp_path / "summary.csv")
-    text = open(path).read()
+    with open(path) as fh:
+        text = fh.read()
     assert text.startswith("# n=5") and "Fm-3m" in text
 
 
+@pytest.mark.slow  # ~20 s: reads the 9,047 MP-20 val CIFs
 def test_mp20_test_structures_are_valid_unique_and_mostly_novel():
     data = pytest.importorskip("crystal_lab.data")
     try:
@@ -199,7 +206,7 @@ def test_mp20_test_structures_are_valid_unique_and_mostly_novel():
         pytest.skip(f"mp_20 not loadable yet: {err}")
     structural = [v.valid for v in ev.structural_validity(sample)]
     assert all(structural)
-    assert np.mean([v.valid for v in ev.smact_validity(sample)]) > 0.7  # CDVAE: 88.5 % for MP-20
+    assert np.mean([v.valid for v in ev.smact_validity(sample)]) > 0.7  # ~0.9 (bench_metrics.py)
     assert ev.uniqueness(sample) == 1.0
     assert ev.novelty(sample, reference) > 0.8
 
@@ -224,4 +231,5 @@ def test_dashboard_table_sorting_selection_and_save(tmp_path):
     assert "0.30 A apart" in dash.detail.value
     assert len(dash.bars.data) >= 1
     path = dash.save(tmp_path / "eval.csv")
-    assert "Fm-3m" in open(path).read()
+    with open(path) as fh:
+        assert "Fm-3m" in fh.read()

@@ -8,25 +8,43 @@ need them, so importing this package stays fast.
 """
 from __future__ import annotations
 
-# Function names equal to module names (validity, uniqueness, stability) are bound after the
-# submodule imports, so ``crystal_lab.evaluate.validity`` is the function.
-from .validity import Validity, smact_validity, structural_validity, validity
-from .uniqueness import (default_matcher, default_reference, duplicate_groups, is_novel,
-                         is_unique, novelty, uniqueness)
-from .matching import Match, match, match_rate, rms_distance
-from .stability import (MAX_ATOMS, STABILITY_THRESHOLD, CellTooLargeError, HullReference,
-                        Stability, chgnet_energy, e_above_hull, elemental_references,
-                        formation_energy, get_chgnet, hull_reference, relax, stability)
-from .summary import Summary, summarize
+# Three functions share their module's name (validity, uniqueness, stability). Each
+# ``from .x import x`` runs after module x was first imported, so the package attribute is the
+# function (a test checks this).
 from .dashboard import EvaluationDashboard
+from .matching import Match, match, match_rate, rms_distance
+from .stability import (
+                        MAX_ATOMS,
+                        STABILITY_THRESHOLD,
+                        CellTooLargeError,
+                        HullReference,
+                        Stability,
+                        chgnet_energy,
+                        e_above_hull,
+                        elemental_references,
+                        formation_energy,
+                        get_chgnet,
+                        hull_reference,
+                        relax,
+                        stability,
+)
+from .summary import Summary, summarize
+from .uniqueness import (
+                        default_matcher,
+                        default_reference,
+                        duplicate_groups,
+                        is_novel,
+                        is_unique,
+                        novelty,
+                        uniqueness,
+)
+from .validity import Validity, smact_validity, structural_validity, validity
 
 __all__ = [
-    "Validity", "structural_validity", "smact_validity", "validity",
-    "default_matcher", "default_reference", "duplicate_groups", "is_unique", "uniqueness",
-    "is_novel", "novelty",
-    "Match", "match", "match_rate", "rms_distance",
-    "MAX_ATOMS", "STABILITY_THRESHOLD", "CellTooLargeError", "HullReference", "Stability",
-    "chgnet_energy", "e_above_hull", "elemental_references", "formation_energy", "get_chgnet",
-    "hull_reference", "relax", "stability",
-    "Summary", "summarize", "EvaluationDashboard",
+    "MAX_ATOMS", "STABILITY_THRESHOLD", "CellTooLargeError", "EvaluationDashboard",
+    "HullReference", "Match", "Stability", "Summary", "Validity", "chgnet_energy",
+    "default_matcher", "default_reference", "duplicate_groups", "e_above_hull",
+    "elemental_references", "formation_energy", "get_chgnet", "hull_reference", "is_novel",
+    "is_unique", "match", "match_rate", "novelty", "relax", "rms_distance", "smact_validity",
+    "stability", "structural_validity", "summarize", "uniqueness", "validity",
 ]

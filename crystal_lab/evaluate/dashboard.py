@@ -92,13 +92,16 @@ class EvaluationDashboard:
                 " (CHGNet relaxes each structure and its competing phases: minutes)"
                 if stage.startswith("CHGNet") and done < total else "")
 
-        try:
-            return summarize(self.structures, reference=reference, stability=stability,
-                             threshold=threshold, relax=relax, steps=steps,
-                             progress=not shown, callback=callback)
-        finally:
-            if shown:
-                box.close()
+        import time
+
+        start = time.perf_counter()
+        summary = summarize(self.structures, reference=reference, stability=stability,
+                            threshold=threshold, relax=relax, steps=steps,
+                            progress=not shown, callback=callback)
+        # keep the finished bar (a closed widget would show as an error in a saved notebook)
+        self.status.value = (f"evaluated {len(self.structures)} structures in "
+                             f"{time.perf_counter() - start:.1f} s")
+        return summary
 
     def _progress_box(self):
         import ipywidgets as w
@@ -210,8 +213,8 @@ class EvaluationDashboard:
                  ("CHGNet energy", _ev(row["energy_per_atom"])),
                  ("formation energy", _ev(row["formation_energy_per_atom"])),
                  ("E_hull", _ev(row["e_above_hull"])),
-                 ("stable", f"{'yes' if row['stable'] else 'no'} (E_hull < "
-                            f"{self.summary.rates['stability_threshold']} eV/atom)"),
+                 ("stable", (f"{'yes' if row['stable'] else 'no'} (E_hull < "
+                             f"{self.summary.rates['stability_threshold']} eV/atom)")),
                  ("S.U.N.", "yes" if row["sun"] else "no")]
         if row["stability_note"]:
             items.append(("note", row["stability_note"]))
@@ -255,8 +258,8 @@ class EvaluationDashboard:
         title = f"{r['n']} structures"
         if r.get("stability_evaluated"):
             title += f"; stable = CHGNet E_hull < {r['stability_threshold']} eV/atom"
-        fig.update_layout(title=title, yaxis=dict(title="% of structures", range=[0, 110]),
-                          height=320, width=520, margin=dict(l=50, r=10, t=50, b=40))
+        fig.update_layout(title=title, yaxis={"title": "% of structures", "range": [0, 110]},
+                          height=320, width=520, margin={"l": 50, "r": 10, "t": 50, "b": 40})
         return fig
 
     def chemical_systems(self) -> list[str]:

@@ -10,8 +10,9 @@ counts as unmatched) and the mean RMS over matched pairs (MP-20: 51.5 % and 0.06
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._convert import as_list, reduced_formula, to_structure
-from .stability import RELAX_FMAX, RELAX_STEPS, STABILITY_THRESHOLD, MAX_ATOMS
+from .stability import MAX_ATOMS, RELAX_FMAX, RELAX_STEPS, STABILITY_THRESHOLD
 
 
 @dataclass
@@ -53,14 +53,14 @@ class Summary:
         """The rates as a few human-readable lines, the stability threshold stated."""
         r = self.rates
         lines = [f"{r['n']} structures",
-                 f"valid:  {r['n_valid']:>5}  ({_pct(r['validity'])})  "
-                 f"[structural {_pct(r['structural_validity'])}, "
-                 f"compositional {_pct(r['compositional_validity'])}]",
+                 (f"valid:  {r['n_valid']:>5}  ({_pct(r['validity'])})  "
+                  f"[structural {_pct(r['structural_validity'])}, "
+                  f"compositional {_pct(r['compositional_validity'])}]"),
                  f"unique: {r['n_unique']:>5}  ({_pct(r['uniqueness'])})",
                  f"novel:  {r['n_novel']:>5}  ({_pct(r['novelty'])})"]
         if r.get("stability_evaluated"):
-            lines += [f"stable: {r['n_stable']:>5}  ({_pct(r['stability'])})  "
-                      f"[E_hull < {r['stability_threshold']} eV/atom, CHGNet]",
+            lines += [(f"stable: {r['n_stable']:>5}  ({_pct(r['stability'])})  "
+                       f"[E_hull < {r['stability_threshold']} eV/atom, CHGNet]"),
                       f"S.U.N.: {r['n_sun']:>5}  ({_pct(r['sun'])})"]
         return "\n".join(lines)
 

@@ -19,8 +19,9 @@ composition), which keeps hundreds of structures fast: most groups hold one stru
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from ._convert import as_list, is_single, reduced_formula, to_structure
 

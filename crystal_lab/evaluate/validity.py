@@ -26,6 +26,7 @@ answers (a test checks this).
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache, reduce
 from math import gcd
@@ -114,7 +115,7 @@ def _composition_key(x: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:
         amounts = {str(el): amt for el, amt in x.element_composition.items()}
         if any(abs(a - round(a)) > 1e-6 for a in amounts.values()):
             raise ValueError(f"composition {x} has non-integer amounts")
-        counts = {el: int(round(a)) for el, a in amounts.items()}
+        counts = {el: round(a) for el, a in amounts.items()}
     else:
         counts = {}
         for sym in symbols_of(x):
@@ -140,7 +141,9 @@ def _smact_valid(elements: tuple[str, ...], counts: tuple[int, ...],
         return True
     if include_alloys and all(e in smact.metals for e in elements):
         return True
-    space = smact.element_dictionary(elements)
+    with warnings.catch_warnings():  # pymatgen warns about noble gases without electronegativity
+        warnings.simplefilter("ignore", UserWarning)
+        space = smact.element_dictionary(elements)
     smact_elems = [space[e] for e in elements]
     electronegs = [e.pauling_eneg for e in smact_elems]
     ox_combos = [e.oxidation_states_smact14 or [] for e in smact_elems]
