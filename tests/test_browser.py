@@ -28,7 +28,9 @@ from browser.kernel_log import KernelLog, decode_frame
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "browser"
-NOTEBOOKS = sorted(p for p in (REPO / "notebooks").glob("*.ipynb"))
+# the course notebooks (another folder, e.g. a workshop's copy: CRYSTAL_LAB_NOTEBOOKS_DIR)
+NOTEBOOK_DIR = Path(os.environ.get("CRYSTAL_LAB_NOTEBOOKS_DIR", REPO / "notebooks"))
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 ARTIFACTS = Path(os.environ.get("CRYSTAL_LAB_ARTIFACTS", REPO / "artifacts")) / "browser"
 TIMEOUT = float(os.environ.get("CRYSTAL_LAB_BROWSER_TIMEOUT", "300"))  # seconds per notebook
 PROMPT = "Na Cl"  # what the interactivity check types into the prompt widget
@@ -43,7 +45,7 @@ def lab_server(tmp_path_factory):
     base = tmp_path_factory.mktemp("lab")
     root = base / "root"
     ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
-    shutil.copytree(REPO / "notebooks", root / "notebooks", ignore=ignore)
+    shutil.copytree(NOTEBOOK_DIR, root / "notebooks", ignore=ignore)
     shutil.copytree(FIXTURES, root / "fixtures", ignore=ignore)
     env = {"CRYSTAL_LAB_CI": "1"}
     data = os.environ.get("CRYSTAL_LAB_DATA") or str(REPO.parent / "shared" / "data")
@@ -100,11 +102,11 @@ def _write_log(page) -> None:
     (ARTIFACTS / f"{Path(page.path).stem}.log.txt").write_text("\n".join(lines) + "\n")
 
 
-def _screenshot(page, stem: str) -> Path:
-    """Full-notebook screenshot in the artefacts; with CRYSTAL_LAB_UPDATE_ASSETS=1 also a small
-    copy in assets/nb_<stem>.png."""
+def _screenshot(page, stem: str, asset: bool = False) -> Path:
+    """Full-notebook screenshot in the artefacts; for a course notebook (``asset``) with
+    CRYSTAL_LAB_UPDATE_ASSETS=1 also a small copy in assets/nb_<stem>.png for the README."""
     shot = page.screenshot(ARTIFACTS / f"{stem}.png")
-    if os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") == "1":
+    if asset and os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") == "1":
         shrink_png(shot, REPO / "assets" / f"nb_{stem}.png")
     return shot
 
@@ -124,7 +126,7 @@ def test_notebook_in_browser(notebook, open_notebook):
     page = open_notebook(f"notebooks/{notebook.name}")
     page.run_all(TIMEOUT)
     problems = page.problems()
-    _screenshot(page, notebook.stem)
+    _screenshot(page, notebook.stem, asset=True)
     if notebook.name.startswith("03_") and not page.has_prompt_widget():
         problems.append("no prompt widget: expected elements with the classes cl-prompt (Text), "
                         "cl-generate (Button) and cl-results (output box), issue 7")
@@ -134,7 +136,7 @@ def test_notebook_in_browser(notebook, open_notebook):
             f"{notebook.name}: after Generate with {PROMPT!r}, .cl-results shows {after[:200]!r} "
             f"(before: {before[:200]!r}): no {PROMPT} structure")
         problems += page.problems()
-        _screenshot(page, notebook.stem)
+        _screenshot(page, notebook.stem, asset=True)
     assert not problems, _report(notebook.name, problems)
 
 

@@ -8,6 +8,7 @@ collects the problems of ``checks`` and takes screenshots.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -56,11 +57,10 @@ class LabBrowser:
         return [pid for driver in drivers for pid in children_of(driver)]
 
     def stop(self) -> None:
-        try:
-            if getattr(self, "browser", None) is not None:
-                self.browser.close()
-        except Exception:  # noqa: BLE001 - the process-group kill below is the backstop
-            pass
+        browser = getattr(self, "browser", None)
+        with contextlib.suppress(Exception):  # the process-group kill below is the backstop
+            if browser is not None:
+                browser.close()
         try:
             self._playwright.stop()
         finally:
@@ -87,24 +87,28 @@ class NotebookPage:
         url = f"{self.server.url}/lab/tree/{quote(self.path)}?reset&token={self.server.token}"
         self.page.goto(url, timeout=timeout * 1000)
         self.page.wait_for_selector(f"{ACTIVE} .jp-Notebook .jp-Cell", timeout=timeout * 1000)
-        self._accept_kernel_dialog()
-        self.page.wait_for_selector(
-            f"{ACTIVE} .jp-Notebook-ExecutionIndicator[data-status='idle']",
-            timeout=timeout * 1000)
+        idle = self.page.locator(f"{ACTIVE} .jp-Notebook-ExecutionIndicator[data-status='idle']")
+        dialog = self.page.locator(".jp-Dialog")
+        deadline, calm = time.monotonic() + timeout, 0
+        while calm < 3:  # the page and the server agree the kernel is idle, three polls running
+            if dialog.count() and "Kernel" in dialog.first.inner_text():
+                # "Select Kernel" (metadata naming a kernel this server lacks): take the default
+                dialog.first.locator(".jp-mod-accept").click()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.path}: the kernel did not start within {timeout:.0f} s")
+            calm = calm + 1 if idle.count() and self._session_idle() else 0
+            time.sleep(0.3)
         # collapse the file browser: a wider notebook, and the screenshots show only it
         current = self.page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
         if current.count():
             current.first.click()
 
-    def _accept_kernel_dialog(self) -> None:
-        """A "Select Kernel" dialog (notebook metadata naming another kernel) gets the default."""
-        dialog = self.page.locator(".jp-Dialog")
-        try:
-            dialog.wait_for(state="visible", timeout=1500)
-        except Exception:  # noqa: BLE001 - no dialog: the usual case
-            return
-        if "Kernel" in dialog.inner_text():
-            dialog.locator(".jp-mod-accept").click()
+    def _session_idle(self) -> bool:
+        """Whether the server has this notebook's session with an idle kernel."""
+        for session in self.server.api("/api/sessions") or []:
+            if session.get("path") == self.path:
+                return (session.get("kernel") or {}).get("execution_state") == "idle"
+        return False
 
     def run_all(self, timeout: float = 300.0) -> float:
         """Run > Run All Cells, then wait until no cell is queued or running and the kernel is

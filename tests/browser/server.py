@@ -8,10 +8,8 @@ of its own and is stopped through that group (kernels included).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import secrets
 import socket
 import subprocess
@@ -23,6 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .processes import stop_group
+
+# Runs the server with a parent-death signal (Linux prctl PR_SET_PDEATHSIG = 1, kept across
+# execv): if the test process dies, even by SIGKILL, the server gets SIGTERM and stops its kernels.
+_LAUNCHER = ("import ctypes, os, signal, sys\n"
+             "try:\n    ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
+             "except (OSError, AttributeError):\n    pass\n"
+             "os.execv(sys.executable, [sys.executable] + sys.argv[1:])")
 
 # JupyterLab settings for the test profile (settings ids from JupyterLab 4's schema files).
 LAB_SETTINGS = {
@@ -93,15 +98,6 @@ class LabServer:
             pass
 
 
-def _die_with_parent() -> None:
-    """In the server's child process: SIGTERM it when the test process dies, even by SIGKILL
-    (Linux prctl PR_SET_PDEATHSIG = 1), so a killed test run leaves no server behind."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
-
-
 def _write_settings(settings_dir: Path) -> None:
     for name, values in LAB_SETTINGS.items():
         path = settings_dir / name
@@ -133,7 +129,7 @@ def start_lab(root_dir: Path, state_dir: Path, extra_env: dict | None = None,
     )
     env.update(extra_env or {})
     command = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable, "-c", _LAUNCHER, "-m", "jupyterlab",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
@@ -153,7 +149,6 @@ def start_lab(root_dir: Path, state_dir: Path, extra_env: dict | None = None,
         process = subprocess.Popen(
             command, cwd=root_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,  # its own process group
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     server = LabServer(process, port, token, root_dir, log_path, env)
     deadline = time.monotonic() + timeout
