@@ -73,19 +73,22 @@ def symbols_of(x: Any) -> list[str]:
 
 def reduced_formula(x: Any) -> str:
     """pymatgen reduced formula ("NaCl") of a structure, a Composition or a formula string."""
+    import warnings
+
     from pymatgen.core import Composition
 
-    if isinstance(x, Composition):
-        return x.reduced_formula
     if isinstance(x, str):
-        return Composition(x).reduced_formula
-    symbols = symbols_of(x)
-    if not symbols:
-        return ""
-    counts: dict[str, int] = {}
-    for s in symbols:
-        counts[s] = counts.get(s, 0) + 1
-    return Composition(counts).reduced_formula
+        x = Composition(x)
+    if not isinstance(x, Composition):
+        counts: dict[str, int] = {}
+        for s in symbols_of(x):
+            counts[s] = counts.get(s, 0) + 1
+        if not counts:
+            return ""
+        x = Composition(counts)
+    with warnings.catch_warnings():  # formulas sort by electronegativity: noble gases warn
+        warnings.simplefilter("ignore", UserWarning)
+        return x.reduced_formula
 
 
 def is_finite(x: Any) -> bool:
