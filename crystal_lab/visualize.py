@@ -172,7 +172,9 @@ def _pdb_text(atoms: Atoms) -> str:
     Positions are written in PDB's standard orientation (a along x, b in the xy plane).
     Real atoms get residue name ``UNL``, masked ones ``MSK`` so representations can select them.
     Eight invisible pseudo-atoms (residue ``CEL``, never drawn) mark the cell corners, so that
-    NGL's auto-view frames the whole cell and not only the atoms.
+    NGL's auto-view frames the whole cell and not only the atoms. Bonds are written as CONECT
+    records (the same rule as the plotly figure, see ``_bond_pairs``; bonds inside the cell
+    only), and the viewer loads the text with NGL's own bond guessing switched off.
     """
     cellpar = atoms.cell.cellpar()
     rcell = np.asarray(atoms.cell.standard_form()[0])
@@ -184,6 +186,14 @@ def _pdb_text(atoms: Atoms) -> str:
     for i, (sym, res, (x, y, z)) in enumerate(rows):
         lines.append(f"HETATM{i + 1:5d} {sym.upper():>4s} {res} A   1    "
                      f"{x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00          {sym.upper():>2s}")
+    partners: dict[int, set] = {}
+    for a, b, shift in _bond_pairs(atoms):
+        if not np.any(shift) and a != b:
+            partners.setdefault(int(a), set()).add(int(b))
+    for a in sorted(partners):
+        nb = sorted(partners[a])
+        for k in range(0, len(nb), 4):
+            lines.append(f"CONECT{a + 1:5d}" + "".join(f"{b + 1:5d}" for b in nb[k:k + 4]))
     lines.append("END")
     return "\n".join(lines) + "\n"
 
@@ -268,7 +278,7 @@ class FrameViewer:
         if self._component is not None:
             self.ngl.remove_component(self._component)
         comp = self.ngl.add_component(nglview.TextStructure(_pdb_text(atoms), ext="pdb"),
-                                      default_representation=False)
+                                      default_representation=False, infer_bonds="none")
         comp.add_ball_and_stick(selection="not MSK and not CEL", color_scheme="element",
                                 radius_scale=1.0, aspect_ratio=2.2)
         if (atoms.numbers == 0).any():
@@ -276,6 +286,7 @@ class FrameViewer:
         comp.add_unitcell()
         first = self._component is None
         self._component = comp
+        self._prune_archive()
         self.ngl.center()  # fit the cell (its corners are in the structure); keeps the rotation
         if first:  # a tilted view shows all three cell axes
             self.ngl.control.spin([1, 0, 0], -0.45)
@@ -286,6 +297,17 @@ class FrameViewer:
         self.info.value = _describe_html(self.frames[index], title, inline=self.compact)
         if self._on_change is not None:
             self._on_change(index)
+
+    def _prune_archive(self) -> None:
+        """Drop representation messages of removed components from nglview's replay archive
+        (nglview drops their loadFile but keeps them; a long trajectory would pile them up)."""
+        arch = self.ngl._ngl_msg_archive
+        loads = [i for i, m in enumerate(arch) if m.get("methodName") == "loadFile"]
+        if loads:
+            self.ngl._ngl_msg_archive = [
+                m for i, m in enumerate(arch)
+                if i >= loads[-1] or m.get("methodName") not in ("addRepresentation",
+                                                                 "removeRepresentation")]
 
     def _save_clicked(self, _button) -> None:
         i = self.index

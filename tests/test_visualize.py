@@ -41,6 +41,10 @@ def test_view_is_nglview_widget_with_atoms_and_cell(batio3):
     reprs = [m["args"][0] for m in ngl._ngl_msg_archive if m.get("methodName") == "addRepresentation"]
     assert "unitcell" in reprs and "ball+stick" in reprs
     assert "BaTiO3" in box.viewer.info.value and "Pm-3m (221)" in box.viewer.info.value
+    conect = sorted(ln for ln in pdb.splitlines() if ln.startswith("CONECT"))
+    assert conect[0].split() == ["CONECT", "2", "3", "4", "5"]   # Ti bonded to its 3 O in cell
+    load = next(m for m in ngl._ngl_msg_archive if m.get("methodName") == "loadFile")
+    assert load["kwargs"]["inferBonds"] == "none"                 # NGL must not guess bonds
 
 
 def test_view_repeat_and_index_slider(nacl, batio3):
@@ -68,6 +72,11 @@ def test_view_trajectory_rebuilds_cell_and_species(nacl):
     second = _loaded_pdb(box.viewer.ngl)
     assert "MSK" not in second and "NA" in second and "CL" in second
     np.testing.assert_allclose(_cryst1(second), nacl.cell.cellpar(), atol=1e-3)
+    for _ in range(5):                            # replaying frames does not pile up messages
+        box.viewer.show(0)
+        box.viewer.show(1)
+    names = [m["methodName"] for m in box.viewer.ngl._ngl_msg_archive]
+    assert names.count("loadFile") == 1 and names.count("addRepresentation") == 2
 
 
 def test_plot_has_every_atom_and_twelve_cell_edges(batio3):
