@@ -97,7 +97,8 @@ def open_notebook(lab_server, lab_browser):
 def _write_log(page) -> None:
     """Browser console and kernel errors of one notebook, for debugging a failure."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {page.path}", "## kernel errors", *page.kernel.errors, "## browser console"]
+    lines = [f"# {page.path}", f"Run All took {page.run_seconds} s",
+             "## kernel errors", *page.kernel.errors, "## browser console"]
     lines += [f"[{kind}] {text}" for kind, text in page.console if kind != "debug"]
     (ARTIFACTS / f"{Path(page.path).stem}.log.txt").write_text("\n".join(lines) + "\n")
 

@@ -75,6 +75,7 @@ class NotebookPage:
         self.server, self.path = server, path
         self.console: list[tuple[str, str]] = []
         self.kernel = KernelLog()
+        self.run_seconds: float | None = None
         self.context = lab.browser.new_context(viewport=VIEWPORT)
         self.page = self.context.new_page()
         self.page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
@@ -117,7 +118,8 @@ class NotebookPage:
         self.page.locator(".lm-MenuBar-item:has(.lm-MenuBar-itemLabel:text-is('Run'))").click()
         self.page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Run All Cells'))").click()
         start = time.monotonic()
-        return self.wait_idle(timeout) - start
+        self.run_seconds = self.wait_idle(timeout) - start
+        return self.run_seconds
 
     def wait_idle(self, timeout: float) -> float:
         """Wait until no prompt shows ``[*]`` and the kernels are idle twice in a row."""
@@ -129,6 +131,8 @@ class NotebookPage:
                 p => p.textContent.includes('*')).length""")
             kernels = self.server.api("/api/kernels") or []
             idle = all(k.get("execution_state") == "idle" for k in kernels)
+            if any(k.get("execution_state") == "dead" for k in kernels):
+                raise RuntimeError(f"{self.path}: the kernel died; {self.kernel.errors[-3:]}")
             calm = calm + 1 if busy == 0 and idle else 0
             if calm >= 2:
                 return time.monotonic()
@@ -165,7 +169,7 @@ class NotebookPage:
         before = self.results_text()
         field = self.page.locator(f"{ACTIVE} .cl-prompt input, {ACTIVE} .cl-prompt textarea")
         field.first.fill(prompt)
-        field.first.press("Enter")  # a Text widget with continuous_update=False syncs on Enter
+        field.first.press("Tab")  # "change" on blur: syncs a Text with continuous_update=False
         self.page.locator(f"{ACTIVE} .cl-generate").first.click()
         deadline = time.monotonic() + timeout
         after = before
@@ -178,7 +182,14 @@ class NotebookPage:
             raise TimeoutError(f"{self.path}: .cl-results did not change within {timeout:.0f} s "
                                f"after Generate with prompt {prompt!r} (still {before[:80]!r})")
         self.wait_idle(timeout)
-        return before, self.results_text() or after
+        # a callback that samples in a thread returns at once: wait for the text to settle too
+        stable_since, after = time.monotonic(), self.results_text()
+        while time.monotonic() - stable_since < 2.0 and time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.results_text()
+            if now != after:
+                stable_since, after = time.monotonic(), now
+        return before, after
 
     # -- screenshots and teardown ---------------------------------------------------------------
     def screenshot(self, path: Path, max_height: int = 12000) -> Path:

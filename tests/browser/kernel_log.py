@@ -71,6 +71,10 @@ class KernelLog:
             where = "a widget callback" if origin == "comm_msg" else origin
             tail = content["text"].strip().splitlines()[-1]
             self.errors.append(f"traceback on stderr (from {where}): {tail[:200]}")
+        elif kind == "status" and content.get("execution_state") in ("restarting", "dead"):
+            # jupyter_server's synthetic status when a kernel dies (e.g. out of memory)
+            self.errors.append(f"the kernel died or restarted "
+                               f"(execution_state {content['execution_state']!r})")
         elif kind == "comm_open":
             state = (content.get("data") or {}).get("state") or {}
             self.widget_state[content.get("comm_id")] = dict(state)
