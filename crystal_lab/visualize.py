@@ -506,7 +506,7 @@ def structure_traces(atoms: Atoms, bonds: bool = True, images: bool = True,
 
 def _scene(ranges=None, zoom: float = 1.0) -> dict:
     axis = dict(visible=False, showbackground=False)
-    eye = dict(x=1.5 / zoom, y=-1.6 / zoom, z=0.9 / zoom)
+    eye = dict(x=1.5, y=-1.6, z=0.9)
     scene = dict(xaxis=dict(axis), yaxis=dict(axis), zaxis=dict(axis), aspectmode="data",
                  camera=dict(eye=eye, projection=dict(type="orthographic")))
     if ranges is not None:
@@ -515,7 +515,9 @@ def _scene(ranges=None, zoom: float = 1.0) -> dict:
         for k, ax in enumerate("xyz"):
             scene[f"{ax}axis"]["range"] = [float(lo[k]), float(hi[k])]
         scene["aspectmode"] = "manual"
-        scene["aspectratio"] = {ax: float(span[k] / span.max()) for k, ax in enumerate("xyz")}
+        # orthographic views ignore the eye distance: zoom by enlarging the aspect box
+        scene["aspectratio"] = {ax: float(zoom * span[k] / span.max())
+                                for k, ax in enumerate("xyz")}
     return scene
 
 
@@ -627,7 +629,7 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                     dict(label="❚❚", method="animate",
                          args=[[None], dict(mode="immediate", frame=dict(duration=0),
                                             transition=dict(duration=0))])])
-    fig.update_layout(scene=_scene(_frame_ranges(frames), zoom=1.6), sliders=[slider],
+    fig.update_layout(scene=_scene(_frame_ranges(frames), zoom=1.4), sliders=[slider],
                       updatemenus=[play], height=height, title=dict(text=title, x=0.02, y=0.98),
                       margin=dict(l=0, r=10, t=70 if curves else 40, b=0),
                       paper_bgcolor="white", plot_bgcolor="white",
