@@ -33,6 +33,7 @@ WIDGET_CONSOLE_ERRORS = (
     "Could not find a comm",
     "not found in module",
     "widget model not found",
+    "Error displaying widget",
 )
 
 # ipywidgets 8 model name -> a CSS class its view always carries (from the rendered DOM)
@@ -70,7 +71,9 @@ _CELL_STATE_JS = """() => {
         '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
         .map(o => o.innerText);
     const widgetErrors = [...cell.querySelectorAll('.jupyter-widgets-error-widget')]
-        .map(o => o.innerText.trim());
+        .map(o => o.innerText.trim()).concat(
+          [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText.trim())
+            .filter(t => t.startsWith('Error displaying widget')));
     return {index: i + 1, code, prompt: prompt.trim(), empty: source.trim() === '',
             stderr, widgetErrors};
   });
