@@ -295,8 +295,9 @@ class EvaluationDashboard:
         worst = max([diagram.get_e_above_hull(g) or 0 for g in generated] + [0.2])
         fig = PDPlotter(diagram, show_unstable=worst + 0.05, backend="plotly").get_plot(
             highlight_entries=generated)
-        fig.update_layout(title=f"{system}: CHGNet hull of the reference phases + generated "
-                                "(highlighted)")
+        fig.update_layout(title={"text": f"{system}: CHGNet hull of the reference phases, "
+                                         "generated structures highlighted", "y": 0.99},
+                          margin={"t": 90})
         return fig
 
     def _show_phase_diagram(self) -> None:
