@@ -130,8 +130,13 @@ def spiral(n: int = 2000, turns: float = 2.0, noise: float = 0.03, seed: int = 0
     return _standardise(x + noise * rng.standard_normal(x.shape))
 
 
-def word(text: str = "DIFFUSION", n: int = 3000, seed: int = 0) -> np.ndarray:
-    """``(n, 2)`` points filling the letters of ``text`` (matplotlib's DejaVu Sans), standardised."""
+def word(text: str = "Hi", n: int = 3000, seed: int = 0) -> np.ndarray:
+    """``(n, 2)`` points filling the letters of ``text`` (matplotlib's DejaVu Sans), standardised.
+
+    Two or three letters come out crisp after the default 8000 training steps (about 10 s on
+    one core); a long word such as "DIFFUSION" has thin strokes after standardising and its
+    samples stay blurred (though still far closer to the data than the noise).
+    """
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextPath
 
@@ -165,16 +170,26 @@ def _cosine_alpha_bar(T: int, s: float = 0.008) -> np.ndarray:
 
 
 class _MLP(nn.Module):
-    def __init__(self, hidden: int = 128, n_freq: int = 16):
+    """eps_theta(x, t): an MLP on Fourier features of the point and of t / T.
+
+    Sines and cosines of x at frequencies 1, 2, 4, ... 32 let a small MLP draw sharp shapes
+    (such as letters) that it cannot fit from raw coordinates (Tancik et al. 2020,
+    arXiv:2006.10739); t enters as a sinusoidal embedding (Vaswani et al. 2017).
+    """
+
+    def __init__(self, T: int, hidden: int = 128, n_freq_t: int = 16, n_freq_x: int = 6):
         super().__init__()
-        self.register_buffer("freq", torch.exp(torch.linspace(0, math.log(1000), n_freq // 2)))
-        self.net = nn.Sequential(nn.Linear(2 + n_freq, hidden), nn.SiLU(),
+        self.T = T
+        self.register_buffer("freq_t", 2.0 ** torch.arange(n_freq_t // 2) * math.pi)
+        self.register_buffer("freq_x", 2.0 ** torch.arange(n_freq_x))
+        self.net = nn.Sequential(nn.Linear(2 + 4 * n_freq_x + n_freq_t, hidden), nn.SiLU(),
                                  nn.Linear(hidden, hidden), nn.SiLU(),
                                  nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        a = t[:, None] * self.freq[None] * 0.1
-        return self.net(torch.cat([x, torch.sin(a), torch.cos(a)], 1))
+        a = (t / self.T)[:, None] * self.freq_t[None]
+        b = (x[:, :, None] * self.freq_x).flatten(1)
+        return self.net(torch.cat([x, torch.sin(b), torch.cos(b), torch.sin(a), torch.cos(a)], 1))
 
 
 class ToyDDPM:
@@ -193,7 +208,7 @@ class ToyDDPM:
         self.beta = torch.tensor(np.clip(1 - abar[1:] / abar[:-1], 1e-5, 0.999),
                                  dtype=torch.float32)              # index t - 1
         torch.manual_seed(seed)
-        self.net = _MLP(hidden)
+        self.net = _MLP(n_steps, hidden)
         self.losses: list[float] = []
 
     def forward(self, x0: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -204,7 +219,7 @@ class ToyDDPM:
         ab = self.alpha_bar.double().numpy()[:, None, None]
         return np.sqrt(ab) * x0[None] + np.sqrt(1 - ab) * eps[None]
 
-    def fit(self, data: np.ndarray, n_iters: int = 3000, batch_size: int = 256, lr: float = 2e-3,
+    def fit(self, data: np.ndarray, n_iters: int = 8000, batch_size: int = 256, lr: float = 2e-3,
             seed: int = 0, progress: bool = True) -> list[float]:
         """Train the noise predictor (the simple loss ``|eps - eps_theta(x_t, t)|^2``); returns
         the per-iteration loss history (also kept in ``self.losses``)."""

@@ -34,7 +34,7 @@ from ase.data.colors import jmol_colors
 __all__ = ["Visualizer", "FrameViewer", "describe", "min_distance", "structure_figure",
            "trajectory_figure", "as_atoms"]
 
-MASKED_COLOR = "#b0b0b0"
+MASKED_COLOR = "#a0a0a0"
 CELL_COLOR = "#303030"
 BOND_COLOR = "#909090"
 SYMPREC = 0.1
@@ -282,7 +282,7 @@ class FrameViewer:
         comp.add_ball_and_stick(selection="not MSK and not CEL", color_scheme="element",
                                 radius_scale=1.0, aspect_ratio=2.2)
         if (atoms.numbers == 0).any():
-            comp.add_spacefill(selection="MSK", color=MASKED_COLOR, radius=0.35, opacity=0.45)
+            comp.add_spacefill(selection="MSK", color=MASKED_COLOR, radius=0.4, opacity=0.6)
         comp.add_unitcell()
         first = self._component is None
         self._component = comp
@@ -293,7 +293,8 @@ class FrameViewer:
             self.ngl.control.spin([0, 1, 0], 0.6)
         title = self.title
         if self.repeat != (1, 1, 1):
-            title = f"{title} {'x'.join(map(str, self.repeat))} supercell".strip()
+            rep = "x".join(map(str, self.repeat))
+            title = f"{title} ({rep} supercell shown; numbers per unit cell)".strip()
         self.info.value = _describe_html(self.frames[index], title, inline=self.compact)
         if self._on_change is not None:
             self._on_change(index)
