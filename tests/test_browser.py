@@ -197,6 +197,7 @@ def test_broken_widgets_are_reported(open_notebook):
     ]
     missing = [text for text in expected if text not in report]
     assert not missing, f"the checks missed {missing}; they reported:\n{report}"
+    print(report)
 
 
 # --------------------------------------------------------------------------- helpers, no browser

@@ -70,8 +70,9 @@ _CELL_STATE_JS = """() => {
     const stderr = [...cell.querySelectorAll(
         '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
         .map(o => o.innerText);
+    // the error box shows its message only once clicked: the console errors carry it
     const widgetErrors = [...cell.querySelectorAll('.jupyter-widgets-error-widget')]
-        .map(o => o.innerText.trim()).concat(
+        .map(o => '').concat(
           [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText.trim())
             .filter(t => t.startsWith('Error displaying widget')));
     return {index: i + 1, code, prompt: prompt.trim(), empty: source.trim() === '',
@@ -100,7 +101,8 @@ def cell_problems(page) -> list[str]:
             if lines and ("Traceback" in text or _ERROR_LINE.match(lines[-1])):
                 problems.append(f"{where}: error output: {lines[-1][:200]}")
         for text in cell["widgetErrors"]:
-            problems.append(f"{where}: widget shown as an error box ({text[:120] or 'no text'})")
+            reason = text[:120] or "its frontend did not load: see the browser console errors"
+            problems.append(f"{where}: widget shown as an error box ({reason})")
         if cell["code"] and not cell["empty"] and not cell["prompt"][1:-2].strip().isdigit():
             problems.append(f"{where}: never executed (prompt {cell['prompt'] or 'empty'!r})")
     return problems
@@ -117,7 +119,8 @@ def console_problems(console: list[tuple[str, str]]) -> list[str]:
     for kind, text in console:
         if kind in ("error", "warning", "pageerror") and any(
                 pattern.lower() in text.lower() for pattern in WIDGET_CONSOLE_ERRORS):
-            problems.append(f"browser console {kind}: {text.splitlines()[0][:240]}")
+            first_line = " ".join(text.splitlines()[0].split())
+            problems.append(f"browser console {kind}: {first_line[:240]}")
     return problems
 
 
