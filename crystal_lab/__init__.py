@@ -14,7 +14,6 @@ _LAZY = {
     "load_model": "crystal_lab.model",
     "CrystalDiffusionModel": "crystal_lab.model",
     "ModelConfig": "crystal_lab.model",
-    "train": "crystal_lab.train",
     "load_dataset": "crystal_lab.data",
     "read_csv": "crystal_lab.data",
     "CrystalBatch": "crystal_lab.data",

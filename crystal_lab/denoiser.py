@@ -26,8 +26,8 @@ from .noise.coords import wrap_delta
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of t in [0, 1] (Vaswani et al. 2017; DDPM)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = 1000.0 * t.float()[:, None] * freqs[None]
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=t.dtype) / half)
+    args = 1000.0 * t[:, None] * freqs[None]
     return torch.cat([torch.sin(args), torch.cos(args)], -1)
 
 

@@ -43,6 +43,7 @@ class ModelConfig:
     default_steps: int = 50
     full_steps: int = 1000
     stochastic_coords: bool = False
+    corrector_steps: int = 0   # Langevin corrector calls a step (1 = DiffCSP / Chemeleon's predictor-corrector)
     lattice_eta: float = 0.0
     n_atoms_hist: dict = field(default_factory=lambda: {k: 1.0 for k in range(1, MAX_ATOMS + 1)})
 
@@ -117,55 +118,90 @@ class CrystalDiffusionModel(nn.Module):
         ``callback(info)`` runs after each step and may return True to stop early; the finished
         structures and the current batch's prediction are returned (``atoms.info["complete"]``).
         """
-        from tqdm.auto import tqdm
-
-        from .sampler import requests_for, sample_batch
+        from .sampler import requests_for
 
         cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=self.config.max_atoms)
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise PromptError(f"n_samples must be a whole number >= 1, got {n_samples!r}")
-        steps = self.config.full_steps if steps == "full" else (steps or self.config.default_steps)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise PromptError(f"steps must be a whole number >= 1 or 'full', got {steps!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise PromptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-        seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        seed = self._seed(seed)
+        hist = {int(k): v for k, v in self.config.n_atoms_hist.items()}
+        requests = requests_for(cond, n_samples, hist, self.config.max_atoms, np.random.default_rng(seed))
+        return self._run(requests, [cond.text] * n_samples, steps, seed, return_trajectory, batch_size,
+                         progress, callback, desc=f"sampling {cond.text or 'any'}")
+
+    def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
+                    batch_size: int = 64, progress: bool = True) -> list:
+        """One structure for each prompt in ``prompts`` (``n_atoms``: one int, or one per prompt),
+        batched together by size: e.g. crystal-structure prediction for a whole test set."""
+        from .sampler import requests_for
+
+        sizes = n_atoms if isinstance(n_atoms, (list, tuple)) else [n_atoms] * len(prompts)
+        if len(sizes) != len(prompts):
+            raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
+        seed = self._seed(seed)
         rng = np.random.default_rng(seed)
         hist = {int(k): v for k, v in self.config.n_atoms_hist.items()}
-        requests = requests_for(cond, n_samples, hist, self.config.max_atoms, rng)
+        conds = [parse_prompt(p, n_atoms=n, max_atoms=self.config.max_atoms) for p, n in zip(prompts, sizes)]
+        requests = [requests_for(c, 1, hist, self.config.max_atoms, rng)[0] for c in conds]
+        order = sorted(range(len(requests)), key=lambda i: requests[i].n_atoms)
+        out = self._run([requests[i] for i in order], [conds[i].text for i in order], steps, seed,
+                        False, batch_size, progress, None, desc=f"sampling {len(prompts)} prompts")
+        result = [None] * len(out)
+        for pos, i in enumerate(order):
+            result[i] = out[pos]
+        return result
+
+    @staticmethod
+    def _seed(seed) -> int:
+        return int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+
+    def _run(self, requests, labels, steps, seed, return_trajectory, batch_size, progress, callback, desc):
+        from tqdm.auto import tqdm
+
+        from .sampler import sample_batch
+
+        steps = {"full": self.config.full_steps, None: self.config.default_steps}.get(steps, steps) \
+            if isinstance(steps, (str, type(None))) else steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise PromptError(f"steps must be a whole number >= 1 or 'full', got {steps!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise PromptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         generator = torch.Generator(device=self.device).manual_seed(seed)
         was_training = self.training
         self.eval()
         results, trajectories = [], []
         chunks = [requests[i:i + batch_size] for i in range(0, len(requests), batch_size)]
-        with tqdm(total=steps * len(chunks), desc=f"sampling {cond.text or 'any'}", unit="step",
-                  disable=not progress, leave=False) as bar:
+        with tqdm(total=steps * len(chunks), desc=desc, unit="step", disable=not progress, leave=False) as bar:
             for chunk in chunks:
                 final, frames, stopped = sample_batch(
                     self, chunk, steps, generator, trajectory=return_trajectory, callback=callback,
-                    n_total=n_samples, n_done=len(results), progress=bar)
+                    n_total=len(requests), n_done=len(results), progress=bar)
                 for i, atoms in enumerate(final):
-                    atoms.info.update(prompt=cond.text, seed=seed, steps=steps)
+                    atoms.info.update(prompt=labels[len(results)], seed=seed, steps=steps)
                     results.append(atoms)
-                    if return_trajectory:
-                        trajectories.append([step[i] for step in frames] + [atoms])
+                    if return_trajectory:   # the final structure replaces the last t=0 frame
+                        kept = frames if stopped else frames[:-1]
+                        trajectories.append([step[i] for step in kept] + [atoms])
                 if stopped:
                     break
         self.train(was_training)
         return trajectories if return_trajectory else results
 
     # ------------------------------------------------------------------ saving and loading
-    def checkpoint(self) -> dict:
+    def checkpoint(self, half: bool = False) -> dict:
+        """Plain tensors and numbers only (loadable with ``weights_only=True``); ``half`` stores
+        float16 weights (half the size; they are cast back to float32 on loading)."""
+        cast = (lambda v: v.half() if v.is_floating_point() else v) if half else (lambda v: v)
         return {"format": "crystal_lab/1", "config": asdict(self.config),
                 "noise": self.noise.state_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in self.denoiser.state_dict().items()}}
+                "state_dict": {k: cast(v.detach().cpu()) for k, v in self.denoiser.state_dict().items()}}
 
-    def save(self, path: str | Path, **card) -> str:
+    def save(self, path: str | Path, half: bool = False, **card) -> str:
         """Write weights (``torch.save``; loadable with ``weights_only=True``) and a sha256 sidecar."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
-        torch.save(self.checkpoint(), buf)
+        torch.save(self.checkpoint(half), buf)
         data = buf.getvalue()
         path.write_bytes(data)
         digest = hashlib.sha256(data).hexdigest()

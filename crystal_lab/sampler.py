@@ -140,6 +140,9 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
         lat = noise.lattice.step(lat, eps, t, s, generator, eta=model.config.lattice_eta)
         tokens = noise.types.step(tokens, logits, t[:, None], s[:, None], generator, allowed)
         tokens = ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
+        for _ in range(model.config.corrector_steps if k < steps - 1 else 0):
+            score_c, _, _ = net(frac, tokens, lat, noise.lattice.to_lattice(lat, n), s, cond, mask)
+            frac = noise.coords.correct(frac, score_c, s[:, None], generator)
         if progress is not None:
             progress.update(1)
         if trajectory or callback is not None:

@@ -56,13 +56,14 @@ def fit_model_stats(model: CrystalDiffusionModel, data: list[CrystalBatch]) -> N
 
 def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str = "auto",
           out_dir: str | Path = "runs/model", resume: str | Path | None = None, hidden: int = 128,
-          layers: int = 4, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+          layers: int = 4, batch_size: int | None = None, lr: float | None = None, seed: int = 0,
           max_minutes: float | None = None, ema_decay: float = 0.999, limit: int | None = None,
           structures=None, save_every: float = 10.0, progress: bool = True) -> CrystalDiffusionModel:
     """Train (or resume) a model; returns the EMA model. See the module docstring.
 
     ``structures`` (a list of Atoms) replaces ``data``/``split``; ``limit`` keeps the first rows;
-    ``max_minutes`` stops cleanly (with a checkpoint) after that much wall time.
+    ``max_minutes`` stops cleanly (with a checkpoint) after that much wall time. A resumed run
+    keeps its batch size and learning rate unless new ones are given.
     """
     from tqdm.auto import tqdm
 
@@ -73,6 +74,9 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     if structures is None:
         structures = load_dataset(data, split, limit=limit)
     state = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
+    saved = state.get("hparams", {}) if state else {}
+    batch_size = batch_size or saved.get("batch_size", 64)
+    lr = lr or saved.get("lr", 1e-3)
     config = ModelConfig(**state["model"]["config"]) if state else ModelConfig(hidden=hidden, layers=layers)
     items = prepare(structures, config.max_atoms)
     if not items:
@@ -101,7 +105,8 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
 
     def save():
         ckpt = {"model": model.checkpoint(), "ema": ema.checkpoint(), "optimizer": opt.state_dict(),
-                "epoch": epoch, "step": step, "rng": rng.bit_generator.state}
+                "epoch": epoch, "step": step, "rng": rng.bit_generator.state,
+                "hparams": {"batch_size": batch_size, "lr": lr}}
         torch.save(ckpt, out_dir / "last.tmp")
         (out_dir / "last.tmp").replace(out_dir / "last.pt")
 
@@ -131,7 +136,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
                 n_batches += 1
                 for k in sums:
                     sums[k] += float(losses[k].detach())
-                bar.set_postfix(loss=f"{float(losses['loss']):.3f}")
+                bar.set_postfix(loss=f"{float(losses['loss'].detach()):.3f}")
                 if max_minutes is not None and time.time() - t_start > 60 * max_minutes:
                     stop = True
                     break
@@ -155,4 +160,12 @@ def read_log(path: str | Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
 
 
-__all__ = ["train", "read_log", "prepare", "collate", "batches"]
+__all__ = ["train", "export", "read_log", "prepare", "collate", "batches"]
+
+
+def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
+    """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was trained)."""
+    state = torch.load(run_checkpoint, map_location="cpu", weights_only=True)
+    ema = CrystalDiffusionModel.from_checkpoint(state["ema"])
+    card = {"epochs": state["epoch"], "steps": state["step"], **card}
+    return ema.save(out, half=True, **card)

@@ -95,6 +95,15 @@ class WrappedNormalCoords:
         eps = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
         return wrap(x_t + var * score + torch.sqrt(var * sigma_s**2 / sigma_t**2) * eps)
 
+    def correct(self, x: torch.Tensor, prediction: torch.Tensor, t: torch.Tensor,
+                generator: torch.Generator | None = None, step_lr: float = 0.4) -> torch.Tensor:
+        """One Langevin corrector move at fixed time ``t`` (the "corrector" of DiffCSP's and
+        Chemeleon's predictor-corrector samplers): ``x + d * score + sqrt(2 d) * z``, ``d = step_lr sigma^2``."""
+        sigma = self.sigma(t).to(x.dtype).expand(x.shape[:-1]).unsqueeze(-1)
+        d = step_lr * sigma**2
+        eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return wrap(x + d * prediction * self.score_rms(sigma) + torch.sqrt(2 * d) * eps)
+
     def prior(self, shape, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
         """Samples at t = 1: uniform on the cell (the wrapped normal with sigma 0.5 is nearly uniform)."""
         return torch.rand(shape, generator=generator, device=device, dtype=dtype)
