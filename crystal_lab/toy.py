@@ -16,6 +16,7 @@ Figures are plotly animations with a time slider.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -163,6 +164,18 @@ def word(text: str = "Hi", n: int = 3000, seed: int = 0) -> np.ndarray:
 
 # --------------------------------------------------------------------------- DDPM
 
+@contextmanager
+def _one_thread():
+    """Run torch on one thread: the MLP's matrices are tiny, so more threads only add
+    synchronisation, and on a busy machine OpenMP threads can slow training 30-fold."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def _cosine_alpha_bar(T: int, s: float = 0.008) -> np.ndarray:
     t = np.arange(T + 1) / T
     f = np.cos((t + s) / (1 + s) * math.pi / 2) ** 2
@@ -233,6 +246,12 @@ class ToyDDPM:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_iters, eta_min=lr / 20)
         self.net.train()
         bar = tqdm(range(n_iters), desc="training toy DDPM", disable=not progress, leave=False)
+        with _one_thread():
+            self._train_loop(bar, x, g, opt, sched, batch_size)
+        self.net.eval()
+        return self.losses
+
+    def _train_loop(self, bar, x, g, opt, sched, batch_size: int) -> None:
         for it in bar:
             x0 = x[torch.randint(len(x), (batch_size,), generator=g)]
             t = torch.randint(1, self.T + 1, (batch_size,), generator=g)
@@ -246,8 +265,6 @@ class ToyDDPM:
             self.losses.append(loss.item())
             if it % 100 == 0:
                 bar.set_postfix(loss=f"{np.mean(self.losses[-100:]):.3f}")
-        self.net.eval()
-        return self.losses
 
     @torch.no_grad()
     def sample(self, n: int = 1000, seed: int = 0, return_trajectory: bool = False) -> np.ndarray:
@@ -256,6 +273,10 @@ class ToyDDPM:
         Returns ``(n, 2)`` samples, or with ``return_trajectory`` all ``(T + 1, n, 2)`` states
         from t = T (noise) down to t = 0.
         """
+        with _one_thread():
+            return self._sample(n, seed, return_trajectory)
+
+    def _sample(self, n: int, seed: int, return_trajectory: bool) -> np.ndarray:
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(n, 2, generator=g)
         traj = [x.numpy().copy()]

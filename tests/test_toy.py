@@ -53,17 +53,21 @@ def test_forward_process_ends_in_standard_normal():
     assert abs(traj[-1].mean()) < 0.1 and traj[-1].std() == pytest.approx(1.0, abs=0.05)
 
 
-def test_toy_ddpm_samples_get_closer_to_the_data():
-    data = toy.word("DIFFUSION", 3000)
-    ddpm = toy.ToyDDPM(n_steps=100)
+def test_toy_ddpm_trains_at_defaults_in_30_s_and_samples_get_closer_to_the_data():
+    import torch
+
+    data = toy.word("Hi", 3000)
+    ddpm = toy.ToyDDPM()                       # notebook defaults: 100 steps, 8000 iterations
+    threads = torch.get_num_threads()
     t0 = time.time()
-    losses = ddpm.fit(data, n_iters=1500, progress=False)
-    assert time.time() - t0 < 60
-    assert len(losses) == 1500 and np.mean(losses[-200:]) < np.mean(losses[:100])
-    traj = ddpm.sample(1500, seed=1, return_trajectory=True)
+    losses = ddpm.fit(data, progress=False)
+    assert time.time() - t0 < 30               # issue 4: live training under 30 s on 2 cores
+    assert torch.get_num_threads() == threads  # the one-thread training leaves torch as it was
+    assert len(losses) == 8000 and np.mean(losses[-200:]) < np.mean(losses[:100])
+    traj = ddpm.sample(1500, seed=0, return_trajectory=True)
     assert traj.shape == (101, 1500, 2)
     start, end = toy.energy_distance(traj[0], data), toy.energy_distance(traj[-1], data)
-    assert end < 0.25 * start, (start, end)
+    assert end < 0.25 * start, (start, end)     # measured: 0.038 -> 0.003 (data vs data: 0.002)
     fig = toy.cloud_animation(traj, data=data, n_frames=6, times=np.arange(100, -1, -1))
     assert len(fig.frames) == 6 and fig.layout.sliders[0].steps[0].label == "100"
     last = toy.cloud_animation(traj, data=data, n_frames=6, show="last")
