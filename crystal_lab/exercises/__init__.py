@@ -1,0 +1,191 @@
+"""Exercises for the course notebooks: check an answer, ask for a hint, see a solution.
+
+Every notebook ``NN`` has a module ``crystal_lab.exercises.nbNN`` with a dict ``EXERCISES``
+mapping ids ``"nbNN.name"`` to :class:`Exercise` records::
+
+    from crystal_lab.exercises import Exercise, hide
+
+    EXERCISES = {
+        "nb02.wrap": Exercise(
+            check=lambda a: abs(float(a) - 0.25) < 1e-6,
+            hint="Fractional coordinates live in [0, 1): take the remainder.",
+            solution=hide("x = 1.25 % 1.0   # 0.25"),
+        ),
+    }
+
+Students call, in a notebook cell::
+
+    from crystal_lab.exercises import check, hint, solution
+    check("nb02.wrap", my_answer)    # prints right/wrong (never the answer), returns True/False
+    hint("nb02.wrap")                # shows the hint (Markdown)
+    solution("nb02.wrap")            # shows the solution only once the instructor unlocked them
+
+Solutions are unlocked when the environment variable ``CRYSTAL_LAB_INSTRUCTOR=1`` is set or a
+file ``~/.crystal_lab/instructor`` exists (see :func:`solutions_unlocked`).
+
+Hiding is a workshop convenience, NOT security: solutions are stored zlib-compressed and
+base64-encoded (:func:`hide`) so that they are not in plain sight when a student browses the
+package source, but anyone can decode them. A check function is ordinary Python too.
+
+The pattern (hints in collapsible blocks, solutions hidden until asked, a check that says
+right or wrong) follows the practice of workshop notebooks such as TeachOpenCADD and the
+Hugging Face diffusion course (see ``FIELD-NOTES.md``).
+"""
+from __future__ import annotations
+
+import base64
+import importlib
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["Exercise", "check", "hint", "solution", "hide", "reveal", "solutions_unlocked",
+           "get_exercise", "list_exercises", "INSTRUCTOR_ENV", "INSTRUCTOR_FILE"]
+
+#: environment variable that unlocks solutions when set to "1" (or "true"/"yes")
+INSTRUCTOR_ENV = "CRYSTAL_LAB_INSTRUCTOR"
+#: file whose existence unlocks solutions
+INSTRUCTOR_FILE = Path("~/.crystal_lab/instructor")
+
+_ID = re.compile(r"^(nb\d{2})\.[A-Za-z0-9_]+$")
+_HIDDEN_PREFIX = "zb64:"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise.
+
+    ``check(answer) -> bool`` decides whether an answer is right (it may raise on a badly
+    shaped answer: :func:`check` reports that as wrong). ``hint`` is Markdown. ``solution`` is
+    Python code (shown as a code block) or Markdown containing ``` fences (shown as is),
+    normally stored with :func:`hide`. ``title`` is optional.
+    """
+
+    check: Callable[[Any], bool]
+    hint: str
+    solution: str
+    title: str = ""
+
+
+# --------------------------------------------------------------------------- hiding
+
+def hide(text: str) -> str:
+    """Encode ``text`` (zlib + base64) so it is not readable at a glance. Not security."""
+    packed = base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+    return _HIDDEN_PREFIX + packed
+
+
+def reveal(text: str) -> str:
+    """Inverse of :func:`hide`; plain text (without the prefix) is returned unchanged."""
+    if text.startswith(_HIDDEN_PREFIX):
+        return zlib.decompress(base64.b64decode(text[len(_HIDDEN_PREFIX):])).decode("utf-8")
+    return text
+
+
+def solutions_unlocked() -> bool:
+    """True when the instructor unlocked solutions: ``CRYSTAL_LAB_INSTRUCTOR=1`` in the
+    environment, or the file ``~/.crystal_lab/instructor`` exists."""
+    if os.environ.get(INSTRUCTOR_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    return INSTRUCTOR_FILE.expanduser().exists()
+
+
+# --------------------------------------------------------------------------- registry
+
+def _module_for(exercise_id: str):
+    if not isinstance(exercise_id, str):
+        raise KeyError(f"exercise id must be a string like 'nb02.wrap', got {exercise_id!r}")
+    m = _ID.match(exercise_id)
+    if not m:
+        raise KeyError(f"bad exercise id {exercise_id!r}: expected 'nbNN.name', e.g. 'nb02.wrap'")
+    try:
+        return importlib.import_module(f"{__name__}.{m.group(1)}")
+    except ModuleNotFoundError as err:
+        if err.name == f"{__name__}.{m.group(1)}":
+            raise KeyError(f"no exercises for notebook {m.group(1)!r} "
+                           f"(exercise id {exercise_id!r})") from None
+        raise
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """The :class:`Exercise` registered under ``exercise_id``; KeyError with the known ids."""
+    exercises = getattr(_module_for(exercise_id), "EXERCISES", {})
+    if exercise_id not in exercises:
+        known = ", ".join(sorted(exercises)) or "none"
+        raise KeyError(f"unknown exercise {exercise_id!r} (known here: {known})")
+    return exercises[exercise_id]
+
+
+def list_exercises(notebook: str | None = None) -> list[str]:
+    """All exercise ids, or those of one notebook (``"nb02"``)."""
+    here = Path(__file__).parent
+    names = sorted(p.stem for p in here.glob("nb[0-9][0-9].py"))
+    if notebook is not None:
+        names = [n for n in names if n == notebook]
+    ids: list[str] = []
+    for name in names:
+        ids += sorted(getattr(importlib.import_module(f"{__name__}.{name}"), "EXERCISES", {}))
+    return ids
+
+
+# --------------------------------------------------------------------------- display
+
+def _show_markdown(text: str) -> None:
+    """Markdown in Jupyter (plain text printed too, so nbval and terminals see it)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython ships with the package's deps
+        print(text)
+        return
+    if get_ipython() is None:
+        print(text)
+    else:
+        display(Markdown(text))
+
+
+# --------------------------------------------------------------------------- public
+
+def check(exercise_id: str, answer: Any) -> bool:
+    """Check ``answer`` for exercise ``exercise_id``: print a friendly verdict (never the
+    answer) and return True or False."""
+    ex = get_exercise(exercise_id)
+    if answer is None or answer is Ellipsis:
+        print(f"[{exercise_id}] No answer yet: replace the ... (or None) with your answer, "
+              f"then run this cell again.")
+        return False
+    try:
+        ok = bool(ex.check(answer))
+    except Exception as err:  # a badly shaped answer is simply wrong, with a reason
+        print(f"[{exercise_id}] Not quite: your answer could not be checked "
+              f"({type(err).__name__}: {err}). Try hint({exercise_id!r}).")
+        return False
+    if ok:
+        print(f"[{exercise_id}] Correct, well done!")
+    else:
+        print(f"[{exercise_id}] Not quite, try again. Stuck? Run hint({exercise_id!r}).")
+    return ok
+
+
+def hint(exercise_id: str) -> None:
+    """Show the hint of an exercise (Markdown)."""
+    ex = get_exercise(exercise_id)
+    _show_markdown(f"**Hint ({exercise_id}):** {reveal(ex.hint)}")
+
+
+def solution(exercise_id: str) -> None:
+    """Show the solution, only when the instructor has unlocked solutions
+    (:func:`solutions_unlocked`); otherwise say they are locked and how to get a hint."""
+    ex = get_exercise(exercise_id)
+    if not solutions_unlocked():
+        print(f"[{exercise_id}] Solutions are locked for now. Try hint({exercise_id!r}), "
+              f"ask your instructor, or look at the <details> hint above the exercise.")
+        return
+    text = reveal(ex.solution)
+    if "```" in text:  # Markdown with its own code fences
+        _show_markdown(f"**Solution ({exercise_id}):**\n\n{text}")
+    else:
+        _show_markdown(f"**Solution ({exercise_id}):**\n\n```python\n{text}\n```")
