@@ -294,7 +294,8 @@ class FrameViewer:
         title = self.title
         if self.repeat != (1, 1, 1):
             rep = "x".join(map(str, self.repeat))
-            title = f"{title} ({rep} supercell shown; numbers per unit cell)".strip()
+            note = f"{rep} supercell shown; numbers per unit cell"
+            title = f"{title} ({note})" if title else note
         self.info.value = _describe_html(self.frames[index], title, inline=self.compact)
         if self._on_change is not None:
             self._on_change(index)
