@@ -1,0 +1,97 @@
+"""The generate widget: Generate fills results and label; Stop after k steps gives partial
+results without an exception, and the widget generates again afterwards."""
+from __future__ import annotations
+
+import threading
+import zipfile
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig  # noqa: E402
+from crystal_lab.widgets import GenerateWidget, format_seconds  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return CrystalDiffusionModel(ModelConfig(hidden=32, layers=2))
+
+
+def test_generate_fills_results_label_and_progress(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="BaTiO3", n_atoms=5, n_samples=2, steps=8, seed=1)
+    assert "cl-prompt" in g.prompt._dom_classes
+    assert "cl-generate" in g.generate_button._dom_classes
+    assert "cl-results" in g.results_box._dom_classes
+    assert "BaTiO3" in g.helper.value and "Valid n_atoms: 5" in g.helper.value
+    g._on_generate(g.generate_button)
+    g.wait(timeout=120)
+    assert g.error is None
+    assert len(g.results) == 2 and not g.stopped
+    assert all(a.get_chemical_formula(mode="hill") == "BaO3Ti" for a in g.results)
+    assert all(a.info["complete"] for a in g.results)
+    assert "2 structures" in g.label.value and "BaTiO3" in g.label.value
+    assert g.progress.value == 1.0 and "done" in g.status.value
+    assert len(g.output.outputs) == 1          # the picture of structure 0
+    assert not g.generate_button.disabled and g.stop_button.disabled
+    assert not g.save_button.disabled
+
+
+def test_stop_after_k_steps_gives_partial_results_then_generates_again(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="Ba Ti O", n_atoms=5, n_samples=3, steps=200, seed=0)
+    k, seen, stopped_at = 5, [], threading.Event()
+    real_show = g._show
+
+    def stop_after_k(atoms, title=""):          # streamed every step (stream_every=1)
+        real_show(atoms, title)
+        seen.append(title)
+        if len(seen) == k:
+            g._on_stop(g.stop_button)           # what a click on Stop does
+            stopped_at.set()
+
+    g.stream_every = 1
+    g._show = stop_after_k
+    g.generate()
+    g.wait(timeout=120)
+    assert stopped_at.is_set() and g.error is None
+    assert g.stopped and len(g.results) == 3
+    assert all(a.info["complete"] is False for a in g.results)
+    assert all(set(a.get_chemical_symbols()) == {"Ba", "Ti", "O"} for a in g.results)
+    assert "partial" in g.label.value and "stopped" in g.status.value
+    assert g.progress.value < 0.2                  # about k of 200 steps
+    assert not g.generate_button.disabled and not g.prompt.disabled
+
+    g._show = real_show
+    g.stream_every = None
+    g.steps.value = 6
+    g._on_generate(g.generate_button)
+    g.wait(timeout=120)
+    assert g.error is None and not g.stopped
+    assert all(a.info["complete"] for a in g.results)
+
+
+def test_bad_prompt_is_reported_in_the_widget(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="Qx", steps=4)
+    assert "Cannot use this prompt" in g.helper.value
+    g.generate(wait=True)
+    assert g.error is not None and "Error" in g.status.value
+    assert not g.generate_button.disabled and g.results == []
+
+
+def test_save_writes_a_zip_with_cifs(tiny_model, tmp_path):
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=2, steps=4,
+                       save_dir=tmp_path)
+    with pytest.raises(ValueError, match="Generate first"):
+        g.save()
+    g.generate(wait=True)
+    g._on_save(g.save_button)
+    zips = list(tmp_path.glob("*.zip"))
+    assert len(zips) == 1 and "Saved" in g.status.value
+    names = zipfile.ZipFile(zips[0]).namelist()
+    assert sum(n.endswith(".cif") for n in names) == 2
+
+
+def test_format_seconds():
+    assert format_seconds(3.21) == "3.2 s"
+    assert format_seconds(42) == "42 s"
+    assert format_seconds(185) == "3 min 05 s"
