@@ -85,7 +85,10 @@ def noise_curves(model=None, n: int = 101) -> dict:
 
     noise = get_noise(model)
     t = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
-    as_np = lambda x: torch.as_tensor(x).detach().double().cpu().numpy()  # noqa: E731
+
+    def as_np(x):
+        return torch.as_tensor(x).detach().double().cpu().numpy()
+
     return {"t": t.numpy(), "sigma": as_np(noise.coords.sigma(t)),
             "alpha_bar": as_np(noise.lattice.alpha_bar(t)),
             "mask_prob": as_np(noise.types.mask_prob(t))}

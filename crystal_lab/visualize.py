@@ -118,7 +118,8 @@ def spacegroup(atoms: Atoms, symprec: float = SYMPREC) -> str:
 
 
 def describe(atoms: Atoms) -> dict:
-    """Formula, space group, volume (Å³), density (g/cm³), minimum distance (Å) and t if set."""
+    """Formula, space group, volume (Å³), density (g/cm³; NaN while atom types are masked),
+    minimum distance (Å, periodic) and ``t`` when ``atoms.info`` has it."""
     from pymatgen.core import Composition
 
     real = atoms.numbers[atoms.numbers > 0]
@@ -137,12 +138,18 @@ def describe(atoms: Atoms) -> dict:
         "n_atoms": len(atoms),
         "spacegroup": spacegroup(atoms),
         "volume": volume,
-        "density": mass / volume * _AMU_PER_A3_TO_G_PER_CM3 if volume > 0 else float("nan"),
+        # the density of a structure with masked (unknown) atom types is unknown too
+        "density": (mass / volume * _AMU_PER_A3_TO_G_PER_CM3
+                    if volume > 0 and not n_masked else float("nan")),
         "min_distance": min_distance(atoms),
     }
     if "t" in atoms.info:
         info["t"] = float(atoms.info["t"])
     return info
+
+
+def _fmt(x: float, unit: str, digits: int = 2) -> str:
+    return f"{x:.{digits}f} {unit}" if np.isfinite(x) else "n/a"
 
 
 def _describe_html(atoms: Atoms, title: str = "", inline: bool = False) -> str:
@@ -152,10 +159,11 @@ def _describe_html(atoms: Atoms, title: str = "", inline: bool = False) -> str:
         head = f"<b>{title}</b><br>" if title else ""
         return (f"<div style='font-size:13px;line-height:1.5'>{head}{t}<b>{d['formula']}</b> · "
                 f"{d['n_atoms']} atoms · {d['spacegroup']}<br>V = {d['volume']:.1f} Å³ · "
-                f"ρ = {d['density']:.2f} g/cm³ · d<sub>min</sub> = {d['min_distance']:.2f} Å</div>")
+                f"ρ = {_fmt(d['density'], 'g/cm³')} · "
+                f"d<sub>min</sub> = {_fmt(d['min_distance'], 'Å')}</div>")
     rows = [("formula", d["formula"]), ("atoms", d["n_atoms"]), ("space group", d["spacegroup"]),
-            ("volume", f"{d['volume']:.1f} Å³"), ("density", f"{d['density']:.2f} g/cm³"),
-            ("min distance", f"{d['min_distance']:.2f} Å")]
+            ("volume", f"{d['volume']:.1f} Å³"), ("density", _fmt(d["density"], "g/cm³")),
+            ("min distance", _fmt(d["min_distance"], "Å"))]
     if "t" in d:
         rows.insert(0, ("t", f"{d['t']:.3f}"))
     body = "".join(f"<tr><td style='padding-right:8px;color:#666'>{k}</td><td>{v}</td></tr>"

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
 
 from crystal_lab import Visualizer
 from crystal_lab.visualize import describe, min_distance, trajectory_figure
@@ -38,7 +37,8 @@ def test_view_is_nglview_widget_with_atoms_and_cell(batio3):
     assert _n_atoms(pdb) == len(batio3) == 5
     assert sum(ln[17:20] == "CEL" for ln in pdb.splitlines()) == 8
     np.testing.assert_allclose(_cryst1(pdb), batio3.cell.cellpar(), atol=1e-3)
-    reprs = [m["args"][0] for m in ngl._ngl_msg_archive if m.get("methodName") == "addRepresentation"]
+    reprs = [m["args"][0] for m in ngl._ngl_msg_archive
+             if m.get("methodName") == "addRepresentation"]
     assert "unitcell" in reprs and "ball+stick" in reprs
     assert "BaTiO3" in box.viewer.info.value and "Pm-3m (221)" in box.viewer.info.value
     conect = sorted(ln for ln in pdb.splitlines() if ln.startswith("CONECT"))
@@ -142,6 +142,11 @@ def test_describe_and_min_distance(nacl):
     assert min_distance(one) == pytest.approx(2.5)
     degenerate = Atoms("Cu2", positions=[(0, 0, 0), (0, 0, 0)], cell=[3, 3, 3], pbc=True)
     assert describe(degenerate)["spacegroup"]                 # never raises
+    masked = nacl.copy()
+    masked.numbers[0] = 0
+    d = describe(masked)
+    assert d["formula"] == "Cl + 1 X" and d["spacegroup"] == "n/a (masked atoms)"
+    assert np.isnan(d["density"])                             # unknown types: unknown mass
 
 
 def test_save_cif_roundtrip(tmp_path, batio3):
