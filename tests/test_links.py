@@ -118,6 +118,14 @@ def test_instructor_guide_links_the_same_binder_as_readme():
         f"docs/instructor.md Binder targets {guide} should match README's {readme}")
 
 
+def test_instructor_guide_names_the_real_unlock_switches():
+    from crystal_lab.exercises import INSTRUCTOR_ENV, INSTRUCTOR_FILE
+
+    guide = (REPO / "docs" / "instructor.md").read_text()
+    assert f"{INSTRUCTOR_ENV}=1" in guide
+    assert str(INSTRUCTOR_FILE) in guide
+
+
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_opens_in_colab_from_its_own_link(nb_path):
     rel = str(nb_path.relative_to(REPO))
