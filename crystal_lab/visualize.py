@@ -23,6 +23,7 @@ Colours are the Jmol element colours and sizes follow the covalent radii tabulat
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -117,18 +118,27 @@ def spacegroup(atoms: Atoms, symprec: float = SYMPREC) -> str:
         return "unknown"
 
 
+def _formula(symbols: list[str], reduce: bool = True) -> str:
+    """pymatgen's electronegativity-ordered formula ("BaTiO3"), reduced or with the actual
+    counts, without pymatgen's diatomic special cases ("Cl", not "Cl2")."""
+    from pymatgen.core import Composition
+
+    if not symbols:
+        return ""
+    elements, counts = np.unique(symbols, return_counts=True)
+    if reduce:
+        counts = counts // np.gcd.reduce(counts)
+    comp = Composition(dict(zip(elements, counts.tolist())))
+    return "".join(p[:-1] if re.fullmatch(r"[A-Z][a-z]?1", p) else p
+                   for p in comp.formula.split())
+
+
 def describe(atoms: Atoms) -> dict:
     """Formula, space group, volume (Å³), density (g/cm³; NaN while atom types are masked),
     minimum distance (Å, periodic) and ``t`` when ``atoms.info`` has it."""
-    from pymatgen.core import Composition
-
     real = atoms.numbers[atoms.numbers > 0]
     n_masked = int((atoms.numbers == 0).sum())
-    if len(real):
-        formula = Composition(dict(zip(*np.unique([_symbol(z) for z in real],
-                                                  return_counts=True)))).reduced_formula
-    else:
-        formula = ""
+    formula = _formula([_symbol(z) for z in real], reduce=not n_masked)
     if n_masked:
         formula = f"{formula} + {n_masked} X".lstrip(" +")
     volume = float(abs(atoms.cell.volume))
