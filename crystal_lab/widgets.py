@@ -35,7 +35,7 @@ def format_seconds(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 60:
         return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
+    minutes, sec = divmod(round(seconds), 60)
     return f"{minutes} min {sec:02d} s"
 
 
@@ -242,7 +242,7 @@ class GenerateWidget(w.VBox):
     def _on_save(self, button=None) -> None:
         try:
             path = self.save()
-        except Exception as err:  # shown, not raised: a button has nowhere to raise to
+        except Exception as err:  # noqa: BLE001 - shown, not raised: a button has nowhere to raise to
             self.status.value = f'<span style="color:#b00020">Save failed: {err}</span>'
             return
         self.status.value = f"Saved <code>{path}</code> (download it from the file browser)."
@@ -256,7 +256,7 @@ class GenerateWidget(w.VBox):
     def _run(self) -> None:
         try:
             self._sample()
-        except Exception as err:  # reported in the widget; the thread must not die silently
+        except Exception as err:  # noqa: BLE001 - reported in the widget; the thread must not die silently
             self.error = err
             self.progress.bar_style = "danger"
             self.status.value = (f'<span style="color:#b00020">{type(err).__name__}: '

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig  # noqa: E402
-from crystal_lab.widgets import GenerateWidget, format_seconds  # noqa: E402
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+from crystal_lab.widgets import GenerateWidget, format_seconds
 
 
 @pytest.fixture(scope="module")

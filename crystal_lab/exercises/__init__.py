@@ -38,12 +38,24 @@ import importlib
 import os
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["Exercise", "check", "hint", "solution", "hide", "reveal", "solutions_unlocked",
-           "get_exercise", "list_exercises", "INSTRUCTOR_ENV", "INSTRUCTOR_FILE"]
+__all__ = [
+    "INSTRUCTOR_ENV",
+    "INSTRUCTOR_FILE",
+    "Exercise",
+    "check",
+    "get_exercise",
+    "hide",
+    "hint",
+    "list_exercises",
+    "reveal",
+    "solution",
+    "solutions_unlocked",
+]
 
 #: environment variable that unlocks solutions when set to "1" (or "true"/"yes")
 INSTRUCTOR_ENV = "CRYSTAL_LAB_INSTRUCTOR"
@@ -159,7 +171,7 @@ def check(exercise_id: str, answer: Any) -> bool:
         return False
     try:
         ok = bool(ex.check(answer))
-    except Exception as err:  # a badly shaped answer is simply wrong, with a reason
+    except Exception as err:  # noqa: BLE001 - a badly shaped answer is simply wrong, with a reason
         print(f"[{exercise_id}] Not quite: your answer could not be checked "
               f"({type(err).__name__}: {err}). Try hint({exercise_id!r}).")
         return False
