@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from .visualize import FrameViewer, as_atoms, min_distance, trajectory_figure
+from .visualize import FrameViewer, _formula, as_atoms, min_distance, trajectory_figure
 
 __all__ = ["get_noise", "forward_frames", "noise_curves", "noise_curves_figure", "forward_figure",
            "forward_noise_widget", "trajectory_metrics", "reverse_figure", "reverse_widget",
@@ -262,9 +262,7 @@ def side_by_side(atoms, model, seed: int = 0, steps: int | None = None,
     atoms = as_atoms(atoms)
     if (atoms.numbers == 0).any():
         raise ValueError("side_by_side needs a crystal without masked atoms")
-    from pymatgen.core import Composition
-
-    formula = Composition(atoms.get_chemical_formula()).reduced_formula
+    formula = _formula(atoms.get_chemical_symbols())
     traj = model.sample(formula, n_atoms=len(atoms), steps=steps, seed=seed,
                         return_trajectory=True, progress=False)[0]
     ts = [float(a.info.get("t", 1.0 - k / max(len(traj) - 1, 1))) for k, a in enumerate(traj)]
