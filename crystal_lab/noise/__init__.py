@@ -35,17 +35,21 @@ class CrystalNoise:
         The same ``seed`` gives the same noise for every ``t``, so a slider over t shows one
         continuous path from the crystal into noise.
         """
+        if t <= 0:   # t = 0 is the crystal itself (sigma(0) = sigma_min is only the schedule's floor)
+            out = atoms.copy()
+            out.info["t"] = 0.0
+            return out
         g = torch.Generator().manual_seed(seed)
         n = torch.tensor([len(atoms)])
         tt = torch.tensor([float(t)], dtype=torch.float64)
         frac = torch.as_tensor(atoms.get_scaled_positions(wrap=True), dtype=torch.float64)
         x_frac, _ = self.coords.add_noise(frac[None], tt[:, None], generator=g)
         lat0 = torch.as_tensor(np.asarray(atoms.cell), dtype=torch.float64)[None]
-        if t > 0:
-            x_lat, _ = self.lattice.add_noise(self.lattice.to_params(lat0, n), tt, generator=g)
-            lattice = self.lattice.to_lattice(x_lat, n)[0]
-        else:   # t = 0 is the crystal itself, in its own orientation
-            lattice = lat0[0]
+        x0_lat = self.lattice.to_params(lat0, n)
+        x_lat, _ = self.lattice.add_noise(x0_lat, tt, generator=g)
+        # the process works in a rotation-free frame; turn the result back to the crystal's orientation
+        rotation = torch.linalg.solve(self.lattice.to_lattice(x0_lat, n)[0], lat0[0])
+        lattice = self.lattice.to_lattice(x_lat, n)[0] @ rotation
         numbers = torch.as_tensor(atoms.numbers)[None]
         if noise_types:
             numbers, _ = self.types.add_noise(numbers, tt.float()[:, None], generator=g)
