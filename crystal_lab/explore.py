@@ -22,8 +22,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-__all__ = ["enumerate_compositions", "charge_neutral", "composition_funnel", "funnel_figure",
-           "n_atoms_options", "prompt_for"]
+__all__ = [
+    "charge_neutral",
+    "composition_funnel",
+    "enumerate_compositions",
+    "funnel_figure",
+    "n_atoms_options",
+    "prompt_for",
+]
 
 
 def _check_elements(elements: Sequence[str]) -> list[str]:
@@ -124,7 +130,7 @@ def n_atoms_options(composition, max_atoms: int = 20) -> list[int]:
     from pymatgen.core import Composition
 
     comp = Composition(composition) if isinstance(composition, str) else composition
-    unit = int(round(comp.reduced_composition.num_atoms))
+    unit = round(comp.reduced_composition.num_atoms)
     return list(range(unit, max_atoms + 1, unit))
 
 
