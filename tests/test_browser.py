@@ -44,7 +44,8 @@ def lab_server(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("lab")
     root = base / "root"
-    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    # outputs of earlier runs stay behind: the copy starts like a clean clone
+    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "runs", "results")
     shutil.copytree(NOTEBOOK_DIR, root / "notebooks", ignore=ignore)
     shutil.copytree(FIXTURES, root / "fixtures", ignore=ignore)
     env = {"CRYSTAL_LAB_CI": "1"}
@@ -252,3 +253,28 @@ def test_shrink_png_stays_under_limit(tmp_path):
     size = shrink_png(source, tmp_path / "small.png", max_bytes=20_000, width=200)
     assert size <= 20_000 and (tmp_path / "small.png").stat().st_size == size
 
+
+
+def test_kernel_log_tracks_displayed_widgets():
+    """Displayed boxes count their children; closed and hidden widgets are not expected."""
+    import json
+
+    log = KernelLog()
+
+    def send(msg_type, content):
+        log.on_frame(json.dumps({"channel": "iopub", "header": {"msg_type": msg_type},
+                                 "parent_header": {}, "content": content}))
+
+    def model(comm_id, name, **state):
+        send("comm_open", {"comm_id": comm_id, "data": {"state": {"_model_name": name, **state}}})
+
+    model("lay", "LayoutModel", display="none")
+    model("b", "ButtonModel")
+    model("hidden", "IntSliderModel", layout="IPY_MODEL_lay")
+    model("bar", "FloatProgressModel")
+    model("box", "VBoxModel", children=["IPY_MODEL_b", "IPY_MODEL_hidden", "IPY_MODEL_bar"])
+    send("display_data", {"data": {"application/vnd.jupyter.widget-view+json":
+                                   {"model_id": "box"}}})
+    assert log.displayed_models() == {"VBoxModel", "ButtonModel", "FloatProgressModel"}
+    send("comm_close", {"comm_id": "bar"})
+    assert log.displayed_models() == {"VBoxModel", "ButtonModel"}

@@ -83,6 +83,8 @@ class KernelLog:
             if data.get("method") in ("update", "echo_update") and content.get("comm_id") in \
                     self.widget_state:
                 self.widget_state[content["comm_id"]].update(data.get("state") or {})
+        elif kind == "comm_close":  # e.g. tqdm's bar with leave=False closes its widgets
+            self.widget_state.pop(content.get("comm_id"), None)
         elif kind in ("display_data", "execute_result", "update_display_data"):
             view = (content.get("data") or {}).get(WIDGET_VIEW)
             if view and view.get("model_id"):
@@ -90,7 +92,7 @@ class KernelLog:
 
     def displayed_models(self) -> set[str]:
         """Model class names (``_model_name``) of every displayed widget and, recursively,
-        of the ``children`` of displayed boxes (their latest state)."""
+        of the ``children`` of displayed boxes (latest state; closed or hidden ones left out)."""
         names, seen = set(), set()
         stack = list(self.displayed)
         while stack:
@@ -99,11 +101,21 @@ class KernelLog:
                 continue
             seen.add(model_id)
             state = self.widget_state[model_id]
+            if self._hidden(state):
+                continue
             names.add(state.get("_model_name", "?"))
             for child in state.get("children") or []:
                 if isinstance(child, str) and child.startswith("IPY_MODEL_"):
                     stack.append(child[len("IPY_MODEL_"):])
         return names
+
+    def _hidden(self, state: dict) -> bool:
+        """Whether a widget's layout hides it (``display: none`` / ``visibility: hidden``)."""
+        layout = state.get("layout")
+        if not (isinstance(layout, str) and layout.startswith("IPY_MODEL_")):
+            return False
+        layout_state = self.widget_state.get(layout[len("IPY_MODEL_"):], {})
+        return layout_state.get("display") == "none" or layout_state.get("visibility") == "hidden"
 
 
 def _strip_ansi(text: str) -> str:
