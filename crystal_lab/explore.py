@@ -135,8 +135,11 @@ def n_atoms_options(composition, max_atoms: int = 20) -> list[int]:
 
 
 def prompt_for(composition) -> str:
-    """The formula prompt for a composition, e.g. ``Composition("Li6 P2 S8")`` -> ``"Li3PS4"``."""
+    """The formula prompt for a composition, reduced, elements in their given order, no groups:
+    ``Composition("Li6 P2 S8")`` -> ``"Li3PS4"``; ``"P1 S2 Cl2"`` -> ``"PS2Cl2"`` (pymatgen's
+    ``reduced_formula`` would write ``"P(SCl)2"``, which is not a prompt)."""
     from pymatgen.core import Composition
 
     comp = Composition(composition) if isinstance(composition, str) else composition
-    return comp.reduced_formula
+    amounts = comp.reduced_composition.get_el_amt_dict()
+    return "".join(f"{el}{int(n) if n != 1 else ''}" for el, n in amounts.items())

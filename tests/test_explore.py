@@ -51,6 +51,18 @@ def test_cell_sizes_and_prompts():
     assert n_atoms_options("Li3PS4") == [8, 16]
     assert n_atoms_options("NaCl", max_atoms=6) == [2, 4, 6]
     assert prompt_for("Li6 P2 S8") == "Li3PS4"
+    assert prompt_for("P1 S2 Cl2") == "PS2Cl2"   # not pymatgen's grouped "P(SCl)2"
+
+
+def test_every_li_p_s_cl_prompt_parses():
+    from crystal_lab.prompts import parse_prompt
+
+    compounds = [c for c in charge_neutral(enumerate_compositions("Li-P-S-Cl", 3, distinct=True))
+                 if len(c.elements) > 1]
+    assert len(compounds) > 50
+    for comp in compounds:
+        cond = parse_prompt(prompt_for(comp), n_atoms=n_atoms_options(comp, 40)[0], max_atoms=40)
+        assert cond.counts and sum(cond.counts.values()) == comp.reduced_composition.num_atoms
 
 
 @pytest.mark.parametrize("bad", [[], ["Li", "Xx"], ["Li", "Li"]])
