@@ -168,13 +168,19 @@ class GenerateWidget(w.VBox):
 
     def _show(self, atoms, title: str = "") -> None:
         """Replace the picture in the results area (safe from the sampling thread)."""
+        import plotly.io as pio
+
         from crystal_lab.visualize import structure_figure
 
         fig = structure_figure(atoms, height=380)
         if title:
             fig.update_layout(title=title)
-        self.output.outputs = ()
-        self.output.append_display_data(fig)
+        # the plotly mime bundle built here, not by IPython's formatter: the formatter is not
+        # reliable from a thread, and one assignment replaces the picture without a flicker
+        bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
+        bundle["text/plain"] = f"<structure {title or _formula(atoms)}>"
+        self.output.outputs = ({"output_type": "display_data", "data": bundle,
+                                "metadata": {}},)
 
     # ------------------------------------------------------------------ actions
     def generate(self, wait: bool = False) -> None:
@@ -274,20 +280,27 @@ class GenerateWidget(w.VBox):
         steps = int(self.steps.value) or int(model.config.default_steps)
         every = self.stream_every or max(1, steps // 10)
         t0 = time.perf_counter()
-        calls = {"n": 0}
+        last = {"shown": -1.0}
 
         def callback(info: dict) -> bool:
-            calls["n"] += 1
+            # let the kernel's main thread run (it handles the Stop click): without this the
+            # sampling thread keeps the GIL most of the time and a click waits for seconds
+            time.sleep(0.001)
+            streaming = info["step"] % every == 0
+            now = time.perf_counter()
+            if not streaming and now - last["shown"] < 0.2:   # at most ~5 label updates a second
+                return self._stop.is_set()
+            last["shown"] = now
             n_batches = -(-info["n_total"] // 64)
             total = info["n_steps"] * n_batches
             batch = info["n_done"] // 64
             done = batch * info["n_steps"] + info["step"]
-            elapsed = time.perf_counter() - t0
+            elapsed = now - t0
             left = elapsed / max(done, 1) * (total - done)
             self.progress.value = done / total
             self.status.value = (f"t = {info['t']:.2f} &middot; step {info['step']}/"
                                  f"{info['n_steps']} &middot; about {format_seconds(left)} left")
-            if info["step"] % every == 0:
+            if streaming:
                 atoms = info["atoms"][0]
                 self._show(atoms, title=f"forming: t = {info['t']:.2f}")
             return self._stop.is_set()

@@ -33,6 +33,7 @@ def test_generate_fills_results_label_and_progress(tiny_model):
     assert "2 structures" in g.label.value and "BaTiO3" in g.label.value
     assert g.progress.value == 1.0 and "done" in g.status.value
     assert len(g.output.outputs) == 1          # the picture of structure 0
+    assert "application/vnd.plotly.v1+json" in g.output.outputs[0]["data"]
     assert not g.generate_button.disabled and g.stop_button.disabled
     assert not g.save_button.disabled
 
