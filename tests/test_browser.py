@@ -139,6 +139,9 @@ def test_notebook_in_browser(notebook, open_notebook):
         assert any(el in after for el in PROMPT.split()), (
             f"{notebook.name}: after Generate with {PROMPT!r}, .cl-results shows {after[:200]!r} "
             f"(before: {before[:200]!r}): no {PROMPT} structure")
+        if page.results_views() == 0:
+            problems.append(f"after Generate with {PROMPT!r}, .cl-results shows the formulas "
+                            f"({after[:80]!r}) but no structure picture (plotly figure or viewer)")
         problems += page.problems()
         _screenshot(page, notebook.stem, asset=True)
     assert not problems, _report(notebook.name, problems)
@@ -170,6 +173,7 @@ def test_prompt_widget_generates(open_notebook):
     before, after = page.generate(PROMPT, TIMEOUT)
     assert before == "no structures yet"
     assert "Cl4Na4" in after, after  # the stand-in builds a cubic rock-salt cell
+    assert page.results_views() == 1, "no viewer in .cl-results"
     problems = page.problems()
     _screenshot(page, "fixture_prompt_widget")
     assert not problems, _report("prompt_widget.ipynb", problems)

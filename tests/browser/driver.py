@@ -189,7 +189,20 @@ class NotebookPage:
             now = self.results_text()
             if now != after:
                 stable_since, after = time.monotonic(), now
+        # the new structure's picture (plotly or a viewer canvas) may follow the text
+        view_deadline = min(deadline, time.monotonic() + 30)
+        while self.results_views() == 0 and time.monotonic() < view_deadline:
+            time.sleep(0.5)
         return before, after
+
+    def results_views(self) -> int:
+        """Structure pictures in ``.cl-results``: rendered plotly figures and canvases."""
+        return self.page.evaluate(f"""() => {{
+            const r = document.querySelector('{ACTIVE} .cl-results');
+            if (!r) return 0;
+            return r.querySelectorAll('.js-plotly-plot svg.main-svg').length
+                 + [...r.querySelectorAll('canvas')].filter(c => !c.closest('.js-plotly-plot')).length;
+        }}""")
 
     # -- screenshots and teardown ---------------------------------------------------------------
     def screenshot(self, path: Path, max_height: int = 12000) -> Path:
