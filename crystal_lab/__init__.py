@@ -22,9 +22,13 @@ _LAZY = {
     "PromptError": "crystal_lab.prompts",
     "Condition": "crystal_lab.prompts",
     "Visualizer": "crystal_lab.visualize",
+    "GenerateWidget": "crystal_lab.widgets",
+    "EvaluationDashboard": "crystal_lab.evaluate",
+    "summarize": "crystal_lab.evaluate",
 }
 _SUBMODULES = {"data", "prompts", "noise", "denoiser", "sampler", "model", "train",
-               "visualize", "noise_widgets", "toy", "evaluate", "cli"}
+               "visualize", "noise_widgets", "toy", "evaluate", "explore", "exercises", "widgets",
+               "workspace", "cli"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def read_csv(path: str | os.PathLike, limit: int | None = None) -> list[Atoms]:
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     out = []
-    with opener(path, "rt", newline="") as fh:
+    with opener(path, "rt", newline="") as fh, warnings.catch_warnings():
+        # pymatgen warns once per noble gas that it has no Pauling electronegativity: not our concern
+        warnings.filterwarnings("ignore", message="No Pauling electronegativity")
         for row in csv.DictReader(fh):
             if limit is not None and len(out) >= limit:
                 break
