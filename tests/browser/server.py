@@ -113,7 +113,8 @@ def start_lab(root_dir: Path, state_dir: Path, extra_env: dict | None = None,
     state_dir.mkdir(parents=True, exist_ok=True)
     settings_dir, workspaces_dir = state_dir / "settings", state_dir / "workspaces"
     runtime_dir, config_dir = state_dir / "runtime", state_dir / "config"
-    for folder in (workspaces_dir, runtime_dir, config_dir):
+    data_dir = state_dir / "data"
+    for folder in (workspaces_dir, runtime_dir, config_dir, data_dir):
         folder.mkdir(exist_ok=True)
     _write_settings(settings_dir)
 
@@ -124,6 +125,7 @@ def start_lab(root_dir: Path, state_dir: Path, extra_env: dict | None = None,
         JUPYTERLAB_WORKSPACES_DIR=str(workspaces_dir),
         JUPYTER_RUNTIME_DIR=str(runtime_dir),
         JUPYTER_CONFIG_DIR=str(config_dir),  # no user jupyter_server_config.py applies
+        JUPYTER_DATA_DIR=str(data_dir),  # no user kernelspec shadows the venv's python3
         JUPYTER_PLATFORM_DIRS="1",
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
