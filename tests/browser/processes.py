@@ -40,24 +40,6 @@ def command_line(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def browser_pids(executable: str, parent: int | None = None) -> list[int]:
-    """Ids of the browsers running ``executable`` that descend from this process.
-
-    Playwright starts its node driver as our child and the browser as the driver's child in a
-    process group of its own, so the browser's id is also its process-group id.
-    """
-    found, frontier = [], [os.getpid() if parent is None else parent]
-    while frontier:
-        pid = frontier.pop()
-        for kid in children_of(pid):
-            argv = command_line(kid)
-            if argv and (argv[0] == executable or argv[:2] == ["/bin/sh", executable]):
-                found.append(kid)
-            else:
-                frontier.append(kid)
-    return found
-
-
 def alive(pid: int) -> bool:
     """Whether ``pid`` still exists (and is not a zombie)."""
     try:
