@@ -25,6 +25,7 @@ _LAZY = {
     "GenerateWidget": "crystal_lab.widgets",
     "EvaluationDashboard": "crystal_lab.evaluate",
     "summarize": "crystal_lab.evaluate",
+    "save_results": "crystal_lab.workspace",
 }
 _SUBMODULES = {"data", "prompts", "noise", "denoiser", "sampler", "model", "train",
                "visualize", "noise_widgets", "toy", "evaluate", "explore", "exercises", "widgets",
