@@ -14,13 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ase import Atoms
+from ase.data import atomic_numbers
 
 from .noise import MASK
 from .prompts import Condition
-
-
-class StopSampling(Exception):
-    """Raised inside the loop when a callback asks to stop."""
 
 
 @dataclass
@@ -46,7 +43,6 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
             n = int(rng.choice(sizes[ok], p=weights[ok] / weights[ok].sum()))
         z = tuple(cond.atomic_numbers)
         if cond.kind == "formula":
-            from ase.data import atomic_numbers
             fixed = tuple(atomic_numbers[e] for e, k in cond.counts.items() for _ in range(k))
             out.append(Request(n, z, fixed))
         else:
