@@ -19,7 +19,20 @@ from ase.data import atomic_numbers, chemical_symbols
 
 ELEMENTS = tuple(chemical_symbols[1:])
 MAX_ATOMS = 20  # the shipped MP-20 model's limit
+#: The seven crystal systems, in the order of their space-group numbers (index + 1 is the
+#: model's condition token; 0 means "not asked").
+CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal",
+                   "cubic")
+_SYSTEM_FIRST_SG = (1, 3, 16, 75, 143, 168, 195)
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)")
+
+
+def crystal_system_of(spacegroup_number: int) -> str:
+    """The crystal system of an international space-group number (1-230)."""
+    n = int(spacegroup_number)
+    if not 1 <= n <= 230:
+        raise PromptError(f"space-group number must be 1-230, got {spacegroup_number!r}")
+    return CRYSTAL_SYSTEMS[sum(n >= first for first in _SYSTEM_FIRST_SG) - 1]
 
 
 class PromptError(ValueError):
@@ -40,6 +53,8 @@ class Condition:
     counts: dict[str, int] | None = None
     n_atoms: int | None = None
     formula_unit: dict[str, int] | None = field(default=None, compare=False)
+    crystal_system: str | None = None       # one of CRYSTAL_SYSTEMS, or None: any
+    formation_energy: float | None = None   # target formation energy per atom (eV/atom), or None
 
     @property
     def atomic_numbers(self) -> list[int]:
