@@ -101,7 +101,7 @@ def test_download_once_cache_and_verify(isolated, shared_data, monkeypatch):
     assert len(calls) == 1
     assert (isolated / "cache" / "sha256.json").exists()
     path.write_text("material_id,cif\n")                                      # corrupt the cache
-    with pytest.raises(OSError, match="corrupt"):
+    with pytest.raises(OSError, match="changed since it was downloaded"):
         data.dataset_path("perov_5", "val")
 
 
