@@ -9,7 +9,13 @@ import torch
 from ase.build import bulk
 
 from crystal_lab import data
-from crystal_lab.data import CrystalBatch, DataNotFoundError, atoms_to_structure, load_dataset, structure_to_atoms
+from crystal_lab.data import (
+    CrystalBatch,
+    DataNotFoundError,
+    atoms_to_structure,
+    load_dataset,
+    structure_to_atoms,
+)
 
 
 @pytest.fixture(scope="module")
