@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from .prompts import parse_prompt
 from .prompts import valid_n_atoms as n_atoms_options  # the name notebook 05 uses
 from .structures import formula_text
 
@@ -35,19 +36,13 @@ __all__ = [
 ]
 
 
-def _check_elements(elements: Sequence[str]) -> list[str]:
-    from pymatgen.core import Element
-
+def _check_elements(elements: Sequence[str] | str) -> list[str]:
+    """The elements of a chemical system, checked as a prompt's are (``"Li-P-S-Cl"`` or a list)."""
     if isinstance(elements, str):
         elements = elements.replace("-", " ").split()
-    elements = list(elements)
+    elements = list(parse_prompt(list(elements)).elements)
     if not elements:
         raise ValueError("give at least one element, e.g. ['Li', 'P', 'S', 'Cl']")
-    for el in elements:
-        if not Element.is_valid_symbol(el):
-            raise ValueError(f"unknown element {el!r}")
-    if len(set(elements)) != len(elements):
-        raise ValueError(f"repeated element in {elements}")
     return elements
 
 
