@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from crystal_lab_hub import configure, read_user_list  # noqa: E402
+from crystal_lab_hub import configure, read_user_list
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 

@@ -188,11 +188,11 @@ def start_hub(run_dir: Path, env: dict | None = None, timeout: float = 90.0) -> 
         "PATH": f"{USER_BIN}:{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin')}",
         **(env or {}),
     })
-    log = open(run_dir / "hub.log", "ab")
-    process = subprocess.Popen(
-        [str(HUB_PYTHON), "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=run_dir, env=child_env,
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    log.close()
+    with open(run_dir / "hub.log", "ab") as log:
+        process = subprocess.Popen(
+            [str(HUB_PYTHON), "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=run_dir,
+            env=child_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
     hub = Hub(process, run_dir, port, token)
     deadline = time.monotonic() + timeout
     try:

@@ -93,5 +93,5 @@ class Kernel:
                 try:
                     self.hub.request(f"/user/{self.user}/api/kernels/{self.kernel_id}",
                                      method="DELETE", timeout=30)
-                except Exception:  # the server may be gone already; hub.stop() is the backstop
+                except (OSError, ValueError):  # the server may be gone; hub.stop() is the backstop
                     pass

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from crystal_lab_hub import configure, read_user_list  # noqa: E402
+from crystal_lab_hub import configure, read_user_list
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 configure(c, instructors=read_user_list("/opt/tljh/config/crystal_lab_instructors.txt"),
