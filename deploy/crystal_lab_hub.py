@@ -33,6 +33,9 @@ DEFAULTS = {
 
 INSTRUCTOR_ENV = "CRYSTAL_LAB_INSTRUCTOR"  # crystal_lab.exercises.INSTRUCTOR_ENV
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+#: what instructors may do beyond their own server: see the class, open a student's server
+#: (to help, or to collect result zips with deploy/collect_results.py)
+INSTRUCTOR_SCOPES = ["list:users", "read:users", "read:servers", "access:servers"]
 
 
 def singleuser_cmd(workspace: str = DEFAULTS["workspace"]) -> list[str]:
@@ -112,8 +115,12 @@ def configure(c, *, instructors=(), students=(), notebooks: str | None = None,
 
     if students:  # without a student list, the hub's own rule (e.g. its admin panel) decides
         c.Authenticator.allowed_users = set(instructors) | set(students)
-    if instructors:
-        c.JupyterHub.load_groups = {instructor_group: {"users": sorted(instructors)}}
+    # the group always exists (maybe empty: add instructors later in /hub/admin), so the role
+    # below can name it
+    c.JupyterHub.load_groups = {instructor_group: {"users": sorted(instructors)}}
+    c.JupyterHub.load_roles = [*_existing(c.JupyterHub, "load_roles"),
+                               {"name": "crystal-lab-instructor", "groups": [instructor_group],
+                                "scopes": list(INSTRUCTOR_SCOPES)}]
 
     if cull_timeout:
         service = culler_service(cull_timeout, cull_every, python)

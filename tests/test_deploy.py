@@ -99,7 +99,8 @@ def test_configure_sets_the_workshop_defaults():
     [culler] = c.JupyterHub.services
     assert culler["command"][:3] == ["/opt/hub/bin/python", "-m", "jupyterhub_idle_culler"]
     assert "--timeout=3600" in culler["command"]
-    [role] = c.JupyterHub.load_roles
+    teacher, role = c.JupyterHub.load_roles
+    assert teacher["groups"] == ["instructors"] and "access:servers" in teacher["scopes"]
     assert role["services"] == [culler["name"]]
     assert set(role["scopes"]) == {"list:users", "read:users:activity", "read:servers",
                                    "delete:servers"}

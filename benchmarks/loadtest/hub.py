@@ -183,6 +183,7 @@ def start_hub(run_dir: Path, env: dict | None = None, timeout: float = 90.0) -> 
         "CRYSTAL_LAB_LOADTEST_HOMES": str(run_dir / "home"),
         "CRYSTAL_LAB_LOADTEST_CHP": str(CHP),
         "CRYSTAL_LAB_LOADTEST_USER_BIN": str(USER_BIN),
+        "CRYSTAL_LAB_LOADTEST_PROJECT_PREFIX": sys.prefix,
         "CRYSTAL_LAB_NOTEBOOKS": str(REPO / "notebooks"),
         # the students' environment first, then the project's (``crystal-lab``)
         "PATH": f"{USER_BIN}:{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin')}",

@@ -42,9 +42,15 @@ if threads == "default":  # torch's own choice (one thread per core)
 elif threads:
     environment.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
                        OPENBLAS_NUM_THREADS=threads)
-for key in ("CRYSTAL_LAB_DATA", "CRYSTAL_LAB_CACHE"):
+for key in ("CRYSTAL_LAB_DATA", "CRYSTAL_LAB_CACHE", "CRYSTAL_LAB_CI"):
     if env(key):
         environment[key] = env(key)
+# user-venv borrows the project's packages through a .pth file, but Jupyter looks for
+# JupyterLab's assets, the widget extensions and the server-extension switches under sys.prefix:
+# point it at the project's prefix too
+prefix = env("CRYSTAL_LAB_LOADTEST_PROJECT_PREFIX")
+environment["JUPYTER_PATH"] = f"{prefix}/share/jupyter"
+environment["JUPYTER_CONFIG_PATH"] = f"{prefix}/etc/jupyter"
 if env("CRYSTAL_LAB_LOADTEST_LAB_SETTINGS"):  # the browser check's JupyterLab settings
     environment["JUPYTERLAB_SETTINGS_DIR"] = env("CRYSTAL_LAB_LOADTEST_LAB_SETTINGS")
 c.Spawner.environment = environment
