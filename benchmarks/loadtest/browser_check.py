@@ -27,14 +27,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from hub import BUILD, REPO, Hub, start_hub  # noqa: E402
-from kernel import Kernel  # noqa: E402
+from hub import BUILD, REPO, Hub, start_hub
+from kernel import Kernel
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "deploy"))
-import collect_results  # noqa: E402
-from browser.driver import LabBrowser, NotebookPage  # noqa: E402
-from browser.server import LAB_SETTINGS  # noqa: E402
+import collect_results
+from browser.driver import LabBrowser, NotebookPage
+from browser.server import LAB_SETTINGS
 
 STUDENT, INSTRUCTOR, NOTEBOOK = "student01", "instructor", "00_welcome.ipynb"
 ARTIFACTS = REPO / "artifacts" / "hub"
