@@ -84,12 +84,13 @@ class Kernel:
             raise KernelError(f"{self.user}: {error}")
         return seconds, "".join(stdout)
 
-    def close(self) -> None:
+    def close(self, shutdown: bool = True) -> None:
+        """Close the websocket; ``shutdown`` also stops the kernel (else its server does)."""
         try:
             if self.ws is not None:
                 self.ws.close()
         finally:
-            if self.kernel_id:
+            if self.kernel_id and shutdown:
                 try:
                     self.hub.request(f"/user/{self.user}/api/kernels/{self.kernel_id}",
                                      method="DELETE", timeout=30)

@@ -180,7 +180,7 @@ def run_class(n: int, run_dir: Path, threads: str, phases: list[str], deadline: 
     finally:
         watch.stop()
         for k in kernels.values():
-            k.close()
+            k.close(shutdown=False)  # the hub stops the servers, and so the kernels
         hub.stop()
     result.update(kernel_peak_rss=watch.kernel_peak, server_peak_rss=watch.server_peak,
                   total_peak_rss=watch.total_peak, total_pss=watch.pss)
