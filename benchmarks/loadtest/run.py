@@ -64,6 +64,7 @@ class MemoryWatch:
         self.server_peak: dict[str, int] = {}
         self.total_peak = 0
         self.pss: dict[str, int] = {}
+        self.kernel_cpu: dict[str, dict[str, float]] = {}  # phase -> student -> CPU s so far
         self._owner: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -102,6 +103,21 @@ class MemoryWatch:
             except psutil.Error:
                 continue
         self.pss[phase] = total
+
+    def cpu_total(self, phase: str) -> None:
+        """CPU seconds (user + system) each student's kernel has used so far: the work itself,
+        whatever else runs on the machine."""
+        used = {}
+        for proc in self.hub.descendants():
+            try:
+                if "ipykernel" not in " ".join(proc.cmdline()):
+                    continue
+                user, times = self._user_of(proc), proc.cpu_times()
+            except psutil.Error:
+                continue
+            if user:
+                used[user] = times.user + times.system
+        self.kernel_cpu[phase] = used
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -175,6 +191,7 @@ def run_class(n: int, run_dir: Path, threads: str, phases: list[str], deadline: 
                 result["phases"][phase] = times
                 watch.sample()
                 watch.pss_total(phase)
+                watch.cpu_total(phase)
                 print(f"  N={n} {phase:8s} " + _stats_text(list(times.values())), flush=True)
         result["dead_kernels"] = _dead_kernels(hub, kernels)
     finally:
@@ -183,7 +200,8 @@ def run_class(n: int, run_dir: Path, threads: str, phases: list[str], deadline: 
             k.close(shutdown=False)  # the hub stops the servers, and so the kernels
         hub.stop()
     result.update(kernel_peak_rss=watch.kernel_peak, server_peak_rss=watch.server_peak,
-                  total_peak_rss=watch.total_peak, total_pss=watch.pss)
+                  total_peak_rss=watch.total_peak, total_pss=watch.pss,
+                  kernel_cpu_s=watch.kernel_cpu)
     return result
 
 
@@ -234,6 +252,14 @@ def summary_rows(results: list[dict]) -> list[dict]:
         row["server_peak_rss_gb"] = max(speaks) / GB if speaks else None
         row["total_peak_rss_gb"] = r["total_peak_rss"] / GB
         row["total_pss_gb"] = max(r["total_pss"].values()) / GB if r["total_pss"] else None
+        # CPU seconds per student and phase (median over students): the cost of the work
+        cpu = r.get("kernel_cpu_s") or {}
+        before: dict = {}
+        for phase, used in cpu.items():
+            spent = [t - before.get(u, 0.0) for u, t in used.items()]
+            if spent:
+                row[f"{phase}_cpu_s"] = statistics.median(spent)
+            before = used
         row["failures"] = len(r["failures"]) + len(r.get("dead_kernels", []))
         rows.append(row)
     return rows
@@ -245,12 +271,14 @@ def markdown_table(rows: list[dict], phases: list[str]) -> str:
 
     head = ["N", "threads", "start-up s (median / max)"]
     head += [f"{p} s (median / p95)" for p in phases]
+    head += ["CPU s / student (" + ", ".join(phases) + ")"]
     head += ["peak RSS / kernel GB", "total PSS GB", "failures"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r["N"]), r["threads"],
                  f"{f(r['startup_median_s'])} / {f(r['startup_max_s'])}"]
         cells += [f"{f(r.get(f'{p}_median_s'))} / {f(r.get(f'{p}_p95_s'))}" for p in phases]
+        cells += [", ".join(f(r.get(f"{p}_cpu_s")) for p in phases)]
         cells += [f(r["kernel_peak_rss_gb"], "{:.2f}"), f(r["total_pss_gb"], "{:.2f}"),
                   str(r["failures"])]
         lines.append("| " + " | ".join(cells) + " |")
