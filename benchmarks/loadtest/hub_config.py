@@ -55,4 +55,4 @@ if env("CRYSTAL_LAB_LOADTEST_LAB_SETTINGS"):  # the browser check's JupyterLab s
     environment["JUPYTERLAB_SETTINGS_DIR"] = env("CRYSTAL_LAB_LOADTEST_LAB_SETTINGS")
 c.Spawner.environment = environment
 if os.geteuid() == 0:  # containers and CI run as root; jupyter-server refuses without this
-    c.Spawner.args = ["--allow-root"]
+    c.Spawner.args = [*(c.Spawner.args if "args" in c.Spawner else []), "--allow-root"]

@@ -29,15 +29,26 @@ class Kernel:
         kernel = self.hub.request(f"/user/{self.user}/api/kernels", method="POST",
                                   body={"name": "python3"}, timeout=timeout)
         self.kernel_id = kernel["id"]
+        self.execute("pass", timeout=timeout)
+        return time.monotonic() - t0
+
+    def _connect(self, timeout: float) -> None:
         url = (self.hub.url.replace("http://", "ws://")
                + f"/user/{self.user}/api/kernels/{self.kernel_id}/channels?session_id={self.session}")
         self.ws = websocket.create_connection(
             url, header=[f"Authorization: token {self.hub.token}"], timeout=timeout)
-        self.execute("pass", timeout=timeout)
-        return time.monotonic() - t0
 
     def execute(self, code: str, timeout: float = 600.0) -> tuple[float, str]:
-        """Run ``code``; returns (seconds, stdout). Raises ``KernelError`` on an error."""
+        """Run ``code`` over a websocket opened for it (an idle websocket would miss the server's
+        pings and be closed, like a browser tab that reconnects); returns (seconds, stdout).
+        Raises ``KernelError`` on an error."""
+        self._connect(timeout)
+        try:
+            return self._execute(code, timeout)
+        finally:
+            self.ws.close()
+
+    def _execute(self, code: str, timeout: float) -> tuple[float, str]:
         msg_id = uuid.uuid4().hex
         self.ws.send(json.dumps({
             "header": {"msg_id": msg_id, "username": self.user, "session": self.session,
@@ -61,6 +72,8 @@ class Kernel:
                 raise KernelError(f"{self.user}: no answer within {timeout:.0f} s") from exc
             except (websocket.WebSocketException, OSError) as exc:
                 raise KernelError(f"{self.user}: websocket closed ({exc}): the kernel died?") from exc
+            if frame == "":  # websocket-client's answer to a close frame
+                raise KernelError(f"{self.user}: the server closed the websocket")
             if not isinstance(frame, str):
                 continue  # a binary frame (buffers): nothing we wait for
             msg = json.loads(frame)

@@ -292,6 +292,8 @@ def plot(rows: list[dict], path: Path, cores: int) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    with_chgnet = [r for r in rows if r.get("chgnet_median_s")]
+    rows = [r for r in rows if not r.get("chgnet_median_s")]  # the sweep: setup + generate
     for threads in sorted({r["threads"] for r in rows}):
         rs = [r for r in rows if r["threads"] == threads and r.get("generate_median_s")]
         if not rs:
@@ -313,6 +315,9 @@ def plot(rows: list[dict], path: Path, cores: int) -> None:
     ns = [r["N"] for r in rs]
     ax2.plot(ns, [r["total_pss_gb"] or 0 for r in rs], "o-", label="total PSS (all students)")
     ax2.plot(ns, [r["kernel_peak_rss_gb"] or 0 for r in rs], "s-", label="peak RSS of one kernel")
+    if with_chgnet:
+        ax2.plot([r["N"] for r in with_chgnet], [r["total_pss_gb"] for r in with_chgnet], "k^",
+                 label="total PSS, with summarize + CHGNet")
     ax2.set(xlabel="students", ylabel="GB", xscale="log", title="memory")
     ax2.set_xticks(ns, [str(n) for n in ns])
     ax2.legend(fontsize=7)
