@@ -22,7 +22,7 @@ import sys
 
 #: the workshop defaults (docs/deploy.md gives the measurements behind them)
 DEFAULTS = {
-    "mem_limit": "2G",        # peak of one student's kernel + server: about 1.1 GB with CHGNet
+    "mem_limit": "2G",        # measured peak of one student with CHGNet: kernel 0.72 GB + server 0.14 GB
     "cpu_limit": 1.0,         # one core at most per student
     "torch_threads": 1,       # OMP/MKL threads per kernel
     "cull_timeout": 3600,     # stop a server after 1 h without activity (s)

@@ -259,3 +259,64 @@ def test_z2jh_instructor_hook_behaves_like_the_policy(z2jh):
         hook(ours)
         hubpolicy.make_pre_spawn_hook()(theirs)
         assert ours.environment == theirs.environment
+
+
+# --------------------------------------------------------------------------- collecting results
+def test_collect_results_downloads_every_running_students_zips(tmp_path, monkeypatch):
+    """deploy/collect_results.py against a stand-in hub (the Hub's user list, the Jupyter
+    server's contents and files endpoints), served on 127.0.0.1."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import collect_results
+
+    tree = {"ada": {"": ["crystal_lab_workspace", "notes.txt", ".hidden"],
+                    "crystal_lab_workspace": ["run1.zip", "03_generate.ipynb", "sub"],
+                    "crystal_lab_workspace/sub": ["deep.zip"]},
+            "bo": {"": ["crystal_lab_workspace"], "crystal_lab_workspace": []}}
+    seen_tokens = []
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)  # the stand-in hub is on 127.0.0.1
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, body: bytes, status: int = 200):
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            seen_tokens.append(self.headers.get("Authorization"))
+            path = self.path.split("?")[0]
+            if path == "/hub/api/users":
+                users = [{"name": u, "servers": {"": {"ready": True, "url": f"/user/{u}/"}}}
+                         for u in tree] + [{"name": "cy", "servers": {}}]
+                return self._send(json.dumps(users).encode())
+            user, _, rest = path[len("/user/"):].partition("/")
+            if rest.startswith("api/contents"):
+                folder = rest[len("api/contents/"):].strip("/")
+                items = [{"name": n, "path": f"{folder}/{n}".strip("/"),
+                          "type": "directory" if f"{folder}/{n}".strip("/") in tree[user]
+                          or n == ".hidden" else "file"} for n in tree[user][folder]]
+                return self._send(json.dumps({"content": items}).encode())
+            if rest.startswith("files/"):
+                return self._send(f"{user}:{rest[len('files/'):]}".encode())
+            return self._send(b"{}", 404)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        hub = collect_results.Hub(f"http://127.0.0.1:{server.server_address[1]}", "secret")
+        written = collect_results.collect(hub, tmp_path)
+    finally:
+        server.shutdown()
+    assert {u: sorted(p.relative_to(tmp_path).as_posix() for p in files)
+            for u, files in written.items()} == {
+        "ada": ["ada/crystal_lab_workspace/run1.zip", "ada/crystal_lab_workspace/sub/deep.zip"]}
+    assert (tmp_path / "ada/crystal_lab_workspace/run1.zip").read_text() == \
+        "ada:crystal_lab_workspace/run1.zip"
+    assert set(seen_tokens) == {"token secret"}

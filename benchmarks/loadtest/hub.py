@@ -37,6 +37,7 @@ HUB_PYTHON = BUILD / "venv" / "bin" / "python"
 USER_BIN = BUILD / "user-venv" / "bin"
 CHP = BUILD / "node_modules" / ".bin" / "configurable-http-proxy"
 HUB_CONFIG = Path(__file__).resolve().parent / "hub_config.py"
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
 
 
 def free_port() -> int:
@@ -73,7 +74,7 @@ class Hub:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method, headers={
             "Authorization": f"token {self.token}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as response:
+        with _LOOPBACK.open(req, timeout=timeout) as response:
             raw = response.read()
         return json.loads(raw) if raw else None
 
