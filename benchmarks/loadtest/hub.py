@@ -102,12 +102,25 @@ class Hub:
         return procs
 
     def stop(self) -> None:
-        """SIGTERM the hub's group (the hub then stops every server it spawned, all at once),
-        then stop any descendant ever seen that is still alive."""
-        self.descendants()
-        _stop_group(self.process.pid, timeout=30)
-        for pid, created in list(self.seen.items()):
-            _terminate(pid, created)
+        """SIGTERM the hub (it then stops its services, the proxy and every server it spawned),
+        then its process group, then any descendant ever seen that is still alive. Ctrl-C and
+        SIGTERM wait until this is done (they are blocked meanwhile)."""
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            self.descendants()
+            # the hub alone first: a signal to its whole group would also hit its services,
+            # and the hub then waits for them in its own cleanup
+            try:
+                self.process.terminate()
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+            _stop_group(self.process.pid, timeout=10)
+            for pid, created in list(self.seen.items()):
+                _terminate(pid, created)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _alive(pid: int, created: float) -> bool:
