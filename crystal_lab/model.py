@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from ase.data import chemical_symbols
 from torch import nn
 
@@ -132,12 +131,9 @@ class CrystalDiffusionModel(nn.Module):
         lattice = self.noise.lattice.to_lattice(x_lat, n)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             score, eps, logits = self.denoiser(x_frac, tokens, x_lat, lattice, t, cond, mask, **extra)
-        m = mask[..., None].float()
-        coord = ((score.float() - target_frac) ** 2 * m).sum() / (3 * m.sum())
-        lat = F.mse_loss(eps.float(), eps_lat)
-        ce = F.cross_entropy(logits.float().flatten(0, 1), (numbers - 1).clamp_min(0).flatten(),
-                             reduction="none")
-        types = (ce * masked.flatten()).sum() / masked.sum().clamp_min(1)
+        coord = self.noise.coords.loss(score, target_frac, mask)
+        lat = self.noise.lattice.loss(eps, eps_lat)
+        types = self.noise.types.loss(logits, numbers, masked)
         return {"loss": coord + lat + types, "coord": coord, "lattice": lat, "types": types}
 
     # ------------------------------------------------------------------ sampling

@@ -128,7 +128,7 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
 
     frac = noise.coords.prior((B, N, 3), generator, device, dtype)
     lat = noise.lattice.prior((B, 6), generator, device, dtype)
-    tokens = torch.full((B, N), MASK, dtype=torch.long, device=device)
+    tokens = noise.types.prior((B, N), generator, device)
     allowed = torch.ones(B, N, E, dtype=torch.bool, device=device)
     cond = torch.zeros(B, E + 1, device=device, dtype=dtype)
     for b, r in enumerate(requests):
@@ -155,15 +155,20 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
     if trajectory:
         frames.append(to_atoms_list(frac, tokens, noise.lattice.to_lattice(lat, n), mask, t=1.0))
     stopped = False
-    for k in range(steps):
-        t, s = ts[k].expand(B), ts[k + 1].expand(B)
-        lattice = noise.lattice.to_lattice(lat, n)
-        score, eps, logits = guided(net, w, frac, tokens, lat, lattice, t, cond, mask, extra)
+
+    def advance(frac, lat, tokens, score, eps, logits, t, s):
+        """One reverse step of all three processes from time ``t`` to ``s`` given the predictions."""
         frac = noise.coords.step(frac, score, t[:, None], s[:, None], generator,
                                  stochastic=model.config.stochastic_coords)
         lat = noise.lattice.step(lat, eps, t, s, generator, eta=model.config.lattice_eta)
         tokens = noise.types.step(tokens, logits, t[:, None], s[:, None], generator, allowed)
-        tokens = ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
+        return frac, lat, ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
+
+    for k in range(steps):
+        t, s = ts[k].expand(B), ts[k + 1].expand(B)
+        lattice = noise.lattice.to_lattice(lat, n)
+        score, eps, logits = guided(net, w, frac, tokens, lat, lattice, t, cond, mask, extra)
+        frac, lat, tokens = advance(frac, lat, tokens, score, eps, logits, t, s)
         for _ in range(model.config.corrector_steps if k < steps - 1 else 0):
             score_c, _, _ = guided(net, w, frac, tokens, lat, noise.lattice.to_lattice(lat, n), s, cond,
                                    mask, extra)
@@ -180,11 +185,7 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
                 if callback(info):
                     stopped = True
                     # finish cleanly: jump straight to t = 0 from the last prediction
-                    zero = torch.zeros_like(s)
-                    frac = noise.coords.step(frac, score, s[:, None], zero[:, None], generator)
-                    lat = noise.lattice.step(lat, eps, s, zero, generator)
-                    tokens = noise.types.step(tokens, logits, s[:, None], zero[:, None], generator, allowed)
-                    tokens = ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
+                    frac, lat, tokens = advance(frac, lat, tokens, score, eps, logits, s, torch.zeros_like(s))
                     break
     final = to_atoms_list(frac, tokens, noise.lattice.to_lattice(lat, n), mask, t=0.0)
     for atoms in final:
