@@ -300,14 +300,20 @@ class HullReference:
     ``splits``: which MP-20 splits supply the compounds: ``("val", "test")`` (default, all of
     MP-20 here) or ``"val"`` (the training data only). ``structures``: more reference phases of
     your own, added at their CHGNet single-point energies (give relaxed structures).
-    ``settings``: how *evaluated* structures are treated (:class:`StabilitySettings`).
+    ``table``: a :class:`ReferenceTable` to use instead of the shipped one (``splits`` is then
+    ignored). ``settings``: how *evaluated* structures are treated (:class:`StabilitySettings`).
     """
 
     def __init__(self, splits: Sequence[str] | str = ALL_SPLITS, structures=None,
-                 settings: StabilitySettings | None = None, **overrides):
+                 settings: StabilitySettings | None = None, table: ReferenceTable | None = None,
+                 **overrides):
+        if not isinstance(splits, (str, tuple, list)) or \
+                (isinstance(splits, (tuple, list)) and not all(isinstance(x, str) for x in splits)):
+            raise TypeError("HullReference(splits=...) takes split names such as 'val'; pass your "
+                            "own reference phases as structures=[...]")
         self.settings = resolve(settings, **overrides)
         splits = (splits,) if isinstance(splits, str) else tuple(splits)
-        table = reference_table(splits)
+        table = table if table is not None else reference_table(splits)
         if structures is not None:
             table = table.with_structures(as_list(structures), progress=self.settings.progress)
         self.table: ReferenceTable = table
