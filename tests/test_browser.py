@@ -282,3 +282,95 @@ def test_kernel_log_tracks_displayed_widgets():
     assert log.displayed_models() == {"VBoxModel", "ButtonModel", "FloatProgressModel"}
     send("comm_close", {"comm_id": "bar"})
     assert log.displayed_models() == {"VBoxModel", "ButtonModel"}
+
+
+# ----------------------------------------------------------------- WebGL contexts (issue 17)
+WEBGL_WARNING = "Too many active WebGL contexts"
+# counts the WebGL contexts the page creates (one per canvas), before any script of the page runs
+_COUNT_WEBGL = """(() => {
+  const original = HTMLCanvasElement.prototype.getContext;
+  window.__clWebgl = 0;
+  HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+    const ctx = original.call(this, type, ...rest);
+    if (ctx && /webgl/.test(String(type)) && !this.__clCounted) {
+      this.__clCounted = true;
+      window.__clWebgl += 1;
+    }
+    return ctx;
+  };
+})();"""
+
+
+def _open_in_same_page(page, path: str, timeout: float = 120.0) -> None:
+    """File > Open from Path...: another notebook as a tab of the same JupyterLab page (the
+    WebGL contexts of every open tab count together), then wait for its kernel."""
+    import time
+
+    page.page.locator(".lm-MenuBar-item:has(.lm-MenuBar-itemLabel:text-is('File'))").click()
+    page.page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-matches('Open from Path'))"
+                      ).click()
+    field = page.page.locator(".jp-Dialog input")
+    field.fill(path)
+    field.press("Enter")
+    page.path = path
+    deadline = time.monotonic() + timeout
+    name = Path(path).name
+    page.page.wait_for_selector(f".lm-TabBar-tab.lm-mod-current:has-text('{name[:20]}')",
+                                timeout=timeout * 1000)
+    while not page._session_idle():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: the kernel did not start within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def _activate_tab(page, name: str) -> None:
+    page.page.locator(f".lm-DockPanel-tabBar .lm-TabBar-tab:has-text('{name[:20]}')").first.click()
+    page.page.wait_for_timeout(2500)   # the tab's canvases redraw once visible
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_viewers_never_go_blank(lab_browser, lab_server):
+    """Open 02, 03 and 04 in one JupyterLab page as a student does, play the reverse widget,
+    run Generate three times: the browser never drops a WebGL context ("Too many active WebGL
+    contexts") and every viewer canvas of every notebook still draws at the end."""
+    from browser import checks
+    from browser.driver import ACTIVE, NotebookPage
+
+    by_number = {p.name[:2]: p.name for p in NOTEBOOKS}
+    page = NotebookPage(lab_browser, lab_server, f"notebooks/{by_number['02']}")
+    page.context.add_init_script(_COUNT_WEBGL)
+    try:
+        page.open()
+        page.run_all(TIMEOUT)
+        _open_in_same_page(page, f"notebooks/{by_number['03']}")
+        page.run_all(TIMEOUT)
+        reverse = page.page.locator(f"{ACTIVE} .cl-reverse-widget")
+        assert reverse.count() == 1, "no reverse widget (class cl-reverse-widget) in 03"
+        reverse.locator(".widget-play button").first.click()
+        readout = reverse.locator(".widget-readout").first
+        page.page.wait_for_function(
+            "el => el.textContent.trim() === '0.00'", arg=readout.element_handle(),
+            timeout=TIMEOUT * 1000)                     # played to the end: t = 0
+        for prompt in ("Na Cl", "Ba Ti O", "Li O"):
+            before, after = page.generate(prompt, TIMEOUT)
+            assert prompt.split()[0] in after, (prompt, after[:200])
+        _open_in_same_page(page, f"notebooks/{by_number['04']}")
+        page.run_all(TIMEOUT)
+        problems, drawn = [], 0
+        for number in ("02", "03", "04"):
+            _activate_tab(page, by_number[number])
+            visual, n = checks.canvas_problems(page.page)
+            problems += [f"{number}: {p}" for p in visual]
+            drawn += n
+        n_contexts = page.page.evaluate("() => window.__clWebgl")
+        lost = [text for _kind, text in page.console if WEBGL_WARNING in text]
+        _screenshot(page, "webgl_contexts")
+        print(f"{n_contexts} WebGL contexts created, {drawn} viewer canvases drawn")
+        assert not lost, (f"{len(lost)} x '{WEBGL_WARNING}' ({n_contexts} WebGL contexts "
+                          f"created): viewers went blank")
+        assert drawn >= 4, f"only {drawn} viewer canvases drew"
+        assert not problems, _report("02+03+04", problems)
+    finally:
+        _write_log(page)
+        page.close()
