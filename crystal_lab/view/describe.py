@@ -7,9 +7,6 @@ Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
 """
 from __future__ import annotations
 
-import re
-
-import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
@@ -22,14 +19,9 @@ _AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
 
 def as_atoms(x) -> Atoms:
     """Return a copy of ``x`` (ase.Atoms or pymatgen Structure) as periodic ``ase.Atoms``."""
-    if isinstance(x, Atoms):
-        atoms = x.copy()
-    elif type(x).__name__ in ("Structure", "IStructure"):
-        from pymatgen.io.ase import AseAtomsAdaptor
+    from crystal_lab.structures import to_atoms
 
-        atoms = AseAtomsAdaptor.get_atoms(x)
-    else:
-        raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(x).__name__}")
+    atoms = to_atoms(x).copy()
     if atoms.cell.rank != 3:
         raise ValueError("structure has no 3D unit cell: a crystal needs three lattice vectors")
     atoms.pbc = True
@@ -75,46 +67,25 @@ def min_distance(atoms: Atoms) -> float:
 
 
 def spacegroup(atoms: Atoms, symprec: float = SYMPREC) -> str:
-    """Space-group symbol and number (spglib via pymatgen), or a short reason it has none."""
+    """Space group as text, ``"Fm-3m (225)"`` (:func:`crystal_lab.structures.space_group`),
+    or a short reason it has none."""
+    from crystal_lab.structures import space_group
+
     if (atoms.numbers == 0).any():
         return "n/a (masked atoms)"
-    try:
-        from pymatgen.io.ase import AseAtomsAdaptor
-        from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-        sga = SpacegroupAnalyzer(AseAtomsAdaptor.get_structure(atoms), symprec=symprec)
-        return f"{sga.get_space_group_symbol()} ({sga.get_space_group_number()})"
-    except Exception:  # noqa: BLE001 - spglib fails on degenerate cells: a description must not crash
-        return "unknown"
+    symbol_, number = space_group(atoms, symprec=symprec)
+    return f"{symbol_} ({number})" if number else "unknown"
 
 
 def formula(symbols, reduce: bool = True) -> str:
-    """The one formula style of every view: pymatgen's electronegativity order ("BaTiO3",
-    "Ba3TiO"), reduced or with the actual counts, no "1" subscripts and no diatomic special
-    cases ("Cl", not "Cl2"). ``symbols``: a list of symbols or an ``ase.Atoms``; masked atoms
-    are written as a trailing "+ n X"."""
-    import warnings
+    """The one formula style of every view (:func:`crystal_lab.structures.formula`):
+    ``"BaTiO3"``, ``"Ba3TiO"``, ``"Cl"``, ``"Cl + 1 X"``; ``symbols`` is an ``ase.Atoms`` or a
+    list of chemical symbols."""
+    from crystal_lab.structures import formula as _structures_formula
 
-    from pymatgen.core import Composition
-
-    if isinstance(symbols, Atoms):
-        symbols = symbols.get_chemical_symbols()
-    symbols = list(symbols)
-    n_masked = sum(s == "X" for s in symbols)
-    real = [s for s in symbols if s != "X"]
-    text = ""
-    if real:
-        elements, counts = np.unique(real, return_counts=True)
-        if reduce and not n_masked:
-            counts = counts // np.gcd.reduce(counts)
-        with warnings.catch_warnings():  # noble gases have no electronegativity: pymatgen warns
-            warnings.simplefilter("ignore", UserWarning)
-            comp = Composition(dict(zip(elements, counts.tolist())))
-            parts = comp.formula.split()
-        text = "".join(p[:-1] if re.fullmatch(r"[A-Z][a-z]?1", p) else p for p in parts)
-    if n_masked:
-        text = f"{text} + {n_masked} X".lstrip(" +")
-    return text
+    if not isinstance(symbols, Atoms):
+        symbols = list(symbols)
+    return _structures_formula(symbols, reduce=reduce)
 
 
 def describe(atoms: Atoms) -> dict:
