@@ -347,7 +347,8 @@ def test_viewers_never_go_blank(lab_browser, lab_server):
         page.run_all(TIMEOUT)
         reverse = page.page.locator(f"{ACTIVE} .cl-reverse-widget")
         assert reverse.count() == 1, "no reverse widget (class cl-reverse-widget) in 03"
-        reverse.locator(".widget-play button").first.click()
+        reverse.scroll_into_view_if_needed()
+        reverse.locator(".widget-play button:visible").first.click()   # ▶
         readout = reverse.locator(".widget-readout").first
         page.page.wait_for_function(
             "el => el.textContent.trim() === '0.00'", arg=readout.element_handle(),

@@ -195,6 +195,8 @@ def test_plot_trajectory_has_a_frame_per_structure_labelled_by_t(nacl):
     assert [s.label for s in fig.layout.sliders[0].steps] == ["1.00", "0.50", "0.00"]
     assert fig.layout.sliders[0].active == 2                 # a static export shows the crystal
     assert fig.layout.sliders[0].currentvalue.prefix == "t = "
+    legend = [tr.name for tr in fig.data if tr.legendgroup == "elements"]
+    assert legend == ["Na", "Cl"]                            # the element key beside the view
     # every frame fits the camera to its own cell: the crystal fills the view at every t
     big = nacl.copy()
     big.set_cell(nacl.cell * 3, scale_atoms=True)

@@ -7,6 +7,7 @@ so no stick ends in empty space (:func:`bond_geometry`).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -36,6 +37,13 @@ def cell_edges(cell):
     return xs, ys, zs
 
 
+@functools.lru_cache(maxsize=None)
+def _is_metal(z: int) -> bool:
+    from crystal_lab.structures import is_metal
+
+    return z > 0 and is_metal(z)
+
+
 def bond_pairs(atoms: Atoms, scale: float = 1.1, max_bonds: int = 8):
     """Bonded pairs ``(i, j, shift)``: closer than ``scale`` x the sum of covalent radii.
 
@@ -46,13 +54,11 @@ def bond_pairs(atoms: Atoms, scale: float = 1.1, max_bonds: int = 8):
     """
     from ase.neighborlist import natural_cutoffs, neighbor_list
 
-    from crystal_lab.structures import is_metal
-
     if (atoms.numbers > 0).sum() < 1 or abs(atoms.cell.volume) < 1e-8:
         return []
     cut = [c * scale if z > 0 else 0.0 for c, z in zip(natural_cutoffs(atoms), atoms.numbers)]
     i, j, S = neighbor_list("ijS", atoms, cut)
-    metal = np.array([z > 0 and is_metal(int(z)) for z in atoms.numbers])
+    metal = np.array([_is_metal(int(z)) for z in atoms.numbers])
     keep_metal_bonds = bool(metal[atoms.numbers > 0].all())
     pairs = [(a, b, s) for a, b, s in zip(i, j, S)
              if keep_metal_bonds or not (metal[a] and metal[b])]

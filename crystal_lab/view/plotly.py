@@ -236,6 +236,14 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                                                      name="images", showlegend=False))
     for tr in datas[active]:
         fig.add_trace(tr)
+    # the element key: one legend entry per element of any frame (the traces hold no points)
+    zs = sorted({int(z) for a in frames for z in a.numbers}, key=lambda z: (z == 0, z))
+    for z in zs:
+        fig.add_trace(go.Scatter3d(
+            x=[None], y=[None], z=[None], mode="markers", name="X (masked)" if z == 0 else
+            symbol(z), legendgroup="elements", hoverinfo="skip", scene="scene",
+            marker=dict(size=8, color=element_color(z), symbol="circle-open" if z == 0
+                        else "circle", opacity=MASKED_OPACITY if z == 0 else 1.0)))
     if curves:
         for c, (name, vals) in enumerate(curves.items()):
             xs, ys = vals if isinstance(vals, tuple) else (x, vals)
