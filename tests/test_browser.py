@@ -349,10 +349,12 @@ def test_viewers_never_go_blank(lab_browser, lab_server):
         assert reverse.count() == 1, "no reverse widget (class cl-reverse-widget) in 03"
         reverse.scroll_into_view_if_needed()
         reverse.locator(".widget-play button:visible").first.click()   # ▶
-        readout = reverse.locator(".widget-readout").first
-        page.page.wait_for_function(
-            "el => el.textContent.trim() === '0.00'", arg=readout.element_handle(),
-            timeout=TIMEOUT * 1000)                     # played to the end: t = 0
+        handle = reverse.locator(".noUi-handle").first
+        page.page.wait_for_function(   # played to the last frame (t = 0)
+            """h => parseFloat(h.getAttribute('aria-valuenow'))
+                     === parseFloat(h.getAttribute('aria-valuemax'))""",
+            arg=handle.element_handle(), timeout=TIMEOUT * 1000)
+        page.page.wait_for_timeout(2000)
         for prompt in ("Na Cl", "Ba Ti O", "Li O"):
             before, after = page.generate(prompt, TIMEOUT)
             assert prompt.split()[0] in after, (prompt, after[:200])

@@ -253,3 +253,16 @@ def test_accepts_pymatgen_and_rejects_bad_input(batio3):
         Visualizer([batio3]).plot(3)
     with pytest.raises(ValueError):
         Visualizer([batio3]).plot(0, repeat=(0, 1, 1))
+
+
+def test_slider_labels_are_t_and_never_repeat(nacl):
+    from crystal_lab.view.ngl import _labels
+
+    frames = []
+    for t in (1.0, 0.5, 0.004, 0.0):
+        a = nacl.copy()
+        a.info["t"] = t
+        frames.append(a)
+    assert _labels(frames) == ["1.000", "0.500", "0.004", "0.000"]   # 0.00 twice: 3 decimals
+    assert _labels(frames[:2]) == ["1.00", "0.50"]
+    assert _labels([nacl, nacl]) == ["0", "1"]                         # no t: frame numbers

@@ -98,8 +98,16 @@ def save_cif(atoms: Atoms, path) -> Path:
     return path
 
 
-def _t_label(atoms: Atoms, k: int) -> str:
-    return f"{atoms.info['t']:.2f}" if "t" in atoms.info else str(k)
+def _labels(frames: Sequence[Atoms]) -> list[str]:
+    """Slider labels: t with two decimals, three where two would repeat a label, the frame
+    number for frames without t (and after a t that still repeats)."""
+    if not all("t" in a.info for a in frames):
+        return [str(k) for k in range(len(frames))]
+    ts = [float(a.info["t"]) for a in frames]
+    labels = [f"{t:.2f}" for t in ts]
+    if len(set(labels)) < len(labels):
+        labels = [f"{t:.3f}" for t in ts]
+    return [lab if labels.count(lab) == 1 else f"{lab} (#{k})" for k, lab in enumerate(labels)]
 
 
 class FrameViewer:
@@ -189,11 +197,9 @@ class FrameViewer:
         old = list(self._components.values())
         self._components, self._html, self._shown = {}, {}, None
         self.frames = frames
-        labels = [_t_label(a, k) for k, a in enumerate(frames)]
         has_t = all("t" in a.info for a in frames)
         self.slider.unobserve(self._slider_moved, names="index")
-        self.slider.options = [(lab if labels.count(lab) == 1 else f"{lab} ({k})", k)
-                               for k, lab in enumerate(labels)]
+        self.slider.options = [(lab, k) for k, lab in enumerate(_labels(frames))]
         self.slider.description = "t" if has_t else ("frame" if self.play else "index")
         self.slider.index = index
         self.slider.observe(self._slider_moved, names="index")
