@@ -215,6 +215,7 @@ class EvaluationDashboard:
         tabs.set_title(0, "summary")
         tabs.set_title(1, "phase diagram")
         self.widget = w.VBox([table, w.HBox([self.view_box, self.detail]), tabs])
+        self.widget.add_class("cl-dashboard")
         self._refresh_rows()
         if systems:
             self._show_phase_diagram()
@@ -434,7 +435,8 @@ class EvaluationDashboard:
                 entry.entry_id = name
                 generated.append((i, entry))
         reference = PhaseDiagram(hull.entries(sorted(elements)))
-        worst = max([reference.get_e_above_hull(g) or 0 for _, g in generated] + [0.2])
+        worst = max([reference.get_e_above_hull(g, allow_negative=True) or 0
+                     for _, g in generated] + [0.2])
         plotter = PDPlotter(reference, show_unstable=worst + 0.05, backend="plotly")
         fig = plotter.get_plot(label_stable=True)
         for tr in fig.data:   # the colour scale starts at the hull: 0 eV/atom

@@ -207,8 +207,9 @@ class FrameViewer:
         self.player.value = index
         self.controls.layout.display = "flex" if n > 1 and self._show_controls else "none"
         if self.play:  # load every frame now: playback then only flips visibility
-            for k in range(n):
-                self._component(k)
+            with self.ngl.hold_sync():   # the replay archive goes to the frontend once
+                for k in range(n):
+                    self._component(k)
         self._render(index, sync=False)
         if self.widget.layout.display == "none":
             self.widget.layout.display = ""
