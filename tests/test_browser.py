@@ -393,7 +393,8 @@ def test_viewers_never_go_blank(lab_browser, lab_server):
         page.open()
         page.run_all(TIMEOUT)
         if os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") == "1":   # the forward slider at t = 0.5
-            forward = page.page.locator(f"{ACTIVE} .cl-forward-widget .noUi-handle").first
+            forward = page.page.locator(
+                f"{ACTIVE} .cl-forward-widget .cl-frame-slider .noUi-handle").first
             forward.scroll_into_view_if_needed()
             forward.focus()
             for _ in range(10):   # 21 frames: the 11th is t = 0.5
@@ -405,8 +406,8 @@ def test_viewers_never_go_blank(lab_browser, lab_server):
         reverse = page.page.locator(f"{ACTIVE} .cl-reverse-widget")
         assert reverse.count() == 1, "no reverse widget (class cl-reverse-widget) in 03"
         reverse.scroll_into_view_if_needed()
-        reverse.locator(".widget-play button:visible").first.click()   # ▶
-        handle = reverse.locator(".noUi-handle").first
+        reverse.locator(".cl-play button:visible").first.click()   # ▶
+        handle = reverse.locator(".cl-frame-slider .noUi-handle").first
         page.page.wait_for_function(   # played to the last frame (t = 0)
             """h => parseFloat(h.getAttribute('aria-valuenow'))
                      === parseFloat(h.getAttribute('aria-valuemax'))""",
@@ -433,6 +434,8 @@ def test_viewers_never_go_blank(lab_browser, lab_server):
         assert not lost, (f"{len(lost)} x '{WEBGL_WARNING}' ({n_contexts} WebGL contexts "
                           f"created): viewers went blank")
         assert not lost_live, f"WebGL context lost on screen: {lost_live}"
+        page_errors = [text for kind, text in page.console if kind == "pageerror"]
+        assert not page_errors, f"errors in the page: {page_errors[:5]}"
         assert drawn >= 4, f"only {drawn} viewer canvases drew"
         assert not problems, _report("02+03+04", problems)
     finally:

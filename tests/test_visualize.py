@@ -6,6 +6,7 @@ import pytest
 from ase import Atoms
 
 from crystal_lab import Visualizer
+from crystal_lab.view.ngl import shown_component
 from crystal_lab.visualize import describe, min_distance, trajectory_figure
 
 
@@ -95,14 +96,11 @@ def test_trajectory_plays_every_frame_in_one_stage(nacl):
         viewer.slider.index = k
     played = _sent(ngl)[n_before:]
     assert not [m for m in played if m["methodName"] == "loadFile"]
-    shown = [m["component_index"] for m in played
-             if m["methodName"] == "setVisibility" and m["args"] == [True]]
+    shown = [shown_component(m) for m in played if shown_component(m) is not None]
     assert shown == list(range(1, 50))            # every frame shown once, in order
     assert viewer.slider.label == "0.00" and viewer.index == 49
     arch = ngl._ngl_msg_archive
-    vis = [m for m in arch if m["methodName"] == "setVisibility"]
-    assert len(vis) == 50 and [m["component_index"] for m in vis
-                               if m["args"] == [True]] == [49]
+    assert [shown_component(m) for m in arch if shown_component(m) is not None] == [49]
     assert sum(m["methodName"] == "loadFile" for m in arch) == 50
     first = next(m["args"][0]["data"] for m in arch if m["methodName"] == "loadFile")
     assert "MSK" in first and " X" in first

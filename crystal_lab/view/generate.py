@@ -157,9 +157,8 @@ class GenerateWidget(w.VBox):
                                       tooltip="reverse steps (0: the model's default)")
         self.seed = w.IntText(value=seed, description="seed", style=style,
                               layout=w.Layout(width="160px"))
-        self.crystal_system = w.Dropdown(options=[("any", None)] + [(c, c) for c in
-                                                                    CRYSTAL_SYSTEMS],
-                                         value=None, description="crystal system",
+        self.crystal_system = w.Dropdown(options=("any",) + CRYSTAL_SYSTEMS,
+                                         value="any", description="crystal system",
                                          style={"description_width": "100px"},
                                          layout=w.Layout(width="260px"))
         self.formation_energy = w.Text(value="", description="E_form target",
@@ -271,7 +270,7 @@ class GenerateWidget(w.VBox):
     def _sample_kwargs(self) -> dict:
         """The optional targets, only when the user set them (ValueError for a bad energy)."""
         extra = {}
-        if self.crystal_system.value is not None:
+        if self.crystal_system.value != "any":
             extra["crystal_system"] = self.crystal_system.value
         text = self.formation_energy.value.strip()
         if text:

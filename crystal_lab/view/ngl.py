@@ -15,6 +15,7 @@ chips and symbols) and a short description (:func:`describe_html`).
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -98,6 +99,35 @@ def save_cif(atoms: Atoms, path) -> Path:
     return path
 
 
+# Show component ``show`` of the stage and hide the others, in the browser. NGL loads files
+# asynchronously and nglview does not queue its messages behind a load, so a message naming a
+# component that is still loading fails ("Cannot read properties of undefined"). This code
+# never names a missing component: it flips what is there, and a hook on NGL's componentAdded
+# signal gives every component that arrives later the right visibility (and fits the camera to
+# the shown frame's cell, whose corners are in the structure: the crystal fills the view).
+_SHOW_JS = """
+var view = this, show = %d;
+view._clShow = show;
+if (!view._clHooked) {
+  view._clHooked = true;
+  view.stage.signals.componentAdded.add(function (c) {
+    var k = view.stage.compList.indexOf(c);
+    c.setVisibility(k === view._clShow);
+    if (k === view._clShow) { c.autoView(0); }
+  });
+}
+view.stage.compList.forEach(function (c, k) { c.setVisibility(k === show); });
+if (view.stage.compList[show]) { view.stage.compList[show].autoView(0); }
+"""
+
+
+def shown_component(message: dict) -> int | None:
+    """The component a FrameViewer show message (nglview ``executeCode``) shows, else None."""
+    if message.get("methodName") != "executeCode" or "_clShow" not in str(message.get("args")):
+        return None
+    return int(re.search(r"show = (-?\d+)", message["args"][0]).group(1))
+
+
 def _labels(frames: Sequence[Atoms]) -> list[str]:
     """Slider labels: t with two decimals, three where two would repeat a label, the frame
     number for frames without t (and after a t that still repeats)."""
@@ -147,8 +177,10 @@ class FrameViewer:
         self.slider = w.SelectionSlider(options=[("0", 0)], description="index",
                                         continuous_update=True, layout=w.Layout(width="330px"))
         self.slider.observe(self._slider_moved, names="index")
+        self.slider.add_class("cl-frame-slider")
         self.player = w.Play(value=0, min=0, max=0, interval=interval_ms,
                              layout=w.Layout(display="" if play else "none"))
+        self.player.add_class("cl-play")
         w.jslink((self.player, "value"), (self.slider, "index"))
         self.save_button = w.Button(description="Save CIF", icon="download",
                                     layout=w.Layout(width="110px"))
@@ -169,6 +201,7 @@ class FrameViewer:
         self._html: dict[int, str] = {}
         self._shown: int | None = None
         self._oriented = False
+        self._show_js(-1)   # the hook first, before any file arrives: nothing shown yet
         frames = list(frames)
         if frames:
             self.set_frames(frames, index)
@@ -216,6 +249,8 @@ class FrameViewer:
             self.ngl.handle_resize()   # the stage was created in a hidden box: size it now
         for comp in old:
             self.ngl.remove_component(comp)
+        if old:   # positions moved down: say again which one is shown
+            self._show_js(self._position(self._components[index]))
         self._sync_archive()
 
     def show(self, index: int) -> None:
@@ -247,31 +282,23 @@ class FrameViewer:
                                    opacity=MASKED_OPACITY)
                 comp.add_label(selection="MSK", labelType="atomname", color="black",
                                zOffset=1.0, fixedSize=True, radius=2.0)
-            comp.add_unitcell()
-            self._visible(comp, False)   # shown by _render; a preloaded frame waits hidden
+            comp.add_unitcell()   # hidden on arrival by the _SHOW_JS hook unless it is shown
             self._components[k] = comp
         return self._components[k]
 
-    def _visible(self, comp, flag: bool) -> None:
+    def _show_js(self, position: int) -> None:
         # not archived one by one (nglview re-sends its whole archive on every archived call);
-        # _sync_archive writes the current visibility once
-        self.ngl._remote_call("setVisibility", target="compList", args=[flag],
-                              kwargs={"component_index": self._position(comp)}, fire_once=True)
+        # _sync_archive writes the current state once
+        self.ngl._remote_call("executeCode", target="Widget", args=[_SHOW_JS % position],
+                              fire_once=True)
 
     def _render(self, index: int, sync: bool = True) -> None:
         comp = self._component(index)
         if self._shown != index:
-            self._visible(comp, True)   # the new frame first, then the old one hidden
-            old = self._components.get(self._shown) if self._shown is not None else None
-            if old is not None:
-                self._visible(old, False)
+            self._show_js(self._position(comp))   # one message: show this frame, hide the rest
             self._shown = index
             if sync:
                 self._sync_archive()
-            # fit this frame's cell (its corners are in the structure): it fills the view
-            self.ngl._remote_call("autoView", target="compList", args=["*", 0],
-                                  kwargs={"component_index": self._position(comp)},
-                                  fire_once=True)
             if not self._oriented:  # a tilted view shows all three cell axes
                 self.ngl.control.spin([1, 0, 0], -0.45)
                 self.ngl.control.spin([0, 1, 0], 0.6)
@@ -294,19 +321,18 @@ class FrameViewer:
 
     def _sync_archive(self) -> None:
         """Make nglview's replay archive (what a re-rendered view replays) describe the stage
-        as it is: representations of removed components dropped, and one visibility message
-        per component, showing only the current frame."""
+        as it is: representations of removed components dropped, and one show message at the
+        end, showing only the current frame."""
         arch = self.ngl._ngl_msg_archive
         loads = [i for i, m in enumerate(arch) if m.get("methodName") == "loadFile"]
         first = loads[0] if loads else len(arch)
-        keep = [m for i, m in enumerate(arch) if m.get("methodName") != "setVisibility" and (
+        keep = [m for i, m in enumerate(arch) if shown_component(m) is None and (
             i >= first or m.get("methodName") not in ("addRepresentation",
                                                       "removeRepresentation"))]
         shown = self._components.get(self._shown)
-        for p, cid in enumerate(self.ngl._ngl_component_ids):
-            keep.append(self.ngl._get_remote_call_msg(
-                "setVisibility", target="compList", args=[shown is not None and cid == shown.id],
-                kwargs={"component_index": p}))
+        position = self._position(shown) if shown is not None else -1
+        keep.append(self.ngl._get_remote_call_msg("executeCode", target="Widget",
+                                                  args=[_SHOW_JS % position]))
         self.ngl._ngl_msg_archive = keep
 
     def _save_clicked(self, _button) -> None:
