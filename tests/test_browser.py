@@ -346,14 +346,18 @@ def _asset(page, selector: str, name: str) -> None:
     """With CRYSTAL_LAB_UPDATE_ASSETS=1: a screenshot of one widget as assets/<name>.png."""
     if os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") != "1":
         return
-    from browser.driver import ACTIVE
+    from browser.driver import ACTIVE, VIEWPORT
 
     element = page.page.locator(f"{ACTIVE} {selector}").first
-    element.scroll_into_view_if_needed()
-    page.page.wait_for_timeout(1500)
-    shot = ARTIFACTS / f"{name}.png"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    element.screenshot(path=str(shot))
+    page.page.set_viewport_size({"width": VIEWPORT["width"], "height": 2400})  # all of it
+    try:
+        element.scroll_into_view_if_needed()
+        page.page.wait_for_timeout(2000)   # relayout; canvases redraw at the new size
+        shot = ARTIFACTS / f"{name}.png"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        element.screenshot(path=str(shot))
+    finally:
+        page.page.set_viewport_size(VIEWPORT)
     shrink_png(shot, REPO / "assets" / f"{name}.png", width=900)
 
 

@@ -39,7 +39,7 @@ RESULTS_DIR = Path("results")
 COLUMNS = [
     ("index", "#"), ("formula", "formula"), ("space_group", "space group"), ("valid", "valid"),
     ("reason", "reason"), ("unique", "unique"), ("novel", "novel"),
-    ("energy_per_atom", "E (eV/atom)"), ("e_above_hull", "E_hull (eV/atom)"),
+    ("energy_per_atom", "E eV/atom"), ("e_above_hull", "E_hull eV/atom"),
 ]
 OPTIONAL_COLUMNS = [("hull_complete", "hull complete"),
                     ("missing_subsystems", "missing subsystems")]
@@ -245,7 +245,7 @@ class EvaluationDashboard:
         arrow = "▼" if self.descending else "▲"
         head = "".join(
             f"<th style='text-align:left;padding:3px 8px;border-bottom:2px solid #999;"
-            f"white-space:nowrap'>{html.escape(h)}{' ' + arrow if c == self.sort_column else ''}"
+            f"vertical-align:bottom'>{html.escape(h)}{' ' + arrow if c == self.sort_column else ''}"
             f"</th>" for c, h in self.columns)
         if not rows:
             what = _FILTER_WORDS.get(self.filter.value, self.filter.value)
@@ -256,7 +256,7 @@ class EvaluationDashboard:
             cells = []
             for c, _ in self.columns:
                 style = "padding:3px 8px;border-bottom:1px solid #e5e5e5;vertical-align:top"
-                style += ";white-space:normal;min-width:220px" if c == "reason" else \
+                style += ";white-space:normal;min-width:200px" if c == "reason" else \
                     ";white-space:nowrap"
                 cells.append(f"<td style='{style}'>{html.escape(self._cell(i, c))}</td>")
             mark = " style='background:#eef4ff'" if i == self.selected else ""
