@@ -391,9 +391,16 @@ class EvaluationDashboard:
             keys += ["stability", "sun"]
             counts += [r["n_stable"], r["n_sun"]]
         values = [100 * r[k] if r[k] == r[k] else 0 for k in keys]
-        fig = go.Figure(go.Bar(x=names, y=values,
+        fig = go.Figure(go.Bar(x=names, y=values, name="model",
                                text=[f"{v:.0f} % ({c})" for v, c in zip(values, counts)],
                                textposition="outside", marker_color="#4c78a8"))
+        baseline = getattr(self.summary, "baseline", None)
+        if baseline is not None:   # the model's rates beside a random baseline's
+            b = baseline.rates
+            bv = [100 * b[k] if k in b and b[k] == b[k] else 0 for k in keys]
+            fig.add_trace(go.Bar(x=names, y=bv, name="random baseline", marker_color="#bab0ac",
+                                 text=[f"{v:.0f} %" for v in bv], textposition="outside"))
+            fig.update_layout(barmode="group", legend={"orientation": "h", "y": 1.12})
         title = f"{r['n']} structures"
         if r.get("stability_evaluated"):
             title += f"; stable = CHGNet E_hull < {r['stability_threshold']} eV/atom"
