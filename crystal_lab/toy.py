@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .view.plotly import add_player
+
 __all__ = ["random_walk", "random_walk_figure", "spiral", "word", "ToyDDPM", "energy_distance",
            "cloud_animation", "loss_figure"]
 
@@ -85,34 +87,13 @@ def random_walk_figure(positions: np.ndarray, step: float | None = None, n_frame
     ymax = max(np.histogram(positions[k][:, 0], edges, density=True)[0].max() for k in ks[1:]) \
         if len(ks) > 1 else 1.0
     fig.frames = [go.Frame(data=data(k), name=str(k)) for k in ks]
-    _add_player(fig, [str(k) for k in ks], [str(k) for k in ks], "step ", active=len(ks) - 1)
+    add_player(fig, [str(k) for k in ks], [str(k) for k in ks], "step ", active=len(ks) - 1)
     fig.update_xaxes(range=[-lim, lim])
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", row=1, col=1)
     fig.update_yaxes(range=[0, 1.15 * ymax], row=1, col=2)
     fig.update_layout(height=height, plot_bgcolor="white", margin=dict(l=30, r=10, t=40, b=10),
                       legend=dict(x=0.75, y=1.0))
     return fig
-
-
-def _add_player(fig, names, labels, prefix, frame_ms: int = 150, active: int = 0):
-    """A slider over the named frames (starting at ``active``) and play/pause buttons;
-    play always runs the whole animation from the first frame."""
-    step_args = dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                     transition=dict(duration=0))
-    fig.update_layout(
-        sliders=[dict(active=active, currentvalue=dict(prefix=prefix), pad=dict(t=40), len=0.85,
-                      x=0.15,
-                      steps=[dict(method="animate", label=lab, args=[[n], step_args])
-                             for n, lab in zip(names, labels)])],
-        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0, xanchor="left",
-                          yanchor="top", pad=dict(t=45), buttons=[
-                              dict(label="▶", method="animate",
-                                   args=[list(names), dict(mode="immediate",
-                                                    frame=dict(duration=frame_ms, redraw=True),
-                                                    transition=dict(duration=0))]),
-                              dict(label="❚❚", method="animate",
-                                   args=[[None], dict(mode="immediate",
-                                                      frame=dict(duration=0))])])])
 
 
 # --------------------------------------------------------------------------- data sets
@@ -341,7 +322,7 @@ def cloud_animation(trajectory: np.ndarray, data: np.ndarray | None = None, n_fr
     active = 0 if show == "first" else len(ks) - 1
     fig = go.Figure(base + [cloud(ks[active])])
     fig.frames = [go.Frame(data=[cloud(k)], traces=[len(base)], name=str(k)) for k in ks]
-    _add_player(fig, [str(k) for k in ks], [str(times[k]) for k in ks], "t = ", active=active)
+    add_player(fig, [str(k) for k in ks], [str(times[k]) for k in ks], "t = ", active=active)
     fig.update_xaxes(range=[-lim, lim], showgrid=False, zeroline=False)
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", showgrid=False, zeroline=False)
     fig.update_layout(title=title, height=height, width=height + 150, plot_bgcolor="white",
