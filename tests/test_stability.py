@@ -16,8 +16,8 @@ from ase.build import bulk
 from pymatgen.core import Structure
 
 from crystal_lab import evaluate as ev
-from crystal_lab.evaluate._convert import to_structure
 from crystal_lab.evaluate.reference_table import ReferenceTable, subsystems
+from crystal_lab.structures import to_structure
 
 stability_module = importlib.import_module("crystal_lab.evaluate.stability")
 

@@ -78,7 +78,7 @@ def random_baseline(prompt_or_targets, n_atoms: int | None = None, n_samples: in
     for a given ``seed``.
     """
     from ..prompts import PromptError, parse_prompt
-    from ._convert import is_single, symbols_of
+    from ..structures import is_single, symbols_of
 
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 0:
         raise ValueError(f"n_samples must be a whole number >= 0, got {n_samples!r}")

@@ -126,7 +126,7 @@ class ReferenceTable:
     def with_structures(self, structures, progress: bool = False) -> ReferenceTable:
         """A copy with ``structures`` added as reference phases at their CHGNet single-point
         energies (no relaxation: give relaxed structures)."""
-        from ._convert import reduced_formula, symbols_of
+        from ..structures import reduced_formula, symbols_of
         from .stability import chgnet_energy
 
         items = list(structures)

@@ -51,7 +51,15 @@ from typing import Any
 
 import numpy as np
 
-from ._convert import as_list, is_single, like_input, symbols_of, to_atoms, to_structure
+from ..structures import (
+    as_list,
+    is_metal,
+    is_single,
+    like_input,
+    symbols_of,
+    to_atoms,
+    to_structure,
+)
 from .reference_table import ALL_SPLITS, ReferenceTable, reference_table
 from .settings import (  # noqa: F401 -- the constants are re-exported (dashboard, benchmarks)
     MAX_ATOMS,
@@ -220,13 +228,6 @@ def relax(structures, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, relax_
 
 # --------------------------------------------------------------------------- elemental references
 
-def _is_metal(symbol: str) -> bool:
-    """pymatgen's ``Element.is_metal`` (the same rule the structure viewer uses for bonds)."""
-    from pymatgen.core import Element
-
-    return bool(Element(symbol).is_metal)
-
-
 def elemental_candidates(symbol: str) -> list[tuple[str, Any, bool]]:
     """Simple structures of one element: ``(description, Atoms, relax_cell)`` candidates.
 
@@ -249,7 +250,7 @@ def elemental_candidates(symbol: str) -> list[tuple[str, Any, bool]]:
     for kind, a in lattice.items():
         if state.get("symmetry") != kind:
             out.append((f"{kind} {symbol}, a from covalent radius", bulk(symbol, kind, a=a), True))
-    if not _is_metal(symbol):
+    if not is_metal(symbol):
         d = state["d"] if state.get("symmetry") == "diatom" else 2 * r
         dimer = Atoms(symbol * 2, positions=[[5, 5, 5 - d / 2], [5, 5, 5 + d / 2]],
                       cell=[10, 10, 10], pbc=True)
