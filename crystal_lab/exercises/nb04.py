@@ -60,8 +60,9 @@ EXERCISES: dict[str, Exercise] = {
             "is unchanged: ltol only affects the RMS distance",
         ),
         "zb64:eNpLBAAAYgBi",
-        hint=("Run `match(csp, target, ltol=0.6)` (or build "
-              "`StructureMatcher(ltol=0.6, stol=0.5, angle_tol=10)`) and compare with the default."),
+        hint=("Build `StructureMatcher(ltol=0.6, stol=0.5, angle_tol=10)` (from "
+              "`pymatgen.analysis.structure_matcher`) and pass it: "
+              "`match(csp, target, matcher=...)`; compare with the default."),
         why=(
             "zb64:eNpFjcEKwjAQRH9ljjaUUhEvBQ+iH1DwA2RNtzaQJmV3Vfx7UxS8zcxjZpyjyjkcEXNWFliOLJQ8g7z"
             "nxRT8ZHkjklkoabAf4AE3HrNwDUoD5qI6EISXLCucyfwEISsdxcyUQrpHVsUr2JQfVqb0f6fYnMM4ni59By3"
