@@ -15,6 +15,7 @@ Figures are plotly animations with a time slider.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from contextlib import contextmanager
 
@@ -222,6 +223,7 @@ class ToyDDPM:
         x = torch.as_tensor(np.asarray(data), dtype=torch.float32)
         if x.ndim != 2 or x.shape[1] != 2:
             raise ValueError(f"data must have shape (n, 2), got {tuple(x.shape)}")
+        self.data_range = 1.1 * float(x.abs().max())   # where few-step samplers clip x0_hat
         g = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_iters, eta_min=lr / 20)
@@ -248,14 +250,36 @@ class ToyDDPM:
                 bar.set_postfix(loss=f"{np.mean(self.losses[-100:]):.3f}")
 
     @torch.no_grad()
-    def sample(self, n: int = 1000, seed: int = 0, return_trajectory: bool = False) -> np.ndarray:
-        """Ancestral sampling (Ho et al. 2020, Algorithm 2) from ``x_T ~ N(0, I)``.
+    def sample(self, n: int = 1000, seed: int = 0, return_trajectory: bool = False,
+               steps: int | None = None, method: str = "ancestral") -> np.ndarray:
+        """Sample from ``x_T ~ N(0, I)`` with the trained noise predictor.
 
-        Returns ``(n, 2)`` samples, or with ``return_trajectory`` all ``(T + 1, n, 2)`` states
-        from t = T (noise) down to t = 0.
+        ``method="ancestral"``: DDPM ancestral sampling (Ho et al. 2020, Algorithm 2), fresh
+        noise every step. ``method="ddim"``: the deterministic DDIM update (Song et al. 2021,
+        arXiv:2010.02502, eta = 0), ``x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s) eps_hat``.
+        ``steps`` (default ``n_steps``, the training schedule): visit only ``steps`` noise levels,
+        evenly spaced from T to 0; the same network is used, only the jumps get larger. With
+        fewer steps than T, ancestral sampling uses the DDPM posterior between the visited
+        levels (DDIM with eta = 1), and the predicted clean point ``x0_hat`` is clipped to the
+        training data's range (as image models clip to [-1, 1]).
+
+        Returns ``(n, 2)`` samples, or with ``return_trajectory`` all ``(steps + 1, n, 2)``
+        states from t = T (noise) down to t = 0.
         """
+        if method not in ("ancestral", "ddim"):
+            raise ValueError(f"method must be 'ancestral' or 'ddim', got {method!r}")
+        steps = self.T if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
+                or not 1 <= steps <= self.T:
+            raise ValueError(f"steps must be a whole number from 1 to {self.T}, got {steps!r}")
         with _one_thread():
-            return self._sample(n, seed, return_trajectory)
+            if method == "ancestral" and steps == self.T:
+                return self._sample(n, seed, return_trajectory)
+            return self._sample_strided(n, seed, return_trajectory, int(steps), method)
+
+    def timesteps(self, steps: int) -> list[int]:
+        """The noise levels a ``steps``-step sampler visits, from T down to 0."""
+        return [int(t) for t in np.linspace(self.T, 0, steps + 1).round()]
 
     def _sample(self, n: int, seed: int, return_trajectory: bool) -> np.ndarray:
         g = torch.Generator().manual_seed(seed)
@@ -270,6 +294,30 @@ class ToyDDPM:
                 x = mean + var.sqrt() * torch.randn(n, 2, generator=g)
             else:
                 x = mean
+            traj.append(x.numpy().copy())
+        return np.stack(traj) if return_trajectory else traj[-1]
+
+    def _sample_strided(self, n: int, seed: int, return_trajectory: bool, steps: int,
+                        method: str) -> np.ndarray:
+        g = torch.Generator().manual_seed(seed)
+        # abar from the clipped betas: abar_T is tiny but not 0, so x0_hat stays finite
+        abar = torch.cat([torch.ones(1), torch.cumprod(1 - self.beta, 0)])
+        clip = getattr(self, "data_range", 4.0)
+        x = torch.randn(n, 2, generator=g)
+        traj = [x.numpy().copy()]
+        ts = self.timesteps(steps)
+        for t, s in itertools.pairwise(ts):
+            ab_t, ab_s = abar[t], abar[s]
+            eps = self.net(x, torch.full((n,), float(t)))
+            x0 = ((x - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()).clamp(-clip, clip)
+            eps = (x - ab_t.sqrt() * x0) / (1 - ab_t).sqrt()     # consistent with the clip
+            if method == "ddim" or s == 0:
+                sigma = torch.zeros(())
+            else:  # the DDPM posterior q(x_s | x_t, x0_hat): DDIM with eta = 1
+                sigma = ((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)).sqrt()
+            x = ab_s.sqrt() * x0 + (1 - ab_s - sigma ** 2).clamp_min(0).sqrt() * eps
+            if sigma > 0:
+                x = x + sigma * torch.randn(n, 2, generator=g)
             traj.append(x.numpy().copy())
         return np.stack(traj) if return_trajectory else traj[-1]
 
