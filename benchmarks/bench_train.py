@@ -1,6 +1,6 @@
 """Optimiser steps per second of the trainer: the old per-crystal loop against the new one.
 
-    python benchmarks/bench_train.py              # CPU: shipped size and 384x6, batch 256
+    python benchmarks/bench_train.py              # CPU: 192x4 and 384x6 at batch 256, notebook 06's size
     python benchmarks/bench_train.py --quick      # fewer steps
 
 Side by side in one run, on the same data (MP-20 val), the same batches (``train.batches``:
@@ -137,21 +137,21 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compile", action="store_true", help="also time the compiled loop (minutes to compile on a CPU)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
         args.steps = 3
-    data = TensorData.from_atoms(cl.load_dataset("mp_20", "val"), max_atoms=20)
-    shipped = cl.load_model(device="cpu").config
+    mp20 = TensorData.from_atoms(cl.load_dataset("mp_20", "val"), max_atoms=20)
+    perov = TensorData.from_atoms(cl.load_dataset("perov_5", "val", limit=2000), max_atoms=20)
     out = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-           "torch": torch.__version__, "device": args.device, "batch_size": args.batch_size,
-           "steps_timed": args.steps, "runs": {}}
-    for name, config in ((f"shipped size {shipped.hidden}x{shipped.layers}", shipped),
-                         ("384x6", ModelConfig(hidden=384, layers=6))):
-        r = bench_train(config, data, args.device, args.batch_size, args.steps,
+           "torch": torch.__version__, "device": args.device, "steps_timed": args.steps, "runs": {}}
+    runs = (("previous shipped size 192x4, MP-20, batch 256", ModelConfig(hidden=192, layers=4), mp20, 256),
+            ("384x6 (shipped now), MP-20, batch 256", ModelConfig(hidden=384, layers=6), mp20, 256),
+            ("notebook 06 workshop size 64x3, perov-5, batch 32", ModelConfig(hidden=64, layers=3), perov, 32))
+    for name, config, data, batch_size in runs:
+        r = bench_train(config, data, args.device, batch_size, args.steps,
                         compiled_too=args.compile or args.device == "cuda")
         r["parameters"] = count_parameters(make(config))
         out["runs"][name] = r
