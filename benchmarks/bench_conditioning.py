@@ -1,0 +1,258 @@
+"""Does conditioning work? Crystal-system match rates and formation-energy shifts, side by side
+with the same prompts left unconditioned.
+
+    python benchmarks/bench_conditioning.py            # the README numbers (200 prompts a system)
+    python benchmarks/bench_conditioning.py --quick    # a reduced run (about 10 min on 2 cores)
+
+1. Crystal system. For each of the seven crystal systems, N formulas of MP-20 *test* structures
+   (held out; the model trained on MP-20 val) in that system are sampled as CSP prompts at their
+   own cell size, once with the crystal system asked (``"cubic NaCl"``, the prompt grammar) and
+   once without. A sample matches when spglib (pymatgen's ``SpacegroupAnalyzer``, loose
+   ``symprec``, default 0.1 A, MP-20's own tolerance) finds the asked crystal system.
+2. Formation energy. For a fixed set of chemical systems, M samples each at targets of -0.5, -1.5
+   and -2.5 eV/atom and M unconditioned. CHGNet formation energies (``crystal_lab.evaluate.
+   stability``: a bounded CHGNet relaxation, then elemental references; CHGNet, not DFT) give the
+   mean and spread per target and the Spearman rank correlation between target and outcome.
+
+Writes ``benchmarks/results/conditioning.json`` (``conditioning_quick.json`` with ``--quick``)
+and prints a table. Every number is measured in this run; the sizes are in the JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import crystal_lab as cl
+from crystal_lab.data import dataset_path
+from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
+
+RESULTS = Path(__file__).parent / "results"
+TARGETS = (-0.5, -1.5, -2.5)
+#: chemical systems whose MP-20 formation energies lie low to high (val + test ranges, eV/atom):
+#: Ti-O -3.5..-0.9, Co-Li-O -1.9..-1.4, Cu-Li-S -1.2..-0.7, Mg-Pd -0.7..-0.2
+SYSTEMS = ("Ti O", "Li Co O", "Cu Li S", "Mg Pd")
+
+
+def crystal_system(atoms, symprec: float = 0.1) -> str | None:
+    """spglib's crystal system of ``atoms`` at ``symprec`` (None where spglib finds none)."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        number = SpacegroupAnalyzer(AseAtomsAdaptor.get_structure(atoms), symprec=symprec)\
+            .get_space_group_number()
+        return crystal_system_of(number)
+    except Exception:  # noqa: BLE001 -- a broken sample has no symmetry: it matches nothing
+        return None
+
+
+def test_table() -> pd.DataFrame:
+    """MP-20 test: formula, size and crystal system of every row (no CIF parsing)."""
+    df = pd.read_csv(dataset_path("mp_20", "test"),
+                     usecols=["pretty_formula", "num_atoms", "spacegroup.number"])
+    df["crystal_system"] = df["spacegroup.number"].map(crystal_system_of)
+    return df
+
+
+def crystal_system_part(model, n: int, steps, seed: int, symprec: float, batch_size: int) -> dict:
+    df = test_table()
+    rng = np.random.default_rng(seed)
+    prompts, sizes, asked = [], [], []
+    for system in CRYSTAL_SYSTEMS:
+        rows = df[df.crystal_system == system]
+        pick = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
+        for i in sorted(pick):
+            prompts.append(_plain_formula(rows.pretty_formula.iloc[i]))
+            sizes.append(int(rows.num_atoms.iloc[i]))
+            asked.append(system)
+    out = {"n_per_system": n, "symprec": symprec, "per_system": {}}
+    found = {}
+    for label, texts in (("unconditioned", prompts),
+                         ("conditioned", [f"{s} {p}" for s, p in zip(asked, prompts)])):
+        t0 = time.perf_counter()
+        samples = model.sample_many(texts, n_atoms=sizes, steps=steps, seed=seed, batch_size=batch_size)
+        out[f"{label}_sampling_s"] = time.perf_counter() - t0
+        found[label] = [crystal_system(a, symprec) for a in tqdm(samples, desc=f"spglib ({label})")]
+    training = _val_systems()
+    for system in CRYSTAL_SYSTEMS:
+        idx = [i for i, s in enumerate(asked) if s == system]
+        out["per_system"][system] = {
+            "n": len(idx),
+            "conditioned": float(np.mean([found["conditioned"][i] == system for i in idx])),
+            "unconditioned": float(np.mean([found["unconditioned"][i] == system for i in idx])),
+            "training_share": float((training == system).mean()),
+        }
+    for label in ("conditioned", "unconditioned"):
+        out[f"mean_{label}"] = float(np.mean([v[label] for v in out["per_system"].values()]))
+    return out
+
+
+def _plain_formula(pretty: str) -> str:
+    """``"Ba(FeO2)2"`` -> ``"BaFe2O4"`` (the prompt grammar has no parentheses)."""
+    from pymatgen.core import Composition
+
+    comp = Composition(pretty)
+    return "".join(f"{el}{int(n) if n != 1 else ''}" for el, n in comp.get_el_amt_dict().items())
+
+
+def _val_systems() -> pd.Series:
+    df = pd.read_csv(dataset_path("mp_20", "val"), usecols=["spacegroup.number"])
+    return df["spacegroup.number"].map(crystal_system_of)
+
+
+def formation_energy_part(model, systems, m: int, steps, seed: int, relax_steps: int,
+                          batch_size: int) -> dict:
+    from scipy.stats import spearmanr
+
+    from crystal_lab.evaluate import stability
+
+    rows = []
+    conditions = [None, *TARGETS]
+    jobs = [(s, t) for s in systems for t in conditions]
+    t_sample = t_chgnet = 0.0
+    for system, target in tqdm(jobs, desc="formation-energy targets"):
+        t0 = time.perf_counter()
+        extra = {} if target is None else {"formation_energy": target}
+        samples = model.sample(system, n_samples=m, steps=steps, seed=seed, batch_size=batch_size,
+                               progress=False, **extra)
+        t1 = time.perf_counter()
+        results = stability(samples, relax=relax_steps > 0, steps=max(relax_steps, 1), progress=False)
+        t_chgnet += time.perf_counter() - t1
+        t_sample += t1 - t0
+        for atoms, r in zip(samples, results):
+            rows.append({"system": system, "target": target, "formula": atoms.get_chemical_formula("hill"),
+                         "formation_energy": r.formation_energy_per_atom, "e_above_hull": r.e_above_hull})
+    df = pd.DataFrame(rows)
+    ok = df[np.isfinite(df.formation_energy)]
+    out = {"samples_per_condition": m, "systems": list(systems), "relax_steps": relax_steps,
+           "sampling_s": t_sample, "chgnet_s": t_chgnet, "n_failed": int(len(df) - len(ok)),
+           "per_target": {}, "per_system": {}}
+    for target in conditions:
+        sel = ok[ok.target.isna()] if target is None else ok[ok.target == target]
+        out["per_target"][_key(target)] = _stats(sel)
+    for system in systems:
+        out["per_system"][system] = {_key(t): _stats(ok[(ok.system == system) & (
+            ok.target.isna() if t is None else ok.target == t)]) for t in conditions}
+        cond = ok[(ok.system == system) & ok.target.notna()]
+        rho = spearmanr(cond.target, cond.formation_energy) if len(cond) > 2 else None
+        out["per_system"][system]["spearman"] = None if rho is None else _finite(rho.statistic)
+    cond = ok[ok.target.notna()]
+    rho = spearmanr(cond.target, cond.formation_energy)
+    out["spearman"] = {"rho": _finite(rho.statistic), "p": _finite(rho.pvalue), "n": int(len(cond))}
+    out["samples"] = df.replace({np.nan: None}).to_dict("records")
+    return out
+
+
+def _key(target) -> str:
+    return "none" if target is None else f"{target:g}"
+
+
+def _finite(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _stats(sel: pd.DataFrame) -> dict:
+    e = sel.formation_energy.to_numpy(float)
+    if not len(e):
+        return {"n": 0, "mean": None, "std": None, "median": None}
+    return {"n": int(len(e)), "mean": float(e.mean()), "std": float(e.std(ddof=1)) if len(e) > 1 else 0.0,
+            "median": float(np.median(e)),
+            "e_above_hull_median": _finite(float(np.nanmedian(sel.e_above_hull.to_numpy(float))))}
+
+
+def table(r: dict) -> str:
+    lines = []
+    if "crystal_system" in r:
+        c = r["crystal_system"]
+        lines += [f"Crystal system asked vs found (spglib, symprec {c['symprec']}), "
+                  f"{c['n_per_system']} MP-20 test formulas a system, {r['steps']} steps",
+                  "| crystal system | n | conditioned | unconditioned | share in training data |",
+                  "|---|---|---|---|---|"]
+        for s, v in c["per_system"].items():
+            lines.append(f"| {s} | {v['n']} | {100 * v['conditioned']:.1f}% | "
+                         f"{100 * v['unconditioned']:.1f}% | {100 * v['training_share']:.1f}% |")
+        lines.append(f"| mean | | {100 * c['mean_conditioned']:.1f}% | {100 * c['mean_unconditioned']:.1f}% | |")
+        lines.append("")
+    if "formation_energy" in r:
+        f = r["formation_energy"]
+        lines += [f"CHGNet formation energy (eV/atom; CHGNet, not DFT; {f['relax_steps']} FIRE steps) "
+                  f"of {f['samples_per_condition']} samples per system and target, systems "
+                  f"{', '.join(f['systems'])}",
+                  "| target | n | mean | std | median | median E_hull |", "|---|---|---|---|---|---|"]
+        for t, v in f["per_target"].items():
+            if v["n"]:
+                lines.append(f"| {t} | {v['n']} | {v['mean']:.3f} | {v['std']:.3f} | {v['median']:.3f} | "
+                             f"{_fmt(v['e_above_hull_median'])} |")
+        s = f["spearman"]
+        lines.append(f"\nSpearman rank correlation, target vs outcome: {_fmt(s['rho'])} "
+                     f"(p = {_fmt(s['p'], '.2g')}, n = {s['n']}); failed CHGNet evaluations: {f['n_failed']}")
+        heads = [f"Ef={k}" if k not in ("none", "spearman") else k
+                 for k in f["per_system"][f["systems"][0]]]
+        lines += ["\nmean CHGNet formation energy per chemical system and target (eV/atom)",
+                  "| system | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+        for system, v in f["per_system"].items():
+            cells = [(_fmt(x["mean"]) if isinstance(x, dict) else _fmt(x)) for x in v.values()]
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    lines.append(f"\nsize: {r['size']}; {r['machine']}; {r['seconds']:.0f} s in all")
+    return "\n".join(lines)
+
+
+def _fmt(x, spec: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n-per-system", type=int, default=200, help="CSP prompts per crystal system")
+    ap.add_argument("--samples", type=int, default=48, help="samples per chemical system and target")
+    ap.add_argument("--systems", nargs="+", default=list(SYSTEMS))
+    ap.add_argument("--relax-steps", type=int, default=50, help="CHGNet FIRE steps (0: single points)")
+    ap.add_argument("--symprec", type=float, default=0.1)
+    ap.add_argument("--steps", type=int, default=None, help="reverse steps (default: the model's)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="20 prompts a system, 8 samples a target, "
+                    "20 FIRE steps: about 10 minutes on 2 cores")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["system", "energy"])
+    ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/conditioning.json)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.n_per_system, args.samples, args.relax_steps = 20, 8, 20
+    t0 = time.perf_counter()
+    torch.manual_seed(args.seed)
+    model = cl.load_model(args.weights)
+    steps = args.steps or model.config.default_steps
+    size = (f"{args.n_per_system} prompts a crystal system x 2; {args.samples} samples x "
+            f"{len(args.systems)} systems x {len(TARGETS) + 1} conditions; {args.relax_steps} FIRE steps")
+    print(f"size: {size}{' (--quick)' if args.quick else ''}", flush=True)
+    out = {"size": size, "quick": args.quick, "steps": steps, "seed": args.seed,
+           "weights": str(args.weights or "shipped"), "device": str(model.device),
+           "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+           "torch": torch.__version__}
+    if "system" not in args.skip:
+        out["crystal_system"] = crystal_system_part(model, args.n_per_system, steps, args.seed,
+                                                    args.symprec, args.batch_size)
+    if "energy" not in args.skip:
+        out["formation_energy"] = formation_energy_part(model, args.systems, args.samples, steps,
+                                                        args.seed, args.relax_steps, args.batch_size)
+    out["seconds"] = time.perf_counter() - t0
+    path = Path(args.out) if args.out else RESULTS / ("conditioning_quick.json" if args.quick
+                                                      else "conditioning.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(table(out))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
