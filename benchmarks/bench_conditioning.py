@@ -147,7 +147,7 @@ def formation_energy_part(model, systems, m: int, steps, seed: int, relax_steps:
         out["per_system"][system]["spearman"] = None if rho is None else _finite(rho.statistic)
     cond = ok[ok.target.notna()]
     rho = spearmanr(cond.target, cond.formation_energy)
-    out["spearman"] = {"rho": _finite(rho.statistic), "p": _finite(rho.pvalue), "n": int(len(cond))}
+    out["spearman"] = {"rho": _finite(rho.statistic), "p": _finite(rho.pvalue), "n": len(cond)}
     out["samples"] = df.replace({np.nan: None}).to_dict("records")
     return out
 
@@ -164,7 +164,7 @@ def _stats(sel: pd.DataFrame) -> dict:
     e = sel.formation_energy.to_numpy(float)
     if not len(e):
         return {"n": 0, "mean": None, "std": None, "median": None}
-    return {"n": int(len(e)), "mean": float(e.mean()), "std": float(e.std(ddof=1)) if len(e) > 1 else 0.0,
+    return {"n": len(e), "mean": float(e.mean()), "std": float(e.std(ddof=1)) if len(e) > 1 else 0.0,
             "median": float(np.median(e)),
             "e_above_hull_median": _finite(float(np.nanmedian(sel.e_above_hull.to_numpy(float))))}
 
@@ -173,8 +173,8 @@ def table(r: dict) -> str:
     lines = []
     if "crystal_system" in r:
         c = r["crystal_system"]
-        lines += [f"Crystal system asked vs found (spglib, symprec {c['symprec']}), "
-                  f"{c['n_per_system']} MP-20 test formulas a system, {r['steps']} steps",
+        lines += [(f"Crystal system asked vs found (spglib, symprec {c['symprec']}), "
+                  f"{c['n_per_system']} MP-20 test formulas a system, {r['steps']} steps"),
                   "| crystal system | n | conditioned | unconditioned | share in training data |",
                   "|---|---|---|---|---|"]
         for s, v in c["per_system"].items():
@@ -184,9 +184,9 @@ def table(r: dict) -> str:
         lines.append("")
     if "formation_energy" in r:
         f = r["formation_energy"]
-        lines += [f"CHGNet formation energy (eV/atom; CHGNet, not DFT; {f['relax_steps']} FIRE steps) "
+        lines += [(f"CHGNet formation energy (eV/atom; CHGNet, not DFT; {f['relax_steps']} FIRE steps) "
                   f"of {f['samples_per_condition']} samples per system and target, systems "
-                  f"{', '.join(f['systems'])}",
+                  f"{', '.join(f['systems'])}"),
                   "| target | n | mean | std | median | median E_hull |", "|---|---|---|---|---|---|"]
         for t, v in f["per_target"].items():
             if v["n"]:
