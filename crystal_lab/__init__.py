@@ -27,7 +27,7 @@ _LAZY = {
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
-_SUBMODULES = {"data", "prompts", "noise", "denoiser", "sampler", "model", "train",
+_SUBMODULES = {"structures", "data", "prompts", "noise", "denoiser", "sampler", "model", "train",
                "visualize", "noise_widgets", "toy", "evaluate", "explore", "exercises", "widgets",
                "workspace", "cli"}
 

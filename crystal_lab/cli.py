@@ -109,26 +109,6 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _print_summary(summary, table: bool = False) -> None:
-    """Print an evaluation summary: ``crystal_lab.evaluate.Summary`` (its ``text()``, and its
-    per-structure ``table`` when asked), a DataFrame, a dict or a string."""
-    if hasattr(summary, "text") and callable(summary.text):
-        if table and hasattr(summary, "table"):
-            print(summary.table.to_string())
-        print(summary.text())
-    elif isinstance(summary, str):
-        print(summary)
-    elif hasattr(summary, "to_string"):  # pandas DataFrame / Series
-        print(summary.to_string())
-    elif isinstance(summary, dict):
-        width = max(map(len, map(str, summary)), default=0)
-        for key, value in summary.items():
-            value = f"{value:.4g}" if isinstance(value, float) else value
-            print(f"{key:<{width}}  {value}")
-    else:
-        print(summary)
-
-
 def _cmd_evaluate(args) -> int:
     structures = workspace.read_structures(args.paths)
     if not structures:
@@ -136,7 +116,9 @@ def _cmd_evaluate(args) -> int:
     from crystal_lab.evaluate import summarize
 
     summary = summarize(structures, stability=not args.no_stability)
-    _print_summary(summary, table=args.table)
+    if args.table:
+        print(summary.table.to_string())
+    print(summary.text())
     if args.csv:
         print(f"table written to {summary.save(args.csv)}")
     return 0

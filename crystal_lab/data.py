@@ -5,7 +5,7 @@ Three ideas live here:
 * reading the CDVAE layout (one row per crystal, a P1 CIF in ``cif``, property columns beside it)
   into ``ase.Atoms`` with the properties kept in ``atoms.info``;
 * finding a data set on disk: ``$CRYSTAL_LAB_DATA/<name>/<split>.csv[.gz]`` first, then a download
-  cache (``~/.cache/crystal_lab``), downloading once from the CDVAE repository with a sha256 check;
+  cache (``~/.cache/crystal_lab``), downloading once from the CDVAE repository;
 * :class:`CrystalBatch`, the flat tensors the model works on (lattice, fractional coordinates,
   atomic numbers, batch index), with an exact round trip to and from ``ase.Atoms``.
 """
@@ -26,10 +26,19 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from .structures import to_atoms, to_structure
+
+#: the names this module gave the conversions before they moved to :mod:`crystal_lab.structures`
+structure_to_atoms = to_atoms
+atoms_to_structure = to_structure
+
 CDVAE_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/{name}/{split}.csv"
 
-#: The public data sets (CDVAE splits). ``sha256`` pins a download; ``None`` means the first
-#: download is recorded in ``<cache>/sha256.json`` and every later read is checked against it.
+#: The public data sets (CDVAE splits). What is checked is trust on first download: CDVAE
+#: publishes no hashes, so the first download of a split is taken as it comes, its sha256 is
+#: recorded in ``<cache>/sha256.json``, and every later read of the cached file is checked against
+#: that record (a truncated or altered file is caught; a wrong first download is not). Files in
+#: ``$CRYSTAL_LAB_DATA`` are the user's own and are read unchecked.
 DATASETS: dict[str, dict] = {
     "mp_20": {"splits": {"train": 27136, "val": 9047, "test": 9046}, "max_atoms": 20,
               "source": "Materials Project via CDVAE (CC-BY-4.0)"},
@@ -38,7 +47,6 @@ DATASETS: dict[str, dict] = {
     "carbon_24": {"splits": {"train": 6091, "val": 2032, "test": 2030}, "max_atoms": 24,
                   "source": "Pickard AIRSS carbon via CDVAE"},
 }
-KNOWN_SHA256: dict[tuple[str, str], str] = {}
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -68,7 +76,7 @@ def cif_to_atoms(cif: str) -> Atoms:
     from pymatgen.io.cif import CifParser
 
     structure = CifParser.from_str(cif).parse_structures(primitive=False, on_error="raise")[0]
-    return structure_to_atoms(structure)
+    return to_atoms(structure)
 
 
 def read_csv(path: str | os.PathLike, limit: int | None = None) -> list[Atoms]:
@@ -89,31 +97,6 @@ def read_csv(path: str | os.PathLike, limit: int | None = None) -> list[Atoms]:
             atoms.info.update({k: _parse_value(v) for k, v in row.items() if k})
             out.append(atoms)
     return out
-
-
-# --------------------------------------------------------------------------- conversions
-
-def structure_to_atoms(structure) -> Atoms:
-    """pymatgen ``Structure`` -> ``ase.Atoms`` (periodic, same cell and positions)."""
-    return Atoms(numbers=list(structure.atomic_numbers), cell=structure.lattice.matrix,
-                 scaled_positions=structure.frac_coords, pbc=True)
-
-
-def atoms_to_structure(atoms: Atoms):
-    """``ase.Atoms`` -> pymatgen ``Structure``."""
-    from pymatgen.core import Lattice, Structure
-
-    return Structure(Lattice(np.asarray(atoms.cell)), atoms.get_chemical_symbols(),
-                     atoms.get_scaled_positions(wrap=False))
-
-
-def to_atoms(x) -> Atoms:
-    """Accept ``ase.Atoms`` or a pymatgen ``Structure``; return ``ase.Atoms``."""
-    if isinstance(x, Atoms):
-        return x
-    if hasattr(x, "lattice") and hasattr(x, "frac_coords"):
-        return structure_to_atoms(x)
-    raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(x).__name__}")
 
 
 # --------------------------------------------------------------------------- the registry
@@ -161,18 +144,18 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
 
 
 def _verify_cached(name: str, split: str, path: Path) -> None:
-    """Check a cached download against the pinned or first-recorded sha256."""
+    """Check a cached download against the sha256 recorded at its first download (or record it)."""
     record = path.parent.parent / "sha256.json"
     known = json.loads(record.read_text()) if record.exists() else {}
     key = f"{name}/{split}"
-    expected = KNOWN_SHA256.get((name, split), known.get(key))
+    expected = known.get(key)
     got = sha256sum(path)
     if expected is None:
         known[key] = got
         record.write_text(json.dumps(known, indent=1, sort_keys=True))
     elif got != expected:
-        raise OSError(f"{path} is corrupt (sha256 {got[:12]}..., expected {expected[:12]}...): "
-                      "delete it to download again")
+        raise OSError(f"{path} changed since it was downloaded (sha256 {got[:12]}..., recorded "
+                      f"{expected[:12]}...): delete it to download again")
 
 
 def dataset_path(name: str, split: str, download_missing: bool = True, url: str | None = None) -> Path:
@@ -194,7 +177,7 @@ def dataset_path(name: str, split: str, download_missing: bool = True, url: str 
     url = url or CDVAE_URL.format(name=name, split=split)
     if download_missing:
         try:
-            download(url, cached, KNOWN_SHA256.get((name, split)))
+            download(url, cached)
             _verify_cached(name, split, cached)
             return cached
         except OSError as err:  # URLError is an OSError: offline, DNS, 403 ...
@@ -232,10 +215,10 @@ class CrystalBatch:
     ``batch`` (N,) which crystal each atom belongs to.
     """
 
-    lattice: "torch.Tensor"  # noqa: F821
-    frac: "torch.Tensor"  # noqa: F821
-    numbers: "torch.Tensor"  # noqa: F821
-    batch: "torch.Tensor"  # noqa: F821
+    lattice: torch.Tensor  # noqa: F821
+    frac: torch.Tensor  # noqa: F821
+    numbers: torch.Tensor  # noqa: F821
+    batch: torch.Tensor  # noqa: F821
 
     @property
     def num_crystals(self) -> int:
@@ -248,7 +231,7 @@ class CrystalBatch:
         return torch.bincount(self.batch, minlength=self.num_crystals)
 
     @classmethod
-    def from_atoms(cls, structures, dtype=None, device=None) -> "CrystalBatch":
+    def from_atoms(cls, structures, dtype=None, device=None) -> CrystalBatch:
         import torch
 
         dtype = dtype or torch.float64
@@ -257,10 +240,10 @@ class CrystalBatch:
         frac = np.concatenate([a.get_scaled_positions(wrap=True) for a in structures]) % 1.0
         numbers = np.concatenate([a.numbers for a in structures])
         batch = np.repeat(np.arange(len(structures)), [len(a) for a in structures])
-        t = lambda x, d: torch.as_tensor(x, dtype=d, device=device)  # noqa: E731
+        t = lambda x, d: torch.as_tensor(x, dtype=d, device=device)
         return cls(t(lattice, dtype), t(frac, dtype), t(numbers, torch.long), t(batch, torch.long))
 
-    def to(self, device=None, dtype=None) -> "CrystalBatch":
+    def to(self, device=None, dtype=None) -> CrystalBatch:
         return CrystalBatch(self.lattice.to(device, dtype), self.frac.to(device, dtype),
                             self.numbers.to(device), self.batch.to(device))
 

@@ -2,7 +2,9 @@
 
 Inputs for a batch of B crystals padded to N atoms: noisy fractional coordinates (B,N,3),
 atom tokens (B,N) (0 = masked), noisy log-lattice parameters (B,6), time t (B,), and the
-condition, a multi-hot vector of the allowed elements (B,E). Outputs: the normalised
+condition: a multi-hot vector of the allowed elements (B,E+1, the last entry the "no condition"
+flag), optionally a crystal-system token (B,) (0 = not asked, 1-7 = triclinic ... cubic) and a
+formation-energy target (B,) in eV/atom with a flag saying whether it is asked (B,). Outputs: the normalised
 coordinate score (B,N,3), the lattice noise (B,6) and element logits (B,N,E).
 
 Why it is invariant (the property tests check each):
@@ -21,6 +23,9 @@ import torch
 from torch import nn
 
 from .noise.coords import wrap_delta
+
+N_SYSTEMS = 7   # crystal systems, triclinic ... cubic (prompts.CRYSTAL_SYSTEMS)
+NEW_CONDITION_KEYS = ("system.", "energy.")   # absent from weights made before they existed
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -66,6 +71,13 @@ class Denoiser(nn.Module):
         self.time = mlp(hidden, hidden, hidden)
         self.cond = nn.Linear(num_elements + 1, hidden)       # allowed elements + "no condition" flag
         self.lattice_in = mlp(6, hidden, hidden)
+        # inverse-design conditions; their output layers start at zero, so a model warm-started
+        # from weights without them computes exactly what those weights computed
+        self.system = nn.Embedding(N_SYSTEMS + 1, hidden)
+        self.energy = mlp(hidden, hidden, hidden)
+        nn.init.zeros_(self.system.weight)
+        nn.init.zeros_(self.energy[-1].weight)
+        nn.init.zeros_(self.energy[-1].bias)
         d_edge = 6 * n_freq + n_rbf + 6
         self.layers = nn.ModuleList(MessageLayer(hidden, d_edge) for _ in range(layers))
         self.out_norm = nn.LayerNorm(hidden)
@@ -85,13 +97,20 @@ class Denoiser(nn.Module):
         lat = lattice_params[:, None, None, :].expand(*d.shape[:3], 6)
         return torch.cat([fourier, rbf, lat], -1)
 
-    def forward(self, frac, tokens, lattice_params, lattice, t, cond, mask):
+    def forward(self, frac, tokens, lattice_params, lattice, t, cond, mask, system=None, energy=None,
+                energy_given=None):
         """See the module docstring. ``lattice`` (B,3,3) is the matrix the parameters describe."""
         n_atoms = mask.sum(1).clamp_min(1).to(frac.dtype)
         pair_mask = (mask[:, :, None] & mask[:, None, :]).to(frac.dtype)
         edge = self.edge_features(frac, lattice_params, lattice, mask)
         graph = (self.time(timestep_embedding(t, self.hidden)) + self.cond(cond)
                  + self.lattice_in(lattice_params))
+        if system is not None:
+            graph = graph + self.system(system)
+        if energy is not None:
+            # formation energies of MP-20 lie in about [-4.5, 1] eV/atom: map to [0, 1] like t
+            e = self.energy(timestep_embedding(((energy + 5.0) / 6.0).to(frac.dtype), self.hidden))
+            graph = graph + e * energy_given[:, None].to(frac.dtype)
         h = self.token(tokens) + graph[:, None, :]
         for layer in self.layers:
             h = layer(h, edge, pair_mask, n_atoms)

@@ -22,6 +22,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from .prompts import parse_prompt
+from .prompts import valid_n_atoms as n_atoms_options  # the name notebook 05 uses
+from .structures import formula_text
+
 __all__ = [
     "charge_neutral",
     "composition_funnel",
@@ -32,19 +36,13 @@ __all__ = [
 ]
 
 
-def _check_elements(elements: Sequence[str]) -> list[str]:
-    from pymatgen.core import Element
-
+def _check_elements(elements: Sequence[str] | str) -> list[str]:
+    """The elements of a chemical system, checked as a prompt's are (``"Li-P-S-Cl"`` or a list)."""
     if isinstance(elements, str):
         elements = elements.replace("-", " ").split()
-    elements = list(elements)
+    elements = list(parse_prompt(list(elements)).elements)
     if not elements:
         raise ValueError("give at least one element, e.g. ['Li', 'P', 'S', 'Cl']")
-    for el in elements:
-        if not Element.is_valid_symbol(el):
-            raise ValueError(f"unknown element {el!r}")
-    if len(set(elements)) != len(elements):
-        raise ValueError(f"repeated element in {elements}")
     return elements
 
 
@@ -122,18 +120,6 @@ def funnel_figure(funnel: dict[str, int], title: str | None = None):
     return fig
 
 
-def n_atoms_options(composition, max_atoms: int = 20) -> list[int]:
-    """Cell sizes a formula prompt allows: multiples of the formula unit up to ``max_atoms``.
-
-    ``Li3PS4`` (8 atoms a formula unit) -> ``[8, 16]``.
-    """
-    from pymatgen.core import Composition
-
-    comp = Composition(composition) if isinstance(composition, str) else composition
-    unit = round(comp.reduced_composition.num_atoms)
-    return list(range(unit, max_atoms + 1, unit))
-
-
 def prompt_for(composition) -> str:
     """The formula prompt for a composition, reduced, elements in their given order, no groups:
     ``Composition("Li6 P2 S8")`` -> ``"Li3PS4"``; ``"P1 S2 Cl2"`` -> ``"PS2Cl2"`` (pymatgen's
@@ -141,5 +127,4 @@ def prompt_for(composition) -> str:
     from pymatgen.core import Composition
 
     comp = Composition(composition) if isinstance(composition, str) else composition
-    amounts = comp.reduced_composition.get_el_amt_dict()
-    return "".join(f"{el}{int(n) if n != 1 else ''}" for el, n in amounts.items())
+    return formula_text(comp.reduced_composition.get_el_amt_dict())

@@ -6,24 +6,32 @@ each process noises its own variable, the denoiser predicts all three).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ase.data import chemical_symbols
 from torch import nn
 
 from .data import CrystalBatch
-from .denoiser import Denoiser
+from .denoiser import NEW_CONDITION_KEYS, Denoiser
 from .noise import MASK, CrystalNoise
-from .prompts import MAX_ATOMS, PromptError, parse_prompt
+from .prompts import CRYSTAL_SYSTEMS, MAX_ATOMS, PromptError, parse_prompt
+from .sampler import requests_for, sample_batch
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "mp20.pt"
+#: ``sample`` refuses more structures than this unless ``allow_large=True``
+MAX_SAMPLES = 10_000
+#: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
+SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
 
 
 class CheckpointError(RuntimeError):
@@ -45,6 +53,9 @@ class ModelConfig:
     stochastic_coords: bool = False
     corrector_steps: int = 0   # Langevin corrector calls a step (1 = DiffCSP / Chemeleon's predictor-corrector)
     lattice_eta: float = 0.0
+    guidance: float = 1.0      # classifier-free guidance weight w: uncond + w (cond - uncond); 1 = off
+    p_drop_system: float = 0.5   # training dropout of the crystal-system condition
+    p_drop_energy: float = 0.5   # training dropout of the formation-energy condition
     n_atoms_hist: dict = field(default_factory=lambda: {k: 1.0 for k in range(1, MAX_ATOMS + 1)})
 
 
@@ -78,38 +89,58 @@ class CrystalDiffusionModel(nn.Module):
         cond[drop, E] = 1.0
         return cond
 
-    def loss(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> dict:
-        """The three denoising losses at one random time per crystal (and their sum)."""
-        c, dev = self.config, self.device
-        batch = batch.to(dev, torch.float32)
+    def loss(self, batch: CrystalBatch, generator: torch.Generator | None = None, system=None,
+             energy=None) -> dict:
+        """The three denoising losses at one random time per crystal (and their sum).
+
+        ``system`` (B,) crystal-system tokens (0 = unknown) and ``energy`` (B,) formation energies
+        per atom (nan = unknown) are the optional inverse-design conditions.
+        """
+        batch = batch.to(self.device, torch.float32)
         frac0, numbers, mask = batch.padded()
+        x0_lat = self.noise.lattice.to_params(batch.lattice, mask.sum(1))
+        return self.loss_padded(frac0, numbers, mask, x0_lat, system, energy, generator)
+
+    def loss_padded(self, frac0, numbers, mask, x0_lat, system=None, energy=None,
+                    generator: torch.Generator | None = None, amp: bool = False) -> dict:
+        """:meth:`loss` on padded tensors (B,N,3), (B,N), (B,N) with the clean lattice parameters
+        (B,6) computed beforehand: the fast trainer's entry. No step here waits for the GPU.
+        ``amp``: run the denoiser under bfloat16 autocast (CUDA)."""
+        c, dev = self.config, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
         rand = lambda *shape: torch.rand(*shape, generator=generator, device=dev)  # noqa: E731
         t = rand(B).clamp_min(1e-3)
         x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
-        x0_lat = self.noise.lattice.to_params(batch.lattice, n)
         x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
         tokens, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
         csp = rand(B) < c.p_csp
         masked = masked & mask & ~csp[:, None]
         tokens = torch.where(masked, torch.full_like(tokens, MASK), numbers).masked_fill(~mask, MASK)
         cond = self.condition_vector(numbers, mask, rand(B) < c.p_uncond)
+        extra = {}
+        if system is not None:   # each inverse-design condition is dropped on its own
+            extra["system"] = system.masked_fill(rand(B) < c.p_drop_system, 0)
+        if energy is not None:
+            extra["energy_given"] = torch.isfinite(energy) & (rand(B) >= c.p_drop_energy)
+            extra["energy"] = torch.nan_to_num(energy)
         lattice = self.noise.lattice.to_lattice(x_lat, n)
-        score, eps, logits = self.denoiser(x_frac, tokens, x_lat, lattice, t, cond, mask)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            score, eps, logits = self.denoiser(x_frac, tokens, x_lat, lattice, t, cond, mask, **extra)
         m = mask[..., None].float()
-        coord = ((score - target_frac) ** 2 * m).sum() / (3 * m.sum())
-        lat = F.mse_loss(eps, eps_lat)
-        if masked.any():
-            types = F.cross_entropy(logits[masked], numbers[masked] - 1)
-        else:
-            types = logits.sum() * 0.0
+        coord = ((score.float() - target_frac) ** 2 * m).sum() / (3 * m.sum())
+        lat = F.mse_loss(eps.float(), eps_lat)
+        ce = F.cross_entropy(logits.float().flatten(0, 1), (numbers - 1).clamp_min(0).flatten(),
+                             reduction="none")
+        types = (ce * masked.flatten()).sum() / masked.sum().clamp_min(1)
         return {"loss": coord + lat + types, "coord": coord, "lattice": lat, "types": types}
 
     # ------------------------------------------------------------------ sampling
     def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
                seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
-               progress: bool = True, callback=None):
+               progress: bool = True, callback=None, crystal_system: str | None = None,
+               formation_energy: float | None = None, guidance: float | None = None,
+               allow_large: bool = False):
         """Generate crystals for a prompt (see :mod:`crystal_lab.prompts`).
 
         ``steps``: reverse steps (default ``config.default_steps``; ``"full"`` for the full
@@ -117,35 +148,68 @@ class CrystalDiffusionModel(nn.Module):
         with ``return_trajectory`` a list of frame lists (t from 1 to 0) per sample.
         ``callback(info)`` runs after each step and may return True to stop early; the finished
         structures and the current batch's prediction are returned (``atoms.info["complete"]``).
+        ``crystal_system`` (one of ``prompts.CRYSTAL_SYSTEMS``) and ``formation_energy`` (eV/atom)
+        ask for more than the composition (inverse design) and override the prompt's words;
+        ``guidance``: classifier-free guidance weight (default ``config.guidance``; 1 = none).
+        More than ``MAX_SAMPLES`` structures are refused unless ``allow_large=True``.
         """
-        from .sampler import requests_for
-
         cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=self.config.max_atoms)
+        cond = self._with_targets(cond, crystal_system, formation_energy)
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise PromptError(f"n_samples must be a whole number >= 1, got {n_samples!r}")
+        self._check_size(n_samples, steps, allow_large)
         seed = self._seed(seed)
         hist = {int(k): v for k, v in self.config.n_atoms_hist.items()}
         requests = requests_for(cond, n_samples, hist, self.config.max_atoms, np.random.default_rng(seed))
-        return self._run(requests, [cond.text] * n_samples, steps, seed, return_trajectory, batch_size,
-                         progress, callback, desc=f"sampling {cond.text or 'any'}")
+        return self._run(requests, [cond.text] * n_samples, steps=steps, seed=seed,
+                         return_trajectory=return_trajectory, batch_size=batch_size, progress=progress,
+                         callback=callback, guidance=guidance, desc=f"sampling {cond.text or 'any'}")
+
+    def _with_targets(self, cond, crystal_system, formation_energy):
+        """The parsed prompt with its elements checked against the network and keyword targets set."""
+        too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > self.config.num_elements]
+        if too_big:
+            raise PromptError(f"{', '.join(too_big)} is beyond this model's elements (H to "
+                              f"{chemical_symbols[self.config.num_elements]}, Z = 1-{self.config.num_elements})")
+        changes = {}
+        if crystal_system is not None:
+            if crystal_system not in CRYSTAL_SYSTEMS:
+                raise PromptError(f"crystal_system must be one of {', '.join(CRYSTAL_SYSTEMS)}; "
+                                  f"got {crystal_system!r}")
+            changes["crystal_system"] = crystal_system
+        if formation_energy is not None:
+            if isinstance(formation_energy, bool) or not isinstance(formation_energy, (int, float)) \
+                    or not math.isfinite(formation_energy):
+                raise PromptError(f"formation_energy must be a number in eV/atom, got {formation_energy!r}")
+            changes["formation_energy"] = float(formation_energy)
+        return dataclasses.replace(cond, **changes) if changes else cond
+
+    def _check_size(self, n_samples: int, steps, allow_large: bool) -> None:
+        if n_samples <= MAX_SAMPLES or allow_large:
+            return
+        n_steps = self._steps(steps)
+        rate = SAMPLES_PER_SECOND["cuda" if self.device.type == "cuda" else "cpu"]
+        hours = n_samples * n_steps / self.config.default_steps / rate / 3600
+        raise PromptError(f"{n_samples} samples would take about {hours:.1f} h on {self.device.type} "
+                          f"(cap {MAX_SAMPLES}); pass allow_large=True to run it anyway")
 
     def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
                     batch_size: int = 64, progress: bool = True) -> list:
         """One structure for each prompt in ``prompts`` (``n_atoms``: one int, or one per prompt),
         batched together by size: e.g. crystal-structure prediction for a whole test set."""
-        from .sampler import requests_for
-
         sizes = n_atoms if isinstance(n_atoms, (list, tuple)) else [n_atoms] * len(prompts)
         if len(sizes) != len(prompts):
             raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
+        self._check_size(len(prompts), steps, False)
         seed = self._seed(seed)
         rng = np.random.default_rng(seed)
         hist = {int(k): v for k, v in self.config.n_atoms_hist.items()}
         conds = [parse_prompt(p, n_atoms=n, max_atoms=self.config.max_atoms) for p, n in zip(prompts, sizes)]
         requests = [requests_for(c, 1, hist, self.config.max_atoms, rng)[0] for c in conds]
         order = sorted(range(len(requests)), key=lambda i: requests[i].n_atoms)
-        out = self._run([requests[i] for i in order], [conds[i].text for i in order], steps, seed,
-                        False, batch_size, progress, None, desc=f"sampling {len(prompts)} prompts")
+        out = self._run([requests[i] for i in order], [conds[i].text for i in order], steps=steps,
+                        seed=seed, batch_size=batch_size, progress=progress,
+                        desc=f"sampling {len(prompts)} prompts")
         result = [None] * len(out)
         for pos, i in enumerate(order):
             result[i] = out[pos]
@@ -153,17 +217,27 @@ class CrystalDiffusionModel(nn.Module):
 
     @staticmethod
     def _seed(seed) -> int:
-        return int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        if seed is None:
+            return int(np.random.SeedSequence().entropy % 2**31)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+            raise PromptError(f"seed must be a whole number >= 0 (or None for a random one), got {seed!r}")
+        return int(seed)
 
-    def _run(self, requests, labels, steps, seed, return_trajectory, batch_size, progress, callback, desc):
-        from tqdm.auto import tqdm
-
-        from .sampler import sample_batch
-
-        steps = {"full": self.config.full_steps, None: self.config.default_steps}.get(steps, steps) \
-            if isinstance(steps, (str, type(None))) else steps
+    def _steps(self, steps) -> int:
+        if steps is None or steps == "full":
+            return self.config.full_steps if steps == "full" else self.config.default_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise PromptError(f"steps must be a whole number >= 1 or 'full', got {steps!r}")
+        return steps
+
+    def _run(self, requests, labels, *, steps, seed, desc, return_trajectory=False, batch_size=64,
+             progress=True, callback=None, guidance=None):
+        from tqdm.auto import tqdm
+
+        steps = self._steps(steps)
+        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
+                                     or not math.isfinite(guidance) or guidance < 0):
+            raise PromptError(f"guidance must be a number >= 0 (1 = no guidance), got {guidance!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise PromptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -175,7 +249,7 @@ class CrystalDiffusionModel(nn.Module):
             for chunk in chunks:
                 final, frames, stopped = sample_batch(
                     self, chunk, steps, generator, trajectory=return_trajectory, callback=callback,
-                    n_total=len(requests), n_done=len(results), progress=bar)
+                    n_total=len(requests), n_done=len(results), progress=bar, guidance=guidance)
                 for i, atoms in enumerate(final):
                     atoms.info.update(prompt=labels[len(results)], seed=seed, steps=steps)
                     results.append(atoms)
@@ -215,7 +289,12 @@ class CrystalDiffusionModel(nn.Module):
             raise CheckpointError("not a crystal_lab checkpoint (missing format tag 'crystal_lab/1')")
         config = ModelConfig(**ckpt["config"])
         model = cls(config, CrystalNoise.from_state_dict(ckpt["noise"]))
-        model.denoiser.load_state_dict(ckpt["state_dict"])
+        # weights made before the inverse-design conditions existed lack only those (zero) layers
+        missing, unexpected = model.denoiser.load_state_dict(ckpt["state_dict"], strict=False)
+        missing = [k for k in missing if not k.startswith(NEW_CONDITION_KEYS)]
+        if missing or unexpected:
+            raise CheckpointError(f"weights do not fit the network: missing {missing[:3]}, "
+                                  f"unexpected {unexpected[:3]}")
         return model
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 
 from ase.data import atomic_numbers, chemical_symbols
 
+from .structures import formula_text
+
 ELEMENTS = tuple(chemical_symbols[1:])
 MAX_ATOMS = 20  # the shipped MP-20 model's limit
 #: The seven crystal systems, in the order of their space-group numbers (index + 1 is the
@@ -101,7 +103,7 @@ class Condition:
     def text(self) -> str:
         """The prompt in its normal form: ``"Ba Ti O"`` or ``"BaTiO3"`` or ``""``."""
         if self.kind == "formula":
-            return "".join(f"{e}{n if n > 1 else ''}" for e, n in self.formula_unit.items())
+            return formula_text(self.formula_unit)
         return " ".join(self.elements)
 
     @property
@@ -344,8 +346,7 @@ def _composition_condition(prompt, n_atoms: int | None, max_atoms: int, suggest:
 
 def _formula_condition(text: str, n_atoms: int | None, max_atoms: int) -> Condition:
     counts = _parse_formula(text)
-    g = math.gcd(*counts.values())
-    unit = {e: n // g for e, n in counts.items()}
+    unit = formula_unit(counts)
     unit_size = sum(unit.values())
     if n_atoms is None:
         n_atoms = sum(counts.values())
@@ -360,13 +361,29 @@ def _formula_condition(text: str, n_atoms: int | None, max_atoms: int) -> Condit
                      n_atoms=n_atoms, formula_unit=unit)
 
 
-def formula_text(counts: dict[str, int]) -> str:
-    return "".join(f"{e}{n if n > 1 else ''}" for e, n in counts.items())
+def formula_unit(formula) -> dict[str, int]:
+    """The smallest whole-number counts of a formula: ``"Li6P2S8"`` -> ``{"Li": 3, "P": 1, "S": 4}``.
+
+    ``formula``: a formula string, a pymatgen ``Composition`` or a dict of element counts.
+    """
+    if isinstance(formula, str):
+        counts = _parse_formula(formula)
+    else:
+        amounts = formula.get_el_amt_dict() if hasattr(formula, "get_el_amt_dict") else dict(formula)
+        if not amounts or any(n != int(n) or n < 1 for n in amounts.values()):
+            raise PromptError(f"a formula needs whole, positive counts, got {amounts}")
+        counts = {str(e): int(n) for e, n in amounts.items()}
+    g = math.gcd(*counts.values())
+    return {e: n // g for e, n in counts.items()}
 
 
-def valid_n_atoms(formula_unit: dict[str, int], max_atoms: int = MAX_ATOMS) -> list[int]:
-    """The atom counts a formula allows: multiples of its formula unit up to ``max_atoms``."""
-    size = sum(formula_unit.values())
+def valid_n_atoms(formula, max_atoms: int = MAX_ATOMS) -> list[int]:
+    """The cell sizes a formula prompt allows: multiples of its formula unit up to ``max_atoms``.
+
+    ``formula``: a formula string, a pymatgen ``Composition`` or a dict of element counts.
+    ``"Li3PS4"`` (8 atoms a formula unit) -> ``[8, 16]``.
+    """
+    size = sum(formula_unit(formula).values())
     return list(range(size, max_atoms + 1, size))
 
 

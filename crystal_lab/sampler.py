@@ -17,7 +17,26 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from .noise import MASK
-from .prompts import Condition
+from .prompts import CRYSTAL_SYSTEMS, Condition
+
+
+def guided(net, w: float, frac, tokens, lat, lattice, t, cond, mask, extra: dict):
+    """The denoiser's three predictions, with classifier-free guidance when ``w != 1``.
+
+    Guidance (Ho & Salimans 2022; Chemeleon, MatterGen): one batched call with and without every
+    condition, then ``uncond + w * (cond - uncond)`` for the score, the lattice noise and the
+    element logits. ``w = 1`` is the plain conditional model (one call of batch B).
+    """
+    if w == 1.0:
+        return net(frac, tokens, lat, lattice, t, cond, mask, **extra)
+    B, E1 = cond.shape
+    none = torch.zeros_like(cond)
+    none[:, E1 - 1] = 1.0
+    two = lambda x: torch.cat([x, x])  # noqa: E731
+    off = {k: torch.cat([v, torch.zeros_like(v)]) if k != "energy" else two(v) for k, v in extra.items()}
+    out = net(two(frac), two(tokens), two(lat), two(lattice), two(t), torch.cat([cond, none]), two(mask),
+              **off)
+    return tuple(o[B:] + w * (o[:B] - o[B:]) for o in out)
 
 
 @dataclass
@@ -27,6 +46,8 @@ class Request:
     n_atoms: int
     allowed: tuple[int, ...] = ()          # atomic numbers; empty = any
     fixed: tuple[int, ...] | None = None   # atomic numbers of every atom (CSP)
+    system: int = 0                        # crystal-system token (0 = any, 1-7 = triclinic ... cubic)
+    energy: float | None = None            # target formation energy per atom (eV/atom)
 
 
 def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float],
@@ -42,11 +63,11 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
             ok = (sizes >= max(1, len(cond.elements))) & (sizes <= max_atoms)
             n = int(rng.choice(sizes[ok], p=weights[ok] / weights[ok].sum()))
         z = tuple(cond.atomic_numbers)
+        fixed = None
         if cond.kind == "formula":
             fixed = tuple(atomic_numbers[e] for e, k in cond.counts.items() for _ in range(k))
-            out.append(Request(n, z, fixed))
-        else:
-            out.append(Request(n, z))
+        system = CRYSTAL_SYSTEMS.index(cond.crystal_system) + 1 if cond.crystal_system else 0
+        out.append(Request(n, z, fixed, system, cond.formation_energy))
     return out
 
 
@@ -92,8 +113,8 @@ def to_atoms_list(frac, tokens, lattice, mask, t: float | None = None) -> list[A
 
 @torch.no_grad()
 def sample_batch(model, requests: list[Request], steps: int, generator: torch.Generator,
-                 trajectory: bool = False, callback=None, step_offset: int = 0, n_total: int | None = None,
-                 n_done: int = 0, progress=None):
+                 trajectory: bool = False, callback=None, n_total: int | None = None,
+                 n_done: int = 0, progress=None, guidance: float | None = None):
     """Run the reverse process for one batch of requests.
 
     Returns ``(structures, frames, stopped)``: final ``Atoms``; per-step frames (a list over steps
@@ -121,6 +142,13 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
             cond[b, E] = 1.0   # the "no condition" flag seen in classifier-free training
     tokens = tokens.masked_fill(~mask, MASK)
     required = [r.allowed if r.fixed is None else () for r in requests]
+    extra = {}
+    if any(r.system for r in requests):
+        extra["system"] = torch.tensor([r.system for r in requests], device=device)
+    if any(r.energy is not None for r in requests):
+        extra["energy"] = torch.tensor([r.energy or 0.0 for r in requests], device=device, dtype=dtype)
+        extra["energy_given"] = torch.tensor([r.energy is not None for r in requests], device=device)
+    w = float(model.config.guidance if guidance is None else guidance)
 
     ts = torch.linspace(1.0, 0.0, steps + 1, device=device)
     frames = []
@@ -130,14 +158,15 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
     for k in range(steps):
         t, s = ts[k].expand(B), ts[k + 1].expand(B)
         lattice = noise.lattice.to_lattice(lat, n)
-        score, eps, logits = net(frac, tokens, lat, lattice, t, cond, mask)
+        score, eps, logits = guided(net, w, frac, tokens, lat, lattice, t, cond, mask, extra)
         frac = noise.coords.step(frac, score, t[:, None], s[:, None], generator,
                                  stochastic=model.config.stochastic_coords)
         lat = noise.lattice.step(lat, eps, t, s, generator, eta=model.config.lattice_eta)
         tokens = noise.types.step(tokens, logits, t[:, None], s[:, None], generator, allowed)
         tokens = ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
         for _ in range(model.config.corrector_steps if k < steps - 1 else 0):
-            score_c, _, _ = net(frac, tokens, lat, noise.lattice.to_lattice(lat, n), s, cond, mask)
+            score_c, _, _ = guided(net, w, frac, tokens, lat, noise.lattice.to_lattice(lat, n), s, cond,
+                                   mask, extra)
             frac = noise.coords.correct(frac, score_c, s[:, None], generator)
         if progress is not None:
             progress.update(1)
@@ -146,7 +175,7 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
             if trajectory:
                 frames.append(current)
             if callback is not None and k < steps - 1:
-                info = dict(step=step_offset + k + 1, n_steps=steps, t=float(s[0]), n_done=n_done,
+                info = dict(step=k + 1, n_steps=steps, t=float(s[0]), n_done=n_done,
                             n_total=n_total or B, atoms=current)
                 if callback(info):
                     stopped = True

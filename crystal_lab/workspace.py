@@ -118,14 +118,12 @@ def _safe_name(text: str) -> str:
 def _as_atoms_list(structures) -> list:
     """Atoms copies of ``structures`` (ase.Atoms or pymatgen Structure), with ``atoms.info``
     reduced to scalars so the extxyz writer accepts it."""
-    from crystal_lab.data import to_atoms
+    from crystal_lab.structures import as_list, to_atoms
 
     if structures is None:
         return []
-    if hasattr(structures, "get_positions") or hasattr(structures, "lattice"):
-        structures = [structures]  # a single crystal
     out = []
-    for x in structures:
+    for x in as_list(structures):
         atoms = to_atoms(x).copy()
         atoms.info = {k: v for k, v in atoms.info.items()
                       if isinstance(v, (str, bool, int, float)) or _is_numpy_scalar(v)}

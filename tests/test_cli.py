@@ -205,15 +205,15 @@ def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, mon
     write_structures([nacl, batio3], tmp_path / "gen")
     seen = []
     module = types.ModuleType("crystal_lab.evaluate")
-    module.summarize = lambda structures, **kw: seen.append((structures, kw)) or {
-        "n": len(structures), "validity": 0.5}
+    module.summarize = lambda structures, **kw: seen.append((structures, kw)) or types.SimpleNamespace(
+        text=lambda: f"{len(structures)} structures\nvalid: 50.0 %")
     monkeypatch.setitem(sys.modules, "crystal_lab.evaluate", module)
 
     assert cli.main(["evaluate", str(tmp_path / "gen"), "--no-stability"]) == 0
     structures, kwargs = seen[0]
     assert [a.get_chemical_formula() for a in structures] == ["ClNa", "BaO3Ti"]
     assert kwargs == {"stability": False}
-    assert capsys.readouterr().out.split() == ["n", "2", "validity", "0.5"]
+    assert capsys.readouterr().out.splitlines() == ["2 structures", "valid: 50.0 %"]
 
 
 @pytest.mark.slow

@@ -9,7 +9,13 @@ import torch
 from ase.build import bulk
 
 from crystal_lab import data
-from crystal_lab.data import CrystalBatch, DataNotFoundError, atoms_to_structure, load_dataset, structure_to_atoms
+from crystal_lab.data import (
+    CrystalBatch,
+    DataNotFoundError,
+    atoms_to_structure,
+    load_dataset,
+    structure_to_atoms,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +107,7 @@ def test_download_once_cache_and_verify(isolated, shared_data, monkeypatch):
     assert len(calls) == 1
     assert (isolated / "cache" / "sha256.json").exists()
     path.write_text("material_id,cif\n")                                      # corrupt the cache
-    with pytest.raises(OSError, match="corrupt"):
+    with pytest.raises(OSError, match="changed since it was downloaded"):
         data.dataset_path("perov_5", "val")
 
 

@@ -3,11 +3,9 @@ cannot drift), every hard pin says why, torch stays a CPU build on Binder, and
 ``import crystal_lab`` is fast because nothing heavy loads eagerly."""
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -160,24 +158,20 @@ def test_console_script_declared():
     assert _project()["scripts"]["crystal-lab"] == "crystal_lab.cli:main"
 
 
-def _import_report(module: str) -> tuple[float, dict]:
-    code = ("import json, sys, time\nt = time.perf_counter()\nimport " + module + "\n"
-            "dt = time.perf_counter() - t\n"
-            f"print(json.dumps({{'dt': dt, 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))")
-    start = time.perf_counter()
+def _modules_loaded_by_import(module: str) -> list[str]:
+    code = (f"import sys\nimport {module}\n"
+            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, cwd=REPO, check=False)
-    wall = time.perf_counter() - start
     assert out.returncode == 0, out.stderr
-    return wall, json.loads(out.stdout)
+    return out.stdout.split()
 
 
 @pytest.mark.parametrize("module", ["crystal_lab", "crystal_lab.cli", "crystal_lab.workspace"])
-def test_import_is_fast_and_lazy(module):
-    wall, report = _import_report(module)
-    assert report["heavy"] == [], f"import {module} loads {report['heavy']} eagerly"
-    assert report["dt"] < 1.0, f"import {module} took {report['dt']:.2f} s"
-    assert wall < 3.0, f"python -c 'import {module}' took {wall:.2f} s"
+def test_import_is_lazy(module):
+    # lazy imports keep `import crystal_lab` fast; the time itself: benchmarks/bench_import.py
+    heavy = _modules_loaded_by_import(module)
+    assert heavy == [], f"import {module} loads {heavy} eagerly"
 
 
 def test_ci_runs_the_readme_test_command():

@@ -28,6 +28,21 @@ def test_formula_scaled_to_n_atoms():
     assert valid_n_atoms({"Ba": 1, "Ti": 1, "O": 3}) == [5, 10, 15, 20]
 
 
+def test_valid_n_atoms_takes_a_formula_in_any_form():
+    from pymatgen.core import Composition
+
+    from crystal_lab import explore
+
+    assert explore.n_atoms_options is valid_n_atoms   # one function, the name notebook 05 uses
+    assert valid_n_atoms("Li6P2S8") == valid_n_atoms(Composition("Li3PS4")) == [8, 16]
+    assert valid_n_atoms({"Ba": 2, "Ti": 2, "O": 6}, max_atoms=10) == [5, 10]
+    assert parse_prompt("Li3PS4").text == "Li3PS4"
+    with pytest.raises(PromptError, match="whole, positive counts"):
+        valid_n_atoms(Composition("Li0.5Cl"))
+    with pytest.raises(PromptError, match="Xx is not an element"):
+        valid_n_atoms("Xx2")
+
+
 @pytest.mark.parametrize("prompt", [None, "", "   ", []])
 def test_unconditional(prompt):
     cond = parse_prompt(prompt, n_atoms=8)

@@ -8,7 +8,7 @@ from ase.build import bulk
 from pymatgen.core import Structure
 
 from crystal_lab import evaluate as ev
-from crystal_lab.evaluate._convert import to_structure
+from crystal_lab.structures import to_structure
 
 pytest.importorskip("chgnet")
 

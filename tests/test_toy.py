@@ -1,8 +1,6 @@
 """The 2D toy: random walk statistics, data sets, DDPM training and sampling."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -53,15 +51,13 @@ def test_forward_process_ends_in_standard_normal():
     assert abs(traj[-1].mean()) < 0.1 and traj[-1].std() == pytest.approx(1.0, abs=0.05)
 
 
-def test_toy_ddpm_trains_at_defaults_in_30_s_and_samples_get_closer_to_the_data():
+def test_toy_ddpm_trains_at_defaults_and_samples_get_closer_to_the_data():
     import torch
 
     data = toy.word("Hi", 3000)
     ddpm = toy.ToyDDPM()                       # notebook defaults: 100 steps, 8000 iterations
     threads = torch.get_num_threads()
-    t0 = time.time()
-    losses = ddpm.fit(data, progress=False)
-    assert time.time() - t0 < 30               # issue 4: live training under 30 s on 2 cores
+    losses = ddpm.fit(data, progress=False)    # its time: benchmarks/bench_toy.py (budget 30 s)
     assert torch.get_num_threads() == threads  # the one-thread training leaves torch as it was
     assert len(losses) == 8000 and np.mean(losses[-200:]) < np.mean(losses[:100])
     traj = ddpm.sample(1500, seed=0, return_trajectory=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._convert import as_list, reduced_formula, to_atoms, to_structure
+from ..structures import as_list, reduced_formula, to_atoms, to_structure
 from .stability import RELAX_STEPS, STABILITY_THRESHOLD
 
 # (table column, header text, width in characters)

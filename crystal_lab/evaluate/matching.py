@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._convert import as_list, is_single, reduced_formula, to_structure
+from ..structures import as_list, is_single, reduced_formula, to_structure
 from .uniqueness import default_matcher, reference_index
 
 

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from ._convert import as_list, is_single, like_input, symbols_of, to_atoms, to_structure
+from ..structures import as_list, is_single, like_input, symbols_of, to_atoms, to_structure
 
 MAX_ATOMS = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
 STABILITY_THRESHOLD = 0.1   # eV/atom above hull (MatterGen's S.U.N. "stable")

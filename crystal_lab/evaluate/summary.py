@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._convert import as_list, reduced_formula, to_structure
+from ..structures import as_list, reduced_formula, space_group, to_structure
 from .stability import MAX_ATOMS, RELAX_FMAX, RELAX_STEPS, STABILITY_THRESHOLD
 
 
@@ -74,17 +74,6 @@ def _pct(x: float) -> str:
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def space_group(structure, symprec: float = 0.1) -> tuple[str, int | None]:
-    """(Hermann-Mauguin symbol, number) from spglib at ``symprec`` (0.1 A, as MP-20's labels)."""
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    try:
-        sga = SpacegroupAnalyzer(to_structure(structure), symprec=symprec)
-        return sga.get_space_group_symbol(), int(sga.get_space_group_number())
-    except Exception:  # noqa: BLE001 -- spglib fails on degenerate cells
-        return "", None
 
 
 def summarize(structures, reference=None, stability: bool = True,

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from ._convert import as_list, is_single, reduced_formula, to_structure
+from ..structures import as_list, is_single, reduced_formula, to_structure
 
 # The CSP-benchmark tolerances (CDVAE / DiffCSP compute_metrics.py).
 MATCHER_TOLERANCES = {"stol": 0.5, "angle_tol": 10, "ltol": 0.3}
@@ -103,11 +103,8 @@ def uniqueness(structures, matcher=None, progress: bool = False) -> float:
 
 @lru_cache(maxsize=4)
 def _default_reference(name: str = "mp_20", split: str = "val") -> tuple:
-    try:
-        from crystal_lab.data import load_dataset
-    except ImportError as err:  # the data layer is not there yet
-        raise RuntimeError("the default reference set needs crystal_lab.data.load_dataset; "
-                           "pass reference=[...] explicitly") from err
+    from crystal_lab.data import load_dataset
+
     return tuple(load_dataset(name, split))
 
 

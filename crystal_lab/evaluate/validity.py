@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ._convert import as_list, is_finite, is_single, symbols_of, to_structure
+from ..structures import as_list, formula_text, is_finite, is_single, symbols_of, to_structure
 
 MIN_DISTANCE = 0.5   # A, CDVAE structure_validity cutoff
 MIN_VOLUME = 0.1     # A^3, CDVAE
@@ -169,8 +169,7 @@ def _smact_one(x: Any, use_pauling_test: bool, include_alloys: bool) -> Validity
         return Validity(False, str(err))
     if _smact_valid(elements, counts, use_pauling_test, include_alloys):
         return Validity(True)
-    formula = "".join(f"{e}{c if c > 1 else ''}" for e, c in zip(elements, counts))
-    return Validity(False, f"{formula}: no charge-neutral oxidation states passing the "
+    return Validity(False, f"{formula_text(dict(zip(elements, counts)))}: no charge-neutral oxidation states passing the "
                            "Pauling electronegativity test (SMACT)")
 
 

@@ -28,8 +28,9 @@ base64-encoded (:func:`hide`) so that they are not in plain sight when a student
 package source, but anyone can decode them. A check function is ordinary Python too.
 
 The pattern (hints in collapsible blocks, solutions hidden until asked, a check that says
-right or wrong) follows the practice of workshop notebooks such as TeachOpenCADD and the
-Hugging Face diffusion course (see ``FIELD-NOTES.md``).
+right or wrong) follows the practice of workshop notebooks such as TeachOpenCADD
+(https://github.com/volkamerlab/teachopencadd) and the Hugging Face diffusion models course
+(https://github.com/huggingface/diffusion-models-class).
 """
 from __future__ import annotations
 

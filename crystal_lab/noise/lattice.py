@@ -56,7 +56,9 @@ class LatticeDDPM:
         m[..., _IU[1], _IU[0]] = p
         shift = torch.log(n_atoms.double() * self.volume_per_atom) / 3
         m = m + shift[:, None, None] * torch.eye(3, dtype=p.dtype, device=p.device)
-        return _sym_fn(m, torch.exp).to(params.dtype)
+        # expm of a symmetric matrix is what _sym_fn(m, torch.exp) gives; matrix_exp needs no
+        # eigendecomposition (cheaper on a GPU, and torch.compile can trace it)
+        return torch.linalg.matrix_exp(m).to(params.dtype)
 
     def fit(self, lattices: torch.Tensor, n_atoms: torch.Tensor) -> "LatticeDDPM":
         """Set the volume scale and the standardisation from training lattices."""

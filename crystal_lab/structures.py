@@ -1,0 +1,220 @@
+"""Structures: one home for what every other module needs to know about a crystal.
+
+Every function here takes an ``ase.Atoms`` or a pymatgen ``Structure`` (or ``IStructure``) and
+gives the same answer for both. Three ideas live here, one of each:
+
+* **conversion**: :func:`to_atoms`, :func:`to_structure`, :func:`like_input`, and the
+  one-or-many helpers :func:`is_single` / :func:`as_list` behind the "one in, one out; a list in,
+  a list out" rule of :mod:`crystal_lab.evaluate`;
+* **formulas**: :func:`reduced_formula` (pymatgen's, the key by which structures are grouped and
+  compared with MP-20), :func:`formula` (the label a student reads: no ``Cl2`` for one Cl atom,
+  masked atoms counted as ``X``) and :func:`formula_text` (counts written in the order given, the
+  form a prompt takes);
+* **descriptors**: :func:`space_group`, :func:`symbols_of`, :func:`is_finite`, :func:`is_metal`.
+
+Atom type 0 is a *masked* atom (the diffusion model's absorbing state, ``"X"`` in ASE); the
+helpers below accept it.
+
+Nothing here imports the model, the evaluation or the viewers: they all import this module.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+#: spglib's tolerance for :func:`space_group`, in Angstrom (0.1, as MP-20's labels use)
+SYMPREC = 0.1
+
+__all__ = [
+    "SYMPREC",
+    "as_list",
+    "formula",
+    "formula_text",
+    "is_finite",
+    "is_metal",
+    "is_single",
+    "like_input",
+    "reduced_formula",
+    "space_group",
+    "symbols_of",
+    "to_atoms",
+    "to_structure",
+]
+
+
+def _pymatgen_structure_type():
+    from pymatgen.core import IStructure
+
+    return IStructure  # the parent of Structure: both pass isinstance checks
+
+
+# --------------------------------------------------------------------------- conversion
+
+def is_single(x: Any) -> bool:
+    """True for one structure (Atoms or Structure), False for a list of them."""
+    return isinstance(x, (Atoms, _pymatgen_structure_type()))
+
+
+def as_list(x: Any) -> list:
+    """Wrap a single structure in a list; pass lists (or other iterables) through as a list."""
+    if is_single(x):
+        return [x]
+    if isinstance(x, (str, bytes)) or not isinstance(x, Iterable):
+        raise TypeError(f"expected ase.Atoms, pymatgen Structure or a list of them, got {type(x).__name__}")
+    return list(x)
+
+
+def to_structure(x: Any):
+    """A pymatgen ``Structure`` for an ``ase.Atoms`` or a Structure (a Structure is returned as is).
+
+    Masked atoms become pymatgen's dummy species ``X``. A cell of zero volume has no fractional
+    coordinates and raises numpy's ``LinAlgError``.
+    """
+    from pymatgen.core import Structure
+
+    if isinstance(x, _pymatgen_structure_type()):
+        return x
+    if isinstance(x, Atoms):
+        return Structure(np.asarray(x.cell[:]), x.get_chemical_symbols(),
+                         x.get_scaled_positions(wrap=False), coords_are_cartesian=False,
+                         validate_proximity=False)
+    raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(x).__name__}")
+
+
+def to_atoms(x: Any) -> Atoms:
+    """A periodic ``ase.Atoms`` for a pymatgen Structure or an ``ase.Atoms`` (Atoms are returned
+    as is, not copied). pymatgen's dummy species (``X``) become atomic number 0."""
+    if isinstance(x, Atoms):
+        return x
+    if isinstance(x, _pymatgen_structure_type()):
+        from pymatgen.core import DummySpecies
+
+        numbers = [0 if isinstance(site.specie, DummySpecies) else site.specie.Z for site in x]
+        return Atoms(numbers=numbers, cell=x.lattice.matrix, scaled_positions=x.frac_coords,
+                     pbc=True)
+    raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(x).__name__}")
+
+
+def like_input(atoms: Atoms, original: Any):
+    """``atoms`` as the same type as ``original`` (Atoms in -> Atoms out, Structure in -> Structure out)."""
+    return atoms if isinstance(original, Atoms) else to_structure(atoms)
+
+
+# --------------------------------------------------------------------------- formulas
+
+def symbols_of(x: Any) -> list[str]:
+    """Chemical symbols of a structure (``"X"`` for a masked atom), without building a pymatgen object."""
+    if isinstance(x, Atoms):
+        return x.get_chemical_symbols()
+    return [site.specie.symbol for site in x]
+
+
+def _counts(symbols: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in symbols:
+        counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def reduced_formula(x: Any) -> str:
+    """pymatgen's reduced formula of a structure, a ``Composition`` or a formula string.
+
+    ``"NaCl"``; ``"Cl2"`` for chlorine, ``"P(SCl)2"`` for PS2Cl2: pymatgen's own conventions, as
+    in MP-20's ``pretty_formula``. Structures are grouped and matched by this key. ``""`` for an
+    empty structure.
+    """
+    from pymatgen.core import Composition
+
+    if isinstance(x, str):
+        x = Composition(x)
+    if not isinstance(x, Composition):
+        counts = _counts(symbols_of(x))
+        if not counts:
+            return ""
+        x = Composition(counts)
+    with warnings.catch_warnings():  # formulas sort by electronegativity: noble gases warn
+        warnings.simplefilter("ignore", UserWarning)
+        return x.reduced_formula
+
+
+def formula_text(counts: Mapping[str, int | float]) -> str:
+    """Counts written in the order given, a count of 1 left out: ``{"Ba": 1, "Ti": 1, "O": 3}``
+    -> ``"BaTiO3"``. This is the form a formula prompt takes (no groups, no reordering)."""
+    return "".join(f"{el}{int(n) if n != 1 else ''}" for el, n in counts.items())
+
+
+def formula(x: Any, reduce: bool = True) -> str:
+    """The formula a student reads: ``"BaTiO3"``, ``"Cl"`` (not pymatgen's ``"Cl2"``), ``"Cl + 1 X"``.
+
+    ``x``: a structure or a list of chemical symbols. Elements come in pymatgen's
+    electronegativity order. ``reduce``: divide the counts by their greatest common divisor.
+    Masked atoms (``"X"``) are counted at the end, and then the formula is never reduced (the
+    composition is not known yet).
+    """
+    from pymatgen.core import Composition
+
+    symbols = list(x) if isinstance(x, (list, tuple)) else symbols_of(x)
+    counts = _counts(s for s in symbols if s != "X")
+    n_masked = len(symbols) - sum(counts.values())
+    text = ""
+    if counts:
+        if reduce and not n_masked:
+            g = int(np.gcd.reduce(list(counts.values())))
+            counts = {el: n // g for el, n in counts.items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            # "Ba1 Ti1 O3": pymatgen's electronegativity order
+            ordered = [re.match(r"[A-Z][a-z]?", p)[0] for p in Composition(counts).formula.split()]
+        text = formula_text({el: counts[el] for el in ordered})
+    if n_masked:
+        text = f"{text} + {n_masked} X".lstrip(" +")
+    return text
+
+
+# --------------------------------------------------------------------------- descriptors
+
+def space_group(x: Any, symprec: float = SYMPREC) -> tuple[str, int | None]:
+    """(Hermann-Mauguin symbol, number) from spglib via pymatgen, e.g. ``("Fm-3m", 225)``.
+
+    ``("", None)`` when there is none to give: masked atoms (their types are not known yet), or
+    a cell spglib cannot analyse (zero volume, NaN coordinates).
+    """
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    if "X" in symbols_of(x) or not is_finite(x):  # spglib crashes the process on NaN coordinates
+        return "", None
+    try:
+        sga = SpacegroupAnalyzer(to_structure(x), symprec=symprec)
+        return sga.get_space_group_symbol(), int(sga.get_space_group_number())
+    except Exception:  # noqa: BLE001 -- spglib fails on degenerate cells: a descriptor must not crash
+        return "", None
+
+
+def is_finite(x: Any) -> bool:
+    """True when the cell and all coordinates are finite numbers."""
+    if isinstance(x, Atoms):
+        cell, coords = np.asarray(x.cell[:]), x.positions
+    else:
+        cell, coords = x.lattice.matrix, x.frac_coords
+    return bool(np.isfinite(cell).all() and np.isfinite(coords).all())
+
+
+def is_metal(element: str | int) -> bool:
+    """Whether an element (symbol or atomic number) is a metal, by pymatgen's ``Element.is_metal``.
+
+    pymatgen counts alkali, alkaline-earth, transition, post-transition metals, lanthanides and
+    actinides; metalloids (B, Si, Ge, As, Sb, Te, Po) are not metals. SMACT's ``smact.metals``
+    differs on Ge, Sb and Po (metals there) and on Pm and the superheavy elements (missing
+    there); :func:`crystal_lab.evaluate.smact_validity` keeps ``smact.metals`` for its alloy rule
+    on purpose, to agree with CDVAE. Atomic number 0 (a masked atom) is not a metal.
+    """
+    from pymatgen.core import Element
+
+    if isinstance(element, (int, np.integer)):
+        return int(element) > 0 and Element.from_Z(int(element)).is_metal
+    return Element(element).is_metal

@@ -1,0 +1,118 @@
+"""One short GPU run: benchmark the trainer, train from warm weights, export, sample the benchmarks.
+
+    PYTHONPATH=. python scripts/gpu_run.py --data .gpu --minutes 5 --out $OUT
+
+Runs on a bare machine that has torch, numpy and ase (not pymatgen, CHGNet or Jupyter): only the
+model core of crystal_lab is imported. In order, everything into ``--out`` (no file above 16 MB):
+
+1. ``bench_train.json``: optimiser steps/s at batch 256 for the model's size, the old per-crystal
+   loop against the new one (eager), side by side (``benchmarks/bench_train.py``); the compiled
+   loop's rate is the training run's own (``train_steps_per_s`` in ``run.json``, compiling included);
+2. training for ``--minutes`` from ``<data>/init.pt`` (fresh optimiser, cosine decay), then
+   ``mp20.pt`` + ``mp20.json``: float16 EMA weights with the sha256 sidecar (``train.export``);
+   ``log.csv`` is the loss log;
+3. ``csp.npz``: one structure for each of the 1,000 MP-20 test prompts of ``bench_model.py``,
+   and ``dng.npz``: 1,000 unconditional samples, both at default steps, with their timings in
+   ``run.json``. ``scripts/score_gpu_run.py`` matches and validates them afterwards on a CPU
+   (pymatgen, SMACT).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crystal_lab.model import count_parameters, load_model
+from crystal_lab.train import TensorData, export, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_train import bench_train  # noqa: E402
+
+MAX_ATOMS = 20
+
+
+def save_structures(path: Path, atoms_list) -> None:
+    n = np.array([len(a) for a in atoms_list])
+    k = n.max()
+    numbers = np.zeros((len(n), k), np.int16)
+    frac = np.zeros((len(n), k, 3), np.float32)
+    for i, a in enumerate(atoms_list):
+        numbers[i, :n[i]] = a.numbers
+        frac[i, :n[i]] = a.get_scaled_positions(wrap=True)
+    cells = np.stack([np.asarray(a.cell) for a in atoms_list]).astype(np.float32)
+    np.savez_compressed(path, n=n, numbers=numbers, frac=frac, cell=cells)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=".gpu")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--p-csp", type=float, default=0.5)
+    ap.add_argument("--bench-steps", type=int, default=30)
+    ap.add_argument("--n-dng", type=int, default=1000)
+    ap.add_argument("--n-csp", type=int, default=None, help="first N CSP targets only (a try)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--run-dir", default="/tmp/crystal_lab_run")
+    args = ap.parse_args(argv)
+    t_all = time.time()
+    data_dir, out = Path(args.data), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
+        ("cpu" if args.device == "auto" else args.device)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    info = {"device": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
+            "torch": torch.__version__}
+    data = TensorData.load(data_dir / "train.pt")
+    print(f"{len(data.n)} training crystals; device {info['device']}", flush=True)
+
+    if args.bench_steps:
+        info["bench_train"] = bench_train(data_dir / "init.pt", data, device, args.batch_size,
+                                          args.bench_steps, compiled_too=False)
+        print("bench_train", info["bench_train"], flush=True)
+        (out / "bench_train.json").write_text(json.dumps(info, indent=1))
+
+    t0 = time.time()
+    train(tensors=TensorData.load(data_dir / "train.pt"), init=data_dir / "init.pt", device=device,
+          epochs=10**6, max_minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, cosine=True,
+          p_csp=args.p_csp, out_dir=args.run_dir, save_every=1e9, progress=False)
+    info["train_seconds"] = time.time() - t0
+    state = torch.load(Path(args.run_dir) / "last.pt", map_location="cpu", weights_only=True)
+    info.update(epochs=state["epoch"], steps=state["step"],
+                train_steps_per_s=state["step"] / info["train_seconds"])   # compiling included
+    print(f"trained {info['train_seconds']:.0f} s: {state['step']} steps, {state['epoch']} epochs", flush=True)
+    init_card = json.loads((data_dir / "init.json").read_text())
+    export(Path(args.run_dir) / "last.pt", out / "mp20.pt", data="MP-20 val",
+           hardware=info["device"], warm_start=init_card.get("file"),
+           warm_start_steps=init_card.get("steps"), lr=args.lr, batch_size=args.batch_size,
+           p_csp=args.p_csp, minutes=args.minutes)
+    (out / "log.csv").write_bytes((Path(args.run_dir) / "log.csv").read_bytes())
+
+    model = load_model(out / "mp20.pt", device=device)
+    info["parameters"] = count_parameters(model)
+    targets = json.loads((data_dir / "targets.json").read_text())
+    targets = {k: v[:args.n_csp] for k, v in targets.items()}
+    t0 = time.time()
+    preds = model.sample_many(targets["prompts"], n_atoms=targets["n_atoms"], seed=0, batch_size=500,
+                              progress=False)
+    info["csp_seconds"] = time.time() - t0
+    save_structures(out / "csp.npz", preds)
+    t0 = time.time()
+    dng = model.sample(None, n_samples=args.n_dng, seed=0, batch_size=500, progress=False)
+    info["dng_seconds"] = time.time() - t0
+    save_structures(out / "dng.npz", dng)
+    info["total_seconds"] = time.time() - t_all
+    (out / "run.json").write_text(json.dumps(info, indent=1))
+    print(json.dumps({k: v for k, v in info.items() if k != "bench_train"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

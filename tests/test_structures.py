@@ -1,0 +1,98 @@
+"""crystal_lab.structures: conversion, formulas and descriptors shared by every module."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from pymatgen.core import IStructure, Structure
+
+from crystal_lab.structures import (
+    as_list,
+    formula,
+    formula_text,
+    is_finite,
+    is_metal,
+    is_single,
+    like_input,
+    reduced_formula,
+    space_group,
+    symbols_of,
+    to_atoms,
+    to_structure,
+)
+
+
+@pytest.fixture
+def nacl() -> Atoms:
+    return bulk("NaCl", "rocksalt", a=5.64)
+
+
+@pytest.fixture
+def masked() -> Atoms:
+    return Atoms(numbers=[17, 0], scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]], cell=[3, 3, 3],
+                 pbc=True)
+
+
+def test_round_trip_keeps_cell_species_and_positions(nacl):
+    s = to_structure(nacl)
+    assert isinstance(s, Structure) and s.composition.reduced_formula == "NaCl"
+    back = to_atoms(s)
+    assert back.pbc.all() and list(back.numbers) == list(nacl.numbers)
+    assert np.allclose(back.cell[:], nacl.cell[:]) and np.allclose(back.positions, nacl.positions)
+
+
+def test_same_type_passes_through_and_istructure_counts(nacl):
+    s = to_structure(nacl)
+    assert to_atoms(nacl) is nacl and to_structure(s) is s
+    frozen = IStructure.from_sites(s)
+    assert is_single(frozen) and to_atoms(frozen).get_chemical_formula() == "ClNa"
+    assert like_input(nacl, s).__class__ is Structure and like_input(nacl, nacl) is nacl
+
+
+def test_masked_atoms_survive_conversion(masked):
+    s = to_structure(masked)
+    assert symbols_of(s) == ["Cl", "X"]
+    assert list(to_atoms(s).numbers) == [17, 0]
+
+
+def test_zero_volume_cell_says_so(nacl):
+    flat = nacl.copy()
+    flat.cell[2] = flat.cell[0]
+    with pytest.raises(np.linalg.LinAlgError):
+        to_structure(flat)
+
+
+def test_one_or_many():
+    atoms = bulk("Si")
+    assert as_list(atoms) == [atoms] and as_list((atoms, atoms)) == [atoms, atoms]
+    assert not is_single([atoms])
+    with pytest.raises(TypeError, match="expected ase.Atoms"):
+        as_list("Si")
+    with pytest.raises(TypeError, match="expected ase.Atoms"):
+        to_structure(42)
+
+
+def test_formulas(nacl, masked):
+    assert reduced_formula(nacl) == reduced_formula(to_structure(nacl)) == "NaCl"
+    assert reduced_formula("Cl") == "Cl2" and reduced_formula(Atoms()) == ""
+    assert formula(["Cl"]) == "Cl"                        # a label, not pymatgen's diatomic "Cl2"
+    assert formula(["O", "Ti", "O", "Ba", "O"] * 2) == "BaTiO3"
+    assert formula(["O", "Ti", "O", "Ba", "O"] * 2, reduce=False) == "Ba2Ti2O6"
+    assert formula(masked) == "Cl + 1 X" and formula(Atoms("X")) == "1 X" and formula([]) == ""
+    assert formula_text({"P": 1, "S": 2, "Cl": 2}) == "PS2Cl2"   # given order, no groups
+    assert formula_text({"Li": 3.0, "P": 1.0, "S": 4.0}) == "Li3PS4"
+
+
+def test_space_group(nacl, masked):
+    assert space_group(nacl) == space_group(to_structure(nacl)) == ("Fm-3m", 225)
+    assert space_group(masked) == ("", None)
+    nan = nacl.copy()
+    nan.positions[0, 0] = np.nan
+    assert not is_finite(nan) and is_finite(nacl)
+    assert space_group(nan) == ("", None)   # spglib would crash the process on NaN
+
+
+def test_is_metal_is_pymatgens():
+    assert is_metal("Fe") and is_metal(26) and is_metal("Pm")
+    assert not is_metal("O") and not is_metal("Ge") and not is_metal(0)
