@@ -77,6 +77,11 @@ class CrystalDiffusionModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def _apply(self, fn, recurse=True):
+        out = super()._apply(fn, recurse)
+        self.noise.to(self.device)   # the noise schedules' tables travel with the weights
+        return out
+
     # ------------------------------------------------------------------ training objective
     def condition_vector(self, numbers: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
         """Multi-hot of the elements present (B, E) plus a final "no condition" flag."""

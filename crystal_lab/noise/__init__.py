@@ -29,6 +29,12 @@ class CrystalNoise:
         self.lattice = lattice or LatticeDDPM()
         self.types = types or MaskedTypes()
 
+    def to(self, device) -> CrystalNoise:
+        """Move the schedules' tables to ``device`` (the model does this when it moves)."""
+        self.coords.to(device)
+        self.lattice.to(device)
+        return self
+
     def add_noise_atoms(self, atoms: Atoms, t: float, seed: int = 0, noise_types: bool = True) -> Atoms:
         """A copy of ``atoms`` noised to time ``t`` by all three processes (masked types -> "X").
 

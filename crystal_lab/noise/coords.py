@@ -51,6 +51,12 @@ class WrappedNormalCoords:
         self._log_sigma_grid = torch.log(sig)
         self._score_rms = torch.sqrt((dens * score**2).sum(-1))
 
+    def to(self, device) -> WrappedNormalCoords:
+        """Keep the score-normalisation table on ``device`` (no copy on every call)."""
+        self._log_sigma_grid = self._log_sigma_grid.to(device)
+        self._score_rms = self._score_rms.to(device)
+        return self
+
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=torch.float64 if not torch.is_tensor(t) else t.dtype)
         return self.sigma_min ** (1 - t) * self.sigma_max ** t

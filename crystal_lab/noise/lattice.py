@@ -33,6 +33,11 @@ class LatticeDDPM:
         self.std = torch.full((6,), 0.2) if std is None else torch.as_tensor(std, dtype=torch.float32)
         self.volume_per_atom, self.s, self.max_t = volume_per_atom, s, max_abar_t
 
+    def to(self, device) -> LatticeDDPM:
+        """Keep the standardisation on ``device`` (no copy on every call)."""
+        self.mean, self.std = self.mean.to(device), self.std.to(device)
+        return self
+
     # --- the lattice <-> parameter map --------------------------------------------------------
     def raw_params(self, lattice: torch.Tensor, n_atoms: torch.Tensor) -> torch.Tensor:
         """(B,3,3) lattices -> (B,6) log-lattice parameters, before standardisation."""
