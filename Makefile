@@ -51,3 +51,17 @@ chromium:
 test: install chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing"; fi; exit $$rc
+
+# The class-hub load test (issue 15, docs/deploy.md; NOT part of make test): a real JupyterHub on
+# 127.0.0.1 (deploy/jupyterhub_config.py, dummy login, local process spawner), N students driven
+# over the Jupyter server API, then the recipe end to end in headless Chromium. Installs the hub
+# into build/hub (git-ignored). Bounded: at most 14 minutes of load test plus 2 for the browser.
+LOADTEST := $(BIN)/python benchmarks/loadtest/run.py
+.PHONY: loadtest
+loadtest: install chromium
+	PROJECT_VENV=$(abspath $(VENV)) benchmarks/loadtest/setup.sh
+	$(LOADTEST) --n 1 2 4 8 16 --phases setup generate --budget 600 --out benchmarks/results/loadtest.json --plot build/hub/sweep.png
+	$(LOADTEST) --n 1 2 --threads default --phases setup generate --budget 120 --out benchmarks/results/loadtest_threads.json --plot build/hub/threads.png
+	$(LOADTEST) --n 1 --budget 120 --out benchmarks/results/loadtest_summarize.json --plot build/hub/summarize.png
+	$(BIN)/python benchmarks/loadtest/report.py benchmarks/results/loadtest.json benchmarks/results/loadtest_threads.json benchmarks/results/loadtest_summarize.json --plot assets/loadtest.png
+	$(BIN)/python benchmarks/loadtest/browser_check.py

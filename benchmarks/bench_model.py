@@ -49,6 +49,19 @@ def generation(model, n, steps, seed):
             "compositional_validity": float(comp), "seconds": seconds, "structures_per_s": n / seconds}
 
 
+def budget(weights, seed) -> dict:
+    """The lab's CPU budgets: load time, 3 structures of 5 and of 20 atoms at default steps."""
+    t0 = time.perf_counter()
+    model = cl.load_model(weights, device="cpu")
+    out = {"load_s": time.perf_counter() - t0}
+    model.sample("Ba Ti O", n_atoms=5, n_samples=1, seed=seed, progress=False)   # warm-up
+    for n_atoms in (5, 20):
+        t0 = time.perf_counter()
+        model.sample("Ba Ti O", n_atoms=n_atoms, n_samples=3, seed=seed, progress=False)
+        out[f"three_of_{n_atoms}_atoms_s"] = time.perf_counter() - t0
+    return out
+
+
 def speed(model, n, steps, seed):
     """Structures per second for unconditional sampling of ``n`` structures of MP-20 sizes."""
     torch.manual_seed(seed)
@@ -67,7 +80,11 @@ def main(argv=None):
     ap.add_argument("--weights", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["csp", "full", "gen", "speed"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["csp", "full", "gen", "speed", "budget"])
+    ap.add_argument("--compare", default=None, help="weights to time beside --weights in the budget section")
+    ap.add_argument("--scored", default=None,
+                    help="take the CSP and generation numbers from scripts/score_gpu_run.py's JSON "
+                         "(structures sampled on a GPU by scripts/gpu_run.py, scored here)")
     args = ap.parse_args(argv)
     if args.quick:
         args.n_csp, args.n_gen, args.n_full, args.n_speed = 50, 50, 10, 4
@@ -83,6 +100,18 @@ def main(argv=None):
     pick = rng.choice(len(test), size=min(args.n_csp, len(test)), replace=False)
     targets = [test[i] for i in sorted(pick)]
 
+    if args.scored:
+        scored = json.loads(Path(args.scored).read_text())
+        out["csp"] = {**scored["csp"], "steps": steps, "sampled_on": scored["run"]["device"]}
+        out["generation"] = {**scored["generation"], "steps": steps, "sampled_on": scored["run"]["device"]}
+        out["scored_from"] = Path(args.scored).name
+        args.skip = list(args.skip) + ["csp", "gen"]
+    if "budget" not in args.skip:
+        out["budget"] = {"shipped": budget(args.weights, args.seed)}
+        if args.compare:
+            out["budget"]["compare"] = budget(args.compare, args.seed)
+            out["budget"]["compare_weights"] = args.compare
+        print(out["budget"], flush=True)
     if "csp" not in args.skip:
         print(f"CSP on {len(targets)} MP-20 test structures, {steps} steps ...", flush=True)
         out["csp"] = csp(model, targets, steps, args.seed)
@@ -135,6 +164,14 @@ def markdown(r: dict) -> str:
                     f"{100 * g['structural_validity']:.1f}% | DiffCSP 100% |")
         rows.append(f"| compositional validity (SMACT) | {100 * g['compositional_validity']:.1f}% | "
                     "DiffCSP 83.3%; MP-20 itself 89.9% |")
+    if "budget" in r:
+        b = r["budget"]["shipped"]
+        rows.append(f"| CPU budget: load / 3 structures of 5 atoms / of 20 atoms | {b['load_s']:.2f} s / "
+                    f"{b['three_of_5_atoms_s']:.2f} s / {b['three_of_20_atoms_s']:.2f} s | budget < 2 s / < 3 s |")
+        if "compare" in r["budget"]:
+            c = r["budget"]["compare"]
+            rows.append(f"| the same for `{Path(r['budget']['compare_weights']).name}`, side by side | "
+                        f"{c['load_s']:.2f} s / {c['three_of_5_atoms_s']:.2f} s / {c['three_of_20_atoms_s']:.2f} s | |")
     if "speed" in r:
         v = r["speed"]
         rows.append(f"| structures / s, default ({r['default_steps']} steps, 1 call a step) | "

@@ -187,8 +187,6 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
         ema = copy.deepcopy(model)
     else:
         model = CrystalDiffusionModel(ModelConfig(hidden=hidden, layers=layers))
-    if p_csp is not None:
-        model.config.p_csp = p_csp
     if tensors is None:
         if structures is None:
             structures = load_dataset(data, split, limit=limit)
@@ -196,6 +194,8 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     if not (state or init):
         fit_model_stats(model, tensors)
         ema = copy.deepcopy(model)
+    if p_csp is not None:   # the fraction of crystals trained as CSP (atom types given)
+        model.config.p_csp = ema.config.p_csp = p_csp
     tensors.fit_params(model)
     tensors.to(dev)
     model.to(dev).train()

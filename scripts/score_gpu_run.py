@@ -64,7 +64,10 @@ def main(argv=None) -> None:
     name = args.name or run.name
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"gpu_run_{name}.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
-    append_run({"name": name, "config": f"{card.get('hidden', '')}", "init": card.get("warm_start", ""),
+    from crystal_lab.model import load_model
+
+    config = load_model(run / "mp20.pt", device="cpu").config
+    append_run({"name": name, "config": f"{config.hidden}x{config.layers}", "init": card.get("warm_start", ""),
                 "epochs": info.get("epochs"), "steps": info.get("steps"),
                 "minutes": round(info.get("train_seconds", 0) / 60, 2), "hardware": info.get("device"),
                 "csp_n": out["csp"]["n"], "csp_match_rate": round(out["csp"]["match_rate"], 4),
