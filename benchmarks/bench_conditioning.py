@@ -265,6 +265,8 @@ def main(argv=None):
                     "20 FIRE steps: about 10 minutes on 2 cores")
     ap.add_argument("--skip", nargs="*", default=[], choices=["system", "energy"])
     ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/conditioning.json)")
+    ap.add_argument("--update", action="store_true",
+                    help="keep the parts of an existing JSON that this run skips")
     args = ap.parse_args(argv)
     if args.quick:
         args.n_per_system, args.samples, args.relax_steps = 20, 8, 20
@@ -293,6 +295,13 @@ def main(argv=None):
     out["seconds"] = time.perf_counter() - t0
     path = Path(args.out) if args.out else RESULTS / ("conditioning_quick.json" if args.quick
                                                       else "conditioning.json")
+    if args.update and path.exists():
+        old = json.loads(path.read_text())
+        for part in ("crystal_system", "formation_energy"):
+            if part not in out and part in old:
+                out[part] = old[part]
+        out["size"] = "; ".join(p for p in (old.get("size"), out["size"]) if p)
+        out["seconds"] += old.get("seconds", 0.0)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(table(out))
