@@ -82,6 +82,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip", nargs="*", default=[], choices=["csp", "full", "gen", "speed", "budget"])
     ap.add_argument("--compare", default=None, help="weights to time beside --weights in the budget section")
+    ap.add_argument("--compare-label", default=None, help="what to call them in the table")
     ap.add_argument("--scored", default=None,
                     help="take the CSP and generation numbers from scripts/score_gpu_run.py's JSON "
                          "(structures sampled on a GPU by scripts/gpu_run.py, scored here)")
@@ -111,6 +112,7 @@ def main(argv=None):
         if args.compare:
             out["budget"]["compare"] = budget(args.compare, args.seed)
             out["budget"]["compare_weights"] = args.compare
+            out["budget"]["compare_label"] = args.compare_label or Path(args.compare).name
         print(out["budget"], flush=True)
     if "csp" not in args.skip:
         print(f"CSP on {len(targets)} MP-20 test structures, {steps} steps ...", flush=True)
@@ -170,7 +172,7 @@ def markdown(r: dict) -> str:
                     f"{b['three_of_5_atoms_s']:.2f} s / {b['three_of_20_atoms_s']:.2f} s | budget < 2 s / < 3 s |")
         if "compare" in r["budget"]:
             c = r["budget"]["compare"]
-            rows.append(f"| the same for `{Path(r['budget']['compare_weights']).name}`, side by side | "
+            rows.append(f"| the same for {r['budget'].get('compare_label', r['budget']['compare_weights'])}, side by side | "
                         f"{c['load_s']:.2f} s / {c['three_of_5_atoms_s']:.2f} s / {c['three_of_20_atoms_s']:.2f} s | |")
     if "speed" in r:
         v = r["speed"]

@@ -89,7 +89,9 @@ TRAIN_OPTIONS = {
     "--epochs": ("epochs", int, "number of epochs"),
     "--device": ("device", str, "auto, cpu or cuda"),
     "--out": ("out_dir", str, "run folder for checkpoints and logs"),
-    "--resume": ("resume", str, "checkpoint to resume from"),
+    "--resume": ("resume", str, "checkpoint to resume from (same machine: optimiser state too)"),
+    "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
+    "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
     "--hidden": ("hidden", int, "hidden width of the denoiser"),
     "--layers": ("layers", int, "message-passing layers"),
     "--batch-size": ("batch_size", int, "crystals per batch"),
@@ -171,7 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train or resume a model (options left out take "
                                      "crystal_lab.train.train's defaults)")
     for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
-        p.add_argument(flag, dest=dest, type=kind, default=argparse.SUPPRESS, help=text)
+        if kind is bool:
+            p.add_argument(flag, dest=dest, action="store_true", default=argparse.SUPPRESS, help=text)
+        else:
+            p.add_argument(flag, dest=dest, type=kind, default=argparse.SUPPRESS, help=text)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="summarise generated crystals (CIF / extxyz files or "

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from ase.data import chemical_symbols
 from torch import nn
 
@@ -24,7 +23,7 @@ from .data import CrystalBatch
 from .denoiser import NEW_CONDITION_KEYS, Denoiser
 from .noise import MASK, CrystalNoise
 from .prompts import CRYSTAL_SYSTEMS, MAX_ATOMS, PromptError, parse_prompt
-from .sampler import requests_for, sample_batch
+from .sampler import SamplerConfig, requests_for, sample_batch
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "mp20.pt"
@@ -40,23 +39,36 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class ModelConfig:
+    """Everything a checkpoint records besides the weights, flat so that every file made since
+    the first release loads. Three groups: the network, how it is trained, how it samples (its
+    own object, :attr:`sampler`, is all the reverse loop sees), and what was fitted from data."""
+
+    # the network (denoiser.py)
     hidden: int = 128
     layers: int = 4
     num_elements: int = 100
     n_freq: int = 8
     n_rbf: int = 16
     max_atoms: int = MAX_ATOMS
-    p_uncond: float = 0.2      # classifier-free dropout of the element condition in training
-    p_csp: float = 0.3         # fraction of training crystals whose atom types are given (CSP)
+    # training: how often each condition is dropped or given
+    p_uncond: float = 0.2        # classifier-free dropout of the element condition
+    p_csp: float = 0.3           # fraction of crystals whose atom types are given (CSP)
+    p_drop_system: float = 0.5   # dropout of the crystal-system condition
+    p_drop_energy: float = 0.5   # dropout of the formation-energy condition
+    # sampling (default and full step counts; the rest is SamplerConfig)
     default_steps: int = 50
     full_steps: int = 1000
     stochastic_coords: bool = False
-    corrector_steps: int = 0   # Langevin corrector calls a step (1 = DiffCSP / Chemeleon's predictor-corrector)
+    corrector_steps: int = 0     # Langevin corrector calls a step (1 = DiffCSP / Chemeleon's predictor-corrector)
     lattice_eta: float = 0.0
-    guidance: float = 1.0      # classifier-free guidance weight w: uncond + w (cond - uncond); 1 = off
-    p_drop_system: float = 0.5   # training dropout of the crystal-system condition
-    p_drop_energy: float = 0.5   # training dropout of the formation-energy condition
+    guidance: float = 1.0        # classifier-free guidance weight w: uncond + w (cond - uncond); 1 = off
+    # fitted from the training data (the lattice standardisation lives in noise/lattice.py)
     n_atoms_hist: dict = field(default_factory=lambda: {k: 1.0 for k in range(1, MAX_ATOMS + 1)})
+
+    @property
+    def sampler(self) -> SamplerConfig:
+        """The reverse loop's settings (the sampler needs nothing else of the model's config)."""
+        return SamplerConfig(self.stochastic_coords, self.corrector_steps, self.lattice_eta, self.guidance)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -132,12 +144,9 @@ class CrystalDiffusionModel(nn.Module):
         lattice = self.noise.lattice.to_lattice(x_lat, n)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             score, eps, logits = self.denoiser(x_frac, tokens, x_lat, lattice, t, cond, mask, **extra)
-        m = mask[..., None].float()
-        coord = ((score.float() - target_frac) ** 2 * m).sum() / (3 * m.sum())
-        lat = F.mse_loss(eps.float(), eps_lat)
-        ce = F.cross_entropy(logits.float().flatten(0, 1), (numbers - 1).clamp_min(0).flatten(),
-                             reduction="none")
-        types = (ce * masked.flatten()).sum() / masked.sum().clamp_min(1)
+        coord = self.noise.coords.loss(score, target_frac, mask)
+        lat = self.noise.lattice.loss(eps, eps_lat)
+        types = self.noise.types.loss(logits, numbers, masked)
         return {"loss": coord + lat + types, "coord": coord, "lattice": lat, "types": types}
 
     # ------------------------------------------------------------------ sampling
@@ -245,6 +254,9 @@ class CrystalDiffusionModel(nn.Module):
             raise PromptError(f"guidance must be a number >= 0 (1 = no guidance), got {guidance!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise PromptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        settings = self.config.sampler
+        if guidance is not None:
+            settings = dataclasses.replace(settings, guidance=float(guidance))
         generator = torch.Generator(device=self.device).manual_seed(seed)
         was_training = self.training
         self.eval()
@@ -253,8 +265,9 @@ class CrystalDiffusionModel(nn.Module):
         with tqdm(total=steps * len(chunks), desc=desc, unit="step", disable=not progress, leave=False) as bar:
             for chunk in chunks:
                 final, frames, stopped = sample_batch(
-                    self, chunk, steps, generator, trajectory=return_trajectory, callback=callback,
-                    n_total=len(requests), n_done=len(results), progress=bar, guidance=guidance)
+                    self.denoiser, self.noise, settings, chunk, steps, generator,
+                    trajectory=return_trajectory, callback=callback, n_total=len(requests),
+                    n_done=len(results), progress=bar)
                 for i, atoms in enumerate(final):
                     atoms.info.update(prompt=labels[len(results)], seed=seed, steps=steps)
                     results.append(atoms)

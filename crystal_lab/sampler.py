@@ -111,24 +111,35 @@ def to_atoms_list(frac, tokens, lattice, mask, t: float | None = None) -> list[A
     return out
 
 
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How the reverse loop runs (``ModelConfig.sampler`` gives the model's defaults)."""
+
+    stochastic_coords: bool = False   # ancestral (SDE) steps for coordinates instead of DDIM-style
+    corrector_steps: int = 0          # Langevin corrector calls a step (DiffCSP / Chemeleon: 1)
+    lattice_eta: float = 0.0          # DDIM eta of the lattice (1 = DDPM ancestral)
+    guidance: float = 1.0             # classifier-free guidance weight (1 = none)
+
+
 @torch.no_grad()
-def sample_batch(model, requests: list[Request], steps: int, generator: torch.Generator,
-                 trajectory: bool = False, callback=None, n_total: int | None = None,
-                 n_done: int = 0, progress=None, guidance: float | None = None):
-    """Run the reverse process for one batch of requests.
+def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], steps: int,
+                 generator: torch.Generator, trajectory: bool = False, callback=None,
+                 n_total: int | None = None, n_done: int = 0, progress=None):
+    """Run the reverse process for one batch of requests with the denoiser ``net`` and the noise
+    processes ``noise`` (a ``CrystalNoise``).
 
     Returns ``(structures, frames, stopped)``: final ``Atoms``; per-step frames (a list over steps
     of lists over the batch) when ``trajectory``; whether a callback asked to stop.
     """
-    device, dtype = model.device, torch.float32
-    noise, net, E = model.noise, model.denoiser, model.config.num_elements
+    device, dtype = next(net.parameters()).device, torch.float32
+    E = net.num_elements
     B, N = len(requests), max(r.n_atoms for r in requests)
     n = torch.tensor([r.n_atoms for r in requests], device=device)
     mask = torch.arange(N, device=device)[None] < n[:, None]
 
     frac = noise.coords.prior((B, N, 3), generator, device, dtype)
     lat = noise.lattice.prior((B, 6), generator, device, dtype)
-    tokens = torch.full((B, N), MASK, dtype=torch.long, device=device)
+    tokens = noise.types.prior((B, N), generator, device)
     allowed = torch.ones(B, N, E, dtype=torch.bool, device=device)
     cond = torch.zeros(B, E + 1, device=device, dtype=dtype)
     for b, r in enumerate(requests):
@@ -148,23 +159,28 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
     if any(r.energy is not None for r in requests):
         extra["energy"] = torch.tensor([r.energy or 0.0 for r in requests], device=device, dtype=dtype)
         extra["energy_given"] = torch.tensor([r.energy is not None for r in requests], device=device)
-    w = float(model.config.guidance if guidance is None else guidance)
+    w = float(config.guidance)
 
     ts = torch.linspace(1.0, 0.0, steps + 1, device=device)
     frames = []
     if trajectory:
         frames.append(to_atoms_list(frac, tokens, noise.lattice.to_lattice(lat, n), mask, t=1.0))
     stopped = False
+
+    def advance(frac, lat, tokens, score, eps, logits, t, s):
+        """One reverse step of all three processes from time ``t`` to ``s`` given the predictions."""
+        frac = noise.coords.step(frac, score, t[:, None], s[:, None], generator,
+                                 stochastic=config.stochastic_coords)
+        lat = noise.lattice.step(lat, eps, t, s, generator, eta=config.lattice_eta)
+        tokens = noise.types.step(tokens, logits, t[:, None], s[:, None], generator, allowed)
+        return frac, lat, ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
+
     for k in range(steps):
         t, s = ts[k].expand(B), ts[k + 1].expand(B)
         lattice = noise.lattice.to_lattice(lat, n)
         score, eps, logits = guided(net, w, frac, tokens, lat, lattice, t, cond, mask, extra)
-        frac = noise.coords.step(frac, score, t[:, None], s[:, None], generator,
-                                 stochastic=model.config.stochastic_coords)
-        lat = noise.lattice.step(lat, eps, t, s, generator, eta=model.config.lattice_eta)
-        tokens = noise.types.step(tokens, logits, t[:, None], s[:, None], generator, allowed)
-        tokens = ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
-        for _ in range(model.config.corrector_steps if k < steps - 1 else 0):
+        frac, lat, tokens = advance(frac, lat, tokens, score, eps, logits, t, s)
+        for _ in range(config.corrector_steps if k < steps - 1 else 0):
             score_c, _, _ = guided(net, w, frac, tokens, lat, noise.lattice.to_lattice(lat, n), s, cond,
                                    mask, extra)
             frac = noise.coords.correct(frac, score_c, s[:, None], generator)
@@ -180,11 +196,7 @@ def sample_batch(model, requests: list[Request], steps: int, generator: torch.Ge
                 if callback(info):
                     stopped = True
                     # finish cleanly: jump straight to t = 0 from the last prediction
-                    zero = torch.zeros_like(s)
-                    frac = noise.coords.step(frac, score, s[:, None], zero[:, None], generator)
-                    lat = noise.lattice.step(lat, eps, s, zero, generator)
-                    tokens = noise.types.step(tokens, logits, s[:, None], zero[:, None], generator, allowed)
-                    tokens = ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
+                    frac, lat, tokens = advance(frac, lat, tokens, score, eps, logits, s, torch.zeros_like(s))
                     break
     final = to_atoms_list(frac, tokens, noise.lattice.to_lattice(lat, n), mask, t=0.0)
     for atoms in final:

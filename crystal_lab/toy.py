@@ -15,12 +15,15 @@ Figures are plotly animations with a time slider.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
+
+from .view.plotly import add_player
 
 __all__ = ["random_walk", "random_walk_figure", "spiral", "word", "ToyDDPM", "energy_distance",
            "cloud_animation", "loss_figure"]
@@ -85,34 +88,13 @@ def random_walk_figure(positions: np.ndarray, step: float | None = None, n_frame
     ymax = max(np.histogram(positions[k][:, 0], edges, density=True)[0].max() for k in ks[1:]) \
         if len(ks) > 1 else 1.0
     fig.frames = [go.Frame(data=data(k), name=str(k)) for k in ks]
-    _add_player(fig, [str(k) for k in ks], [str(k) for k in ks], "step ", active=len(ks) - 1)
+    add_player(fig, [str(k) for k in ks], [str(k) for k in ks], "step ", active=len(ks) - 1)
     fig.update_xaxes(range=[-lim, lim])
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", row=1, col=1)
     fig.update_yaxes(range=[0, 1.15 * ymax], row=1, col=2)
     fig.update_layout(height=height, plot_bgcolor="white", margin=dict(l=30, r=10, t=40, b=10),
                       legend=dict(x=0.75, y=1.0))
     return fig
-
-
-def _add_player(fig, names, labels, prefix, frame_ms: int = 150, active: int = 0):
-    """A slider over the named frames (starting at ``active``) and play/pause buttons;
-    play always runs the whole animation from the first frame."""
-    step_args = dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                     transition=dict(duration=0))
-    fig.update_layout(
-        sliders=[dict(active=active, currentvalue=dict(prefix=prefix), pad=dict(t=40), len=0.85,
-                      x=0.15,
-                      steps=[dict(method="animate", label=lab, args=[[n], step_args])
-                             for n, lab in zip(names, labels)])],
-        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0, xanchor="left",
-                          yanchor="top", pad=dict(t=45), buttons=[
-                              dict(label="▶", method="animate",
-                                   args=[list(names), dict(mode="immediate",
-                                                    frame=dict(duration=frame_ms, redraw=True),
-                                                    transition=dict(duration=0))]),
-                              dict(label="❚❚", method="animate",
-                                   args=[[None], dict(mode="immediate",
-                                                      frame=dict(duration=0))])])])
 
 
 # --------------------------------------------------------------------------- data sets
@@ -241,6 +223,7 @@ class ToyDDPM:
         x = torch.as_tensor(np.asarray(data), dtype=torch.float32)
         if x.ndim != 2 or x.shape[1] != 2:
             raise ValueError(f"data must have shape (n, 2), got {tuple(x.shape)}")
+        self.data_range = 1.1 * float(x.abs().max())   # where few-step samplers clip x0_hat
         g = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_iters, eta_min=lr / 20)
@@ -267,14 +250,36 @@ class ToyDDPM:
                 bar.set_postfix(loss=f"{np.mean(self.losses[-100:]):.3f}")
 
     @torch.no_grad()
-    def sample(self, n: int = 1000, seed: int = 0, return_trajectory: bool = False) -> np.ndarray:
-        """Ancestral sampling (Ho et al. 2020, Algorithm 2) from ``x_T ~ N(0, I)``.
+    def sample(self, n: int = 1000, seed: int = 0, return_trajectory: bool = False,
+               steps: int | None = None, method: str = "ancestral") -> np.ndarray:
+        """Sample from ``x_T ~ N(0, I)`` with the trained noise predictor.
 
-        Returns ``(n, 2)`` samples, or with ``return_trajectory`` all ``(T + 1, n, 2)`` states
-        from t = T (noise) down to t = 0.
+        ``method="ancestral"``: DDPM ancestral sampling (Ho et al. 2020, Algorithm 2), fresh
+        noise every step. ``method="ddim"``: the deterministic DDIM update (Song et al. 2021,
+        arXiv:2010.02502, eta = 0), ``x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s) eps_hat``.
+        ``steps`` (default ``n_steps``, the training schedule): visit only ``steps`` noise levels,
+        evenly spaced from T to 0; the same network is used, only the jumps get larger. With
+        fewer steps than T, ancestral sampling uses the DDPM posterior between the visited
+        levels (DDIM with eta = 1), and the predicted clean point ``x0_hat`` is clipped to the
+        training data's range (as image models clip to [-1, 1]).
+
+        Returns ``(n, 2)`` samples, or with ``return_trajectory`` all ``(steps + 1, n, 2)``
+        states from t = T (noise) down to t = 0.
         """
+        if method not in ("ancestral", "ddim"):
+            raise ValueError(f"method must be 'ancestral' or 'ddim', got {method!r}")
+        steps = self.T if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
+                or not 1 <= steps <= self.T:
+            raise ValueError(f"steps must be a whole number from 1 to {self.T}, got {steps!r}")
         with _one_thread():
-            return self._sample(n, seed, return_trajectory)
+            if method == "ancestral" and steps == self.T:
+                return self._sample(n, seed, return_trajectory)
+            return self._sample_strided(n, seed, return_trajectory, int(steps), method)
+
+    def timesteps(self, steps: int) -> list[int]:
+        """The noise levels a ``steps``-step sampler visits, from T down to 0."""
+        return [int(t) for t in np.linspace(self.T, 0, steps + 1).round()]
 
     def _sample(self, n: int, seed: int, return_trajectory: bool) -> np.ndarray:
         g = torch.Generator().manual_seed(seed)
@@ -289,6 +294,30 @@ class ToyDDPM:
                 x = mean + var.sqrt() * torch.randn(n, 2, generator=g)
             else:
                 x = mean
+            traj.append(x.numpy().copy())
+        return np.stack(traj) if return_trajectory else traj[-1]
+
+    def _sample_strided(self, n: int, seed: int, return_trajectory: bool, steps: int,
+                        method: str) -> np.ndarray:
+        g = torch.Generator().manual_seed(seed)
+        # abar from the clipped betas: abar_T is tiny but not 0, so x0_hat stays finite
+        abar = torch.cat([torch.ones(1), torch.cumprod(1 - self.beta, 0)])
+        clip = getattr(self, "data_range", 4.0)
+        x = torch.randn(n, 2, generator=g)
+        traj = [x.numpy().copy()]
+        ts = self.timesteps(steps)
+        for t, s in itertools.pairwise(ts):
+            ab_t, ab_s = abar[t], abar[s]
+            eps = self.net(x, torch.full((n,), float(t)))
+            x0 = ((x - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()).clamp(-clip, clip)
+            eps = (x - ab_t.sqrt() * x0) / (1 - ab_t).sqrt()     # consistent with the clip
+            if method == "ddim" or s == 0:
+                sigma = torch.zeros(())
+            else:  # the DDPM posterior q(x_s | x_t, x0_hat): DDIM with eta = 1
+                sigma = ((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)).sqrt()
+            x = ab_s.sqrt() * x0 + (1 - ab_s - sigma ** 2).clamp_min(0).sqrt() * eps
+            if sigma > 0:
+                x = x + sigma * torch.randn(n, 2, generator=g)
             traj.append(x.numpy().copy())
         return np.stack(traj) if return_trajectory else traj[-1]
 
@@ -341,7 +370,7 @@ def cloud_animation(trajectory: np.ndarray, data: np.ndarray | None = None, n_fr
     active = 0 if show == "first" else len(ks) - 1
     fig = go.Figure(base + [cloud(ks[active])])
     fig.frames = [go.Frame(data=[cloud(k)], traces=[len(base)], name=str(k)) for k in ks]
-    _add_player(fig, [str(k) for k in ks], [str(times[k]) for k in ks], "t = ", active=active)
+    add_player(fig, [str(k) for k in ks], [str(times[k]) for k in ks], "t = ", active=active)
     fig.update_xaxes(range=[-lim, lim], showgrid=False, zeroline=False)
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", showgrid=False, zeroline=False)
     fig.update_layout(title=title, height=height, width=height + 150, plot_bgcolor="white",

@@ -15,6 +15,7 @@ Heavy libraries (ase, pandas, plotly) load inside the functions that need them: 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import zipfile
@@ -101,12 +102,25 @@ def create_workspace(dest: str | os.PathLike, source: str | os.PathLike | None =
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(target, "xb") as out:  # "x": fails if the file exists, so never clobbers
-                out.write((source / rel).read_bytes())
+                out.write(_student_copy(source / rel))
         except FileExistsError:
             report.skipped.append(rel)
         else:
             report.copied.append(rel)
     return report
+
+
+def _student_copy(path: Path) -> bytes:
+    """A notebook with its outputs and execution counts cleared (students run every cell
+    themselves, and stored answers are not on screen); other files as they are. Cell attachments
+    (the workshop-size figures) stay."""
+    if path.suffix != ".ipynb":
+        return path.read_bytes()
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 # --------------------------------------------------------------------------- structures

@@ -282,3 +282,166 @@ def test_kernel_log_tracks_displayed_widgets():
     assert log.displayed_models() == {"VBoxModel", "ButtonModel", "FloatProgressModel"}
     send("comm_close", {"comm_id": "bar"})
     assert log.displayed_models() == {"VBoxModel", "ButtonModel"}
+
+
+# ----------------------------------------------------------------- WebGL contexts (issue 17)
+WEBGL_WARNING = "Too many active WebGL contexts"
+# counts the WebGL contexts the page creates (one per canvas), before any script of the page runs
+_COUNT_WEBGL = """(() => {
+  const original = HTMLCanvasElement.prototype.getContext;
+  window.__clWebgl = 0;
+  HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+    const ctx = original.call(this, type, ...rest);
+    if (ctx && /webgl/.test(String(type)) && !this.__clCounted) {
+      this.__clCounted = true;
+      this.__clContext = ctx;
+      window.__clWebgl += 1;
+    }
+    return ctx;
+  };
+})();"""
+
+
+def _open_in_same_page(page, path: str, timeout: float = 120.0) -> None:
+    """File > Open from Path...: another notebook as a tab of the same JupyterLab page (the
+    WebGL contexts of every open tab count together), then wait for its kernel."""
+    import time
+
+    page.page.locator(".lm-MenuBar-item:has(.lm-MenuBar-itemLabel:text-is('File'))").click()
+    page.page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-matches('Open from Path'))"
+                      ).click()
+    field = page.page.locator(".jp-Dialog input")
+    field.fill(path)
+    field.press("Enter")
+    page.path = path
+    deadline = time.monotonic() + timeout
+    name = Path(path).name
+    page.page.wait_for_selector(f".lm-TabBar-tab.lm-mod-current:has-text('{name[:20]}')",
+                                timeout=timeout * 1000)
+    while not page._session_idle():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: the kernel did not start within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+# live WebGL canvases (in the page) whose context the browser took away
+_LOST_LIVE = """() => [...document.querySelectorAll('canvas')]
+    .filter(c => c.__clContext && c.getBoundingClientRect().width > 1
+                 && c.__clContext.isContextLost())
+    .map(c => c.closest('.js-plotly-plot') ? 'plotly figure' : 'viewer')"""
+
+
+def _without_outputs(path: Path, target: Path) -> None:
+    """A copy of a notebook with its stored outputs removed (as after Edit > Clear Outputs)."""
+    import json
+
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    target.write_text(json.dumps(nb, indent=1))
+
+
+def _asset(page, selector: str, name: str) -> None:
+    """With CRYSTAL_LAB_UPDATE_ASSETS=1: a screenshot of one widget as assets/<name>.png."""
+    if os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") != "1":
+        return
+    from browser.driver import ACTIVE, VIEWPORT
+
+    element = page.page.locator(f"{ACTIVE} {selector}").first
+    page.page.set_viewport_size({"width": VIEWPORT["width"], "height": 2400})  # all of it
+    try:
+        element.scroll_into_view_if_needed()
+        page.page.wait_for_timeout(2000)   # relayout; canvases redraw at the new size
+        shot = ARTIFACTS / f"{name}.png"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        element.screenshot(path=str(shot))
+    finally:
+        page.page.set_viewport_size(VIEWPORT)
+    shrink_png(shot, REPO / "assets" / f"{name}.png", width=900)
+
+
+def _activate_tab(page, name: str) -> None:
+    page.page.locator(f".lm-DockPanel-tabBar .lm-TabBar-tab:has-text('{name[:20]}')").first.click()
+    page.page.wait_for_timeout(2500)   # the tab's canvases redraw once visible
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_viewers_never_go_blank(lab_browser, lab_server):
+    """Open 02, 03 and 04 in one JupyterLab page as a student does, play the reverse widget,
+    run Generate three times: the browser never drops a WebGL context ("Too many active WebGL
+    contexts") and every viewer canvas of every notebook still draws at the end.
+
+    The notebooks are opened with their stored outputs cleared: a stored plotly 3D figure is
+    drawn when the notebook opens and replaced when it runs, and plotly.js does not release the
+    replaced figure's WebGL context (it waits for garbage collection), so the stored outputs of
+    02-04 add 7 stale contexts that say nothing about the views. ``_LOST_LIVE`` checks that no
+    context still on screen was taken away."""
+    from browser import checks
+    from browser.driver import ACTIVE, NotebookPage
+
+    clean = lab_server.root_dir / "clean"
+    clean.mkdir(exist_ok=True)
+    by_number = {}
+    for number in ("02", "03", "04"):
+        source = next(p for p in NOTEBOOKS if p.name.startswith(number))
+        _without_outputs(source, clean / source.name)
+        by_number[number] = source.name
+    for extra in NOTEBOOK_DIR.iterdir():   # data files the notebooks read beside themselves
+        if extra.suffix != ".ipynb" and extra.is_file():
+            shutil.copy(extra, clean / extra.name)
+    page = NotebookPage(lab_browser, lab_server, f"clean/{by_number['02']}")
+    page.context.add_init_script(_COUNT_WEBGL)
+    try:
+        page.open()
+        page.run_all(TIMEOUT)
+        if os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") == "1":   # the forward slider at t = 0.5
+            forward = page.page.locator(
+                f"{ACTIVE} .cl-forward-widget .cl-frame-slider .noUi-handle").first
+            forward.scroll_into_view_if_needed()
+            forward.focus()
+            for _ in range(10):   # 21 frames: the 11th is t = 0.5
+                forward.press("ArrowRight")
+                page.page.wait_for_timeout(300)
+            _asset(page, ".cl-forward-widget", "vis_forward")
+        _open_in_same_page(page, f"clean/{by_number['03']}")
+        page.run_all(TIMEOUT)
+        reverse = page.page.locator(f"{ACTIVE} .cl-reverse-widget")
+        assert reverse.count() == 1, "no reverse widget (class cl-reverse-widget) in 03"
+        reverse.scroll_into_view_if_needed()
+        reverse.locator(".cl-play button:visible").first.click()   # ▶
+        handle = reverse.locator(".cl-frame-slider .noUi-handle").first
+        page.page.wait_for_function(   # played to the last frame (t = 0)
+            """h => parseFloat(h.getAttribute('aria-valuenow'))
+                     === parseFloat(h.getAttribute('aria-valuemax'))""",
+            arg=handle.element_handle(), timeout=TIMEOUT * 1000)
+        page.page.wait_for_timeout(2000)
+        for prompt in ("Na Cl", "Ba Ti O", "Li O"):
+            before, after = page.generate(prompt, TIMEOUT)
+            assert prompt.split()[0] in after, (prompt, after[:200])
+        _asset(page, ".cl-generate-widget", "vis_generate")
+        _open_in_same_page(page, f"clean/{by_number['04']}")
+        page.run_all(TIMEOUT)
+        _asset(page, ".cl-dashboard", "vis_dashboard")
+        problems, drawn = [], 0
+        for number in ("02", "03", "04"):
+            _activate_tab(page, by_number[number])
+            visual, n = checks.canvas_problems(page.page)
+            problems += [f"{number}: {p}" for p in visual]
+            drawn += n
+        n_contexts = page.page.evaluate("() => window.__clWebgl")
+        lost_live = page.page.evaluate(_LOST_LIVE)
+        lost = [text for _kind, text in page.console if WEBGL_WARNING in text]
+        _screenshot(page, "webgl_contexts")
+        print(f"{n_contexts} WebGL contexts created, {drawn} viewer canvases drawn")
+        assert not lost, (f"{len(lost)} x '{WEBGL_WARNING}' ({n_contexts} WebGL contexts "
+                          f"created): viewers went blank")
+        assert not lost_live, f"WebGL context lost on screen: {lost_live}"
+        page_errors = [text for kind, text in page.console if kind == "pageerror"]
+        assert not page_errors, f"errors in the page: {page_errors[:5]}"
+        assert drawn >= 4, f"only {drawn} viewer canvases drew"
+        assert not problems, _report("02+03+04", problems)
+    finally:
+        _write_log(page)
+        page.close()

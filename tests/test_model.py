@@ -18,6 +18,12 @@ def shipped():
     return load_model(device="cpu")
 
 
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)).eval()
+
+
 def test_shipped_model_loads_offline(shipped):
     assert isinstance(shipped, CrystalDiffusionModel)
     assert not shipped.training and shipped.device.type == "cpu"
@@ -176,3 +182,86 @@ def test_training_reduces_the_loss_on_one_crystal():
         opt.step()
         losses.append(float(loss["loss"]))
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+
+
+# ---------------------------------------------------------------- conditions, guidance, bad input
+
+def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
+    """Weights made before the inverse-design conditions load; the new layers are exact zeros, so a
+    warm-started model computes what the old weights computed."""
+    from crystal_lab.denoiser import Denoiser
+
+    fresh = Denoiser(hidden=16, layers=1)
+    assert fresh.system.weight.abs().sum() == 0 and fresh.energy[-1].weight.abs().sum() == 0
+    state = {k: v for k, v in shipped.denoiser.state_dict().items() if not k.startswith(("system.", "energy."))}
+    ckpt = {**shipped.checkpoint(), "state_dict": state}
+    old = CrystalDiffusionModel.from_checkpoint(ckpt).eval()
+    B, N = 2, 3
+    g = torch.Generator().manual_seed(0)
+    frac, lat = torch.rand(B, N, 3, generator=g), torch.randn(B, 6, generator=g)
+    tokens = torch.tensor([[8, 22, 56], [11, 17, 0]])
+    mask = tokens > 0
+    lattice = old.noise.lattice.to_lattice(lat, mask.sum(1))
+    cond = torch.zeros(B, 101)
+    cond[:, 100] = 1.0
+    t = torch.tensor([0.5, 0.3])
+    with torch.no_grad():
+        plain = old.denoiser(frac, tokens, lat, lattice, t, cond, mask)
+        asked = old.denoiser(frac, tokens, lat, lattice, t, cond, mask, system=torch.tensor([7, 2]),
+                             energy=torch.tensor([-1.5, 0.0]), energy_given=torch.tensor([True, False]))
+    for a, b in zip(plain, asked):
+        assert torch.equal(a, b)
+    bad = {**ckpt, "state_dict": {k: v for k, v in state.items() if not k.startswith("token")}}
+    with pytest.raises(CheckpointError, match="do not fit"):
+        CrystalDiffusionModel.from_checkpoint(bad)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"prompt": "Og1"}, r"Og is beyond this model's elements \(H to Fm, Z = 1-100\)"),
+    ({"prompt": "Ba", "seed": "abc"}, "seed must be a whole number >= 0"),
+    ({"prompt": "Ba", "seed": -1}, "seed must be a whole number >= 0"),
+    ({"prompt": "Ba", "n_samples": 10**6}, r"1000000 samples would take about .* h on cpu .*allow_large=True"),
+    ({"prompt": "Ba", "crystal_system": "cubicc"}, "crystal_system must be one of triclinic"),
+    ({"prompt": "Ba", "formation_energy": "low"}, "formation_energy must be a number"),
+    ({"prompt": "Ba", "guidance": -1}, "guidance must be a number >= 0"),
+])
+def test_bad_input_gets_one_line_prompt_errors(shipped, kwargs, message):
+    with pytest.raises(PromptError, match=message) as info:
+        shipped.sample(**kwargs, progress=False)
+    assert "\n" not in str(info.value)
+
+
+def test_guidance_and_conditions_sample_the_prompt(tiny_model):
+    """Guided and conditioned sampling honours the prompt exactly, and w = 1 is plain sampling."""
+    plain = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False)
+    same = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False, guidance=1.0)
+    for a, b in zip(plain, same):
+        assert np.allclose(a.get_scaled_positions(), b.get_scaled_positions())
+    guided = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False,
+                               guidance=2.0, crystal_system="cubic", formation_energy=-2.0)
+    assert all(set(a.get_chemical_symbols()) == {"Na", "Cl"} for a in guided)
+    assert not np.allclose(plain[0].get_scaled_positions(), guided[0].get_scaled_positions())
+
+
+def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
+    """train(init=...) starts from a weights file with a fresh optimiser; export ships float16 EMA
+    weights with a sha256 sidecar that load_model verifies."""
+    from crystal_lab.train import TensorData, export, lr_at, train
+
+    tiny_model.save(tmp_path / "init.pt")
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 4
+    for a, sg, e in zip(structures, [225, 227] * 4, [-2.0, 0.0] * 4):
+        a.info.update({"spacegroup.number": sg, "formation_energy_per_atom": e})
+    data = TensorData.from_atoms(structures, max_atoms=20)
+    assert data.system.tolist()[:2] == [7, 7] and data.energy.tolist()[:2] == [-2.0, 0.0]
+    model = train(tensors=data, init=tmp_path / "init.pt", epochs=2, batch_size=4, out_dir=tmp_path / "run",
+                  progress=False, cosine=True)
+    assert model.config.hidden == tiny_model.config.hidden
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["step"] == 4 and state["epoch"] == 2
+    digest = export(tmp_path / "run" / "last.pt", tmp_path / "ship.pt", hardware="test")
+    shipped = load_model(tmp_path / "ship.pt", device="cpu")
+    assert json.loads((tmp_path / "ship.json").read_text())["sha256"] == digest
+    assert next(shipped.denoiser.parameters()).dtype == torch.float32
+    assert lr_at(0, 1.0, 10) == pytest.approx(0.1) and lr_at(50, 1.0, 10) == 1.0
+    assert lr_at(50, 1.0, 10, progress=1.0) == pytest.approx(0.05)

@@ -84,6 +84,8 @@ def test_forward_widget_slider_shows_noised_structures(model, batio3):
     loads = [m for m in viewer.ngl._ngl_msg_archive if m.get("methodName") == "loadFile"]
     pdb = loads[-1]["args"][0]["data"]
     assert pdb.count(" MSK ") == len(batio3)             # all types masked at t = 1
+    assert viewer.slider.description == "t"              # the slider speaks in t, not steps
+    assert [lab for lab, _ in viewer.slider.options] == ["0.00", "0.25", "0.50", "0.75", "1.00"]
 
 
 def test_trajectory_metrics_by_hand():
@@ -112,7 +114,13 @@ def test_reverse_figure_and_widget(trajectory):
     assert {"min distance / Å", "final element fraction"} <= {tr.name for tr in fig.data}
     box = nw.reverse_widget(trajectory)
     assert box.metrics["final_fraction"][-1] == 1.0
-    assert box.viewer.slider.max == len(trajectory) - 1
+    assert box.viewer.player.max == len(trajectory) - 1
+    assert box.viewer.slider.description == "t" and box.viewer.slider.label == "1.00"
+    assert "cl-reverse-widget" in box._dom_classes
+    # every frame preloaded into the one stage of the widget
+    assert len(box.viewer.ngl._ngl_component_ids) == len(trajectory)
+    for title in (fig.layout.title.text, nw.forward_figure(trajectory[-1]).layout.title.text):
+        assert "_{" not in title and "x_t" not in title and "|" not in title   # no raw LaTeX
 
 
 def test_side_by_side_shares_t(model, batio3):

@@ -1,5 +1,13 @@
-"""CHGNet stability on small known cases (offline: the weights ship in the chgnet wheel)."""
+"""CHGNet stability on known cases against the shipped MP-20 reference table.
+
+CHGNet's weights ship in the chgnet wheel (offline). The hull tests need the shipped table
+``crystal_lab/evaluate/data/mp20_chgnet.npz`` (built by scripts/build_reference_table.py); the
+logic tests build a tiny table of their own.
+"""
 from __future__ import annotations
+
+import dataclasses
+import importlib
 
 import numpy as np
 import pytest
@@ -8,14 +16,34 @@ from ase.build import bulk
 from pymatgen.core import Structure
 
 from crystal_lab import evaluate as ev
+from crystal_lab.evaluate.reference_table import ReferenceTable, subsystems
 from crystal_lab.structures import to_structure
 
-pytest.importorskip("chgnet")
+stability_module = importlib.import_module("crystal_lab.evaluate.stability")
 
 
 def rocksalt(a: float = 5.64) -> Atoms:
     return bulk("NaCl", "rocksalt", a=a)
 
+
+def cubic_srtio3(a: float = 3.91) -> Atoms:
+    return Atoms("SrTiO3", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0],
+                                             [0.5, 0, 0.5], [0, 0.5, 0.5]], cell=[a] * 3, pbc=True)
+
+
+def tiny_table(tmp_path, rows):
+    """An npz in the shipped layout from (material_id, split, formula, n_atoms, e_per_atom)."""
+    path = tmp_path / "table.npz"
+    cols = list(zip(*rows))
+    np.savez(path, material_id=np.array(cols[0]), split=np.array(cols[1]),
+             formula=np.array(cols[2]), n_atoms=np.array(cols[3], dtype=np.int16),
+             e_per_atom=np.array(cols[4], dtype=np.float32),
+             built=np.array([s == "built" for s in cols[1]]),
+             built_from=np.array(["fcc" if s == "built" else "" for s in cols[1]]))
+    return path
+
+
+# ---------------------------------------------------------------------------------- CHGNet
 
 def test_compressed_nacl_is_higher_in_energy_than_equilibrium():
     e_eq, e_compressed, e_expanded = ev.chgnet_energy(
@@ -38,6 +66,14 @@ def test_relaxation_is_bounded_lowers_energy_and_keeps_the_input_type():
     assert as_structure.properties["relax_steps"] <= 3
 
 
+def test_relax_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(stability_module, "RELAX_CACHE_SIZE", 2)
+    stability_module._RELAX_CACHE.clear()
+    for a in (5.5, 5.6, 5.7):
+        ev.relax(rocksalt(a), steps=1, progress=False)
+    assert len(stability_module._RELAX_CACHE) == 2
+
+
 def test_cells_above_the_memory_cap_are_refused_with_a_clear_error():
     big = rocksalt().repeat((5, 5, 2))  # 100 atoms > MAX_ATOMS = 64
     with pytest.raises(ev.CellTooLargeError, match="100-atom cell is above the CHGNet cap"):
@@ -46,32 +82,135 @@ def test_cells_above_the_memory_cap_are_refused_with_a_clear_error():
         ev.relax(big, progress=False)
     energies = ev.chgnet_energy([big, rocksalt()], skip_too_large=True, progress=False)
     assert np.isnan(energies[0]) and np.isfinite(energies[1])
-    result = ev.stability(big, reference=[rocksalt()], progress=False)
+    result = ev.stability(big, progress=False)
     assert np.isnan(result.e_above_hull) and "CellTooLargeError" in result.reason
 
 
-def test_rock_salt_nacl_is_on_its_chgnet_hull_and_the_cscl_polymorph_is_above():
+def test_settings_are_one_frozen_object_with_checked_overrides():
+    s = ev.StabilitySettings()
+    assert (s.relax, s.steps, s.threshold) == (True, 100, 0.1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.steps = 3
+    assert s.replace(steps=3).steps == 3 and s.replace(steps=None) is s
+    with pytest.raises(TypeError, match="unknown setting"):
+        s.replace(stepz=3)
+    with pytest.raises(ValueError, match="steps"):
+        ev.StabilitySettings(steps=-1)
+
+
+# ---------------------------------------------------------------------------------- table logic
+
+def test_subsystems_a_hull_depends_on():
+    assert subsystems(["Na"]) == []
+    assert subsystems(["Li", "Cl"]) == [("Cl", "Li")]
+    assert subsystems(["Sr", "Ti", "O"]) == [("O", "Sr"), ("O", "Ti"), ("Sr", "Ti")]
+    assert len(subsystems(["Li", "P", "S", "Cl"])) == 6 + 4  # binaries and ternaries
+
+
+def test_table_logic_on_a_tiny_table(tmp_path):
+    path = tiny_table(tmp_path, [
+        ("m-1", "val", "Na", 1, -1.3), ("m-2", "test", "Na", 2, -1.31),
+        ("m-3", "val", "Cl2", 4, -1.8), ("m-4", "val", "Li", 1, -1.9),
+        ("m-5", "val", "NaCl", 8, -3.7), ("m-6", "test", "LiCl", 2, -4.0),
+        ("built:Al", "built", "Al", 1, -3.7)])
+    val = ReferenceTable(("val",), path=path)
+    full = ReferenceTable(("val", "test"), path=path)
+    assert val.missing_subsystems(["Li", "Cl"]) == ["Cl-Li"]
+    assert full.missing_subsystems(["Li", "Cl"]) == []
+    assert full.missing_subsystems(["Na", "Li", "Cl"]) == ["Li-Na"]
+    # elemental references: lowest of the selected splits, else the rest of the table, else built
+    e, source, built = full.elemental_reference("Na")
+    assert e == pytest.approx(-1.31) and "m-2" in source and not built
+    e, source, _ = val.elemental_reference("Na")
+    assert e == pytest.approx(-1.3) and "m-1" in source
+    e, source, built = full.elemental_reference("Al")
+    assert built and source.startswith("built")
+    with pytest.raises(KeyError, match="no elemental reference for Fe"):
+        full.elemental_reference("Fe")
+    names = {e.name for e in full.phase_diagram(["Li", "Cl"]).stable_entries}
+    assert names == {"Li", "Cl", "LiCl"}
+    assert {e.name for e in val.phase_diagram(["Li", "Cl"]).stable_entries} == {"Li", "Cl"}
+
+
+# ---------------------------------------------------------------------------------- shipped hull
+
+def test_shipped_table_loads_and_marks_built_elemental_references():
+    table = ev.reference_table()
+    assert len(table.rows("val")) == 9047 and len(table.rows("test")) == 9046
+    built = set(table.formula[table.built])
+    assert built == {"Ac", "Al", "Au", "Cr", "Eu", "Ge", "Lu", "Mo", "Os", "Pa", "Pt", "Th",
+                     "U", "V", "Zn"}
+    assert all(table.built_from[table.built])
+    refs = ev.elemental_references(["Al", "Na"])
+    assert refs["Al"].built and not refs["Na"].built
+    result = ev.stability(bulk("Al", "fcc", a=4.04), progress=False)
+    assert result.built_references == ("Al",) and abs(result.e_above_hull) < 0.05
+
+
+def test_stability_relaxes_only_the_evaluated_structure(monkeypatch):
+    calls = []
+    original = stability_module._relax_one
+
+    def counting(atoms, *args, **kwargs):
+        calls.append(atoms.get_chemical_formula())
+        return original(atoms, *args, **kwargs)
+
+    monkeypatch.setattr(stability_module, "_relax_one", counting)
+    result = ev.stability(cubic_srtio3(), steps=20, progress=False)
+    assert calls == ["O3SrTi"]  # one relaxation: the structure, no reference phase
+    assert np.isfinite(result.e_above_hull)
+
+
+@pytest.mark.parametrize("label,atoms", [
+    ("NaCl", rocksalt(5.69)), ("LiCl", bulk("LiCl", "rocksalt", a=5.14)),
+    ("Si", bulk("Si", "diamond", a=5.47)), ("SrTiO3", cubic_srtio3())])
+def test_known_ground_states_lie_on_the_full_hull(label, atoms):
+    result = ev.stability(atoms, progress=False)
+    assert abs(result.e_above_hull) < 0.05, (label, result)
+    assert result.formation_energy_per_atom < 0.05
+
+
+def test_rock_salt_mgo_which_mp20_lacks_lies_a_little_below_the_hull():
+    result = ev.stability(bulk("MgO", "rocksalt", a=4.25), progress=False)
+    assert -0.15 < result.e_above_hull < -0.01  # about the rock-salt / wurtzite difference
+    assert result.hull_complete
+
+
+def test_rock_salt_licl_against_a_val_only_table_is_flagged_not_ranked():
+    licl = bulk("LiCl", "rocksalt", a=5.14)
+    result = ev.stability(licl, "val", progress=False)
+    assert not result.hull_complete and result.missing_subsystems == ("Cl-Li",)
+    assert "incomplete reference" in result.reason
+    assert result.e_above_hull < -1.0  # the whole formation energy: why it must be flagged
+    summary = ev.summarize([licl], reference=[rocksalt()], hull="val", progress=False)
+    row = summary.table.iloc[0]
+    assert not row["hull_complete"] and row["missing_subsystems"] == ["Cl-Li"]
+    assert not row["stable"] and row["stable_uncertain"] and not row["sun"]
+    assert summary.rates["n_sun"] == 0 and summary.rates["n_sun_uncertain"] == 1
+    assert "incomplete reference" in summary.text()
+    full = ev.summarize([licl], reference=[rocksalt()], progress=False)
+    assert full.table.iloc[0]["hull_complete"] and full.table.iloc[0]["stable"]
+
+
+def test_your_own_reference_phases_join_the_table():
     cscl = bulk("NaCl", "cesiumchloride", a=3.4)
-    reference = [rocksalt(), cscl]
-    hull = ev.hull_reference(reference, steps=60, progress=False)
-    refs = hull.elemental_references(["Na", "Cl"])
-    assert set(refs) == {"Na", "Cl"} and all(np.isfinite(r.energy_per_atom) for r in refs.values())
-    rs, cs = ev.stability([rocksalt(5.7), cscl], reference=hull, progress=False)
+    rs, cs = ev.stability([rocksalt(5.7), cscl], reference=[rocksalt(), cscl], steps=60,
+                          progress=False)
     assert rs.formation_energy_per_atom < -1.0  # DFT (MP): about -2.0 eV/atom
-    assert abs(rs.e_above_hull) < 0.02           # on the hull
+    assert abs(rs.e_above_hull) < 0.02
     assert cs.e_above_hull > rs.e_above_hull + 0.01
-    diagram = hull.phase_diagram(["Na", "Cl"])
-    assert {e.composition.reduced_formula for e in diagram.stable_entries} >= {"NaCl"}
+    with pytest.raises(TypeError, match="structures="):
+        ev.HullReference([rocksalt()])
 
 
 def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(tmp_path):
-    pytest.importorskip("ipywidgets")
     batch = [rocksalt(5.5).repeat((1, 1, 2)), bulk("NaCl", "cesiumchloride", a=3.3), bulk("Na"),
              Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[5, 5, 5], pbc=True)]
     summary = ev.summarize(batch, reference=[rocksalt()], steps=60, progress=False)
     table, rates = summary
     assert table["stable"].tolist() == [True, False, True, False]
     assert table["sun"].tolist() == [False, False, True, False]  # rock salt is not novel
+    assert table["hull_complete"].tolist() == [True, True, True, False]
     assert table.loc[3, "stability_note"] == "not evaluated (invalid)"
     assert np.isnan(table.loc[3, "e_above_hull"])
     assert rates["n_sun"] == 1 and rates["stability_threshold"] == 0.1
@@ -80,9 +219,23 @@ def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(t
     dash = ev.EvaluationDashboard(batch, summary=summary, viewer="plotly")
     assert dash.chemical_systems() == ["Cl-Na"]
     fig = dash.phase_diagram_figure("Cl-Na")
-    assert any(trace.name == "Highlighted" for trace in fig.data)
+    generated = [tr.name for tr in fig.data if (tr.name or "").startswith("#")]
+    assert generated == ["#0 NaCl", "#1 NaCl", "#2 Na"]   # one marker each, named by formula
     dash.sort_by("e_above_hull")
     assert dash.order[-1] == 3  # nan (not evaluated) sorts last
     assert table.loc[dash.order[0], "e_above_hull"] == table["e_above_hull"].min()
     dash.select(1)
     assert "E_hull" in dash.detail.value and "no" in dash.detail.value
+
+
+def test_model_versus_random_baseline_side_by_side():
+    batch = [rocksalt(5.69), bulk("Si", "diamond", a=5.47)]
+    summary = ev.summarize(batch, reference=[rocksalt()], relax=False, baseline=True,
+                           progress=False)
+    assert summary.baseline is not None and summary.baseline.rates["n"] == 2
+    assert [a.get_chemical_formula() for a in summary.baseline.structures] == ["ClNa", "Si2"]
+    compare = summary.compare()
+    assert list(compare.columns) == ["model", "random baseline"]
+    assert compare.loc["stability", "model"] == 1.0
+    assert compare.loc["stability", "random baseline"] < 1.0  # random atoms are not stable
+    assert "random baseline" in summary.text()

@@ -6,6 +6,7 @@ import pytest
 from ase import Atoms
 
 from crystal_lab import Visualizer
+from crystal_lab.view.ngl import shown_component
 from crystal_lab.visualize import describe, min_distance, trajectory_figure
 
 
@@ -49,34 +50,94 @@ def test_view_is_nglview_widget_with_atoms_and_cell(batio3):
 
 def test_view_repeat_and_index_slider(nacl, batio3):
     box = Visualizer([nacl, batio3]).view(0, repeat=(2, 2, 2))
-    pdb = _loaded_pdb(box.viewer.ngl)
+    ngl = box.viewer.ngl
+    pdb = _loaded_pdb(ngl)
     assert _n_atoms(pdb) == 8 * len(nacl)
     np.testing.assert_allclose(_cryst1(pdb)[:3], 2 * nacl.cell.lengths(), atol=1e-3)
-    box.viewer.slider.value = 1                  # the slider rebuilds the shown structure
-    pdb = _loaded_pdb(box.viewer.ngl)
+    box.viewer.slider.value = 1                  # the slider loads structure 1 into the stage
+    pdb = _loaded_pdb(ngl)
     assert _n_atoms(pdb) == 8 * len(batio3)
-    assert len(box.viewer.ngl._ngl_component_ids) == 1
+    box.viewer.slider.value = 0                  # back: shown again, not loaded again
+    names = [m["methodName"] for m in ngl._ngl_msg_archive]
+    assert names.count("loadFile") == 2 and box.viewer.ngl is ngl
+    assert "Na" in box.viewer.legend.value and "Cl" in box.viewer.legend.value
 
 
-def test_view_trajectory_rebuilds_cell_and_species(nacl):
-    a = nacl.copy()
-    a.numbers[:] = 0                              # a masked frame, as at t = 1
-    a.set_cell(nacl.cell * 1.3, scale_atoms=True)
-    a.info["t"] = 1.0
-    b = nacl.copy()
-    b.info["t"] = 0.0
-    box = Visualizer([a, b]).view_trajectory()
-    first = _loaded_pdb(box.viewer.ngl)
+def _sent(ngl) -> list[dict]:
+    """Messages queued for the (not yet displayed) nglview frontend, in order."""
+    return [cb._ngl_msg for cb in ngl._callbacks_before_loaded]
+
+
+def _frames(nacl, n):
+    frames = []
+    for k in range(n):
+        a = nacl.copy()
+        t = 1.0 - k / (n - 1)
+        a.set_cell(nacl.cell * (1 + 0.3 * t), scale_atoms=True)
+        if t > 0.5:
+            a.numbers[:] = 0                      # masked types, as early in sampling
+        a.info["t"] = t
+        frames.append(a)
+    return frames
+
+
+def test_trajectory_plays_every_frame_in_one_stage(nacl):
+    """50 frames are loaded once into ONE stage; playing shows each frame in turn by
+    visibility alone (no reload, no new stage), and the replay archive shows only the
+    current frame."""
+    frames = _frames(nacl, 50)
+    box = Visualizer(frames).view_trajectory()
+    viewer = box.viewer
+    ngl = viewer.ngl
+    assert viewer.slider.description == "t" and viewer.slider.label == "1.00"
+    assert len(ngl._ngl_component_ids) == 50
+    n_before = len(_sent(ngl))
+    for k in range(50):                           # what the Play button does, frame by frame
+        viewer.slider.index = k
+    played = _sent(ngl)[n_before:]
+    assert not [m for m in played if m["methodName"] == "loadFile"]
+    shown = [shown_component(m) for m in played if shown_component(m) is not None]
+    assert shown == list(range(1, 50))            # every frame shown once, in order
+    assert viewer.slider.label == "0.00" and viewer.index == 49
+    arch = ngl._ngl_msg_archive
+    assert [shown_component(m) for m in arch if shown_component(m) is not None] == [49]
+    assert sum(m["methodName"] == "loadFile" for m in arch) == 50
+    first = next(m["args"][0]["data"] for m in arch if m["methodName"] == "loadFile")
     assert "MSK" in first and " X" in first
-    box.viewer.show(1)
-    second = _loaded_pdb(box.viewer.ngl)
-    assert "MSK" not in second and "NA" in second and "CL" in second
-    np.testing.assert_allclose(_cryst1(second), nacl.cell.cellpar(), atol=1e-3)
-    for _ in range(5):                            # replaying frames does not pile up messages
-        box.viewer.show(0)
-        box.viewer.show(1)
-    names = [m["methodName"] for m in box.viewer.ngl._ngl_msg_archive]
-    assert names.count("loadFile") == 1 and names.count("addRepresentation") == 2
+    np.testing.assert_allclose(_cryst1(_loaded_pdb(ngl)), nacl.cell.cellpar(), atol=1e-3)
+
+
+def test_set_frames_replaces_the_structure_in_the_same_stage(nacl, batio3):
+    from crystal_lab.view.ngl import FrameViewer
+
+    viewer = FrameViewer([], controls=False)
+    assert viewer.widget.layout.display == "none"        # empty: hidden, nothing to draw
+    ngl = viewer.ngl
+    for atoms in (nacl, batio3, nacl):
+        viewer.set_frames([atoms])
+    assert viewer.ngl is ngl and len(ngl._ngl_component_ids) == 1
+    assert viewer.widget.layout.display == ""
+    assert _n_atoms(_loaded_pdb(ngl)) == len(nacl)
+    reprs = [m for m in ngl._ngl_msg_archive if m["methodName"] == "addRepresentation"]
+    assert len(reprs) == 2                                # ball+stick and unit cell, once
+
+
+def test_masked_atoms_are_translucent_labelled_and_no_element_colour(nacl):
+    from ase.data.colors import jmol_colors
+
+    from crystal_lab.view.style import MASKED_COLOR, legend_html
+
+    rgb = np.array([int(MASKED_COLOR[i:i + 2], 16) for i in (1, 3, 5)])
+    assert np.linalg.norm(jmol_colors[1:] * 255 - rgb, axis=1).min() > 80
+    m = nacl.copy()
+    m.numbers[0] = 0
+    box = Visualizer(m).view()
+    reprs = {msg["args"][0]: msg["kwargs"] for msg in box.viewer.ngl._ngl_msg_archive
+             if msg["methodName"] == "addRepresentation"}
+    assert reprs["spacefill"]["color"] == MASKED_COLOR and reprs["spacefill"]["opacity"] < 0.5
+    assert reprs["label"]["sele"] == "MSK" and reprs["label"]["labelType"] == "atomname"
+    assert "X = masked" in box.viewer.legend.value and "Cl" in box.viewer.legend.value
+    assert legend_html([11, 17]).count("cl-legend-item") == 2
 
 
 def test_plot_has_every_atom_and_twelve_cell_edges(batio3):
@@ -98,13 +159,19 @@ def test_plot_has_every_atom_and_twelve_cell_edges(batio3):
     assert len(by_name["images"].x) >= 7
 
 
-def test_plot_bonds_stay_inside_the_cell(nacl):
-    fig = Visualizer(nacl).plot(0)
-    bonds = next(tr for tr in fig.data if tr.name == "bonds")
-    pts = np.array([[x, y, z] for x, y, z in zip(bonds.x, bonds.y, bonds.z) if x is not None])
-    assert len(pts) > 0
-    frac = pts @ np.linalg.inv(nacl.cell.array)
-    assert frac.min() > -1e-6 and frac.max() < 1 + 1e-6
+def test_plot_bonds_end_on_drawn_atoms(nacl, batio3):
+    """Every bond ends on an atom the figure draws (an atom of the cell or a periodic image
+    the bond reaches): no stick ends in empty space."""
+    for atoms in (nacl, batio3):
+        fig = Visualizer(atoms).plot(0)
+        bonds = next(tr for tr in fig.data if tr.name == "bonds")
+        ends = np.array([[x, y, z] for x, y, z in zip(bonds.x, bonds.y, bonds.z)
+                         if x is not None], float)
+        assert len(ends) > 0
+        drawn = np.concatenate([np.c_[tr.x, tr.y, tr.z] for tr in fig.data
+                                if tr.name not in ("bonds", "cell")]).astype(float)
+        dist = np.linalg.norm(ends[:, None] - drawn[None], axis=2).min(1)
+        assert dist.max() < 1e-6
 
 
 def test_plot_repeat_and_masked_atoms(nacl):
@@ -125,6 +192,15 @@ def test_plot_trajectory_has_a_frame_per_structure_labelled_by_t(nacl):
     assert len(fig.frames) == 3
     assert [s.label for s in fig.layout.sliders[0].steps] == ["1.00", "0.50", "0.00"]
     assert fig.layout.sliders[0].active == 2                 # a static export shows the crystal
+    assert fig.layout.sliders[0].currentvalue.prefix == "t = "
+    legend = [tr.name for tr in fig.data if tr.legendgroup == "elements"]
+    assert legend == ["Na", "Cl"]                            # the element key beside the view
+    # every frame fits the camera to its own cell: the crystal fills the view at every t
+    big = nacl.copy()
+    big.set_cell(nacl.cell * 3, scale_atoms=True)
+    fig = Visualizer([big, nacl]).plot_trajectory()
+    spans = [np.diff(f.layout.scene.xaxis.range)[0] for f in fig.frames]
+    assert spans[0] > 2.5 * spans[1]
     atoms = next(tr for tr in fig.data if tr.name == "atoms")
     wrapped = frames[2].get_scaled_positions(wrap=True) @ frames[2].cell.array
     np.testing.assert_allclose(np.c_[atoms.x, atoms.y, atoms.z], wrapped, atol=1e-9)
@@ -175,3 +251,16 @@ def test_accepts_pymatgen_and_rejects_bad_input(batio3):
         Visualizer([batio3]).plot(3)
     with pytest.raises(ValueError):
         Visualizer([batio3]).plot(0, repeat=(0, 1, 1))
+
+
+def test_slider_labels_are_t_and_never_repeat(nacl):
+    from crystal_lab.view.ngl import _labels
+
+    frames = []
+    for t in (1.0, 0.5, 0.004, 0.0):
+        a = nacl.copy()
+        a.info["t"] = t
+        frames.append(a)
+    assert _labels(frames) == ["1.000", "0.500", "0.004", "0.000"]   # 0.00 twice: 3 decimals
+    assert _labels(frames[:2]) == ["1.00", "0.50"]
+    assert _labels([nacl, nacl]) == ["0", "1"]                         # no t: frame numbers

@@ -2,15 +2,14 @@
 results without an exception, and the widget generates again afterwards."""
 from __future__ import annotations
 
+import re
 import threading
 import zipfile
 
 import pytest
 
-pytest.importorskip("ipywidgets")
-
 from crystal_lab.model import CrystalDiffusionModel, ModelConfig
-from crystal_lab.widgets import GenerateWidget, format_seconds
+from crystal_lab.widgets import GenerateWidget, format_seconds, suggest_prompt
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +31,11 @@ def test_generate_fills_results_label_and_progress(tiny_model):
     assert all(a.info["complete"] for a in g.results)
     assert "2 structures" in g.label.value and "BaTiO3" in g.label.value
     assert g.progress.value == 1.0 and "done" in g.status.value
-    assert len(g.output.outputs) == 1          # the picture of structure 0
-    assert "application/vnd.plotly.v1+json" in g.output.outputs[0]["data"]
+    # the picture of structure 0, in the widget's one nglview stage, with its quality badges
+    assert len(g.viewer.ngl._ngl_component_ids) == 1 and g.viewer.widget.layout.display == ""
+    assert "structurally valid" in g.badges.value or "invalid:" in g.badges.value
+    assert "SMACT" in g.badges.value and "Å³/atom" in g.badges.value
+    assert "space group" in g.badges.value and len(g.quality) == 2
     assert not g.generate_button.disabled and g.stop_button.disabled
     assert not g.save_button.disabled
 
@@ -58,7 +60,10 @@ def test_stop_after_k_steps_gives_partial_results_then_generates_again(tiny_mode
     assert g.stopped and len(g.results) == 3
     assert all(a.info["complete"] is False for a in g.results)
     assert all(set(a.get_chemical_symbols()) == {"Ba", "Ti", "O"} for a in g.results)
-    assert "partial" in g.label.value and "stopped" in g.status.value
+    assert "partial" in g.label.value
+    assert re.match(r"stopped at step \d+ of 200 \(t = 0\.\d\d\) after ", g.status.value), \
+        g.status.value
+    assert g.last_step["step"] < 20 and f"step {g.last_step['step']} of 200" in g.status.value
     assert g.progress.value < 0.2                  # about k of 200 steps
     assert not g.generate_button.disabled and not g.prompt.disabled
 
@@ -71,12 +76,63 @@ def test_stop_after_k_steps_gives_partial_results_then_generates_again(tiny_mode
     assert all(a.info["complete"] for a in g.results)
 
 
-def test_bad_prompt_is_reported_in_the_widget(tiny_model):
-    g = GenerateWidget(tiny_model, prompt="Qx", steps=4)
+def test_bad_prompt_clears_results_and_says_so_plainly(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1, steps=3)
+    ngl = g.viewer.ngl
+    g.generate(wait=True)
+    assert g.results and g.error is None
+    g.prompt.value = "Qx"
     assert "Cannot use this prompt" in g.helper.value
     g.generate(wait=True)
-    assert g.error is not None and "Error" in g.status.value
-    assert not g.generate_button.disabled and g.results == []
+    assert g.error is not None and g.results == [] and g.label.value == ""
+    assert g.status.value.count("Cannot generate: Qx is not an element.") == 1
+    assert "Error" not in g.status.value                  # no Python class name
+    assert g.viewer.widget.layout.display == "none"       # the old structure is gone
+    assert not g.generate_button.disabled and g.save_button.disabled
+    g.prompt.value = "nacl"                               # accepted (case-insensitive)
+    g.prompt.value = "srtio3"
+    assert "Did you mean SrTiO3?" in g.helper.value
+    g.prompt.value = "NaCl"
+    g.generate(wait=True)                                 # Generate still works, same stage
+    assert g.error is None and len(g.results) == 1 and g.viewer.ngl is ngl
+
+
+def test_suggest_prompt_fixes_letter_case_only():
+    assert suggest_prompt("srtio3") == "SrTiO3"
+    assert suggest_prompt("batio3") == "BaTiO3"
+    assert suggest_prompt("SrTiO3") is None and suggest_prompt("Qx") is None
+
+
+def test_results_clear_when_a_run_starts_and_options_pass_through(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=2, steps=3,
+                       batch_size=1)
+    g.generate(wait=True)
+    assert len(g.results) == 2
+    seen, real = [], tiny_model.sample
+
+    def spy(*args, **kwargs):
+        seen.append((g.label.value, list(g.results), dict(kwargs)))
+        kwargs.pop("crystal_system", None)                 # the model need not know them yet
+        kwargs.pop("formation_energy", None)
+        return real(*args, **kwargs)
+
+    tiny_model.sample = spy
+    try:
+        g.generate(wait=True)                              # nothing optional set
+        g.crystal_system.value = "cubic"
+        g.formation_energy.value = "-1.5"
+        g.generate(wait=True)
+    finally:
+        del tiny_model.sample
+    label, results, kwargs = seen[0]
+    assert results == [] and "generating" in label         # cleared before sampling
+    assert kwargs["batch_size"] == 1                        # passed through, not assumed 64
+    assert "crystal_system" not in kwargs and "formation_energy" not in kwargs
+    kwargs = seen[1][2]
+    assert kwargs["crystal_system"] == "cubic" and kwargs["formation_energy"] == -1.5
+    g.formation_energy.value = "low"                        # a bad target: a plain sentence
+    g.generate(wait=True)
+    assert "formation-energy target must be a number" in g.status.value and g.results == []
 
 
 def test_save_writes_a_zip_with_cifs(tiny_model, tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import io
 import zipfile
 
@@ -36,7 +37,21 @@ def test_create_workspace_copies_notebooks_and_pictures_only(course, tmp_path):
     assert got == ["00_welcome.ipynb", "01_toy.ipynb", "images/cell.png"]
     assert sorted(map(str, report.copied)) == got
     assert report.skipped == []
-    assert (tmp_path / "ws" / "01_toy.ipynb").read_text() == '{"course": 1}'
+    assert json.loads((tmp_path / "ws" / "01_toy.ipynb").read_text()) == {"course": 1}
+
+
+def test_create_workspace_gives_students_output_cleared_notebooks(course, tmp_path):
+    """Stored outputs (and any answer visible in them) never reach a student's copy; markdown,
+    code and attachments do."""
+    nb = {"cells": [{"cell_type": "markdown", "source": "# Hi", "attachments": {"a.png": {}}},
+                    {"cell_type": "code", "source": "6 * 7", "execution_count": 3,
+                     "outputs": [{"output_type": "execute_result", "data": {"text/plain": "42"}}]}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (course / "02_answers.ipynb").write_text(json.dumps(nb))
+    create_workspace(tmp_path / "ws", source=course)
+    got = json.loads((tmp_path / "ws" / "02_answers.ipynb").read_text())
+    assert got["cells"][1] == {"cell_type": "code", "source": "6 * 7", "execution_count": None, "outputs": []}
+    assert got["cells"][0] == nb["cells"][0]
 
 
 def test_create_workspace_never_overwrites_student_files(course, tmp_path):

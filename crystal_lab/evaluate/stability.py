@@ -11,27 +11,24 @@ Definitions used here:
 * ``energy per atom``: CHGNet's total energy / number of atoms (eV/atom), of the structure as given
   or after a bounded FIRE relaxation (positions and cell, ``ase.filters.FrechetCellFilter``).
 * ``formation energy``: E(structure)/atom - sum_i x_i mu_i, with mu_i the CHGNet energy per atom of
-  the lowest-energy elemental reference of element i (see :func:`elemental_references`).
+  the elemental reference of element i (the lowest elemental phase of MP-20, or one built from
+  ASE's reference crystal where MP-20 has none).
 * ``E_hull`` (energy above the convex hull): distance in eV/atom from the lower convex hull of the
-  *reference* phases of the same chemical system (all reference structures whose elements are a
-  subset, CHGNet-relaxed, plus the elemental references), from pymatgen's ``PhaseDiagram``
-  (``get_decomp_and_e_above_hull(..., allow_negative=True)``: a negative value means the
-  structure lies *below* the reference hull). Generated structures do not enter the hull.
+  *reference* phases of the same chemical system, from pymatgen's ``PhaseDiagram``
+  (``get_decomp_and_e_above_hull(..., allow_negative=True)``: a negative value means the structure
+  lies *below* the reference hull: it is more stable than every known mixture of phases, or the
+  reference misses a phase). Generated structures do not enter the hull.
 * ``stable`` (MatterGen's S.U.N., Zeni et al. Nature 2025): E_hull below a threshold, by default
   0.1 eV/atom (MatterGen's "stable" cut; 0 would be strict thermodynamic stability).
+* ``hull_complete``: every sub-system the E_hull depends on (all binaries, ...; see
+  :func:`~crystal_lab.evaluate.reference_table.subsystems`) has at least one compound in the
+  reference; ``missing_subsystems`` names those that have none. Where the reference is incomplete
+  the E_hull is too low and must not be ranked.
 
-Elemental references (documented choice): for each element we take the lowest CHGNet energy among
-the pure-element structures of the reference set; for an element the reference set lacks, we relax
-(<= ``steps``) a few simple structures built with ``ase.build.bulk`` (ASE's reference crystal
-when it is fcc/bcc/hcp/diamond/sc; sc, fcc, bcc and diamond with nearest-neighbour distances from
-the covalent radius) and, for non-metals, a dimer in a 10 A box; the lowest wins. For metals the
-simple close-packed structures are near the ground state (their differences are typically tens of
-meV/atom). For non-metals, measured here with CHGNet against approximate Materials Project
-ground-state energies: S (dimer) -3.97 vs about -4.13 eV/atom, Se (diamond) -3.34 vs -3.50,
-P (sc) -5.25 vs -5.41, Si (diamond) -5.31 vs -5.42, but B (diamond) -5.97 vs -6.68: boron's ground
-state is a 12-atom icosahedral crystal. A too-high elemental reference makes formation energies too
-negative and compounds look too stable: prefer a reference set that contains the element (MP-20
-``val`` lacks 38 of its 87 elements, among them Al, B, Fe, Na, P, S, Ti, Zn).
+The reference phases are the shipped CHGNet table of all of MP-20 val + test
+(:mod:`.reference_table`, single-point energies of the DFT-relaxed structures, computed once by
+``scripts/build_reference_table.py``): nothing about the reference is computed at evaluation time.
+Only the evaluated structures run through CHGNet.
 
 Memory (Binder gives about 2 GB): CHGNet's graph grows with atoms x neighbours. Measured here: the
 model alone ~0.4 GB; 8-atom NaCl 0.41 GB, 64 atoms 0.72 GB, 216 atoms 1.5 GB (forces + stress);
@@ -45,8 +42,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,12 +51,24 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import as_list, is_single, like_input, symbols_of, to_atoms, to_structure
-
-MAX_ATOMS = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
-STABILITY_THRESHOLD = 0.1   # eV/atom above hull (MatterGen's S.U.N. "stable")
-RELAX_STEPS = 100           # FIRE step cap for relaxations
-RELAX_FMAX = 0.1            # eV/A force convergence
+from ..structures import (
+    as_list,
+    is_metal,
+    is_single,
+    like_input,
+    symbols_of,
+    to_atoms,
+    to_structure,
+)
+from .reference_table import ALL_SPLITS, ReferenceTable, reference_table
+from .settings import (  # noqa: F401 -- the constants are re-exported (dashboard, benchmarks)
+    MAX_ATOMS,
+    RELAX_FMAX,
+    RELAX_STEPS,
+    STABILITY_THRESHOLD,
+    StabilitySettings,
+    resolve,
+)
 
 
 class CellTooLargeError(ValueError):
@@ -144,7 +153,8 @@ def chgnet_energy(structures, max_atoms: int = MAX_ATOMS, skip_too_large: bool =
 
 # --------------------------------------------------------------------------- relaxation
 
-_RELAX_CACHE: dict[str, tuple[float, Any, int, bool]] = {}
+RELAX_CACHE_SIZE = 256      # relaxations kept per session (least recently used dropped first)
+_RELAX_CACHE: OrderedDict[str, tuple[float, Any, int, bool]] = OrderedDict()
 
 
 def _fingerprint(atoms, *settings) -> str:
@@ -164,6 +174,7 @@ def _relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
     _check_size(len(atoms), max_atoms)
     key = _fingerprint(atoms, steps, fmax, relax_cell)
     if key in _RELAX_CACHE:
+        _RELAX_CACHE.move_to_end(key)
         e, relaxed, n, ok = _RELAX_CACHE[key]
         return e, relaxed.copy(), n, ok
     work = atoms.copy()
@@ -187,6 +198,8 @@ def _relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
     relaxed.info.update(chgnet_energy=energy, relax_steps=max(n - 1, 0),
                         relax_converged=bool(converged))
     _RELAX_CACHE[key] = (energy, relaxed, max(n - 1, 0), bool(converged))
+    while len(_RELAX_CACHE) > RELAX_CACHE_SIZE:
+        _RELAX_CACHE.popitem(last=False)
     return energy, relaxed.copy(), max(n - 1, 0), bool(converged)
 
 
@@ -215,12 +228,6 @@ def relax(structures, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, relax_
 
 # --------------------------------------------------------------------------- elemental references
 
-def _is_metal(symbol: str) -> bool:
-    import smact
-
-    return symbol in smact.metals
-
-
 def elemental_candidates(symbol: str) -> list[tuple[str, Any, bool]]:
     """Simple structures of one element: ``(description, Atoms, relax_cell)`` candidates.
 
@@ -243,7 +250,7 @@ def elemental_candidates(symbol: str) -> list[tuple[str, Any, bool]]:
     for kind, a in lattice.items():
         if state.get("symmetry") != kind:
             out.append((f"{kind} {symbol}, a from covalent radius", bulk(symbol, kind, a=a), True))
-    if not _is_metal(symbol):
+    if not is_metal(symbol):
         d = state["d"] if state.get("symmetry") == "diatom" else 2 * r
         dimer = Atoms(symbol * 2, positions=[[5, 5, 5 - d / 2], [5, 5, 5 + d / 2]],
                       cell=[10, 10, 10], pbc=True)
@@ -251,194 +258,210 @@ def elemental_candidates(symbol: str) -> list[tuple[str, Any, bool]]:
     return out
 
 
+
 @dataclass(frozen=True)
 class ElementReference:
-    """The chemical potential of one element: CHGNet ``energy_per_atom``, the structure, its source."""
+    """The chemical potential of one element: CHGNet ``energy_per_atom``, its source, ``built``."""
 
     symbol: str
     energy_per_atom: float
-    atoms: Any
     source: str
+    built: bool = False
 
 
 # --------------------------------------------------------------------------- hull
 
 @dataclass(frozen=True)
 class Stability:
-    """CHGNet stability of one structure (energies in eV/atom; nan where not computed)."""
+    """CHGNet stability of one structure (energies in eV/atom; nan where not computed).
+
+    ``hull_complete``: every sub-system the E_hull depends on has a compound in the reference;
+    ``missing_subsystems``: those that have none ("Cl-Li"); ``built_references``: elements whose
+    chemical potential comes from a built structure (no elemental phase in MP-20).
+    """
 
     energy_per_atom: float
     formation_energy_per_atom: float
     e_above_hull: float
     relaxed: Any = None
     reason: str = ""
+    hull_complete: bool = False
+    missing_subsystems: tuple[str, ...] = ()
+    built_references: tuple[str, ...] = ()
+
+    @property
+    def trusted(self) -> bool:
+        """An E_hull that was computed against a complete reference."""
+        return bool(self.hull_complete and np.isfinite(self.e_above_hull))
 
 
 class HullReference:
-    """Competing phases for hulls: a reference set with CHGNet energies, one phase diagram a system.
+    """The competing phases of every hull: the shipped CHGNet table (:mod:`.reference_table`).
 
-    ``reference``: list of Atoms/Structures (default: the training data, MP-20 val). Reference
-    structures are relaxed with the same CHGNet settings the first time a chemical system needs
-    them, then cached.
+    ``splits``: which MP-20 splits supply the compounds: ``("val", "test")`` (default, all of
+    MP-20 here) or ``"val"`` (the training data only). ``structures``: more reference phases of
+    your own, added at their CHGNet single-point energies (give relaxed structures).
+    ``table``: a :class:`ReferenceTable` to use instead of the shipped one (``splits`` is then
+    ignored). ``settings``: how *evaluated* structures are treated (:class:`StabilitySettings`).
     """
 
-    def __init__(self, reference=None, relax: bool = True, steps: int = RELAX_STEPS,
-                 fmax: float = RELAX_FMAX, max_atoms: int = MAX_ATOMS, progress: bool = True):
-        if reference is None:
-            from .uniqueness import default_reference
+    def __init__(self, splits: Sequence[str] | str = ALL_SPLITS, structures=None,
+                 settings: StabilitySettings | None = None, table: ReferenceTable | None = None,
+                 **overrides):
+        if not isinstance(splits, (str, tuple, list)) or \
+                (isinstance(splits, (tuple, list)) and not all(isinstance(x, str) for x in splits)):
+            raise TypeError("HullReference(splits=...) takes split names such as 'val'; pass your "
+                            "own reference phases as structures=[...]")
+        self.settings = resolve(settings, **overrides)
+        splits = (splits,) if isinstance(splits, str) else tuple(splits)
+        table = table if table is not None else reference_table(splits)
+        if structures is not None:
+            table = table.with_structures(as_list(structures), progress=self.settings.progress)
+        self.table: ReferenceTable = table
 
-            reference = default_reference()
-        self.items = list(reference)
-        self.element_sets = [frozenset(symbols_of(x)) for x in self.items]
-        self.relax, self.steps, self.fmax = relax, steps, fmax
-        self.max_atoms, self.progress = max_atoms, progress
-        self._energy: dict[int, float] = {}
-        self._elements: dict[str, ElementReference] = {}
-        self._diagrams: dict[frozenset, Any] = {}
+    def __repr__(self) -> str:
+        return f"HullReference({self.table!r})"
 
-    # energies ---------------------------------------------------------------------------------
+    @property
+    def progress(self) -> bool:
+        return self.settings.progress
+
     def energy(self, atoms, relax_cell: bool = True) -> tuple[float, Any]:
-        """CHGNet energy per atom of ``atoms`` (relaxed or not, per this reference's settings)."""
-        if self.relax:
-            e, relaxed, _, _ = _relax_one(to_atoms(atoms), self.steps, self.fmax, relax_cell,
-                                          self.max_atoms, progress=False)
+        """CHGNet energy per atom of ``atoms`` per the settings: (energy, relaxed Atoms or None)."""
+        s = self.settings
+        if s.relax:
+            e, relaxed, _, _ = _relax_one(to_atoms(atoms), s.steps, s.fmax, relax_cell,
+                                          s.max_atoms, False)
             return e, relaxed
-        return chgnet_energy(atoms, self.max_atoms, progress=False), to_atoms(atoms)
-
-    def _reference_energy(self, i: int) -> float:
-        if i not in self._energy:
-            try:
-                self._energy[i] = self.energy(self.items[i])[0]
-            except CellTooLargeError:
-                self._energy[i] = float("nan")
-        return self._energy[i]
+        return chgnet_energy(to_atoms(atoms), max_atoms=s.max_atoms, progress=False), None
 
     def elemental_references(self, elements: Sequence[str]) -> dict[str, ElementReference]:
-        """Lowest-energy reference of each element (reference-set entries first, else built)."""
-        todo = [el for el in elements if el not in self._elements]
-        for el in _bar(todo, self.progress and len(todo) > 0, "elemental references"):
-            pure = [i for i, s in enumerate(self.element_sets) if s == {el}]
-            if pure:
-                cands = [(self._reference_energy(i), to_atoms(self.items[i]),
-                          f"reference set #{i} {self.items[i].info.get('material_id', '')}".strip()
-                          if hasattr(self.items[i], "info") else f"reference set #{i}")
-                         for i in pure]
-            else:
-                cands = []
-                for desc, atoms, relax_cell in elemental_candidates(el):
-                    e, relaxed = self.energy(atoms, relax_cell)
-                    cands.append((e, relaxed, desc))
-            e, atoms, source = min((c for c in cands if np.isfinite(c[0])), key=lambda c: c[0])
-            self._elements[el] = ElementReference(el, e, atoms, source)
-        return {el: self._elements[el] for el in elements}
+        """The chemical potential of each element (see :meth:`ReferenceTable.elemental_reference`)."""
+        out = {}
+        for el in elements:
+            e, source, built = self.table.elemental_reference(el)
+            out[el] = ElementReference(el, e, source, built)
+        return out
 
-    # phase diagrams ---------------------------------------------------------------------------
     def entries(self, elements: Sequence[str]) -> list:
         """PDEntries (CHGNet total energies) of the elemental references and every reference
-        structure whose elements are a subset of ``elements``."""
-        from pymatgen.analysis.phase_diagram import PDEntry
-        from pymatgen.core import Composition
-
-        system = frozenset(elements)
-        refs = self.elemental_references(sorted(system))
-        out = [PDEntry(Composition({el: 1}), r.energy_per_atom, name=el, attribute=r.source)
-               for el, r in refs.items()]
-        members = [i for i, s in enumerate(self.element_sets) if s <= system and len(s) > 1]
-        for i in _bar(members, self.progress and len(members) > 0,
-                      f"reference phases {'-'.join(sorted(system))}"):
-            e = self._reference_energy(i)
-            if np.isfinite(e):
-                comp = to_structure(self.items[i]).composition
-                out.append(PDEntry(comp, e * comp.num_atoms, name=comp.reduced_formula,
-                                   attribute=f"reference #{i}"))
-        return out
+        compound whose elements are a subset of ``elements``."""
+        return self.table.entries(elements)
 
     def phase_diagram(self, elements: Sequence[str]):
         """pymatgen ``PhaseDiagram`` of the chemical system spanned by ``elements`` (cached)."""
-        from pymatgen.analysis.phase_diagram import PhaseDiagram
+        return self.table.phase_diagram(elements)
 
-        system = frozenset(elements)
-        if system not in self._diagrams:
-            self._diagrams[system] = PhaseDiagram(self.entries(sorted(system)))
-        return self._diagrams[system]
+    def missing_subsystems(self, elements: Sequence[str]) -> list[str]:
+        """Sub-systems the hull of ``elements`` depends on that have no reference compound."""
+        return self.table.missing_subsystems(elements)
 
     def evaluate(self, structure, energy_per_atom: float | None = None) -> Stability:
-        """Energy, formation energy and E_hull of one structure (relaxed per this reference's
-        settings unless ``energy_per_atom`` is given)."""
+        """Energy, formation energy, E_hull and reference completeness of one structure
+        (relaxed per the settings unless ``energy_per_atom`` is given)."""
         from pymatgen.analysis.phase_diagram import PDEntry
+        from pymatgen.core import Composition
 
-        atoms = to_atoms(structure)
+        symbols = symbols_of(structure)
+        system = sorted(set(symbols))
+        missing = tuple(self.missing_subsystems(system))
+        refs = self.elemental_references(system)
         relaxed = None
         if energy_per_atom is None:
-            energy_per_atom, relaxed = self.energy(atoms)
-        system = sorted(set(atoms.get_chemical_symbols()))
-        refs = self.elemental_references(system)
-        comp = to_structure(atoms).composition
-        e_form = energy_per_atom - sum(comp.get_atomic_fraction(el) * refs[el].energy_per_atom
+            energy_per_atom, relaxed = self.energy(structure)
+        counts = {el: symbols.count(el) for el in system}
+        comp = Composition(counts)
+        e_form = energy_per_atom - sum(counts[el] / len(symbols) * refs[el].energy_per_atom
                                        for el in system)
-        pd = self.phase_diagram(system)
-        entry = PDEntry(comp, energy_per_atom * comp.num_atoms)
-        _, e_hull = pd.get_decomp_and_e_above_hull(entry, allow_negative=True)
-        return Stability(float(energy_per_atom), float(e_form), float(e_hull), relaxed)
+        entry = PDEntry(comp, energy_per_atom * len(symbols))
+        _, e_hull = self.phase_diagram(system).get_decomp_and_e_above_hull(entry,
+                                                                           allow_negative=True)
+        reason = "" if not missing else f"incomplete reference: no compound in {', '.join(missing)}"
+        return Stability(float(energy_per_atom), float(e_form), float(e_hull), relaxed, reason,
+                         not missing, missing,
+                         tuple(el for el in system if refs[el].built))
 
 
-_HULLS: list = []  # [(reference object, settings, HullReference)]: the last one used
+    def evaluate_safely(self, structure) -> Stability:
+        """:meth:`evaluate`, with any error recorded in ``reason`` instead of raised."""
+        try:
+            return self.evaluate(structure)
+        except Exception as err:  # noqa: BLE001 -- recorded per structure
+            return _failed(structure, self, err)
 
 
-def hull_reference(reference=None, relax: bool = True, steps: int = RELAX_STEPS,
-                   fmax: float = RELAX_FMAX, max_atoms: int = MAX_ATOMS,
-                   progress: bool = True) -> HullReference:
-    """A cached :class:`HullReference` (so reference energies are computed once a session)."""
-    if isinstance(reference, HullReference):
-        return reference
-    settings = (relax, steps, fmax, max_atoms)
-    for ref, s, hull in _HULLS:
-        if ref is reference and s == settings:
-            hull.progress = progress
-            return hull
-    hull = HullReference(reference, relax, steps, fmax, max_atoms, progress)
-    _HULLS[:] = [(reference, settings, hull)]
-    return hull
+_HULLS: dict = {}  # (splits, settings) -> HullReference, for the shipped table
 
 
-def stability(structures, reference=None, relax: bool = True, steps: int = RELAX_STEPS,
-              fmax: float = RELAX_FMAX, max_atoms: int = MAX_ATOMS, progress: bool = True):
-    """CHGNet energy, formation energy and E_hull for each structure (a :class:`Stability`).
+def hull_reference(reference=None, settings: StabilitySettings | None = None,
+                   **overrides) -> HullReference:
+    """The :class:`HullReference` for ``reference``, cached per splits and settings.
 
-    Structures and reference phases are relaxed with the same settings when ``relax``. A cell
-    above ``max_atoms`` or one CHGNet cannot evaluate gives nans and a ``reason`` instead of an
-    error, so one bad sample does not stop a batch.
+    ``reference``: None (all of MP-20, val + test), a split name or tuple (``"val"``), a
+    :class:`HullReference` (returned as is) or a list of structures (added to the full table at
+    their CHGNet single-point energies; not cached).
     """
-    hull = hull_reference(reference, relax, steps, fmax, max_atoms, progress)
+    if isinstance(reference, HullReference):
+        if settings is None and not any(v is not None for v in overrides.values()):
+            return reference
+        hull = HullReference.__new__(HullReference)
+        hull.settings = resolve(settings or reference.settings, **overrides)
+        hull.table = reference.table
+        return hull
+    s = resolve(settings, **overrides)
+    if reference is None or isinstance(reference, (str, tuple)):
+        splits = ALL_SPLITS if reference is None else \
+            ((reference,) if isinstance(reference, str) else tuple(reference))
+        key = (splits, s)
+        if key not in _HULLS:
+            _HULLS[key] = HullReference(splits, settings=s)
+        return _HULLS[key]
+    return HullReference(ALL_SPLITS, structures=reference, settings=s)
+
+
+def _failed(structure, hull: HullReference, err: Exception) -> Stability:
+    nan = float("nan")
+    try:
+        missing = tuple(hull.missing_subsystems(sorted(set(symbols_of(structure)))))
+    except Exception:  # noqa: BLE001 -- a structure we cannot even read
+        missing = ()
+    return Stability(nan, nan, nan, None, f"{type(err).__name__}: {err}", False, missing)
+
+
+def stability(structures, reference=None, settings: StabilitySettings | None = None,
+              *, relax: bool | None = None, steps: int | None = None, fmax: float | None = None,
+              max_atoms: int | None = None, progress: bool | None = None):
+    """CHGNet energy, formation energy, E_hull and reference completeness (a :class:`Stability`).
+
+    ``reference``: see :func:`hull_reference` (default: the CHGNet table of all of MP-20).
+    Evaluated structures are relaxed per ``settings`` (or the single keywords); reference phases
+    never are. A cell above ``max_atoms`` or one CHGNet cannot evaluate gives nans and a
+    ``reason`` instead of an error, so one bad sample does not stop a batch.
+    """
+    hull = hull_reference(reference, settings, relax=relax, steps=steps, fmax=fmax,
+                          max_atoms=max_atoms, progress=progress)
     items = as_list(structures)
     out = []
-    for x in _bar(items, progress and len(items) > 1, "stability"):
-        try:
-            out.append(hull.evaluate(x))
-        except Exception as err:  # noqa: BLE001 -- recorded per structure
-            nan = float("nan")
-            out.append(Stability(nan, nan, nan, None, f"{type(err).__name__}: {err}"))
+    for x in _bar(items, hull.settings.progress and len(items) > 1, "stability"):
+        out.append(hull.evaluate_safely(x))
     return out[0] if is_single(structures) else out
 
 
-def e_above_hull(structures, reference=None, relax: bool = True, steps: int = RELAX_STEPS,
-                 fmax: float = RELAX_FMAX, max_atoms: int = MAX_ATOMS, progress: bool = True):
+def e_above_hull(structures, reference=None, settings: StabilitySettings | None = None,
+                 **overrides):
     """Energy above the CHGNet convex hull of the reference phases (eV/atom; see module doc)."""
-    result = stability(structures, reference, relax, steps, fmax, max_atoms, progress)
+    result = stability(structures, reference, settings, **overrides)
     return result.e_above_hull if is_single(structures) else [r.e_above_hull for r in result]
 
 
-def formation_energy(structures, reference=None, relax: bool = True, steps: int = RELAX_STEPS,
-                     fmax: float = RELAX_FMAX, max_atoms: int = MAX_ATOMS, progress: bool = True):
+def formation_energy(structures, reference=None, settings: StabilitySettings | None = None,
+                     **overrides):
     """CHGNet formation energy per atom against the elemental references (eV/atom)."""
-    result = stability(structures, reference, relax, steps, fmax, max_atoms, progress)
+    result = stability(structures, reference, settings, **overrides)
     return (result.formation_energy_per_atom if is_single(structures)
             else [r.formation_energy_per_atom for r in result])
 
 
-def elemental_references(elements: Sequence[str], reference=None, relax: bool = True,
-                         steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX,
-                         progress: bool = True) -> dict[str, ElementReference]:
+def elemental_references(elements: Sequence[str], reference=None) -> dict[str, ElementReference]:
     """The elemental reference (chemical potential) used for each element; see module doc."""
-    return hull_reference(reference, relax, steps, fmax, MAX_ATOMS, progress) \
-        .elemental_references(list(elements))
+    return hull_reference(reference).elemental_references(list(elements))

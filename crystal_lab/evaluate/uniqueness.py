@@ -9,8 +9,8 @@ finds a match under any rotation, translation, permutation of same-element atoms
   generated structures left after removing duplicates, i.e. ``number of distinct crystals / N``.
   In per-structure tables the first member of each group of duplicates is marked unique.
 * **Novelty** (MatterGen; CDVAE/DiffCSP use the same idea for "novel" samples): a structure is novel
-  if no reference structure (by default the model's training data) of the same reduced composition
-  matches it. MatterGen compares against its training set with an ordered/disordered-aware matcher;
+  if no reference structure (by default the model's training data, MP-20 val, indexed by the
+  shipped table: :mod:`.training_index`) of the same reduced composition matches it. MatterGen compares against its training set with an ordered/disordered-aware matcher;
   we use the standard ordered ``StructureMatcher`` with the tolerances above.
 
 Comparisons are only made within a reduced composition (``NaCl`` vs ``Na2Cl2`` are the same
@@ -133,12 +133,19 @@ class ReferenceIndex:
 _INDEX_CACHE: list = []  # [(reference object, its index)]: the last one used
 
 
-def reference_index(reference=None) -> ReferenceIndex:
-    """A :class:`ReferenceIndex` for ``reference`` (default: the training data); the last is cached."""
-    if isinstance(reference, ReferenceIndex):
+def reference_index(reference=None):
+    """An index by reduced formula of ``reference``; the last one is cached.
+
+    ``None``: the training data, MP-20 val, from the shipped table
+    (:class:`~crystal_lab.evaluate.training_index.TrainingIndex`: no CIF is parsed until a formula
+    matches). A list of structures: a :class:`ReferenceIndex` of them.
+    """
+    from .training_index import TrainingIndex, training_index
+
+    if isinstance(reference, (ReferenceIndex, TrainingIndex)):
         return reference
     if reference is None:
-        reference = _default_reference("mp_20", "val")
+        return training_index()
     if _INDEX_CACHE and _INDEX_CACHE[0][0] is reference and \
             len(_INDEX_CACHE[0][1].items) == len(reference):
         return _INDEX_CACHE[0][1]

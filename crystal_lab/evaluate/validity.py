@@ -174,13 +174,22 @@ def _smact_one(x: Any, use_pauling_test: bool, include_alloys: bool) -> Validity
 
 
 def smact_validity(structures, use_pauling_test: bool = True, include_alloys: bool = True):
-    """Compositional validity exactly as CDVAE's ``smact_validity``.
+    """Compositional validity: CDVAE's ``smact_validity`` rule on today's SMACT.
 
     Valid when the composition is one element, an all-metal alloy (``smact.metals``), or when some
     combination of oxidation states from SMACT's full default list (``oxidation_states_smact14``,
     the list CDVAE used) is charge neutral for the reduced formula and passes the Pauling
     electronegativity test. Accepts structures, pymatgen Compositions or formula strings (one or a
     list); returns :class:`Validity` (truthy when valid) or a list of them.
+
+    Agreement with CDVAE, measured on 2,000 MP-20 test structures: run on the same (current)
+    SMACT with the smact14 list, CDVAE's own code and this function agree on all 2,000. Against
+    the SMACT 2.2.1 that CDVAE pinned, this function gives 90.95 % valid and CDVAE's code 91.05 %:
+    4 structures differ, from two SMACT changes since then: iridium's lowest oxidation state moved
+    from -2 to -3, and promethium's missing electronegativity now fails the Pauling test (CDVAE's
+    ``except TypeError`` counted it as passing; the equivalent branch here no longer runs). So
+    numbers from here are comparable with CDVAE-family tables to about 0.1 percentage point, not
+    identical.
     Source: CDVAE (Xie et al. 2022) ``scripts/eval_utils.py``; SMACT (Davies et al. 2019).
     """
     single = is_single(structures) or isinstance(structures, str) or \

@@ -53,6 +53,7 @@ __all__ = [
     "hide",
     "hint",
     "list_exercises",
+    "quiz",
     "reveal",
     "solution",
     "solutions_unlocked",
@@ -74,13 +75,16 @@ class Exercise:
     ``check(answer) -> bool`` decides whether an answer is right (it may raise on a badly
     shaped answer: :func:`check` reports that as wrong). ``hint`` is Markdown. ``solution`` is
     Python code (shown as a code block) or Markdown containing ``` fences (shown as is),
-    normally stored with :func:`hide`. ``title`` is optional.
+    normally stored with :func:`hide`. ``title`` is optional. A multiple-choice question (the
+    end-of-notebook quizzes) has its question in ``title`` and its options in ``choices``
+    (labelled a, b, c, ...; the answer is a letter).
     """
 
     check: Callable[[Any], bool]
     hint: str
     solution: str
     title: str = ""
+    choices: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- hiding
@@ -183,6 +187,23 @@ def check(exercise_id: str, answer: Any) -> bool:
     return ok
 
 
+def quiz(notebook: str) -> None:
+    """Show the multiple-choice questions of a notebook (``"nb01"``), with how to answer them.
+
+    The questions are the exercises ``nbNN.q1``, ``nbNN.q2``, ...; answer each with
+    ``check("nb01.q1", "b")``."""
+    ids = [i for i in list_exercises(notebook) if re.search(r"\.q\d+$", i)]
+    if not ids:
+        raise KeyError(f"no quiz for notebook {notebook!r}")
+    parts = []
+    for k, exercise_id in enumerate(ids, 1):
+        ex = get_exercise(exercise_id)
+        options = "\n".join(f"- **{chr(97 + j)})** {c}" for j, c in enumerate(ex.choices))
+        parts.append(f"**{k}. `{exercise_id}`** {ex.title}\n\n{options}")
+    _show_markdown("\n\n".join(parts) + "\n\nAnswer with a letter: "
+                   f"`check({ids[0]!r}, \"a\")`.")
+
+
 def hint(exercise_id: str) -> None:
     """Show the hint of an exercise (Markdown)."""
     ex = get_exercise(exercise_id)
@@ -198,7 +219,7 @@ def solution(exercise_id: str) -> None:
               f"ask your instructor, or look at the <details> hint above the exercise.")
         return
     text = reveal(ex.solution)
-    if "```" in text:  # Markdown with its own code fences
+    if "```" in text or ex.choices:  # Markdown (with its own code fences, or a quiz's reason)
         _show_markdown(f"**Solution ({exercise_id}):**\n\n{text}")
     else:
         _show_markdown(f"**Solution ({exercise_id}):**\n\n```python\n{text}\n```")

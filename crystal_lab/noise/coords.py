@@ -110,6 +110,11 @@ class WrappedNormalCoords:
         eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return wrap(x + d * prediction * self.score_rms(sigma) + torch.sqrt(2 * d) * eps)
 
+    def loss(self, prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the predicted normalised score over the real atoms (B,N,3)."""
+        m = mask[..., None].to(target.dtype)
+        return ((prediction.to(target.dtype) - target) ** 2 * m).sum() / (3 * m.sum())
+
     def prior(self, shape, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
         """Samples at t = 1: uniform on the cell (the wrapped normal with sigma 0.5 is nearly uniform)."""
         return torch.rand(shape, generator=generator, device=device, dtype=dtype)

@@ -27,11 +27,10 @@ def _sym_fn(m: torch.Tensor, fn) -> torch.Tensor:
 class LatticeDDPM:
     """Forward ``x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps`` on standardised log-lattice parameters."""
 
-    def __init__(self, mean=None, std=None, volume_per_atom: float = 18.0, s: float = 0.008,
-                 max_abar_t: float = 0.9999):
+    def __init__(self, mean=None, std=None, volume_per_atom: float = 18.0, s: float = 0.008):
         self.mean = torch.zeros(6) if mean is None else torch.as_tensor(mean, dtype=torch.float32)
         self.std = torch.full((6,), 0.2) if std is None else torch.as_tensor(std, dtype=torch.float32)
-        self.volume_per_atom, self.s, self.max_t = volume_per_atom, s, max_abar_t
+        self.volume_per_atom, self.s = volume_per_atom, s
 
     def to(self, device) -> LatticeDDPM:
         """Keep the standardisation on ``device`` (no copy on every call)."""
@@ -101,6 +100,10 @@ class LatticeDDPM:
         var = eta**2 * (1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)
         noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype) if eta > 0 else 0.0
         return abar_s.sqrt() * x0 + (1 - abar_s - var).clamp_min(0).sqrt() * eps + var.sqrt() * noise
+
+    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the predicted noise (the DDPM loss)."""
+        return torch.nn.functional.mse_loss(prediction.to(target.dtype), target)
 
     def prior(self, shape, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
         return torch.randn(shape, generator=generator, device=device, dtype=dtype)

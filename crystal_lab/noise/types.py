@@ -41,3 +41,14 @@ class MaskedTypes:
         u = torch.rand(x_t.shape, generator=generator, device=x_t.device)
         reveal = (x_t == MASK) & (u < p_reveal)
         return torch.where(reveal, draw, x_t)
+
+    def loss(self, logits: torch.Tensor, x0: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the predicted element at the masked atoms only (MDLM's objective up to
+        its time weighting); written without data-dependent shapes, so compiled code can run it."""
+        ce = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), (x0 - 1).clamp_min(0).flatten(),
+                                               reduction="none")
+        return (ce * masked.flatten()).sum() / masked.sum().clamp_min(1)
+
+    def prior(self, shape, generator=None, device=None) -> torch.Tensor:
+        """Samples at t = 1: every atom masked."""
+        return torch.full(shape, MASK, dtype=torch.long, device=device)

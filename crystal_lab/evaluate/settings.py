@@ -1,0 +1,62 @@
+"""One frozen settings object for the CHGNet stability evaluation.
+
+``StabilitySettings`` replaces the six keyword arguments (relax, steps, fmax, max_atoms, threshold,
+progress) that used to travel separately through ``stability``, ``e_above_hull``,
+``formation_energy``, ``summarize`` and the dashboard. Every one of those functions still accepts
+the single keywords as overrides, e.g. ``summarize(x, steps=30)`` is
+``summarize(x, settings=StabilitySettings(steps=30))``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+MAX_ATOMS = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
+STABILITY_THRESHOLD = 0.1   # eV/atom above hull (MatterGen's S.U.N. "stable")
+RELAX_STEPS = 100           # FIRE step cap for relaxations
+RELAX_FMAX = 0.1            # eV/A force convergence
+
+
+@dataclass(frozen=True)
+class StabilitySettings:
+    """How evaluated structures go through CHGNet, and the "stable" cut.
+
+    ``relax``: relax each evaluated structure (FIRE, at most ``steps`` steps, forces below
+    ``fmax`` eV/A, cell too) before taking its energy; ``False`` uses the energy as given.
+    ``max_atoms``: larger cells are refused (memory). ``threshold``: E_hull (eV/atom) below which a
+    structure counts as stable. ``progress``: show progress bars. The reference phases are never
+    relaxed: they come from the shipped table.
+    """
+
+    relax: bool = True
+    steps: int = RELAX_STEPS
+    fmax: float = RELAX_FMAX
+    max_atoms: int = MAX_ATOMS
+    threshold: float = STABILITY_THRESHOLD
+    progress: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.steps, int) or self.steps < 0:
+            raise ValueError(f"steps must be a whole number >= 0, got {self.steps!r}")
+        if not self.fmax > 0:
+            raise ValueError(f"fmax must be > 0 eV/A, got {self.fmax!r}")
+        if not isinstance(self.max_atoms, int) or self.max_atoms < 1:
+            raise ValueError(f"max_atoms must be a whole number >= 1, got {self.max_atoms!r}")
+
+    def replace(self, **changes) -> StabilitySettings:
+        """A copy with ``changes`` (None values are ignored)."""
+        return resolve(self, **changes)
+
+
+def resolve(settings: StabilitySettings | None = None, **overrides) -> StabilitySettings:
+    """``settings`` (default: the defaults) with the non-None keyword ``overrides`` applied."""
+    base = settings if settings is not None else StabilitySettings()
+    if not isinstance(base, StabilitySettings):
+        raise TypeError(f"settings must be a StabilitySettings, got {type(base).__name__}")
+    names = {f.name for f in dataclasses.fields(StabilitySettings)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise TypeError(f"unknown setting(s) {sorted(unknown)}: choose from {sorted(names)}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(base, **changes) if changes else base

@@ -1,0 +1,110 @@
+"""What a person reads about one structure: formula, space group, volume, density, distances.
+
+``as_atoms`` / ``as_list`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies out).
+Atoms with atomic number 0 (symbol "X") are atom types still masked during diffusion: they
+have no mass, no space group and never a formula subscript of their own.
+Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
+"""
+from __future__ import annotations
+
+from ase import Atoms
+from ase.data import atomic_masses, chemical_symbols
+
+__all__ = ["as_atoms", "as_list", "check_repeat", "symbol", "min_distance", "spacegroup",
+           "formula", "describe", "SYMPREC"]
+
+SYMPREC = 0.1
+_AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
+
+
+def as_atoms(x) -> Atoms:
+    """Return a copy of ``x`` (ase.Atoms or pymatgen Structure) as periodic ``ase.Atoms``."""
+    from crystal_lab.structures import to_atoms
+
+    atoms = to_atoms(x).copy()
+    if atoms.cell.rank != 3:
+        raise ValueError("structure has no 3D unit cell: a crystal needs three lattice vectors")
+    atoms.pbc = True
+    return atoms
+
+
+def as_list(structures) -> list[Atoms]:
+    """One structure or a list of them -> a non-empty list of periodic ``ase.Atoms`` copies."""
+    if isinstance(structures, Atoms) or type(structures).__name__ in ("Structure", "IStructure"):
+        structures = [structures]
+    structures = list(structures)
+    if not structures:
+        raise ValueError("Visualizer needs at least one structure")
+    return [as_atoms(s) for s in structures]
+
+
+def check_repeat(repeat) -> tuple[int, int, int]:
+    """``2`` or ``(2, 1, 1)`` -> a tuple of three positive integers (ValueError otherwise)."""
+    if isinstance(repeat, int):
+        repeat = (repeat,) * 3
+    repeat = tuple(int(r) for r in repeat)
+    if len(repeat) != 3 or min(repeat) < 1:
+        raise ValueError(f"repeat must be three positive integers, got {repeat}")
+    return repeat
+
+
+def symbol(z: int) -> str:
+    """Element symbol of atomic number ``z``; "X" for a masked atom (z = 0)."""
+    return "X" if z == 0 else chemical_symbols[z]
+
+
+def min_distance(atoms: Atoms) -> float:
+    """Shortest interatomic distance in Å, periodic images included (``inf`` for none < 12 Å)."""
+    from ase.neighborlist import neighbor_list
+
+    if len(atoms) == 0 or abs(atoms.cell.volume) < 1e-8:
+        return float("nan")
+    for cutoff in (4.0, 12.0):
+        d = neighbor_list("d", atoms, cutoff, self_interaction=False)
+        if len(d):
+            return float(d.min())
+    return float("inf")
+
+
+def spacegroup(atoms: Atoms, symprec: float = SYMPREC) -> str:
+    """Space group as text, ``"Fm-3m (225)"`` (:func:`crystal_lab.structures.space_group`),
+    or a short reason it has none."""
+    from crystal_lab.structures import space_group
+
+    if (atoms.numbers == 0).any():
+        return "n/a (masked atoms)"
+    symbol_, number = space_group(atoms, symprec=symprec)
+    return f"{symbol_} ({number})" if number else "unknown"
+
+
+def formula(symbols, reduce: bool = True) -> str:
+    """The one formula style of every view (:func:`crystal_lab.structures.formula`):
+    ``"BaTiO3"``, ``"Ba3TiO"``, ``"Cl"``, ``"Cl + 1 X"``; ``symbols`` is an ``ase.Atoms`` or a
+    list of chemical symbols."""
+    from crystal_lab.structures import formula as _structures_formula
+
+    if not isinstance(symbols, Atoms):
+        symbols = list(symbols)
+    return _structures_formula(symbols, reduce=reduce)
+
+
+def describe(atoms: Atoms) -> dict:
+    """Formula, space group, volume (Å³), density (g/cm³; NaN while atom types are masked),
+    minimum distance (Å, periodic) and ``t`` when ``atoms.info`` has it."""
+    real = atoms.numbers[atoms.numbers > 0]
+    n_masked = int((atoms.numbers == 0).sum())
+    volume = float(abs(atoms.cell.volume))
+    mass = float(atomic_masses[real].sum())
+    info = {
+        "formula": formula([symbol(int(z)) for z in atoms.numbers]),
+        "n_atoms": len(atoms),
+        "spacegroup": spacegroup(atoms),
+        "volume": volume,
+        # the density of a structure with masked (unknown) atom types is unknown too
+        "density": (mass / volume * _AMU_PER_A3_TO_G_PER_CM3
+                    if volume > 0 and not n_masked else float("nan")),
+        "min_distance": min_distance(atoms),
+    }
+    if "t" in atoms.info:
+        info["t"] = float(atoms.info["t"])
+    return info

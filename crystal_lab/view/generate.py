@@ -1,0 +1,467 @@
+"""The generate widget: type a prompt, press Generate, watch crystals form, Stop any time.
+
+``GenerateWidget(model)`` is an ``ipywidgets.VBox`` with
+
+* a prompt box (CSS class ``cl-prompt``) and, under it, a live prompt-helper line
+  (:func:`crystal_lab.prompts.describe_prompt`) that also suggests a corrected spelling
+  ("did you mean SrTiO3?", :func:`suggest_prompt`);
+* ``n_atoms`` (0 = let the model choose), ``n_samples``, ``steps`` and ``seed`` controls, and
+  two optional targets: a crystal system and a formation energy (eV/atom), passed to
+  ``model.sample`` only when set;
+* Generate (``cl-generate``), Stop (``cl-stop``) and Save results (``cl-save``) buttons;
+* a progress bar with the current diffusion time ``t`` and an estimate of the time left, and a
+  status line (``cl-status``) that says how each run ended ("stopped at step 700 of 2000
+  (t = 0.63) after 12 s");
+* a results area (``cl-results``): the formulas of the run, a picker, the quality badges of the
+  picked structure (:mod:`crystal_lab.view.quality`) and ONE persistent nglview stage
+  (:class:`crystal_lab.view.ngl.FrameViewer`) that shows the structure forming and then the
+  results, updated in place for every run.
+
+Sampling runs in a background thread so the kernel stays free to handle the Stop button
+(widget updates from a thread reach JupyterLab 4; see the ipywidgets documentation,
+"Asynchronous widgets", https://ipywidgets.readthedocs.io/en/stable/examples/Widget%20Asynchronous.html).
+Stop asks ``model.sample``'s callback to end sampling: the sampler jumps to t = 0 from its
+last prediction and returns partial results (``atoms.info["complete"] == False``).
+"""
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import ipywidgets as w
+
+from .describe import formula
+
+__all__ = ["GenerateWidget", "format_seconds", "suggest_prompt", "CRYSTAL_SYSTEMS"]
+
+CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal",
+                   "hexagonal", "cubic")
+_ERROR = "#b00020"
+
+
+def format_seconds(seconds: float) -> str:
+    """``"42 s"`` or ``"3 min 05 s"`` (for progress labels)."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, sec = divmod(round(seconds), 60)
+    return f"{minutes} min {sec:02d} s"
+
+
+def _segment(word: str) -> list[str] | None:
+    """``"srtio3"`` -> ``["Sr", "Ti", "O3"]``: element symbols read case-insensitively, two
+    letters tried before one; None when the word cannot be read as elements."""
+    from ase.data import atomic_numbers
+
+    if not word:
+        return []
+    for n in (2, 1):
+        head = word[:n]
+        sym = head[:1].upper() + head[1:].lower()
+        if len(head) == n and head.isalpha() and sym in atomic_numbers and sym != "X":
+            digits = re.match(r"\d*", word[n:]).group()
+            rest = _segment(word[n + len(digits):])
+            if rest is not None:
+                return [sym + digits] + rest
+    return None
+
+
+def suggest_prompt(prompt: str, max_atoms: int = 20) -> str | None:
+    """A corrected prompt when ``prompt`` fails only because of letter case ("srtio3" ->
+    "SrTiO3", "ba ti o" is fine already), else None."""
+    from crystal_lab.prompts import PromptError, parse_prompt
+
+    if not isinstance(prompt, str) or not prompt.strip():
+        return None
+    try:
+        parse_prompt(prompt, max_atoms=max_atoms)
+        return None
+    except PromptError:
+        pass
+    pieces = re.split(r"([\s,\-]+)", prompt.strip())
+    out = []
+    for piece in pieces:
+        if not piece or re.fullmatch(r"[\s,\-]+", piece):
+            out.append(piece)
+            continue
+        seg = _segment(piece)
+        if seg is None:
+            return None
+        out.append("".join(seg))
+    guess = "".join(out)
+    if guess == prompt.strip():
+        return None
+    try:
+        parse_prompt(guess, max_atoms=max_atoms)
+    except PromptError:
+        return None
+    return guess
+
+
+def _plain_error(err: BaseException) -> str:
+    """One plain sentence for a person (no Python class name)."""
+    text = str(err).strip() or "something went wrong"
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+class GenerateWidget(w.VBox):
+    """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
+
+    ``model``: a :class:`crystal_lab.model.CrystalDiffusionModel` (default: the shipped model,
+    loaded on the first Generate). ``steps=None`` uses the model's default number of steps.
+    ``batch_size``: passed to ``model.sample`` (and used for the progress bar).
+    ``stream_every``: redraw the forming structure every this many steps (default: about ten
+    redraws per run). ``save_dir``: where Save results writes (default ``results/``).
+    After a run, ``.results`` holds the structures (``ase.Atoms``), ``.quality`` their badges'
+    facts, ``.stopped`` whether Stop ended it, ``.error`` the exception of a failed run (or
+    None), ``.last_step`` the callback info of the last step.
+    """
+
+    def __init__(self, model=None, prompt: str = "Ba Ti O", n_atoms: int | None = 5,
+                 n_samples: int = 3, steps: int | None = None, seed: int = 0,
+                 stream_every: int | None = None, save_dir: str = "results",
+                 batch_size: int = 64):
+        self._model = model
+        self.results: list = []
+        self.quality: list[dict] = []
+        self.stopped = False
+        self.error: BaseException | None = None
+        self.last_step: dict | None = None
+        self.stream_every = stream_every
+        self.batch_size = int(batch_size)
+        self.save_dir = Path(save_dir)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+        style = {"description_width": "80px"}
+        self.prompt = w.Text(value=prompt, description="prompt", style=style,
+                             placeholder='e.g. "Ba Ti O", "BaTiO3", "Li-P-S" or "" for any',
+                             layout=w.Layout(width="420px"))
+        self.prompt.add_class("cl-prompt")
+        self.helper = w.HTML(layout=w.Layout(width="640px"))
+        self.helper.add_class("cl-prompt-helper")
+        self.n_atoms = w.BoundedIntText(value=n_atoms or 0, min=0, max=self._max_atoms(),
+                                        description="n_atoms", style=style,
+                                        layout=w.Layout(width="160px"),
+                                        tooltip="atoms per cell (0: the model chooses)")
+        self.n_samples = w.BoundedIntText(value=n_samples, min=1, max=64, description="n_samples",
+                                          style=style, layout=w.Layout(width="160px"))
+        self.steps = w.BoundedIntText(value=steps or 0, min=0, max=2000, description="steps",
+                                      style=style, layout=w.Layout(width="160px"),
+                                      tooltip="reverse steps (0: the model's default)")
+        self.seed = w.IntText(value=seed, description="seed", style=style,
+                              layout=w.Layout(width="160px"))
+        self.crystal_system = w.Dropdown(options=("any",) + CRYSTAL_SYSTEMS,
+                                         value="any", description="crystal system",
+                                         style={"description_width": "100px"},
+                                         layout=w.Layout(width="260px"))
+        self.formation_energy = w.Text(value="", description="E_form target",
+                                       placeholder="eV/atom, optional",
+                                       style={"description_width": "100px"},
+                                       layout=w.Layout(width="260px"))
+        self.generate_button = w.Button(description="Generate", button_style="primary",
+                                        icon="play")
+        self.generate_button.add_class("cl-generate")
+        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop",
+                                    disabled=True)
+        self.stop_button.add_class("cl-stop")
+        self.save_button = w.Button(description="Save results", icon="download", disabled=True)
+        self.save_button.add_class("cl-save")
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
+                                        layout=w.Layout(width="300px"))
+        self.status = w.HTML("Press Generate to sample.")
+        self.status.add_class("cl-status")
+        self.label = w.HTML("")
+        self.label.add_class("cl-formulas")
+        self.picker = w.Dropdown(options=[], description="show", style=style,
+                                 layout=w.Layout(width="420px", display="none"))
+        self.badges = w.HTML("")
+        from .ngl import FrameViewer
+
+        self.viewer = FrameViewer([], controls=False, compact=True, width="420px",
+                                  height="340px", save_dir=self.save_dir)
+        self.results_box = w.VBox([self.label, self.picker, self.badges, self.viewer.widget])
+        self.results_box.add_class("cl-results")
+
+        self.prompt.observe(self._update_helper, names="value")
+        self.n_atoms.observe(self._update_helper, names="value")
+        self.generate_button.on_click(self._on_generate)
+        self.stop_button.on_click(self._on_stop)
+        self.save_button.on_click(self._on_save)
+        self.picker.observe(self._on_pick, names="value")
+        self._update_helper()
+
+        super().__init__([
+            self.prompt, self.helper,
+            w.HBox([self.n_atoms, self.n_samples, self.steps, self.seed]),
+            w.HBox([self.crystal_system, self.formation_energy]),
+            w.HBox([self.generate_button, self.stop_button, self.save_button]),
+            w.HBox([self.progress, self.status]),
+            self.results_box,
+        ])
+        self.add_class("cl-generate-widget")
+
+    # ------------------------------------------------------------------ helpers
+    def _max_atoms(self) -> int:
+        if self._model is not None:
+            return int(self._model.config.max_atoms)
+        from crystal_lab.prompts import MAX_ATOMS
+
+        return int(MAX_ATOMS)
+
+    @property
+    def model(self):
+        """The model (the shipped one is loaded on first use)."""
+        if self._model is None:
+            from crystal_lab.model import load_model
+
+            self._model = load_model()
+        return self._model
+
+    @property
+    def running(self) -> bool:
+        """True while a sampling thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _update_helper(self, change=None) -> None:
+        from crystal_lab.prompts import describe_prompt
+
+        text = describe_prompt(self.prompt.value, self.n_atoms.value or None,
+                               max_atoms=self._max_atoms())
+        colour = _ERROR if text.startswith("Cannot") else (
+            "#9a6700" if "Warning" in text else "#555")
+        extra = ""
+        guess = suggest_prompt(self.prompt.value, self._max_atoms())
+        if guess:
+            extra = f" <b>Did you mean {html.escape(guess)}?</b>"
+        self.helper.value = (f'<span style="color:{colour};font-size:90%">{html.escape(text)}'
+                             f'{extra}</span>')
+
+    def _set_running(self, running: bool) -> None:
+        self.generate_button.disabled = running
+        self.stop_button.disabled = not running
+        self.save_button.disabled = running or not self.results
+        for c in (self.prompt, self.n_atoms, self.n_samples, self.steps, self.seed,
+                  self.crystal_system, self.formation_energy):
+            c.disabled = running
+
+    def _clear_results(self, label: str = "") -> None:
+        self.results, self.quality = [], []
+        self.label.value = label
+        self.badges.value = ""
+        self.picker.unobserve(self._on_pick, names="value")
+        self.picker.options = []
+        self.picker.layout.display = "none"
+        self.picker.observe(self._on_pick, names="value")
+        self.viewer.widget.layout.display = "none"
+        self.save_button.disabled = True
+
+    def _show(self, atoms, title: str = "") -> None:
+        """Show ``atoms`` in the one stage of this widget (safe from the sampling thread)."""
+        self.viewer.title = title
+        self.viewer.set_frames([atoms])
+
+    def _sample_kwargs(self) -> dict:
+        """The optional targets, only when the user set them (ValueError for a bad energy)."""
+        extra = {}
+        if self.crystal_system.value != "any":
+            extra["crystal_system"] = self.crystal_system.value
+        text = self.formation_energy.value.strip()
+        if text:
+            try:
+                extra["formation_energy"] = float(text)
+            except ValueError:
+                raise ValueError(f"the formation-energy target must be a number in eV/atom, "
+                                 f"not {text!r}") from None
+        return extra
+
+    def _check_inputs(self) -> str | None:
+        """A plain sentence saying what is wrong with the inputs, or None."""
+        from crystal_lab.prompts import PromptError, parse_prompt
+
+        try:
+            parse_prompt(self.prompt.value, self.n_atoms.value or None,
+                         max_atoms=self._max_atoms())
+            self._sample_kwargs()
+        except (PromptError, ValueError) as err:
+            sentence = f"Cannot generate: {_plain_error(err)}"
+            guess = suggest_prompt(self.prompt.value, self._max_atoms())
+            if guess:
+                sentence += f" Did you mean {guess}?"
+            self.error = err
+            return sentence
+        return None
+
+    # ------------------------------------------------------------------ actions
+    def generate(self, wait: bool = False) -> None:
+        """Start sampling with the current settings (what the Generate button does).
+        ``wait=True`` blocks until it finishes (scripts and tests)."""
+        with self._lock:
+            if self.running:
+                return
+            self._stop.clear()
+            self.error, self.stopped, self.last_step = None, False, None
+            problem = self._check_inputs()
+            if problem is not None:   # old results go: they do not belong to this prompt
+                self._clear_results()
+                self.progress.value, self.progress.bar_style = 0.0, ""
+                self.status.value = (f'<span style="color:{_ERROR}">'
+                                     f'{html.escape(problem)}</span>')
+                return
+            self._clear_results("<i>generating...</i>")
+            self._set_running(True)
+            self.progress.value = 0.0
+            self.progress.bar_style = ""
+            self.status.value = "starting..."
+            self._thread = threading.Thread(target=self._run, name="crystal_lab-generate",
+                                            daemon=True)
+            self._thread.start()
+        if wait:
+            self.wait()
+
+    def stop(self) -> None:
+        """Ask a running sampler to stop after its current step (what Stop does)."""
+        if self.running:
+            self._stop.set()
+            self.status.value = "stopping..."
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the current run has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def save(self, path=None) -> Path:
+        """Write the last results into a zip (CIF + extxyz) in ``save_dir``; returns its path."""
+        from crystal_lab.workspace import save_results
+
+        if not self.results:
+            raise ValueError("nothing to save yet: press Generate first")
+        if path is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            name = "".join(c if c.isalnum() else "_" for c in self.prompt.value.strip()) or "any"
+            path = self.save_dir / f"generated_{name}_{stamp}.zip"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return Path(save_results(path, self.results))
+
+    def _on_generate(self, button=None) -> None:
+        self.generate()
+
+    def _on_stop(self, button=None) -> None:
+        self.stop()
+
+    def _on_save(self, button=None) -> None:
+        try:
+            path = self.save()
+        except Exception as err:  # noqa: BLE001 - shown, not raised: a button has nowhere to raise to
+            self.status.value = (f'<span style="color:{_ERROR}">Save failed: '
+                                 f'{html.escape(_plain_error(err))}</span>')
+            return
+        self.status.value = (f"Saved <code>{html.escape(str(path))}</code> (download it from "
+                             f"the file browser).")
+
+    def _on_pick(self, change) -> None:
+        i = change["new"]
+        if i is not None and 0 <= i < len(self.results) and not self.running:
+            self._show_result(i)
+
+    def _show_result(self, i: int) -> None:
+        from .quality import quality_badges
+
+        self.badges.value = quality_badges(self.results[i], self.quality[i])
+        self._show(self.results[i], title=f"{i}: {formula(self.results[i])}")
+
+    # ------------------------------------------------------------------ the sampling thread
+    def _run(self) -> None:
+        try:
+            self._sample()
+        except Exception as err:  # noqa: BLE001 - reported in the widget; the thread must not die silently
+            self.error = err
+            self.progress.bar_style = "danger"
+            self.status.value = (f'<span style="color:{_ERROR}">Sampling failed: '
+                                 f'{html.escape(_plain_error(err))}</span>')
+        finally:
+            self._set_running(False)
+
+    def _sample(self) -> None:
+        if self._model is None:
+            self.status.value = "loading the model..."
+        model = self.model
+        prompt = self.prompt.value
+        n_atoms = self.n_atoms.value or None
+        n_samples = int(self.n_samples.value)
+        steps = int(self.steps.value) or int(model.config.default_steps)
+        every = self.stream_every or max(1, steps // 10)
+        batch = self.batch_size
+        t0 = time.perf_counter()
+        last = {"shown": -1.0}
+
+        def callback(info: dict) -> bool:
+            # let the kernel's main thread run (it handles the Stop click): without this the
+            # sampling thread keeps the GIL most of the time and a click waits for seconds
+            time.sleep(0.001)
+            self.last_step = {k: info[k] for k in ("step", "n_steps", "t", "n_done", "n_total")}
+            streaming = info["step"] % every == 0
+            now = time.perf_counter()
+            if not streaming and now - last["shown"] < 0.2:   # at most ~5 label updates a second
+                return self._stop.is_set()
+            last["shown"] = now
+            n_batches = -(-info["n_total"] // batch)
+            total = info["n_steps"] * n_batches
+            done = (info["n_done"] // batch) * info["n_steps"] + info["step"]
+            left = (now - t0) / max(done, 1) * (total - done)
+            self.progress.value = done / total
+            self.status.value = (f"t = {info['t']:.2f} &middot; step {info['step']} of "
+                                 f"{info['n_steps']} &middot; about {format_seconds(left)} left")
+            if streaming:
+                self._show(info["atoms"][0], title=f"forming: t = {info['t']:.2f}")
+            return self._stop.is_set()
+
+        results = model.sample(prompt, n_atoms=n_atoms, n_samples=n_samples, steps=steps,
+                               seed=int(self.seed.value), progress=False, callback=callback,
+                               batch_size=batch, **self._sample_kwargs())
+        elapsed = time.perf_counter() - t0
+        from .quality import quality
+
+        self.quality = [quality(a) for a in results]
+        self.results = results
+        self.stopped = bool(results) and not all(a.info.get("complete", True) for a in results)
+        formulas = [formula(a) for a in results]
+        note = " (stopped early: partial results)" if self.stopped else ""
+        self.label.value = (f"<b>{len(results)} structure{'s' if len(results) != 1 else ''}"
+                            f"{note}:</b> " + html.escape(", ".join(formulas)))
+        self.picker.unobserve(self._on_pick, names="value")
+        self.picker.options = [(f"{i}: {f} · " + ("valid" if q["valid"] else "invalid")
+                                + f" · {q['spacegroup']}", i)
+                               for i, (f, q) in enumerate(zip(formulas, self.quality))]
+        self.picker.value = 0 if results else None
+        self.picker.observe(self._on_pick, names="value")
+        self.picker.layout.display = "" if len(results) > 1 else "none"
+        if results:
+            self._show_result(0)
+        self.progress.bar_style = "warning" if self.stopped else "success"
+        if not self.stopped:
+            self.progress.value = 1.0
+        self.status.value = self._final_status(elapsed, steps, n_samples)
+
+    def _final_status(self, elapsed: float, steps: int, n_samples: int) -> str:
+        info = self.last_step or {"step": 0, "n_steps": steps, "t": 1.0, "n_done": 0,
+                                  "n_total": n_samples}
+        n_batches = -(-info["n_total"] // self.batch_size)
+        batch = "" if n_batches == 1 else (f" of batch {info['n_done'] // self.batch_size + 1} "
+                                           f"of {n_batches}")
+        if self.stopped:
+            return (f"stopped at step {info['step']} of {info['n_steps']}{batch} "
+                    f"(t = {info['t']:.2f}) after {format_seconds(elapsed)}")
+        return (f"done: {n_samples} structure{'s' if n_samples != 1 else ''}, "
+                f"{info['n_steps']} steps, in {format_seconds(elapsed)}")
+
+    def __repr__(self) -> str:  # a short, stable text form (nbval compares text/plain)
+        return (f"GenerateWidget(prompt={self.prompt.value!r}, n_atoms={self.n_atoms.value}, "
+                f"n_samples={self.n_samples.value}, steps={self.steps.value}, "
+                f"seed={self.seed.value})")

@@ -1,0 +1,86 @@
+"""``Visualizer``: look at a list of crystals (or one trajectory) with nglview or plotly.
+
+* ``view(index, repeat)``: one persistent nglview stage (ball-and-stick, element colours,
+  unit cell) with an element legend, an index slider, a short description (formula, space
+  group, volume, density, minimum distance) and a "Save CIF" button
+  (:class:`crystal_lab.view.ngl.FrameViewer`);
+* ``view_trajectory()``: the same viewer with a play button and a slider in t; every frame is
+  loaded once into the stage and playback switches which one is visible. nglview's own ASE
+  trajectory adaptor keeps frame 0's cell and species and only moves positions, which is wrong
+  for a diffusion trajectory whose cell and atom types change every step;
+* ``plot(index, repeat)`` / ``plot_trajectory()``: plotly 3D figures that need no widget
+  frontend (static exports, nbval, papermill).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ase import Atoms
+
+from .describe import as_list, describe
+from .ngl import FrameViewer, save_cif
+from .plotly import structure_figure, trajectory_figure
+
+__all__ = ["Visualizer"]
+
+
+class Visualizer:
+    """Show a list of crystals (or one trajectory) with nglview or plotly.
+
+    >>> vis = Visualizer(atoms_list)   # doctest: +SKIP
+    >>> vis.view(index=0)              # nglview widget box   # doctest: +SKIP
+    >>> vis.plot(index=0)              # plotly Figure        # doctest: +SKIP
+    """
+
+    def __init__(self, structures):
+        self.structures = as_list(structures)
+
+    def __len__(self) -> int:
+        return len(self.structures)
+
+    def __getitem__(self, index: int) -> Atoms:
+        return self.structures[self._index(index)]
+
+    def _index(self, index: int) -> int:
+        n = len(self.structures)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} structures")
+        return index % n
+
+    def describe(self, index: int = 0) -> dict:
+        """Formula, space group, volume, density and minimum distance of one structure."""
+        return describe(self[index])
+
+    def view(self, index: int = 0, repeat=(1, 1, 1), width: str = "420px",
+             height: str = "380px"):
+        """An nglview widget box: viewer, legend, description, Save-CIF button, index slider."""
+        viewer = FrameViewer(self.structures, index=self._index(index), repeat=repeat,
+                             width=width, height=height)
+        return viewer.widget
+
+    def view_trajectory(self, repeat=(1, 1, 1), interval_ms: int = 300, width: str = "420px",
+                        height: str = "380px"):
+        """Play the structures as frames in one stage (cell and species of every frame)."""
+        viewer = FrameViewer(self.structures, index=0, repeat=repeat, play=True,
+                             interval_ms=interval_ms, width=width, height=height)
+        return viewer.widget
+
+    def plot(self, index: int = 0, repeat=(1, 1, 1), bonds: bool = True, images: bool = True,
+             height: int = 460):
+        """A plotly 3D figure of one structure (works without a widget frontend)."""
+        return structure_figure(self[index], repeat=repeat, bonds=bonds, images=images,
+                                height=height)
+
+    def plot_trajectory(self, bonds: bool = True, frame_ms: int = 250, height: int = 480,
+                        show: str = "last"):
+        """A plotly animation of all structures, with a slider showing ``atoms.info["t"]``.
+
+        ``show="last"``: a static export shows the last frame (the finished crystal of a
+        sampling trajectory); play runs from the first.
+        """
+        return trajectory_figure(self.structures, bonds=bonds, frame_ms=frame_ms, height=height,
+                                 show=show)
+
+    def save_cif(self, index: int, path) -> Path:
+        """Write structure ``index`` to ``path`` as CIF; returns the path."""
+        return save_cif(self[index], path)
