@@ -1,17 +1,38 @@
 """Prompts: what a student types, turned into what the model is asked to do.
 
-Three kinds of prompt::
+A prompt is a composition, optionally with plain words for a crystal system and a target
+formation energy (the spirit of Chemeleon's text prompts, but a small grammar, not free text)::
 
-    None or ""                       unconditional generation
-    "Ba Ti O", "Ba-Ti-O", "ba ti o", ["Ba", "Ti", "O"]
+    prompt       = [composition] [crystal system] [target]     (any order, words separated by
+                                                                spaces or commas)
+    composition  = nothing                                      unconditional generation
+                 | "Ba Ti O", "Ba-Ti-O", "ba ti o", ["Ba", "Ti", "O"]
                                      a chemical system: only, and all of, these elements
-    "BaTiO3", "Ba1 O3 Ti1"           a formula: crystal-structure prediction, exact composition
+                 | "BaTiO3", "Ba1 O3 Ti1"
+                                     a formula: crystal-structure prediction, exact composition
+    crystal system = triclinic | monoclinic | orthorhombic | tetragonal | trigonal
+                   | hexagonal | cubic                          (any letter case)
+    target       = "Ef=-1.5", "Ef -1.5", "E_form=-1.5", "formation energy -1.5",
+                   "formation energy of -1.5 eV/atom"
+                                     formation energy per atom in eV/atom ("eV/atom" optional)
+    filler words = a, an, with, and                             (ignored)
 
-Every message about bad input lives in this module, one line each, naming the problem.
+Examples: ``"cubic BaTiO3"``, ``"hexagonal Li P S Cl"``, ``"Li P S Cl Ef=-1.5"``,
+``"Li P S Cl with formation energy -1.5"``, ``"a cubic crystal"`` is *not* understood
+("crystal" is not a word of the grammar), ``"cubic"`` alone is (any composition, cubic).
+The keyword arguments ``crystal_system=`` and ``formation_energy=`` of :func:`parse_prompt` (and
+of ``model.sample``) override what the text says.
+
+Every message about bad input lives in this module, one line each, naming the problem. A word
+the grammar does not know gets a message listing what it understands; a formula typed in the
+wrong letter case gets a suggestion ("srtio3": did you mean SrTiO3?).
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 
@@ -27,6 +48,21 @@ CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "tri
                    "cubic")
 _SYSTEM_FIRST_SG = (1, 3, 16, 75, 143, 168, 195)
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)")
+#: Words the grammar ignores (none of them is an element symbol in any letter case).
+FILLER_WORDS = ("a", "an", "with", "and")
+#: Formation energy per atom (eV/atom) in MP-20 ``val``, the shipped model's training split:
+#: (min, max) of its ``formation_energy_per_atom`` column. Targets outside are extrapolation.
+TRAINING_FORMATION_ENERGY_RANGE = (-4.47, 0.08)
+_MAX_ABS_TARGET = 10.0   # eV/atom: larger is a typo, not a target
+_NUMBER = r"[-+\u2212]?(?:\d+(?:\.\d*)?|\.\d+)"
+_TARGET_NAME = r"(?<![A-Za-z])(?:e_?f(?:orm)?|formation[\s_]+energy)"
+_TARGET = re.compile(rf"{_TARGET_NAME}(?:\s*(?:=|:|of\b|is\b)\s*|\s+)(?P<value>{_NUMBER})"
+                     rf"(?:\s*ev(?:\s*/\s*atom)?)?(?![\w.])", re.IGNORECASE)
+_TARGET_WITHOUT_VALUE = re.compile(rf"{_TARGET_NAME}(?![A-Za-z])", re.IGNORECASE)
+_BARE_NUMBER = re.compile(rf"{_NUMBER}(?:ev(?:/atom)?)?", re.IGNORECASE)
+_UNDERSTOOD = (f"a prompt understands element symbols (Ba Ti O) or a formula (BaTiO3), "
+               f"a crystal system ({', '.join(CRYSTAL_SYSTEMS)}) and a formation-energy target "
+               f"(Ef=-1.5, in eV/atom)")
 
 
 def crystal_system_of(spacegroup_number: int) -> str:
@@ -47,7 +83,8 @@ class Condition:
 
     ``elements``: the allowed elements (empty: any). ``counts``: the exact composition for a
     formula prompt, scaled to ``n_atoms``. ``kind``: ``"unconditional"``, ``"chemical_system"``
-    or ``"formula"``.
+    or ``"formula"`` (the composition part only). ``crystal_system`` and ``formation_energy``:
+    the other conditions, None where the prompt leaves them open.
     """
 
     kind: str
@@ -68,6 +105,13 @@ class Condition:
         if self.kind == "formula":
             return formula_text(self.formula_unit)
         return " ".join(self.elements)
+
+    @property
+    def prompt(self) -> str:
+        """The whole prompt in its normal form, e.g. ``"cubic BaTiO3 Ef=-1.5"``: parsing it
+        again gives the same condition (for the same ``n_atoms``)."""
+        target = None if self.formation_energy is None else f"Ef={self.formation_energy:g}"
+        return " ".join(p for p in (self.crystal_system, self.text, target) if p)
 
 
 def _element(token: str) -> str:
@@ -118,10 +162,162 @@ def _split_system(items) -> tuple[str, ...]:
     return tuple(elements)
 
 
-def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS) -> Condition:
-    """Turn a prompt into a :class:`Condition`; raise :class:`PromptError` on bad input."""
+def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
+                 crystal_system: str | None = None, formation_energy: float | None = None) -> Condition:
+    """Turn a prompt into a :class:`Condition`; raise :class:`PromptError` on bad input.
+
+    The grammar is in this module's docstring. ``crystal_system`` and ``formation_energy``
+    (eV/atom), when given, override what the prompt text says.
+    """
+    return _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest=True)
+
+
+def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest: bool) -> Condition:
     if n_atoms is not None:
         _check_n_atoms(n_atoms, max_atoms)
+    system = target = None
+    if isinstance(prompt, str):
+        prompt, system, target = split_prompt(prompt)
+    if crystal_system is not None:
+        system = _crystal_system(crystal_system)
+    if formation_energy is not None:
+        target = _formation_energy(formation_energy)
+    cond = _composition_condition(prompt, n_atoms, max_atoms, suggest)
+    return dataclasses.replace(cond, crystal_system=system, formation_energy=target)
+
+
+def split_prompt(text: str) -> tuple[str, str | None, float | None]:
+    """Split a prompt text into ``(composition text, crystal system, formation-energy target)``.
+
+    ``"cubic BaTiO3 Ef=-1.5"`` -> ``("BaTiO3", "cubic", -1.5)``. Raises :class:`PromptError` for
+    a word the grammar does not know, a number without a name, or a condition given twice.
+    """
+    if not isinstance(text, str):
+        raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
+                          f"got {type(text).__name__}")
+    targets = [_formation_energy(float(m["value"].replace("\u2212", "-")))
+               for m in _TARGET.finditer(text)]
+    if len(targets) > 1:
+        raise PromptError(f"two formation-energy targets ({targets[0]:g} and {targets[1]:g} eV/atom): "
+                          f"give one")
+    rest = _TARGET.sub(" ", text)
+    if _TARGET_WITHOUT_VALUE.search(rest):
+        raise PromptError(f"a formation-energy target needs a number in eV/atom, e.g. Ef=-1.5 "
+                          f"(in {text.strip()!r})")
+    system, words = None, []
+    for token in (t for t in re.split(r"[\s,]+", rest) if t):
+        low = token.lower()
+        if low in CRYSTAL_SYSTEMS:
+            if system not in (None, low):
+                raise PromptError(f"two crystal systems ({system} and {low}): give one")
+            system = low
+        elif low in FILLER_WORDS:
+            continue
+        elif _BARE_NUMBER.fullmatch(token):
+            raise PromptError(f"the number {token} has no name: write Ef={token} for a "
+                              f"formation-energy target in eV/atom")
+        else:
+            for piece in (p for p in token.split("-") if p):
+                _check_word(piece)
+            words.append(token)
+    return " ".join(words), system, (targets[0] if targets else None)
+
+
+def _check_word(piece: str) -> None:
+    """Refuse a piece that is a word, not element symbols or a formula, with what is understood."""
+    if not (piece.isalpha() and len(piece) >= 3):
+        return
+    if "".join(e + n for e, n in _TOKEN.findall(piece)) == piece:
+        return   # formula-shaped ("BaTi"): checked symbol by symbol later
+    close = difflib.get_close_matches(piece.lower(), CRYSTAL_SYSTEMS, n=1, cutoff=0.75)
+    guess = close[0] if close else suggest_formula(piece)
+    mean = f" (did you mean {guess}?)" if guess else ""
+    raise PromptError(f"unknown word {piece!r}{mean}: {_UNDERSTOOD}")
+
+
+def _crystal_system(value) -> str:
+    if isinstance(value, str) and value.strip().lower() in CRYSTAL_SYSTEMS:
+        return value.strip().lower()
+    close = difflib.get_close_matches(str(value).lower(), CRYSTAL_SYSTEMS, n=1, cutoff=0.75)
+    mean = f" (did you mean {close[0]}?)" if close else ""
+    raise PromptError(f"crystal_system must be one of {', '.join(CRYSTAL_SYSTEMS)}, "
+                      f"got {value!r}{mean}")
+
+
+def _formation_energy(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise PromptError(f"formation_energy must be a finite number in eV/atom, got {value!r}")
+    if abs(value) > _MAX_ABS_TARGET:
+        lo, hi = TRAINING_FORMATION_ENERGY_RANGE
+        raise PromptError(f"a formation energy of {value:g} eV/atom is outside -{_MAX_ABS_TARGET:g} to "
+                          f"{_MAX_ABS_TARGET:g} eV/atom (the training data span {lo} to {hi})")
+    return float(value)
+
+
+def _segmentations(text: str) -> list[list[str]]:
+    """Every way to read ``text`` (any letter case) as element symbols with optional counts."""
+    low = text.lower()
+    out: list[list[str]] = []
+
+    def walk(i: int, parts: list[str]) -> None:
+        if i == len(low):
+            out.append(parts)
+            return
+        for width in (2, 1):
+            symbol = low[i:i + width].capitalize()
+            if len(symbol) == width and symbol.isalpha() and symbol in atomic_numbers and symbol != "X":
+                j = i + width
+                while j < len(low) and low[j].isdigit():
+                    j += 1
+                walk(j, parts + [symbol + low[i + width:j]])
+
+    if len(low) <= 24:   # a formula of the model's size; longer text is not a case slip
+        walk(0, [])
+    return sorted(out, key=len)
+
+
+def suggest_formula(token: str) -> str | None:
+    """The formula ``token`` spells when read case-blind (``"srtio3"`` -> ``"SrTiO3"``), or None.
+
+    Fewest symbols win (``"co"`` -> ``"Co"``, not ``"CO"``); an element may appear only once.
+    """
+    for parts in _segmentations(token):
+        symbols = [p.rstrip("0123456789") for p in parts]
+        if len(set(symbols)) == len(symbols):
+            guess = "".join(parts)
+            return guess if guess != token else None
+    return None
+
+
+def suggest_prompt(prompt) -> str | None:
+    """A corrected prompt when ``prompt`` fails only because of letter case, else None.
+
+    ``"cubic srtio3"`` -> ``"cubic SrTiO3"``; ``"ba ti o"`` parses as it is, so None.
+    """
+    if not isinstance(prompt, str):
+        return None
+    try:
+        _parse(prompt, None, 10**6, None, None, suggest=False)
+        return None
+    except PromptError:
+        pass
+    pieces = re.split(r"([\s,\-=]+)", prompt.strip())
+    fixed = [p if (not p or re.fullmatch(r"[\s,\-=]+", p) or p.lower() in CRYSTAL_SYSTEMS
+                   or p.lower() in FILLER_WORDS or _BARE_NUMBER.fullmatch(p)
+                   or _TARGET_WITHOUT_VALUE.fullmatch(p))
+             else (suggest_formula(p) or p) for p in pieces]
+    guess = "".join(fixed)
+    if guess == prompt.strip():
+        return None
+    try:
+        _parse(guess, None, 10**6, None, None, suggest=False)
+    except PromptError:
+        return None
+    return guess
+
+
+def _composition_condition(prompt, n_atoms: int | None, max_atoms: int, suggest: bool) -> Condition:
+    """The composition part: unconditional, a chemical system or a formula."""
     if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
         return Condition("unconditional", n_atoms=n_atoms)
     if isinstance(prompt, (list, tuple)):
@@ -131,9 +327,15 @@ def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS)
     elif isinstance(prompt, str):
         text = prompt.strip()
         tokens = [t for t in re.split(r"[\s,\-]+", text) if t]
-        if any(ch.isdigit() for ch in text) or (len(tokens) == 1 and len(_TOKEN.findall(text)) > 1):
-            return _formula_condition(text, n_atoms, max_atoms)
-        elements = _split_system(tokens)
+        try:
+            if any(ch.isdigit() for ch in text) or (len(tokens) == 1 and len(_TOKEN.findall(text)) > 1):
+                return _formula_condition(text, n_atoms, max_atoms)
+            elements = _split_system(tokens)
+        except PromptError as err:
+            guess = suggest_prompt(text) if suggest else None
+            if guess and "did you mean" not in str(err):
+                raise PromptError(f"{err}; did you mean {guess}?") from None
+            raise
     else:
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(prompt).__name__}")
@@ -185,28 +387,46 @@ def valid_n_atoms(formula, max_atoms: int = MAX_ATOMS) -> list[int]:
     return list(range(size, max_atoms + 1, size))
 
 
-def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS) -> str:
+def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
+                    crystal_system: str | None = None, formation_energy: float | None = None) -> str:
     """A student-facing explanation of what the model will do with ``prompt`` (one paragraph).
 
-    Normalises the prompt, lists the valid ``n_atoms`` for a formula and warns (does not refuse)
-    when SMACT finds no charge-balanced oxidation states for the composition.
+    Normalises the prompt, lists the valid ``n_atoms`` for a formula, warns (does not refuse)
+    when SMACT finds no charge-balanced oxidation states for the composition, and says what a
+    crystal-system or formation-energy condition asks (a request, not a guarantee).
     """
     try:
-        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms)
+        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
+                            crystal_system=crystal_system, formation_energy=formation_energy)
     except PromptError as err:
-        return f"Cannot use this prompt: {err}."
+        return f"Cannot use this prompt: {str(err).rstrip('.?')}{'?' if str(err).endswith('?') else '.'}"
     if cond.kind == "unconditional":
         size = f"{cond.n_atoms} atoms" if cond.n_atoms else "a number of atoms drawn from the training data"
-        return f"Unconditional generation: any elements, {size} per cell."
-    if cond.kind == "chemical_system":
+        text = f"Unconditional generation: any elements, {size} per cell."
+    elif cond.kind == "chemical_system":
         size = f"{cond.n_atoms} atoms" if cond.n_atoms else f"{len(cond.elements)} to {max_atoms} atoms"
-        return (f"Chemical system {'-'.join(cond.elements)}: the model chooses a composition that "
+        text = (f"Chemical system {'-'.join(cond.elements)}: the model chooses a composition that "
                 f"uses all of, and only, {', '.join(cond.elements)}, with {size} per cell.")
-    text = (f"Formula {cond.text} (crystal-structure prediction): the composition "
-            f"{formula_text(cond.counts)} is fixed and the model places {cond.n_atoms} atoms in a cell. "
-            f"Valid n_atoms: {', '.join(map(str, valid_n_atoms(cond.formula_unit, max_atoms)))}.")
-    if not charge_balanced(cond.formula_unit):
-        text += " Warning: SMACT finds no charge-neutral oxidation states for it; it is an unlikely compound."
+    else:
+        text = (f"Formula {cond.text} (crystal-structure prediction): the composition "
+                f"{formula_text(cond.counts)} is fixed and the model places {cond.n_atoms} atoms in a cell. "
+                f"Valid n_atoms: {', '.join(map(str, valid_n_atoms(cond.formula_unit, max_atoms)))}.")
+        if not charge_balanced(cond.formula_unit):
+            text += " Warning: SMACT finds no charge-neutral oxidation states for it; it is an unlikely compound."
+    return text + _describe_targets(cond)
+
+
+def _describe_targets(cond: Condition) -> str:
+    text = ""
+    if cond.crystal_system:
+        text += (f" Crystal system asked: {cond.crystal_system} (the model is steered towards it, "
+                 f"not forced: check the result's symmetry).")
+    if cond.formation_energy is not None:
+        lo, hi = TRAINING_FORMATION_ENERGY_RANGE
+        text += f" Formation-energy target: {cond.formation_energy:g} eV/atom."
+        if not lo <= cond.formation_energy <= hi:
+            text += (f" Warning: the training data span {lo} to {hi} eV/atom; outside that the "
+                     f"model extrapolates.")
     return text
 
 

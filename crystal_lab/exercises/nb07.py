@@ -1,0 +1,104 @@
+"""Exercises of notebook 07 (inverse design). Solutions are hidden with :func:`hide` (not security).
+
+:func:`training_table` is the notebook's window on the model's training data (MP-20 val): one
+row per crystal with its elements, crystal system and DFT formation energy.
+"""
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+
+from crystal_lab.exercises import Exercise, hide
+
+#: how far (eV/atom) outside the training data's range a target must lie to count as "outside"
+MARGIN = 0.2
+
+#: the choices of exercise nb07.why
+WHY_OPTIONS = {
+    "a": "the network is too small to learn a formation-energy condition",
+    "b": "no training crystal of this chemical system has a formation energy near the target, so "
+         "the model never saw these elements paired with such a value",
+    "c": "CHGNet cannot compute formation energies of generated crystals",
+    "d": "the sampler took too few steps",
+}
+
+
+@lru_cache(maxsize=1)
+def training_table():
+    """MP-20 val (the shipped model's training split) as a pandas DataFrame: ``formula``,
+    ``elements`` (a sorted tuple), ``crystal_system`` and ``formation_energy`` (DFT, eV/atom,
+    the Materials Project value the model was conditioned on). No CIF is parsed: a second."""
+    import pandas as pd
+
+    from crystal_lab.data import dataset_path
+    from crystal_lab.prompts import crystal_system_of
+
+    df = pd.read_csv(dataset_path("mp_20", "val"),
+                     usecols=["pretty_formula", "elements", "spacegroup.number",
+                              "formation_energy_per_atom"])
+    return pd.DataFrame({
+        "formula": df["pretty_formula"],
+        "elements": df["elements"].map(lambda s: tuple(sorted(ast.literal_eval(s)))),
+        "crystal_system": df["spacegroup.number"].map(crystal_system_of),
+        "formation_energy": df["formation_energy_per_atom"],
+    })
+
+
+def system_formation_energies(system):
+    """DFT formation energies (eV/atom) of the training crystals whose elements are exactly those
+    of ``system`` (a chemical-system prompt such as ``"Ti O"``), as a numpy array."""
+    from crystal_lab.prompts import parse_prompt
+
+    elements = tuple(sorted(parse_prompt(system).elements))
+    df = training_table()
+    return df.loc[df["elements"] == elements, "formation_energy"].to_numpy(float)
+
+
+def _outside(answer) -> bool:
+    if not isinstance(answer, dict) or set(answer) != {"system", "target"}:
+        raise TypeError('answer a dict {"system": "Ti O", "target": -4.0}')
+    target = float(answer["target"])
+    energies = system_formation_energies(answer["system"])
+    if not len(energies):
+        return True    # the model never saw this chemical system: every target is outside
+    return target < energies.min() - MARGIN or target > energies.max() + MARGIN
+
+
+def _why(answer) -> bool:
+    if not isinstance(answer, str) or answer.strip().lower() not in WHY_OPTIONS:
+        raise ValueError(f"answer one letter of {', '.join(WHY_OPTIONS)}")
+    return answer.strip().lower() == "b"
+
+
+EXERCISES: dict[str, Exercise] = {
+    "nb07.stops_working": Exercise(
+        title="Find a target where conditioning stops working",
+        check=_outside,
+        hint=("Sample at a few targets (try -4 and +0.5 eV/atom too) and compare the CHGNet "
+              "outcome with the target. Then look at `system_formation_energies(system)`: the "
+              "formation energies the model saw for these elements. Where do your failing targets "
+              "lie relative to them?"),
+        solution=hide(
+            "energies = system_formation_energies(system)\n"
+            "print(f'training data: {energies.min():.2f} to {energies.max():.2f} eV/atom')\n"
+            "target = float(energies.min()) - 1.0     # well below anything the model saw here\n"
+            "outcome = stability(model.sample(system, n_samples=n_per_target, steps=steps, seed=seed,\n"
+            "                                 formation_energy=target, progress=False),\n"
+            "                    relax=relax_steps > 0, steps=max(relax_steps, 1), progress=False)\n"
+            "print('mean outcome', np.nanmean([r.formation_energy_per_atom for r in outcome]))\n"
+            "answer = {'system': system, 'target': target}\n"
+            "check('nb07.stops_working', answer)"),
+    ),
+    "nb07.why": Exercise(
+        title="Why does it stop working there?",
+        check=_why,
+        hint=("The condition is a number the network learned to *associate* with crystals during "
+              "training. Which crystals of this chemical system did it see, and with which "
+              "formation energies? Compare with `system_formation_energies(system)`."),
+        solution=hide(
+            "answer = 'b'   # no training crystal of these elements lies near the target: the\n"
+            "# network never learned what such a crystal looks like, so it falls back on what the\n"
+            "# composition alone suggests (and the elements decide most of a formation energy)\n"
+            "check('nb07.why', answer)"),
+    ),
+}
