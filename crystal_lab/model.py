@@ -22,7 +22,7 @@ from torch import nn
 from .data import CrystalBatch
 from .denoiser import NEW_CONDITION_KEYS, Denoiser
 from .noise import MASK, CrystalNoise
-from .prompts import CRYSTAL_SYSTEMS, MAX_ATOMS, PromptError, parse_prompt
+from .prompts import MAX_ATOMS, PromptError, parse_prompt
 from .sampler import SamplerConfig, requests_for, sample_batch
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -167,8 +167,9 @@ class CrystalDiffusionModel(nn.Module):
         ``guidance``: classifier-free guidance weight (default ``config.guidance``; 1 = none).
         More than ``MAX_SAMPLES`` structures are refused unless ``allow_large=True``.
         """
-        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=self.config.max_atoms)
-        cond = self._with_targets(cond, crystal_system, formation_energy)
+        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=self.config.max_atoms,
+                            crystal_system=crystal_system, formation_energy=formation_energy)
+        self._check_elements(cond)
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise PromptError(f"n_samples must be a whole number >= 1, got {n_samples!r}")
         self._check_size(n_samples, steps, allow_large)
@@ -179,24 +180,12 @@ class CrystalDiffusionModel(nn.Module):
                          return_trajectory=return_trajectory, batch_size=batch_size, progress=progress,
                          callback=callback, guidance=guidance, desc=f"sampling {cond.text or 'any'}")
 
-    def _with_targets(self, cond, crystal_system, formation_energy):
-        """The parsed prompt with its elements checked against the network and keyword targets set."""
+    def _check_elements(self, cond) -> None:
+        """Refuse elements beyond the network's embedding table with a one-line error."""
         too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > self.config.num_elements]
         if too_big:
             raise PromptError(f"{', '.join(too_big)} is beyond this model's elements (H to "
                               f"{chemical_symbols[self.config.num_elements]}, Z = 1-{self.config.num_elements})")
-        changes = {}
-        if crystal_system is not None:
-            if crystal_system not in CRYSTAL_SYSTEMS:
-                raise PromptError(f"crystal_system must be one of {', '.join(CRYSTAL_SYSTEMS)}; "
-                                  f"got {crystal_system!r}")
-            changes["crystal_system"] = crystal_system
-        if formation_energy is not None:
-            if isinstance(formation_energy, bool) or not isinstance(formation_energy, (int, float)) \
-                    or not math.isfinite(formation_energy):
-                raise PromptError(f"formation_energy must be a number in eV/atom, got {formation_energy!r}")
-            changes["formation_energy"] = float(formation_energy)
-        return dataclasses.replace(cond, **changes) if changes else cond
 
     def _check_size(self, n_samples: int, steps, allow_large: bool) -> None:
         if n_samples <= MAX_SAMPLES or allow_large:
@@ -219,6 +208,8 @@ class CrystalDiffusionModel(nn.Module):
         rng = np.random.default_rng(seed)
         hist = {int(k): v for k, v in self.config.n_atoms_hist.items()}
         conds = [parse_prompt(p, n_atoms=n, max_atoms=self.config.max_atoms) for p, n in zip(prompts, sizes)]
+        for c in conds:
+            self._check_elements(c)
         requests = [requests_for(c, 1, hist, self.config.max_atoms, rng)[0] for c in conds]
         order = sorted(range(len(requests)), key=lambda i: requests[i].n_atoms)
         out = self._run([requests[i] for i in order], [conds[i].text for i in order], steps=steps,

@@ -222,7 +222,7 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
     ({"prompt": "Ba", "seed": -1}, "seed must be a whole number >= 0"),
     ({"prompt": "Ba", "n_samples": 10**6}, r"1000000 samples would take about .* h on cpu .*allow_large=True"),
     ({"prompt": "Ba", "crystal_system": "cubicc"}, "crystal_system must be one of triclinic"),
-    ({"prompt": "Ba", "formation_energy": "low"}, "formation_energy must be a number"),
+    ({"prompt": "Ba", "formation_energy": "low"}, "formation_energy must be a finite number"),
     ({"prompt": "Ba", "guidance": -1}, "guidance must be a number >= 0"),
 ])
 def test_bad_input_gets_one_line_prompt_errors(shipped, kwargs, message):

@@ -26,7 +26,6 @@ last prediction and returns partial results (``atoms.info["complete"] == False``
 from __future__ import annotations
 
 import html
-import re
 import threading
 import time
 from datetime import datetime
@@ -34,12 +33,12 @@ from pathlib import Path
 
 import ipywidgets as w
 
+from crystal_lab.prompts import CRYSTAL_SYSTEMS, suggest_prompt
+
 from .describe import formula
 
 __all__ = ["GenerateWidget", "format_seconds", "suggest_prompt", "CRYSTAL_SYSTEMS"]
 
-CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal",
-                   "hexagonal", "cubic")
 _ERROR = "#b00020"
 
 
@@ -50,56 +49,6 @@ def format_seconds(seconds: float) -> str:
         return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
     minutes, sec = divmod(round(seconds), 60)
     return f"{minutes} min {sec:02d} s"
-
-
-def _segment(word: str) -> list[str] | None:
-    """``"srtio3"`` -> ``["Sr", "Ti", "O3"]``: element symbols read case-insensitively, two
-    letters tried before one; None when the word cannot be read as elements."""
-    from ase.data import atomic_numbers
-
-    if not word:
-        return []
-    for n in (2, 1):
-        head = word[:n]
-        sym = head[:1].upper() + head[1:].lower()
-        if len(head) == n and head.isalpha() and sym in atomic_numbers and sym != "X":
-            digits = re.match(r"\d*", word[n:]).group()
-            rest = _segment(word[n + len(digits):])
-            if rest is not None:
-                return [sym + digits] + rest
-    return None
-
-
-def suggest_prompt(prompt: str, max_atoms: int = 20) -> str | None:
-    """A corrected prompt when ``prompt`` fails only because of letter case ("srtio3" ->
-    "SrTiO3", "ba ti o" is fine already), else None."""
-    from crystal_lab.prompts import PromptError, parse_prompt
-
-    if not isinstance(prompt, str) or not prompt.strip():
-        return None
-    try:
-        parse_prompt(prompt, max_atoms=max_atoms)
-        return None
-    except PromptError:
-        pass
-    pieces = re.split(r"([\s,\-]+)", prompt.strip())
-    out = []
-    for piece in pieces:
-        if not piece or re.fullmatch(r"[\s,\-]+", piece):
-            out.append(piece)
-            continue
-        seg = _segment(piece)
-        if seg is None:
-            return None
-        out.append("".join(seg))
-    guess = "".join(out)
-    if guess == prompt.strip():
-        return None
-    try:
-        parse_prompt(guess, max_atoms=max_atoms)
-    except PromptError:
-        return None
-    return guess
 
 
 def _plain_error(err: BaseException) -> str:
@@ -237,8 +186,8 @@ class GenerateWidget(w.VBox):
         colour = _ERROR if text.startswith("Cannot") else (
             "#9a6700" if "Warning" in text else "#555")
         extra = ""
-        guess = suggest_prompt(self.prompt.value, self._max_atoms())
-        if guess:
+        guess = suggest_prompt(self.prompt.value)
+        if guess and "did you mean" not in text.lower():   # describe_prompt may say it already
             extra = f" <b>Did you mean {html.escape(guess)}?</b>"
         self.helper.value = (f'<span style="color:{colour};font-size:90%">{html.escape(text)}'
                              f'{extra}</span>')
@@ -291,8 +240,8 @@ class GenerateWidget(w.VBox):
             self._sample_kwargs()
         except (PromptError, ValueError) as err:
             sentence = f"Cannot generate: {_plain_error(err)}"
-            guess = suggest_prompt(self.prompt.value, self._max_atoms())
-            if guess:
+            guess = suggest_prompt(self.prompt.value)
+            if guess and "did you mean" not in sentence.lower():   # prompts' own message may have it
                 sentence += f" Did you mean {guess}?"
             self.error = err
             return sentence
