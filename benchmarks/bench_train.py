@@ -97,11 +97,11 @@ def steps_per_s(step, n: int, device: str, warm: int = 2) -> float:
 
 
 def make(init):
-    """A model: from a weights file (``train._load_init``) or freshly built from a ModelConfig."""
+    """A model: from a weights file (``train.load_init``) or freshly built from a ModelConfig."""
     from crystal_lab.model import CrystalDiffusionModel, ModelConfig
-    from crystal_lab.train import _load_init
+    from crystal_lab.train import load_init
 
-    return CrystalDiffusionModel(copy.deepcopy(init)) if isinstance(init, ModelConfig) else _load_init(init)
+    return CrystalDiffusionModel(copy.deepcopy(init)) if isinstance(init, ModelConfig) else load_init(init)
 
 
 def bench_train(init, data, device: str, batch_size: int, n: int, compiled_too: bool = True) -> dict:

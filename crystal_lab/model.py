@@ -21,7 +21,7 @@ from torch import nn
 
 from .data import CrystalBatch
 from .denoiser import NEW_CONDITION_KEYS, Denoiser
-from .noise import MASK, CrystalNoise
+from .noise import MASK, CrystalNoise, WrappedNormalCoords
 from .prompts import MAX_ATOMS, PromptError, parse_prompt
 from .sampler import SamplerConfig, requests_for, sample_batch
 
@@ -38,37 +38,89 @@ class CheckpointError(RuntimeError):
 
 
 @dataclass
-class ModelConfig:
-    """Everything a checkpoint records besides the weights, flat so that every file made since
-    the first release loads. Three groups: the network, how it is trained, how it samples (its
-    own object, :attr:`sampler`, is all the reverse loop sees), and what was fitted from data."""
+class NetworkConfig:
+    """The denoiser's architecture (denoiser.py)."""
 
-    # the network (denoiser.py)
     hidden: int = 128
     layers: int = 4
     num_elements: int = 100
     n_freq: int = 8
     n_rbf: int = 16
     max_atoms: int = MAX_ATOMS
-    # training: how often each condition is dropped or given
+
+
+@dataclass
+class TrainingConfig:
+    """How the training objective (``model.loss``) drops or gives each condition."""
+
     p_uncond: float = 0.2        # classifier-free dropout of the element condition
     p_csp: float = 0.3           # fraction of crystals whose atom types are given (CSP)
     p_drop_system: float = 0.5   # dropout of the crystal-system condition
     p_drop_energy: float = 0.5   # dropout of the formation-energy condition
-    # sampling (default and full step counts; the rest is SamplerConfig)
-    default_steps: int = 50
-    full_steps: int = 1000
-    stochastic_coords: bool = False
-    corrector_steps: int = 0     # Langevin corrector calls a step (1 = DiffCSP / Chemeleon's predictor-corrector)
-    lattice_eta: float = 0.0
-    guidance: float = 1.0        # classifier-free guidance weight w: uncond + w (cond - uncond); 1 = off
-    # fitted from the training data (the lattice standardisation lives in noise/lattice.py)
+
+
+@dataclass
+class DataStats:
+    """Statistics fitted from the training data (``train.fit_model_stats``): the distribution of
+    atom counts here; the lattice standardisation is part of the lattice noise process
+    (``model.noise.lattice`` buffers ``mean``, ``std``, ``volume_per_atom``, in the state dict)."""
+
     n_atoms_hist: dict = field(default_factory=lambda: {k: 1.0 for k in range(1, MAX_ATOMS + 1)})
 
-    @property
-    def sampler(self) -> SamplerConfig:
-        """The reverse loop's settings (the sampler needs nothing else of the model's config)."""
-        return SamplerConfig(self.stochastic_coords, self.corrector_steps, self.lattice_eta, self.guidance)
+
+@dataclass(init=False)
+class ModelConfig:
+    """What a checkpoint records besides its tensors, in four groups: ``network`` (architecture),
+    ``training`` (the objective's condition dropout), ``sampler`` (:class:`SamplerConfig`, all the
+    reverse loop sees) and ``data`` (:class:`DataStats`).
+
+    The names of the first, flat config still work, for building and for reading:
+    ``ModelConfig(hidden=64, layers=3)`` and ``config.default_steps`` reach their group's field, so
+    checkpoints and notebooks made before the split load and run unchanged.
+    """
+
+    network: NetworkConfig
+    training: TrainingConfig
+    sampler: SamplerConfig
+    data: DataStats
+
+    GROUPS = {"network": NetworkConfig, "training": TrainingConfig, "sampler": SamplerConfig, "data": DataStats}
+
+    def __init__(self, network=None, training=None, sampler=None, data=None, **flat):
+        given = {"network": network, "training": training, "sampler": sampler, "data": data}
+        for name, cls in self.GROUPS.items():
+            value = given[name]
+            object.__setattr__(self, name, cls(**value) if isinstance(value, dict) else value or cls())
+        for key, value in flat.items():
+            setattr(self, key, value)
+
+    @classmethod
+    def _group_of(cls, key: str) -> str | None:
+        return next((g for g, c in cls.GROUPS.items() if key in {f.name for f in dataclasses.fields(c)}), None)
+
+    def __getattr__(self, key):   # only called for names that are not the four groups
+        group = type(self)._group_of(key)
+        if group is None:
+            raise AttributeError(f"ModelConfig has no setting {key!r}")
+        return getattr(object.__getattribute__(self, group), key)
+
+    def __setattr__(self, key, value):
+        group = key if key in self.GROUPS else type(self)._group_of(key)
+        if group is None:
+            raise AttributeError(f"ModelConfig has no setting {key!r}")
+        if group == key:
+            object.__setattr__(self, key, value)
+        else:
+            setattr(getattr(self, group), key, value)
+
+    def to_dict(self) -> dict:
+        """Nested plain data (what a checkpoint stores)."""
+        return {g: asdict(getattr(self, g)) for g in self.GROUPS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """From :meth:`to_dict`'s nested form or the first release's flat one (names reach their groups)."""
+        return cls(**d)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -82,22 +134,17 @@ class CrystalDiffusionModel(nn.Module):
         super().__init__()
         self.config = config or ModelConfig()
         self.noise = noise or CrystalNoise()
-        c = self.config
+        c = self.config.network
         self.denoiser = Denoiser(c.hidden, c.layers, c.num_elements, c.n_freq, c.n_rbf)
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _apply(self, fn, recurse=True):
-        out = super()._apply(fn, recurse)
-        self.noise.to(self.device)   # the noise schedules' tables travel with the weights
-        return out
-
     # ------------------------------------------------------------------ training objective
     def condition_vector(self, numbers: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
         """Multi-hot of the elements present (B, E) plus a final "no condition" flag."""
-        E = self.config.num_elements
+        E = self.config.network.num_elements
         cond = torch.zeros(numbers.shape[0], E + 1, device=numbers.device)
         idx = (numbers.clamp(1, E) - 1).masked_fill(~mask, E)
         cond.scatter_(1, idx, 1.0)
@@ -123,7 +170,7 @@ class CrystalDiffusionModel(nn.Module):
         """:meth:`loss` on padded tensors (B,N,3), (B,N), (B,N) with the clean lattice parameters
         (B,6) computed beforehand: the fast trainer's entry. No step here waits for the GPU.
         ``amp``: run the denoiser under bfloat16 autocast (CUDA)."""
-        c, dev = self.config, frac0.device
+        c, dev = self.config.training, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
         rand = lambda *shape: torch.rand(*shape, generator=generator, device=dev)  # noqa: E731
@@ -157,42 +204,44 @@ class CrystalDiffusionModel(nn.Module):
                allow_large: bool = False):
         """Generate crystals for a prompt (see :mod:`crystal_lab.prompts`).
 
-        ``steps``: reverse steps (default ``config.default_steps``; ``"full"`` for the full
+        ``steps``: reverse steps (default ``config.sampler.default_steps``; ``"full"`` for the full
         1000-step schedule). ``seed``: reproducible on the same device. Returns ``list[Atoms]``, or
         with ``return_trajectory`` a list of frame lists (t from 1 to 0) per sample.
         ``callback(info)`` runs after each step and may return True to stop early; the finished
         structures and the current batch's prediction are returned (``atoms.info["complete"]``).
         ``crystal_system`` (one of ``prompts.CRYSTAL_SYSTEMS``) and ``formation_energy`` (eV/atom)
         ask for more than the composition (inverse design) and override the prompt's words;
-        ``guidance``: classifier-free guidance weight (default ``config.guidance``; 1 = none).
+        ``guidance``: classifier-free guidance weight (default ``config.sampler.guidance``; 1 = none).
         More than ``MAX_SAMPLES`` structures are refused unless ``allow_large=True``.
         """
-        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=self.config.max_atoms,
+        net = self.config.network
+        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=net.max_atoms,
                             crystal_system=crystal_system, formation_energy=formation_energy)
         self._check_elements(cond)
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise PromptError(f"n_samples must be a whole number >= 1, got {n_samples!r}")
         self._check_size(n_samples, steps, allow_large)
         seed = self._seed(seed)
-        hist = {int(k): v for k, v in self.config.n_atoms_hist.items()}
-        requests = requests_for(cond, n_samples, hist, self.config.max_atoms, np.random.default_rng(seed))
+        hist = {int(k): v for k, v in self.config.data.n_atoms_hist.items()}
+        requests = requests_for(cond, n_samples, hist, net.max_atoms, np.random.default_rng(seed))
         return self._run(requests, [cond.text] * n_samples, steps=steps, seed=seed,
                          return_trajectory=return_trajectory, batch_size=batch_size, progress=progress,
                          callback=callback, guidance=guidance, desc=f"sampling {cond.text or 'any'}")
 
     def _check_elements(self, cond) -> None:
         """Refuse elements beyond the network's embedding table with a one-line error."""
-        too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > self.config.num_elements]
+        E = self.config.network.num_elements
+        too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > E]
         if too_big:
             raise PromptError(f"{', '.join(too_big)} is beyond this model's elements (H to "
-                              f"{chemical_symbols[self.config.num_elements]}, Z = 1-{self.config.num_elements})")
+                              f"{chemical_symbols[E]}, Z = 1-{E})")
 
     def _check_size(self, n_samples: int, steps, allow_large: bool) -> None:
         if n_samples <= MAX_SAMPLES or allow_large:
             return
         n_steps = self._steps(steps)
         rate = SAMPLES_PER_SECOND["cuda" if self.device.type == "cuda" else "cpu"]
-        hours = n_samples * n_steps / self.config.default_steps / rate / 3600
+        hours = n_samples * n_steps / self.config.sampler.default_steps / rate / 3600
         raise PromptError(f"{n_samples} samples would take about {hours:.1f} h on {self.device.type} "
                           f"(cap {MAX_SAMPLES}); pass allow_large=True to run it anyway")
 
@@ -206,11 +255,12 @@ class CrystalDiffusionModel(nn.Module):
         self._check_size(len(prompts), steps, False)
         seed = self._seed(seed)
         rng = np.random.default_rng(seed)
-        hist = {int(k): v for k, v in self.config.n_atoms_hist.items()}
-        conds = [parse_prompt(p, n_atoms=n, max_atoms=self.config.max_atoms) for p, n in zip(prompts, sizes)]
+        hist = {int(k): v for k, v in self.config.data.n_atoms_hist.items()}
+        max_atoms = self.config.network.max_atoms
+        conds = [parse_prompt(p, n_atoms=n, max_atoms=max_atoms) for p, n in zip(prompts, sizes)]
         for c in conds:
             self._check_elements(c)
-        requests = [requests_for(c, 1, hist, self.config.max_atoms, rng)[0] for c in conds]
+        requests = [requests_for(c, 1, hist, max_atoms, rng)[0] for c in conds]
         order = sorted(range(len(requests)), key=lambda i: requests[i].n_atoms)
         out = self._run([requests[i] for i in order], [conds[i].text for i in order], steps=steps,
                         seed=seed, batch_size=batch_size, progress=progress,
@@ -230,7 +280,7 @@ class CrystalDiffusionModel(nn.Module):
 
     def _steps(self, steps) -> int:
         if steps is None or steps == "full":
-            return self.config.full_steps if steps == "full" else self.config.default_steps
+            return self.config.sampler.full_steps if steps == "full" else self.config.sampler.default_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise PromptError(f"steps must be a whole number >= 1 or 'full', got {steps!r}")
         return steps
@@ -272,12 +322,12 @@ class CrystalDiffusionModel(nn.Module):
 
     # ------------------------------------------------------------------ saving and loading
     def checkpoint(self, half: bool = False) -> dict:
-        """Plain tensors and numbers only (loadable with ``weights_only=True``); ``half`` stores
-        float16 weights (half the size; they are cast back to float32 on loading)."""
-        cast = (lambda v: v.half() if v.is_floating_point() else v) if half else (lambda v: v)
-        return {"format": "crystal_lab/1", "config": asdict(self.config),
-                "noise": self.noise.state_dict(),
-                "state_dict": {k: cast(v.detach().cpu()) for k, v in self.denoiser.state_dict().items()}}
+        """Plain tensors and numbers only (loadable with ``weights_only=True``): the config and the
+        whole ``state_dict`` (the denoiser's weights and the noise processes' buffers). ``half``
+        stores the denoiser's float weights as float16 (half the size; cast back on loading)."""
+        cast = lambda k, v: v.half() if half and k.startswith("denoiser.") and v.is_floating_point() else v  # noqa: E731
+        return {"format": FORMAT, "config": self.config.to_dict(),
+                "state_dict": {k: cast(k, v.detach().cpu()) for k, v in self.state_dict().items()}}
 
     def save(self, path: str | Path, half: bool = False, **card) -> str:
         """Write weights (``torch.save``; loadable with ``weights_only=True``) and a sha256 sidecar."""
@@ -293,18 +343,43 @@ class CrystalDiffusionModel(nn.Module):
         return digest
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> "CrystalDiffusionModel":
-        if not isinstance(ckpt, dict) or ckpt.get("format") != "crystal_lab/1":
-            raise CheckpointError("not a crystal_lab checkpoint (missing format tag 'crystal_lab/1')")
-        config = ModelConfig(**ckpt["config"])
-        model = cls(config, CrystalNoise.from_state_dict(ckpt["noise"]))
-        # weights made before the inverse-design conditions existed lack only those (zero) layers
-        missing, unexpected = model.denoiser.load_state_dict(ckpt["state_dict"], strict=False)
-        missing = [k for k in missing if not k.startswith(NEW_CONDITION_KEYS)]
+    def from_checkpoint(cls, ckpt: dict) -> CrystalDiffusionModel:
+        """A model from :meth:`checkpoint`'s dict (this format or the first release's)."""
+        if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT_V1:
+            ckpt = upgrade_v1(ckpt)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+            raise CheckpointError(f"not a crystal_lab checkpoint (missing format tag {FORMAT!r})")
+        try:
+            model = cls(ModelConfig.from_dict(ckpt["config"]))
+        except (AttributeError, TypeError) as err:
+            raise CheckpointError(f"the checkpoint's config does not fit this version: {err}") from None
+        # float16 weights are cast back to float32 as they are copied in; weights made before the
+        # inverse-design conditions existed lack only those (zero-initialised) layers
+        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+        missing = [k for k in missing if not k.removeprefix("denoiser.").startswith(NEW_CONDITION_KEYS)]
         if missing or unexpected:
             raise CheckpointError(f"weights do not fit the network: missing {missing[:3]}, "
                                   f"unexpected {unexpected[:3]}")
         return model
+
+
+#: the checkpoint format: {"format", "config": ModelConfig.to_dict(), "state_dict": model.state_dict()}
+FORMAT = "crystal_lab/2"
+#: the first release's: a flat config, the denoiser's weights alone and the noise tables as a dict
+FORMAT_V1 = "crystal_lab/1"
+
+
+def upgrade_v1(ckpt: dict) -> dict:
+    """A first-release checkpoint in today's form (the shipped ``mp20.pt`` is one; it loads as is).
+    Its flat config names reach their groups; its noise dict becomes the noise modules' buffers."""
+    noise, lat = ckpt["noise"], ckpt["noise"]["lattice"]
+    coords = WrappedNormalCoords(noise["sigma_min"], noise["sigma_max"])   # recomputes its tables
+    state = {f"denoiser.{k}": v for k, v in ckpt["state_dict"].items()}
+    state.update({f"noise.coords.{k}": v for k, v in coords.state_dict().items()})
+    state.update({"noise.lattice.mean": torch.tensor(lat["mean"], dtype=torch.float32),
+                  "noise.lattice.std": torch.tensor(lat["std"], dtype=torch.float32),
+                  "noise.lattice.volume_per_atom": torch.tensor(float(lat["volume_per_atom"]), dtype=torch.float64)})
+    return {"format": FORMAT, "config": ckpt["config"], "state_dict": state}
 
 
 def load_model(path: str | Path | None = None, device: str = "auto", verify: bool = True) -> CrystalDiffusionModel:
@@ -340,5 +415,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["CrystalDiffusionModel", "ModelConfig", "load_model", "CheckpointError", "resolve_device",
+__all__ = ["CrystalDiffusionModel", "ModelConfig", "NetworkConfig", "TrainingConfig", "DataStats", "load_model", "CheckpointError", "resolve_device",
            "count_parameters"]

@@ -111,10 +111,12 @@ def to_atoms_list(frac, tokens, lattice, mask, t: float | None = None) -> list[A
     return out
 
 
-@dataclass(frozen=True)
+@dataclass
 class SamplerConfig:
-    """How the reverse loop runs (``ModelConfig.sampler`` gives the model's defaults)."""
+    """How the reverse loop runs (``model.config.sampler`` holds the model's defaults)."""
 
+    default_steps: int = 50           # reverse steps when ``sample`` is not told
+    full_steps: int = 1000            # steps="full": the schedule the model was trained on
     stochastic_coords: bool = False   # ancestral (SDE) steps for coordinates instead of DDIM-style
     corrector_steps: int = 0          # Langevin corrector calls a step (DiffCSP / Chemeleon: 1)
     lattice_eta: float = 0.0          # DDIM eta of the lattice (1 = DDPM ancestral)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .data import CrystalBatch, load_dataset
-from .model import CrystalDiffusionModel, ModelConfig, resolve_device
+from .model import CrystalDiffusionModel, ModelConfig, NetworkConfig, resolve_device
 
 
 def prepare(structures, max_atoms: int) -> list[CrystalBatch]:
@@ -127,8 +127,8 @@ def _finite(x) -> bool:
 def fit_model_stats(model: CrystalDiffusionModel, data: TensorData) -> None:
     """Lattice standardisation and the distribution of atom counts, from the training data."""
     model.noise.lattice.fit(data.lattice, data.n)
-    counts = np.bincount(data.n.numpy(), minlength=model.config.max_atoms + 1)
-    model.config.n_atoms_hist = {int(k): float(v / counts.sum()) for k, v in enumerate(counts) if v > 0}
+    counts = np.bincount(data.n.numpy(), minlength=model.config.network.max_atoms + 1)
+    model.config.data.n_atoms_hist = {int(k): float(v / counts.sum()) for k, v in enumerate(counts) if v > 0}
 
 
 def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floor: float = 0.05) -> float:
@@ -140,7 +140,7 @@ def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floo
     return lr * scale
 
 
-def _load_init(init) -> CrystalDiffusionModel:
+def load_init(init) -> CrystalDiffusionModel:
     """A model from a weights file (shipped ``.pt`` with its sidecar, or a run's ``last.pt``)."""
     from .model import load_model
 
@@ -183,19 +183,19 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
         model = CrystalDiffusionModel.from_checkpoint(state["model"])
         ema = CrystalDiffusionModel.from_checkpoint(state["ema"])
     elif init:
-        model = _load_init(init)
+        model = load_init(init)
         ema = copy.deepcopy(model)
     else:
-        model = CrystalDiffusionModel(ModelConfig(hidden=hidden, layers=layers))
+        model = CrystalDiffusionModel(ModelConfig(NetworkConfig(hidden=hidden, layers=layers)))
     if tensors is None:
         if structures is None:
             structures = load_dataset(data, split, limit=limit)
-        tensors = TensorData.from_atoms(structures, model.config.max_atoms)
+        tensors = TensorData.from_atoms(structures, model.config.network.max_atoms)
     if not (state or init):
         fit_model_stats(model, tensors)
         ema = copy.deepcopy(model)
     if p_csp is not None:   # the fraction of crystals trained as CSP (atom types given)
-        model.config.p_csp = ema.config.p_csp = p_csp
+        model.config.training.p_csp = ema.config.training.p_csp = p_csp
     tensors.fit_params(model)
     tensors.to(dev)
     model.to(dev).train()
@@ -306,7 +306,8 @@ def read_log(path: str | Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
 
 
-__all__ = ["train", "export", "read_log", "prepare", "collate", "batches", "TensorData", "lr_at"]
+__all__ = ["train", "export", "load_init", "fit_model_stats", "read_log", "prepare", "collate", "batches",
+           "TensorData", "lr_at"]
 
 
 def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:

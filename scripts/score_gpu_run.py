@@ -67,7 +67,7 @@ def main(argv=None) -> None:
     from crystal_lab.model import load_model
 
     config = load_model(run / "mp20.pt", device="cpu").config
-    append_run({"name": name, "config": f"{config.hidden}x{config.layers}", "init": card.get("warm_start", ""),
+    append_run({"name": name, "config": f"{config.network.hidden}x{config.network.layers}", "init": card.get("warm_start", ""),
                 "epochs": info.get("epochs"), "steps": info.get("steps"),
                 "minutes": round(info.get("train_seconds", 0) / 60, 2), "hardware": info.get("device"),
                 "csp_n": out["csp"]["n"], "csp_match_rate": round(out["csp"]["match_rate"], 4),

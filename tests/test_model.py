@@ -184,6 +184,65 @@ def test_training_reduces_the_loss_on_one_crystal():
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
 
 
+# ---------------------------------------------------------------- checkpoints and config
+
+def test_shipped_first_release_file_and_today_format_load_the_same_model(shipped, tmp_path):
+    """The shipped mp20.pt is a first-release ("crystal_lab/1") file: flat config, denoiser weights
+    and a noise dict. It loads unchanged; saved again it is today's format (one state_dict with the
+    noise buffers) and loads back to the same tensors and the same samples."""
+    raw = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
+    assert raw["format"] == "crystal_lab/1" and "noise" in raw and "hidden" in raw["config"]
+    assert shipped.noise.lattice.volume_per_atom.item() == pytest.approx(raw["noise"]["lattice"]["volume_per_atom"])
+    assert torch.allclose(shipped.noise.lattice.mean, torch.tensor(raw["noise"]["lattice"]["mean"]))
+    assert float(shipped.noise.coords.sigma_max) == raw["noise"]["sigma_max"]
+    shipped.save(tmp_path / "v2.pt", half=True)
+    saved = torch.load(tmp_path / "v2.pt", weights_only=True)
+    assert saved["format"] == "crystal_lab/2" and set(saved["config"]) == {"network", "training", "sampler", "data"}
+    assert "noise.lattice.mean" in saved["state_dict"] and saved["state_dict"]["noise.lattice.mean"].dtype == torch.float32
+    again = load_model(tmp_path / "v2.pt", device="cpu")
+    assert again.config == shipped.config
+    for (k, a), (k2, b) in zip(shipped.state_dict().items(), again.state_dict().items()):
+        assert k == k2 and a.dtype == b.dtype and torch.equal(a, b), k   # the shipped weights are float16 values
+    x = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=4, seed=3, progress=False)
+    y = again.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=4, seed=3, progress=False)
+    assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers, b.numbers) for a, b in zip(x, y))
+
+
+def test_noise_tables_are_buffers_that_travel_with_the_model(tiny_model):
+    """No hand-written noise state: the schedules' tables are buffers in the model's state_dict and
+    follow .to() / .double() like the weights."""
+    from crystal_lab.noise import CrystalNoise
+
+    assert CrystalNoise.state_dict is torch.nn.Module.state_dict
+    keys = set(tiny_model.state_dict())
+    assert {"noise.coords.log_sigma_grid", "noise.lattice.std", "noise.lattice.volume_per_atom"} <= keys
+    double = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)).double()
+    assert double.noise.lattice.mean.dtype == torch.float64
+    meta = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)).to("meta")
+    assert {b.device.type for b in meta.buffers()} == {"meta"}
+
+
+def test_model_config_groups_and_the_first_flat_names():
+    from crystal_lab.model import DataStats, NetworkConfig, TrainingConfig
+    from crystal_lab.sampler import SamplerConfig
+
+    c = ModelConfig(hidden=64, layers=3, default_steps=20, p_csp=0.5, n_atoms_hist={4: 1.0})
+    assert c.network == NetworkConfig(hidden=64, layers=3)
+    assert c.sampler == SamplerConfig(default_steps=20) and c.training == TrainingConfig(p_csp=0.5)
+    assert c.data == DataStats({4: 1.0})
+    assert (c.hidden, c.default_steps, c.corrector_steps) == (64, 20, 0)   # old names read their group
+    c.corrector_steps = 1
+    assert c.sampler.corrector_steps == 1
+    assert ModelConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(AttributeError, match="no setting 'hiden'"):
+        ModelConfig(hiden=64)
+    with pytest.raises(AttributeError, match="no setting 'hiden'"):
+        c.hiden
+    bad = {"format": "crystal_lab/2", "config": {"network": {"width": 3}}, "state_dict": {}}
+    with pytest.raises(CheckpointError, match="config does not fit"):
+        CrystalDiffusionModel.from_checkpoint(bad)
+
+
 # ---------------------------------------------------------------- conditions, guidance, bad input
 
 def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
@@ -193,8 +252,9 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
 
     fresh = Denoiser(hidden=16, layers=1)
     assert fresh.system.weight.abs().sum() == 0 and fresh.energy[-1].weight.abs().sum() == 0
-    state = {k: v for k, v in shipped.denoiser.state_dict().items() if not k.startswith(("system.", "energy."))}
-    ckpt = {**shipped.checkpoint(), "state_dict": state}
+    ckpt = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)   # a first-release file
+    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(("system.", "energy."))}
+    ckpt = {**ckpt, "state_dict": state}
     old = CrystalDiffusionModel.from_checkpoint(ckpt).eval()
     B, N = 2, 3
     g = torch.Generator().manual_seed(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 
 def wrap(x: torch.Tensor) -> torch.Tensor:
@@ -33,14 +34,18 @@ def wrapped_normal_score(d: torch.Tensor, sigma: torch.Tensor, n_images: int = 4
     return -(w * shifted).sum(-1) / sigma**2
 
 
-class WrappedNormalCoords:
+class WrappedNormalCoords(nn.Module):
     """Forward process ``x_t = wrap(x_0 + sigma(t) * eps)`` and its reverse step.
 
     ``sigma(t) = sigma_min^(1-t) * sigma_max^t`` (geometric, as in DiffCSP), t in [0, 1].
+    Buffers (saved with the model, moved with it): ``sigma_min``, ``sigma_max`` and the table of
+    the score's root mean square over log sigma that normalises the training target.
     """
 
     def __init__(self, sigma_min: float = 0.005, sigma_max: float = 0.5):
-        self.sigma_min, self.sigma_max = sigma_min, sigma_max
+        super().__init__()
+        self.register_buffer("sigma_min", torch.tensor(float(sigma_min), dtype=torch.float64))
+        self.register_buffer("sigma_max", torch.tensor(float(sigma_max), dtype=torch.float64))
         # E|score|^2 as a function of log sigma, by quadrature once (for target normalisation)
         sig = torch.exp(torch.linspace(math.log(sigma_min), math.log(sigma_max), 256, dtype=torch.float64))
         x = torch.linspace(-0.5, 0.5, 4001, dtype=torch.float64)[:-1]
@@ -48,23 +53,17 @@ class WrappedNormalCoords:
         dens = torch.exp(-(x[None, :, None] + k) ** 2 / (2 * sig[:, None, None] ** 2)).sum(-1)
         dens = dens / dens.sum(-1, keepdim=True)
         score = wrapped_normal_score(x[None, :].expand(len(sig), -1), sig[:, None], n_images=6)
-        self._log_sigma_grid = torch.log(sig)
-        self._score_rms = torch.sqrt((dens * score**2).sum(-1))
-
-    def to(self, device) -> WrappedNormalCoords:
-        """Keep the score-normalisation table on ``device`` (no copy on every call)."""
-        self._log_sigma_grid = self._log_sigma_grid.to(device)
-        self._score_rms = self._score_rms.to(device)
-        return self
+        self.register_buffer("log_sigma_grid", torch.log(sig))
+        self.register_buffer("score_rms_table", torch.sqrt((dens * score**2).sum(-1)))
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=torch.float64 if not torch.is_tensor(t) else t.dtype)
-        return self.sigma_min ** (1 - t) * self.sigma_max ** t
+        return self.sigma_min.to(t) ** (1 - t) * self.sigma_max.to(t) ** t
 
     def score_rms(self, sigma: torch.Tensor) -> torch.Tensor:
         """Root mean square of the wrapped-normal score at noise level ``sigma`` (interpolated)."""
-        grid, values = self._log_sigma_grid.to(sigma.device), self._score_rms.to(sigma.device)
-        ls = torch.log(sigma.double()).clamp(grid[0], grid[-1])
+        grid, values = self.log_sigma_grid, self.score_rms_table
+        ls = torch.log(sigma.to(grid.dtype)).clamp(grid[0], grid[-1])
         i = torch.searchsorted(grid, ls).clamp(1, len(grid) - 1)
         w = (ls - grid[i - 1]) / (grid[i] - grid[i - 1])
         return ((1 - w) * values[i - 1] + w * values[i]).to(sigma.dtype)

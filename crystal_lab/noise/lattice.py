@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 _IU = (torch.tensor([0, 1, 2, 0, 0, 1]), torch.tensor([0, 1, 2, 1, 2, 2]))
 _OFF = torch.tensor([1.0, 1.0, 1.0, math.sqrt(2), math.sqrt(2), math.sqrt(2)])
@@ -24,18 +25,20 @@ def _sym_fn(m: torch.Tensor, fn) -> torch.Tensor:
     return vecs @ torch.diag_embed(fn(vals)) @ vecs.transpose(-1, -2)
 
 
-class LatticeDDPM:
-    """Forward ``x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps`` on standardised log-lattice parameters."""
+class LatticeDDPM(nn.Module):
+    """Forward ``x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps`` on standardised log-lattice parameters.
+
+    Buffers (fitted from the training lattices by :meth:`fit`, saved and moved with the model):
+    ``mean`` and ``std`` of the six parameters, and ``volume_per_atom`` (Angstrom^3, the volume
+    scale removed before standardising). ``s`` is the cosine schedule's offset.
+    """
 
     def __init__(self, mean=None, std=None, volume_per_atom: float = 18.0, s: float = 0.008):
-        self.mean = torch.zeros(6) if mean is None else torch.as_tensor(mean, dtype=torch.float32)
-        self.std = torch.full((6,), 0.2) if std is None else torch.as_tensor(std, dtype=torch.float32)
-        self.volume_per_atom, self.s = volume_per_atom, s
-
-    def to(self, device) -> LatticeDDPM:
-        """Keep the standardisation on ``device`` (no copy on every call)."""
-        self.mean, self.std = self.mean.to(device), self.std.to(device)
-        return self
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(6) if mean is None else torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.full((6,), 0.2) if std is None else torch.as_tensor(std, dtype=torch.float32))
+        self.register_buffer("volume_per_atom", torch.tensor(float(volume_per_atom), dtype=torch.float64))
+        self.s = s
 
     # --- the lattice <-> parameter map --------------------------------------------------------
     def raw_params(self, lattice: torch.Tensor, n_atoms: torch.Tensor) -> torch.Tensor:
@@ -43,7 +46,7 @@ class LatticeDDPM:
         lat = lattice.double()
         gram = lat @ lat.transpose(-1, -2)
         log_s = _sym_fn(gram, lambda v: 0.5 * torch.log(v.clamp_min(1e-12)))
-        shift = torch.log(n_atoms.double() * self.volume_per_atom) / 3
+        shift = torch.log(n_atoms.double() * self.volume_per_atom.double()) / 3
         log_s = log_s - shift[:, None, None] * torch.eye(3, dtype=lat.dtype, device=lat.device)
         return (log_s[:, _IU[0], _IU[1]] * _OFF.to(lat)).to(lattice.dtype)
 
@@ -58,7 +61,7 @@ class LatticeDDPM:
         m = torch.zeros(*p.shape[:-1], 3, 3, dtype=p.dtype, device=p.device)
         m[..., _IU[0], _IU[1]] = p
         m[..., _IU[1], _IU[0]] = p
-        shift = torch.log(n_atoms.double() * self.volume_per_atom) / 3
+        shift = torch.log(n_atoms.double() * self.volume_per_atom.double()) / 3
         m = m + shift[:, None, None] * torch.eye(3, dtype=p.dtype, device=p.device)
         # expm of a symmetric matrix is what _sym_fn(m, torch.exp) gives; matrix_exp needs no
         # eigendecomposition (cheaper on a GPU, and torch.compile can trace it)
@@ -67,9 +70,10 @@ class LatticeDDPM:
     def fit(self, lattices: torch.Tensor, n_atoms: torch.Tensor) -> "LatticeDDPM":
         """Set the volume scale and the standardisation from training lattices."""
         lat = lattices.double()
-        self.volume_per_atom = float(torch.exp(torch.mean(torch.log(torch.det(lat).abs() / n_atoms))))
+        self.volume_per_atom.fill_(float(torch.exp(torch.mean(torch.log(torch.det(lat).abs() / n_atoms)))))
         p = self.raw_params(lat, n_atoms)
-        self.mean, self.std = p.mean(0).float(), p.std(0).float().clamp_min(1e-3)
+        self.mean.copy_(p.mean(0))
+        self.std.copy_(p.std(0).clamp_min(1e-3))
         return self
 
     # --- the schedule ---------------------------------------------------------------------------
@@ -107,6 +111,3 @@ class LatticeDDPM:
 
     def prior(self, shape, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
         return torch.randn(shape, generator=generator, device=device, dtype=dtype)
-
-    def state_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "volume_per_atom": self.volume_per_atom}

@@ -10,13 +10,14 @@ Revealed atoms stay revealed. Token 0 is MASK; tokens 1..N are atomic numbers.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 MASK = 0
 
 
-class MaskedTypes:
-    def __init__(self, num_elements: int = 100):
-        self.num_elements = num_elements
+class MaskedTypes(nn.Module):
+    """The masking schedule ``m(t) = t``: no tables (no buffers), only the protocol. The number
+    of elements is the width of the network's logits."""
 
     def mask_prob(self, t: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(t).clamp(0.0, 1.0)

@@ -159,7 +159,7 @@ class GenerateWidget(w.VBox):
     # ------------------------------------------------------------------ helpers
     def _max_atoms(self) -> int:
         if self._model is not None:
-            return int(self._model.config.max_atoms)
+            return int(self._model.config.network.max_atoms)
         from crystal_lab.prompts import MAX_ATOMS
 
         return int(MAX_ATOMS)
@@ -344,7 +344,7 @@ class GenerateWidget(w.VBox):
         prompt = self.prompt.value
         n_atoms = self.n_atoms.value or None
         n_samples = int(self.n_samples.value)
-        steps = int(self.steps.value) or int(model.config.default_steps)
+        steps = int(self.steps.value) or int(model.config.sampler.default_steps)
         every = self.stream_every or max(1, steps // 10)
         batch = self.batch_size
         t0 = time.perf_counter()
