@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ class ModelConfig:
     sampler: SamplerConfig
     data: DataStats
 
-    GROUPS = {"network": NetworkConfig, "training": TrainingConfig, "sampler": SamplerConfig, "data": DataStats}
+    GROUPS: ClassVar[dict] = {"network": NetworkConfig, "training": TrainingConfig, "sampler": SamplerConfig, "data": DataStats}
 
     def __init__(self, network=None, training=None, sampler=None, data=None, **flat):
         given = {"network": network, "training": training, "sampler": sampler, "data": data}

@@ -60,3 +60,12 @@ def resolve(settings: StabilitySettings | None = None, **overrides) -> Stability
         raise TypeError(f"unknown setting(s) {sorted(unknown)}: choose from {sorted(names)}")
     changes = {k: v for k, v in overrides.items() if v is not None}
     return dataclasses.replace(base, **changes) if changes else base
+
+
+def progress_bar(iterable, progress: bool, desc: str, total: int | None = None):
+    """``iterable`` wrapped in a tqdm bar when ``progress`` is on (the evaluation's one bar helper)."""
+    if not progress:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False)

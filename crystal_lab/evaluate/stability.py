@@ -67,6 +67,7 @@ from .settings import (  # noqa: F401 -- the constants are re-exported (dashboar
     RELAX_STEPS,
     STABILITY_THRESHOLD,
     StabilitySettings,
+    progress_bar,
     resolve,
 )
 
@@ -104,14 +105,6 @@ def _check_size(n_atoms: int, max_atoms: int) -> None:
             f"only on a machine with more memory")
 
 
-def _bar(iterable, progress: bool, desc: str, total: int | None = None):
-    if not progress:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False)
-
-
 def chgnet_energy(structures, max_atoms: int = MAX_ATOMS, skip_too_large: bool = False,
                   progress: bool = True):
     """CHGNet energy per atom (eV/atom) of the structures as given (no relaxation).
@@ -136,7 +129,7 @@ def chgnet_energy(structures, max_atoms: int = MAX_ATOMS, skip_too_large: bool =
         batches[-1].append(i)
         total += n
     model = get_chgnet()
-    bar = _bar(None, progress and len(items) > 1, "CHGNet energy", len(items))
+    bar = progress_bar(None, progress and len(items) > 1, "CHGNet energy", len(items))
     for batch in batches:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -182,7 +175,7 @@ def _relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
     work.calc = _calculator()
     target = FrechetCellFilter(work) if relax_cell else work
     converged, n = False, 0
-    bar = _bar(None, progress, f"CHGNet relax ({len(atoms)} atoms)", steps)
+    bar = progress_bar(None, progress, f"CHGNet relax ({len(atoms)} atoms)", steps)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         opt = FIRE(target, logfile=None)
@@ -216,7 +209,7 @@ def relax(structures, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, relax_
     items = as_list(structures)
     single = is_single(structures)
     out = []
-    for x in _bar(items, progress and not single, "CHGNet relax"):
+    for x in progress_bar(items, progress and not single, "CHGNet relax"):
         _, relaxed, _, _ = _relax_one(to_atoms(x), steps, fmax, relax_cell, max_atoms,
                                       progress and single)
         result = like_input(relaxed, x)
@@ -442,7 +435,7 @@ def stability(structures, reference=None, settings: StabilitySettings | None = N
                           max_atoms=max_atoms, progress=progress)
     items = as_list(structures)
     out = []
-    for x in _bar(items, hull.settings.progress and len(items) > 1, "stability"):
+    for x in progress_bar(items, hull.settings.progress and len(items) > 1, "stability"):
         out.append(hull.evaluate_safely(x))
     return out[0] if is_single(structures) else out
 

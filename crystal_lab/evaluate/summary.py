@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..structures import as_list, reduced_formula, space_group, symbols_of, to_structure
-from .settings import StabilitySettings, resolve
+from .settings import StabilitySettings, progress_bar, resolve
 
 COLUMNS = ["formula", "n_atoms", "space_group", "space_group_number", "structurally_valid",
            "compositionally_valid", "valid", "reason", "unique", "duplicate_of", "novel",
@@ -168,7 +168,7 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
         return Summary(_empty_table(), _rates(None, 0, stability, s), [], [], None,
                        _empty_baseline(stability, s) if baseline else None)
 
-    from .stability import _bar, hull_reference
+    from .stability import hull_reference
     from .uniqueness import duplicate_groups, is_novel, reference_index
     from .validity import smact_validity, structural_validity
 
@@ -219,7 +219,7 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
     if stability:
         hull_ref = hull_reference(hull, s)
         todo = [i for i in range(n) if table.at[i, "valid"]]
-        for k, i in enumerate(_bar(todo, s.progress, "CHGNet stability")):
+        for k, i in enumerate(progress_bar(todo, s.progress, "CHGNet stability")):
             report("CHGNet stability", k, len(todo))
             r = hull_ref.evaluate_safely(items[i])
             energy[i], e_form[i], e_hull[i] = (r.energy_per_atom, r.formation_energy_per_atom,

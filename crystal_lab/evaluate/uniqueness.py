@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..structures import as_list, is_single, reduced_formula, to_structure
+from .settings import progress_bar
 
 # The CSP-benchmark tolerances (CDVAE / DiffCSP compute_metrics.py).
 MATCHER_TOLERANCES = {"stol": 0.5, "angle_tol": 10, "ltol": 0.3}
@@ -34,14 +35,6 @@ def default_matcher():
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     return StructureMatcher(**MATCHER_TOLERANCES)
-
-
-def _progress(iterable, progress: bool, desc: str, total: int | None = None):
-    if not progress:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
 def group_by_formula(structures: Sequence[Any]) -> dict[str, list[int]]:
@@ -62,7 +55,7 @@ def duplicate_groups(structures, matcher=None, progress: bool = False) -> list[i
     matcher = matcher or default_matcher()
     labels = list(range(len(items)))
     groups = group_by_formula(items)
-    for formula, idx in _progress(groups.items(), progress, "uniqueness", len(groups)):
+    for formula, idx in progress_bar(groups.items(), progress, "uniqueness", len(groups)):
         if len(idx) < 2:
             continue
         representatives: list[int] = []  # first member of each distinct crystal seen so far
@@ -164,7 +157,7 @@ def is_novel(structures, reference=None, matcher=None, progress: bool = False):
     index = reference_index(reference)
     items = as_list(structures)
     out = []
-    for x in _progress(items, progress, "novelty"):
+    for x in progress_bar(items, progress, "novelty"):
         s = to_structure(x)
         out.append(not any(_fit(matcher, s, index.structure(j))
                            for j in index.candidates(reduced_formula(x))))
