@@ -32,8 +32,8 @@ Only the evaluated structures run through CHGNet.
 
 Memory (Binder gives about 2 GB): CHGNet's graph grows with atoms x neighbours. Measured here: the
 model alone ~0.4 GB; 8-atom NaCl 0.41 GB, 64 atoms 0.72 GB, 216 atoms 1.5 GB (forces + stress);
-FIELD-NOTES report ~2.9 GB for a denser 135-atom cell. We therefore refuse cells above
-``MAX_ATOMS`` = 64 atoms (env ``CRYSTAL_LAB_CHGNET_MAX_ATOMS`` to change it) with
+a denser 135-atom cell has been reported to peak near 2.9 GB (not measured here). We therefore
+refuse cells above ``MAX_ATOMS`` = 64 atoms (env ``CRYSTAL_LAB_CHGNET_MAX_ATOMS`` to change it) with
 :class:`CellTooLargeError`, and batch several small cells only while their total stays under it.
 MP-20 structures have at most 20 atoms.
 """
