@@ -15,11 +15,12 @@ all structures; ``--relax-n`` structures of each set are also evaluated with the
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _results import save_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("n", "validity", "structural_validity", "compositional_validity", "uniqueness",
@@ -79,10 +80,7 @@ def main(argv=None) -> dict:
             result["rows"][f"{label}, relaxed (<=100 FIRE steps), first {args.relax_n}"] = {
                 **rates(s), "seconds": round(time.perf_counter() - t0)}
             print(label, f"relaxed, first {args.relax_n}:", s.text(), sep="\n", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"saved {out}")
+    save_json(result, args.out)
     return result
 
 

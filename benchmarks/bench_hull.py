@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from _results import save_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WINDOW = (-0.05, 0.1)
@@ -258,10 +259,7 @@ def main(argv=None) -> dict:
             print(f"{label:<30} E_hull {r.e_above_hull:+.4f} eV/atom  "
                   f"complete={r.hull_complete} {list(r.missing_subsystems)}", flush=True)
         result["ground_states_full_hull"] = states
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"saved {out}")
+    save_json(result, args.out)
     return result
 
 

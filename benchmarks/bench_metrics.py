@@ -33,6 +33,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _results import save_json
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -122,11 +124,10 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     first_eval = None if args.no_first_eval else first_evaluation(args.old)
     if args.first_eval_only:
-        out = Path(args.out).with_name("first_evaluation.json")
-        out.write_text(json.dumps({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                   "machine": "shared 2-core machine, other jobs running",
-                                   "first_evaluation": first_eval}, indent=1))
-        print(f"saved {out}")
+        save_json({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "machine": "shared 2-core machine, other jobs running",
+                   "first_evaluation": first_eval},
+                  Path(args.out).with_name("first_evaluation.json"))
         return first_eval
 
     import numpy as np
@@ -217,10 +218,7 @@ def main(argv=None) -> dict:
         "first_evaluation": first_eval,
         "rows": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"saved {out}")
+    save_json(result, args.out)
     return result
 
 

@@ -32,6 +32,11 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[2]
+# the process-group stopper of the browser tests (tests/browser/processes.py, stdlib only),
+# found the way browser_check.py finds tests/browser's other helpers
+sys.path.insert(0, str(REPO / "tests"))
+from browser.processes import stop_group
+
 BUILD = Path(os.environ.get("CRYSTAL_LAB_HUB_BUILD", REPO / "build" / "hub"))
 HUB_PYTHON = BUILD / "venv" / "bin" / "python"
 USER_BIN = BUILD / "user-venv" / "bin"
@@ -116,7 +121,7 @@ class Hub:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 pass
-            _stop_group(self.process.pid, timeout=10)
+            stop_group(self.process.pid, timeout=10)
             for pid, created in list(self.seen.items()):
                 _terminate(pid, created)
         finally:
@@ -142,22 +147,6 @@ def _terminate(pid: int, created: float, timeout: float = 5.0) -> None:
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _alive(pid, created):
-            time.sleep(0.1)
-
-
-def _stop_group(pgid: int, timeout: float) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if psutil.Process(pgid).status() == psutil.STATUS_ZOMBIE:
-                    return
-            except psutil.NoSuchProcess:
-                return
             time.sleep(0.1)
 
 

@@ -124,8 +124,11 @@ def forward_figure(atoms, model=None, seed: int = 0, n_frames: int = 21, height:
                              title="forward process: crystal → noise (t = 0 → 1)", height=height)
 
 
-def _curves_output(make_figure):
-    """An ``ipywidgets.Output`` that redraws ``make_figure(i)`` when ``update(i)`` is called."""
+def _frames_with_curves(frames, make_figure, title: str, css_class: str, width: str,
+                        height: str):
+    """One playable nglview stage over ``frames`` with an ``ipywidgets.Output`` beside it that
+    redraws ``make_figure(i)`` whenever frame ``i`` is shown. The box carries ``css_class`` and
+    ``.viewer``."""
     import ipywidgets as w
     from IPython.display import display
 
@@ -136,24 +139,24 @@ def _curves_output(make_figure):
             out.clear_output(wait=True)
             display(make_figure(i))
 
-    return out, update
+    viewer = FrameViewer(frames, play=True, width=width, height=height, compact=True,
+                         title=title, on_change=update)
+    box = w.HBox([viewer.widget, out])
+    box.add_class(css_class)
+    box.viewer = viewer
+    return box
 
 
 def forward_noise_widget(atoms, model=None, seed: int = 0, n_frames: int = 21,
                          width: str = "400px", height: str = "360px"):
     """A slider over t in [0, 1]: the crystal as the noise processes corrupt it, with the
     noise schedules beside it (current t marked). Same seed, same picture."""
-    import ipywidgets as w
-
     noise = get_noise(model)
     ts = np.linspace(0.0, 1.0, n_frames)
     frames = forward_frames(atoms, ts, model=noise, seed=seed)
-    out, update = _curves_output(lambda i: noise_curves_figure(noise, t=float(ts[i])))
-    viewer = FrameViewer(frames, play=True, width=width, height=height, compact=True,
-                         title="forward process", on_change=update)
-    box = w.HBox([viewer.widget, out])
-    box.add_class("cl-forward-widget")
-    box.viewer, box.frames = viewer, frames
+    box = _frames_with_curves(frames, lambda i: noise_curves_figure(noise, t=float(ts[i])),
+                              "forward process", "cl-forward-widget", width, height)
+    box.frames = frames
     return box
 
 
@@ -233,17 +236,12 @@ def _metrics_figure(m: dict, x: np.ndarray, xlabel: str, i: int, height: int = 3
 def reverse_widget(trajectory: Sequence[Atoms], width: str = "400px", height: str = "360px"):
     """Play back a sampling trajectory (one nglview stage, every frame loaded once) with
     per-step curves."""
-    import ipywidgets as w
-
     frames = [as_atoms(a) for a in trajectory]
     m = trajectory_metrics(frames)
     x, xlabel = _x_of(frames, m)
-    out, update = _curves_output(lambda i: _metrics_figure(m, x, xlabel, i))
-    viewer = FrameViewer(frames, play=True, width=width, height=height, compact=True,
-                         title="reverse process", on_change=update)
-    box = w.HBox([viewer.widget, out])
-    box.add_class("cl-reverse-widget")
-    box.viewer, box.metrics = viewer, m
+    box = _frames_with_curves(frames, lambda i: _metrics_figure(m, x, xlabel, i),
+                              "reverse process", "cl-reverse-widget", width, height)
+    box.metrics = m
     return box
 
 

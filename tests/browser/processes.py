@@ -2,6 +2,8 @@
 
 Linux only: reads ``/proc/<pid>/stat`` (field 4 is the parent id, see proc(5)).
 Nothing here matches processes by name, so nothing outside the test is touched.
+``stop_group`` also stops the load test's hub (benchmarks/loadtest/hub.py imports it): keep this
+module free of anything beyond the standard library.
 """
 
 from __future__ import annotations

@@ -1,0 +1,18 @@
+"""What the benchmark scripts share: saving a result as JSON.
+
+The scripts run as ``python benchmarks/bench_*.py``, so this folder is on ``sys.path`` and they
+import it as ``from _results import save_json``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def save_json(result: dict, path) -> Path:
+    """Write ``result`` to ``path`` as JSON (indent 1), making its folder; print and return where."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"saved {out}")
+    return out
