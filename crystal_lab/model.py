@@ -85,7 +85,10 @@ class ModelConfig:
     sampler: SamplerConfig
     data: DataStats
 
-    GROUPS: ClassVar[dict] = {"network": NetworkConfig, "training": TrainingConfig, "sampler": SamplerConfig, "data": DataStats}
+    GROUPS: ClassVar[dict] = {"network": NetworkConfig, "training": TrainingConfig,
+                              "sampler": SamplerConfig, "data": DataStats}
+    #: each setting's group, by its (first release's flat) name
+    GROUP_OF: ClassVar[dict] = {f.name: g for g, c in GROUPS.items() for f in dataclasses.fields(c)}
 
     def __init__(self, network=None, training=None, sampler=None, data=None, **flat):
         given = {"network": network, "training": training, "sampler": sampler, "data": data}
@@ -95,24 +98,19 @@ class ModelConfig:
         for key, value in flat.items():
             setattr(self, key, value)
 
-    @classmethod
-    def _group_of(cls, key: str) -> str | None:
-        return next((g for g, c in cls.GROUPS.items() if key in {f.name for f in dataclasses.fields(c)}), None)
+    def _group(self, key: str):
+        if key not in self.GROUP_OF:
+            raise AttributeError(f"ModelConfig has no setting {key!r}")
+        return object.__getattribute__(self, self.GROUP_OF[key])
 
     def __getattr__(self, key):   # only called for names that are not the four groups
-        group = type(self)._group_of(key)
-        if group is None:
-            raise AttributeError(f"ModelConfig has no setting {key!r}")
-        return getattr(object.__getattribute__(self, group), key)
+        return getattr(self._group(key), key)
 
     def __setattr__(self, key, value):
-        group = key if key in self.GROUPS else type(self)._group_of(key)
-        if group is None:
-            raise AttributeError(f"ModelConfig has no setting {key!r}")
-        if group == key:
+        if key in self.GROUPS:
             object.__setattr__(self, key, value)
         else:
-            setattr(getattr(self, group), key, value)
+            setattr(self._group(key), key, value)
 
     def to_dict(self) -> dict:
         """Nested plain data (what a checkpoint stores)."""
@@ -416,5 +414,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["CrystalDiffusionModel", "ModelConfig", "NetworkConfig", "TrainingConfig", "DataStats", "load_model", "CheckpointError", "resolve_device",
-           "count_parameters"]
+__all__ = ["CrystalDiffusionModel", "ModelConfig", "NetworkConfig", "TrainingConfig", "DataStats", "load_model",
+           "CheckpointError", "resolve_device", "count_parameters"]
