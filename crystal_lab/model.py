@@ -172,7 +172,7 @@ class CrystalDiffusionModel(nn.Module):
         c, dev = self.config.training, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
-        rand = lambda *shape: torch.rand(*shape, generator=generator, device=dev)  # noqa: E731
+        rand = lambda *shape: torch.rand(*shape, generator=generator, device=dev)
         t = rand(B).clamp_min(1e-3)
         x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
         x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
@@ -200,7 +200,7 @@ class CrystalDiffusionModel(nn.Module):
                seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
                progress: bool = True, callback=None, crystal_system: str | None = None,
                formation_energy: float | None = None, guidance: float | None = None,
-               allow_large: bool = False):
+               allow_large: bool = False, property_guidance: float | None = None):
         """Generate crystals for a prompt (see :mod:`crystal_lab.prompts`).
 
         ``steps``: reverse steps (default ``config.sampler.default_steps``; ``"full"`` for the full
@@ -211,6 +211,8 @@ class CrystalDiffusionModel(nn.Module):
         ``crystal_system`` (one of ``prompts.CRYSTAL_SYSTEMS``) and ``formation_energy`` (eV/atom)
         ask for more than the composition (inverse design) and override the prompt's words;
         ``guidance``: classifier-free guidance weight (default ``config.sampler.guidance``; 1 = none).
+        ``property_guidance``: classifier-free guidance of the crystal system and energy on their own
+        (default ``config.sampler.property_guidance``, 0 = none; MatterGen's factor 2 is 1 here).
         More than ``MAX_SAMPLES`` structures are refused unless ``allow_large=True``.
         """
         net = self.config.network
@@ -225,7 +227,8 @@ class CrystalDiffusionModel(nn.Module):
         requests = requests_for(cond, n_samples, hist, net.max_atoms, np.random.default_rng(seed))
         return self._run(requests, [cond.text] * n_samples, steps=steps, seed=seed,
                          return_trajectory=return_trajectory, batch_size=batch_size, progress=progress,
-                         callback=callback, guidance=guidance, desc=f"sampling {cond.text or 'any'}")
+                         callback=callback, guidance=guidance, property_guidance=property_guidance,
+                         desc=f"sampling {cond.text or 'any'}")
 
     def _check_elements(self, cond) -> None:
         """Refuse elements beyond the network's embedding table with a one-line error."""
@@ -245,7 +248,8 @@ class CrystalDiffusionModel(nn.Module):
                           f"(cap {MAX_SAMPLES}); pass allow_large=True to run it anyway")
 
     def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
-                    batch_size: int = 64, progress: bool = True) -> list:
+                    batch_size: int = 64, progress: bool = True,
+                    property_guidance: float | None = None) -> list:
         """One structure for each prompt in ``prompts`` (``n_atoms``: one int, or one per prompt),
         batched together by size: e.g. crystal-structure prediction for a whole test set."""
         sizes = n_atoms if isinstance(n_atoms, (list, tuple)) else [n_atoms] * len(prompts)
@@ -263,7 +267,7 @@ class CrystalDiffusionModel(nn.Module):
         order = sorted(range(len(requests)), key=lambda i: requests[i].n_atoms)
         out = self._run([requests[i] for i in order], [conds[i].text for i in order], steps=steps,
                         seed=seed, batch_size=batch_size, progress=progress,
-                        desc=f"sampling {len(prompts)} prompts")
+                        property_guidance=property_guidance, desc=f"sampling {len(prompts)} prompts")
         result = [None] * len(out)
         for pos, i in enumerate(order):
             result[i] = out[pos]
@@ -285,7 +289,7 @@ class CrystalDiffusionModel(nn.Module):
         return steps
 
     def _run(self, requests, labels, *, steps, seed, desc, return_trajectory=False, batch_size=64,
-             progress=True, callback=None, guidance=None):
+             progress=True, callback=None, guidance=None, property_guidance=None):
         from tqdm.auto import tqdm
 
         steps = self._steps(steps)
@@ -295,8 +299,14 @@ class CrystalDiffusionModel(nn.Module):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise PromptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         settings = self.config.sampler
+        if property_guidance is not None and (
+                isinstance(property_guidance, bool) or not isinstance(property_guidance, (int, float))
+                or not math.isfinite(property_guidance) or property_guidance < 0):
+            raise PromptError(f"property_guidance must be a number >= 0 (0 = none), got {property_guidance!r}")
         if guidance is not None:
             settings = dataclasses.replace(settings, guidance=float(guidance))
+        if property_guidance is not None:
+            settings = dataclasses.replace(settings, property_guidance=float(property_guidance))
         generator = torch.Generator(device=self.device).manual_seed(seed)
         was_training = self.training
         self.eval()
@@ -324,7 +334,7 @@ class CrystalDiffusionModel(nn.Module):
         """Plain tensors and numbers only (loadable with ``weights_only=True``): the config and the
         whole ``state_dict`` (the denoiser's weights and the noise processes' buffers). ``half``
         stores the denoiser's float weights as float16 (half the size; cast back on loading)."""
-        cast = lambda k, v: v.half() if half and k.startswith("denoiser.") and v.is_floating_point() else v  # noqa: E731
+        cast = lambda k, v: v.half() if half and k.startswith("denoiser.") and v.is_floating_point() else v
         return {"format": FORMAT, "config": self.config.to_dict(),
                 "state_dict": {k: cast(k, v.detach().cpu()) for k, v in self.state_dict().items()}}
 
@@ -414,5 +424,14 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["CrystalDiffusionModel", "ModelConfig", "NetworkConfig", "TrainingConfig", "DataStats", "load_model",
-           "CheckpointError", "resolve_device", "count_parameters"]
+__all__ = [
+    "CheckpointError",
+    "CrystalDiffusionModel",
+    "DataStats",
+    "ModelConfig",
+    "NetworkConfig",
+    "TrainingConfig",
+    "count_parameters",
+    "load_model",
+    "resolve_device",
+]

@@ -203,3 +203,78 @@ def test_film_carries_each_condition_to_every_layer(key):
     assert len(seen) == 3
     for outs in seen.values():
         assert not torch.allclose(outs[0], outs[1])
+
+
+# ---------------------------------------------------------------- property classifier-free guidance
+
+class Counting(torch.nn.Module):
+    """A denoiser wrapper that records the batch size of each call."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.calls = net, []
+
+    def forward(self, frac, *args, **kw):
+        self.calls.append(frac.shape[0])
+        return self.net(frac, *args, **kw)
+
+
+@pytest.mark.parametrize("w", [1.0, 2.0])
+def test_property_guidance_mixes_with_and_without_the_properties(shipped, w):
+    from crystal_lab.sampler import guided
+
+    args, extra = random_inputs(shipped)
+    net = Counting(shipped.denoiser)
+    off = {k: torch.zeros_like(v) if k != "energy" else v for k, v in extra.items()}
+    none = torch.zeros_like(args[5])
+    none[:, -1] = 1.0
+    with torch.no_grad():
+        full = shipped.denoiser(*args, **extra)
+        no_prop = shipped.denoiser(*args, **off)
+        uncond = shipped.denoiser(*args[:5], none, args[6], **off)
+        for wp in (0.5, 2.0):
+            net.calls.clear()
+            got = guided(net, w, *args, extra, wp)
+            assert net.calls == [3 * 3 if w != 1.0 else 2 * 3]   # one batched call
+            for g, f, p, u in zip(got, full, no_prop, uncond):
+                want = (u + w * (f - u) if w != 1.0 else f) + wp * (f - p)
+                assert torch.allclose(g, want, rtol=1e-4, atol=1e-4)
+
+
+def test_property_guidance_zero_is_no_guidance_and_costs_no_call(shipped):
+    from crystal_lab.sampler import guided
+
+    args, extra = random_inputs(shipped)
+    net = Counting(shipped.denoiser)
+    with torch.no_grad():
+        plain = guided(net, 1.0, *args, extra)
+        zero = guided(net, 1.0, *args, extra, 0.0)
+        no_props = guided(net, 1.0, *args, {}, 3.0)   # nothing to guide: the plain call
+    assert net.calls == [3, 3, 3]
+    for a, b in zip(plain, zero):
+        assert torch.equal(a, b)
+    assert all(torch.equal(a, b) for a, b in zip(no_props, shipped.denoiser(*args)))
+
+
+@pytest.mark.parametrize("kw", [{"crystal_system": "cubic"}, {"formation_energy": -2.5},
+                                {"crystal_system": "tetragonal", "guidance": 2.0}])
+def test_sample_property_guidance_zero_equals_default_and_nonzero_changes_samples(shipped, kw):
+    run = lambda **extra: shipped.sample("Ti O", n_atoms=6, n_samples=3, steps=10, seed=2,
+                                         progress=False, **kw, **extra)
+    default, zero, guided_ = run(), run(property_guidance=0), run(property_guidance=2.0)
+    for a, b in zip(default, zero):
+        assert (a.numbers == b.numbers).all() and np.array_equal(a.positions, b.positions)
+    assert any(not np.allclose(a.positions, b.positions) or not np.allclose(a.cell[:], b.cell[:])
+               for a, b in zip(default, guided_))
+    assert shipped.config.sampler.property_guidance == 0.0
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), True, "2", [1.0]])
+def test_bad_property_guidance_is_refused_in_one_line(shipped, bad):
+    from crystal_lab.prompts import PromptError
+
+    with pytest.raises(PromptError, match="property_guidance must be a number >= 0"):
+        shipped.sample("Ti O", n_atoms=3, steps=2, progress=False, crystal_system="cubic",
+                       property_guidance=bad)
+    with pytest.raises(PromptError, match="property_guidance must be a number >= 0"):
+        shipped.sample_many(["TiO2"], steps=2, progress=False, property_guidance=bad)
