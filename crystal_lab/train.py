@@ -367,7 +367,8 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
             reason = (f"the {max_minutes:g}-minute budget" if why == "budget" else why)
             print(f"stopped at {reason} after {epoch} epochs ({step} steps); "
                   f"checkpoint saved to {out_dir / 'last.pt'}"
-                  + ("" if why == "budget" else f" (resume with resume={str(out_dir / 'last.pt')!r})"))
+                  + ("" if why == "budget" else f" (resume with resume={str(out_dir / 'last.pt')!r})"),
+                  flush=True)
     if signals.received is not None:   # the run is saved: now let the signal do what it does
         signal.raise_signal(signals.received)
     return ema
@@ -524,8 +525,8 @@ def atomic_save(obj, path: Path) -> None:
     a reader sees the old file or the new one, never a half-written one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
+        os.close(fd)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
