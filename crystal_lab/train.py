@@ -229,7 +229,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     check_settings(epochs=epochs, hidden=hidden, layers=layers, batch_size=batch_size, lr=lr,
                    max_minutes=max_minutes, save_every_minutes=save_every_minutes, ema_decay=ema_decay,
                    limit=limit, p_csp=p_csp)
-    rank, world, dev = setup_distributed(device)
+    rank, world, dev, own_group = setup_distributed(device)
     cuda = dev.type == "cuda"
     amp = cuda if amp is None else amp
     torch.manual_seed(seed)
@@ -369,6 +369,10 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
                   f"checkpoint saved to {out_dir / 'last.pt'}"
                   + ("" if why == "budget" else f" (resume with resume={str(out_dir / 'last.pt')!r})"),
                   flush=True)
+    if own_group:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     if signals.received is not None:   # the run is saved: now let the signal do what it does
         signal.raise_signal(signals.received)
     return ema
@@ -415,21 +419,23 @@ class Objective(torch.nn.Module):
         return self.model.loss_padded(*args, **kwargs)
 
 
-def setup_distributed(device) -> tuple[int, int, torch.device]:
-    """(rank, world size, device): under ``torchrun`` (``WORLD_SIZE`` > 1) joins the process group
-    (NCCL on CUDA, gloo on CPU) and gives each process its own GPU; otherwise (0, 1, device)."""
+def setup_distributed(device) -> tuple[int, int, torch.device, bool]:
+    """(rank, world size, device, whether this call made the process group): under ``torchrun``
+    (``WORLD_SIZE`` > 1) joins the process group (NCCL on CUDA, gloo on CPU) and gives each process
+    its own GPU; otherwise (0, 1, device, False)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     dev = resolve_device(device)
     if world <= 1:
-        return 0, 1, dev
+        return 0, 1, dev, False
     import torch.distributed as dist
 
     if dev.type == "cuda":
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)
-    if not dist.is_initialized():
+    own = not dist.is_initialized()
+    if own:
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size(), dev
+    return dist.get_rank(), dist.get_world_size(), dev, own
 
 
 def shard(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
