@@ -153,6 +153,7 @@ class SamplerConfig:
     corrector_steps: int = 0          # Langevin corrector calls a step (DiffCSP / Chemeleon: 1)
     lattice_eta: float = 0.0          # DDIM eta of the lattice (1 = DDPM ancestral)
     guidance: float = 1.0             # classifier-free guidance weight of the elements (1 = none)
+    final_refine: int = 0             # extra denoising calls at the last step's noise level, at t = 0
     property_guidance: float = 0.0    # extra guidance of crystal system and energy (0 = none)
 
 
@@ -233,6 +234,14 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
                     # finish cleanly: jump straight to t = 0 from the last prediction
                     frac, lat, tokens = advance(frac, lat, tokens, score, eps, logits, s, torch.zeros_like(s))
                     break
+    for _ in range(config.final_refine if not stopped and steps > 0 else 0):
+        # read the finished crystal as if it still carried the last step's noise and jump to the
+        # denoised estimate again: a projection towards the data, for coordinates and lattice
+        t, zero = ts[-2].expand(B), torch.zeros(B, device=device)
+        score, eps, _ = guided(net, w, frac, tokens, lat, noise.lattice.to_lattice(lat, n), t, cond, mask,
+                               extra, wp)
+        frac = noise.coords.step(frac, score, t[:, None], zero[:, None], generator)
+        lat = noise.lattice.step(lat, eps, t, zero, generator)
     final = to_atoms_list(frac, tokens, noise.lattice.to_lattice(lat, n), mask, t=0.0)
     for atoms in final:
         atoms.info["complete"] = not stopped
