@@ -1,8 +1,8 @@
 """Why are generated crystals mostly triclinic? The crystal-system distribution of unconditional
 samples against MP-20's, and candidate causes side by side on the shipped model.
 
-    python benchmarks/bench_symmetry.py               # 200 samples for the default, 100 a variant
-    python benchmarks/bench_symmetry.py --n 40        # quicker
+    python benchmarks/bench_symmetry.py                                    # 200 / 100 / 40 / 8 samples
+    python benchmarks/bench_symmetry.py --n 32 --n-variant 32 --n-full 16  # the size recorded here
 
 Measures (spglib through pymatgen's SpacegroupAnalyzer, symprec 0.1 A, MP-20's own tolerance):
 the share of each of the seven crystal systems, the share triclinic, and the total variation
@@ -81,11 +81,11 @@ def describe(structures, reference: dict, symprec: float) -> dict:
 
 
 def sampler_rows(model, n: int, n_variant: int, n_full: int, seed: int, symprec: float, reference: dict,
-                 which) -> list[dict]:
+                 which, save=None) -> list[dict]:
     variants = {
         "default: 50 deterministic steps": ({}, 50, n),
-        "200 steps": ({}, 200, n_variant),
-        "1000 steps": ({}, 1000, n_full),
+        "200 steps": ({}, 200, n_full),
+        "1000 steps": ({}, 1000, n_full // 5),
         "50 steps + 1 Langevin corrector a step": ({"corrector_steps": 1}, 50, n_variant),
         "50 ancestral (stochastic) coordinate steps": ({"stochastic_coords": True}, 50, n_variant),
         "50 steps + 3 final refinement calls": ({"final_refine": 3}, 50, n_variant),
@@ -98,7 +98,7 @@ def sampler_rows(model, n: int, n_variant: int, n_full: int, seed: int, symprec:
         for k, v in settings.items():
             setattr(model.config.sampler, k, v)
         t0 = time.perf_counter()
-        samples = model.sample(None, n_samples=size, steps=steps, seed=seed, progress=True)
+        samples = model.sample(None, n_samples=size, steps=steps, seed=seed, progress=False)
         seconds = time.perf_counter() - t0
         for k in settings:
             setattr(model.config.sampler, k, getattr(type(base)(), k))
@@ -107,6 +107,8 @@ def sampler_rows(model, n: int, n_variant: int, n_full: int, seed: int, symprec:
         print(f"{name:46s} n={row['n']:4d}  triclinic {row['triclinic']:.1%}  TV {row['tv_distance']:.2f}  "
               f"cell triclinic {row['cell_triclinic']:.1%}  ({seconds:.0f} s)", flush=True)
         rows.append(row)
+        if save is not None:
+            save(rows)
     return rows
 
 
@@ -155,7 +157,8 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200, help="unconditional samples for the default row")
     ap.add_argument("--n-variant", type=int, default=100, help="samples for each other sampler row")
-    ap.add_argument("--n-full", type=int, default=40, help="samples for the 1000-step row (0: skip)")
+    ap.add_argument("--n-full", type=int, default=40,
+                    help="samples for the 200-step row (the 1000-step row gets a fifth: 0 skips it)")
     ap.add_argument("--n-one-call", type=int, default=200, help="MP-20 val crystals for the one-call rows")
     ap.add_argument("--times", type=float, nargs="+", default=[0.02, 0.1, 0.3])
     ap.add_argument("--rows", nargs="*", default=[], help="only sampler rows whose name contains one of these")
@@ -171,10 +174,15 @@ def main(argv=None) -> dict:
     out = {"symprec": args.symprec, "seed": args.seed, "weights": args.weights or "shipped",
            "machine": f"{platform.machine()}, 1 torch thread", "torch": torch.__version__,
            "mp20_val": reference,
-           "one_call": one_call_rows(model, args.n_one_call, args.times, args.seed, args.symprec),
-           "sampler": sampler_rows(model, args.n, args.n_variant, args.n_full, args.seed, args.symprec,
-                                   reference, args.rows)}
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+           "one_call": one_call_rows(model, args.n_one_call, args.times, args.seed, args.symprec)}
+
+    def save(rows):   # after every row: a long run keeps what it measured
+        out["sampler"] = rows
+        Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+
+    save([])
+    sampler_rows(model, args.n, args.n_variant, args.n_full, args.seed, args.symprec, reference, args.rows,
+                 save)
     return out
 
 
