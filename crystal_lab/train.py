@@ -207,7 +207,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
           structures=None, save_every: float | None = None, progress: bool = True, init: str | Path | None = None,
           tensors: TensorData | None = None, cosine: bool = False, compile: bool | None = None,
           amp: bool | None = None, p_csp: float | None = None, save_every_minutes: float = 10.0,
-          buckets: tuple[int, ...] | None = None) -> CrystalDiffusionModel:
+          buckets: tuple[int, ...] | None = None, max_steps: int | None = None) -> CrystalDiffusionModel:
     """Train (or resume) a model; returns the EMA model. See the module docstring.
 
     ``structures`` (a list of Atoms) or ``tensors`` (a :class:`TensorData`) replaces
@@ -220,6 +220,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     (bfloat16 autocast) and ``compile`` (``torch.compile``, falling back to eager code where it
     fails) default to on. ``buckets``: the padded atom counts of compiled batches (each shape is
     compiled once; default :data:`BUCKETS`); eager batches are cut to their largest crystal.
+    ``max_steps`` stops (with a checkpoint) after that many optimiser steps in all.
     Bad settings (zero or negative sizes, rates or times) raise ``ValueError``.
     """
     from tqdm.auto import tqdm
@@ -228,7 +229,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
         save_every_minutes = save_every
     check_settings(epochs=epochs, hidden=hidden, layers=layers, batch_size=batch_size, lr=lr,
                    max_minutes=max_minutes, save_every_minutes=save_every_minutes, ema_decay=ema_decay,
-                   limit=limit, p_csp=p_csp)
+                   limit=limit, p_csp=p_csp, max_steps=max_steps)
     rank, world, dev, own_group = setup_distributed(device)
     cuda = dev.type == "cuda"
     amp = cuda if amp is None else amp
@@ -343,9 +344,12 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
                         bar.set_postfix(loss=f"{float(losses['loss'].detach()):.3f}")
                     if max_minutes is not None and time.time() - t_start > 60 * max_minutes:
                         why = "budget"
+                    if max_steps is not None and step >= max_steps:
+                        why = "max_steps"
                     if signals.received is not None:
                         why = signal.Signals(signals.received).name
-                    why = agree_on_stop(why, dev, world)
+                    if world > 1:   # every process stops at the same step (checked now and then: it syncs)
+                        why = agree_on_stop(why, dev, world) if step % 20 == 0 else None
                     if why is not None:
                         break
                     if time.time() - last_save > 60 * save_every_minutes:
@@ -363,11 +367,13 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
                                  + [f"{opt.param_groups[0]['lr']:.2e}", f"{time.time() - t_start:.0f}"])
                     log_fh.flush()
             save()
-        if rank == 0 and why is not None and (progress or why != "budget"):
-            reason = (f"the {max_minutes:g}-minute budget" if why == "budget" else why)
+        planned = why in ("budget", "max_steps")
+        if rank == 0 and why is not None and (progress or not planned):
+            reason = {"budget": f"the {max_minutes:g}-minute budget",
+                      "max_steps": f"max_steps={max_steps}"}.get(why, why)
             print(f"stopped at {reason} after {epoch} epochs ({step} steps); "
                   f"checkpoint saved to {out_dir / 'last.pt'}"
-                  + ("" if why == "budget" else f" (resume with resume={str(out_dir / 'last.pt')!r})"),
+                  + ("" if planned else f" (resume with resume={str(out_dir / 'last.pt')!r})"),
                   flush=True)
     if own_group:
         import torch.distributed as dist
@@ -396,6 +402,7 @@ def check_settings(**values) -> None:
         "layers": (lambda x: whole(x) and x >= 1, "a whole number >= 1"),
         "batch_size": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1"),
         "limit": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1 (or None for all)"),
+        "max_steps": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1 (or None)"),
         "lr": (lambda x: x is None or (number(x) and x > 0), "a number > 0"),
         "max_minutes": (lambda x: x is None or (number(x) and x > 0), "a number of minutes > 0 (or None)"),
         "save_every_minutes": (lambda x: number(x) and x > 0, "a number of minutes > 0"),
@@ -447,11 +454,9 @@ def shard(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
 
 def agree_on_stop(why, dev, world: int):
     """Every process stops at the same step: the reason if any process has one (else None)."""
-    if world == 1:
-        return why
     import torch.distributed as dist
 
-    codes = [None, "budget", "SIGINT", "SIGTERM"]
+    codes = [None, "budget", "max_steps", "SIGINT", "SIGTERM"]
     flag = torch.tensor([codes.index(why) if why in codes else 0], device=dev)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     return codes[int(flag)]
@@ -577,14 +582,14 @@ LOSS_KEYS = ("loss", "coord", "lattice", "types")
 
 
 def compiled(fn):
-    """``torch.compile(fn)``, falling back to ``fn`` itself if compiling fails at the first call
+    """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the first call
     (no C++ compiler, an unsupported platform or torch build): eager code computes the same."""
     state = {"fn": None}
 
     def call(*args, **kwargs):
         if state["fn"] is None:
             try:
-                fast = torch.compile(fn)
+                fast = torch.compile(fn, dynamic=False)   # one static graph per bucket shape
                 out = fast(*args, **kwargs)
                 state["fn"] = fast
                 return out
