@@ -10,7 +10,9 @@ gives the same answer for both. Three ideas live here, one of each:
   compared with MP-20), :func:`formula` (the label a student reads: no ``Cl2`` for one Cl atom,
   masked atoms counted as ``X``) and :func:`formula_text` (counts written in the order given, the
   form a prompt takes);
-* **descriptors**: :func:`space_group`, :func:`symbols_of`, :func:`is_finite`, :func:`is_metal`.
+* **descriptors**: :func:`space_group`, :func:`symbols_of`, :func:`is_finite`, :func:`is_metal`;
+* **files**: :func:`write_cif` and :func:`cif_text`, the one CIF writer (pymatgen's
+  ``CifWriter``), which refuses what a CIF cannot hold (NaN coordinates, masked atoms).
 
 Atom type 0 is a *masked* atom (the diffusion model's absorbing state, ``"X"`` in ASE); the
 helpers below accept it.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,7 @@ SYMPREC = 0.1
 __all__ = [
     "SYMPREC",
     "as_list",
+    "cif_text",
     "formula",
     "formula_text",
     "is_finite",
@@ -44,6 +48,8 @@ __all__ = [
     "symbols_of",
     "to_atoms",
     "to_structure",
+    "writable_reason",
+    "write_cif",
 ]
 
 
@@ -218,3 +224,54 @@ def is_metal(element: str | int) -> bool:
     if isinstance(element, (int, np.integer)):
         return int(element) > 0 and Element.from_Z(int(element)).is_metal
     return Element(element).is_metal
+
+
+# --------------------------------------------------------------------------- files
+
+def writable_reason(x: Any) -> str:
+    """Why ``x`` cannot be written as a CIF (``""`` when it can): not a structure, no atoms,
+    non-finite cell or coordinates, or masked / unknown atoms (``"X"``)."""
+    if not is_single(x):
+        return f"not a structure: expected ase.Atoms or pymatgen Structure, got {type(x).__name__}"
+    if len(x) == 0:
+        return "no atoms"
+    if not is_finite(x):
+        return "non-finite lattice or coordinates (NaN/inf)"
+    if isinstance(x, Atoms):
+        masked = [i for i, z in enumerate(x.numbers) if z == 0]
+    else:
+        from pymatgen.core import DummySpecies
+
+        masked = [i for i, site in enumerate(x)
+                  if any(isinstance(sp, DummySpecies) for sp in site.species)]
+    if masked:
+        return (f"{len(masked)} masked or unknown atom(s) (X, first at site {masked[0]}): their "
+                "element is not known yet")
+    return ""
+
+
+def cif_text(x: Any) -> str:
+    """The CIF of one structure (pymatgen's ``CifWriter``, all sites in P1).
+
+    Raises ``ValueError`` for what a CIF cannot hold (see :func:`writable_reason`).
+    """
+    from pymatgen.io.cif import CifWriter
+
+    reason = writable_reason(x)
+    if reason:
+        raise ValueError(f"cannot write a CIF: {reason}")
+    return str(CifWriter(to_structure(x)))
+
+
+def write_cif(x: Any, path) -> Path:
+    """Write one structure (Atoms or Structure) to the CIF file ``path``; return the path.
+
+    The one CIF writer of the lab. Refuses NaN/inf coordinates, masked or unknown (``"X"``) atoms
+    and empty structures with a ``ValueError`` (nothing is written then). An existing file at
+    ``path`` is replaced: pass ``crystal_lab.workspace.unique_path(path)`` to keep it.
+    """
+    text = cif_text(x)
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

@@ -19,7 +19,8 @@ from crystal_lab import evaluate as ev
 from crystal_lab.evaluate.reference_table import ReferenceTable, subsystems
 from crystal_lab.structures import to_structure
 
-stability_module = importlib.import_module("crystal_lab.evaluate.stability")
+chgnet_module = importlib.import_module("crystal_lab.evaluate.chgnet")
+hull_module = importlib.import_module("crystal_lab.evaluate.hull")
 
 
 def rocksalt(a: float = 5.64) -> Atoms:
@@ -67,15 +68,15 @@ def test_relaxation_is_bounded_lowers_energy_and_keeps_the_input_type():
 
 
 def test_relax_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(stability_module, "RELAX_CACHE_SIZE", 2)
-    stability_module._RELAX_CACHE.clear()
+    monkeypatch.setattr(chgnet_module, "RELAX_CACHE_SIZE", 2)
+    chgnet_module._RELAX_CACHE.clear()
     for a in (5.5, 5.6, 5.7):
         ev.relax(rocksalt(a), steps=1, progress=False)
-    assert len(stability_module._RELAX_CACHE) == 2
+    assert len(chgnet_module._RELAX_CACHE) == 2
 
 
 def test_cells_above_the_memory_cap_are_refused_with_a_clear_error():
-    big = rocksalt().repeat((5, 5, 2))  # 100 atoms > MAX_ATOMS = 64
+    big = rocksalt().repeat((5, 5, 2))  # 100 atoms > MAX_ATOMS_CHGNET = 64
     with pytest.raises(ev.CellTooLargeError, match="100-atom cell is above the CHGNet cap"):
         ev.chgnet_energy(big, progress=False)
     with pytest.raises(ev.CellTooLargeError):
@@ -149,13 +150,13 @@ def test_shipped_table_loads_and_marks_built_elemental_references():
 
 def test_stability_relaxes_only_the_evaluated_structure(monkeypatch):
     calls = []
-    original = stability_module._relax_one
+    original = hull_module.relax_one
 
     def counting(atoms, *args, **kwargs):
         calls.append(atoms.get_chemical_formula())
         return original(atoms, *args, **kwargs)
 
-    monkeypatch.setattr(stability_module, "_relax_one", counting)
+    monkeypatch.setattr(hull_module, "relax_one", counting)
     result = ev.stability(cubic_srtio3(), steps=20, progress=False)
     assert calls == ["O3SrTi"]  # one relaxation: the structure, no reference phase
     assert np.isfinite(result.e_above_hull)

@@ -1,10 +1,9 @@
 """One frozen settings object for the CHGNet stability evaluation.
 
-``StabilitySettings`` replaces the six keyword arguments (relax, steps, fmax, max_atoms, threshold,
-progress) that used to travel separately through ``stability``, ``e_above_hull``,
-``formation_energy``, ``summarize`` and the dashboard. Every one of those functions still accepts
-the single keywords as overrides, e.g. ``summarize(x, steps=30)`` is
-``summarize(x, settings=StabilitySettings(steps=30))``.
+``StabilitySettings`` holds the six settings (relax, steps, fmax, max_atoms, threshold, progress)
+that ``stability``, ``e_above_hull``, ``formation_energy``, ``summarize`` and the dashboard share.
+Each of those functions also accepts the single keywords as overrides, e.g.
+``summarize(x, steps=30)`` is ``summarize(x, settings=StabilitySettings(steps=30))``.
 """
 from __future__ import annotations
 
@@ -12,7 +11,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-MAX_ATOMS = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
+#: the largest cell CHGNet evaluates (memory; see :mod:`.chgnet`). Not the model's atom limit.
+MAX_ATOMS_CHGNET = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
 STABILITY_THRESHOLD = 0.1   # eV/atom above hull (MatterGen's S.U.N. "stable")
 RELAX_STEPS = 100           # FIRE step cap for relaxations
 RELAX_FMAX = 0.1            # eV/A force convergence
@@ -32,7 +32,7 @@ class StabilitySettings:
     relax: bool = True
     steps: int = RELAX_STEPS
     fmax: float = RELAX_FMAX
-    max_atoms: int = MAX_ATOMS
+    max_atoms: int = MAX_ATOMS_CHGNET
     threshold: float = STABILITY_THRESHOLD
     progress: bool = True
 

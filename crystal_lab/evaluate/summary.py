@@ -168,7 +168,7 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
         return Summary(_empty_table(), _rates(None, 0, stability, s), [], [], None,
                        _empty_baseline(stability, s) if baseline else None)
 
-    from .stability import hull_reference
+    from .hull import hull_reference
     from .uniqueness import duplicate_groups, is_novel, reference_index
     from .validity import smact_validity, structural_validity
 

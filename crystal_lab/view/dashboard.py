@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from crystal_lab.evaluate.stability import RELAX_STEPS, STABILITY_THRESHOLD
+from crystal_lab.evaluate.settings import RELAX_STEPS, STABILITY_THRESHOLD
 from crystal_lab.structures import as_list, to_atoms, to_structure
 
 from .describe import formula
