@@ -48,6 +48,7 @@ __all__ = [
     "symbols_of",
     "to_atoms",
     "to_structure",
+    "unreadable_reason",
     "writable_reason",
     "write_cif",
 ]
@@ -100,6 +101,8 @@ def to_atoms(x: Any) -> Atoms:
     if isinstance(x, _pymatgen_structure_type()):
         from pymatgen.core import DummySpecies
 
+        if not x.is_ordered:
+            raise ValueError(unreadable_reason(x) + ": ase.Atoms holds one element per site")
         numbers = [0 if isinstance(site.specie, DummySpecies) else site.specie.Z for site in x]
         return Atoms(numbers=numbers, cell=x.lattice.matrix, scaled_positions=x.frac_coords,
                      pbc=True)
@@ -114,10 +117,21 @@ def like_input(atoms: Atoms, original: Any):
 # --------------------------------------------------------------------------- formulas
 
 def symbols_of(x: Any) -> list[str]:
-    """Chemical symbols of a structure (``"X"`` for a masked atom), without building a pymatgen object."""
+    """Chemical symbols of a structure (``"X"`` for a masked atom), without building a pymatgen object.
+
+    A disordered pymatgen Structure (partial occupancy) has no one symbol per site: ``ValueError``.
+    """
     if isinstance(x, Atoms):
         return x.get_chemical_symbols()
-    return [site.specie.symbol for site in x]
+    if not is_single(x):
+        raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(x).__name__}")
+    out = []
+    for i, site in enumerate(x):
+        if not site.is_ordered:
+            raise ValueError(f"disordered: partial occupancy on site {i} "
+                             f"({site.species.formula}): no one element per site")
+        out.append(site.specie.symbol)
+    return out
 
 
 def _counts(symbols: Iterable[str]) -> dict[str, int]:
@@ -228,11 +242,34 @@ def is_metal(element: str | int) -> bool:
 
 # --------------------------------------------------------------------------- files
 
+def unreadable_reason(x: Any) -> str:
+    """Why ``x`` is not one ordered crystal that can be evaluated (``""`` when it is).
+
+    ``"not a structure: ..."`` (None, a string, any other object), ``"disordered: partial
+    occupancy on site 0"`` (a pymatgen Structure with fractional occupancies), ``"no atoms"``,
+    ``"non-finite lattice or coordinates (NaN/inf)"``. Cheap: nothing is converted.
+    """
+    if not is_single(x):
+        got = "None" if x is None else type(x).__name__
+        return f"not a structure: expected ase.Atoms or pymatgen Structure, got {got}"
+    if not isinstance(x, Atoms):
+        for i, site in enumerate(x):
+            if not site.is_ordered:
+                return f"disordered: partial occupancy on site {i} ({site.species.formula})"
+    if len(x) == 0:
+        return "no atoms"
+    if not is_finite(x):
+        return "non-finite lattice or coordinates (NaN/inf)"
+    return ""
+
+
 def writable_reason(x: Any) -> str:
     """Why ``x`` cannot be written as a CIF (``""`` when it can): not a structure, no atoms,
-    non-finite cell or coordinates, or masked / unknown atoms (``"X"``)."""
-    if not is_single(x):
-        return f"not a structure: expected ase.Atoms or pymatgen Structure, got {type(x).__name__}"
+    non-finite cell or coordinates, or masked / unknown atoms (``"X"``). Partial occupancy is
+    written as it is."""
+    reason = unreadable_reason(x)
+    if reason and not reason.startswith("disordered"):
+        return reason
     if len(x) == 0:
         return "no atoms"
     if not is_finite(x):

@@ -9,6 +9,7 @@ from pymatgen.core import Structure
 
 from crystal_lab import evaluate as ev
 from crystal_lab.structures import to_structure
+from crystal_lab.view import EvaluationDashboard
 
 
 def rocksalt(a: float = 5.64) -> Atoms:
@@ -44,10 +45,10 @@ def test_atoms_too_close_are_invalid_with_reason():
     pair = Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[6, 6, 6], pbc=True)
     v = ev.structural_validity(pair)
     assert not v.valid
-    assert "0.30 A apart" in v.reason and "0.5" in v.reason
+    assert "0.30 Å apart" in v.reason and "0.5" in v.reason
     # periodic images count: two atoms 0.3 A apart across the cell boundary
     wrapped = Atoms("NaCl", positions=[[0.1, 0, 0], [5.8, 0, 0]], cell=[6, 6, 6], pbc=True)
-    assert "0.30 A apart" in ev.structural_validity(wrapped).reason
+    assert "0.30 Å apart" in ev.structural_validity(wrapped).reason
     # 0.6 A apart is still valid by the CDVAE definition
     ok = Atoms("NaCl", positions=[[0, 0, 0], [0.6, 0, 0]], cell=[6, 6, 6], pbc=True)
     assert ev.structural_validity(ok).valid
@@ -182,12 +183,13 @@ def test_summary_without_stability(tmp_path):
     table, rates = summary
     assert len(table) == 5
     assert table["valid"].tolist() == [True, True, True, False, False]
-    assert table["unique"].tolist() == [True, False, True, True, True]
-    assert table["novel"].tolist() == [False, False, True, True, True]
+    # the invalid row 3 is never compared: neither unique nor novel (see uniqueness.py)
+    assert table["unique"].tolist() == [True, False, True, False, True]
+    assert table["novel"].tolist() == [False, False, True, False, True]
     assert table.loc[0, "space_group"] == "Fm-3m" and table.loc[0, "space_group_number"] == 225
-    assert "0.30 A apart" in table.loc[3, "reason"] and "SMACT" in table.loc[4, "reason"]
+    assert "0.30 Å apart" in table.loc[3, "reason"] and "SMACT" in table.loc[4, "reason"]
     assert rates["n_valid"] == 3 and rates["validity"] == pytest.approx(0.6)
-    assert rates["uniqueness"] == pytest.approx(0.8) and rates["n_novel"] == 3
+    assert rates["uniqueness"] == pytest.approx(0.6) and rates["n_novel"] == 2
     assert np.isnan(rates["sun"]) and not table["stable"].any()
     assert "E_hull" not in summary.text()
     path = summary.save(tmp_path / "summary.csv")
@@ -232,7 +234,7 @@ def test_bad_structures_get_a_reason_each_and_never_stop_the_batch():
     table = summary.table
     assert table["valid"].tolist() == [False, False, False, False, True]
     assert "non-finite" in table.loc[0, "reason"]
-    assert "0.00 A apart" in table.loc[1, "reason"]
+    assert "0.00 Å apart" in table.loc[1, "reason"]
     assert "volume" in table.loc[2, "reason"] and "volume" in table.loc[3, "reason"]
     assert not table.loc[4, "novel"] and table.loc[4, "unique"]
     assert summary.rates["n_valid"] == 1
@@ -285,7 +287,7 @@ def test_dashboard_table_sorting_selection_and_save(tmp_path):
     batch = [cscl_type(), rocksalt(), _rutile(),
              Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[5, 5, 5], pbc=True)]
     summary = ev.summarize(batch, reference=[rocksalt()], stability=False, progress=False)
-    dash = ev.EvaluationDashboard(batch, summary=summary)
+    dash = EvaluationDashboard(batch, summary=summary)
     assert dash.widget is not None
     dash.sort_by("formula")
     assert [dash.summary.table.loc[i, "formula"] for i in dash.order] == \
@@ -295,7 +297,7 @@ def test_dashboard_table_sorting_selection_and_save(tmp_path):
         sorted(dash.summary.table["formula"], reverse=True)
     dash.select(3)
     assert dash.selected == 3
-    assert "0.30 A apart" in dash.detail.value
+    assert "0.30 Å apart" in dash.detail.value
     assert len(dash.bars.data) >= 1
     path = dash.save(tmp_path / "eval.csv")
     with open(path) as fh:

@@ -39,7 +39,7 @@ import numpy as np
 from ..structures import as_list, is_metal, is_single, symbols_of, to_atoms
 from .chgnet import chgnet_energy, relax_one
 from .reference_table import ALL_SPLITS, ReferenceTable, reference_table
-from .settings import StabilitySettings, progress_bar, resolve
+from .settings import STABILITY_THRESHOLD, StabilitySettings, progress_bar, resolve
 
 # --------------------------------------------------------------------------- elemental references
 
@@ -108,6 +108,29 @@ class Stability:
     def trusted(self) -> bool:
         """An E_hull that was computed against a complete reference."""
         return bool(self.hull_complete and np.isfinite(self.e_above_hull))
+
+    def verdict(self, threshold: float = STABILITY_THRESHOLD) -> tuple[str, str]:
+        """``(verdict, note)``: "yes", "no" or "unknown", and one plain sentence saying why.
+
+        "yes": E_hull below ``threshold`` against a complete reference. "no": E_hull at or above
+        it (also with an incomplete reference: a missing phase can only lower the hull, so the
+        true E_hull is at least as high). "unknown": below the cut while the reference lacks a
+        phase the hull needs (named), or no E_hull at all (the CHGNet error is named).
+        """
+        e = self.e_above_hull
+        if not np.isfinite(e):
+            return "unknown", f"unknown: no E_hull could be computed ({self.reason or 'no energy'})"
+        measured = f"E_hull {e:.3f} eV/atom"
+        if self.hull_complete:
+            if e < threshold:
+                return "yes", f"yes: {measured} is below the {threshold:g} eV/atom cut"
+            return "no", f"no: {measured} is at or above the {threshold:g} eV/atom cut"
+        lacks = "the reference table has no compound of " + " or ".join(self.missing_subsystems)
+        if e < threshold:
+            return "unknown", (f"unknown: {lacks}, so the {measured} may be too low "
+                               f"(cut {threshold:g} eV/atom)")
+        return "no", (f"no: {measured} is at or above the {threshold:g} eV/atom cut although "
+                      f"{lacks} (a missing phase could only raise the E_hull)")
 
 
 class HullReference:
