@@ -32,6 +32,8 @@ from ase import Atoms
 
 #: spglib's tolerance for :func:`space_group`, in Angstrom (0.1, as MP-20's labels use)
 SYMPREC = 0.1
+#: a cell whose volume is below this fraction of a*b*c is flat (angles within ~0.06 deg of 0/180)
+FLAT_CELL = 1e-3
 
 __all__ = [
     "SYMPREC",
@@ -201,13 +203,18 @@ def formula(x: Any, reduce: bool = True) -> str:
 def space_group(x: Any, symprec: float = SYMPREC) -> tuple[str, int | None]:
     """(Hermann-Mauguin symbol, number) from spglib via pymatgen, e.g. ``("Fm-3m", 225)``.
 
-    ``("", None)`` when there is none to give: masked atoms (their types are not known yet), or
-    a cell spglib cannot analyse (zero volume, NaN coordinates).
+    ``("", None)`` when there is none to give: masked atoms (their types are not known yet), a
+    disordered structure, or a cell spglib cannot analyse (zero or near-zero volume, NaN
+    coordinates).
     """
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    if "X" in symbols_of(x) or not is_finite(x):  # spglib crashes the process on NaN coordinates
+    if unreadable_reason(x) or "X" in symbols_of(x):  # spglib crashes on NaN coordinates
         return "", None
+    cell = np.asarray(x.cell[:] if isinstance(x, Atoms) else x.lattice.matrix, dtype=float)
+    lengths = np.linalg.norm(cell, axis=1)
+    if not abs(np.linalg.det(cell)) > FLAT_CELL * float(np.prod(lengths)):
+        return "", None  # a flat cell: spglib needs seconds on it and finds nothing
     try:
         sga = SpacegroupAnalyzer(to_structure(x), symprec=symprec)
         return sga.get_space_group_symbol(), int(sga.get_space_group_number())
