@@ -249,3 +249,44 @@ def test_model_versus_random_baseline_side_by_side():
     assert compare.loc["stability", "model"] == 1.0
     assert compare.loc["stability", "random baseline"] < 1.0  # random atoms are not stable
     assert "random baseline" in summary.text()
+
+
+# ---------------------------------------------------------------------------------- three-valued
+
+@pytest.mark.parametrize("e_hull,complete,verdict,words", [
+    (0.0, True, "yes", "yes: E_hull 0.000 eV/atom is below the 0.1 eV/atom cut"),
+    (0.001, True, "yes", "below"), (0.0999, True, "yes", "below"), (-0.3, True, "yes", "below"),
+    (0.1, True, "no", "at or above"), (0.7, True, "no", "at or above"),
+    (0.0, False, "unknown", "unknown: the reference table has no compound of Ba-Ti"),
+    (-2.0, False, "unknown", "may be too low"),
+    (0.4, False, "no", "a missing phase could only raise"),
+    (float("nan"), False, "unknown", "no E_hull could be computed (CellTooLargeError"),
+])
+def test_the_verdict_is_yes_no_or_unknown_and_says_why(e_hull, complete, verdict, words):
+    result = ev.Stability(-5.0, -1.0, e_hull, None,
+                          "CellTooLargeError: too big" if np.isnan(e_hull) else "",
+                          complete, () if complete else ("Ba-Ti",))
+    got, note = result.verdict(0.1)
+    assert got == verdict and words in note, note
+    assert not (got == "no" and "below" in note)  # E_hull 0.000 never reads as "no"
+
+
+def test_batio3_reads_unknown_because_the_table_has_no_ba_ti_compound():
+    summary = ev.summarize([cubic_batio3(), rocksalt()], reference=[rocksalt()], relax=False,
+                           progress=False)
+    table, rates = summary
+    assert table["stable_verdict"].tolist() == ["unknown", "yes"]
+    assert table.loc[0, "stable_note"].startswith(
+        "unknown: the reference table has no compound of Ba-Ti")
+    assert table["stable"].tolist() == [False, True]
+    assert (rates["n_stable"], rates["n_stable_no"], rates["n_stable_unknown"]) == (1, 0, 1)
+    assert "stable yes / no / unknown: 1 / 0 / 1" in summary.text()
+    no_chgnet = ev.summarize([rocksalt()], reference=[rocksalt()], stability=False,
+                             progress=False)
+    assert no_chgnet.table.loc[0, "stable_verdict"] == "unknown"
+    assert "not computed" in no_chgnet.text()
+
+
+def cubic_batio3(a: float = 4.0) -> Atoms:
+    return Atoms("BaTiO3", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0],
+                                             [0.5, 0, 0.5], [0, 0.5, 0.5]], cell=[a] * 3, pbc=True)
