@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import formula, is_single
+from ..structures import as_list, formula, is_single
 from .rows import Row, row_of, rows_of
 
 MIN_DISTANCE = 0.5   # A, CDVAE structure_validity cutoff
@@ -217,7 +217,7 @@ def smact_validity(structures, use_pauling_test: bool = True, include_alloys: bo
     """
     single = is_single(structures) or isinstance(structures, str) or \
         type(structures).__name__ == "Composition"
-    items = [structures] if single else list(structures)
+    items = [structures] if single else as_list(structures)
     out = [smact_row(x if isinstance(x, str) or type(x).__name__ == "Composition" else row_of(x),
                      use_pauling_test, include_alloys) for x in items]
     return out[0] if single else out
