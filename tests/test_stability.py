@@ -290,3 +290,42 @@ def test_batio3_reads_unknown_because_the_table_has_no_ba_ti_compound():
 def cubic_batio3(a: float = 4.0) -> Atoms:
     return Atoms("BaTiO3", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0],
                                              [0.5, 0, 0.5], [0, 0.5, 0.5]], cell=[a] * 3, pbc=True)
+
+
+CHGNET_MEMORY_CHECK = r"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (__LIMIT__, __LIMIT__))
+import numpy as np
+from ase import Atoms
+import crystal_lab.evaluate as ev
+
+def cell(c, frac=((0, 0, 0), (0.5, 0.5, 0.5))):
+    return Atoms("NaCl", scaled_positions=frac, cell=c, pbc=True)
+
+for bad in (cell([[5, 0, 0], [4.9999, 0.001, 0], [0, 0, 5]]),
+            cell([[6, 0, 0], [0, 6, 0], [3, 3, 0.004]]),
+            cell([[5, 0, 0], [0, 5, 0], [0, 0, 5]], frac=((0, 0, 0), (0, 0, 1e-4)))):
+    try:
+        ev.chgnet_energy(bad, progress=False)
+        raise SystemExit("chgnet_energy accepted an invalid cell")
+    except ev.InvalidCellError:
+        pass
+    assert np.isnan(ev.chgnet_energy([bad], skip_invalid=True, progress=False)[0])
+    result = ev.stability(bad, progress=False)
+    assert np.isnan(result.e_above_hull) and "InvalidCellError" in result.reason, result
+    assert result.verdict()[0] == "unknown"
+print("ok")
+"""
+
+
+def test_chgnet_never_builds_a_graph_for_an_invalid_cell():
+    """A flat cell has tens of thousands of neighbours per atom inside CHGNet's cutoff: it is
+    refused before the graph is built (checked in a child process limited to 4 GB)."""
+    import os
+    import subprocess
+    import sys
+
+    code = CHGNET_MEMORY_CHECK.replace("__LIMIT__", str(4 << 30))
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ))
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
