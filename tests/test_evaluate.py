@@ -553,3 +553,12 @@ def test_validity_tolerances_must_be_positive(kwargs):
 def test_callback_must_be_a_function():
     with pytest.raises(TypeError, match="callback must be a function"):
         ev.summarize([rocksalt()], stability=False, callback=123)
+
+
+def test_a_summary_displays_as_its_report():
+    summary = ev.summarize([rocksalt(), cscl_type()], reference=[rocksalt()], stability=False,
+                           progress=False)
+    assert repr(summary).startswith("<Summary: 2 structures") and "DataFrame" not in repr(summary)
+    assert summary.report() == summary.text() == str(summary)
+    assert "valid:      2  (100.0 %)" in summary.text()
+    assert "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()

@@ -88,6 +88,11 @@ def test_cells_above_the_memory_cap_are_refused_with_a_clear_error():
     assert np.isnan(energies[0]) and np.isfinite(energies[1])
     result = ev.stability(big, progress=False)
     assert np.isnan(result.e_above_hull) and "CellTooLargeError" in result.reason
+    assert result.hull_complete is True and result.missing_subsystems == ()  # the reference is
+    assert result.verdict()[0] == "unknown"
+    none, good = ev.stability([None, rocksalt()], progress=False, relax=False)
+    assert none.hull_complete is None and none.reason.startswith("not a structure")
+    assert np.isfinite(good.e_above_hull)
 
 
 def test_settings_are_one_frozen_object_with_checked_overrides():
