@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 
 from ..structures import as_list, is_single, like_input, symbols_of, to_atoms, to_structure
-from .settings import MAX_ATOMS_CHGNET, RELAX_FMAX, RELAX_STEPS, progress_bar
+from .settings import (
+    MAX_ATOMS_CHGNET,
+    RELAX_FMAX,
+    RELAX_STEPS,
+    check_relax_arguments,
+    progress_bar,
+)
 
 __all__ = ["CellTooLargeError", "InvalidCellError", "chgnet_energy", "get_chgnet", "relax"]
 
@@ -144,14 +150,6 @@ def _fingerprint(atoms, *settings) -> str:
     return h.hexdigest()
 
 
-def _check_relax_arguments(steps, fmax) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
-    if isinstance(fmax, bool) or not isinstance(fmax, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(fmax) or not fmax > 0:
-        raise ValueError(f"fmax must be a number > 0 (eV/A), got {fmax!r}")
-
-
 def relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
               progress: bool) -> tuple[float, Any, int, bool]:
     """FIRE-relax a copy of ``atoms``: (energy per atom, relaxed Atoms, steps taken, converged).
@@ -163,7 +161,7 @@ def relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
 
-    _check_relax_arguments(steps, fmax)
+    check_relax_arguments(steps, fmax)
     check_size(len(atoms), max_atoms)
     check_valid(atoms)
     key = _fingerprint(atoms, int(steps), float(fmax), relax_cell)
@@ -214,7 +212,7 @@ def relax(structures, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, relax_
     >>> relaxed = relax(atoms, steps=30)                                    # doctest: +SKIP
     >>> relaxed.info["chgnet_energy_before"], relaxed.info["chgnet_energy"]  # doctest: +SKIP
     """
-    _check_relax_arguments(steps, fmax)
+    check_relax_arguments(steps, fmax)
     items = as_list(structures)
     single = is_single(structures)
     out = []

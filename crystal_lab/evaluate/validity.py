@@ -115,9 +115,10 @@ def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: fl
 
 
 def _check_positive(**values) -> None:
+    from .settings import is_number
+
     for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(v) or not v > 0:
+        if not is_number(v) or not np.isfinite(v) or not v > 0:
             raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
 
 
