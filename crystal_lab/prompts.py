@@ -54,7 +54,7 @@ FILLER_WORDS = ("a", "an", "with", "and")
 #: (min, max) of its ``formation_energy_per_atom`` column. Targets outside are extrapolation.
 TRAINING_FORMATION_ENERGY_RANGE = (-4.47, 0.08)
 _MAX_ABS_TARGET = 10.0   # eV/atom: larger is a typo, not a target
-_NUMBER = r"[-+\u2212]?(?:\d+(?:\.\d*)?|\.\d+)"
+_NUMBER = r"[-+\u2212]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
 _TARGET_NAME = r"(?<![A-Za-z])(?:e_?f(?:orm)?|formation[\s_]+energy)"
 _TARGET = re.compile(rf"{_TARGET_NAME}(?:\s*(?:=|:|of\b|is\b)\s*|\s+)(?P<value>{_NUMBER})"
                      rf"(?:\s*ev(?:\s*/\s*atom)?)?(?![\w.])", re.IGNORECASE)
@@ -122,13 +122,23 @@ def _element(token: str) -> str:
     raise PromptError(f"{token} is not an element")
 
 
-def _check_n_atoms(n_atoms, max_atoms: int) -> None:
-    if isinstance(n_atoms, bool) or not isinstance(n_atoms, int):
-        raise PromptError(f"n_atoms must be a whole number, got {n_atoms!r}")
-    if n_atoms < 1:
-        raise PromptError(f"n_atoms must be at least 1, got {n_atoms}")
+def whole_number(value, name: str, minimum: int = 1, also: str = "") -> int:
+    """``value`` as an ``int`` if it is a whole number >= ``minimum``, else :class:`PromptError`.
+
+    Python ints and numpy integers (``np.int64(4)``) are whole numbers; bools, floats (even
+    ``4.0``), strings and None are not. ``also`` names what else the caller accepts (e.g.
+    ``" or 'full'"``) for the message.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise PromptError(f"{name} must be a whole number >= {minimum}{also}, got {value!r}")
+    return int(value)
+
+
+def check_n_atoms(n_atoms, max_atoms: int) -> int:
+    n_atoms = whole_number(n_atoms, "n_atoms")
     if n_atoms > max_atoms:
         raise PromptError(f"n_atoms={n_atoms} is above the model's maximum of {max_atoms}")
+    return n_atoms
 
 
 def _parse_formula(text: str) -> dict[str, int]:
@@ -174,7 +184,7 @@ def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
 
 def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest: bool) -> Condition:
     if n_atoms is not None:
-        _check_n_atoms(n_atoms, max_atoms)
+        n_atoms = check_n_atoms(n_atoms, max_atoms)
     system = target = None
     if isinstance(prompt, str):
         prompt, system, target = split_prompt(prompt)
@@ -195,7 +205,7 @@ def split_prompt(text: str) -> tuple[str, str | None, float | None]:
     if not isinstance(text, str):
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(text).__name__}")
-    targets = [_formation_energy(float(m["value"].replace("\u2212", "-")))
+    targets = [_formation_energy(float(m["value"].replace("\u2212", "-")), name="the formation-energy target")
                for m in _TARGET.finditer(text)]
     if len(targets) > 1:
         raise PromptError(f"two formation-energy targets ({targets[0]:g} and {targets[1]:g} eV/atom): "
@@ -244,14 +254,20 @@ def _crystal_system(value) -> str:
                       f"got {value!r}{mean}")
 
 
-def _formation_energy(value) -> float:
+def _formation_energy(value, name: str = "formation_energy") -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise PromptError(f"formation_energy must be a finite number in eV/atom, got {value!r}")
+        raise PromptError(f"{name} must be a finite number in eV/atom, got {value!r}")
     if abs(value) > _MAX_ABS_TARGET:
         lo, hi = TRAINING_FORMATION_ENERGY_RANGE
         raise PromptError(f"a formation energy of {value:g} eV/atom is outside -{_MAX_ABS_TARGET:g} to "
                           f"{_MAX_ABS_TARGET:g} eV/atom (the training data span {lo} to {hi})")
     return float(value)
+
+
+def outside_training_range(formation_energy: float | None) -> bool:
+    """Whether a formation-energy target lies outside the training data's range (extrapolation)."""
+    lo, hi = TRAINING_FORMATION_ENERGY_RANGE
+    return formation_energy is not None and not lo <= formation_energy <= hi
 
 
 def _segmentations(text: str) -> list[list[str]]:
@@ -341,6 +357,9 @@ def _composition_condition(prompt, n_atoms: int | None, max_atoms: int, suggest:
                           f"got {type(prompt).__name__}")
     if n_atoms is not None and len(elements) > n_atoms:
         raise PromptError(f"{len(elements)} elements cannot fit in n_atoms={n_atoms}")
+    if len(elements) > max_atoms:
+        raise PromptError(f"{len(elements)} elements cannot fit in a cell of at most {max_atoms} atoms "
+                          f"(the model's maximum): give at most {max_atoms} elements")
     return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
 
 

@@ -325,3 +325,75 @@ def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
     assert next(shipped.denoiser.parameters()).dtype == torch.float32
     assert lr_at(0, 1.0, 10) == pytest.approx(0.1) and lr_at(50, 1.0, 10) == 1.0
     assert lr_at(50, 1.0, 10, progress=1.0) == pytest.approx(0.05)
+
+
+# ---------------------------------------------------------------- check(): sample's checks alone
+BAD_SAMPLE_ARGUMENTS = [
+    {"prompt": "Ba Ti O", "n_atoms": 30},
+    {"prompt": "Qq"},
+    {"prompt": "Og1"},
+    {"prompt": "BaTiO3", "n_atoms": 7},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 0},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 2.0},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "steps": 0},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "steps": "many"},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "steps": 10**6},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "batch_size": -1},
+    {"prompt": "Ba", "seed": "abc"},
+    {"prompt": "Ba", "n_samples": 10**6},
+    {"prompt": "Ba", "crystal_system": "cubicc"},
+    {"prompt": "Ba", "formation_energy": "low"},
+    {"prompt": "Ba", "guidance": -1},
+    {"prompt": "Ba", "callback": 123},
+    {"prompt": "cubic Ba Ef=1e3"},
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_SAMPLE_ARGUMENTS)
+def test_check_raises_exactly_what_sample_raises(tiny_model, kwargs):
+    with pytest.raises(PromptError) as from_check:
+        tiny_model.check(**kwargs)
+    with pytest.raises(PromptError) as from_sample:
+        tiny_model.sample(**kwargs, progress=False)
+    assert str(from_check.value) == str(from_sample.value)
+    assert "\n" not in str(from_check.value)
+
+
+def test_check_returns_the_condition_and_does_not_sample(tiny_model):
+    calls = []
+    cond = tiny_model.check("cubic BaTiO3 Ef=-1.5", n_atoms=10, n_samples=3, steps=4,
+                            callback=calls.append)
+    assert isinstance(cond, cl.Condition)
+    assert (cond.kind, cond.counts, cond.crystal_system, cond.formation_energy) == (
+        "formula", {"Ba": 2, "Ti": 2, "O": 6}, "cubic", -1.5)
+    assert calls == []
+
+
+def test_sample_accepts_a_parsed_condition(tiny_model):
+    for text, n_atoms in [("Na Cl", 4), ("NaCl", 4), ("cubic Si Ef=-0.5", 2), ("", 3)]:
+        cond = cl.parse_prompt(text, n_atoms=n_atoms)
+        from_text = tiny_model.sample(text, n_atoms=n_atoms, n_samples=2, steps=3, seed=5, progress=False)
+        from_cond = tiny_model.sample(cond, n_samples=2, steps=3, seed=5, progress=False)
+        for a, b in zip(from_text, from_cond):
+            assert np.array_equal(a.numbers, b.numbers) and np.allclose(a.positions, b.positions)
+            assert a.info == b.info
+
+
+def test_a_condition_is_checked_against_this_model_and_can_be_overridden(tiny_model):
+    big = cl.parse_prompt("Si", n_atoms=24, max_atoms=24)
+    with pytest.raises(PromptError, match="n_atoms=24 is above the model's maximum of 20"):
+        tiny_model.check(big)
+    cond = cl.parse_prompt("BaTiO3")
+    assert tiny_model.check(cond, n_atoms=10).counts == {"Ba": 2, "Ti": 2, "O": 6}
+    assert tiny_model.check(cond, crystal_system="cubic").crystal_system == "cubic"
+
+
+def test_whole_numbers_accept_numpy_integers_and_refuse_the_rest(tiny_model):
+    out = tiny_model.sample("Na Cl", n_atoms=np.int64(4), n_samples=np.int32(2), steps=np.int64(2),
+                            seed=np.int64(3), batch_size=np.int16(1), progress=False)
+    assert [len(a) for a in out] == [4, 4] and all(a.info["steps"] == 2 for a in out)
+    for name in ("n_atoms", "n_samples", "steps", "seed", "batch_size"):
+        for bad in (True, 1.5, 4.0, "4", [4]):
+            with pytest.raises(PromptError, match=f"{name} must be a whole number >= [01]") as err:
+                tiny_model.check("Na Cl", **({"n_atoms": 4} | {name: bad}))
+            assert repr(bad) in str(err.value)

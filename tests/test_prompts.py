@@ -55,7 +55,7 @@ def test_unconditional(prompt):
     ("Ba Ti Ba", 5, "Ba is listed twice"),
     ("BaTiBa", None, "Ba appears twice"),
     ("Ba Ti O", 2, "3 elements cannot fit in n_atoms=2"),
-    ("Ba Ti O", 0, "n_atoms must be at least 1"),
+    ("Ba Ti O", 0, "n_atoms must be a whole number >= 1"),
     ("Ba Ti O", 21, "above the model's maximum of 20"),
     ("BaTiO3", 7, "5 atoms per formula unit, which does not divide n_atoms=7 (try 5, 10, 15, 20)"),
     ("Ba5Ti5O15", None, "25 atoms, above the model's maximum of 20"),
