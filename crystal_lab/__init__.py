@@ -11,14 +11,15 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
-    "load_model": "crystal_lab.model",
+    "load_model": "crystal_lab.checkpoint",
+    "CheckpointError": "crystal_lab.checkpoint",
     "CrystalDiffusionModel": "crystal_lab.model",
     "ModelConfig": "crystal_lab.model",
     "load_dataset": "crystal_lab.data",
     "read_csv": "crystal_lab.data",
     "CrystalBatch": "crystal_lab.data",
     "parse_prompt": "crystal_lab.prompts",
-    "describe_prompt": "crystal_lab.prompts",
+    "describe_prompt": "crystal_lab.chemistry",
     "PromptError": "crystal_lab.prompts",
     "Condition": "crystal_lab.prompts",
     "Visualizer": "crystal_lab.visualize",
@@ -27,7 +28,8 @@ _LAZY = {
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
-_SUBMODULES = {"structures", "data", "prompts", "noise", "denoiser", "sampler", "model", "train",
+_SUBMODULES = {"structures", "data", "prompts", "chemistry", "noise", "denoiser", "sampler", "config",
+               "model", "checkpoint", "train",
                "visualize", "noise_widgets", "toy", "evaluate", "explore", "exercises", "widgets",
                "workspace", "cli"}
 

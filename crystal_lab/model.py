@@ -1,33 +1,33 @@
 """CrystalDiffusionModel = the denoiser + the three noise processes + a config.
 
-``load_model()`` returns the pretrained MP-20 model that ships inside the package; ``sample``
-turns a prompt into ``ase.Atoms``; ``loss`` is the training objective (one random t a crystal,
-each process noises its own variable, the denoiser predicts all three).
+``sample`` turns a prompt into ``ase.Atoms`` (``check`` runs its checks alone); ``loss`` is the
+training objective (one random t a crystal, each process noises its own variable, the denoiser
+predicts all three). Files are :mod:`crystal_lab.checkpoint`'s: ``crystal_lab.load_model()``
+returns the pretrained MP-20 model that ships inside the package.
+
+Bad arguments to ``sample`` get one :class:`~crystal_lab.prompts.PromptError` line from here or
+from :mod:`crystal_lab.prompts` (which this module's checks use); a device this machine lacks
+gets a ``ValueError`` from :func:`resolve_device`.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
-import json
 import math
 import numbers
 import warnings
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from ase.data import chemical_symbols
 from torch import nn
 
+from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
 from .data import CrystalBatch
-from .denoiser import NEW_CONDITION_KEYS, Denoiser
-from .noise import MASK, CrystalNoise, WrappedNormalCoords
+from .denoiser import Denoiser
+from .noise import MASK, CrystalNoise
 from .prompts import (
     CRYSTAL_SYSTEMS,
-    MAX_ATOMS,
     TRAINING_FORMATION_ENERGY_RANGE,
     Condition,
     PromptError,
@@ -36,110 +36,14 @@ from .prompts import (
     parse_prompt,
     whole_number,
 )
-from .sampler import SamplerConfig, requests_for, sample_batch
+from .sampler import requests_for, sample_batch
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "mp20.pt"
 #: ``sample`` refuses more structures than this unless ``allow_large=True``
 MAX_SAMPLES = 10_000
 #: ``sample`` refuses more reverse steps than this unless ``allow_large=True``
 MAX_STEPS = 1000
 #: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
 SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
-
-
-class CheckpointError(RuntimeError):
-    """A weights file that is missing, corrupt, or not a crystal_lab checkpoint."""
-
-
-@dataclass
-class NetworkConfig:
-    """The denoiser's architecture (denoiser.py)."""
-
-    hidden: int = 128
-    layers: int = 4
-    num_elements: int = 100
-    n_freq: int = 8
-    n_rbf: int = 16
-    max_atoms: int = MAX_ATOMS
-
-
-@dataclass
-class TrainingConfig:
-    """How the training objective (``model.loss``) drops or gives each condition."""
-
-    p_uncond: float = 0.2        # classifier-free dropout of the element condition
-    p_csp: float = 0.3           # fraction of crystals whose atom types are given (CSP)
-    p_drop_system: float = 0.5   # dropout of the crystal-system condition
-    p_drop_energy: float = 0.5   # dropout of the formation-energy condition
-
-
-@dataclass
-class DataStats:
-    """Statistics fitted from the training data (``train.fit_model_stats``): the distribution of
-    atom counts here; the lattice standardisation is part of the lattice noise process
-    (``model.noise.lattice`` buffers ``mean``, ``std``, ``volume_per_atom``, in the state dict)."""
-
-    n_atoms_hist: dict = field(default_factory=lambda: {k: 1.0 for k in range(1, MAX_ATOMS + 1)})
-
-
-@dataclass(init=False)
-class ModelConfig:
-    """What a checkpoint records besides its tensors, in four groups: ``network`` (architecture),
-    ``training`` (the objective's condition dropout), ``sampler`` (:class:`SamplerConfig`, all the
-    reverse loop sees) and ``data`` (:class:`DataStats`).
-
-    The names of the first, flat config still work, for building and for reading:
-    ``ModelConfig(hidden=64, layers=3)`` and ``config.default_steps`` reach their group's field, so
-    checkpoints and notebooks made before the split load and run unchanged.
-    """
-
-    network: NetworkConfig
-    training: TrainingConfig
-    sampler: SamplerConfig
-    data: DataStats
-
-    GROUPS: ClassVar[dict] = {"network": NetworkConfig, "training": TrainingConfig,
-                              "sampler": SamplerConfig, "data": DataStats}
-    #: each setting's group, by its (first release's flat) name
-    GROUP_OF: ClassVar[dict] = {f.name: g for g, c in GROUPS.items() for f in dataclasses.fields(c)}
-
-    def __init__(self, network=None, training=None, sampler=None, data=None, **flat):
-        given = {"network": network, "training": training, "sampler": sampler, "data": data}
-        for name, cls in self.GROUPS.items():
-            value = given[name]
-            object.__setattr__(self, name, cls(**value) if isinstance(value, dict) else value or cls())
-        for key, value in flat.items():
-            setattr(self, key, value)
-
-    def _group(self, key: str):
-        if key not in self.GROUP_OF:
-            raise AttributeError(f"ModelConfig has no setting {key!r}")
-        return object.__getattribute__(self, self.GROUP_OF[key])
-
-    def __getattr__(self, key):   # only called for names that are not the four groups
-        return getattr(self._group(key), key)
-
-    def __setattr__(self, key, value):
-        if key in self.GROUPS:
-            object.__setattr__(self, key, value)
-        else:
-            setattr(self._group(key), key, value)
-
-    def to_dict(self) -> dict:
-        """Nested plain data (what a checkpoint stores)."""
-        return {g: asdict(getattr(self, g)) for g in self.GROUPS}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        """From :meth:`to_dict`'s nested form or the first release's flat one (names reach their groups)."""
-        return cls(**d)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class _Plan(NamedTuple):
@@ -191,6 +95,15 @@ def _request_info(request) -> dict:
 
 
 class CrystalDiffusionModel(nn.Module):
+    """A diffusion model of crystals: the :class:`~crystal_lab.denoiser.Denoiser` network, the
+    three noise processes (``noise.coords``, ``noise.lattice``, ``noise.types``) and the
+    :class:`ModelConfig` that a checkpoint records.
+
+    ``sample(prompt, ...)`` generates structures, ``check(prompt, ...)`` runs its checks alone,
+    ``sample_many(prompts)`` one structure per prompt, ``loss(batch)`` is the training objective.
+    Build one from a config to train it, or load one with ``crystal_lab.load_model()``.
+    """
+
     def __init__(self, config: ModelConfig | None = None, noise: CrystalNoise | None = None):
         super().__init__()
         self.config = config or ModelConfig()
@@ -234,7 +147,9 @@ class CrystalDiffusionModel(nn.Module):
         c, dev = self.config.training, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
-        rand = lambda *shape: torch.rand(*shape, generator=generator, device=dev)  # noqa: E731
+        def rand(*shape):
+            return torch.rand(*shape, generator=generator, device=dev)
+
         t = rand(B).clamp_min(1e-3)
         x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
         x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
@@ -437,100 +352,10 @@ class CrystalDiffusionModel(nn.Module):
         self.train(was_training)
         return trajectories if return_trajectory else results
 
-    # ------------------------------------------------------------------ saving and loading
-    def checkpoint(self, half: bool = False) -> dict:
-        """Plain tensors and numbers only (loadable with ``weights_only=True``): the config and the
-        whole ``state_dict`` (the denoiser's weights and the noise processes' buffers). ``half``
-        stores the denoiser's float weights as float16 (half the size; cast back on loading)."""
-        cast = lambda k, v: v.half() if half and k.startswith("denoiser.") and v.is_floating_point() else v  # noqa: E731
-        return {"format": FORMAT, "config": self.config.to_dict(),
-                "state_dict": {k: cast(k, v.detach().cpu()) for k, v in self.state_dict().items()}}
-
-    def save(self, path: str | Path, half: bool = False, **card) -> str:
-        """Write weights (``torch.save``; loadable with ``weights_only=True``) and a sha256 sidecar."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        torch.save(self.checkpoint(half), buf)
-        data = buf.getvalue()
-        path.write_bytes(data)
-        digest = hashlib.sha256(data).hexdigest()
-        meta = {"file": path.name, "sha256": digest, "bytes": len(data), **card}
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        return digest
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> CrystalDiffusionModel:
-        """A model from :meth:`checkpoint`'s dict (this format or the first release's)."""
-        if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT_V1:
-            ckpt = upgrade_v1(ckpt)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-            raise CheckpointError(f"not a crystal_lab checkpoint (missing format tag {FORMAT!r})")
-        try:
-            model = cls(ModelConfig.from_dict(ckpt["config"]))
-        except (AttributeError, TypeError) as err:
-            raise CheckpointError(f"the checkpoint's config does not fit this version: {err}") from None
-        # float16 weights are cast back to float32 as they are copied in; weights made before the
-        # inverse-design conditions existed lack only those (zero-initialised) layers
-        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
-        missing = [k for k in missing if not k.removeprefix("denoiser.").startswith(NEW_CONDITION_KEYS)]
-        if missing or unexpected:
-            raise CheckpointError(f"weights do not fit the network: missing {missing[:3]}, "
-                                  f"unexpected {unexpected[:3]}")
-        return model
-
-
-#: the checkpoint format: {"format", "config": ModelConfig.to_dict(), "state_dict": model.state_dict()}
-FORMAT = "crystal_lab/2"
-#: the first release's: a flat config, the denoiser's weights alone and the noise tables as a dict
-FORMAT_V1 = "crystal_lab/1"
-
-
-def upgrade_v1(ckpt: dict) -> dict:
-    """A first-release checkpoint in today's form (the shipped ``mp20.pt`` is one; it loads as is).
-    Its flat config names reach their groups; its noise dict becomes the noise modules' buffers."""
-    noise, lat = ckpt["noise"], ckpt["noise"]["lattice"]
-    coords = WrappedNormalCoords(noise["sigma_min"], noise["sigma_max"])   # recomputes its tables
-    state = {f"denoiser.{k}": v for k, v in ckpt["state_dict"].items()}
-    state.update({f"noise.coords.{k}": v for k, v in coords.state_dict().items()})
-    state.update({"noise.lattice.mean": torch.tensor(lat["mean"], dtype=torch.float32),
-                  "noise.lattice.std": torch.tensor(lat["std"], dtype=torch.float32),
-                  "noise.lattice.volume_per_atom": torch.tensor(float(lat["volume_per_atom"]), dtype=torch.float64)})
-    return {"format": FORMAT, "config": ckpt["config"], "state_dict": state}
-
-
-def load_model(path: str | Path | None = None, device: str = "auto", verify: bool = True) -> CrystalDiffusionModel:
-    """Load a model: by default the MP-20 model shipped in ``crystal_lab/weights`` (offline).
-
-    The file is checked against the sha256 recorded beside it (``<name>.json``) and read with
-    ``torch.load(weights_only=True)``, which never executes code from the file.
-    """
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    if not path.exists():
-        raise CheckpointError(f"no weights at {path}")
-    data = path.read_bytes()
-    meta_path = path.with_suffix(".json")
-    if verify:
-        if not meta_path.exists():
-            raise CheckpointError(f"{path.name}: no {meta_path.name} with its sha256 beside it "
-                                  "(pass verify=False to load an unverified file you trust)")
-        expected = json.loads(meta_path.read_text())["sha256"]
-        got = hashlib.sha256(data).hexdigest()
-        if got != expected:
-            raise CheckpointError(f"{path.name} is corrupt or was replaced: sha256 {got[:12]}... "
-                                  f"does not match the recorded {expected[:12]}...")
-    try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors, unsupported globals, truncated files
-        raise CheckpointError(f"{path.name} is not a loadable crystal_lab checkpoint: "
-                              f"{str(err).splitlines()[0]}") from None
-    model = CrystalDiffusionModel.from_checkpoint(ckpt)
-    return model.to(resolve_device(device)).eval()
-
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["CrystalDiffusionModel", "ModelConfig", "NetworkConfig", "TrainingConfig", "DataStats", "load_model",
-           "CheckpointError", "resolve_device", "count_parameters"]
+__all__ = ["MAX_SAMPLES", "MAX_STEPS", "CrystalDiffusionModel", "DataStats", "ModelConfig", "NetworkConfig",
+           "TrainingConfig", "count_parameters", "resolve_device"]

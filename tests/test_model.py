@@ -9,7 +9,9 @@ import torch
 from ase.build import bulk
 
 import crystal_lab as cl
-from crystal_lab.model import DEFAULT_WEIGHTS, CheckpointError, CrystalDiffusionModel, ModelConfig, load_model
+from crystal_lab import checkpoint
+from crystal_lab.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig
 from crystal_lab.prompts import PromptError
 
 
@@ -186,26 +188,59 @@ def test_training_reduces_the_loss_on_one_crystal():
 
 # ---------------------------------------------------------------- checkpoints and config
 
-def test_shipped_first_release_file_and_today_format_load_the_same_model(shipped, tmp_path):
-    """The shipped mp20.pt is a first-release ("crystal_lab/1") file: flat config, denoiser weights
-    and a noise dict. It loads unchanged; saved again it is today's format (one state_dict with the
-    noise buffers) and loads back to the same tensors and the same samples."""
+def v1_checkpoint(model: CrystalDiffusionModel) -> dict:
+    """``model`` written the way a ``crystal_lab/1`` file holds it: a flat config, the denoiser's
+    weights alone (float16) and the noise statistics as a plain dict."""
+    flat = {k: v for group in model.config.to_dict().values() for k, v in group.items()}
+    lat = model.noise.lattice
+    return {"format": "crystal_lab/1", "config": flat,
+            "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.denoiser.state_dict().items()},
+            "noise": {"sigma_min": float(model.noise.coords.sigma_min), "sigma_max": float(model.noise.coords.sigma_max),
+                      "num_elements": model.config.network.num_elements,
+                      "lattice": {"mean": lat.mean.tolist(), "std": lat.std.tolist(),
+                                  "volume_per_atom": float(lat.volume_per_atom)}}}
+
+
+def test_shipped_weights_are_in_the_current_format(shipped):
     raw = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
-    assert raw["format"] == "crystal_lab/1" and "noise" in raw and "hidden" in raw["config"]
-    assert shipped.noise.lattice.volume_per_atom.item() == pytest.approx(raw["noise"]["lattice"]["volume_per_atom"])
-    assert torch.allclose(shipped.noise.lattice.mean, torch.tensor(raw["noise"]["lattice"]["mean"]))
-    assert float(shipped.noise.coords.sigma_max) == raw["noise"]["sigma_max"]
-    shipped.save(tmp_path / "v2.pt", half=True)
+    assert raw["format"] == checkpoint.FORMAT == "crystal_lab/2"
+    assert set(raw["config"]) == {"network", "training", "sampler", "data"}
+    assert set(raw["state_dict"]) == set(shipped.state_dict())        # every tensor, nothing left to fill in
+    assert {v.dtype for k, v in raw["state_dict"].items() if k.startswith("denoiser.")} == {torch.float16}
+    meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
+    assert meta["bytes"] == DEFAULT_WEIGHTS.stat().st_size < 16_000_000
+
+
+def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
+    """A crystal_lab/1 file loads (through checkpoint.upgrade_v1); saved again it is today's format
+    and loads back to the same tensors and the same samples."""
+    torch.manual_seed(1)
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=2, n_atoms_hist={4: 0.5, 6: 0.5})).eval()
+    model.noise.lattice.mean.add_(0.1)
+    model.noise.lattice.volume_per_atom.fill_(17.5)
+    path = tmp_path / "old.pt"
+    torch.save(v1_checkpoint(model), path)
+    old = load_model(path, device="cpu", verify=False)
+    assert old.config == model.config
+    assert torch.equal(old.noise.lattice.mean, model.noise.lattice.mean)
+    assert old.noise.lattice.volume_per_atom.item() == 17.5
+    assert torch.equal(old.noise.coords.log_sigma_grid, model.noise.coords.log_sigma_grid)
+    checkpoint.save(old, tmp_path / "v2.pt", half=True)
     saved = torch.load(tmp_path / "v2.pt", weights_only=True)
     assert saved["format"] == "crystal_lab/2" and set(saved["config"]) == {"network", "training", "sampler", "data"}
-    assert "noise.lattice.mean" in saved["state_dict"] and saved["state_dict"]["noise.lattice.mean"].dtype == torch.float32
+    assert saved["state_dict"]["noise.lattice.mean"].dtype == torch.float32
     again = load_model(tmp_path / "v2.pt", device="cpu")
-    assert again.config == shipped.config
-    for (k, a), (k2, b) in zip(shipped.state_dict().items(), again.state_dict().items()):
-        assert k == k2 and a.dtype == b.dtype and torch.equal(a, b), k   # the shipped weights are float16 values
-    x = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=4, seed=3, progress=False)
-    y = again.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=4, seed=3, progress=False)
+    assert again.config == old.config
+    for (k, a), (k2, b) in zip(old.state_dict().items(), again.state_dict().items()):
+        assert k == k2 and a.dtype == b.dtype and torch.equal(a, b), k   # float16 values both ways
+    x = old.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
+    y = again.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
     assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers, b.numbers) for a, b in zip(x, y))
+    broken = v1_checkpoint(model)
+    del broken["noise"]["lattice"]
+    torch.save(broken, path)
+    with pytest.raises(CheckpointError, match="old.pt: a crystal_lab/1 checkpoint with a missing or bad part"):
+        load_model(path, device="cpu", verify=False)
 
 
 def test_noise_tables_are_buffers_that_travel_with_the_model(tiny_model):
@@ -240,7 +275,7 @@ def test_model_config_groups_and_the_first_flat_names():
         c.hiden
     bad = {"format": "crystal_lab/2", "config": {"network": {"width": 3}}, "state_dict": {}}
     with pytest.raises(CheckpointError, match="config does not fit"):
-        CrystalDiffusionModel.from_checkpoint(bad)
+        checkpoint.from_dict(bad)
 
 
 # ---------------------------------------------------------------- conditions, guidance, bad input
@@ -252,10 +287,10 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
 
     fresh = Denoiser(hidden=16, layers=1)
     assert fresh.system.weight.abs().sum() == 0 and fresh.energy[-1].weight.abs().sum() == 0
-    ckpt = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)   # a first-release file
+    ckpt = v1_checkpoint(shipped)
     state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(("system.", "energy."))}
     ckpt = {**ckpt, "state_dict": state}
-    old = CrystalDiffusionModel.from_checkpoint(ckpt).eval()
+    old = checkpoint.from_dict(ckpt).eval()
     B, N = 2, 3
     g = torch.Generator().manual_seed(0)
     frac, lat = torch.rand(B, N, 3, generator=g), torch.randn(B, 6, generator=g)
@@ -273,7 +308,7 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
         assert torch.equal(a, b)
     bad = {**ckpt, "state_dict": {k: v for k, v in state.items() if not k.startswith("token")}}
     with pytest.raises(CheckpointError, match="do not fit"):
-        CrystalDiffusionModel.from_checkpoint(bad)
+        checkpoint.from_dict(bad)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -308,7 +343,7 @@ def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
     weights with a sha256 sidecar that load_model verifies."""
     from crystal_lab.train import TensorData, export, lr_at, train
 
-    tiny_model.save(tmp_path / "init.pt")
+    checkpoint.save(tiny_model, tmp_path / "init.pt")
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 4
     for a, sg, e in zip(structures, [225, 227] * 4, [-2.0, 0.0] * 4):
         a.info.update({"spacegroup.number": sg, "formation_energy_per_atom": e})

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from crystal_lab.chemistry import describe_prompt
 from crystal_lab.prompts import (
     CRYSTAL_SYSTEMS,
     Condition,
     PromptError,
-    describe_prompt,
     parse_prompt,
     split_prompt,
     suggest_formula,

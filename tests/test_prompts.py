@@ -1,6 +1,7 @@
 import pytest
 
-from crystal_lab.prompts import PromptError, describe_prompt, parse_prompt, valid_n_atoms
+from crystal_lab.chemistry import describe_prompt
+from crystal_lab.prompts import PromptError, parse_prompt, valid_n_atoms
 
 
 @pytest.mark.parametrize("prompt", ["Ba Ti O", "Ba-Ti-O", ["Ba", "Ti", "O"], "ba ti o", " Ba,Ti,O "])

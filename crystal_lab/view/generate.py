@@ -168,7 +168,7 @@ class GenerateWidget(w.VBox):
     def model(self):
         """The model (the shipped one is loaded on first use)."""
         if self._model is None:
-            from crystal_lab.model import load_model
+            from crystal_lab.checkpoint import load_model
 
             self._model = load_model()
         return self._model
@@ -179,7 +179,7 @@ class GenerateWidget(w.VBox):
         return self._thread is not None and self._thread.is_alive()
 
     def _update_helper(self, change=None) -> None:
-        from crystal_lab.prompts import describe_prompt
+        from crystal_lab.chemistry import describe_prompt
 
         text = describe_prompt(self.prompt.value, self.n_atoms.value or None,
                                max_atoms=self._max_atoms())

@@ -49,7 +49,7 @@ def get_noise(model=None):
                             f"got {type(model).__name__}")
         return model.noise
     try:
-        from crystal_lab.model import load_model
+        from crystal_lab.checkpoint import load_model
 
         return load_model().noise
     except Exception as err:  # no shipped weights yet: the processes still work untrained
