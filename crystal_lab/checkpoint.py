@@ -158,12 +158,12 @@ def read(path: str | Path, verify: bool = True):
 def _why_unreadable(data: bytes, err: Exception) -> str:
     """What is wrong with a file ``torch.load`` refused, in words that never suggest the unsafe
     ``weights_only=False`` (torch's own message does)."""
+    if data[:2] != b"PK" and data[:1] != b"\x80":   # neither torch's zip archive nor a plain pickle
+        return f"not a torch file (it starts with {data[:12]!r})"
     if isinstance(err, pickle.UnpicklingError) and "weights only" in str(err).lower():
         return ("it holds Python objects other than tensors and numbers, which crystal_lab never "
                 "loads (loading them could run code)")
-    if data[:2] == b"PK" or data[:1] == b"\x80":   # torch's zip archive, or an old plain pickle
-        return f"the file is truncated or damaged ({type(err).__name__})"
-    return f"not a torch file (it starts with {data[:12]!r})"
+    return f"the file is truncated or damaged ({type(err).__name__})"
 
 
 def load_model(path: str | Path | None = None, device: str = "auto", verify: bool = True) -> CrystalDiffusionModel:
