@@ -11,7 +11,7 @@ from ase.build import bulk
 import crystal_lab as cl
 from crystal_lab import checkpoint
 from crystal_lab.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+from crystal_lab.model import MAX_STEPS, CrystalDiffusionModel, ModelConfig
 from crystal_lab.prompts import PromptError
 
 
@@ -107,11 +107,11 @@ def test_callback_can_stop_cleanly(shipped):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(prompt="Ba Ti O", n_atoms=30), "above the model's maximum of 20"),
-    (dict(prompt="Qq"), "Qq is not an element"),
-    (dict(prompt="Ba Ti O", n_atoms=5, n_samples=0), "n_samples must be a whole number >= 1"),
-    (dict(prompt="Ba Ti O", n_atoms=5, steps=0), "steps must be a whole number >= 1 or 'full'"),
-    (dict(prompt="Ba Ti O", n_atoms=5, batch_size=-1), "batch_size must be a whole number >= 1"),
+    ({"prompt": "Ba Ti O", "n_atoms": 30}, "above the model's maximum of 20"),
+    ({"prompt": "Qq"}, "Qq is not an element"),
+    ({"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 0}, "n_samples must be a whole number >= 1"),
+    ({"prompt": "Ba Ti O", "n_atoms": 5, "steps": 0}, "steps must be a whole number >= 1 or 'full'"),
+    ({"prompt": "Ba Ti O", "n_atoms": 5, "batch_size": -1}, "batch_size must be a whole number >= 1"),
 ])
 def test_bad_arguments_raise_clear_errors(shipped, kwargs, message):
     with pytest.raises(PromptError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -272,7 +272,7 @@ def test_model_config_groups_and_the_first_flat_names():
     with pytest.raises(AttributeError, match="no setting 'hiden'"):
         ModelConfig(hiden=64)
     with pytest.raises(AttributeError, match="no setting 'hiden'"):
-        c.hiden
+        _ = c.hiden
     bad = {"format": "crystal_lab/2", "config": {"network": {"width": 3}}, "state_dict": {}}
     with pytest.raises(CheckpointError, match="config does not fit"):
         checkpoint.from_dict(bad)
@@ -432,3 +432,103 @@ def test_whole_numbers_accept_numpy_integers_and_refuse_the_rest(tiny_model):
             with pytest.raises(PromptError, match=f"{name} must be a whole number >= [01]") as err:
                 tiny_model.check("Na Cl", **({"n_atoms": 4} | {name: bad}))
             assert repr(bad) in str(err.value)
+
+
+# ---------------------------------------------------------------- bad input classes (sample)
+@pytest.mark.parametrize("n", [21, 30])
+def test_too_many_elements_without_n_atoms_is_a_plain_error(tiny_model, n):
+    from ase.data import chemical_symbols
+
+    with pytest.raises(PromptError, match=f"{n} elements cannot fit") as err:
+        tiny_model.sample(chemical_symbols[1:n + 1], progress=False)
+    assert "cannot be empty" not in str(err.value)
+
+
+def test_sizes_the_training_data_never_saw_are_a_plain_error():
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1, n_atoms_hist={2: 1.0, 3: 0.0})).eval()
+    with pytest.raises(PromptError, match="the training data hold no cell of 3 to 20 atoms"):
+        model.check("Na Cl O")
+    assert len(model.sample("Na Cl O", n_atoms=3, steps=2, progress=False)[0]) == 3
+
+
+@pytest.mark.parametrize("callback", [123, "print", [print], object()])
+def test_a_callback_that_cannot_be_called_is_refused_before_sampling(tiny_model, monkeypatch, callback):
+    import crystal_lab.model as model_module
+
+    monkeypatch.setattr(model_module, "sample_batch", lambda *a, **k: pytest.fail("sampling started"))
+    with pytest.raises(PromptError, match="callback must be a function"):
+        tiny_model.sample("Na Cl", n_atoms=2, callback=callback, progress=False)
+
+
+@pytest.mark.parametrize("steps", [MAX_STEPS + 1, 10**6, np.int64(5000)])
+def test_steps_are_capped_with_an_estimate_and_allow_large(tiny_model, monkeypatch, steps):
+    import crystal_lab.model as model_module
+
+    with pytest.raises(PromptError, match=rf"steps={int(steps)} would take about \d+ (s|min|h) on cpu "
+                                          rf"for 3 structure\(s\) \(cap {MAX_STEPS}; 'full' is 1000\); "
+                                          r"pass allow_large=True"):
+        tiny_model.sample("Na Cl", n_atoms=2, n_samples=3, steps=steps, progress=False)
+    assert tiny_model.check("Na Cl", n_atoms=2, steps=steps, allow_large=True).elements == ("Na", "Cl")
+    assert tiny_model.check("Na Cl", n_atoms=2, steps="full").kind == "chemical_system"
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def first_batch(net, noise, config, chunk, steps, *args, **kwargs):
+        seen["steps"] = steps
+        raise Stop
+
+    monkeypatch.setattr(model_module, "sample_batch", first_batch)
+    with pytest.raises(Stop):
+        tiny_model.sample("Na Cl", n_atoms=2, steps=steps, allow_large=True, progress=False)
+    assert seen["steps"] == int(steps)
+
+
+def test_the_estimate_grows_with_samples_and_steps(tiny_model):
+    base = tiny_model.estimate_seconds(10, 50)
+    assert tiny_model.estimate_seconds(20, 50) == pytest.approx(2 * base)
+    assert tiny_model.estimate_seconds(10, 500) == pytest.approx(10 * base)
+
+
+@pytest.mark.parametrize("kwargs", [{"formation_energy": -9.0}, {"formation_energy": 2.5},
+                                    {"prompt": "Na Cl Ef=-6"}])
+def test_targets_outside_the_training_range_warn(tiny_model, kwargs):
+    args = {"prompt": "Na Cl", "n_atoms": 2, "steps": 2, "progress": False} | kwargs
+    with pytest.warns(UserWarning, match=r"outside the training data's -4.47 to 0.08 eV/atom"):
+        tiny_model.sample(**args)
+
+
+def test_targets_inside_the_training_range_do_not_warn(tiny_model, recwarn):
+    tiny_model.sample("Na Cl", n_atoms=2, steps=2, formation_energy=-1.0, progress=False)
+    assert not [w for w in recwarn if "training data" in str(w.message)]
+
+
+def test_the_prompts_conditions_are_recorded_and_survive_extxyz(tiny_model, tmp_path):
+    from crystal_lab.workspace import read_structures, write_structures
+
+    out = tiny_model.sample("cubic Na Cl Ef=-2", n_atoms=2, n_samples=2, steps=2, seed=4, progress=False)
+    out += tiny_model.sample("Na Cl", n_atoms=2, steps=2, seed=4, crystal_system="hexagonal", progress=False)
+    out += tiny_model.sample("NaCl", steps=2, seed=4, progress=False)
+    assert [a.info.get("crystal_system") for a in out] == ["cubic", "cubic", "hexagonal", None]
+    assert [a.info.get("formation_energy_target") for a in out] == [-2.0, -2.0, None, None]
+    assert [a.info["prompt"] for a in out] == ["Na Cl", "Na Cl", "Na Cl", "NaCl"]
+    paths = write_structures(out, tmp_path)
+    back = read_structures(paths[-1])
+    assert [a.info.get("crystal_system") for a in back] == ["cubic", "cubic", "hexagonal", None]
+    assert [a.info.get("formation_energy_target") for a in back] == [-2.0, -2.0, None, None]
+
+
+@pytest.mark.parametrize("prompts", ["TiO2", "Na Cl", cl.parse_prompt("NaCl"), None, 5, {"NaCl"}])
+def test_sample_many_refuses_anything_but_a_list_of_prompts(tiny_model, prompts):
+    with pytest.raises(PromptError, match="sample_many takes a list of prompts"):
+        tiny_model.sample_many(prompts, progress=False)
+
+
+def test_sample_many_takes_texts_and_conditions(tiny_model):
+    out = tiny_model.sample_many(["NaCl", cl.parse_prompt("Si", n_atoms=2), ("Mg", "O")], n_atoms=[2, None, 4],
+                                 steps=2, seed=0, progress=False)
+    assert [len(a) for a in out] == [2, 2, 4]
+    assert [a.info["prompt"] for a in out] == ["NaCl", "Si", "Mg O"]
+    with pytest.raises(PromptError, match="steps=2000 would take"):
+        tiny_model.sample_many(["NaCl"], steps=2000, progress=False)
