@@ -22,18 +22,24 @@ _LAZY = {
     "describe_prompt": "crystal_lab.chemistry",
     "PromptError": "crystal_lab.prompts",
     "Condition": "crystal_lab.prompts",
-    "Visualizer": "crystal_lab.visualize",
-    "GenerateWidget": "crystal_lab.widgets",
-    "EvaluationDashboard": "crystal_lab.evaluate",
+    "Visualizer": "crystal_lab.view",
+    "GenerateWidget": "crystal_lab.view",
+    "EvaluationDashboard": "crystal_lab.view",
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
 _SUBMODULES = {"structures", "data", "prompts", "chemistry", "noise", "denoiser", "sampler", "config",
-               "model", "checkpoint", "train",
-               "visualize", "noise_widgets", "toy", "evaluate", "explore", "exercises", "widgets",
+               "model", "checkpoint", "train", "evaluate", "view", "toy", "explore", "exercises",
                "workspace", "cli"}
 
-__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
+#: the public names and the submodules (tests/test_layers.py checks it against the two maps)
+__all__ = [
+    "CheckpointError", "Condition", "CrystalBatch", "CrystalDiffusionModel", "EvaluationDashboard",
+    "GenerateWidget", "ModelConfig", "PromptError", "Visualizer", "checkpoint", "chemistry", "cli",
+    "config", "data", "denoiser", "describe_prompt", "evaluate", "exercises", "explore", "load_dataset",
+    "load_model", "model", "noise", "parse_prompt", "prompts", "read_csv", "sampler", "save_results",
+    "structures", "summarize", "toy", "train", "view", "workspace",
+]
 
 
 def __getattr__(name: str):
