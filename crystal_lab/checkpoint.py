@@ -63,8 +63,8 @@ def from_dict(ckpt: dict, name: str = "the checkpoint") -> CrystalDiffusionModel
         model = CrystalDiffusionModel(ModelConfig.from_dict(ckpt["config"]))
     except (AttributeError, TypeError, KeyError) as err:
         raise CheckpointError(f"{name}: the checkpoint's config does not fit this version: {err}") from None
-    # float16 weights are cast back to float32 as they are copied in; weights made before the
-    # inverse-design conditions existed lack only those (zero-initialised) layers
+    # float16 weights are cast back to float32 as they are copied in; weights without the
+    # inverse-design condition layers load with those layers at their zero initialisation
     missing, unexpected = model.load_state_dict(ckpt.get("state_dict", {}), strict=False)
     missing = [k for k in missing if not k.removeprefix("denoiser.").startswith(NEW_CONDITION_KEYS)]
     if missing or unexpected:

@@ -265,7 +265,7 @@ def test_model_config_groups_and_the_first_flat_names():
     assert c.network == NetworkConfig(hidden=64, layers=3)
     assert c.sampler == SamplerConfig(default_steps=20) and c.training == TrainingConfig(p_csp=0.5)
     assert c.data == DataStats({4: 1.0})
-    assert (c.hidden, c.default_steps, c.corrector_steps) == (64, 20, 0)   # old names read their group
+    assert (c.hidden, c.default_steps, c.corrector_steps) == (64, 20, 0)   # flat names read their group
     c.corrector_steps = 1
     assert c.sampler.corrector_steps == 1
     assert ModelConfig.from_dict(c.to_dict()) == c
@@ -281,8 +281,8 @@ def test_model_config_groups_and_the_first_flat_names():
 # ---------------------------------------------------------------- conditions, guidance, bad input
 
 def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
-    """Weights made before the inverse-design conditions load; the new layers are exact zeros, so a
-    warm-started model computes what the old weights computed."""
+    """Weights without the inverse-design condition layers load; those layers are exact zeros, so
+    a warm-started model computes what those weights computed."""
     from crystal_lab.denoiser import Denoiser
 
     fresh = Denoiser(hidden=16, layers=1)
