@@ -115,7 +115,7 @@ def test_sample_passes_options_and_writes_cifs_and_extxyz(nacl, batio3, tmp_path
     asked = {"n_atoms": 5, "n_samples": 2, "steps": 7, "seed": 3, "allow_large": False}
     assert model.calls == [("check", "BaTiO3", asked), ("sample", "BaTiO3", {**asked, "progress": False})]
     assert sorted(p.name for p in out.iterdir()) == ["000_BaTiO3.cif", "001_BaTiO3.cif",
-                                                     "samples.extxyz"]
+                                                     "manifest.json", "samples.extxyz"]
     assert "wrote 2 structure(s)" in capsys.readouterr().out
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from crystal_lab.evaluate.stability import RELAX_STEPS, STABILITY_THRESHOLD
+from crystal_lab.evaluate.settings import RELAX_STEPS, STABILITY_THRESHOLD
 from crystal_lab.structures import as_list, to_atoms, to_structure
 
 from .describe import formula
@@ -342,14 +342,11 @@ class EvaluationDashboard:
                  ("CHGNet energy", _ev(row["energy_per_atom"])),
                  ("formation energy", _ev(row["formation_energy_per_atom"])),
                  ("E_hull", _ev(row["e_above_hull"])),
-                 ("stable", (f"{'yes' if row['stable'] else 'no'} (E_hull < "
-                             f"{self.summary.rates['stability_threshold']} eV/atom)")),
+                 ("stable", row["stable_note"]),
                  ("S.U.N.", "yes" if row["sun"] else "no")]
         for c, h in OPTIONAL_COLUMNS:
             if c in table.columns:
                 items.append((h, _text(row[c])))
-        if row["stability_note"]:
-            items.append(("note", row["stability_note"]))
         self.detail.value = "<table>" + "".join(
             f"<tr><td style='padding-right:8px'><b>{html.escape(k)}</b></td>"
             f"<td>{html.escape(str(v))}</td></tr>" for k, v in items) + "</table>"
