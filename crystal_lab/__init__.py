@@ -21,15 +21,14 @@ _LAZY = {
     "describe_prompt": "crystal_lab.prompts",
     "PromptError": "crystal_lab.prompts",
     "Condition": "crystal_lab.prompts",
-    "Visualizer": "crystal_lab.visualize",
-    "GenerateWidget": "crystal_lab.widgets",
-    "EvaluationDashboard": "crystal_lab.evaluate",
+    "Visualizer": "crystal_lab.view",
+    "GenerateWidget": "crystal_lab.view",
+    "EvaluationDashboard": "crystal_lab.view",
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
 _SUBMODULES = {"structures", "data", "prompts", "noise", "denoiser", "sampler", "model", "train",
-               "visualize", "noise_widgets", "toy", "evaluate", "explore", "exercises", "widgets",
-               "workspace", "cli"}
+               "view", "toy", "evaluate", "explore", "exercises", "workspace", "cli"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

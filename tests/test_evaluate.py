@@ -9,6 +9,7 @@ from pymatgen.core import Structure
 
 from crystal_lab import evaluate as ev
 from crystal_lab.structures import to_structure
+from crystal_lab.view import EvaluationDashboard
 
 
 def rocksalt(a: float = 5.64) -> Atoms:
@@ -285,7 +286,7 @@ def test_dashboard_table_sorting_selection_and_save(tmp_path):
     batch = [cscl_type(), rocksalt(), _rutile(),
              Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[5, 5, 5], pbc=True)]
     summary = ev.summarize(batch, reference=[rocksalt()], stability=False, progress=False)
-    dash = ev.EvaluationDashboard(batch, summary=summary)
+    dash = EvaluationDashboard(batch, summary=summary)
     assert dash.widget is not None
     dash.sort_by("formula")
     assert [dash.summary.table.loc[i, "formula"] for i in dash.order] == \

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from crystal_lab import noise_widgets as nw
+from crystal_lab.view import noise as nw
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from pymatgen.core import Structure
 from crystal_lab import evaluate as ev
 from crystal_lab.evaluate.reference_table import ReferenceTable, subsystems
 from crystal_lab.structures import to_structure
+from crystal_lab.view import EvaluationDashboard
 
 stability_module = importlib.import_module("crystal_lab.evaluate.stability")
 
@@ -216,7 +217,7 @@ def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(t
     assert rates["n_sun"] == 1 and rates["stability_threshold"] == 0.1
     assert "E_hull < 0.1 eV/atom" in summary.text()
 
-    dash = ev.EvaluationDashboard(batch, summary=summary, viewer="plotly")
+    dash = EvaluationDashboard(batch, summary=summary, viewer="plotly")
     assert dash.chemical_systems() == ["Cl-Na"]
     fig = dash.phase_diagram_figure("Cl-Na")
     generated = [tr.name for tr in fig.data if (tr.name or "").startswith("#")]

@@ -6,8 +6,8 @@ import pytest
 from ase import Atoms
 
 from crystal_lab import Visualizer
+from crystal_lab.view import describe, min_distance, trajectory_figure
 from crystal_lab.view.ngl import shown_component
-from crystal_lab.visualize import describe, min_distance, trajectory_figure
 
 
 def _loaded_pdb(ngl) -> str:

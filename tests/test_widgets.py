@@ -9,7 +9,8 @@ import zipfile
 import pytest
 
 from crystal_lab.model import CrystalDiffusionModel, ModelConfig
-from crystal_lab.widgets import GenerateWidget, format_seconds, suggest_prompt
+from crystal_lab.view import GenerateWidget, suggest_prompt
+from crystal_lab.view.generate import format_seconds
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from __future__ import annotations
 # ``from .x import x`` runs after module x was first imported, so the package attribute is the
 # function (a test checks this).
 from .baseline import random_baseline
-from .dashboard import EvaluationDashboard
 from .matching import Match, match, match_rate, rms_distance
 from .reference_table import ReferenceTable, reference_table
 from .settings import StabilitySettings
@@ -47,7 +46,7 @@ from .validity import Validity, smact_validity, structural_validity, validity
 
 __all__ = [
     "MAX_ATOMS", "STABILITY_THRESHOLD", "CellTooLargeError", "ElementReference",
-    "EvaluationDashboard", "HullReference", "Match", "ReferenceTable", "Stability",
+    "HullReference", "Match", "ReferenceTable", "Stability",
     "StabilitySettings", "Summary", "Validity", "chgnet_energy",
     "default_matcher", "default_reference", "duplicate_groups", "e_above_hull",
     "elemental_references", "formation_energy", "get_chgnet", "hull_reference", "is_novel",

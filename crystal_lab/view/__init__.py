@@ -1,6 +1,6 @@
 """Everything a person looks at.
 
-* :mod:`.describe`: facts about one structure as text (formula, space group, volume, density);
+* :mod:`.facts`: facts about one structure as text (formula, space group, volume, density);
 * :mod:`.style`: element colours, the masked-atom look and the element legend;
 * :mod:`.bonds`: bond and periodic-image geometry;
 * :mod:`.ngl`: the nglview viewer (one persistent stage per widget), its PDB writer and
@@ -18,11 +18,16 @@ import importlib
 _LAZY = {
     "Visualizer": "visualizer", "FrameViewer": "ngl", "GenerateWidget": "generate",
     "EvaluationDashboard": "dashboard", "structure_figure": "plotly",
-    "trajectory_figure": "plotly", "add_player": "plotly", "describe": "describe",
-    "formula": "describe", "legend_html": "style", "quality_badges": "quality",
-    "suggest_prompt": "generate",
+    "trajectory_figure": "plotly", "add_player": "plotly", "describe": "facts",
+    "formula": "facts", "legend_html": "style", "quality_badges": "quality",
+    "suggest_prompt": "generate", "min_distance": "facts", "spacegroup": "facts",
+    "as_atoms": "facts", "save_cif": "ngl",
+    "forward_figure": "noise", "forward_frames": "noise", "forward_noise_widget": "noise",
+    "noise_curves": "noise", "noise_curves_figure": "noise", "reverse_figure": "noise",
+    "reverse_widget": "noise", "side_by_side": "noise", "trajectory_metrics": "noise",
+    "get_noise": "noise",
 }
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605 (a list built from the map above)
 
 
 def __getattr__(name: str):

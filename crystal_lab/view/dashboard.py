@@ -16,7 +16,7 @@ ipywidgets progress bar while it works) and shows
   ``viewer="plotly"``);
 * a "Save CSV" button writing into ``results/`` (the folder the Generate widget saves to).
 
-Formulas are written by :func:`crystal_lab.view.describe.formula` everywhere, reasons included.
+Formulas are written by :func:`crystal_lab.view.facts.formula` everywhere, reasons included.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import numpy as np
 from crystal_lab.evaluate.stability import RELAX_STEPS, STABILITY_THRESHOLD
 from crystal_lab.structures import as_list, to_atoms, to_structure
 
-from .describe import formula
+from .facts import formula
 
 __all__ = ["EvaluationDashboard", "COLUMNS", "FILTERS", "RESULTS_DIR"]
 

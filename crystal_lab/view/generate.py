@@ -35,7 +35,7 @@ import ipywidgets as w
 
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, suggest_prompt
 
-from .describe import formula
+from .facts import formula
 
 __all__ = ["GenerateWidget", "format_seconds", "suggest_prompt", "CRYSTAL_SYSTEMS"]
 

@@ -23,7 +23,7 @@ import numpy as np
 from ase import Atoms
 
 from .bonds import bond_pairs, corners
-from .describe import as_atoms, check_repeat, describe, symbol
+from .facts import as_atoms, check_repeat, describe, symbol
 from .style import MASKED_COLOR, MASKED_OPACITY, legend_html
 
 __all__ = ["FrameViewer", "pdb_text", "describe_html", "save_cif"]

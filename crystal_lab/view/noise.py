@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from .describe import as_atoms, formula, min_distance
+from .facts import as_atoms, formula, min_distance
 from .ngl import FrameViewer
 from .plotly import trajectory_figure
 

@@ -16,7 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from .bonds import bond_geometry, cell_edges, corners
-from .describe import as_atoms, check_repeat, describe, symbol
+from .facts import as_atoms, check_repeat, describe, symbol
 from .style import BOND_COLOR, CELL_COLOR, MASKED_COLOR, MASKED_OPACITY, element_color, marker_size
 
 __all__ = ["structure_traces", "structure_figure", "trajectory_figure", "add_player",

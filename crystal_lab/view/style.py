@@ -14,7 +14,7 @@ import numpy as np
 from ase.data import covalent_radii
 from ase.data.colors import jmol_colors
 
-from .describe import symbol
+from .facts import symbol
 
 __all__ = ["MASKED_COLOR", "MASKED_OPACITY", "CELL_COLOR", "BOND_COLOR", "element_color",
            "marker_size", "legend_html"]

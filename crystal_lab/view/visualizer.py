@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from .describe import as_list, describe
+from .facts import as_list, describe
 from .ngl import FrameViewer, save_cif
 from .plotly import structure_figure, trajectory_figure
 
