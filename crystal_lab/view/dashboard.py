@@ -32,7 +32,7 @@ from crystal_lab.structures import as_list, to_atoms, to_structure
 
 from .facts import formula
 
-__all__ = ["EvaluationDashboard", "COLUMNS", "FILTERS", "RESULTS_DIR"]
+__all__ = ["COLUMNS", "FILTERS", "RESULTS_DIR", "EvaluationDashboard"]
 
 RESULTS_DIR = Path("results")
 # (table column, header text)
@@ -171,6 +171,8 @@ class EvaluationDashboard:
     def _build(self) -> None:
         import ipywidgets as w
 
+        from .boxes import SentenceVBox, sentence
+
         self.sort = w.Dropdown(options=[(h, c) for c, h in self.columns], value="index",
                                description="sort by", layout=w.Layout(width="260px"))
         self.direction = w.ToggleButton(value=False, description="▲ ascending",
@@ -214,7 +216,8 @@ class EvaluationDashboard:
                                w.VBox([self.pd_system, self.pd_out])])
         tabs.set_title(0, "summary")
         tabs.set_title(1, "phase diagram")
-        self.widget = w.VBox([table, w.HBox([self.view_box, self.detail]), tabs])
+        self.widget = SentenceVBox([table, w.HBox([self.view_box, self.detail]), tabs],
+                                   text=sentence("EvaluationDashboard", "the table and charts"))
         self.widget.add_class("cl-dashboard")
         self._refresh_rows()
         if systems:
@@ -464,8 +467,8 @@ class EvaluationDashboard:
                                          f"{self.formulas[i]}", text=[f"#{i} {self.formulas[i]}"],
                                          textposition="top center", hovertext=[text],
                                          hoverinfo="text",
-                                         marker=dict(symbol="star", size=14,
-                                                     line=dict(width=1, color="black"))))
+                                         marker={"symbol": "star", "size": 14,
+                                                     "line": {"width": 1, "color": "black"}}))
         if not binary and generated:
             hl = PDPlotter(PhaseDiagram(reference.all_entries + [g for _, g in generated]),
                            show_unstable=worst + 0.05, backend="plotly").get_plot(

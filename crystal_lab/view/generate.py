@@ -35,9 +35,10 @@ import ipywidgets as w
 
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, suggest_prompt
 
+from .boxes import sentence
 from .facts import formula
 
-__all__ = ["GenerateWidget", "format_seconds", "suggest_prompt", "CRYSTAL_SYSTEMS"]
+__all__ = ["CRYSTAL_SYSTEMS", "GenerateWidget", "format_seconds", "suggest_prompt"]
 
 _ERROR = "#b00020"
 
@@ -410,7 +411,5 @@ class GenerateWidget(w.VBox):
         return (f"done: {n_samples} structure{'s' if n_samples != 1 else ''}, "
                 f"{info['n_steps']} steps, in {format_seconds(elapsed)}")
 
-    def __repr__(self) -> str:  # a short, stable text form (nbval compares text/plain)
-        return (f"GenerateWidget(prompt={self.prompt.value!r}, n_atoms={self.n_atoms.value}, "
-                f"n_samples={self.n_samples.value}, steps={self.steps.value}, "
-                f"seed={self.seed.value})")
+    def __repr__(self) -> str:  # what a notebook shows without a live kernel (text/plain)
+        return sentence("GenerateWidget", "the prompt box and the Generate button")
