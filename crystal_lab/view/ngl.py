@@ -86,17 +86,18 @@ def pdb_text(atoms: Atoms) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save_cif(atoms: Atoms, path) -> Path:
-    """Write ``atoms`` to a CIF file with pymatgen's ``CifWriter``; returns the path."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-    from pymatgen.io.cif import CifWriter
+def save_cif(atoms: Atoms, path, keep_existing: bool = False) -> Path:
+    """Write ``atoms`` to the CIF file ``path`` (:func:`crystal_lab.structures.write_cif`:
+    ValueError for NaN coordinates or masked "X" atoms); returns the path written.
+    ``keep_existing=True``: an existing file stays and the CIF goes to the next free name
+    (``name-2.cif``, ...; :func:`crystal_lab.workspace.unique_path`)."""
+    from crystal_lab.structures import write_cif
 
-    if (atoms.numbers == 0).any():
-        raise ValueError("cannot save a structure with masked atom types (X) as CIF")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    CifWriter(AseAtomsAdaptor.get_structure(atoms)).write_file(str(path))
-    return path
+    if keep_existing:
+        from crystal_lab.workspace import unique_path
+
+        path = unique_path(path)
+    return write_cif(atoms, path)
 
 
 # Show component ``show`` of the stage and hide the others, in the browser. NGL loads files
@@ -342,7 +343,7 @@ class FrameViewer:
         atoms = self.frames[i]
         name = f"{describe(atoms)['formula'].replace(' ', '') or 'structure'}_{i}.cif"
         try:
-            path = save_cif(atoms, self.save_dir / name)
+            path = save_cif(atoms, self.save_dir / name, keep_existing=True)
             self.save_status.value = f"saved <code>{html.escape(str(path))}</code>"
         except ValueError as err:
             self.save_status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
