@@ -7,7 +7,10 @@
   description; :mod:`.plotly`: plotly figures and the one play/slider helper;
 * :mod:`.visualizer`: ``Visualizer``; :mod:`.generate`: ``GenerateWidget``;
   :mod:`.noise`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
-  :mod:`.quality`: the quality badges of a generated structure.
+  :mod:`.quality`: the quality badges of a generated structure;
+* :mod:`.tables` and :mod:`.hull_figure`: the dashboard's table and figures as plain functions;
+* :mod:`.score`: the network's predicted score as arrows on the atoms (``score_steps``,
+  ``score_figure``); :mod:`.boxes`: widget boxes whose text form is one sentence.
 
 Submodules load lazily (``import crystal_lab.view`` imports no widget library).
 """
@@ -25,7 +28,8 @@ _LAZY = {
     "forward_figure": "noise", "forward_frames": "noise", "forward_noise_widget": "noise",
     "noise_curves": "noise", "noise_curves_figure": "noise", "reverse_figure": "noise",
     "reverse_widget": "noise", "side_by_side": "noise", "trajectory_metrics": "noise",
-    "get_noise": "noise",
+    "get_noise": "noise", "score_steps": "score", "score_figure": "score", "ScoreStep": "score",
+    "phase_diagram_figure": "hull_figure",
 }
 __all__ = sorted(_LAZY)  # noqa: PLE0605 (a list built from the map above)
 
