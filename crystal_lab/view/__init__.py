@@ -10,7 +10,8 @@
   :mod:`.quality`: the quality badges of a generated structure;
 * :mod:`.tables` and :mod:`.hull_figure`: the dashboard's table and figures as plain functions;
 * :mod:`.score`: the network's predicted score as arrows on the atoms (``score_steps``,
-  ``score_figure``); :mod:`.boxes`: widget boxes whose text form is one sentence.
+  ``score_figure``); :mod:`.toy_figures`: the 2D toy's figures (``toy_score_figure``: its
+  learned score field); :mod:`.boxes`: widget boxes whose text form is one sentence.
 
 Submodules load lazily (``import crystal_lab.view`` imports no widget library).
 """
@@ -29,7 +30,9 @@ _LAZY = {
     "noise_curves": "noise", "noise_curves_figure": "noise", "reverse_figure": "noise",
     "reverse_widget": "noise", "side_by_side": "noise", "trajectory_metrics": "noise",
     "get_noise": "noise", "score_steps": "score", "score_figure": "score", "ScoreStep": "score",
-    "phase_diagram_figure": "hull_figure",
+    "phase_diagram_figure": "hull_figure", "random_walk_figure": "toy_figures",
+    "cloud_animation": "toy_figures", "loss_figure": "toy_figures",
+    "toy_score_figure": "toy_figures",
 }
 __all__ = sorted(_LAZY)  # noqa: PLE0605 (a list built from the map above)
 
