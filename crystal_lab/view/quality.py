@@ -12,7 +12,7 @@ import html
 
 from ase import Atoms
 
-from .describe import spacegroup
+from .facts import spacegroup
 
 __all__ = ["quality", "quality_badges", "VOLUME_PER_ATOM_RANGE"]
 
