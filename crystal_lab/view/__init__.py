@@ -7,7 +7,7 @@
   description; :mod:`.plotly`: plotly figures and the one play/slider helper;
 * :mod:`.visualizer`: ``Visualizer``; :mod:`.generate`: ``GenerateWidget``;
   :mod:`.noise`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
-  :mod:`.quality`: the quality badges of a generated structure.
+  :mod:`.badges`: the quality badges of a generated structure.
 
 Submodules load lazily (``import crystal_lab.view`` imports no widget library).
 """
@@ -19,7 +19,7 @@ _LAZY = {
     "Visualizer": "visualizer", "FrameViewer": "ngl", "GenerateWidget": "generate",
     "EvaluationDashboard": "dashboard", "structure_figure": "plotly",
     "trajectory_figure": "plotly", "add_player": "plotly", "describe": "describe",
-    "formula": "describe", "legend_html": "style", "quality_badges": "quality",
+    "formula": "describe", "legend_html": "style", "quality_badges": "badges",
     "suggest_prompt": "generate",
 }
 __all__ = sorted(_LAZY)
