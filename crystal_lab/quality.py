@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["ANCHORS", "ANCHORS_TRAINED_ON", "PACKAGE_FILE", "RANDOM_SEARCH", "ModelQuality", "QualityBox",
-           "default_results_path", "load_quality", "quality_box"]
+           "default_results_path", "load_quality", "quality_box", "shipped_results"]
 
 #: environment variable naming another facts file (e.g. the ``model.json`` of a new benchmark)
 RESULTS_ENV = "CRYSTAL_LAB_BENCHMARK"
@@ -92,6 +92,19 @@ def _trained_on() -> str | None:
         return json.loads(record.read_text()).get("data")
     except (OSError, ValueError):
         return None
+
+
+def shipped_results(name: str) -> dict:
+    """A benchmark result of the shipped model kept as package data, ``weights/mp20.NAME.json``
+    (``"quality"``: :func:`load_quality`'s file; ``"conditioning"``: what
+    ``benchmarks/bench_conditioning.py`` measured). ValueError naming the available ones."""
+    weights = resources.files("crystal_lab").joinpath("weights")
+    available = sorted(p.name[len("mp20."):-len(".json")] for p in weights.iterdir()
+                       if p.name.startswith("mp20.") and p.name.endswith(".json")
+                       and p.name != "mp20.json")
+    if name not in available:
+        raise ValueError(f"no shipped results {name!r}; available: {', '.join(available)}")
+    return json.loads(weights.joinpath(f"mp20.{name}.json").read_text())
 
 
 def _verdict(rate: float) -> str:

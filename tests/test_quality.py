@@ -66,6 +66,18 @@ def test_package_file_and_benchmark_result_agree():
     assert shipped["csp"] == bench["csp"] and shipped["generation"] == bench["generation"]
 
 
+def test_shipped_results_are_the_benchmark_files():
+    from crystal_lab.quality import shipped_results
+
+    for name, bench in (("quality", "model.json"), ("conditioning", "conditioning.json")):
+        shipped = shipped_results(name)
+        result = json.loads((REPO / "benchmarks" / "results" / bench).read_text())
+        common = set(shipped) & set(result)
+        assert len(common) >= 3 and all(shipped[k] == result[k] for k in common), name
+    with pytest.raises(ValueError, match="available: conditioning, quality"):
+        shipped_results("model")
+
+
 @pytest.mark.slow
 def test_a_wheel_installed_elsewhere_shows_the_numbers(tmp_path):
     """Build a wheel from a copy of the sources, install it into a fresh venv and read the facts
@@ -93,7 +105,7 @@ def test_a_wheel_installed_elsewhere_shows_the_numbers(tmp_path):
     elsewhere.mkdir()
     code = ("import crystal_lab.quality as q, json; box = q.quality_box(); "
             "print(json.dumps({'file': q.__file__, 'rate': q.load_quality().match_rate, "
-            "'box': str(box)}))")
+            "'box': str(box), 'cond': q.shipped_results('conditioning')['size']}))")
     out = subprocess.run([str(python), "-c", code], check=True, env=env, cwd=elsewhere,
                          capture_output=True, text=True, timeout=300).stdout
     seen = json.loads(out.strip().splitlines()[-1])
@@ -101,6 +113,8 @@ def test_a_wheel_installed_elsewhere_shows_the_numbers(tmp_path):
     rate = json.loads((REPO / "crystal_lab" / "weights" / "mp20.quality.json").read_text())
     assert seen["rate"] == pytest.approx(rate["csp"]["match_rate"])
     assert f"{100 * seen['rate']:.1f}%" in seen["box"] and "not available" not in seen["box"]
+    assert seen["cond"] == json.loads((REPO / "benchmarks" / "results" / "conditioning.json")
+                                      .read_text())["size"]
 
 
 def test_env_variable_and_missing_file(tmp_path, monkeypatch):
