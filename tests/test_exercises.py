@@ -257,15 +257,58 @@ def test_every_notebook_has_a_three_question_quiz(notebook, capsys):
     assert "Correct" not in shown
 
 
-def test_stored_notebook_outputs_give_no_answer_away():
+def _stored_notebooks():
     import json
     from pathlib import Path
 
-    for path in sorted(Path(__file__).parents[1].glob("notebooks/0*.ipynb")):
-        for cell in json.loads(path.read_text())["cells"]:
+    paths = sorted(Path(__file__).parents[1].glob("notebooks/0*.ipynb"))
+    assert len(paths) == 8
+    return [(path.name, json.loads(path.read_text())) for path in paths]
+
+
+def test_stored_notebook_outputs_give_no_answer_away():
+    import json
+
+    for name, nb in _stored_notebooks():
+        for cell in nb["cells"]:
             text = json.dumps(cell.get("outputs", []))
-            assert "Correct, well done" not in text, path.name
-            assert "**Solution (" not in text, path.name
+            assert "Correct, well done" not in text, name
+            assert "**Solution (" not in text, name
+
+
+def test_stored_check_cells_show_verdicts_not_values():
+    """Every cell that calls check() shows one verdict line a call and no ``Out:`` value."""
+    seen = 0
+    for name, nb in _stored_notebooks():
+        for cell in nb["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] != "code" or "check(" not in source:
+                continue
+            seen += 1
+            kinds = [o["output_type"] for o in cell.get("outputs", [])]
+            assert "execute_result" not in kinds, (name, source[:60])
+            text = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
+            assert text.count("No answer yet") == source.count("check("), (name, source[:60])
+    assert seen >= 20
+
+
+def test_stored_outputs_hold_no_figures_widgets_or_stuck_bars():
+    """Plotly figures, widget views and widget state are not committed (their text fallback is),
+    and no progress bar was frozen into a stored output."""
+    import re
+
+    bar = re.compile(r"\d+%\|")
+    for name, nb in _stored_notebooks():
+        assert "widgets" not in nb.get("metadata", {}), name
+        for cell in nb["cells"]:
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                for key in ("application/vnd.plotly.v1+json",
+                            "application/vnd.jupyter.widget-view+json",
+                            "application/vnd.jupyter.widget-state+json"):
+                    assert key not in data, (name, cell.get("id"), key)
+                text = "".join(out.get("text", "")) + "".join(data.get("text/plain", ""))
+                assert not bar.search(text), (name, cell.get("id"), text[:80])
 
 
 def test_notebook_modules_are_found_by_prefix():
