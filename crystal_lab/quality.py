@@ -23,7 +23,8 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["ANCHORS", "ANCHORS_TRAINED_ON", "PACKAGE_FILE", "RANDOM_SEARCH", "ModelQuality", "QualityBox",
-           "default_results_path", "load_quality", "quality_box", "shipped_results"]
+           "default_results_path", "load_quality", "quality_box", "quality_line",
+           "shipped_results"]
 
 #: environment variable naming another facts file (e.g. the ``model.json`` of a new benchmark)
 RESULTS_ENV = "CRYSTAL_LAB_BENCHMARK"
@@ -171,6 +172,23 @@ class QualityBox:
         return self._repr_markdown_()
 
     __repr__ = __str__
+
+
+def quality_line(path: str | Path | None = None) -> str:
+    """The box in one sentence, to print beside a model's output: its measured CSP match rate,
+    the random-search floor, the first and best published anchors and its training data."""
+    try:
+        q = load_quality(path)
+    except (FileNotFoundError, ValueError) as err:
+        return f"The shipped model's benchmark is not available here ({err})."
+    low, high = min(ANCHORS.items(), key=lambda kv: kv[1][0]), max(ANCHORS.items(),
+                                                                  key=lambda kv: kv[1][0])
+    text = (f"Measured quality of this model: CSP match rate {100 * q.match_rate:.1f}% on "
+            f"{q.n_targets} MP-20 test crystals (random search {100 * RANDOM_SEARCH[0]:.1f}%, "
+            f"{low[0]} {100 * low[1][0]:.1f}%, {high[0]} {100 * high[1][0]:.1f}%)")
+    if q.trained_on:
+        text += f"; trained on {q.trained_on} only"
+    return text + "."
 
 
 def quality_box(path: str | Path | None = None) -> QualityBox:

@@ -38,6 +38,17 @@ def test_box_shows_the_file_numbers_floor_and_anchors(tmp_path):
     assert "above random search but below" in md
 
 
+def test_quality_line_follows_the_file(tmp_path, monkeypatch):
+    from crystal_lab.quality import quality_line
+
+    line = quality_line(_write(tmp_path, 0.2345, n=321))
+    assert "23.4%" in line and "321 MP-20" in line and "8.7%" in line and "33.9%" in line
+    assert "61.4%" in line and len(line.splitlines()) == 1
+    assert "not available" in quality_line(tmp_path / "nope.json")
+    monkeypatch.delenv("CRYSTAL_LAB_BENCHMARK", raising=False)
+    assert "trained on MP-20 val" in quality_line()
+
+
 def test_box_follows_the_file(tmp_path):
     low = str(quality_box(_write(tmp_path, 0.091)))
     assert "9.1%" in low and "about the level of random search" in low
