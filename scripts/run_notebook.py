@@ -26,11 +26,13 @@ STRIPPED = ("application/vnd.jupyter.widget-view+json", "application/vnd.plotly.
 
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Remove plotly figures, widget views and widget state from ``nb`` (in place); an output
-    left with no data goes. Attachments (pictures of workshop-size results) stay."""
+    left with no data goes, and so do the cells' execution timestamps (noise in every diff).
+    Attachments (pictures of workshop-size results) stay."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
+        cell.metadata.pop("execution", None)
         kept = []
         for out in cell.get("outputs", []):
             data = out.get("data")
@@ -68,7 +70,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workshop", action="store_true",
                         help="workshop defaults; time only, the file is not changed")
     parser.add_argument("--timeout", type=int, default=1800, help="per cell, seconds")
+    parser.add_argument("--strip-only", action="store_true", help="strip, do not execute")
     args = parser.parse_args(argv)
+    if args.strip_only:
+        nbformat.write(strip(nbformat.read(args.notebook, as_version=4)), args.notebook)
+        return 0
     wall = run(args.notebook.resolve(), workshop=args.workshop, timeout=args.timeout)
     size = "workshop" if args.workshop else "CI"
     print(f"{args.notebook.name}: {wall:.0f} s at {size} size", file=sys.stderr)
