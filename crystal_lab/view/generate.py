@@ -15,7 +15,7 @@
   status line (``cl-status``) that says how each run ended ("stopped at step 700 of 2000
   (t = 0.63) after 12 s");
 * a results area (``cl-results``): the formulas of the run, a picker, the quality badges of the
-  picked structure (:mod:`crystal_lab.view.quality`) and ONE persistent nglview stage
+  picked structure (:mod:`crystal_lab.view.badges`) and ONE persistent nglview stage
   (:class:`crystal_lab.view.ngl.FrameViewer`) that shows the structure forming and then the
   results, updated in place for every run.
 
@@ -348,7 +348,7 @@ class GenerateWidget(w.VBox):
             self._show_result(i)
 
     def _show_result(self, i: int) -> None:
-        from .quality import quality_badges
+        from .badges import quality_badges
 
         self.badges.value = quality_badges(self.results[i], self.quality[i])
         self._show(self.results[i], title=f"{i}: {formula(self.results[i])}")
@@ -397,9 +397,9 @@ class GenerateWidget(w.VBox):
 
         results = model.sample(cond, progress=False, callback=callback, **kwargs)
         elapsed = time.perf_counter() - t0
-        from .quality import quality
+        from .badges import structure_quality
 
-        self.quality = [quality(a) for a in results]
+        self.quality = [structure_quality(a) for a in results]
         self.results = results
         self.stopped = bool(results) and not all(a.info.get("complete", True) for a in results)
         formulas = [formula(a) for a in results]
