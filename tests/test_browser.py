@@ -60,16 +60,18 @@ def lab_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lab_browser():
-    """Headless Chromium; skipped when it (or playwright) is missing, unless
-    CRYSTAL_LAB_REQUIRE_BROWSER=1 (CI), which turns the skip into a failure."""
-    required = os.environ.get("CRYSTAL_LAB_REQUIRE_BROWSER") == "1"
+    """Headless Chromium. A browser test that cannot drive one fails (never skips): ``make
+    test`` must not pass with no browser test run. Without a browser, deselect them
+    explicitly: ``pytest -m "not browser"``."""
     try:
         from browser.driver import CHROMIUM, LabBrowser
     except ImportError as error:  # playwright not installed
-        (pytest.fail if required else pytest.skip)(f"{error} (pip install playwright)")
+        pytest.fail(f"the browser tests cannot run: {error} (pip install -e '.[test]' installs "
+                    "playwright; or deselect them: -m 'not browser')", pytrace=False)
     if not Path(CHROMIUM).exists():
-        (pytest.fail if required else pytest.skip)(
-            f"{CHROMIUM} not found (apt-get install -y chromium)")
+        pytest.fail(f"the browser tests cannot run: {CHROMIUM} not found (`make chromium`, "
+                    "apt-get install -y --no-install-recommends chromium, or set "
+                    "CRYSTAL_LAB_CHROMIUM; or deselect them: -m 'not browser')", pytrace=False)
     lab = LabBrowser()
     try:
         yield lab
@@ -418,7 +420,7 @@ def test_viewers_never_go_blank(lab_browser, lab_server):
             arg=handle.element_handle(), timeout=TIMEOUT * 1000)
         page.page.wait_for_timeout(2000)
         for prompt in ("Na Cl", "Ba Ti O", "Li O"):
-            before, after = page.generate(prompt, TIMEOUT)
+            _before, after = page.generate(prompt, TIMEOUT)
             assert prompt.split()[0] in after, (prompt, after[:200])
         _asset(page, ".cl-generate-widget", "vis_generate")
         _open_in_same_page(page, f"clean/{by_number['04']}")
@@ -445,3 +447,19 @@ def test_viewers_never_go_blank(lab_browser, lab_server):
     finally:
         _write_log(page)
         page.close()
+
+
+def test_browser_tests_fail_without_a_browser(tmp_path):
+    """No chromium: the browser tests fail (an error), never skip, so `make test` cannot pass
+    with no browser test run."""
+    import subprocess
+
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", f"{__file__}::test_viewers_draw", "-p", "no:cacheprovider",
+         "-q", "-rA"], cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "CRYSTAL_LAB_CHROMIUM": str(tmp_path / "no-chromium"),
+             "CRYSTAL_LAB_ARTIFACTS": str(tmp_path)})
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-2000:]
+    assert "1 error" in out and "skipped" not in out, out[-2000:]
+    assert "no-chromium not found" in out, out[-2000:]
