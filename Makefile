@@ -28,10 +28,12 @@ STAMP := $(VENV)/.crystal-lab-installed
 # CRYSTAL_LAB_CI=1 and run small.
 export CRYSTAL_LAB_CI ?= 1
 export CRYSTAL_LAB_DATA ?= $(abspath ../shared/data)
+# The browser tests check the views on small fixture notebooks; the course notebooks in the
+# browser (-m course, `make browser-course`) would run every notebook a second time.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
-PYTEST_ARGS ?= tests $(wildcard notebooks) $(NBVAL) -ra --durations=15
+PYTEST_ARGS ?= tests $(wildcard notebooks) $(NBVAL) -m "not course" -ra --durations=15
 
-.PHONY: lab test install venv torch chromium
+.PHONY: lab test install venv torch chromium browser-course
 
 install: $(STAMP)
 
@@ -79,6 +81,11 @@ chromium:
 test: install chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing"; fi; exit $$rc
+
+# Every course notebook Run All in JupyterLab + Chromium (about as long as nbval's run of them);
+# with CRYSTAL_LAB_UPDATE_ASSETS=1 it refreshes the README's screenshots in assets/.
+browser-course: install chromium
+	$(BIN)/python -m pytest tests/test_browser.py -m course -ra
 
 # The class-hub load test (issue 15, docs/deploy.md; NOT part of make test): a real JupyterHub on
 # 127.0.0.1 (deploy/jupyterhub_config.py, dummy login, local process spawner), N students driven

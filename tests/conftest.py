@@ -53,6 +53,12 @@ def _compare_without_live_only(compare):
     return compare_outputs
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "course: a course notebook run in the browser (make browser-course; "
+                   "make test leaves it out: nbval runs the notebooks)")
+
+
 def pytest_ignore_collect(collection_path, config):
     """Notebooks under ``tests/`` are fixtures of other tests (some broken on purpose), not
     lessons: nbval runs only the course notebooks."""
