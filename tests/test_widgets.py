@@ -34,9 +34,21 @@ def test_generate_fills_results_label_and_progress(tiny_model):
     assert g.progress.value == 1.0 and g.status.value.startswith("done: 2 structures, 8 steps")
     # the picture of structure 0, in the widget's one nglview stage, with its quality badges
     assert len(g.viewer.ngl._ngl_component_ids) == 1 and g.viewer.widget.layout.display == ""
-    assert "structurally valid" in g.badges.value or "invalid:" in g.badges.value
-    assert "SMACT" in g.badges.value and "Å³/atom" in g.badges.value
-    assert "space group" in g.badges.value and len(g.quality) == 2
+    from crystal_lab.evaluate.validity import smact_validity, structural_validity
+    from crystal_lab.view.facts import spacegroup
+
+    first = g.results[0]                                    # the badges say what is true of it
+    verdict = structural_validity(first)
+    assert g.quality[0]["valid"] == verdict.valid and len(g.quality) == 2
+    if verdict.valid:
+        assert "structurally valid" in g.badges.value and "invalid:" not in g.badges.value
+    else:
+        assert f"invalid: {verdict.reason}" in g.badges.value
+    smact_ok = smact_validity(first).valid
+    assert ("SMACT valid" if smact_ok else "SMACT invalid") in g.badges.value
+    vpa = first.get_volume() / len(first)
+    assert f"{vpa:.1f} Å³/atom" in g.badges.value
+    assert f"space group {spacegroup(first)}" in g.badges.value
     assert not g.generate_button.disabled and g.stop_button.disabled
     assert not g.save_button.disabled
 
