@@ -10,7 +10,7 @@ import pytest
 
 from crystal_lab.model import CrystalDiffusionModel, ModelConfig
 from crystal_lab.view import GenerateWidget, suggest_prompt
-from crystal_lab.view.generate import format_seconds
+from crystal_lab.view.messages import format_seconds, progress_of, run_status
 
 
 @pytest.fixture(scope="module")
@@ -249,3 +249,13 @@ def test_format_seconds():
     assert format_seconds(3.21) == "3.2 s"
     assert format_seconds(42) == "42 s"
     assert format_seconds(185) == "3 min 05 s"
+
+
+def test_progress_counts_steps_over_batches():
+    info = {"step": 3, "n_steps": 10, "t": 0.7, "n_done": 0, "n_total": 5}
+    assert progress_of(info, batch_size=64) == (3, 10)
+    assert progress_of(info, batch_size=2) == (3, 30)          # 3 batches of 10 steps
+    assert progress_of(dict(info, n_done=4), batch_size=2) == (23, 30)
+    assert run_status(dict(info, n_done=4), 2, True, 1.5, 5) == \
+        "stopped at step 3 of 10 of batch 3 of 3 (t = 0.70) after 1.5 s"
+    assert run_status(info, 64, False, 42, 5) == "done: 5 structures, 10 steps, in 42 s"

@@ -133,14 +133,15 @@ def phase_diagram_figure(reference_entries: Sequence, generated: Sequence[tuple]
         marker = {"symbol": "star", "size": 15, "color": "#e45756",
                   "line": {"width": 1, "color": "black"}}
         coords = [plot_coordinates(diagram, entry.composition) for _, entry in entries]
+        if n == 2:   # a binary's y is the formation energy: each structure its own point
+            coords = [(c[0], diagram.get_form_energy_per_atom(entry))
+                      for c, (_, entry) in zip(coords, entries)]
         common = {"mode": "markers+text", "name": f"{_GENERATED} ({len(entries)})",
                   "text": _point_labels(labels, coords), "hovertext": hover,
                   "hoverinfo": "text", "showlegend": True}
         if n == 2:
-            fig.add_trace(go.Scatter(
-                x=[c[0] for c in coords],
-                y=[diagram.get_form_energy_per_atom(entry) for _, entry in entries],
-                textposition="bottom right", marker=marker, **common))
+            fig.add_trace(go.Scatter(x=[c[0] for c in coords], y=[c[1] for c in coords],
+                                     textposition="bottom right", marker=marker, **common))
         elif n == 3:
             fig.add_trace(go.Scatterternary(
                 a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
