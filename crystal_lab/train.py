@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import checkpoint
 from .data import CrystalBatch, load_dataset
 from .model import CrystalDiffusionModel, ModelConfig, NetworkConfig, resolve_device
 
@@ -142,12 +143,7 @@ def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floo
 
 def load_init(init) -> CrystalDiffusionModel:
     """A model from a weights file (shipped ``.pt`` with its sidecar, or a run's ``last.pt``)."""
-    from .model import load_model
-
-    state = torch.load(init, map_location="cpu", weights_only=True)
-    if "ema" in state:                     # a training checkpoint: start from its EMA weights
-        return CrystalDiffusionModel.from_checkpoint(state["ema"])
-    return load_model(init, device="cpu", verify=Path(init).with_suffix(".json").exists())
+    return checkpoint.load_weights(init)
 
 
 def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str = "auto",
@@ -175,13 +171,13 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     torch.manual_seed(seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
+    state = checkpoint.read_run(resume) if resume else None
     saved = state.get("hparams", {}) if state else {}
     batch_size = batch_size or saved.get("batch_size", 64)
     lr = lr or saved.get("lr", 1e-3)
     if state:
-        model = CrystalDiffusionModel.from_checkpoint(state["model"])
-        ema = CrystalDiffusionModel.from_checkpoint(state["ema"])
+        model = checkpoint.from_dict(state["model"], f"{Path(resume).name} (model)")
+        ema = checkpoint.from_dict(state["ema"], f"{Path(resume).name} (EMA)")
     elif init:
         model = load_init(init)
         ema = copy.deepcopy(model)
@@ -218,7 +214,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     ema_params, model_params = list(ema.parameters()), list(model.parameters())
 
     def save():
-        ckpt = {"model": model.checkpoint(), "ema": ema.checkpoint(), "optimizer": opt.state_dict(),
+        ckpt = {"model": checkpoint.to_dict(model), "ema": checkpoint.to_dict(ema), "optimizer": opt.state_dict(),
                 "epoch": epoch, "step": step, "rng": rng.bit_generator.state,
                 "hparams": {"batch_size": batch_size, "lr": lr}}
         torch.save(ckpt, out_dir / "last.tmp")
@@ -312,7 +308,7 @@ __all__ = ["train", "export", "load_init", "fit_model_stats", "read_log", "prepa
 
 def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
     """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was trained)."""
-    state = torch.load(run_checkpoint, map_location="cpu", weights_only=True)
-    ema = CrystalDiffusionModel.from_checkpoint(state["ema"])
+    state = checkpoint.read_run(run_checkpoint)
+    ema = checkpoint.from_dict(state["ema"], f"{Path(run_checkpoint).name} (EMA)")
     card = {"epochs": state["epoch"], "steps": state["step"], **card}
-    return ema.save(out, half=True, **card)
+    return checkpoint.save(ema, out, half=True, **card)

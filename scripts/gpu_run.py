@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crystal_lab.model import count_parameters, load_model
+from crystal_lab.checkpoint import load_model
+from crystal_lab.model import count_parameters
 from crystal_lab.train import TensorData, export, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -20,7 +20,8 @@ from crystal_lab.evaluate.reference_table import ReferenceTable, subsystems
 from crystal_lab.structures import to_structure
 from crystal_lab.view import EvaluationDashboard
 
-stability_module = importlib.import_module("crystal_lab.evaluate.stability")
+chgnet_module = importlib.import_module("crystal_lab.evaluate.chgnet")
+hull_module = importlib.import_module("crystal_lab.evaluate.hull")
 
 
 def rocksalt(a: float = 5.64) -> Atoms:
@@ -60,7 +61,9 @@ def test_relaxation_is_bounded_lowers_energy_and_keeps_the_input_type():
     relaxed = ev.relax(squeezed, steps=30, progress=False)
     assert isinstance(relaxed, Atoms)
     assert relaxed.info["relax_steps"] <= 30
-    assert relaxed.info["chgnet_energy"] < ev.chgnet_energy(squeezed, progress=False) - 0.05
+    before = ev.chgnet_energy(squeezed, progress=False)
+    assert relaxed.info["chgnet_energy_before"] == pytest.approx(before, abs=1e-4)
+    assert relaxed.info["chgnet_energy"] < before - 0.05
     assert relaxed.get_volume() > squeezed.get_volume()
     as_structure = ev.relax(to_structure(squeezed), steps=3, progress=False)
     assert isinstance(as_structure, Structure)
@@ -68,15 +71,15 @@ def test_relaxation_is_bounded_lowers_energy_and_keeps_the_input_type():
 
 
 def test_relax_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(stability_module, "RELAX_CACHE_SIZE", 2)
-    stability_module._RELAX_CACHE.clear()
+    monkeypatch.setattr(chgnet_module, "RELAX_CACHE_SIZE", 2)
+    chgnet_module._RELAX_CACHE.clear()
     for a in (5.5, 5.6, 5.7):
         ev.relax(rocksalt(a), steps=1, progress=False)
-    assert len(stability_module._RELAX_CACHE) == 2
+    assert len(chgnet_module._RELAX_CACHE) == 2
 
 
 def test_cells_above_the_memory_cap_are_refused_with_a_clear_error():
-    big = rocksalt().repeat((5, 5, 2))  # 100 atoms > MAX_ATOMS = 64
+    big = rocksalt().repeat((5, 5, 2))  # 100 atoms > MAX_ATOMS_CHGNET = 64
     with pytest.raises(ev.CellTooLargeError, match="100-atom cell is above the CHGNet cap"):
         ev.chgnet_energy(big, progress=False)
     with pytest.raises(ev.CellTooLargeError):
@@ -150,13 +153,13 @@ def test_shipped_table_loads_and_marks_built_elemental_references():
 
 def test_stability_relaxes_only_the_evaluated_structure(monkeypatch):
     calls = []
-    original = stability_module._relax_one
+    original = hull_module.relax_one
 
     def counting(atoms, *args, **kwargs):
         calls.append(atoms.get_chemical_formula())
         return original(atoms, *args, **kwargs)
 
-    monkeypatch.setattr(stability_module, "_relax_one", counting)
+    monkeypatch.setattr(hull_module, "relax_one", counting)
     result = ev.stability(cubic_srtio3(), steps=20, progress=False)
     assert calls == ["O3SrTi"]  # one relaxation: the structure, no reference phase
     assert np.isfinite(result.e_above_hull)
@@ -187,10 +190,13 @@ def test_rock_salt_licl_against_a_val_only_table_is_flagged_not_ranked():
     row = summary.table.iloc[0]
     assert not row["hull_complete"] and row["missing_subsystems"] == ["Cl-Li"]
     assert not row["stable"] and row["stable_uncertain"] and not row["sun"]
+    assert row["stable_verdict"] == "unknown"
+    assert row["stable_note"].startswith("unknown: the reference table has no compound of Cl-Li")
     assert summary.rates["n_sun"] == 0 and summary.rates["n_sun_uncertain"] == 1
-    assert "incomplete reference" in summary.text()
+    assert "stable yes / no / unknown: 0 / 0 / 1" in summary.text()
     full = ev.summarize([licl], reference=[rocksalt()], progress=False)
     assert full.table.iloc[0]["hull_complete"] and full.table.iloc[0]["stable"]
+    assert full.table.iloc[0]["stable_verdict"] == "yes"
 
 
 def test_your_own_reference_phases_join_the_table():
@@ -211,8 +217,11 @@ def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(t
     table, rates = summary
     assert table["stable"].tolist() == [True, False, True, False]
     assert table["sun"].tolist() == [False, False, True, False]  # rock salt is not novel
-    assert table["hull_complete"].tolist() == [True, True, True, False]
-    assert table.loc[3, "stability_note"] == "not evaluated (invalid)"
+    assert table["hull_complete"].tolist()[:3] == [True, True, True]
+    assert table["hull_complete"].isna().tolist() == [False, False, False, True]  # not evaluated
+    assert table.loc[3, "missing_subsystems"] is None  # never "missing: none" for it
+    assert table["stable_verdict"].tolist() == ["yes", "no", "yes", "no"]
+    assert table.loc[3, "stable_note"].startswith("no: not evaluated, the structure is invalid")
     assert np.isnan(table.loc[3, "e_above_hull"])
     assert rates["n_sun"] == 1 and rates["stability_threshold"] == 0.1
     assert "E_hull < 0.1 eV/atom" in summary.text()
@@ -228,7 +237,7 @@ def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(t
     assert dash.order[-1] == 3  # nan (not evaluated) sorts last
     assert table.loc[dash.order[0], "e_above_hull"] == table["e_above_hull"].min()
     dash.select(1)
-    assert "E_hull" in dash.detail.value and "no" in dash.detail.value
+    assert "E_hull" in dash.detail.value and "no: E_hull" in dash.detail.value
 
 
 def test_model_versus_random_baseline_side_by_side():

@@ -127,7 +127,7 @@ class ReferenceTable:
         """A copy with ``structures`` added as reference phases at their CHGNet single-point
         energies (no relaxation: give relaxed structures)."""
         from ..structures import reduced_formula, symbols_of
-        from .stability import chgnet_energy
+        from .chgnet import chgnet_energy
 
         items = list(structures)
         energies = chgnet_energy(items, skip_too_large=True, progress=progress) if items else []

@@ -1,10 +1,9 @@
 """One frozen settings object for the CHGNet stability evaluation.
 
-``StabilitySettings`` replaces the six keyword arguments (relax, steps, fmax, max_atoms, threshold,
-progress) that used to travel separately through ``stability``, ``e_above_hull``,
-``formation_energy``, ``summarize`` and the dashboard. Every one of those functions still accepts
-the single keywords as overrides, e.g. ``summarize(x, steps=30)`` is
-``summarize(x, settings=StabilitySettings(steps=30))``.
+``StabilitySettings`` holds the six settings (relax, steps, fmax, max_atoms, threshold, progress)
+that ``stability``, ``e_above_hull``, ``formation_energy``, ``summarize`` and the dashboard share.
+Each of those functions also accepts the single keywords as overrides, e.g.
+``summarize(x, steps=30)`` is ``summarize(x, settings=StabilitySettings(steps=30))``.
 """
 from __future__ import annotations
 
@@ -12,7 +11,10 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-MAX_ATOMS = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
+import numpy as np
+
+#: the largest cell CHGNet evaluates (memory; see :mod:`.chgnet`). Not the model's atom limit.
+MAX_ATOMS_CHGNET = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
 STABILITY_THRESHOLD = 0.1   # eV/atom above hull (MatterGen's S.U.N. "stable")
 RELAX_STEPS = 100           # FIRE step cap for relaxations
 RELAX_FMAX = 0.1            # eV/A force convergence
@@ -32,17 +34,30 @@ class StabilitySettings:
     relax: bool = True
     steps: int = RELAX_STEPS
     fmax: float = RELAX_FMAX
-    max_atoms: int = MAX_ATOMS
+    max_atoms: int = MAX_ATOMS_CHGNET
     threshold: float = STABILITY_THRESHOLD
     progress: bool = True
 
     def __post_init__(self):
-        if not isinstance(self.steps, int) or self.steps < 0:
+        def whole(v) -> bool:
+            return not isinstance(v, bool) and isinstance(v, (int, np.integer))
+
+        def number(v) -> bool:
+            return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
+        if not isinstance(self.relax, (bool, np.bool_)):
+            raise TypeError(f"relax must be True or False, got {self.relax!r}")
+        if not whole(self.steps) or self.steps < 0:
             raise ValueError(f"steps must be a whole number >= 0, got {self.steps!r}")
-        if not self.fmax > 0:
-            raise ValueError(f"fmax must be > 0 eV/A, got {self.fmax!r}")
-        if not isinstance(self.max_atoms, int) or self.max_atoms < 1:
+        if not number(self.fmax) or not np.isfinite(self.fmax) or not self.fmax > 0:
+            raise ValueError(f"fmax must be a number > 0 eV/A, got {self.fmax!r}")
+        if not whole(self.max_atoms) or self.max_atoms < 1:
             raise ValueError(f"max_atoms must be a whole number >= 1, got {self.max_atoms!r}")
+        if not number(self.threshold) or not np.isfinite(self.threshold):
+            raise ValueError(f"threshold must be a finite number of eV/atom (MatterGen's cut is "
+                             f"{STABILITY_THRESHOLD}), got {self.threshold!r}")
+        if not isinstance(self.progress, (bool, np.bool_)):
+            raise TypeError(f"progress must be True or False, got {self.progress!r}")
 
     def replace(self, **changes) -> StabilitySettings:
         """A copy with ``changes`` (None values are ignored)."""

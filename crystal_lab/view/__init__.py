@@ -7,7 +7,7 @@
   description; :mod:`.plotly`: plotly figures and the one play/slider helper;
 * :mod:`.visualizer`: ``Visualizer``; :mod:`.generate`: ``GenerateWidget``;
   :mod:`.noise`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
-  :mod:`.quality`: the quality badges of a generated structure;
+  :mod:`.badges`: the quality badges of a generated structure;
 * :mod:`.tables` and :mod:`.hull_figure`: the dashboard's table and figures as plain functions;
 * :mod:`.score`: the network's predicted score as arrows on the atoms (``score_steps``,
   ``score_figure``); :mod:`.toy_figures`: the 2D toy's figures (``toy_score_figure``: its
@@ -23,7 +23,7 @@ _LAZY = {
     "Visualizer": "visualizer", "FrameViewer": "ngl", "GenerateWidget": "generate",
     "EvaluationDashboard": "dashboard", "structure_figure": "plotly",
     "trajectory_figure": "plotly", "add_player": "plotly", "describe": "facts",
-    "formula": "facts", "legend_html": "style", "quality_badges": "quality",
+    "formula": "facts", "legend_html": "style", "quality_badges": "badges",
     "suggest_prompt": "generate", "min_distance": "facts", "spacegroup": "facts",
     "as_atoms": "facts", "save_cif": "ngl",
     "forward_figure": "noise", "forward_frames": "noise", "forward_noise_widget": "noise",

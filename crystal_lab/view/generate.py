@@ -4,7 +4,7 @@
 
 * a prompt box (CSS class ``cl-prompt``) and, under it, a live prompt-helper line: the model's
   own checks (``model.check``, the checks ``model.sample`` runs, on every field) and, when they
-  pass, :func:`crystal_lab.prompts.describe_prompt`; it also suggests a corrected spelling
+  pass, :func:`crystal_lab.chemistry.describe_prompt`; it also suggests a corrected spelling
   ("did you mean SrTiO3?", :func:`suggest_prompt`). The helper and Generate never disagree;
 * ``n_atoms`` (0 = let the model choose), ``n_samples``, ``steps`` (0 = the model's default)
   and ``seed`` controls, and
@@ -15,7 +15,7 @@
   status line (``cl-status``) that says how each run ended ("stopped at step 700 of 2000
   (t = 0.63) after 12 s");
 * a results area (``cl-results``): the formulas of the run, a picker, the quality badges of the
-  picked structure (:mod:`crystal_lab.view.quality`) and ONE persistent nglview stage
+  picked structure (:mod:`crystal_lab.view.badges`) and ONE persistent nglview stage
   (:class:`crystal_lab.view.ngl.FrameViewer`) that shows the structure forming and then the
   results, updated in place for every run.
 
@@ -156,7 +156,7 @@ class GenerateWidget(w.VBox):
     def model(self):
         """The model (the shipped one is loaded on first use)."""
         if self._model is None:
-            from crystal_lab.model import load_model
+            from crystal_lab.checkpoint import load_model
 
             self._model = load_model()
         return self._model
@@ -169,7 +169,7 @@ class GenerateWidget(w.VBox):
     def _update_helper(self, change=None) -> None:
         """The helper line: what ``model.check`` says of the current fields (the error Generate
         would show), else the prompt's description."""
-        from crystal_lab.prompts import describe_prompt
+        from crystal_lab.chemistry import describe_prompt
 
         problem = self._check_inputs(record=False)
         if problem is not None:
@@ -320,7 +320,7 @@ class GenerateWidget(w.VBox):
             self._show_result(i)
 
     def _show_result(self, i: int) -> None:
-        from .quality import quality_badges
+        from .badges import quality_badges
 
         self.badges.value = quality_badges(self.results[i], self.quality[i])
         self._show(self.results[i], title=f"{i}: {formula(self.results[i])}")
@@ -369,9 +369,9 @@ class GenerateWidget(w.VBox):
 
         results = model.sample(cond, progress=False, callback=callback, **kwargs)
         elapsed = time.perf_counter() - t0
-        from .quality import quality
+        from .badges import structure_quality
 
-        self.quality = [quality(a) for a in results]
+        self.quality = [structure_quality(a) for a in results]
         self.results = results
         self.stopped = bool(results) and not all(a.info.get("complete", True) for a in results)
         formulas = [formula(a) for a in results]

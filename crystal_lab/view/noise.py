@@ -58,7 +58,7 @@ def get_noise(model=None):
                             f"got {type(model).__name__}")
         return model.noise
     try:
-        from crystal_lab.model import load_model
+        from crystal_lab.checkpoint import load_model
 
         return load_model().noise
     except Exception as err:  # noqa: BLE001 - no usable shipped weights: the processes work untrained
