@@ -120,7 +120,9 @@ def _text(html_value: str) -> str:
     {"prompt": "Og1"},                                   # beyond the model's elements
     {"prompt": "Og"},
     {"prompt": "NaCl", "n_atoms": 3},                    # not a multiple of the formula unit
-    {"prompt": "Ba Ti O", "n_atoms": 19, "n_samples": 0},
+    {"prompt": "Ba Ti O", "n_atoms": 2},                # 3 elements cannot fit in 2 atoms
+    {"prompt": "NaCl", "n_atoms": 2, "steps": 1999},     # above the model's steps cap
+    {"prompt": "NaCl", "n_atoms": 2, "formation_energy": "-40"},   # outside any energy
     {"prompt": "NaCl", "n_atoms": 2, "crystal_system": "cubic", "formation_energy": "low"},
 ])
 def test_helper_line_and_generate_say_the_same_thing(tiny_model, fields):
@@ -184,8 +186,8 @@ def test_saving_twice_never_overwrites(tiny_model, tmp_path):
     viewer = g.viewer                                        # the viewer's Save CIF button
     viewer.save_button.click()
     viewer.save_button.click()
-    cifs = sorted(p.name for p in tmp_path.glob("*.cif"))
-    assert len(cifs) == 2 and cifs[0].replace(".cif", "-2.cif") == cifs[1], cifs
+    cifs = {p.name for p in tmp_path.glob("*.cif")}
+    assert cifs == {"NaCl_0.cif", "NaCl_0-2.cif"}, cifs
 
 
 def test_text_form_is_one_sentence(tiny_model):
