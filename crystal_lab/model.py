@@ -320,7 +320,7 @@ class CrystalDiffusionModel(nn.Module):
         if isinstance(prompts, (str, Condition)) or not isinstance(prompts, (list, tuple)):
             raise PromptError(f"sample_many takes a list of prompts, got {type(prompts).__name__} "
                               f"{prompts!r}: use sample() for one prompt, or pass [prompt]")
-        sizes = list(n_atoms) if isinstance(n_atoms, (list, tuple)) else [n_atoms] * len(prompts)
+        sizes = list(n_atoms) if isinstance(n_atoms, (list, tuple, np.ndarray)) else [n_atoms] * len(prompts)
         if len(sizes) != len(prompts):
             raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
         n_steps = self._steps(steps)

@@ -340,3 +340,20 @@ def test_console_script_is_installed():
                          timeout=60, check=False)
     assert out.returncode == 0
     assert out.stdout.strip() == f"crystal-lab {crystal_lab.__version__}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n-samples", "20000"], r"20000 samples would take about .* pass --allow-large to run it anyway"),
+    (["--steps", "5000"], r"steps=5000 would take about .* pass --allow-large to run it anyway"),
+])
+def test_sample_caps_name_the_cli_flag(monkeypatch, tmp_path, capsys, argv, message):
+    import re
+
+    from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1))
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)
+    assert cli.main(["sample", "Na Cl", "--n-atoms", "2", *argv, "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "allow_large=True" not in err and err.count("\n") == 1
+    assert not (tmp_path / "s").exists()

@@ -558,3 +558,8 @@ def test_allow_large_must_be_a_bool(tiny_model, value):
         tiny_model.check("Na Cl", n_atoms=2, n_samples=10**6, allow_large=value)
     with pytest.raises(PromptError, match="allow_large must be True or False"):
         tiny_model.sample_many(["NaCl"], allow_large=value, progress=False)
+
+
+def test_sample_many_takes_numpy_sizes(tiny_model):
+    out = tiny_model.sample_many(["NaCl", "MgO"], n_atoms=np.array([2, 4]), steps=2, seed=0, progress=False)
+    assert [len(a) for a in out] == [2, 4]
