@@ -37,8 +37,9 @@ FORMAT_V1 = "crystal_lab/1"
 RUN_KEYS = ("model", "ema", "optimizer", "epoch", "step", "rng")
 
 
-class CheckpointError(RuntimeError):
-    """A weights file that is missing, corrupt, or not a crystal_lab checkpoint."""
+class CheckpointError(ValueError):
+    """A weights file that is missing, corrupt, or not a crystal_lab checkpoint (bad input: a
+    ValueError, one line naming the file)."""
 
 
 def to_dict(model: CrystalDiffusionModel, half: bool = False) -> dict:
@@ -189,7 +190,8 @@ def read_run(path: str | Path) -> dict:
     state = read(path, verify=False)
     if isinstance(state, dict) and state.get("format") in (FORMAT, FORMAT_V1):
         raise CheckpointError(f"{path.name} is a model's weights file, not a training run's checkpoint "
-                              f"(last.pt): use --init {path} to start a new run from these weights")
+                              f"(last.pt): start a new run from these weights with init= (crystal-lab "
+                              f"train --init {path})")
     missing = [k for k in RUN_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise CheckpointError(f"{path.name} is not a training run's checkpoint (no {', '.join(missing)})")

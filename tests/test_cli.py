@@ -136,7 +136,7 @@ def test_sample_bad_prompt_is_a_one_line_error(monkeypatch, tmp_path, capsys):
 
 def test_crystal_lab_errors_are_one_line_but_bugs_keep_their_traceback(monkeypatch, tmp_path,
                                                                      capsys):
-    class CheckpointError(RuntimeError):
+    class CheckpointError(RuntimeError):   # any crystal_lab error is a user error
         pass
 
     CheckpointError.__module__ = "crystal_lab.checkpoint"
@@ -286,7 +286,8 @@ def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
     notes = tmp_path / "notes.txt"
     notes.write_text("not weights\n")
     cases = [(["--resume", str(DEFAULT_WEIGHTS)], ("mp20.pt is a model's weights file, not a training run's "
-                                                   "checkpoint (last.pt): use --init")),
+                                                   "checkpoint (last.pt): start a new run from these "
+                                                   "weights with init= (crystal-lab train --init")),
              (["--resume", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
              (["--init", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
              (["--resume", str(tmp_path / "nope.pt")], "no weights at"),
