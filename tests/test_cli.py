@@ -288,7 +288,7 @@ def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
     cases = [(["--resume", str(DEFAULT_WEIGHTS)], ("mp20.pt is a model's weights file, not a training run's "
                                                    "checkpoint (last.pt): start a new run from these "
                                                    "weights with init= (crystal-lab train --init")),
-             (["--resume", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
+             (["--resume", str(notes)], "notes.txt is not a readable training checkpoint: not a torch file"),
              (["--init", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
              (["--resume", str(tmp_path / "nope.pt")], "no weights at"),
              (["--device", "tpu"], "device must be one of auto, cpu, cuda")]
