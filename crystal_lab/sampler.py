@@ -73,13 +73,15 @@ def guided(net, w: float, frac, tokens, lat, lattice, t, cond, mask, extra: dict
 
 @dataclass
 class Request:
-    """One structure to generate: its size, allowed elements and (for CSP) its exact atom list."""
+    """One structure to generate: its size, allowed elements and (for CSP) its exact atom list,
+    the other conditions, and the prompt's normal form (``label``) recorded on the result."""
 
     n_atoms: int
     allowed: tuple[int, ...] = ()          # atomic numbers; empty = any
     fixed: tuple[int, ...] | None = None   # atomic numbers of every atom (CSP)
     system: int = 0                        # crystal-system token (0 = any, 1-7 = triclinic ... cubic)
     energy: float | None = None            # target formation energy per atom (eV/atom)
+    label: str = ""                        # the prompt's composition in normal form ("BaTiO3")
 
 
 def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float],
@@ -99,7 +101,7 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
         if cond.kind == "formula":
             fixed = tuple(atomic_numbers[e] for e, k in cond.counts.items() for _ in range(k))
         system = CRYSTAL_SYSTEMS.index(cond.crystal_system) + 1 if cond.crystal_system else 0
-        out.append(Request(n, z, fixed, system, cond.formation_energy))
+        out.append(Request(n, z, fixed, system, cond.formation_energy, cond.text))
     return out
 
 

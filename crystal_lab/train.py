@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import checkpoint
 from .data import CrystalBatch, load_dataset
 from .model import CrystalDiffusionModel, ModelConfig, NetworkConfig, resolve_device
 
@@ -192,12 +193,7 @@ def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floo
 
 def load_init(init) -> CrystalDiffusionModel:
     """A model from a weights file (shipped ``.pt`` with its sidecar, or a run's ``last.pt``)."""
-    from .model import load_model
-
-    state = torch.load(init, map_location="cpu", weights_only=True)
-    if "ema" in state:                     # a training checkpoint: start from its EMA weights
-        return CrystalDiffusionModel.from_checkpoint(state["ema"])
-    return load_model(init, device="cpu", verify=Path(init).with_suffix(".json").exists())
+    return checkpoint.load_weights(init)
 
 
 def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str = "auto",
@@ -246,8 +242,8 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
             raise ValueError(f"batch_size {batch_size} is smaller than the {world} processes; "
                              "it is the global batch, shared between them")
         if state:
-            model = CrystalDiffusionModel.from_checkpoint(state["model"])
-            ema = CrystalDiffusionModel.from_checkpoint(state["ema"])
+            model = checkpoint.from_dict(state["model"], f"{Path(resume).name} (model)")
+            ema = checkpoint.from_dict(state["ema"], f"{Path(resume).name} (EMA)")
         elif init:
             model = load_init(init)
             ema = copy.deepcopy(model)
@@ -297,7 +293,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
         def save():
             if rank != 0:
                 return
-            ckpt = {"model": model.checkpoint(), "ema": ema.checkpoint(), "optimizer": opt.state_dict(),
+            ckpt = {"model": checkpoint.to_dict(model), "ema": checkpoint.to_dict(ema), "optimizer": opt.state_dict(),
                     "epoch": epoch, "step": step, "rng": rng.bit_generator.state,
                     "hparams": {"batch_size": batch_size, "lr": lr}}
             atomic_save(ckpt, out_dir / "last.pt")
@@ -546,19 +542,14 @@ def atomic_save(obj, path: Path) -> None:
 
 
 def read_run_checkpoint(path) -> dict:
-    """A run's ``last.pt`` (``weights_only``), or ValueError saying what the file is instead."""
+    """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"resume: no checkpoint at {path}")
+        raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - truncated files, pickles with code, text files
-        raise ValueError(f"resume: {path.name} is not a readable training checkpoint "
-                         f"({str(err).splitlines()[0][:100] if str(err) else type(err).__name__})") from None
-    if not isinstance(state, dict) or not {"model", "ema", "optimizer", "step"} <= state.keys():
-        raise ValueError(f"resume: {path.name} is not a training run's checkpoint (last.pt); "
-                         "to start from exported or shipped weights use init=")
-    return state
+        return checkpoint.read_run(path)
+    except checkpoint.CheckpointError as err:
+        raise checkpoint.CheckpointError(f"resume: {err}") from None
 
 
 def truncate_log(log_path: Path, step: int) -> None:
@@ -624,7 +615,7 @@ __all__ = [
 
 def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
     """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was trained)."""
-    state = torch.load(run_checkpoint, map_location="cpu", weights_only=True)
-    ema = CrystalDiffusionModel.from_checkpoint(state["ema"])
+    state = checkpoint.read_run(run_checkpoint)
+    ema = checkpoint.from_dict(state["ema"], f"{Path(run_checkpoint).name} (EMA)")
     card = {"epochs": state["epoch"], "steps": state["step"], **card}
-    return ema.save(out, half=True, **card)
+    return checkpoint.save(ema, out, half=True, **card)

@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig, count_parameters, load_model
+from crystal_lab.checkpoint import load_model
+from crystal_lab.checkpoint import save as save_weights
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig, count_parameters
 from crystal_lab.train import TensorData, export, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -91,7 +93,7 @@ def main(argv=None) -> None:
         tiny = CrystalDiffusionModel(ModelConfig(hidden=32, layers=2))
         Path(args.run_dir).mkdir(parents=True, exist_ok=True)
         init = Path(args.run_dir) / "tiny_init.pt"
-        tiny.save(init)
+        save_weights(tiny, init)
         bench_model, batch_size, max_steps = ModelConfig(hidden=32, layers=2), 16, 20
         args.bench_steps, args.n_csp, args.n_dng = 2, 8, 8
     print(f"{len(data.n)} training crystals; device {info['device']}", flush=True)

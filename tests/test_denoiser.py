@@ -126,7 +126,7 @@ def plain_layers(monkeypatch):
 
 @pytest.fixture(scope="module")
 def shipped():
-    from crystal_lab.model import load_model
+    from crystal_lab.checkpoint import load_model
 
     return load_model(device="cpu")
 

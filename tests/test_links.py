@@ -178,3 +178,69 @@ def test_link_parser_finds_and_checks_links(tmp_path):
         f"doc.md: colab link to someone/else@{BRANCH}:README.md: the repository is {SLUG}",
         f"doc.md: github link to {SLUG}@dev:README.md: the branch is {BRANCH}",
     ]
+
+
+# ------------------------------------------------------ committed notebooks: no live-only outputs
+#: output types that need a live kernel or plotly.js to mean anything: on GitHub, or in a notebook
+#: opened before running, they show a widget repr or nothing; the committed notebook stays clean
+LIVE_ONLY_OUTPUTS = (
+    "application/vnd.plotly.v1+json",             # a stored plotly figure (large, stale)
+    "application/vnd.jupyter.widget-view+json",   # a widget view: "VBox(children=..." without a kernel
+    "application/vnd.jupyter.widget-state+json",  # saved widget state
+)
+
+
+def live_only_outputs(nb: dict) -> list[str]:
+    """Where a notebook stores plotly figures, widget views or widget state (cell attachments,
+    images and text are fine)."""
+    problems = []
+    if "widgets" in nb.get("metadata", {}):
+        problems.append("metadata.widgets: saved widget state")
+    for i, cell in enumerate(nb.get("cells", []), start=1):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            kinds = [k for k in LIVE_ONLY_OUTPUTS if k in data]
+            html_text = "".join(data.get("text/html", ""))
+            if "Plotly.newPlot" in html_text or "plotly.js" in html_text.lower():
+                kinds.append("text/html with an embedded plotly figure")
+            problems += [f"cell {i}: {kind}" for kind in kinds]
+    return problems
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_has_no_plotly_or_widget_outputs(nb_path):
+    problems = live_only_outputs(json.loads(nb_path.read_text()))
+    assert not problems, (f"{nb_path.name} stores outputs that need a live kernel "
+                          f"(clear them before committing): {problems[:8]}")
+
+
+def test_live_only_output_check_catches_each_kind():
+    def output(data):
+        return {"output_type": "display_data", "data": data, "metadata": {}}
+
+    attachment = {"image/png": "iVBORw0KGgo="}
+    nb = {"metadata": {"widgets": {"state": {}}}, "cells": [
+        {"cell_type": "markdown", "source": "![x](attachment:x.png)",
+         "attachments": {"x.png": attachment}},
+        {"cell_type": "code", "outputs": [output({"image/png": "iVBORw0KGgo=",
+                                                  "text/plain": "<Figure>"})]},
+        {"cell_type": "code", "outputs": [output({"application/vnd.plotly.v1+json": {},
+                                                  "text/html": "<div></div>"})]},
+        {"cell_type": "code", "outputs": [output({
+            "application/vnd.jupyter.widget-view+json": {"model_id": "m"},
+            "text/plain": "VBox(children=(HBox(...)))"})]},
+        {"cell_type": "code", "outputs": [output({
+            "text/html": "<script>Plotly.newPlot('id', [])</script>"})]},
+        {"cell_type": "code", "outputs": [output({
+            "application/vnd.jupyter.widget-state+json": {}})]},
+    ]}
+    assert live_only_outputs(nb) == [
+        "metadata.widgets: saved widget state",
+        "cell 3: application/vnd.plotly.v1+json",
+        "cell 4: application/vnd.jupyter.widget-view+json",
+        "cell 5: text/html with an embedded plotly figure",
+        "cell 6: application/vnd.jupyter.widget-state+json",
+    ]
+    nb["metadata"] = {}
+    nb["cells"] = nb["cells"][:2]
+    assert live_only_outputs(nb) == []

@@ -52,3 +52,35 @@ def test_nbval_ignores_varying_outputs_but_catches_real_changes(tmp_path):
     out = run.stdout + run.stderr
     assert re.search(r"\b1 failed, 7 passed\b", out), out[-3000:]
     assert "changed.ipynb::Cell 0" in out and "same.ipynb::Cell" not in out.split("short test summary")[-1]
+
+
+def _live_only_notebook(path: Path, stored_text: str) -> None:
+    """Cells that display a widget or a plotly figure, committed with those outputs stripped."""
+    cells = [
+        new_code_cell("import ipywidgets as widgets\nwidgets.VBox([widgets.IntSlider()])"),
+        new_code_cell("import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2]))"),
+        new_code_cell("from IPython.display import display\ndisplay(widgets.Button())\nprint('hello')",
+                      outputs=[new_output("stream", name="stdout", text=stored_text)]),
+    ]
+    for i, cell in enumerate(cells, start=1):
+        cell.execution_count = i
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_nbval_leaves_out_stripped_widget_and_plotly_outputs(tmp_path):
+    """A committed notebook keeps no widget views or plotly figures (tests/test_links.py):
+    nbval passes the cells that display them, and still compares their text."""
+    _live_only_notebook(tmp_path / "stripped.ipynb", stored_text="hello\n")
+    _live_only_notebook(tmp_path / "changed.ipynb", stored_text="bye\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "stripped.ipynb", "changed.ipynb", "-p", "conftest",
+         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", str(TESTS / "nbval_sanitize.cfg"), "-q"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(TESTS)},
+        capture_output=True, text=True, timeout=300, check=False)
+    out = run.stdout + run.stderr
+    assert re.search(r"\b1 failed, 5 passed\b", out), out[-3000:]
+    assert "changed.ipynb::Cell 2" in out.split("short test summary")[-1], out[-3000:]

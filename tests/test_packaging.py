@@ -198,3 +198,124 @@ def test_make_test_runs_pytest_with_nbval_over_tests_and_notebooks(tmp_path):
 def test_readme_gives_the_two_commands():
     readme = (REPO / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme
+
+
+# --------------------------------------------------------------- make's torch install (fallback)
+def _fake_venv(tmp_path: Path, torch_imports: bool = False) -> tuple[Path, Path]:
+    """A .venv whose python records each ``-m pip`` call in pip.log (installs nothing) and
+    answers ``-c "import torch"`` as told."""
+    venv, log = tmp_path / "venv", tmp_path / "pip.log"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text("#!/bin/sh\n"
+                      f'if [ "$1" = "-c" ]; then exit {0 if torch_imports else 1}; fi\n'
+                      f'echo "$@" >> "{log}"\n')
+    python.chmod(0o755)
+    return venv, log
+
+
+def _make_torch(venv: Path, index: str, timeout: int = 2) -> tuple[subprocess.CompletedProcess, float]:
+    import time
+
+    start = time.monotonic()
+    run = subprocess.run(["make", "--no-print-directory", "torch", f"VENV={venv}",
+                          f"PYTHON={sys.executable}", f"TORCH_INDEX={index}",
+                          f"TORCH_INDEX_TIMEOUT={timeout}"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    return run, time.monotonic() - start
+
+
+class _Index:
+    """A local stand-in for a package index: ``answer`` (200 for every path), ``silent`` (the
+    connection is accepted and then nothing is ever sent: a black hole) or ``closed`` (refused)."""
+
+    def __init__(self, mode: str):
+        import socket
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.mode = mode
+        if mode == "answer":
+            class Handler(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b"<html><a href='torch-2.13.0+cpu.whl'>torch</a></html>")
+
+                def log_message(self, *args):
+                    pass
+
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            self.port = self.server.server_address[1]
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        else:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+            if mode == "silent":
+                self.sock.listen(8)  # the kernel completes the handshake; nobody ever reads
+            else:
+                self.sock.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/whl/cpu"
+
+    def close(self):
+        if self.mode == "answer":
+            self.server.shutdown()
+            self.server.server_close()
+        elif self.mode == "silent":
+            self.sock.close()
+
+
+@pytest.mark.parametrize("mode", ["silent", "closed", "unresolvable"])
+def test_make_falls_back_to_the_default_index_within_seconds(tmp_path, mode):
+    """An index that hangs, refuses, or whose name does not resolve: make installs torch from
+    pip's default index after at most TORCH_INDEX_TIMEOUT seconds of trying."""
+    venv, log = _fake_venv(tmp_path)
+    index = None if mode == "unresolvable" else _Index(mode)
+    try:
+        url = index.url if index else "http://pytorch-index.invalid/whl/cpu"
+        run, seconds = _make_torch(venv, url, timeout=2)
+    finally:
+        if index:
+            index.close()
+    assert run.returncode == 0, run.stderr
+    assert "did not answer within 2 s" in run.stdout, run.stdout
+    calls = log.read_text().splitlines()
+    pin = re.search(r"^TORCH \?= (\S+)", (REPO / "Makefile").read_text(), re.MULTILINE).group(1)
+    assert calls == [f"-m pip install {pin}"], calls   # no --index-url: pip's default index
+    # bounded by TORCH_INDEX_TIMEOUT (2 s) plus make's start-up; an unbounded probe would wait
+    # for pip's or the socket's own timeouts (minutes)
+    assert seconds < 30, f"the fallback took {seconds:.1f} s"
+
+
+def test_make_installs_torch_from_the_cpu_index_when_it_answers(tmp_path):
+    venv, log = _fake_venv(tmp_path)
+    index = _Index("answer")
+    try:
+        run, _ = _make_torch(venv, index.url)
+    finally:
+        index.close()
+    assert run.returncode == 0, run.stderr
+    (call,) = log.read_text().splitlines()
+    assert call.endswith(f"--index-url {index.url}") and "install torch==" in call, call
+
+
+def test_make_keeps_a_torch_that_imports(tmp_path):
+    venv, log = _fake_venv(tmp_path, torch_imports=True)
+    run, _ = _make_torch(venv, "http://pytorch-index.invalid/whl/cpu")
+    assert run.returncode == 0, run.stderr
+    assert not log.exists(), "pip ran although torch imports"
+
+
+def test_make_names_python3_venv_when_venv_fails(tmp_path):
+    broken = tmp_path / "python3"
+    broken.write_text("#!/bin/sh\necho 'The virtual environment was not created' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    run = subprocess.run(["make", "--no-print-directory", "venv", f"VENV={tmp_path / 'venv'}",
+                          f"PYTHON={broken}"], cwd=REPO, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode != 0
+    assert "apt-get install python3-venv" in run.stderr, run.stderr

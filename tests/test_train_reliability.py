@@ -57,7 +57,7 @@ def test_numpy_whole_numbers_are_accepted(tmp_path):
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all\n", None])
 def test_resume_from_something_that_is_not_a_run_checkpoint_is_a_clear_error(tmp_path, content):
-    from crystal_lab.model import DEFAULT_WEIGHTS
+    from crystal_lab.checkpoint import DEFAULT_WEIGHTS
 
     path = DEFAULT_WEIGHTS if content is None else tmp_path / "x.pt"
     if content is not None:
