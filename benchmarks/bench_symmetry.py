@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crystal_lab.data import dataset_path, load_dataset
 from crystal_lab.checkpoint import load_model
+from crystal_lab.data import dataset_path, load_dataset
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
 
 RESULTS = Path(__file__).parent / "results"
