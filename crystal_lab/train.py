@@ -365,8 +365,8 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
             save()
         planned = why in ("budget", "max_steps")
         if rank == 0 and why is not None and (progress or not planned):
-            reason = {"budget": f"the {max_minutes:g}-minute budget",
-                      "max_steps": f"max_steps={max_steps}"}.get(why, why)
+            reason = (f"the {max_minutes:g}-minute budget" if why == "budget"
+                      else f"max_steps={max_steps}" if why == "max_steps" else why)
             print(f"stopped at {reason} after {epoch} epochs ({step} steps); "
                   f"checkpoint saved to {out_dir / 'last.pt'}"
                   + ("" if planned else f" (resume with resume={str(out_dir / 'last.pt')!r})"),

@@ -235,3 +235,11 @@ def test_bucket_padding_gives_the_same_tensors_on_the_real_atoms():
     assert not wide[2][:, 2:].any() and not wide[1][:, 2:].any()
     with pytest.raises(ValueError, match="do not fit the largest bucket"):
         batches(np.array([3, 25]), 2, np.random.default_rng(0), buckets=BUCKETS)
+
+
+@pytest.mark.parametrize("max_steps", [1, 3, 7])
+def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
+    train(structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps, **{**TINY, "progress": True})
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["step"] == max_steps
+    assert f"stopped at max_steps={max_steps} after {state['epoch']} epochs" in capsys.readouterr().out
