@@ -562,3 +562,20 @@ def test_a_summary_displays_as_its_report():
     assert summary.report() == summary.text() == str(summary)
     assert "valid:      2  (100.0 %)" in summary.text()
     assert "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()
+
+
+@pytest.mark.parametrize("viewer", ["plotly", "nglview"])
+def test_the_dashboard_shows_bad_rows_with_their_reason(viewer):
+    import re
+
+    batch = mixed_batch()
+    summary = ev.summarize(batch, reference=[rocksalt()], stability=False, progress=False)
+    dash = EvaluationDashboard(batch, summary=summary, viewer=viewer)
+    for i in range(len(batch)):
+        dash.select(i)  # no row raises, bad or good
+        text = re.sub(r"<[^>]+>", " ", dash.detail.value)
+        if i % 2 and i < 2 * len(BAD_ROWS):
+            assert BAD_ROWS[i // 2][1] in text
+            assert "not compared (invalid structure)" in text and "#<NA>" not in text
+    dash.select(0)
+    assert dash.view_box.layout.display != "none"
