@@ -234,9 +234,10 @@ def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(t
     dash = EvaluationDashboard(batch, summary=summary, viewer="plotly")
     assert dash.chemical_systems() == ["Cl-Na"]
     fig = dash.phase_diagram_figure("Cl-Na")
-    (generated,) = [tr for tr in fig.data if (tr.name or "").endswith("(3)")]  # one legend entry
-    labels = [h.split("<br>")[0] for h in generated.hovertext]
-    assert labels == ["#0 NaCl", "#1 NaCl", "#2 Na"]   # one marker each, named by formula
+    generated = [tr for tr in fig.data if (tr.name or "").startswith("generated")]
+    assert len(generated) == 1 and generated[0].name == "generated (3)"   # one legend entry
+    assert list(generated[0].text) == ["#0", "#1", "#2"]                 # one marker each
+    assert [h.split("<br>")[0] for h in generated[0].hovertext] == ["#0 NaCl", "#1 NaCl", "#2 Na"]
     dash.sort_by("e_above_hull")
     assert dash.order[-1] == 3  # nan (not evaluated) sorts last
     assert table.loc[dash.order[0], "e_above_hull"] == table["e_above_hull"].min()

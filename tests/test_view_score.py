@@ -17,9 +17,10 @@ def model():
     return CrystalDiffusionModel(ModelConfig(hidden=32, layers=2))
 
 
-def _denoiser_score(model, atoms, t, elements):
+def _denoiser_score(model, atoms, t, elements, guidance=1.0):
     """The network's coordinate score for ``atoms`` at ``t``, computed here from scratch: the
-    inputs the sampler gives the denoiser (composition prompt: the allowed elements)."""
+    inputs the sampler gives the denoiser (composition prompt: the allowed elements), with
+    classifier-free guidance ``uncond + w (cond - uncond)`` when ``guidance != 1``."""
     n = len(atoms)
     frac = torch.tensor(atoms.get_scaled_positions(wrap=False), dtype=torch.float32)[None]
     tokens = torch.tensor(atoms.numbers, dtype=torch.long)[None]
@@ -30,8 +31,14 @@ def _denoiser_score(model, atoms, t, elements):
     for el in elements:
         cond[0, atomic_numbers[el] - 1] = 1.0
     mask = torch.ones(1, n, dtype=torch.bool)
+    none = torch.zeros_like(cond)
+    none[0, -1] = 1.0
     with torch.no_grad():
         pred = model.denoiser(frac, tokens, params, lattice, torch.tensor([t]), cond, mask)[0]
+        if guidance != 1.0:
+            free = model.denoiser(frac, tokens, params, lattice, torch.tensor([t]), none,
+                                  mask)[0]
+            pred = free + guidance * (pred - free)
     sigma = model.noise.coords.sigma(torch.tensor([t], dtype=torch.float64))
     rms = model.noise.coords.score_rms(sigma).item()
     return pred[0].double().numpy() * rms
@@ -85,3 +92,13 @@ def test_score_figure_draws_the_arrows_at_the_picked_t(model):
     assert "t = 0.60" in fig.layout.title.text and "t = 0.40" in fig.layout.title.text
     with pytest.raises(ValueError, match=r"t must be a number in \[0, 1\]"):
         score_figure(records, t=1.5)
+
+
+def test_arrows_follow_classifier_free_guidance(model):
+    records = score_steps(model, "NaCl", n_atoms=2, seed=2, steps=3, guidance=2.0)
+    assert len(records) == 3
+    for r in records:
+        expected = _denoiser_score(model, r.atoms, r.t, ["Na", "Cl"], guidance=2.0)
+        np.testing.assert_allclose(r.score_frac, expected, rtol=2e-3, atol=2e-4)
+        plain = _denoiser_score(model, r.atoms, r.t, ["Na", "Cl"])
+        assert not np.allclose(r.score_frac, plain, atol=1e-4)   # guidance changed them

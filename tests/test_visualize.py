@@ -217,7 +217,13 @@ def test_describe_and_min_distance(nacl):
     one = Atoms("Cu", cell=[2.5, 3.0, 4.0], pbc=True)         # only periodic images
     assert min_distance(one) == pytest.approx(2.5)
     degenerate = Atoms("Cu2", positions=[(0, 0, 0), (0, 0, 0)], cell=[3, 3, 3], pbc=True)
-    assert describe(degenerate)["spacegroup"]                 # never raises
+    d = describe(degenerate)                                  # never raises
+    assert d["spacegroup"] == "unknown" and d["min_distance"] == 0.0
+    assert describe(Atoms("Cu", cell=[2.5, 2.5, 2.5], pbc=True))["spacegroup"] == "Pm-3m (221)"
+    rutile_like = Atoms("Ti2O4", scaled_positions=[(0, 0, 0), (.5, .5, .5), (.3, .3, 0),
+                                                   (.7, .7, 0), (.8, .2, .5), (.2, .8, .5)],
+                        cell=[4.6, 4.6, 2.96], pbc=True)
+    assert describe(rutile_like)["spacegroup"] == "P4_2/mnm (136)"
     masked = nacl.copy()
     masked.numbers[0] = 0
     d = describe(masked)

@@ -10,7 +10,7 @@ import pytest
 
 from crystal_lab.model import CrystalDiffusionModel, ModelConfig
 from crystal_lab.view import GenerateWidget, suggest_prompt
-from crystal_lab.view.generate import format_seconds
+from crystal_lab.view.messages import format_seconds, progress_of, run_status
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,21 @@ def test_generate_fills_results_label_and_progress(tiny_model):
     assert g.progress.value == 1.0 and g.status.value.startswith("done: 2 structures, 8 steps")
     # the picture of structure 0, in the widget's one nglview stage, with its quality badges
     assert len(g.viewer.ngl._ngl_component_ids) == 1 and g.viewer.widget.layout.display == ""
-    assert "structurally valid" in g.badges.value or "invalid:" in g.badges.value
-    assert "SMACT" in g.badges.value and "Å³/atom" in g.badges.value
-    assert "space group" in g.badges.value and len(g.quality) == 2
+    from crystal_lab.evaluate.validity import smact_validity, structural_validity
+    from crystal_lab.view.facts import spacegroup
+
+    first = g.results[0]                                    # the badges say what is true of it
+    verdict = structural_validity(first)
+    assert g.quality[0]["valid"] == verdict.valid and len(g.quality) == 2
+    if verdict.valid:
+        assert "structurally valid" in g.badges.value and "invalid:" not in g.badges.value
+    else:
+        assert f"invalid: {verdict.reason}" in g.badges.value
+    smact_ok = smact_validity(first).valid
+    assert ("SMACT valid" if smact_ok else "SMACT invalid") in g.badges.value
+    vpa = first.get_volume() / len(first)
+    assert f"{vpa:.1f} Å³/atom" in g.badges.value
+    assert f"space group {spacegroup(first)}" in g.badges.value
     assert not g.generate_button.disabled and g.stop_button.disabled
     assert not g.save_button.disabled
 
@@ -108,7 +120,9 @@ def _text(html_value: str) -> str:
     {"prompt": "Og1"},                                   # beyond the model's elements
     {"prompt": "Og"},
     {"prompt": "NaCl", "n_atoms": 3},                    # not a multiple of the formula unit
-    {"prompt": "Ba Ti O", "n_atoms": 19, "n_samples": 0},
+    {"prompt": "Ba Ti O", "n_atoms": 2},                # 3 elements cannot fit in 2 atoms
+    {"prompt": "NaCl", "n_atoms": 2, "steps": 1999},     # above the model's steps cap
+    {"prompt": "NaCl", "n_atoms": 2, "formation_energy": "-40"},   # outside any energy
     {"prompt": "NaCl", "n_atoms": 2, "crystal_system": "cubic", "formation_energy": "low"},
 ])
 def test_helper_line_and_generate_say_the_same_thing(tiny_model, fields):
@@ -172,8 +186,8 @@ def test_saving_twice_never_overwrites(tiny_model, tmp_path):
     viewer = g.viewer                                        # the viewer's Save CIF button
     viewer.save_button.click()
     viewer.save_button.click()
-    cifs = sorted(p.name for p in tmp_path.glob("*.cif"))
-    assert len(cifs) == 2 and cifs[0].replace(".cif", "-2.cif") == cifs[1], cifs
+    cifs = {p.name for p in tmp_path.glob("*.cif")}
+    assert cifs == {"NaCl_0.cif", "NaCl_0-2.cif"}, cifs
 
 
 def test_text_form_is_one_sentence(tiny_model):
@@ -237,3 +251,13 @@ def test_format_seconds():
     assert format_seconds(3.21) == "3.2 s"
     assert format_seconds(42) == "42 s"
     assert format_seconds(185) == "3 min 05 s"
+
+
+def test_progress_counts_steps_over_batches():
+    info = {"step": 3, "n_steps": 10, "t": 0.7, "n_done": 0, "n_total": 5}
+    assert progress_of(info, batch_size=64) == (3, 10)
+    assert progress_of(info, batch_size=2) == (3, 30)          # 3 batches of 10 steps
+    assert progress_of(dict(info, n_done=4), batch_size=2) == (23, 30)
+    assert run_status(dict(info, n_done=4), 2, True, 1.5, 5) == \
+        "stopped at step 3 of 10 of batch 3 of 3 (t = 0.70) after 1.5 s"
+    assert run_status(info, 64, False, 42, 5) == "done: 5 structures, 10 steps, in 42 s"

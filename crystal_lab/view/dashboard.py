@@ -100,9 +100,12 @@ class EvaluationDashboard:
         return summary
 
     def _progress_box(self):
-        import ipywidgets as w
+        from .boxes import SentenceHBox
 
-        return w.HBox([self.progress, self.status])
+        # without a live kernel this reads as the finished status, never a widget repr
+        box = SentenceHBox([self.progress, self.status], text="Evaluation progress: run this "
+                           "cell to evaluate the structures.")
+        return box
 
     @property
     def columns(self) -> list[tuple[str, str]]:

@@ -39,39 +39,11 @@ from crystal_lab.prompts import CRYSTAL_SYSTEMS, suggest_prompt
 
 from .boxes import sentence
 from .facts import formula
+from .messages import ERROR as _ERROR
+from .messages import coloured as _coloured
+from .messages import format_seconds, plain_error, progress_of, run_status
 
-__all__ = ["CRYSTAL_SYSTEMS", "GenerateWidget", "format_seconds", "suggest_prompt"]
-
-_ERROR = "#b00020"
-
-
-def format_seconds(seconds: float) -> str:
-    """``"42 s"`` or ``"3 min 05 s"`` (for progress labels)."""
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    minutes, sec = divmod(round(seconds), 60)
-    return f"{minutes} min {sec:02d} s"
-
-
-def _plain_error(err: BaseException) -> str:
-    """One plain sentence for a person (no Python class name)."""
-    text = str(err).strip() or "something went wrong"
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
-
-
-def progress_of(info: dict, batch_size: int) -> tuple[int, int]:
-    """(steps done, steps in all) of a run, from ``model.sample``'s callback ``info``: the
-    samples run in batches of ``batch_size``, each batch ``info["n_steps"]`` steps."""
-    n_batches = -(-info["n_total"] // batch_size)
-    done = (info["n_done"] // batch_size) * info["n_steps"] + info["step"]
-    return done, info["n_steps"] * n_batches
-
-
-def _coloured(text: str, colour: str) -> str:
-    return f'<span style="color:{colour}">{html.escape(text)}</span>'
-
+__all__ = ["CRYSTAL_SYSTEMS", "GenerateWidget", "suggest_prompt"]
 
 class GenerateWidget(w.VBox):
     """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
@@ -265,7 +237,7 @@ class GenerateWidget(w.VBox):
         try:
             self.model.check(self.prompt.value, **self._sample_kwargs())
         except (ValueError, TypeError, OSError, RuntimeError) as err:  # PromptError: a ValueError
-            sentence = f"Cannot generate: {_plain_error(err)}"
+            sentence = f"Cannot generate: {plain_error(err)}"
             guess = suggest_prompt(self.prompt.value)
             if guess and "did you mean" not in sentence.lower():  # prompts' message may have it
                 sentence += f" Did you mean {guess}?"
@@ -337,7 +309,7 @@ class GenerateWidget(w.VBox):
         try:
             path = self.save()
         except Exception as err:  # noqa: BLE001 - shown, not raised: a button has nowhere to raise to
-            self.status.value = _coloured(f"Save failed: {_plain_error(err)}", _ERROR)
+            self.status.value = _coloured(f"Save failed: {plain_error(err)}", _ERROR)
             return
         self.status.value = (f"Saved <code>{html.escape(str(path))}</code> (download it from "
                              f"the file browser).")
@@ -361,7 +333,7 @@ class GenerateWidget(w.VBox):
             self.error = err
             self.label.value = ""   # "generating..." goes: nothing is being generated now
             self.progress.bar_style = "danger"
-            self.status.value = _coloured(f"Sampling failed: {_plain_error(err)}", _ERROR)
+            self.status.value = _coloured(f"Sampling failed: {plain_error(err)}", _ERROR)
         finally:
             self._set_running(False)
 
@@ -418,17 +390,7 @@ class GenerateWidget(w.VBox):
         self.status.value = self._final_status(elapsed, n_samples)
 
     def _final_status(self, elapsed: float, n_samples: int) -> str:
-        info = self.last_step or {"step": 0, "n_steps": 0, "t": 1.0, "n_done": 0,
-                                  "n_total": n_samples}
-        _, total = progress_of(info, self.batch_size)
-        n_batches = total // max(info["n_steps"], 1)
-        batch = "" if n_batches <= 1 else (f" of batch {info['n_done'] // self.batch_size + 1} "
-                                           f"of {n_batches}")
-        if self.stopped:
-            return (f"stopped at step {info['step']} of {info['n_steps']}{batch} "
-                    f"(t = {info['t']:.2f}) after {format_seconds(elapsed)}")
-        return (f"done: {n_samples} structure{'s' if n_samples != 1 else ''}, "
-                f"{info['n_steps']} steps, in {format_seconds(elapsed)}")
+        return run_status(self.last_step, self.batch_size, self.stopped, elapsed, n_samples)
 
     def __repr__(self) -> str:  # what a notebook shows without a live kernel (text/plain)
         return sentence("GenerateWidget", "the prompt box and the Generate button")

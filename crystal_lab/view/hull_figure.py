@@ -76,8 +76,19 @@ def _ternary_labels(diagram):
     return go.Scatterternary(
         a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
         mode="text", text=[e.composition.reduced_formula for e in entries],
-        textposition="top center", textfont={"size": 13, "color": "#222"},
+        textposition="top left", textfont={"size": 13, "color": "#222"},
         hoverinfo="skip", showlegend=False, name="labels", cliponaxis=False)
+
+
+def _point_labels(labels: Sequence[str], coords: Sequence[tuple]) -> list[str]:
+    """Marker texts "#i": structures drawn at one point share one text ("#0, #2")."""
+    groups: dict[tuple, list[int]] = {}
+    for k, c in enumerate(coords):
+        groups.setdefault(tuple(round(v, 4) for v in c), []).append(k)
+    text = [""] * len(labels)
+    for members in groups.values():
+        text[members[0]] = ", ".join(labels[k].split(" ")[0] for k in members)
+    return text
 
 
 def phase_diagram_figure(reference_entries: Sequence, generated: Sequence[tuple],
@@ -110,6 +121,9 @@ def phase_diagram_figure(reference_entries: Sequence, generated: Sequence[tuple]
             marker.colorbar.update(x=1.02, xanchor="left", y=0.0, yanchor="bottom", len=0.45,
                                    thickness=14, thicknessmode="pixels",
                                    title={"text": "E_hull<br>eV/atom"})
+    for tr in fig.data:   # pymatgen hides the labels of a quaternary until clicked
+        if (tr.name or "").startswith("Labels"):
+            tr.visible = True
     if n == 3:
         fig.add_trace(_ternary_labels(diagram))
     if entries:
@@ -118,19 +132,21 @@ def phase_diagram_figure(reference_entries: Sequence, generated: Sequence[tuple]
                  for label, e in zip(labels, e_hull)]
         marker = {"symbol": "star", "size": 15, "color": "#e45756",
                   "line": {"width": 1, "color": "black"}}
-        common = {"mode": "markers+text", "name": f"{_GENERATED} ({len(entries)})",
-                  "text": [label.split(" ")[0] for label in labels],
-                  "hovertext": hover, "hoverinfo": "text", "showlegend": True}
         coords = [plot_coordinates(diagram, entry.composition) for _, entry in entries]
+        if n == 2:   # a binary's y is the formation energy: each structure its own point
+            coords = [(c[0], diagram.get_form_energy_per_atom(entry))
+                      for c, (_, entry) in zip(coords, entries)]
+        common = {"mode": "markers+text", "name": f"{_GENERATED} ({len(entries)})",
+                  "text": _point_labels(labels, coords), "hovertext": hover,
+                  "hoverinfo": "text", "showlegend": True}
         if n == 2:
-            fig.add_trace(go.Scatter(
-                x=[c[0] for c in coords],
-                y=[diagram.get_form_energy_per_atom(entry) for _, entry in entries],
-                textposition="top center", marker=marker, **common))
+            fig.add_trace(go.Scatter(x=[c[0] for c in coords], y=[c[1] for c in coords],
+                                     textposition="bottom right", marker=marker, **common))
         elif n == 3:
             fig.add_trace(go.Scatterternary(
                 a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
-                textposition="bottom center", marker=marker, cliponaxis=False, **common))
+                textposition="bottom right", marker={**marker, "size": 12}, cliponaxis=False,
+                **common))
         else:
             fig.add_trace(go.Scatter3d(
                 x=[c[0] for c in coords], y=[c[1] for c in coords], z=[c[2] for c in coords],

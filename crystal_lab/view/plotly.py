@@ -149,7 +149,7 @@ def scene_layout(points: np.ndarray | None = None, pad: float = 0.8, zoom: float
     with ``points`` (n, 3) the axis ranges are fitted to them, so they fill the view."""
     axis = {"visible": False, "showbackground": False}
     scene = {"xaxis": dict(axis), "yaxis": dict(axis), "zaxis": dict(axis), "aspectmode": "data",
-                 "camera": {"eye": {"x": 1.5, "y": -1.6, "z": 0.9},
+                 "camera": {"eye": {"x": 1.15, "y": -1.25, "z": 0.7},
                              "projection": {"type": "orthographic"}}}
     if points is not None:
         lo, hi = points.min(0) - pad, points.max(0) + pad
@@ -268,11 +268,13 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                [_frame_label(a, k) for k, a in enumerate(frames)],
                prefix=f"{xlabel} = " if xlabel else "", frame_ms=frame_ms, active=active)
     fig.update_layout(scene=scenes[active], height=height,
-                      title={"text": title, "x": 0.02, "y": 0.98},
-                      margin={"l": 0, "r": 10, "t": 70 if curves else 40, "b": 0},
+                      # the title on the top line, the legend on its own line under it: the
+                      # two never overlap, however narrow the notebook
+                      title={"text": title, "x": 0.02, "y": 0.99, "yanchor": "top"},
+                      margin={"l": 0, "r": 10, "t": 110 if curves else 80, "b": 0},
                       paper_bgcolor="white", plot_bgcolor="white",
-                      legend={"x": 0.6, "y": 1.02, "xanchor": "left", "yanchor": "bottom",
-                                  "orientation": "h"})
+                      legend={"x": 0.0, "y": 1.02, "xanchor": "left", "yanchor": "bottom",
+                              "orientation": "h"})
     if curves:
         fig.update_yaxes(gridcolor="#e5e5e5", row=1, col=2)
         fig.update_xaxes(gridcolor="#e5e5e5", row=1, col=2)
