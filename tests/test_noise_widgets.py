@@ -135,3 +135,5 @@ def test_side_by_side_shares_t(model, batio3):
     assert sorted(rev[-1].get_chemical_symbols()) == sorted(batio3.get_chemical_symbols())
     box.slider.value = len(rev) - 1
     assert box.forward.index == box.reverse.index == len(rev) - 1
+    assert box.slider.label == f"{len(rev) - 1} / {len(rev) - 1} · t = 0.00"
+    assert repr(box) == "Forward and reverse side by side: run this cell to open the viewers."

@@ -25,7 +25,7 @@ import numpy as np
 from ase import Atoms
 
 from .facts import as_atoms, formula, min_distance
-from .ngl import FrameViewer
+from .ngl import FrameViewer, frame_labels
 from .plotly import trajectory_figure
 
 __all__ = [
@@ -280,9 +280,8 @@ def side_by_side(atoms, model, seed: int = 0, steps: int | None = None,
                        title="forward: data → noise")
     right = FrameViewer(traj, controls=False, compact=True, width=width, height=height,
                         title=f"reverse: model samples {formula_}")
-    slider = w.SelectionSlider(options=[(f"{t:.2f} ({k})" if ts.count(t) > 1 else f"{t:.2f}", k)
-                                        for k, t in enumerate(ts)], description="t",
-                               layout=w.Layout(width="360px"))
+    slider = w.SelectionSlider(options=[(lab, k) for k, lab in enumerate(frame_labels(fwd))],
+                               description="frame", layout=w.Layout(width="360px"))
     player = w.Play(value=0, min=0, max=len(traj) - 1, interval=400)
     w.jslink((player, "value"), (slider, "index"))
 
