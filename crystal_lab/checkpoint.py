@@ -37,8 +37,9 @@ FORMAT_V1 = "crystal_lab/1"
 RUN_KEYS = ("model", "ema", "optimizer", "epoch", "step", "rng")
 
 
-class CheckpointError(RuntimeError):
-    """A weights file that is missing, corrupt, or not a crystal_lab checkpoint."""
+class CheckpointError(ValueError):
+    """A weights file that is missing, corrupt, or not a crystal_lab checkpoint (bad input: a
+    ValueError, one line naming the file)."""
 
 
 def to_dict(model: CrystalDiffusionModel, half: bool = False) -> dict:
@@ -132,9 +133,10 @@ def recorded_sha256(path: Path) -> str:
     return meta["sha256"]
 
 
-def read(path: str | Path, verify: bool = True):
+def read(path: str | Path, verify: bool = True, kind: str = "a loadable crystal_lab checkpoint"):
     """The contents of a checkpoint file, read safely (``weights_only=True``); with ``verify``
-    first checked against the sha256 in its sidecar."""
+    first checked against the sha256 in its sidecar. ``kind``: what the file should be, for the
+    message when it is not."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a weights file")
@@ -142,7 +144,7 @@ def read(path: str | Path, verify: bool = True):
         raise CheckpointError(f"no weights at {path}")
     data = path.read_bytes()
     if not data:
-        raise CheckpointError(f"{path.name} is empty (0 bytes): not a crystal_lab checkpoint")
+        raise CheckpointError(f"{path.name} is not {kind}: it is empty (0 bytes)")
     if verify:
         expected, got = recorded_sha256(path), hashlib.sha256(data).hexdigest()
         if got != expected:
@@ -151,8 +153,7 @@ def read(path: str | Path, verify: bool = True):
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch.load raises many kinds of error for a bad file
-        raise CheckpointError(f"{path.name} is not a loadable crystal_lab checkpoint: "
-                              f"{_why_unreadable(data, err)}") from None
+        raise CheckpointError(f"{path.name} is not {kind}: {_why_unreadable(data, err)}") from None
 
 
 def _why_unreadable(data: bytes, err: Exception) -> str:
@@ -186,10 +187,11 @@ def load_model(path: str | Path | None = None, device: str = "auto", verify: boo
 def read_run(path: str | Path) -> dict:
     """A training run's checkpoint (``last.pt``) to resume from, checked for its parts."""
     path = Path(path)
-    state = read(path, verify=False)
+    state = read(path, verify=False, kind="a readable training checkpoint")
     if isinstance(state, dict) and state.get("format") in (FORMAT, FORMAT_V1):
         raise CheckpointError(f"{path.name} is a model's weights file, not a training run's checkpoint "
-                              f"(last.pt): use --init {path} to start a new run from these weights")
+                              f"(last.pt): start a new run from these weights with init= (crystal-lab "
+                              f"train --init {path})")
     missing = [k for k in RUN_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise CheckpointError(f"{path.name} is not a training run's checkpoint (no {', '.join(missing)})")

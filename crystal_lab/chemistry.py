@@ -31,11 +31,19 @@ def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATO
 
     Normalises the prompt, lists the valid ``n_atoms`` for a formula, warns (does not refuse)
     when SMACT finds no charge-balanced oxidation states for the composition, and says what a
-    crystal-system or formation-energy condition asks (a request, not a guarantee).
+    crystal-system or formation-energy condition asks (a request, not a guarantee). ``prompt``
+    may be a :class:`Condition` already parsed (e.g. by ``model.check``): it is described as it is.
     """
     try:
-        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
-                            crystal_system=crystal_system, formation_energy=formation_energy)
+        if isinstance(prompt, Condition) and n_atoms is None and crystal_system is None \
+                and formation_energy is None:
+            cond = prompt
+        else:
+            if isinstance(prompt, Condition):
+                n_atoms = prompt.n_atoms if n_atoms is None else n_atoms
+                prompt = prompt.prompt
+            cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
+                                crystal_system=crystal_system, formation_energy=formation_energy)
     except PromptError as err:
         return f"Cannot use this prompt: {str(err).rstrip('.?')}{'?' if str(err).endswith('?') else '.'}"
     if cond.kind == "unconditional":

@@ -88,7 +88,10 @@ def _cmd_sample(args) -> int:
     model = load_model(path=args.model, device=args.device)
     kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps, "seed": args.seed,
               "allow_large": args.allow_large}
-    model.check(args.prompt, **kwargs)          # bad input ends here, before any folder is made
+    try:                                        # bad input ends here, before any folder is made
+        model.check(args.prompt, **kwargs)
+    except ValueError as err:                   # say it in this command's words
+        raise ValueError(str(err).replace("allow_large=True", "--allow-large")) from None
     structures = model.sample(args.prompt, progress=not args.quiet, **kwargs)
     out = fresh_folder(args.out)
     paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz")

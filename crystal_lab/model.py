@@ -42,8 +42,13 @@ from .sampler import requests_for, sample_batch
 MAX_SAMPLES = 10_000
 #: ``sample`` refuses more reverse steps than this unless ``allow_large=True``
 MAX_STEPS = 1000
+#: ``sample`` refuses batches of more structures than this unless ``allow_large=True``
+MAX_BATCH_SIZE = 1024
 #: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
 SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
+#: memory a batch needs per pair feature (batch x atoms^2 x hidden float32 values), for the estimate
+#: in that refusal: 256 cells of 20 atoms at hidden 384 peaked about 200 MB above the loaded model
+BYTES_PER_PAIR_FEATURE = 8
 
 
 class _Plan(NamedTuple):
@@ -233,7 +238,7 @@ class CrystalDiffusionModel(nn.Module):
         if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, numbers.Real)
                                      or not math.isfinite(guidance) or guidance < 0):
             raise PromptError(f"guidance must be a number >= 0 (1 = no guidance), got {guidance!r}")
-        self._check_size(n_samples, n_steps, allow_large)
+        self._check_size(n_samples, n_steps, allow_large, min(batch_size, n_samples))
         return _Plan(cond, n_samples, n_steps, seed, batch_size, None if guidance is None else float(guidance))
 
     def _condition(self, prompt, n_atoms, crystal_system, formation_energy) -> Condition:
@@ -282,10 +287,23 @@ class CrystalDiffusionModel(nn.Module):
         rate = SAMPLES_PER_SECOND["cuda" if self.device.type == "cuda" else "cpu"]
         return n_samples * steps / self.config.sampler.default_steps / rate
 
-    def _check_size(self, n_samples: int, steps: int, allow_large: bool) -> None:
-        if allow_large or (n_samples <= MAX_SAMPLES and steps <= MAX_STEPS):
+    def estimate_bytes(self, batch_size: int, n_atoms: int | None = None) -> float:
+        """About how much memory one batch of ``batch_size`` cells of ``n_atoms`` atoms (default:
+        the model's maximum) needs while sampling (its all-pairs features dominate)."""
+        n = n_atoms or self.config.network.max_atoms
+        return BYTES_PER_PAIR_FEATURE * batch_size * n * n * self.config.network.hidden
+
+    def _check_size(self, n_samples: int, steps: int, allow_large: bool, batch_size: int = 1) -> None:
+        if not isinstance(allow_large, (bool, np.bool_)):
+            raise PromptError(f"allow_large must be True or False, got {allow_large!r}")
+        if allow_large or (n_samples <= MAX_SAMPLES and steps <= MAX_STEPS and batch_size <= MAX_BATCH_SIZE):
             return
         took, dev = _duration(self.estimate_seconds(n_samples, steps)), self.device.type
+        if batch_size > MAX_BATCH_SIZE and n_samples <= MAX_SAMPLES and steps <= MAX_STEPS:
+            gb = self.estimate_bytes(batch_size) / 1e9
+            raise PromptError(f"batches of {batch_size} structures would need about {gb:.1f} GB of memory for "
+                              f"cells of {self.config.network.max_atoms} atoms (batch_size cap {MAX_BATCH_SIZE}); "
+                              f"pass a smaller batch_size, or allow_large=True to run it anyway")
         if n_samples > MAX_SAMPLES:
             what = f"{n_samples} samples would take about {took} on {dev} at {steps} steps (cap {MAX_SAMPLES})"
         else:
@@ -302,13 +320,13 @@ class CrystalDiffusionModel(nn.Module):
         if isinstance(prompts, (str, Condition)) or not isinstance(prompts, (list, tuple)):
             raise PromptError(f"sample_many takes a list of prompts, got {type(prompts).__name__} "
                               f"{prompts!r}: use sample() for one prompt, or pass [prompt]")
-        sizes = list(n_atoms) if isinstance(n_atoms, (list, tuple)) else [n_atoms] * len(prompts)
+        sizes = list(n_atoms) if isinstance(n_atoms, (list, tuple, np.ndarray)) else [n_atoms] * len(prompts)
         if len(sizes) != len(prompts):
             raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
         n_steps = self._steps(steps)
         batch_size = whole_number(batch_size, "batch_size")
         seed = _random_seed() if seed is None else _check_seed(seed)
-        self._check_size(len(prompts), n_steps, allow_large)
+        self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
         conds = [self._condition(p, n, None, None) for p, n in zip(prompts, sizes)]
         for c in conds:
             _warn_if_extrapolating(c)
@@ -357,5 +375,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MAX_SAMPLES", "MAX_STEPS", "CrystalDiffusionModel", "DataStats", "ModelConfig", "NetworkConfig",
+__all__ = ["MAX_BATCH_SIZE", "MAX_SAMPLES", "MAX_STEPS", "CrystalDiffusionModel", "DataStats", "ModelConfig", "NetworkConfig",
            "TrainingConfig", "count_parameters", "resolve_device"]

@@ -156,20 +156,15 @@ STRUCTURE_SUFFIXES = (".cif", ".extxyz", ".xyz")
 
 
 def _as_atoms_list(structures) -> list:
-    """Atoms copies of ``structures`` (ase.Atoms or pymatgen Structure), with ``atoms.info``
-    reduced to scalars so the extxyz writer accepts it.
-
-    Every row must be writable (see :func:`crystal_lab.structures.writable_reason`): a row with
-    NaN coordinates or masked ``X`` atoms raises ``ValueError`` naming the row, before anything
-    is written.
-    """
+    """Atoms copies of ``structures`` with ``atoms.info`` reduced to scalars (for extxyz).
+    A row with NaN coordinates or masked ``X`` atoms (:func:`~crystal_lab.structures.
+    writable_reason`) raises ``ValueError`` naming the row, before anything is written."""
     from crystal_lab.structures import as_list, to_atoms, writable_reason
 
     if structures is None:
         return []
     items = as_list(structures)
-    bad = [(i, writable_reason(x)) for i, x in enumerate(items)]
-    bad = [(i, why) for i, why in bad if why]
+    bad = [(i, why) for i, why in ((i, writable_reason(x)) for i, x in enumerate(items)) if why]
     if bad:
         listed = "; ".join(f"row {i}: {why}" for i, why in bad[:5])
         more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
@@ -179,13 +174,10 @@ def _as_atoms_list(structures) -> list:
     for x in items:
         atoms = to_atoms(x).copy()
         atoms.info = {k: v for k, v in atoms.info.items()
-                      if isinstance(v, (str, bool, int, float)) or _is_numpy_scalar(v)}
+                      if isinstance(v, (str, bool, int, float))
+                      or (type(v).__module__ == "numpy" and getattr(v, "ndim", 1) == 0)}
         out.append(atoms)
     return out
-
-
-def _is_numpy_scalar(v) -> bool:
-    return type(v).__module__ == "numpy" and getattr(v, "ndim", 1) == 0
 
 
 def _extxyz_text(atoms_list) -> str:

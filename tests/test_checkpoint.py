@@ -55,7 +55,8 @@ def test_broken_and_foreign_files_get_one_line_each(tmp_path, tiny_file, capsys)
             assert name in text and "\n" not in text, text
             assert "weights_only" not in text and "False" not in text, text   # never the unsafe way round
     assert "must never run" not in capsys.readouterr().out
-    assert "empty (0 bytes)" in str(pytest.raises(CheckpointError, load_model, tmp_path / "empty.pt").value)
+    assert "empty.pt is not a loadable crystal_lab checkpoint: it is empty (0 bytes)" in str(
+        pytest.raises(CheckpointError, load_model, tmp_path / "empty.pt").value)
     refused = pytest.raises(CheckpointError, load_model, tmp_path / "pickle.pt").value
     assert "Python objects other than tensors" in str(refused)
     assert "truncated or damaged" in str(pytest.raises(CheckpointError, load_model, tmp_path / "half.pt").value)
@@ -92,9 +93,10 @@ def test_run_checkpoints_and_weights_files_are_told_apart(tmp_path, tiny_file):
     with pytest.raises(CheckpointError, match="is a model's weights file"):
         checkpoint.read_run(DEFAULT_WEIGHTS)
     text = _with_sidecar(tmp_path / "notes.pt", b"just some notes\n")
-    for read in (checkpoint.read_run, checkpoint.load_weights):
-        with pytest.raises(CheckpointError, match="notes.pt is not a loadable crystal_lab checkpoint"):
-            read(text)
+    with pytest.raises(CheckpointError, match="notes.pt is not a readable training checkpoint: not a torch file"):
+        checkpoint.read_run(text)
+    with pytest.raises(CheckpointError, match="notes.pt is not a loadable crystal_lab checkpoint: not a torch file"):
+        checkpoint.load_weights(text)
     torch.save({"model": {}, "epoch": 1}, tmp_path / "partial.pt")
     with pytest.raises(CheckpointError, match=r"partial.pt is not a training run's checkpoint \(no ema, optimizer"):
         checkpoint.read_run(tmp_path / "partial.pt")

@@ -136,7 +136,7 @@ def test_sample_bad_prompt_is_a_one_line_error(monkeypatch, tmp_path, capsys):
 
 def test_crystal_lab_errors_are_one_line_but_bugs_keep_their_traceback(monkeypatch, tmp_path,
                                                                      capsys):
-    class CheckpointError(RuntimeError):
+    class CheckpointError(RuntimeError):   # any crystal_lab error is a user error
         pass
 
     CheckpointError.__module__ = "crystal_lab.checkpoint"
@@ -286,8 +286,9 @@ def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
     notes = tmp_path / "notes.txt"
     notes.write_text("not weights\n")
     cases = [(["--resume", str(DEFAULT_WEIGHTS)], ("mp20.pt is a model's weights file, not a training run's "
-                                                   "checkpoint (last.pt): use --init")),
-             (["--resume", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
+                                                   "checkpoint (last.pt): start a new run from these "
+                                                   "weights with init= (crystal-lab train --init")),
+             (["--resume", str(notes)], "notes.txt is not a readable training checkpoint: not a torch file"),
              (["--init", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
              (["--resume", str(tmp_path / "nope.pt")], "no weights at"),
              (["--device", "tpu"], "device must be one of auto, cpu, cuda")]
@@ -340,3 +341,20 @@ def test_console_script_is_installed():
                          timeout=60, check=False)
     assert out.returncode == 0
     assert out.stdout.strip() == f"crystal-lab {crystal_lab.__version__}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n-samples", "20000"], r"20000 samples would take about .* pass --allow-large to run it anyway"),
+    (["--steps", "5000"], r"steps=5000 would take about .* pass --allow-large to run it anyway"),
+])
+def test_sample_caps_name_the_cli_flag(monkeypatch, tmp_path, capsys, argv, message):
+    import re
+
+    from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1))
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)
+    assert cli.main(["sample", "Na Cl", "--n-atoms", "2", *argv, "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "allow_large=True" not in err and err.count("\n") == 1
+    assert not (tmp_path / "s").exists()

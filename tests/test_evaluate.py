@@ -506,3 +506,61 @@ def test_summarize_converts_each_structure_once(monkeypatch):
     assert summary.table["valid"].all()
     assert len(conversions) == len(batch)
     assert all(any(c is b for c in conversions) for b in batch)
+
+
+# ---------------------------------------------------------------------------------- nonsense numbers
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"volume_per_atom": -5}, "volume_per_atom"), ({"volume_per_atom": 0}, "volume_per_atom"),
+    ({"volume_per_atom": float("nan")}, "volume_per_atom"),
+    ({"volume_per_atom": float("inf")}, "volume_per_atom"),
+    ({"volume_per_atom": 1e9}, "volume_per_atom"), ({"volume_per_atom": "20"}, "volume_per_atom"),
+    ({"n_samples": -1}, "n_samples"), ({"n_samples": 2.5}, "n_samples"),
+    ({"n_samples": 10**7}, "the cap is"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
+    ({"n_atoms": 0}, "n_atoms"), ({"n_atoms": True}, "n_atoms"),
+])
+def test_random_baseline_refuses_nonsense_numbers(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        ev.random_baseline("NaCl", **kwargs)
+    if "n_atoms" not in kwargs:
+        with pytest.raises(ValueError, match=words):
+            ev.random_baseline([rocksalt()], **kwargs)
+
+
+def test_random_baseline_accepts_numpy_numbers():
+    out = ev.random_baseline("NaCl", n_samples=np.int64(2), seed=np.int64(3),
+                             volume_per_atom=np.float64(25.0))
+    assert len(out) == 2 and out[0].get_volume() / 2 == pytest.approx(25.0)
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"threshold": float("nan")}, ValueError), ({"threshold": "0.1"}, ValueError),
+    ({"steps": -3}, ValueError), ({"steps": 2.5}, ValueError), ({"fmax": 0}, ValueError),
+    ({"fmax": float("inf")}, ValueError), ({"max_atoms": 0}, ValueError),
+    ({"relax": "yes"}, TypeError), ({"progress": 2}, TypeError),
+])
+def test_stability_settings_refuse_nonsense(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
+        ev.StabilitySettings(**kwargs)
+    with pytest.raises(error, match=next(iter(kwargs))):
+        ev.summarize([rocksalt()], reference=[rocksalt()], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"cutoff": -0.5}, {"min_volume": 0}, {"max_length": np.nan}])
+def test_validity_tolerances_must_be_positive(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        ev.structural_validity(rocksalt(), **kwargs)
+
+
+def test_callback_must_be_a_function():
+    with pytest.raises(TypeError, match="callback must be a function"):
+        ev.summarize([rocksalt()], stability=False, callback=123)
+
+
+def test_a_summary_displays_as_its_report():
+    summary = ev.summarize([rocksalt(), cscl_type()], reference=[rocksalt()], stability=False,
+                           progress=False)
+    assert repr(summary).startswith("<Summary: 2 structures") and "DataFrame" not in repr(summary)
+    assert summary.report() == summary.text() == str(summary)
+    assert "valid:      2  (100.0 %)" in summary.text()
+    assert "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()

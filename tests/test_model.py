@@ -11,7 +11,13 @@ from ase.build import bulk
 import crystal_lab as cl
 from crystal_lab import checkpoint
 from crystal_lab.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
-from crystal_lab.model import MAX_STEPS, CrystalDiffusionModel, ModelConfig
+from crystal_lab.model import (
+    MAX_BATCH_SIZE,
+    MAX_SAMPLES,
+    MAX_STEPS,
+    CrystalDiffusionModel,
+    ModelConfig,
+)
 from crystal_lab.prompts import PromptError
 
 
@@ -532,3 +538,28 @@ def test_sample_many_takes_texts_and_conditions(tiny_model):
     assert [a.info["prompt"] for a in out] == ["NaCl", "Si", "Mg O"]
     with pytest.raises(PromptError, match="steps=2000 would take"):
         tiny_model.sample_many(["NaCl"], steps=2000, progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [MAX_BATCH_SIZE + 1, 5000, 10**6])
+def test_batch_size_is_capped_with_a_memory_estimate(tiny_model, batch_size):
+    n = min(batch_size, MAX_SAMPLES)
+    with pytest.raises(PromptError, match=rf"batches of {n} structures would need about [\d.]+ GB of memory .*"
+                                          rf"\(batch_size cap {MAX_BATCH_SIZE}\).*allow_large=True"):
+        tiny_model.check("Na Cl", n_atoms=2, n_samples=n, batch_size=batch_size)
+    # a batch larger than the run is only as large as the run
+    assert tiny_model.check("Na Cl", n_atoms=2, n_samples=3, batch_size=batch_size).n_atoms == 2
+    assert tiny_model.check("Na Cl", n_atoms=2, n_samples=n, batch_size=batch_size, allow_large=True)
+    assert tiny_model.estimate_bytes(2 * batch_size) == pytest.approx(2 * tiny_model.estimate_bytes(batch_size))
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None, "False"])
+def test_allow_large_must_be_a_bool(tiny_model, value):
+    with pytest.raises(PromptError, match="allow_large must be True or False"):
+        tiny_model.check("Na Cl", n_atoms=2, n_samples=10**6, allow_large=value)
+    with pytest.raises(PromptError, match="allow_large must be True or False"):
+        tiny_model.sample_many(["NaCl"], allow_large=value, progress=False)
+
+
+def test_sample_many_takes_numpy_sizes(tiny_model):
+    out = tiny_model.sample_many(["NaCl", "MgO"], n_atoms=np.array([2, 4]), steps=2, seed=0, progress=False)
+    assert [len(a) for a in out] == [2, 4]

@@ -110,3 +110,12 @@ def test_charge_balanced_refuses_what_is_not_a_composition(counts):
 
     with pytest.raises(ValueError, match="counts must map element symbols to whole counts"):
         charge_balanced(counts)
+
+
+@pytest.mark.parametrize("text, n_atoms", [("ba ti o", 5), ("BaTiO3", 10), ("cubic Li P S Cl Ef=-1", None),
+                                           ("", 4), ("NaCl2", None)])
+def test_describe_prompt_takes_a_parsed_condition(text, n_atoms):
+    cond = parse_prompt(text, n_atoms=n_atoms)
+    assert describe_prompt(cond) == describe_prompt(text, n_atoms=n_atoms)
+    assert describe_prompt(cond, crystal_system="hexagonal") == describe_prompt(
+        text, n_atoms=n_atoms, crystal_system="hexagonal")

@@ -88,6 +88,11 @@ def test_cells_above_the_memory_cap_are_refused_with_a_clear_error():
     assert np.isnan(energies[0]) and np.isfinite(energies[1])
     result = ev.stability(big, progress=False)
     assert np.isnan(result.e_above_hull) and "CellTooLargeError" in result.reason
+    assert result.hull_complete is True and result.missing_subsystems == ()  # the reference is
+    assert result.verdict()[0] == "unknown"
+    none, good = ev.stability([None, rocksalt()], progress=False, relax=False)
+    assert none.hull_complete is None and none.reason.startswith("not a structure")
+    assert np.isfinite(good.e_above_hull)
 
 
 def test_settings_are_one_frozen_object_with_checked_overrides():
@@ -251,3 +256,83 @@ def test_model_versus_random_baseline_side_by_side():
     assert compare.loc["stability", "model"] == 1.0
     assert compare.loc["stability", "random baseline"] < 1.0  # random atoms are not stable
     assert "random baseline" in summary.text()
+
+
+# ---------------------------------------------------------------------------------- three-valued
+
+@pytest.mark.parametrize("e_hull,complete,verdict,words", [
+    (0.0, True, "yes", "yes: E_hull 0.000 eV/atom is below the 0.1 eV/atom cut"),
+    (0.001, True, "yes", "below"), (0.0999, True, "yes", "below"), (-0.3, True, "yes", "below"),
+    (0.1, True, "no", "at or above"), (0.7, True, "no", "at or above"),
+    (0.0, False, "unknown", "unknown: the reference table has no compound of Ba-Ti"),
+    (-2.0, False, "unknown", "may be too low"),
+    (0.4, False, "no", "a missing phase could only raise"),
+    (float("nan"), False, "unknown", "no E_hull could be computed (CellTooLargeError"),
+])
+def test_the_verdict_is_yes_no_or_unknown_and_says_why(e_hull, complete, verdict, words):
+    result = ev.Stability(-5.0, -1.0, e_hull, None,
+                          "CellTooLargeError: too big" if np.isnan(e_hull) else "",
+                          complete, () if complete else ("Ba-Ti",))
+    got, note = result.verdict(0.1)
+    assert got == verdict and words in note, note
+    assert not (got == "no" and "below" in note)  # E_hull 0.000 never reads as "no"
+
+
+def test_batio3_reads_unknown_because_the_table_has_no_ba_ti_compound():
+    summary = ev.summarize([cubic_batio3(), rocksalt()], reference=[rocksalt()], relax=False,
+                           progress=False)
+    table, rates = summary
+    assert table["stable_verdict"].tolist() == ["unknown", "yes"]
+    assert table.loc[0, "stable_note"].startswith(
+        "unknown: the reference table has no compound of Ba-Ti")
+    assert table["stable"].tolist() == [False, True]
+    assert (rates["n_stable"], rates["n_stable_no"], rates["n_stable_unknown"]) == (1, 0, 1)
+    assert "stable yes / no / unknown: 1 / 0 / 1" in summary.text()
+    no_chgnet = ev.summarize([rocksalt()], reference=[rocksalt()], stability=False,
+                             progress=False)
+    assert no_chgnet.table.loc[0, "stable_verdict"] == "unknown"
+    assert "not computed" in no_chgnet.text()
+
+
+def cubic_batio3(a: float = 4.0) -> Atoms:
+    return Atoms("BaTiO3", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0],
+                                             [0.5, 0, 0.5], [0, 0.5, 0.5]], cell=[a] * 3, pbc=True)
+
+
+CHGNET_MEMORY_CHECK = r"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (__LIMIT__, __LIMIT__))
+import numpy as np
+from ase import Atoms
+import crystal_lab.evaluate as ev
+
+def cell(c, frac=((0, 0, 0), (0.5, 0.5, 0.5))):
+    return Atoms("NaCl", scaled_positions=frac, cell=c, pbc=True)
+
+for bad in (cell([[5, 0, 0], [4.9999, 0.001, 0], [0, 0, 5]]),
+            cell([[6, 0, 0], [0, 6, 0], [3, 3, 0.004]]),
+            cell([[5, 0, 0], [0, 5, 0], [0, 0, 5]], frac=((0, 0, 0), (0, 0, 1e-4)))):
+    try:
+        ev.chgnet_energy(bad, progress=False)
+        raise SystemExit("chgnet_energy accepted an invalid cell")
+    except ev.InvalidCellError:
+        pass
+    assert np.isnan(ev.chgnet_energy([bad], skip_invalid=True, progress=False)[0])
+    result = ev.stability(bad, progress=False)
+    assert np.isnan(result.e_above_hull) and "InvalidCellError" in result.reason, result
+    assert result.verdict()[0] == "unknown"
+print("ok")
+"""
+
+
+def test_chgnet_never_builds_a_graph_for_an_invalid_cell():
+    """A flat cell has tens of thousands of neighbours per atom inside CHGNet's cutoff: it is
+    refused before the graph is built (checked in a child process limited to 4 GB)."""
+    import os
+    import subprocess
+    import sys
+
+    code = CHGNET_MEMORY_CHECK.replace("__LIMIT__", str(4 << 30))
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ))
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]

@@ -15,7 +15,7 @@ from __future__ import annotations
 # Two functions share their module's name (validity, uniqueness). Each ``from .x import x`` runs
 # after module x was first imported, so the package attribute is the function (a test checks it).
 from .baseline import random_baseline
-from .chgnet import CellTooLargeError, chgnet_energy, get_chgnet, relax
+from .chgnet import CellTooLargeError, InvalidCellError, chgnet_energy, get_chgnet, relax
 from .hull import (
     ElementReference,
     HullReference,
@@ -43,7 +43,7 @@ from .validity import Validity, smact_validity, structural_validity, validity
 
 __all__ = [
     "MAX_ATOMS_CHGNET", "STABILITY_THRESHOLD", "CellTooLargeError", "ElementReference",
-    "HullReference", "Match", "ReferenceTable", "Stability", "StabilitySettings", "Summary",
+    "HullReference", "InvalidCellError", "Match", "ReferenceTable", "Stability", "StabilitySettings", "Summary",
     "Validity", "chgnet_energy", "default_matcher", "default_reference", "duplicate_groups",
     "e_above_hull", "elemental_references", "formation_energy", "get_chgnet", "hull_reference",
     "is_novel", "is_unique", "match", "match_rate", "novelty", "random_baseline",

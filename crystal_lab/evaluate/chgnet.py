@@ -29,9 +29,15 @@ from typing import Any
 import numpy as np
 
 from ..structures import as_list, is_single, like_input, symbols_of, to_atoms, to_structure
-from .settings import MAX_ATOMS_CHGNET, RELAX_FMAX, RELAX_STEPS, progress_bar
+from .settings import (
+    MAX_ATOMS_CHGNET,
+    RELAX_FMAX,
+    RELAX_STEPS,
+    check_relax_arguments,
+    progress_bar,
+)
 
-__all__ = ["CellTooLargeError", "chgnet_energy", "get_chgnet", "relax"]
+__all__ = ["CellTooLargeError", "InvalidCellError", "chgnet_energy", "get_chgnet", "relax"]
 
 
 class CellTooLargeError(ValueError):
@@ -57,6 +63,22 @@ def _calculator():
         return CHGNetCalculator(model=get_chgnet(), use_device="cpu", on_isolated_atoms="ignore")
 
 
+class InvalidCellError(ValueError):
+    """A cell that structural validity rejects: CHGNet's neighbour search must not see it."""
+
+
+def check_valid(x) -> None:
+    """Raise :class:`InvalidCellError` for a structure that is not structurally valid (NaN, a
+    flat or near-singular cell, overlapping atoms): on such a cell the neighbour list of
+    CHGNet's graph can grow without bound."""
+    from .rows import row_of
+    from .validity import structural_row
+
+    verdict = structural_row(row_of(x))
+    if not verdict:
+        raise InvalidCellError(f"CHGNet does not evaluate an invalid structure: {verdict.reason}")
+
+
 def check_size(n_atoms: int, max_atoms: int) -> None:
     """Raise :class:`CellTooLargeError` for a cell above ``max_atoms`` atoms."""
     if n_atoms > max_atoms:
@@ -67,18 +89,26 @@ def check_size(n_atoms: int, max_atoms: int) -> None:
 
 
 def chgnet_energy(structures, max_atoms: int = MAX_ATOMS_CHGNET, skip_too_large: bool = False,
-                  progress: bool = True):
+                  progress: bool = True, skip_invalid: bool = False):
     """CHGNet energy per atom (eV/atom) of the structures as given (no relaxation).
 
     Small cells are batched while the batch's total atom count stays under ``max_atoms``. A cell
     above ``max_atoms`` raises :class:`CellTooLargeError`, or gives ``nan`` with
-    ``skip_too_large=True``. One structure in gives a float out.
+    ``skip_too_large=True``. A structurally invalid cell (see :func:`check_valid`) raises
+    :class:`InvalidCellError`, or gives ``nan`` with ``skip_invalid=True``. One structure in gives
+    a float out.
     """
     items = as_list(structures)
     energies = [float("nan")] * len(items)
     batches: list[list[int]] = []
     total = max_atoms + 1
     for i, x in enumerate(items):
+        try:
+            check_valid(x)
+        except InvalidCellError:
+            if not skip_invalid:
+                raise
+            continue
         n = len(symbols_of(x))
         if n > max_atoms:
             if not skip_too_large:
@@ -120,14 +150,6 @@ def _fingerprint(atoms, *settings) -> str:
     return h.hexdigest()
 
 
-def _check_relax_arguments(steps, fmax) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
-    if isinstance(fmax, bool) or not isinstance(fmax, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(fmax) or not fmax > 0:
-        raise ValueError(f"fmax must be a number > 0 (eV/A), got {fmax!r}")
-
-
 def relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
               progress: bool) -> tuple[float, Any, int, bool]:
     """FIRE-relax a copy of ``atoms``: (energy per atom, relaxed Atoms, steps taken, converged).
@@ -139,8 +161,9 @@ def relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
 
-    _check_relax_arguments(steps, fmax)
+    check_relax_arguments(steps, fmax)
     check_size(len(atoms), max_atoms)
+    check_valid(atoms)
     key = _fingerprint(atoms, int(steps), float(fmax), relax_cell)
     if key in _RELAX_CACHE:
         _RELAX_CACHE.move_to_end(key)
@@ -182,13 +205,14 @@ def relax(structures, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, relax_
     with the energies before and after: ``info["chgnet_energy_before"]`` and
     ``info["chgnet_energy"]`` (eV/atom), plus ``relax_steps`` and ``relax_converged``
     (``structure.properties`` for a pymatgen Structure). ``relax_cell=False`` keeps the cell.
-    Cells above ``max_atoms`` raise :class:`CellTooLargeError`. A single structure shows a
-    per-step progress bar, a list one bar over structures.
+    Cells above ``max_atoms`` raise :class:`CellTooLargeError`, structurally invalid ones
+    :class:`InvalidCellError`. A single structure shows a per-step progress bar, a list one bar
+    over structures.
 
     >>> relaxed = relax(atoms, steps=30)                                    # doctest: +SKIP
     >>> relaxed.info["chgnet_energy_before"], relaxed.info["chgnet_energy"]  # doctest: +SKIP
     """
-    _check_relax_arguments(steps, fmax)
+    check_relax_arguments(steps, fmax)
     items = as_list(structures)
     single = is_single(structures)
     out = []

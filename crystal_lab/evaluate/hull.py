@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import as_list, is_metal, is_single, symbols_of, to_atoms
+from ..structures import as_list, is_metal, is_single, symbols_of, to_atoms, unreadable_reason
 from .chgnet import chgnet_energy, relax_one
 from .reference_table import ALL_SPLITS, ReferenceTable, reference_table
 from .settings import STABILITY_THRESHOLD, StabilitySettings, progress_bar, resolve
@@ -90,9 +90,10 @@ class ElementReference:
 class Stability:
     """CHGNet stability of one structure (energies in eV/atom; nan where not computed).
 
-    ``hull_complete``: every sub-system the E_hull depends on has a compound in the reference;
-    ``missing_subsystems``: those that have none ("Cl-Li"); ``built_references``: elements whose
-    chemical potential comes from a built structure (no elemental phase in MP-20).
+    ``hull_complete``: every sub-system the E_hull depends on has a compound in the reference
+    (None for a structure that cannot be read); ``missing_subsystems``: those that have none
+    ("Cl-Li"); ``built_references``: elements whose chemical potential comes from a built
+    structure (no elemental phase in MP-20).
     """
 
     energy_per_atom: float
@@ -100,7 +101,7 @@ class Stability:
     e_above_hull: float
     relaxed: Any = None
     reason: str = ""
-    hull_complete: bool = False
+    hull_complete: bool | None = False
     missing_subsystems: tuple[str, ...] = ()
     built_references: tuple[str, ...] = ()
 
@@ -221,7 +222,12 @@ class HullReference:
 
 
     def evaluate_safely(self, structure) -> Stability:
-        """:meth:`evaluate`, with any error recorded in ``reason`` instead of raised."""
+        """:meth:`evaluate`, with any error recorded in ``reason`` instead of raised (a
+        structure that cannot be read at all gets its reason and ``hull_complete=None``)."""
+        problem = unreadable_reason(structure)
+        if problem and not problem.startswith("non-finite"):
+            nan = float("nan")
+            return Stability(nan, nan, nan, None, problem, None, ())
         try:
             return self.evaluate(structure)
         except Exception as err:  # noqa: BLE001 -- recorded per structure
@@ -258,12 +264,14 @@ def hull_reference(reference=None, settings: StabilitySettings | None = None,
 
 
 def _failed(structure, hull: HullReference, err: Exception) -> Stability:
+    """No energy: the error as ``reason``; the reference completeness still as it is."""
     nan = float("nan")
     try:
         missing = tuple(hull.missing_subsystems(sorted(set(symbols_of(structure)))))
+        complete = not missing
     except Exception:  # noqa: BLE001 -- a structure we cannot even read
-        missing = ()
-    return Stability(nan, nan, nan, None, f"{type(err).__name__}: {err}", False, missing)
+        missing, complete = (), None
+    return Stability(nan, nan, nan, None, f"{type(err).__name__}: {err}", complete, missing)
 
 
 def stability(structures, reference=None, settings: StabilitySettings | None = None,

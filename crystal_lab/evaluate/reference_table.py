@@ -130,7 +130,8 @@ class ReferenceTable:
         from .chgnet import chgnet_energy
 
         items = list(structures)
-        energies = chgnet_energy(items, skip_too_large=True, progress=progress) if items else []
+        energies = chgnet_energy(items, skip_too_large=True, skip_invalid=True,
+                                 progress=progress) if items else []
         extra = list(self.extra)
         for k, (x, e) in enumerate(zip(items, energies)):
             if np.isfinite(e):

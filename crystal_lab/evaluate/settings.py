@@ -20,6 +20,24 @@ RELAX_STEPS = 100           # FIRE step cap for relaxations
 RELAX_FMAX = 0.1            # eV/A force convergence
 
 
+def is_whole(v) -> bool:
+    """A whole number (Python or numpy int, not bool)."""
+    return not isinstance(v, bool) and isinstance(v, (int, np.integer))
+
+
+def is_number(v) -> bool:
+    """A real number (Python or numpy int or float, not bool); NaN and inf included."""
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
+
+def check_relax_arguments(steps, fmax) -> None:
+    """``ValueError`` unless ``steps`` is a whole number >= 0 and ``fmax`` a finite number > 0."""
+    if not is_whole(steps) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    if not is_number(fmax) or not np.isfinite(fmax) or not fmax > 0:
+        raise ValueError(f"fmax must be a finite number > 0 (eV/A), got {fmax!r}")
+
+
 @dataclass(frozen=True)
 class StabilitySettings:
     """How evaluated structures go through CHGNet, and the "stable" cut.
@@ -39,21 +57,12 @@ class StabilitySettings:
     progress: bool = True
 
     def __post_init__(self):
-        def whole(v) -> bool:
-            return not isinstance(v, bool) and isinstance(v, (int, np.integer))
-
-        def number(v) -> bool:
-            return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
-
         if not isinstance(self.relax, (bool, np.bool_)):
             raise TypeError(f"relax must be True or False, got {self.relax!r}")
-        if not whole(self.steps) or self.steps < 0:
-            raise ValueError(f"steps must be a whole number >= 0, got {self.steps!r}")
-        if not number(self.fmax) or not np.isfinite(self.fmax) or not self.fmax > 0:
-            raise ValueError(f"fmax must be a number > 0 eV/A, got {self.fmax!r}")
-        if not whole(self.max_atoms) or self.max_atoms < 1:
+        check_relax_arguments(self.steps, self.fmax)
+        if not is_whole(self.max_atoms) or self.max_atoms < 1:
             raise ValueError(f"max_atoms must be a whole number >= 1, got {self.max_atoms!r}")
-        if not number(self.threshold) or not np.isfinite(self.threshold):
+        if not is_number(self.threshold) or not np.isfinite(self.threshold):
             raise ValueError(f"threshold must be a finite number of eV/atom (MatterGen's cut is "
                              f"{STABILITY_THRESHOLD}), got {self.threshold!r}")
         if not isinstance(self.progress, (bool, np.bool_)):

@@ -44,7 +44,7 @@ RATE_KEYS = ("validity", "uniqueness", "novelty", "stability", "sun")
 VERDICTS = ("yes", "no", "unknown")
 
 
-@dataclass
+@dataclass(repr=False)
 class Summary:
     """``table`` (pandas DataFrame, one row per structure) and ``rates`` (a dict).
 
@@ -131,6 +131,12 @@ class Summary:
 
     def __str__(self) -> str:
         return self.text()
+
+    def __repr__(self) -> str:
+        return f"<Summary: {self.text()}>"
+
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython / Jupyter display: the report
+        p.text(self.text())
 
 
 def _pct(x: float) -> str:
@@ -231,7 +237,7 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
                                                result.formation_energy_per_atom,
                                                result.e_above_hull)
             relaxed[i] = result.relaxed
-            if np.isfinite(result.e_above_hull):
+            if result.hull_complete is not None:
                 complete[i], missing[i] = result.hull_complete, list(result.missing_subsystems)
                 built[i] = list(result.built_references)
             verdict[i], note[i] = result.verdict(s.threshold)

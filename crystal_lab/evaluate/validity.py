@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import formula, is_single
+from ..structures import as_list, formula, is_single
 from .rows import Row, row_of, rows_of
 
 MIN_DISTANCE = 0.5   # A, CDVAE structure_validity cutoff
@@ -115,9 +115,10 @@ def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: fl
 
 
 def _check_positive(**values) -> None:
+    from .settings import is_number
+
     for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(v) or not v > 0:
+        if not is_number(v) or not np.isfinite(v) or not v > 0:
             raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
 
 
@@ -217,7 +218,7 @@ def smact_validity(structures, use_pauling_test: bool = True, include_alloys: bo
     """
     single = is_single(structures) or isinstance(structures, str) or \
         type(structures).__name__ == "Composition"
-    items = [structures] if single else list(structures)
+    items = [structures] if single else as_list(structures)
     out = [smact_row(x if isinstance(x, str) or type(x).__name__ == "Composition" else row_of(x),
                      use_pauling_test, include_alloys) for x in items]
     return out[0] if single else out
