@@ -125,7 +125,7 @@ def noise_curves_figure(model=None, t: float | None = None, height: int = 320):
     return fig
 
 
-def forward_figure(atoms, model=None, seed: int = 0, n_frames: int = 21, height: int = 480):
+def forward_figure(atoms, model=None, seed: int = 0, n_frames: int = 21, height: int = 540):
     """A plotly animation of the forward process (t = 0 .. 1) with the noise schedules beside it."""
     ts = np.linspace(0.0, 1.0, n_frames)
     frames = forward_frames(atoms, ts, model=model, seed=seed)
@@ -200,7 +200,7 @@ def _x_of(frames, metrics) -> tuple[np.ndarray, str]:
     return np.arange(len(frames), dtype=float), "step"
 
 
-def reverse_figure(trajectory: Sequence[Atoms], height: int = 480, show: str = "last"):
+def reverse_figure(trajectory: Sequence[Atoms], height: int = 540, show: str = "last"):
     """A plotly animation of a sampling trajectory with per-step metric curves beside it.
 
     A static export shows the ``show="last"`` frame (the finished crystal); play runs from noise.
