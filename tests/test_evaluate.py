@@ -291,6 +291,8 @@ def test_summary_shows_the_baseline_beside_every_rate():
     assert summary.baseline.rates["n"] == 2
     assert summary.text().count("random baseline") >= 4
     assert list(summary.compare().index) == ["validity", "uniqueness", "novelty"]
+    values = summary.compare().to_numpy(dtype=float).ravel()
+    assert all(v == round(v, 3) for v in values[np.isfinite(values)])  # 0.75, not 0.750000
 
 
 # ---------------------------------------------------------------------------------- dashboard
