@@ -11,13 +11,8 @@ from ase.build import bulk
 import crystal_lab as cl
 from crystal_lab import checkpoint
 from crystal_lab.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
-from crystal_lab.model import (
-    MAX_BATCH_SIZE,
-    MAX_SAMPLES,
-    MAX_STEPS,
-    CrystalDiffusionModel,
-    ModelConfig,
-)
+from crystal_lab.limits import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig
 from crystal_lab.prompts import PromptError
 
 
