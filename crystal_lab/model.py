@@ -22,6 +22,7 @@ import torch
 from ase.data import chemical_symbols
 from torch import nn
 
+from . import limits
 from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
 from .data import CrystalBatch
 from .denoiser import Denoiser
@@ -37,18 +38,6 @@ from .prompts import (
     whole_number,
 )
 from .sampler import requests_for, sample_batch
-
-#: ``sample`` refuses more structures than this unless ``allow_large=True``
-MAX_SAMPLES = 10_000
-#: ``sample`` refuses more reverse steps than this unless ``allow_large=True``
-MAX_STEPS = 1000
-#: ``sample`` refuses batches of more structures than this unless ``allow_large=True``
-MAX_BATCH_SIZE = 1024
-#: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
-SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
-#: memory a batch needs per pair feature (batch x atoms^2 x hidden float32 values), for the estimate
-#: in that refusal: 256 cells of 20 atoms at hidden 384 peaked about 200 MB above the loaded model
-BYTES_PER_PAIR_FEATURE = 8
 
 
 class _Plan(NamedTuple):
@@ -79,14 +68,6 @@ def _check_seed(seed) -> int:
     if seed >= 2**63:
         raise PromptError(f"seed must be below 2**63, got {seed}")
     return seed
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _warn_if_extrapolating(cond: Condition) -> None:
@@ -219,8 +200,9 @@ class CrystalDiffusionModel(nn.Module):
         ``guidance``: classifier-free guidance weight (default ``config.sampler.guidance``; 1 = none).
         ``property_guidance``: classifier-free guidance of the crystal system and energy on their own
         (default ``config.sampler.property_guidance``, 0 = none; MatterGen's factor 2 is 1 here).
-        More than ``MAX_SAMPLES`` structures or ``MAX_STEPS`` steps are refused, with an estimate
-        of the time, unless ``allow_large=True``. Each result's ``atoms.info`` records ``prompt``,
+        Runs beyond the caps of :mod:`crystal_lab.limits` (structures, steps, batch size) are
+        refused, with an estimate of the time or memory, unless ``allow_large=True``. Each
+        result's ``atoms.info`` records ``prompt``,
         ``seed``, ``steps`` and, when asked, ``crystal_system`` and ``formation_energy_target``.
         """
         plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
@@ -294,34 +276,19 @@ class CrystalDiffusionModel(nn.Module):
         return whole_number(steps, "steps", also=" or 'full'")
 
     def estimate_seconds(self, n_samples: int, steps: int) -> float:
-        """About how long sampling takes here (``SAMPLES_PER_SECOND``, measured by
-        benchmarks/bench_model.py at the default steps; it scales with steps)."""
-        rate = SAMPLES_PER_SECOND["cuda" if self.device.type == "cuda" else "cpu"]
-        return n_samples * steps / self.config.sampler.default_steps / rate
+        """About how long sampling ``n_samples`` structures with ``steps`` steps takes here."""
+        return limits.estimate_seconds(n_samples, steps, self.config.sampler.default_steps, self.device.type)
 
     def estimate_bytes(self, batch_size: int, n_atoms: int | None = None) -> float:
         """About how much memory one batch of ``batch_size`` cells of ``n_atoms`` atoms (default:
-        the model's maximum) needs while sampling (its all-pairs features dominate)."""
-        n = n_atoms or self.config.network.max_atoms
-        return BYTES_PER_PAIR_FEATURE * batch_size * n * n * self.config.network.hidden
+        the model's maximum) needs while sampling."""
+        return limits.estimate_bytes(batch_size, n_atoms or self.config.network.max_atoms,
+                                     self.config.network.hidden)
 
     def _check_size(self, n_samples: int, steps: int, allow_large: bool, batch_size: int = 1) -> None:
-        if not isinstance(allow_large, (bool, np.bool_)):
-            raise PromptError(f"allow_large must be True or False, got {allow_large!r}")
-        if allow_large or (n_samples <= MAX_SAMPLES and steps <= MAX_STEPS and batch_size <= MAX_BATCH_SIZE):
-            return
-        took, dev = _duration(self.estimate_seconds(n_samples, steps)), self.device.type
-        if batch_size > MAX_BATCH_SIZE and n_samples <= MAX_SAMPLES and steps <= MAX_STEPS:
-            gb = self.estimate_bytes(batch_size) / 1e9
-            raise PromptError(f"batches of {batch_size} structures would need about {gb:.1f} GB of memory for "
-                              f"cells of {self.config.network.max_atoms} atoms (batch_size cap {MAX_BATCH_SIZE}); "
-                              f"pass a smaller batch_size, or allow_large=True to run it anyway")
-        if n_samples > MAX_SAMPLES:
-            what = f"{n_samples} samples would take about {took} on {dev} at {steps} steps (cap {MAX_SAMPLES})"
-        else:
-            what = (f"steps={steps} would take about {took} on {dev} for {n_samples} structure(s) "
-                    f"(cap {MAX_STEPS}; 'full' is {self.config.sampler.full_steps})")
-        raise PromptError(f"{what}; pass allow_large=True to run it anyway")
+        limits.check_size(n_samples, steps, batch_size, allow_large, seconds=self.estimate_seconds(n_samples, steps),
+                          batch_bytes=self.estimate_bytes(batch_size), device=self.device.type,
+                          max_atoms=self.config.network.max_atoms, full_steps=self.config.sampler.full_steps)
 
     def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
                     batch_size: int = 64, progress: bool = True, allow_large: bool = False,
@@ -392,5 +359,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MAX_BATCH_SIZE", "MAX_SAMPLES", "MAX_STEPS", "CrystalDiffusionModel", "DataStats", "ModelConfig", "NetworkConfig",
+__all__ = ["CrystalDiffusionModel", "DataStats", "ModelConfig", "NetworkConfig",
            "TrainingConfig", "count_parameters", "resolve_device"]
