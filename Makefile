@@ -23,6 +23,12 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX_TIMEOUT ?= 5
 STAMP := $(VENV)/.crystal-lab-installed
 
+# One torch thread per process (JupyterLab's kernels and the tests inherit it): with other work
+# on the cores, two threads made one sampling call 13-17x slower than one thread
+# (benchmarks/bench_threads.py, results/threads.json). Override: make lab OMP_NUM_THREADS=2.
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
 # The test suite: nbval compares stored outputs strictly, except the output types that
 # tests/conftest.py skips and the values tests/nbval_sanitize.cfg masks; the notebooks read
 # CRYSTAL_LAB_CI=1 and run small.

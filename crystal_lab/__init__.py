@@ -28,7 +28,7 @@ _LAZY = {
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
-_SUBMODULES = {"structures", "data", "prompts", "chemistry", "noise", "denoiser", "sampler", "config",
+_SUBMODULES = {"structures", "data", "prompts", "chemistry", "limits", "noise", "denoiser", "sampler", "config",
                "model", "checkpoint", "train", "evaluate", "view", "toy", "explore", "exercises",
                "workspace", "cli"}
 
@@ -36,8 +36,8 @@ _SUBMODULES = {"structures", "data", "prompts", "chemistry", "noise", "denoiser"
 __all__ = [
     "CheckpointError", "Condition", "CrystalBatch", "CrystalDiffusionModel", "EvaluationDashboard",
     "GenerateWidget", "ModelConfig", "PromptError", "Visualizer", "checkpoint", "chemistry", "cli",
-    "config", "data", "denoiser", "describe_prompt", "evaluate", "exercises", "explore", "load_dataset",
-    "load_model", "model", "noise", "parse_prompt", "prompts", "read_csv", "sampler", "save_results",
+    "config", "data", "denoiser", "describe_prompt", "evaluate", "exercises", "explore", "limits",
+    "load_dataset", "load_model", "model", "noise", "parse_prompt", "prompts", "read_csv", "sampler", "save_results",
     "structures", "summarize", "toy", "train", "view", "workspace",
 ]
 

@@ -22,6 +22,7 @@ import torch
 from ase.data import chemical_symbols
 from torch import nn
 
+from . import limits
 from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
 from .data import CrystalBatch
 from .denoiser import Denoiser
@@ -38,18 +39,6 @@ from .prompts import (
 )
 from .sampler import requests_for, sample_batch
 
-#: ``sample`` refuses more structures than this unless ``allow_large=True``
-MAX_SAMPLES = 10_000
-#: ``sample`` refuses more reverse steps than this unless ``allow_large=True``
-MAX_STEPS = 1000
-#: ``sample`` refuses batches of more structures than this unless ``allow_large=True``
-MAX_BATCH_SIZE = 1024
-#: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
-SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
-#: memory a batch needs per pair feature (batch x atoms^2 x hidden float32 values), for the estimate
-#: in that refusal: 256 cells of 20 atoms at hidden 384 peaked about 200 MB above the loaded model
-BYTES_PER_PAIR_FEATURE = 8
-
 
 class _Plan(NamedTuple):
     """What :meth:`CrystalDiffusionModel.sample` will do, once every argument is checked."""
@@ -60,6 +49,14 @@ class _Plan(NamedTuple):
     seed: int | None
     batch_size: int
     guidance: float | None
+    property_guidance: float | None = None
+
+
+def _check_property_guidance(w) -> float | None:
+    """``sample``'s ``property_guidance``: None (the config's) or a number >= 0."""
+    if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0):
+        raise PromptError(f"property_guidance must be a number >= 0 (0 = none), got {w!r}")
+    return None if w is None else float(w)
 
 
 def _random_seed() -> int:
@@ -71,14 +68,6 @@ def _check_seed(seed) -> int:
     if seed >= 2**63:
         raise PromptError(f"seed must be below 2**63, got {seed}")
     return seed
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _warn_if_extrapolating(cond: Condition) -> None:
@@ -182,20 +171,20 @@ class CrystalDiffusionModel(nn.Module):
               seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
               progress: bool = True, callback=None, crystal_system: str | None = None,
               formation_energy: float | None = None, guidance: float | None = None,
-              allow_large: bool = False) -> Condition:
+              allow_large: bool = False, property_guidance: float | None = None) -> Condition:
         """Every check :meth:`sample` runs, without sampling: the parsed :class:`Condition`, or the
         :class:`~crystal_lab.prompts.PromptError` ``sample`` would raise (same message).
 
         Takes ``sample``'s arguments; the Generate widget uses it for its helper line.
         """
         return self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-                          formation_energy, guidance, allow_large).cond
+                          formation_energy, guidance, allow_large, property_guidance).cond
 
     def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
                seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
                progress: bool = True, callback=None, crystal_system: str | None = None,
                formation_energy: float | None = None, guidance: float | None = None,
-               allow_large: bool = False):
+               allow_large: bool = False, property_guidance: float | None = None):
         """Generate crystals for a prompt (see :mod:`crystal_lab.prompts`).
 
         ``prompt``: a prompt text, a list of element symbols, None (unconditional) or a
@@ -209,12 +198,15 @@ class CrystalDiffusionModel(nn.Module):
         ``formation_energy`` (eV/atom) ask for more than the composition (inverse design) and
         override the prompt's words; a target outside the training data's range warns.
         ``guidance``: classifier-free guidance weight (default ``config.sampler.guidance``; 1 = none).
-        More than ``MAX_SAMPLES`` structures or ``MAX_STEPS`` steps are refused, with an estimate
-        of the time, unless ``allow_large=True``. Each result's ``atoms.info`` records ``prompt``,
+        ``property_guidance``: classifier-free guidance of the crystal system and energy on their own
+        (default ``config.sampler.property_guidance``, 0 = none; MatterGen's factor 2 is 1 here).
+        Runs beyond the caps of :mod:`crystal_lab.limits` (structures, steps, batch size) are
+        refused, with an estimate of the time or memory, unless ``allow_large=True``. Each
+        result's ``atoms.info`` records ``prompt``,
         ``seed``, ``steps`` and, when asked, ``crystal_system`` and ``formation_energy_target``.
         """
         plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-                          formation_energy, guidance, allow_large)
+                          formation_energy, guidance, allow_large, property_guidance)
         cond = plan.cond
         _warn_if_extrapolating(cond)
         seed = _random_seed() if plan.seed is None else plan.seed
@@ -223,10 +215,11 @@ class CrystalDiffusionModel(nn.Module):
                                 np.random.default_rng(seed))
         return self._run(requests, steps=plan.steps, seed=seed, return_trajectory=return_trajectory,
                          batch_size=plan.batch_size, progress=progress, callback=callback,
-                         guidance=plan.guidance, desc=f"sampling {cond.text or 'any'}")
+                         guidance=plan.guidance, property_guidance=plan.property_guidance,
+                         desc=f"sampling {cond.text or 'any'}")
 
     def _plan(self, prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-              formation_energy, guidance, allow_large) -> _Plan:
+              formation_energy, guidance, allow_large, property_guidance=None) -> _Plan:
         """Check every argument of :meth:`sample` (the one place that does)."""
         cond = self._condition(prompt, n_atoms, crystal_system, formation_energy)
         n_samples = whole_number(n_samples, "n_samples")
@@ -239,7 +232,8 @@ class CrystalDiffusionModel(nn.Module):
                                      or not math.isfinite(guidance) or guidance < 0):
             raise PromptError(f"guidance must be a number >= 0 (1 = no guidance), got {guidance!r}")
         self._check_size(n_samples, n_steps, allow_large, min(batch_size, n_samples))
-        return _Plan(cond, n_samples, n_steps, seed, batch_size, None if guidance is None else float(guidance))
+        return _Plan(cond, n_samples, n_steps, seed, batch_size, None if guidance is None else float(guidance),
+                     _check_property_guidance(property_guidance))
 
     def _condition(self, prompt, n_atoms, crystal_system, formation_energy) -> Condition:
         """The prompt as a :class:`Condition` this network can honour."""
@@ -282,37 +276,23 @@ class CrystalDiffusionModel(nn.Module):
         return whole_number(steps, "steps", also=" or 'full'")
 
     def estimate_seconds(self, n_samples: int, steps: int) -> float:
-        """About how long sampling takes here (``SAMPLES_PER_SECOND``, measured by
-        benchmarks/bench_model.py at the default steps; it scales with steps)."""
-        rate = SAMPLES_PER_SECOND["cuda" if self.device.type == "cuda" else "cpu"]
-        return n_samples * steps / self.config.sampler.default_steps / rate
+        """About how long sampling ``n_samples`` structures with ``steps`` steps takes here."""
+        return limits.estimate_seconds(n_samples, steps, self.config.sampler.default_steps, self.device.type)
 
     def estimate_bytes(self, batch_size: int, n_atoms: int | None = None) -> float:
         """About how much memory one batch of ``batch_size`` cells of ``n_atoms`` atoms (default:
-        the model's maximum) needs while sampling (its all-pairs features dominate)."""
-        n = n_atoms or self.config.network.max_atoms
-        return BYTES_PER_PAIR_FEATURE * batch_size * n * n * self.config.network.hidden
+        the model's maximum) needs while sampling."""
+        return limits.estimate_bytes(batch_size, n_atoms or self.config.network.max_atoms,
+                                     self.config.network.hidden)
 
     def _check_size(self, n_samples: int, steps: int, allow_large: bool, batch_size: int = 1) -> None:
-        if not isinstance(allow_large, (bool, np.bool_)):
-            raise PromptError(f"allow_large must be True or False, got {allow_large!r}")
-        if allow_large or (n_samples <= MAX_SAMPLES and steps <= MAX_STEPS and batch_size <= MAX_BATCH_SIZE):
-            return
-        took, dev = _duration(self.estimate_seconds(n_samples, steps)), self.device.type
-        if batch_size > MAX_BATCH_SIZE and n_samples <= MAX_SAMPLES and steps <= MAX_STEPS:
-            gb = self.estimate_bytes(batch_size) / 1e9
-            raise PromptError(f"batches of {batch_size} structures would need about {gb:.1f} GB of memory for "
-                              f"cells of {self.config.network.max_atoms} atoms (batch_size cap {MAX_BATCH_SIZE}); "
-                              f"pass a smaller batch_size, or allow_large=True to run it anyway")
-        if n_samples > MAX_SAMPLES:
-            what = f"{n_samples} samples would take about {took} on {dev} at {steps} steps (cap {MAX_SAMPLES})"
-        else:
-            what = (f"steps={steps} would take about {took} on {dev} for {n_samples} structure(s) "
-                    f"(cap {MAX_STEPS}; 'full' is {self.config.sampler.full_steps})")
-        raise PromptError(f"{what}; pass allow_large=True to run it anyway")
+        limits.check_size(n_samples, steps, batch_size, allow_large, seconds=self.estimate_seconds(n_samples, steps),
+                          batch_bytes=self.estimate_bytes(batch_size), device=self.device.type,
+                          max_atoms=self.config.network.max_atoms, full_steps=self.config.sampler.full_steps)
 
     def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
-                    batch_size: int = 64, progress: bool = True, allow_large: bool = False) -> list:
+                    batch_size: int = 64, progress: bool = True, allow_large: bool = False,
+                    property_guidance: float | None = None) -> list:
         """One structure for each prompt in ``prompts`` (a list or tuple of prompts or
         :class:`Condition` s; ``n_atoms``: one int, or one per prompt), batched together by size:
         e.g. crystal-structure prediction for a whole test set. A bare string is refused: use
@@ -326,6 +306,7 @@ class CrystalDiffusionModel(nn.Module):
         n_steps = self._steps(steps)
         batch_size = whole_number(batch_size, "batch_size")
         seed = _random_seed() if seed is None else _check_seed(seed)
+        property_guidance = _check_property_guidance(property_guidance)
         self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
         conds = [self._condition(p, n, None, None) for p, n in zip(prompts, sizes)]
         for c in conds:
@@ -335,19 +316,22 @@ class CrystalDiffusionModel(nn.Module):
         requests = [requests_for(c, 1, hist, max_atoms, rng)[0] for c in conds]
         order = sorted(range(len(requests)), key=lambda i: requests[i].n_atoms)
         out = self._run([requests[i] for i in order], steps=n_steps, seed=seed, batch_size=batch_size,
-                        progress=progress, desc=f"sampling {len(prompts)} prompts")
+                        progress=progress, property_guidance=property_guidance,
+                        desc=f"sampling {len(prompts)} prompts")
         result = [None] * len(out)
         for pos, i in enumerate(order):
             result[i] = out[pos]
         return result
 
     def _run(self, requests, *, steps: int, seed: int, desc, return_trajectory=False, batch_size=64,
-             progress=True, callback=None, guidance=None):
+             progress=True, callback=None, guidance=None, property_guidance=None):
         from tqdm.auto import tqdm
 
         settings = self.config.sampler
         if guidance is not None:
             settings = dataclasses.replace(settings, guidance=float(guidance))
+        if property_guidance is not None:
+            settings = dataclasses.replace(settings, property_guidance=float(property_guidance))
         generator = torch.Generator(device=self.device).manual_seed(seed)
         was_training = self.training
         self.eval()
@@ -375,5 +359,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MAX_BATCH_SIZE", "MAX_SAMPLES", "MAX_STEPS", "CrystalDiffusionModel", "DataStats", "ModelConfig", "NetworkConfig",
+__all__ = ["CrystalDiffusionModel", "DataStats", "ModelConfig", "NetworkConfig",
            "TrainingConfig", "count_parameters", "resolve_device"]

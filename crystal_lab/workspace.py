@@ -302,17 +302,18 @@ def read_structures(paths) -> list:
                 warnings.simplefilter("ignore")
                 got = ase.io.read(f, index=":", format=fmt)
         except Exception as err:  # noqa: BLE001 -- any parse failure: the file is reported
-            broken.append(f"{f.name} ({type(err).__name__}: {str(err)[:80]})")
+            why = f"{type(err).__name__}: {str(err)[:80]}" if str(err) else type(err).__name__
+            broken.append(f"{f.name} ({why})")
             continue
         if not got:
             broken.append(f"{f.name} (no structure in it)")
         atoms += got
     if broken:
-        message = (f"skipped {len(broken)} of {len(files)} structure file(s) that could not be "
-                   "read: " + "; ".join(broken[:10]) + (" ..." if len(broken) > 10 else ""))
+        listed = "; ".join(broken[:10]) + (" ..." if len(broken) > 10 else "")
         if not atoms:
-            raise ValueError(message.replace("skipped", "could not read any structure:", 1))
-        warnings.warn(message, stacklevel=2)
+            raise ValueError(f"could not read any structure from {len(files)} file(s): {listed}")
+        warnings.warn(f"skipped {len(broken)} of {len(files)} structure file(s) that could not "
+                      f"be read: {listed}", stacklevel=2)
     return atoms
 
 

@@ -120,7 +120,7 @@ def main(argv=None) -> None:
     p.add_argument("--work", default="runs/reftable", help="resume folder (energies.csv, built.json)")
     p.add_argument("--limit", type=int, default=None, help="first rows of each split only (a try)")
     p.add_argument("--out", default=str(OUT))
-    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     args = p.parse_args(argv)
     import torch
 

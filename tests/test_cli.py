@@ -295,7 +295,7 @@ def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
     for argv, message in cases:
         assert cli.main(["train", "--out", str(tmp_path / "run"), "--limit", "4", *argv]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"crystal-lab train: error: {message}") and err.count("\n") == 1, err
+        assert err.startswith("crystal-lab train: error: ") and message in err and err.count("\n") == 1, err
 
 
 def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, monkeypatch, capsys):

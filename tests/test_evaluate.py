@@ -291,6 +291,8 @@ def test_summary_shows_the_baseline_beside_every_rate():
     assert summary.baseline.rates["n"] == 2
     assert summary.text().count("random baseline") >= 4
     assert list(summary.compare().index) == ["validity", "uniqueness", "novelty"]
+    values = summary.compare().to_numpy(dtype=float).ravel()
+    assert all(v == round(v, 3) for v in values[np.isfinite(values)])  # 0.75, not 0.750000
 
 
 # ---------------------------------------------------------------------------------- dashboard
@@ -462,6 +464,14 @@ for name, bad in cases.items():
     assert not ev.match(bad, bad.copy()).matched, name
     assert ev.match_rate(batch, batch, require_valid=False)["n_matched"] == 0, name
     assert ev.rms_distance(bad, bad.copy()) is None, name
+# a big valid cell: the closest-pair search grows with the atoms (a 27-image distance matrix of
+# 4,000 atoms would need about 10 GB)
+big = bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat((10, 10, 5))
+assert len(big) == 4000
+assert ev.structural_validity(big).valid, ev.structural_validity(big)
+squeezed = big.copy()
+squeezed.positions[5] = squeezed.positions[4] + [0.1, 0, 0]
+assert "0.10 Å apart" in ev.structural_validity(squeezed).reason
 print("peak MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 
@@ -562,3 +572,36 @@ def test_a_summary_displays_as_its_report():
     assert summary.report() == summary.text() == str(summary)
     assert "valid:      2  (100.0 %)" in summary.text()
     assert "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()
+
+
+@pytest.mark.parametrize("viewer", ["plotly", "nglview"])
+def test_the_dashboard_shows_bad_rows_with_their_reason(viewer):
+    import re
+
+    batch = mixed_batch()
+    summary = ev.summarize(batch, reference=[rocksalt()], stability=False, progress=False)
+    dash = EvaluationDashboard(batch, summary=summary, viewer=viewer)
+    for i in range(len(batch)):
+        dash.select(i)  # no row raises, bad or good
+        text = re.sub(r"<[^>]+>", " ", dash.detail.value)
+        if i % 2 and i < 2 * len(BAD_ROWS):
+            assert BAD_ROWS[i // 2][1] in text
+            assert "not compared (invalid structure)" in text and "#<NA>" not in text
+    dash.select(0)
+    assert dash.view_box.layout.display != "none"
+
+
+def test_the_closest_pair_agrees_with_the_distance_matrix():
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n = int(rng.integers(2, 9))
+        cell = np.diag(rng.uniform(2.0, 6.0, 3)) + rng.uniform(-1, 1, (3, 3))
+        atoms = Atoms(["Na"] * n, scaled_positions=rng.uniform(0, 1, (n, 3)), cell=cell, pbc=True)
+        s = to_structure(atoms)
+        dist = s.distance_matrix + np.diag(np.full(n, np.inf))
+        expected = float(dist.min())
+        verdict = ev.structural_validity(atoms, cutoff=1.0)
+        if expected < 1.0:
+            assert f"{expected:.2f} Å apart" in verdict.reason, (expected, verdict)
+        else:
+            assert verdict.valid or "own periodic image" in verdict.reason

@@ -135,3 +135,19 @@ def test_side_by_side_shares_t(model, batio3):
     assert sorted(rev[-1].get_chemical_symbols()) == sorted(batio3.get_chemical_symbols())
     box.slider.value = len(rev) - 1
     assert box.forward.index == box.reverse.index == len(rev) - 1
+    assert box.slider.label == f"{len(rev) - 1} / {len(rev) - 1} · t = 0.00"
+    assert repr(box) == "Forward and reverse side by side: run this cell to open the viewers."
+
+
+def test_reverse_figure_layout_keeps_title_legend_and_crystal_apart(trajectory):
+    fig = nw.reverse_figure(trajectory)
+    layout = fig.layout
+    assert layout.title.yanchor == "top" and layout.title.y >= 0.98      # the top line
+    assert layout.legend.yanchor == "bottom" and layout.legend.y >= 1.0  # its own line, above
+    assert layout.margin.t >= 100 and layout.height >= 500               # room for both
+    for frame, atoms in zip(fig.frames, trajectory):                     # nothing clipped
+        scene = frame.layout.scene
+        pos = atoms.positions
+        for k, axis in enumerate((scene.xaxis, scene.yaxis, scene.zaxis)):
+            lo, hi = axis.range
+            assert lo <= pos[:, k].min() and pos[:, k].max() <= hi

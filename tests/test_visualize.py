@@ -260,7 +260,7 @@ def test_accepts_pymatgen_and_rejects_bad_input(batio3):
 
 
 def test_slider_labels_read_an_index_and_t(nacl):
-    from crystal_lab.view.ngl import _labels
+    from crystal_lab.view.ngl import frame_labels as _labels
 
     frames = []
     for t in (1.0, 0.5, 0.004, 0.0):

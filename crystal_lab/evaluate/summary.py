@@ -83,8 +83,8 @@ class Summary:
         b = self.baseline.rates
         keys = [k for k in RATE_KEYS if k in ("validity", "uniqueness", "novelty")
                 or self.rates.get("stability_evaluated")]
-        return pd.DataFrame({"model": [self.rates[k] for k in keys],
-                             "random baseline": [b[k] for k in keys]}, index=keys)
+        return pd.DataFrame({"model": [self.rates[k] for k in keys],   # 0.75, not 0.750000
+                             "random baseline": [b[k] for k in keys]}, index=keys).round(3)
 
     def text(self) -> str:
         """The rates as a few human-readable lines, the stability threshold stated; with a

@@ -91,13 +91,25 @@ def structural_row(row: Row, cutoff: float = MIN_DISTANCE, min_volume: float = M
     if self_image < cutoff:
         return Validity(False, f"an atom is {self_image:.2f} Å from its own periodic image "
                                f"(< {cutoff} Å)")
-    if len(s) > 1:
-        dist = s.distance_matrix + np.diag(np.full(len(s), np.inf))
-        i, j = np.unravel_index(np.argmin(dist), dist.shape)
-        if dist[i, j] < cutoff:
-            return Validity(False, f"atoms {i} ({row.symbols[i]}) and {j} ({row.symbols[j]}) are "
-                                   f"{dist[i, j]:.2f} Å apart (< {cutoff} Å)")
+    close = _closest_pair(s, cutoff)
+    if close is not None:
+        i, j, d = close
+        return Validity(False, f"atoms {i} ({row.symbols[i]}) and {j} ({row.symbols[j]}) are "
+                               f"{d:.2f} Å apart (< {cutoff} Å)")
     return Validity(True)
+
+
+def _closest_pair(s, cutoff: float) -> tuple[int, int, float] | None:
+    """The closest pair of distinct sites (periodic images included) nearer than ``cutoff``, or
+    None. A neighbour list within ``cutoff``: memory grows with the atoms, not their square
+    times the 27 images of pymatgen's distance matrix."""
+    centers, points, offsets, dists = s.get_neighbor_list(cutoff, numerical_tol=0)
+    other = (centers != points) | np.asarray(offsets).any(axis=1)
+    if not other.any():
+        return None
+    k = int(np.argmin(np.where(other, dists, np.inf)))
+    i, j = sorted((int(centers[k]), int(points[k])))
+    return i, j, float(dists[k])
 
 
 def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME,

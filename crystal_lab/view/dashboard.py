@@ -24,6 +24,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from crystal_lab.evaluate.rows import row_of
 from crystal_lab.evaluate.settings import RELAX_STEPS, STABILITY_THRESHOLD
 from crystal_lab.structures import as_list, to_atoms, to_structure
 
@@ -65,7 +66,8 @@ class EvaluationDashboard:
             raise ValueError(f"summary has {len(summary.table)} rows for "
                              f"{len(self.structures)} structures")
         self.summary = summary
-        self.formulas = [formula(to_atoms(s)) for s in self.structures]
+        self.formulas = [formula(to_atoms(s)) if not row_of(s).problem else "n/a"
+                         for s in self.structures]  # a bad row has its reason in the table
         self.sort_column, self.descending = "index", False
         self.order = list(range(len(self.structures)))
         self.selected: int | None = None
@@ -242,7 +244,11 @@ class EvaluationDashboard:
 
     def _show_structure(self, index: int) -> None:
         """One viewer for the dashboard: the nglview stage is created once and updated in
-        place; the plotly figure replaces the previous one."""
+        place; the plotly figure replaces the previous one. A row with nothing to draw (None,
+        a disordered or NaN structure) hides the viewer; its reason is in the detail."""
+        if row_of(self.structures[index]).problem:
+            self.view_box.layout.display = "none"
+            return
         atoms = to_atoms(self.structures[index])
         if self.viewer == "plotly":
             from .plotly import structure_figure

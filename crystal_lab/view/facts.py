@@ -1,6 +1,6 @@
 """What a person reads about one structure: formula, space group, volume, density, distances.
 
-``as_atoms`` / ``as_list`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies out).
+``as_atoms`` / ``periodic_copies`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies out).
 Atoms with atomic number 0 (symbol "X") are atom types still masked during diffusion: they
 have no mass, no space group and never a formula subscript of their own.
 Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
@@ -13,21 +13,21 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
+from crystal_lab.structures import SYMPREC
+
 __all__ = [
     "MAX_DRAWN_ATOMS",
-    "SYMPREC",
     "as_atoms",
-    "as_list",
     "check_index",
     "check_repeat",
     "describe",
     "formula",
     "min_distance",
+    "periodic_copies",
     "spacegroup",
     "symbol",
 ]
 
-SYMPREC = 0.1
 # The most atoms one figure or viewer draws unless the caller passes ``max_atoms``: plotly
 # figures take about 2 ms an atom to build here (1024 atoms: 1.8 s on a busy 2-core machine)
 # and the browser slows down long before 10^5 atoms.
@@ -53,11 +53,12 @@ def as_atoms(x) -> Atoms:
     return atoms
 
 
-def as_list(structures) -> list[Atoms]:
-    """One structure or a list of them -> a non-empty list of periodic ``ase.Atoms`` copies."""
-    if isinstance(structures, Atoms) or type(structures).__name__ in ("Structure", "IStructure"):
-        structures = [structures]
-    structures = list(structures)
+def periodic_copies(structures) -> list[Atoms]:
+    """One structure or a list of them (:func:`crystal_lab.structures.as_list`) -> a non-empty
+    list of periodic ``ase.Atoms`` copies (:func:`as_atoms`)."""
+    from crystal_lab.structures import as_list
+
+    structures = as_list(structures)
     if not structures:
         raise ValueError("Visualizer needs at least one structure")
     return [as_atoms(s) for s in structures]

@@ -49,7 +49,8 @@ class GenerateWidget(w.VBox):
     """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
 
     ``model``: a :class:`crystal_lab.model.CrystalDiffusionModel` (default: the shipped model,
-    loaded on the first Generate). ``steps=None`` uses the model's default number of steps.
+    loaded when the helper line first runs its checks, as the widget is built). ``steps=None``
+    uses the model's default number of steps.
     ``batch_size``: passed to ``model.sample`` (and used for the progress bar).
     ``stream_every``: redraw the forming structure every this many steps (default: about ten
     redraws per run). ``save_dir``: where Save results writes (default ``results/``).

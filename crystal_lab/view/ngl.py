@@ -26,7 +26,7 @@ from .bonds import bond_pairs, corners
 from .facts import MAX_DRAWN_ATOMS, as_atoms, check_index, check_repeat, describe, symbol
 from .style import MASKED_COLOR, MASKED_OPACITY, legend_html
 
-__all__ = ["FrameViewer", "describe_html", "pdb_text", "save_cif"]
+__all__ = ["FrameViewer", "describe_html", "frame_labels", "pdb_text", "save_cif"]
 
 
 def _fmt(x: float, unit: str, digits: int = 2) -> str:
@@ -129,7 +129,7 @@ def shown_component(message: dict) -> int | None:
     return int(re.search(r"show = (-?\d+)", message["args"][0]).group(1))
 
 
-def _labels(frames: Sequence[Atoms]) -> list[str]:
+def frame_labels(frames: Sequence[Atoms]) -> list[str]:
     """Slider labels: the frame's position, ``"2 / 9"``, and its t when the frames carry one,
     ``"2 / 9 · t = 0.40"`` (three decimals where two would make two frames read the same t)."""
     last = len(frames) - 1
@@ -236,7 +236,7 @@ class FrameViewer:
         self.frames = frames
         has_t = all("t" in a.info for a in frames)
         self.slider.unobserve(self._slider_moved, names="index")
-        self.slider.options = [(lab, k) for k, lab in enumerate(_labels(frames))]
+        self.slider.options = [(lab, k) for k, lab in enumerate(frame_labels(frames))]
         self.slider.description = "frame" if has_t or self.play else "index"
         self.slider.index = index
         self.slider.observe(self._slider_moved, names="index")

@@ -25,7 +25,7 @@ import numpy as np
 from ase import Atoms
 
 from .facts import as_atoms, formula, min_distance
-from .ngl import FrameViewer
+from .ngl import FrameViewer, frame_labels
 from .plotly import trajectory_figure
 
 __all__ = [
@@ -125,7 +125,7 @@ def noise_curves_figure(model=None, t: float | None = None, height: int = 320):
     return fig
 
 
-def forward_figure(atoms, model=None, seed: int = 0, n_frames: int = 21, height: int = 480):
+def forward_figure(atoms, model=None, seed: int = 0, n_frames: int = 21, height: int = 540):
     """A plotly animation of the forward process (t = 0 .. 1) with the noise schedules beside it."""
     ts = np.linspace(0.0, 1.0, n_frames)
     frames = forward_frames(atoms, ts, model=model, seed=seed)
@@ -200,7 +200,7 @@ def _x_of(frames, metrics) -> tuple[np.ndarray, str]:
     return np.arange(len(frames), dtype=float), "step"
 
 
-def reverse_figure(trajectory: Sequence[Atoms], height: int = 480, show: str = "last"):
+def reverse_figure(trajectory: Sequence[Atoms], height: int = 540, show: str = "last"):
     """A plotly animation of a sampling trajectory with per-step metric curves beside it.
 
     A static export shows the ``show="last"`` frame (the finished crystal); play runs from noise.
@@ -280,9 +280,8 @@ def side_by_side(atoms, model, seed: int = 0, steps: int | None = None,
                        title="forward: data → noise")
     right = FrameViewer(traj, controls=False, compact=True, width=width, height=height,
                         title=f"reverse: model samples {formula_}")
-    slider = w.SelectionSlider(options=[(f"{t:.2f} ({k})" if ts.count(t) > 1 else f"{t:.2f}", k)
-                                        for k, t in enumerate(ts)], description="t",
-                               layout=w.Layout(width="360px"))
+    slider = w.SelectionSlider(options=[(lab, k) for k, lab in enumerate(frame_labels(fwd))],
+                               description="frame", layout=w.Layout(width="360px"))
     player = w.Play(value=0, min=0, max=len(traj) - 1, interval=400)
     w.jslink((player, "value"), (slider, "index"))
 

@@ -260,7 +260,7 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                                      line={"color": colors[c % len(colors)], "width": 2}),
                           row=1, col=2)
         fig.update_xaxes(title_text=xlabel, row=1, col=2)
-    scenes = [scene_layout(_points(a), zoom=1.0) for a in frames]
+    scenes = [scene_layout(_points(a), zoom=1.3) for a in frames]   # the crystal fills its panel
     fig.frames = [go.Frame(data=d, name=str(k), traces=list(range(width)),
                            layout={"scene": scenes[k]})
                   for k, d in enumerate(datas)]

@@ -151,8 +151,10 @@ def detail_items(table, i, formula: str, threshold: float) -> list[tuple[str, st
              ("space group", f"{row['space_group']} ({row['space_group_number']})"
               if row["space_group"] else "n/a"),
              ("valid", "yes" if row["valid"] else f"no: {row['reason']}"),
-             ("unique", "yes" if row["unique"] else f"no, same as #{row['duplicate_of']}"),
-             ("novel", "yes" if row["novel"] else "no, matches a reference structure"),
+             ("unique", "yes" if row["unique"] else f"no, same as #{row['duplicate_of']}"
+              if not is_missing(row["duplicate_of"]) else "not compared (invalid structure)"),
+             ("novel", "yes" if row["novel"] else "no, matches a reference structure"
+              if row["structurally_valid"] else "not compared (invalid structure)"),
              ("CHGNet energy", ev_text(row["energy_per_atom"])),
              ("formation energy", ev_text(row["formation_energy_per_atom"])),
              ("E_hull", ev_text(row["e_above_hull"])),

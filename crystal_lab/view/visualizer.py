@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from .facts import MAX_DRAWN_ATOMS, as_list, check_index, describe
+from .facts import MAX_DRAWN_ATOMS, check_index, describe, periodic_copies
 from .ngl import FrameViewer, save_cif
 from .plotly import structure_figure, trajectory_figure
 
@@ -33,7 +33,7 @@ class Visualizer:
     """
 
     def __init__(self, structures):
-        self.structures = as_list(structures)
+        self.structures = periodic_copies(structures)
 
     def __len__(self) -> int:
         return len(self.structures)
