@@ -188,11 +188,12 @@ def main(argv=None) -> dict:
         _, t = timed(ev.chgnet_energy, sample[:n], progress=False)
         record("CHGNet energy (no relax)", n, t, f"peak RSS {peak_rss_mb():.0f} MB")
 
-    stability_module = importlib.import_module("crystal_lab.evaluate.stability")
+    chgnet_module = importlib.import_module("crystal_lab.evaluate.chgnet")
+    hull_module = importlib.import_module("crystal_lab.evaluate.hull")
 
     def cold() -> None:  # forget relaxations and hulls so that every timing starts from scratch
-        stability_module._RELAX_CACHE.clear()
-        stability_module._HULLS.clear()
+        chgnet_module._RELAX_CACHE.clear()
+        hull_module._HULLS.clear()
 
     few = sample[: args.relax_n]
     cold()

@@ -6,7 +6,7 @@
 The budget (issue 4) is under 30 s on 2 cores, so a workshop can train live. Wall-clock time is
 not asserted in the tests (a busy CI machine measured 35 s once); it is printed here, beside
 the same training with torch's default thread count, the setting ``fit`` avoids (it trains on
-one thread, see ``crystal_lab.toy._one_thread``); that one runs ``--compare-iters`` iterations
+one thread, see ``crystal_lab.toy.ddpm._one_thread``); that one runs ``--compare-iters`` iterations
 only (500), as it can be many times slower on a busy machine: compare the ms per iteration.
 Prints one line a setting and writes ``benchmarks/results/toy.json``. Every number is measured
 in this run, on this machine.
@@ -35,7 +35,7 @@ def timed_fit(n_iters: int, one_thread: bool, seed: int = 0) -> dict:
     data = toy.word("Hi", 3000)
     ddpm = toy.ToyDDPM()
     patch = (contextlib.nullcontext() if one_thread
-             else mock.patch.object(toy, "_one_thread", contextlib.nullcontext))
+             else mock.patch.object(toy.ddpm, "_one_thread", contextlib.nullcontext))
     with patch:
         t0 = time.perf_counter()
         losses = ddpm.fit(data, n_iters=n_iters, seed=seed, progress=False)

@@ -1,27 +1,30 @@
-"""Optimiser steps per second of the trainer: the old per-crystal loop against the new one.
+"""Training step time: the trainer's batches padded to 20 atoms against atom-count buckets.
 
-    python benchmarks/bench_train.py              # CPU: 192x4 and 384x6 at batch 256, notebook 06's size
-    python benchmarks/bench_train.py --quick      # fewer steps
+    python benchmarks/bench_train.py              # CPU, a small size: 192x4 at batch 64, 64x3 at batch 32
+    python benchmarks/bench_train.py --size gpu   # 384x6 at batch 256 (for a GPU)
+    python benchmarks/bench_train.py --compile    # also compiled (minutes to compile on a CPU)
 
-Side by side in one run, on the same data (MP-20 val), the same batches (``train.batches``:
-shuffled, grouped by size) and the same weights:
+Side by side in one run, on the same data (MP-20 val) and the same weights, each variant timed
+over its own batch plan (``train.batches``) with ``train.train``'s step:
 
-* ``old_loop``: per-crystal tensors collated in Python on every step, the lattice parameters
-  by a float64 eigendecomposition of every lattice on every step, the EMA as a Python loop over
-  the parameters, the loss read back every step (what ``crystal_lab.train`` did before);
-* ``new_loop_eager``: the training set as padded tensors resident on the device, batches drawn
-  by index, clean lattice parameters computed once, a fused multi-tensor EMA, no read-back
-  (``crystal_lab.train.train``'s step); on CUDA with bfloat16 autocast;
-* ``new_loop_compiled`` (``--compile``, and always on CUDA): the same under ``torch.compile``,
-  padded to fixed shapes; its first step, which compiles, is reported apart.
+* ``padded``: every batch padded to the data set's 20 atoms (the fixed shape the compiled
+  trainer used before buckets): a batch of 4-atom crystals pays for 20x20 pairs;
+* ``buckets``: every batch drawn from one atom-count bucket (``train.BUCKETS``) and padded to
+  that bucket's size, one compiled shape per bucket (the trainer's compiled path now);
+* ``trimmed``: size-sorted batches cut to their largest crystal (the eager trainer's path; on
+  a GPU under ``torch.compile`` every new shape would compile again);
+* ``per_crystal`` (``--per-crystal``): the first trainer, collating per-crystal tensors in Python.
 
-Writes ``benchmarks/results/train.json``. ``scripts/gpu_run.py`` runs the same measurement on a GPU.
+Each gets ms a step and crystals a second; with ``--compile`` (always on CUDA) the padded and
+bucketed variants are timed compiled too, after every bucket's shape has been compiled once.
+Writes ``benchmarks/results/train.json``. ``scripts/gpu_run.py`` runs the same on a GPU.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -64,17 +67,19 @@ def old_step_fn(model, data, plan, device: str):
     return step
 
 
-def new_step_fn(model, data, plan, device: str, use_compile: bool):
-    """``crystal_lab.train.train``'s step."""
-    from crystal_lab.train import compiled
+def new_step_fn(model, data, plan, widths, device: str, use_compile: bool):
+    """``crystal_lab.train.train``'s step over ``plan`` with each batch padded to ``widths[j]``."""
+    from crystal_lab.train import Objective, compiled
 
-    fn = compiled(model.loss_padded) if use_compile else model.loss_padded
+    objective = Objective(model)
+    fn = compiled(objective) if use_compile else objective
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **({"fused": True} if device == "cuda" else {}))
     params, ema = list(model.parameters()), [p.detach().clone() for p in model.parameters()]
-    batches = iter([torch.as_tensor(b, device=device) for b in plan] * 100)
+    batches = iter(list(zip([torch.as_tensor(b, device=device) for b in plan], widths)) * 100)
 
     def step():
-        frac, numbers, mask, x0, system, energy = data.batch(next(batches), trim=not use_compile)
+        idx, width = next(batches)
+        frac, numbers, mask, x0, system, energy = data.batch(idx, width=width)
         losses = fn(frac, numbers, mask, x0, system, energy, amp=device == "cuda")
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
@@ -104,29 +109,54 @@ def make(init):
     return CrystalDiffusionModel(copy.deepcopy(init)) if isinstance(init, ModelConfig) else load_init(init)
 
 
-def bench_train(init, data, device: str, batch_size: int, n: int, compiled_too: bool = True) -> dict:
-    """Steps/s of the old and new loops for the model in ``init`` (a weights file or a ModelConfig),
-    on ``data`` (a ``TensorData`` on the CPU), side by side."""
-    from crystal_lab.train import batches
+def plans(data, batch_size: int, n: int) -> dict:
+    """name -> (batches, widths) for each variant, ``n`` timed batches after one of each width."""
+    from crystal_lab.train import BUCKETS, batch_width, batches
 
-    rng = np.random.default_rng(0)
-    plan = batches(data.n.numpy(), batch_size, rng, drop_last=True)[: n + 4]
-    out = {}
+    sizes, full = data.n.numpy(), int(data.frac.shape[1])
+    old = batches(sizes, batch_size, np.random.default_rng(0), drop_last=True)
+    new = batches(sizes, batch_size, np.random.default_rng(0), drop_last=True, buckets=BUCKETS)
+    out = {"padded": (old, [full] * len(old)),
+           "buckets": (new, [batch_width(sizes, b, BUCKETS, full) for b in new]),
+           "trimmed": (old, [batch_width(sizes, b, None, 0) for b in old])}
+    for name, (plan, widths) in out.items():
+        first = {w: i for i, w in reversed(list(enumerate(widths)))}   # one batch of each width
+        order = list(first.values()) + list(range(n))
+        out[name] = ([plan[i % len(plan)] for i in order], [widths[i % len(plan)] for i in order], len(first))
+    return out
+
+
+def bench_train(init, data, device: str, batch_size: int, n: int, compiled_too: bool = True,
+                per_crystal: bool = False) -> dict:
+    """ms a step and crystals/s of each variant for the model in ``init`` (a weights file or a
+    ModelConfig) on ``data`` (a ``TensorData`` on the CPU), side by side."""
+    out = {"batch_size": batch_size}
     model = make(init).to(device).train()
     data.fit_params(model)
-    out["old_loop"] = steps_per_s(old_step_fn(model, data, plan, device), n, device)
+    variants = plans(data, batch_size, n)
+    out["mean_width"] = {k: float(np.mean(w[v[2]:])) for k, v in variants.items() for w in [v[1]]}
+    if per_crystal:
+        plan = variants["trimmed"][0]
+        out["per_crystal"] = steps_per_s(old_step_fn(model, data, plan, device), n, device)
     on_device = copy.copy(data).to(device)
-    variants = [("new_loop_eager", False)] + ([("new_loop_compiled", True)] if compiled_too else [])
-    for name, use_compile in variants:
-        step = new_step_fn(make(init).to(device).train(), on_device, plan, device, use_compile)
+    runs = [(k, False) for k in variants] + ([("padded", True), ("buckets", True)] if compiled_too else [])
+    for name, use_compile in runs:
+        plan, widths, n_warm = variants[name]
+        step = new_step_fn(make(init).to(device).train(), on_device, plan, widths, device, use_compile)
+        label = f"{name}_compiled" if use_compile else name
         t0 = time.perf_counter()
-        step()   # the first call compiles
+        for _ in range(n_warm):   # one batch of each shape: the compiled variants compile here
+            step()
         _sync(device)
-        out[f"{name}_first_step_s"] = time.perf_counter() - t0
-        out[name] = steps_per_s(step, n, device)
-    for name, _ in [("old_loop", None)] + variants:
+        out[f"{label}_warmup_s"] = time.perf_counter() - t0
+        out[label] = steps_per_s(step, n, device, warm=0)
+    for name in [k for k in out if k in {"per_crystal", "padded", "buckets", "trimmed", "padded_compiled",
+                                         "buckets_compiled"}]:
         out[f"ms_per_step_{name}"] = 1000 / out[name]
-        out[f"speedup_{name}"] = out[name] / out["old_loop"]
+        out[f"crystals_per_s_{name}"] = out[name] * batch_size
+    out["speedup_buckets_over_padded"] = out["buckets"] / out["padded"]
+    if compiled_too:
+        out["speedup_buckets_over_padded_compiled"] = out["buckets_compiled"] / out["padded_compiled"]
     return out
 
 
@@ -138,26 +168,27 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--compile", action="store_true", help="also time the compiled loop (minutes to compile on a CPU)")
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--size", choices=["cpu", "gpu"], default="cpu")
+    ap.add_argument("--compile", action="store_true", help="also time the compiled loops")
+    ap.add_argument("--per-crystal", action="store_true", help="also time the first, per-crystal loop")
+    ap.add_argument("--out", default=str(RESULTS / "train.json"))
     args = ap.parse_args(argv)
-    if args.quick:
-        args.steps = 3
+    torch.set_num_threads(1) if args.device == "cpu" else None
     mp20 = TensorData.from_atoms(cl.load_dataset("mp_20", "val"), max_atoms=20)
-    perov = TensorData.from_atoms(cl.load_dataset("perov_5", "val", limit=2000), max_atoms=20)
     out = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-           "torch": torch.__version__, "device": args.device, "steps_timed": args.steps, "runs": {}}
-    runs = (("previous shipped size 192x4, MP-20, batch 256", ModelConfig(hidden=192, layers=4), mp20, 256),
-            ("384x6 (shipped now), MP-20, batch 256", ModelConfig(hidden=384, layers=6), mp20, 256),
-            ("notebook 06 workshop size 64x3, perov-5, batch 32", ModelConfig(hidden=64, layers=3), perov, 32))
-    for name, config, data, batch_size in runs:
-        r = bench_train(config, data, args.device, batch_size, args.steps,
-                        compiled_too=args.compile or args.device == "cuda")
+           "load_average": os.getloadavg()[0], "torch": torch.__version__, "device": args.device,
+           "steps_timed": args.steps, "runs": {}}
+    runs = {"cpu": (("192x4, MP-20 val, batch 64", ModelConfig(hidden=192, layers=4), 64),
+                    ("notebook 06 size 64x3, MP-20 val, batch 32", ModelConfig(hidden=64, layers=3), 32)),
+            "gpu": (("384x6 (shipped), MP-20 val, batch 256", ModelConfig(hidden=384, layers=6), 256),)}
+    for name, config, batch_size in runs[args.size]:
+        r = bench_train(config, mp20, args.device, batch_size, args.steps,
+                        compiled_too=args.compile or args.device == "cuda", per_crystal=args.per_crystal)
         r["parameters"] = count_parameters(make(config))
         out["runs"][name] = r
         print(name, json.dumps(r, indent=1), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train.json").write_text(json.dumps(out, indent=2) + "\n")
+    Path(args.out).parent.mkdir(exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

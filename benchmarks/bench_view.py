@@ -1,8 +1,8 @@
 """How much the Generate widget's quality badges add to a run, measured side by side.
 
 Samples ``n`` structures with the shipped model (default steps), then times
-:func:`crystal_lab.view.quality.quality` (structural validity, SMACT, volume per atom, space
-group) on the results, and the nglview PDB text of one frame. Run:
+:func:`crystal_lab.view.badges.structure_quality` (structural validity, SMACT, volume per
+atom, space group) on the results, and the nglview PDB text of one frame. Run:
 ``python benchmarks/bench_view.py [n]``.
 """
 from __future__ import annotations
@@ -13,17 +13,17 @@ import time
 
 def main(n: int = 3) -> None:
     from crystal_lab import load_model
+    from crystal_lab.view.badges import structure_quality
     from crystal_lab.view.ngl import pdb_text
-    from crystal_lab.view.quality import quality
 
     model = load_model()
     t0 = time.perf_counter()
     results = model.sample("Ba Ti O", n_atoms=5, n_samples=n, seed=0, progress=False)
     sampling = time.perf_counter() - t0
-    quality(results[0])  # imports (pymatgen, SMACT, spglib) once, as the first run of a widget
+    structure_quality(results[0])  # imports (pymatgen, SMACT, spglib) once, as the first run of a widget
     t0 = time.perf_counter()
     for a in results:
-        quality(a)
+        structure_quality(a)
     badges = time.perf_counter() - t0
     t0 = time.perf_counter()
     for a in results:

@@ -11,27 +11,35 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
-    "load_model": "crystal_lab.model",
+    "load_model": "crystal_lab.checkpoint",
+    "CheckpointError": "crystal_lab.checkpoint",
     "CrystalDiffusionModel": "crystal_lab.model",
     "ModelConfig": "crystal_lab.model",
     "load_dataset": "crystal_lab.data",
     "read_csv": "crystal_lab.data",
     "CrystalBatch": "crystal_lab.data",
     "parse_prompt": "crystal_lab.prompts",
-    "describe_prompt": "crystal_lab.prompts",
+    "describe_prompt": "crystal_lab.chemistry",
     "PromptError": "crystal_lab.prompts",
     "Condition": "crystal_lab.prompts",
-    "Visualizer": "crystal_lab.visualize",
-    "GenerateWidget": "crystal_lab.widgets",
-    "EvaluationDashboard": "crystal_lab.evaluate",
+    "Visualizer": "crystal_lab.view",
+    "GenerateWidget": "crystal_lab.view",
+    "EvaluationDashboard": "crystal_lab.view",
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
-_SUBMODULES = {"structures", "data", "prompts", "noise", "denoiser", "sampler", "model", "train",
-               "visualize", "noise_widgets", "toy", "evaluate", "explore", "exercises", "widgets",
+_SUBMODULES = {"structures", "data", "prompts", "chemistry", "limits", "noise", "denoiser", "sampler", "config",
+               "model", "checkpoint", "train", "evaluate", "view", "toy", "explore", "exercises",
                "workspace", "cli"}
 
-__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
+#: the public names and the submodules (tests/test_layers.py checks it against the two maps)
+__all__ = [
+    "CheckpointError", "Condition", "CrystalBatch", "CrystalDiffusionModel", "EvaluationDashboard",
+    "GenerateWidget", "ModelConfig", "PromptError", "Visualizer", "checkpoint", "chemistry", "cli",
+    "config", "data", "denoiser", "describe_prompt", "evaluate", "exercises", "explore", "limits",
+    "load_dataset", "load_model", "model", "noise", "parse_prompt", "prompts", "read_csv", "sampler", "save_results",
+    "structures", "summarize", "toy", "train", "view", "workspace",
+]
 
 
 def __getattr__(name: str):

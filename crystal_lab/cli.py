@@ -2,7 +2,8 @@
 
     crystal-lab lab [--dir DIR]              JupyterLab on the course notebooks
     crystal-lab start [DIR]                  copy the notebooks into a workspace of your own, open it
-    crystal-lab sample PROMPT --n-atoms N    generate crystals, write CIF files + one extxyz
+    crystal-lab sample PROMPT --n-atoms N    generate crystals, write CIF files + one extxyz into a
+                                             fresh folder (never into an earlier run's)
     crystal-lab train --epochs N ...         train (or resume) a model
     crystal-lab evaluate PATH...             validity / uniqueness / novelty / stability summary
 
@@ -70,35 +71,88 @@ def _cmd_start(args) -> int:
 
 # --------------------------------------------------------------------------- model work
 
+def fresh_folder(path: str | os.PathLike) -> Path:
+    """``path`` if it does not exist or is an empty folder, else the first free ``path-2``,
+    ``path-3``, ...: one folder per run, so runs never mix."""
+    path = Path(path)
+    candidate, k = path, 1
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        k += 1
+        candidate = path.with_name(f"{path.name}-{k}")
+    return candidate
+
+
 def _cmd_sample(args) -> int:
     from crystal_lab import load_model
 
     model = load_model(path=args.model, device=args.device)
-    structures = model.sample(args.prompt, n_atoms=args.n_atoms, n_samples=args.n_samples,
-                              steps=args.steps, seed=args.seed, progress=not args.quiet)
-    paths = workspace.write_structures(structures, args.out, extxyz_name="samples.extxyz")
-    print(f"wrote {len(structures)} structure(s) to {args.out}: "
+    kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps, "seed": args.seed,
+              "allow_large": args.allow_large}
+    try:                                        # bad input ends here, before any folder is made
+        model.check(args.prompt, **kwargs)
+    except ValueError as err:                   # say it in this command's words
+        raise ValueError(str(err).replace("allow_large=True", "--allow-large")) from None
+    structures = model.sample(args.prompt, progress=not args.quiet, **kwargs)
+    out = fresh_folder(args.out)
+    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz")
+    moved = f" ({args.out} already holds a run)" if out != Path(args.out) else ""
+    print(f"wrote {len(structures)} structure(s) to {out}{moved}: "
           f"{len(paths) - 1} CIF file(s) and {paths[-1].name}")
     return 0
+
+
+def _whole(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _steps(text: str) -> int | str:
+    """An argparse type for ``--steps``: a whole number >= 1 or ``full``."""
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        return _whole(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 or 'full', got {text!r}") from None
 
 
 #: ``crystal-lab train`` option -> keyword of ``crystal_lab.train.train``
 TRAIN_OPTIONS = {
     "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24"),
     "--split": ("split", str, "split to train on: train, val or test"),
-    "--epochs": ("epochs", int, "number of epochs"),
+    "--epochs": ("epochs", _whole(1), "number of epochs"),
     "--device": ("device", str, "auto, cpu or cuda"),
     "--out": ("out_dir", str, "run folder for checkpoints and logs"),
     "--resume": ("resume", str, "checkpoint to resume from (same machine: optimiser state too)"),
     "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
     "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
-    "--hidden": ("hidden", int, "hidden width of the denoiser"),
-    "--layers": ("layers", int, "message-passing layers"),
-    "--batch-size": ("batch_size", int, "crystals per batch"),
-    "--lr": ("lr", float, "learning rate"),
-    "--seed": ("seed", int, "random seed"),
-    "--max-minutes": ("max_minutes", float, "stop cleanly (with a checkpoint) after this long"),
-    "--limit": ("limit", int, "use only the first N structures of the split"),
+    "--hidden": ("hidden", _whole(1), "hidden width of the denoiser"),
+    "--layers": ("layers", _whole(1), "message-passing layers"),
+    "--batch-size": ("batch_size", _whole(1), "crystals per batch"),
+    "--lr": ("lr", _positive, "learning rate"),
+    "--seed": ("seed", _whole(0), "random seed"),
+    "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long"),
+    "--limit": ("limit", _whole(1), "use only the first N structures of the split"),
 }
 
 
@@ -160,13 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="generate crystals and write CIF + extxyz files")
     p.add_argument("prompt", nargs="?", default=None,
                    help='"Ba Ti O", "BaTiO3", "Ba1 O3 Ti1"; omit for unconditional samples')
-    p.add_argument("--n-atoms", type=int, default=None, help="atoms per cell")
-    p.add_argument("--n-samples", type=int, default=1, help="number of crystals (default 1)")
-    p.add_argument("--steps", type=int, default=None, help="reverse steps (default: the model's)")
-    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--n-atoms", type=_whole(1), default=None, help="atoms per cell")
+    p.add_argument("--n-samples", type=_whole(1), default=1, help="number of crystals (default 1)")
+    p.add_argument("--steps", type=_steps, default=None,
+                   help="reverse steps, or 'full' for the trained 1000-step schedule (default: the model's)")
+    p.add_argument("--seed", type=_whole(0), default=None, help="random seed")
+    p.add_argument("--allow-large", action="store_true",
+                   help="run more samples or steps than the caps (the refusal says how long it would take)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped MP-20 model)")
-    p.add_argument("--out", default="samples", help="output folder (default ./samples)")
+    p.add_argument("--out", default="samples",
+                   help="output folder (default ./samples); if it holds files already, the run goes "
+                        "to the first free DIR-2, DIR-3, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
 

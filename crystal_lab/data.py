@@ -20,17 +20,14 @@ import shutil
 import tempfile
 import urllib.request
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from .structures import to_atoms, to_structure
-
-#: the names this module gave the conversions before they moved to :mod:`crystal_lab.structures`
-structure_to_atoms = to_atoms
-atoms_to_structure = to_structure
+from .structures import to_atoms
 
 CDVAE_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/{name}/{split}.csv"
 
@@ -51,6 +48,10 @@ DATASETS: dict[str, dict] = {
 
 class DataNotFoundError(FileNotFoundError):
     """A data set is neither in ``$CRYSTAL_LAB_DATA``, nor cached, nor downloadable."""
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be read: the message names the file (and row) and what is wrong."""
 
 
 # --------------------------------------------------------------------------- reading
@@ -83,20 +84,54 @@ def read_csv(path: str | os.PathLike, limit: int | None = None) -> list[Atoms]:
     """Read a CDVAE-layout CSV (plain or ``.gz``) into a list of ``ase.Atoms``.
 
     Every column except ``cif`` (and a nameless pandas index column) goes into ``atoms.info``.
+    A file that is not gzip (or plain text) as its name says, is truncated, has no ``cif`` column
+    or holds a CIF that does not parse is a :class:`DataFileError` naming the file and the row.
     """
     path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: no such file")
     opener = gzip.open if path.suffix == ".gz" else open
     out = []
-    with opener(path, "rt", newline="") as fh, warnings.catch_warnings():
-        # pymatgen warns once per noble gas that it has no Pauling electronegativity: not our concern
-        warnings.filterwarnings("ignore", message="No Pauling electronegativity")
-        for row in csv.DictReader(fh):
-            if limit is not None and len(out) >= limit:
-                break
-            atoms = cif_to_atoms(row.pop("cif"))
-            atoms.info.update({k: _parse_value(v) for k, v in row.items() if k})
-            out.append(atoms)
+    row_number = 1   # the header is row 1
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8") as fh, warnings.catch_warnings():
+            # pymatgen warns once per noble gas that it has no Pauling electronegativity: not our concern
+            warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+            reader = csv.DictReader(fh, strict=True)
+            if reader.fieldnames is None:
+                raise DataFileError(f"{path}: the file is empty (a CDVAE CSV has a header with a cif column)")
+            if "cif" not in reader.fieldnames:
+                raise DataFileError(f"{path}: no 'cif' column (columns: {', '.join(reader.fieldnames)[:200]})")
+            for row_number, row in enumerate(reader, start=2):
+                if limit is not None and len(out) >= limit:
+                    break
+                out.append(_row_to_atoms(row, path, row_number))
+    except (gzip.BadGzipFile, zlib.error) as err:
+        raise DataFileError(f"{path}: not a valid gzip file, or its compressed data are corrupt ({err})") from None
+    except EOFError:
+        raise DataFileError(f"{path}: the file is truncated (it ends inside its compressed data, "
+                            f"after row {row_number})") from None
+    except csv.Error as err:
+        raise DataFileError(f"{path}, row {row_number + 1}: not valid CSV ({err}); the file may be "
+                            f"truncated") from None
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path}: not a text file (a gzip file must end in .gz)") from None
     return out
+
+
+def _row_to_atoms(row: dict, path: Path, row_number: int) -> Atoms:
+    cif = row.pop("cif")
+    if None in row or cif is None:
+        raise DataFileError(f"{path}, row {row_number}: the row has a different number of fields than the "
+                            f"header; the file may be truncated")
+    try:
+        atoms = cif_to_atoms(cif)
+    except Exception as err:  # noqa: BLE001 - pymatgen's CIF parser raises many kinds of error
+        raise DataFileError(f"{path}, row {row_number}: its CIF does not parse "
+                            f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}); "
+                            f"the file may be truncated or damaged") from None
+    atoms.info.update({k: _parse_value(v) for k, v in row.items() if k})
+    return atoms
 
 
 # --------------------------------------------------------------------------- the registry

@@ -41,18 +41,36 @@ def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 
 
 class MessageLayer(nn.Module):
-    """One round of all-pairs messages: m_ij = phi(h_i, h_j, edge_ij, lattice); h_i += psi(h_i, mean_j m_ij)."""
+    """One round of all-pairs messages: m_ij = phi(h_i, h_j, edge_ij, lattice); h_i += psi(h_i, mean_j m_ij).
+
+    The normalised node features are modulated by the condition ``c`` (B, hidden) as in DiT's
+    adaLN (Peebles & Xie 2023): ``x = norm(h) * (1 + scale(c)) + shift(c)``. The ``film`` layer
+    starts at zero, so a fresh layer (or one loaded from weights without it) is the plain layer.
+    """
 
     def __init__(self, hidden: int, d_edge: int):
         super().__init__()
         self.norm = nn.LayerNorm(hidden)
+        self.film = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 2 * hidden))
+        nn.init.zeros_(self.film[1].weight)
+        nn.init.zeros_(self.film[1].bias)
         self.src, self.dst = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden, bias=False)
         self.edge = nn.Linear(d_edge, hidden, bias=False)
         self.msg = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
         self.update = mlp(2 * hidden, hidden, hidden)
 
-    def forward(self, h, edge, pair_mask, n_atoms):
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before the layer had ``film`` lack it: fill in its zero initialisation,
+        # which makes the layer compute exactly what those weights computed
+        for name, value in self.film.state_dict().items():
+            state_dict.setdefault(f"{prefix}film.{name}", torch.zeros_like(value))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, h, edge, pair_mask, n_atoms, c=None):
         x = self.norm(h)
+        if c is not None:
+            scale, shift = self.film(c).chunk(2, -1)
+            x = x * (1 + scale[:, None]) + shift[:, None]
         # the first linear layer of phi, split so it costs O(N) for the nodes and O(N^2) only for edges
         m = self.msg(self.src(x)[:, :, None] + self.dst(x)[:, None, :] + self.edge(edge))
         agg = (m * pair_mask[..., None]).sum(2) / n_atoms[:, None, None]
@@ -60,6 +78,20 @@ class MessageLayer(nn.Module):
 
 
 class Denoiser(nn.Module):
+    """The score network of :mod:`crystal_lab.model` (see the module docstring for its tensors).
+
+    Conditioning: the time, the allowed elements and the optional crystal system and
+    formation-energy target form one condition vector ``c`` (B, hidden). It is added once to the
+    node features (with the lattice embedding) and modulates every message layer through that
+    layer's zero-initialised scale/shift (``MessageLayer.film``), so the condition reaches every
+    depth. ``system=None`` / ``energy=None`` leave that condition out (classifier-free training
+    drops them on their own).
+
+    Sizes: ``hidden`` features per atom, ``layers`` message layers, ``num_elements`` element
+    tokens (0 = masked), ``n_freq`` Fourier frequencies and ``n_rbf`` radial basis functions for
+    the pair features.
+    """
+
     def __init__(self, hidden: int = 128, layers: int = 4, num_elements: int = 100,
                  n_freq: int = 8, n_rbf: int = 16):
         super().__init__()
@@ -103,17 +135,21 @@ class Denoiser(nn.Module):
         n_atoms = mask.sum(1).clamp_min(1).to(frac.dtype)
         pair_mask = (mask[:, :, None] & mask[:, None, :]).to(frac.dtype)
         edge = self.edge_features(frac, lattice_params, lattice, mask)
-        graph = (self.time(timestep_embedding(t, self.hidden)) + self.cond(cond)
-                 + self.lattice_in(lattice_params))
+        # c: the condition (time, elements, properties); graph: c plus the lattice, added to the
+        # nodes in the order the first weights were trained with, so they compute bit for bit the same
+        c = self.time(timestep_embedding(t, self.hidden)) + self.cond(cond)
+        graph = c + self.lattice_in(lattice_params)
         if system is not None:
-            graph = graph + self.system(system)
+            s = self.system(system)
+            c, graph = c + s, graph + s
         if energy is not None:
             # formation energies of MP-20 lie in about [-4.5, 1] eV/atom: map to [0, 1] like t
             e = self.energy(timestep_embedding(((energy + 5.0) / 6.0).to(frac.dtype), self.hidden))
-            graph = graph + e * energy_given[:, None].to(frac.dtype)
+            e = e * energy_given[:, None].to(frac.dtype)
+            c, graph = c + e, graph + e
         h = self.token(tokens) + graph[:, None, :]
         for layer in self.layers:
-            h = layer(h, edge, pair_mask, n_atoms)
+            h = layer(h, edge, pair_mask, n_atoms, c)
         h = self.out_norm(h) * mask[..., None]
         pooled = h.sum(1) / n_atoms[:, None]
         return self.coord_head(h), self.lattice_head(pooled), self.type_head(h)

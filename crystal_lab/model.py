@@ -1,134 +1,103 @@
 """CrystalDiffusionModel = the denoiser + the three noise processes + a config.
 
-``load_model()`` returns the pretrained MP-20 model that ships inside the package; ``sample``
-turns a prompt into ``ase.Atoms``; ``loss`` is the training objective (one random t a crystal,
-each process noises its own variable, the denoiser predicts all three).
+``sample`` turns a prompt into ``ase.Atoms`` (``check`` runs its checks alone); ``loss`` is the
+training objective (one random t a crystal, each process noises its own variable, the denoiser
+predicts all three). Files are :mod:`crystal_lab.checkpoint`'s: ``crystal_lab.load_model()``
+returns the pretrained MP-20 model that ships inside the package.
+
+Bad arguments to ``sample`` get one :class:`~crystal_lab.prompts.PromptError` line from here or
+from :mod:`crystal_lab.prompts` (which this module's checks use); a device this machine lacks
+gets a ``ValueError`` from :func:`resolve_device`.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
-import json
 import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import ClassVar
+import numbers
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from ase.data import chemical_symbols
 from torch import nn
 
+from . import limits
+from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
 from .data import CrystalBatch
-from .denoiser import NEW_CONDITION_KEYS, Denoiser
-from .noise import MASK, CrystalNoise, WrappedNormalCoords
-from .prompts import MAX_ATOMS, PromptError, parse_prompt
-from .sampler import SamplerConfig, requests_for, sample_batch
-
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "mp20.pt"
-#: ``sample`` refuses more structures than this unless ``allow_large=True``
-MAX_SAMPLES = 10_000
-#: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
-SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
-
-
-class CheckpointError(RuntimeError):
-    """A weights file that is missing, corrupt, or not a crystal_lab checkpoint."""
+from .denoiser import Denoiser
+from .noise import MASK, CrystalNoise
+from .prompts import (
+    CRYSTAL_SYSTEMS,
+    TRAINING_FORMATION_ENERGY_RANGE,
+    Condition,
+    PromptError,
+    check_n_atoms,
+    outside_training_range,
+    parse_prompt,
+    whole_number,
+)
+from .sampler import requests_for, sample_batch
 
 
-@dataclass
-class NetworkConfig:
-    """The denoiser's architecture (denoiser.py)."""
+class _Plan(NamedTuple):
+    """What :meth:`CrystalDiffusionModel.sample` will do, once every argument is checked."""
 
-    hidden: int = 128
-    layers: int = 4
-    num_elements: int = 100
-    n_freq: int = 8
-    n_rbf: int = 16
-    max_atoms: int = MAX_ATOMS
-
-
-@dataclass
-class TrainingConfig:
-    """How the training objective (``model.loss``) drops or gives each condition."""
-
-    p_uncond: float = 0.2        # classifier-free dropout of the element condition
-    p_csp: float = 0.3           # fraction of crystals whose atom types are given (CSP)
-    p_drop_system: float = 0.5   # dropout of the crystal-system condition
-    p_drop_energy: float = 0.5   # dropout of the formation-energy condition
+    cond: Condition
+    n_samples: int
+    steps: int
+    seed: int | None
+    batch_size: int
+    guidance: float | None
+    property_guidance: float | None = None
 
 
-@dataclass
-class DataStats:
-    """Statistics fitted from the training data (``train.fit_model_stats``): the distribution of
-    atom counts here; the lattice standardisation is part of the lattice noise process
-    (``model.noise.lattice`` buffers ``mean``, ``std``, ``volume_per_atom``, in the state dict)."""
-
-    n_atoms_hist: dict = field(default_factory=lambda: {k: 1.0 for k in range(1, MAX_ATOMS + 1)})
+def _check_property_guidance(w) -> float | None:
+    """``sample``'s ``property_guidance``: None (the config's) or a number >= 0."""
+    if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0):
+        raise PromptError(f"property_guidance must be a number >= 0 (0 = none), got {w!r}")
+    return None if w is None else float(w)
 
 
-@dataclass(init=False)
-class ModelConfig:
-    """What a checkpoint records besides its tensors, in four groups: ``network`` (architecture),
-    ``training`` (the objective's condition dropout), ``sampler`` (:class:`SamplerConfig`, all the
-    reverse loop sees) and ``data`` (:class:`DataStats`).
-
-    The names of the first, flat config still work, for building and for reading:
-    ``ModelConfig(hidden=64, layers=3)`` and ``config.default_steps`` reach their group's field, so
-    checkpoints and notebooks made before the split load and run unchanged.
-    """
-
-    network: NetworkConfig
-    training: TrainingConfig
-    sampler: SamplerConfig
-    data: DataStats
-
-    GROUPS: ClassVar[dict] = {"network": NetworkConfig, "training": TrainingConfig,
-                              "sampler": SamplerConfig, "data": DataStats}
-    #: each setting's group, by its (first release's flat) name
-    GROUP_OF: ClassVar[dict] = {f.name: g for g, c in GROUPS.items() for f in dataclasses.fields(c)}
-
-    def __init__(self, network=None, training=None, sampler=None, data=None, **flat):
-        given = {"network": network, "training": training, "sampler": sampler, "data": data}
-        for name, cls in self.GROUPS.items():
-            value = given[name]
-            object.__setattr__(self, name, cls(**value) if isinstance(value, dict) else value or cls())
-        for key, value in flat.items():
-            setattr(self, key, value)
-
-    def _group(self, key: str):
-        if key not in self.GROUP_OF:
-            raise AttributeError(f"ModelConfig has no setting {key!r}")
-        return object.__getattribute__(self, self.GROUP_OF[key])
-
-    def __getattr__(self, key):   # only called for names that are not the four groups
-        return getattr(self._group(key), key)
-
-    def __setattr__(self, key, value):
-        if key in self.GROUPS:
-            object.__setattr__(self, key, value)
-        else:
-            setattr(self._group(key), key, value)
-
-    def to_dict(self) -> dict:
-        """Nested plain data (what a checkpoint stores)."""
-        return {g: asdict(getattr(self, g)) for g in self.GROUPS}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        """From :meth:`to_dict`'s nested form or the first release's flat one (names reach their groups)."""
-        return cls(**d)
+def _random_seed() -> int:
+    return int(np.random.SeedSequence().entropy % 2**31)
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def _check_seed(seed) -> int:
+    seed = whole_number(seed, "seed", minimum=0, also=" (or None for a random one)")
+    if seed >= 2**63:
+        raise PromptError(f"seed must be below 2**63, got {seed}")
+    return seed
+
+
+def _warn_if_extrapolating(cond: Condition) -> None:
+    if outside_training_range(cond.formation_energy):
+        lo, hi = TRAINING_FORMATION_ENERGY_RANGE
+        warnings.warn(f"a formation-energy target of {cond.formation_energy:g} eV/atom is outside the "
+                      f"training data's {lo} to {hi} eV/atom: the model extrapolates", UserWarning,
+                      stacklevel=3)
+
+
+def _request_info(request) -> dict:
+    """What a result records of its request (``atoms.info``, and so the extxyz)."""
+    info = {"prompt": request.label}
+    if request.system:
+        info["crystal_system"] = CRYSTAL_SYSTEMS[request.system - 1]
+    if request.energy is not None:
+        info["formation_energy_target"] = float(request.energy)
+    return info
 
 
 class CrystalDiffusionModel(nn.Module):
+    """A diffusion model of crystals: the :class:`~crystal_lab.denoiser.Denoiser` network, the
+    three noise processes (``noise.coords``, ``noise.lattice``, ``noise.types``) and the
+    :class:`ModelConfig` that a checkpoint records.
+
+    ``sample(prompt, ...)`` generates structures, ``check(prompt, ...)`` runs its checks alone,
+    ``sample_many(prompts)`` one structure per prompt, ``loss(batch)`` is the training objective.
+    Build one from a config to train it, or load one with ``crystal_lab.load_model()``.
+    """
+
     def __init__(self, config: ModelConfig | None = None, noise: CrystalNoise | None = None):
         super().__init__()
         self.config = config or ModelConfig()
@@ -172,7 +141,9 @@ class CrystalDiffusionModel(nn.Module):
         c, dev = self.config.training, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
-        rand = lambda *shape: torch.rand(*shape, generator=generator, device=dev)  # noqa: E731
+        def rand(*shape):
+            return torch.rand(*shape, generator=generator, device=dev)
+
         t = rand(B).clamp_min(1e-3)
         x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
         x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
@@ -196,107 +167,171 @@ class CrystalDiffusionModel(nn.Module):
         return {"loss": coord + lat + types, "coord": coord, "lattice": lat, "types": types}
 
     # ------------------------------------------------------------------ sampling
+    def check(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
+              seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
+              progress: bool = True, callback=None, crystal_system: str | None = None,
+              formation_energy: float | None = None, guidance: float | None = None,
+              allow_large: bool = False, property_guidance: float | None = None) -> Condition:
+        """Every check :meth:`sample` runs, without sampling: the parsed :class:`Condition`, or the
+        :class:`~crystal_lab.prompts.PromptError` ``sample`` would raise (same message).
+
+        Takes ``sample``'s arguments; the Generate widget uses it for its helper line.
+        """
+        return self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
+                          formation_energy, guidance, allow_large, property_guidance).cond
+
     def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
                seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
                progress: bool = True, callback=None, crystal_system: str | None = None,
                formation_energy: float | None = None, guidance: float | None = None,
-               allow_large: bool = False):
+               allow_large: bool = False, property_guidance: float | None = None):
         """Generate crystals for a prompt (see :mod:`crystal_lab.prompts`).
 
-        ``steps``: reverse steps (default ``config.sampler.default_steps``; ``"full"`` for the full
-        1000-step schedule). ``seed``: reproducible on the same device. Returns ``list[Atoms]``, or
-        with ``return_trajectory`` a list of frame lists (t from 1 to 0) per sample.
-        ``callback(info)`` runs after each step and may return True to stop early; the finished
-        structures and the current batch's prediction are returned (``atoms.info["complete"]``).
-        ``crystal_system`` (one of ``prompts.CRYSTAL_SYSTEMS``) and ``formation_energy`` (eV/atom)
-        ask for more than the composition (inverse design) and override the prompt's words;
+        ``prompt``: a prompt text, a list of element symbols, None (unconditional) or a
+        :class:`Condition` already parsed (by :func:`~crystal_lab.prompts.parse_prompt` or
+        :meth:`check`). ``steps``: reverse steps (None: ``config.sampler.default_steps``;
+        ``"full"``: the full 1000-step schedule). ``seed``: reproducible on the same device.
+        Returns ``list[Atoms]``, or with ``return_trajectory`` a list of frame lists (t from 1 to 0)
+        per sample. ``callback(info)`` runs after each step and may return True to stop early; the
+        finished structures and the current batch's prediction are returned
+        (``atoms.info["complete"]``). ``crystal_system`` (one of ``prompts.CRYSTAL_SYSTEMS``) and
+        ``formation_energy`` (eV/atom) ask for more than the composition (inverse design) and
+        override the prompt's words; a target outside the training data's range warns.
         ``guidance``: classifier-free guidance weight (default ``config.sampler.guidance``; 1 = none).
-        More than ``MAX_SAMPLES`` structures are refused unless ``allow_large=True``.
+        ``property_guidance``: classifier-free guidance of the crystal system and energy on their own
+        (default ``config.sampler.property_guidance``, 0 = none; MatterGen's factor 2 is 1 here).
+        Runs beyond the caps of :mod:`crystal_lab.limits` (structures, steps, batch size) are
+        refused, with an estimate of the time or memory, unless ``allow_large=True``. Each
+        result's ``atoms.info`` records ``prompt``,
+        ``seed``, ``steps`` and, when asked, ``crystal_system`` and ``formation_energy_target``.
         """
-        net = self.config.network
-        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=net.max_atoms,
-                            crystal_system=crystal_system, formation_energy=formation_energy)
-        self._check_elements(cond)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise PromptError(f"n_samples must be a whole number >= 1, got {n_samples!r}")
-        self._check_size(n_samples, steps, allow_large)
-        seed = self._seed(seed)
-        hist = {int(k): v for k, v in self.config.data.n_atoms_hist.items()}
-        requests = requests_for(cond, n_samples, hist, net.max_atoms, np.random.default_rng(seed))
-        return self._run(requests, [cond.text] * n_samples, steps=steps, seed=seed,
-                         return_trajectory=return_trajectory, batch_size=batch_size, progress=progress,
-                         callback=callback, guidance=guidance, desc=f"sampling {cond.text or 'any'}")
+        plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
+                          formation_energy, guidance, allow_large, property_guidance)
+        cond = plan.cond
+        _warn_if_extrapolating(cond)
+        seed = _random_seed() if plan.seed is None else plan.seed
+        hist = self._n_atoms_hist()
+        requests = requests_for(cond, plan.n_samples, hist, self.config.network.max_atoms,
+                                np.random.default_rng(seed))
+        return self._run(requests, steps=plan.steps, seed=seed, return_trajectory=return_trajectory,
+                         batch_size=plan.batch_size, progress=progress, callback=callback,
+                         guidance=plan.guidance, property_guidance=plan.property_guidance,
+                         desc=f"sampling {cond.text or 'any'}")
 
-    def _check_elements(self, cond) -> None:
-        """Refuse elements beyond the network's embedding table with a one-line error."""
+    def _plan(self, prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
+              formation_energy, guidance, allow_large, property_guidance=None) -> _Plan:
+        """Check every argument of :meth:`sample` (the one place that does)."""
+        cond = self._condition(prompt, n_atoms, crystal_system, formation_energy)
+        n_samples = whole_number(n_samples, "n_samples")
+        n_steps = self._steps(steps)
+        seed = None if seed is None else _check_seed(seed)
+        batch_size = whole_number(batch_size, "batch_size")
+        if callback is not None and not callable(callback):
+            raise PromptError(f"callback must be a function of one dict (or None), got {callback!r}")
+        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, numbers.Real)
+                                     or not math.isfinite(guidance) or guidance < 0):
+            raise PromptError(f"guidance must be a number >= 0 (1 = no guidance), got {guidance!r}")
+        self._check_size(n_samples, n_steps, allow_large, min(batch_size, n_samples))
+        return _Plan(cond, n_samples, n_steps, seed, batch_size, None if guidance is None else float(guidance),
+                     _check_property_guidance(property_guidance))
+
+    def _condition(self, prompt, n_atoms, crystal_system, formation_energy) -> Condition:
+        """The prompt as a :class:`Condition` this network can honour."""
+        max_atoms = self.config.network.max_atoms
+        if isinstance(prompt, Condition) and n_atoms is None and crystal_system is None \
+                and formation_energy is None:
+            cond = prompt
+            if cond.n_atoms is not None:
+                check_n_atoms(cond.n_atoms, max_atoms)
+            if len(cond.elements) > (cond.n_atoms or max_atoms):
+                raise PromptError(f"{len(cond.elements)} elements cannot fit in a cell of "
+                                  f"{cond.n_atoms or max_atoms} atoms")
+        else:
+            if isinstance(prompt, Condition):   # its normal form, with the arguments that override it
+                n_atoms = prompt.n_atoms if n_atoms is None else n_atoms
+                prompt = prompt.prompt
+            cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
+                                crystal_system=crystal_system, formation_energy=formation_energy)
         E = self.config.network.num_elements
         too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > E]
         if too_big:
             raise PromptError(f"{', '.join(too_big)} is beyond this model's elements (H to "
                               f"{chemical_symbols[E]}, Z = 1-{E})")
+        if cond.n_atoms is None:
+            sizes = [n for n, w in self._n_atoms_hist().items() if w > 0 and len(cond.elements) <= n <= max_atoms]
+            if not sizes:
+                raise PromptError(f"the training data hold no cell of {len(cond.elements)} to {max_atoms} "
+                                  f"atoms to draw a size from: pass n_atoms")
+        return cond
 
-    def _check_size(self, n_samples: int, steps, allow_large: bool) -> None:
-        if n_samples <= MAX_SAMPLES or allow_large:
-            return
-        n_steps = self._steps(steps)
-        rate = SAMPLES_PER_SECOND["cuda" if self.device.type == "cuda" else "cpu"]
-        hours = n_samples * n_steps / self.config.sampler.default_steps / rate / 3600
-        raise PromptError(f"{n_samples} samples would take about {hours:.1f} h on {self.device.type} "
-                          f"(cap {MAX_SAMPLES}); pass allow_large=True to run it anyway")
+    def _n_atoms_hist(self) -> dict[int, float]:
+        return {int(k): v for k, v in self.config.data.n_atoms_hist.items()}
+
+    def _steps(self, steps) -> int:
+        """``steps`` as a number: None is the model's default, ``"full"`` the trained schedule."""
+        if steps is None:
+            return self.config.sampler.default_steps
+        if isinstance(steps, str) and steps.strip().lower() == "full":
+            return self.config.sampler.full_steps
+        return whole_number(steps, "steps", also=" or 'full'")
+
+    def estimate_seconds(self, n_samples: int, steps: int) -> float:
+        """About how long sampling ``n_samples`` structures with ``steps`` steps takes here."""
+        return limits.estimate_seconds(n_samples, steps, self.config.sampler.default_steps, self.device.type)
+
+    def estimate_bytes(self, batch_size: int, n_atoms: int | None = None) -> float:
+        """About how much memory one batch of ``batch_size`` cells of ``n_atoms`` atoms (default:
+        the model's maximum) needs while sampling."""
+        return limits.estimate_bytes(batch_size, n_atoms or self.config.network.max_atoms,
+                                     self.config.network.hidden)
+
+    def _check_size(self, n_samples: int, steps: int, allow_large: bool, batch_size: int = 1) -> None:
+        limits.check_size(n_samples, steps, batch_size, allow_large, seconds=self.estimate_seconds(n_samples, steps),
+                          batch_bytes=self.estimate_bytes(batch_size), device=self.device.type,
+                          max_atoms=self.config.network.max_atoms, full_steps=self.config.sampler.full_steps)
 
     def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
-                    batch_size: int = 64, progress: bool = True) -> list:
-        """One structure for each prompt in ``prompts`` (``n_atoms``: one int, or one per prompt),
-        batched together by size: e.g. crystal-structure prediction for a whole test set."""
-        sizes = n_atoms if isinstance(n_atoms, (list, tuple)) else [n_atoms] * len(prompts)
+                    batch_size: int = 64, progress: bool = True, allow_large: bool = False,
+                    property_guidance: float | None = None) -> list:
+        """One structure for each prompt in ``prompts`` (a list or tuple of prompts or
+        :class:`Condition` s; ``n_atoms``: one int, or one per prompt), batched together by size:
+        e.g. crystal-structure prediction for a whole test set. A bare string is refused: use
+        :meth:`sample` for one prompt, or ``[prompt]``."""
+        if isinstance(prompts, (str, Condition)) or not isinstance(prompts, (list, tuple)):
+            raise PromptError(f"sample_many takes a list of prompts, got {type(prompts).__name__} "
+                              f"{prompts!r}: use sample() for one prompt, or pass [prompt]")
+        sizes = list(n_atoms) if isinstance(n_atoms, (list, tuple, np.ndarray)) else [n_atoms] * len(prompts)
         if len(sizes) != len(prompts):
             raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
-        self._check_size(len(prompts), steps, False)
-        seed = self._seed(seed)
-        rng = np.random.default_rng(seed)
-        hist = {int(k): v for k, v in self.config.data.n_atoms_hist.items()}
-        max_atoms = self.config.network.max_atoms
-        conds = [parse_prompt(p, n_atoms=n, max_atoms=max_atoms) for p, n in zip(prompts, sizes)]
+        n_steps = self._steps(steps)
+        batch_size = whole_number(batch_size, "batch_size")
+        seed = _random_seed() if seed is None else _check_seed(seed)
+        property_guidance = _check_property_guidance(property_guidance)
+        self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
+        conds = [self._condition(p, n, None, None) for p, n in zip(prompts, sizes)]
         for c in conds:
-            self._check_elements(c)
+            _warn_if_extrapolating(c)
+        rng = np.random.default_rng(seed)
+        hist, max_atoms = self._n_atoms_hist(), self.config.network.max_atoms
         requests = [requests_for(c, 1, hist, max_atoms, rng)[0] for c in conds]
         order = sorted(range(len(requests)), key=lambda i: requests[i].n_atoms)
-        out = self._run([requests[i] for i in order], [conds[i].text for i in order], steps=steps,
-                        seed=seed, batch_size=batch_size, progress=progress,
+        out = self._run([requests[i] for i in order], steps=n_steps, seed=seed, batch_size=batch_size,
+                        progress=progress, property_guidance=property_guidance,
                         desc=f"sampling {len(prompts)} prompts")
         result = [None] * len(out)
         for pos, i in enumerate(order):
             result[i] = out[pos]
         return result
 
-    @staticmethod
-    def _seed(seed) -> int:
-        if seed is None:
-            return int(np.random.SeedSequence().entropy % 2**31)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-            raise PromptError(f"seed must be a whole number >= 0 (or None for a random one), got {seed!r}")
-        return int(seed)
-
-    def _steps(self, steps) -> int:
-        if steps is None or steps == "full":
-            return self.config.sampler.full_steps if steps == "full" else self.config.sampler.default_steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise PromptError(f"steps must be a whole number >= 1 or 'full', got {steps!r}")
-        return steps
-
-    def _run(self, requests, labels, *, steps, seed, desc, return_trajectory=False, batch_size=64,
-             progress=True, callback=None, guidance=None):
+    def _run(self, requests, *, steps: int, seed: int, desc, return_trajectory=False, batch_size=64,
+             progress=True, callback=None, guidance=None, property_guidance=None):
         from tqdm.auto import tqdm
 
-        steps = self._steps(steps)
-        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
-                                     or not math.isfinite(guidance) or guidance < 0):
-            raise PromptError(f"guidance must be a number >= 0 (1 = no guidance), got {guidance!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise PromptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         settings = self.config.sampler
         if guidance is not None:
             settings = dataclasses.replace(settings, guidance=float(guidance))
+        if property_guidance is not None:
+            settings = dataclasses.replace(settings, property_guidance=float(property_guidance))
         generator = torch.Generator(device=self.device).manual_seed(seed)
         was_training = self.training
         self.eval()
@@ -309,7 +344,7 @@ class CrystalDiffusionModel(nn.Module):
                     trajectory=return_trajectory, callback=callback, n_total=len(requests),
                     n_done=len(results), progress=bar)
                 for i, atoms in enumerate(final):
-                    atoms.info.update(prompt=labels[len(results)], seed=seed, steps=steps)
+                    atoms.info.update(_request_info(chunk[i]), seed=seed, steps=steps)
                     results.append(atoms)
                     if return_trajectory:   # the final structure replaces the last t=0 frame
                         kept = frames if stopped else frames[:-1]
@@ -319,100 +354,10 @@ class CrystalDiffusionModel(nn.Module):
         self.train(was_training)
         return trajectories if return_trajectory else results
 
-    # ------------------------------------------------------------------ saving and loading
-    def checkpoint(self, half: bool = False) -> dict:
-        """Plain tensors and numbers only (loadable with ``weights_only=True``): the config and the
-        whole ``state_dict`` (the denoiser's weights and the noise processes' buffers). ``half``
-        stores the denoiser's float weights as float16 (half the size; cast back on loading)."""
-        cast = lambda k, v: v.half() if half and k.startswith("denoiser.") and v.is_floating_point() else v  # noqa: E731
-        return {"format": FORMAT, "config": self.config.to_dict(),
-                "state_dict": {k: cast(k, v.detach().cpu()) for k, v in self.state_dict().items()}}
-
-    def save(self, path: str | Path, half: bool = False, **card) -> str:
-        """Write weights (``torch.save``; loadable with ``weights_only=True``) and a sha256 sidecar."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        torch.save(self.checkpoint(half), buf)
-        data = buf.getvalue()
-        path.write_bytes(data)
-        digest = hashlib.sha256(data).hexdigest()
-        meta = {"file": path.name, "sha256": digest, "bytes": len(data), **card}
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        return digest
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> CrystalDiffusionModel:
-        """A model from :meth:`checkpoint`'s dict (this format or the first release's)."""
-        if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT_V1:
-            ckpt = upgrade_v1(ckpt)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-            raise CheckpointError(f"not a crystal_lab checkpoint (missing format tag {FORMAT!r})")
-        try:
-            model = cls(ModelConfig.from_dict(ckpt["config"]))
-        except (AttributeError, TypeError) as err:
-            raise CheckpointError(f"the checkpoint's config does not fit this version: {err}") from None
-        # float16 weights are cast back to float32 as they are copied in; weights made before the
-        # inverse-design conditions existed lack only those (zero-initialised) layers
-        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
-        missing = [k for k in missing if not k.removeprefix("denoiser.").startswith(NEW_CONDITION_KEYS)]
-        if missing or unexpected:
-            raise CheckpointError(f"weights do not fit the network: missing {missing[:3]}, "
-                                  f"unexpected {unexpected[:3]}")
-        return model
-
-
-#: the checkpoint format: {"format", "config": ModelConfig.to_dict(), "state_dict": model.state_dict()}
-FORMAT = "crystal_lab/2"
-#: the first release's: a flat config, the denoiser's weights alone and the noise tables as a dict
-FORMAT_V1 = "crystal_lab/1"
-
-
-def upgrade_v1(ckpt: dict) -> dict:
-    """A first-release checkpoint in today's form (the shipped ``mp20.pt`` is one; it loads as is).
-    Its flat config names reach their groups; its noise dict becomes the noise modules' buffers."""
-    noise, lat = ckpt["noise"], ckpt["noise"]["lattice"]
-    coords = WrappedNormalCoords(noise["sigma_min"], noise["sigma_max"])   # recomputes its tables
-    state = {f"denoiser.{k}": v for k, v in ckpt["state_dict"].items()}
-    state.update({f"noise.coords.{k}": v for k, v in coords.state_dict().items()})
-    state.update({"noise.lattice.mean": torch.tensor(lat["mean"], dtype=torch.float32),
-                  "noise.lattice.std": torch.tensor(lat["std"], dtype=torch.float32),
-                  "noise.lattice.volume_per_atom": torch.tensor(float(lat["volume_per_atom"]), dtype=torch.float64)})
-    return {"format": FORMAT, "config": ckpt["config"], "state_dict": state}
-
-
-def load_model(path: str | Path | None = None, device: str = "auto", verify: bool = True) -> CrystalDiffusionModel:
-    """Load a model: by default the MP-20 model shipped in ``crystal_lab/weights`` (offline).
-
-    The file is checked against the sha256 recorded beside it (``<name>.json``) and read with
-    ``torch.load(weights_only=True)``, which never executes code from the file.
-    """
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    if not path.exists():
-        raise CheckpointError(f"no weights at {path}")
-    data = path.read_bytes()
-    meta_path = path.with_suffix(".json")
-    if verify:
-        if not meta_path.exists():
-            raise CheckpointError(f"{path.name}: no {meta_path.name} with its sha256 beside it "
-                                  "(pass verify=False to load an unverified file you trust)")
-        expected = json.loads(meta_path.read_text())["sha256"]
-        got = hashlib.sha256(data).hexdigest()
-        if got != expected:
-            raise CheckpointError(f"{path.name} is corrupt or was replaced: sha256 {got[:12]}... "
-                                  f"does not match the recorded {expected[:12]}...")
-    try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors, unsupported globals, truncated files
-        raise CheckpointError(f"{path.name} is not a loadable crystal_lab checkpoint: "
-                              f"{str(err).splitlines()[0]}") from None
-    model = CrystalDiffusionModel.from_checkpoint(ckpt)
-    return model.to(resolve_device(device)).eval()
-
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["CrystalDiffusionModel", "ModelConfig", "NetworkConfig", "TrainingConfig", "DataStats", "load_model",
-           "CheckpointError", "resolve_device", "count_parameters"]
+__all__ = ["CrystalDiffusionModel", "DataStats", "ModelConfig", "NetworkConfig",
+           "TrainingConfig", "count_parameters", "resolve_device"]

@@ -14,7 +14,8 @@ formation energy (the spirit of Chemeleon's text prompts, but a small grammar, n
                    | hexagonal | cubic                          (any letter case)
     target       = "Ef=-1.5", "Ef -1.5", "E_form=-1.5", "formation energy -1.5",
                    "formation energy of -1.5 eV/atom"
-                                     formation energy per atom in eV/atom ("eV/atom" optional)
+                                     formation energy per atom in eV/atom ("eV/atom" optional;
+                                     "Ef=-1e-1" and "Ef=2.5E-1" are numbers too)
     filler words = a, an, with, and                             (ignored)
 
 Examples: ``"cubic BaTiO3"``, ``"hexagonal Li P S Cl"``, ``"Li P S Cl Ef=-1.5"``,
@@ -23,9 +24,14 @@ Examples: ``"cubic BaTiO3"``, ``"hexagonal Li P S Cl"``, ``"Li P S Cl Ef=-1.5"``
 The keyword arguments ``crystal_system=`` and ``formation_energy=`` of :func:`parse_prompt` (and
 of ``model.sample``) override what the text says.
 
-Every message about bad input lives in this module, one line each, naming the problem. A word
-the grammar does not know gets a message listing what it understands; a formula typed in the
-wrong letter case gets a suggestion ("srtio3": did you mean SrTiO3?).
+Every message about a bad prompt, ``n_atoms`` or condition lives in this module, one line each
+(:class:`PromptError`, naming the problem), with the whole-number check :func:`whole_number`
+that ``model.sample`` uses for its other arguments. The messages about what one model can do
+(elements beyond its embedding table, the size caps, callbacks, guidance) are raised by
+:mod:`crystal_lab.model`; those about weights files by :mod:`crystal_lab.checkpoint`. A word the
+grammar does not know gets a message listing what it understands; a formula typed in the wrong
+letter case gets a suggestion ("srtio3": did you mean SrTiO3?). The prose that explains a prompt
+to a student is :func:`crystal_lab.chemistry.describe_prompt`.
 """
 from __future__ import annotations
 
@@ -54,7 +60,7 @@ FILLER_WORDS = ("a", "an", "with", "and")
 #: (min, max) of its ``formation_energy_per_atom`` column. Targets outside are extrapolation.
 TRAINING_FORMATION_ENERGY_RANGE = (-4.47, 0.08)
 _MAX_ABS_TARGET = 10.0   # eV/atom: larger is a typo, not a target
-_NUMBER = r"[-+\u2212]?(?:\d+(?:\.\d*)?|\.\d+)"
+_NUMBER = r"[-+\u2212]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
 _TARGET_NAME = r"(?<![A-Za-z])(?:e_?f(?:orm)?|formation[\s_]+energy)"
 _TARGET = re.compile(rf"{_TARGET_NAME}(?:\s*(?:=|:|of\b|is\b)\s*|\s+)(?P<value>{_NUMBER})"
                      rf"(?:\s*ev(?:\s*/\s*atom)?)?(?![\w.])", re.IGNORECASE)
@@ -65,11 +71,14 @@ _UNDERSTOOD = (f"a prompt understands element symbols (Ba Ti O) or a formula (Ba
                f"(Ef=-1.5, in eV/atom)")
 
 
-def crystal_system_of(spacegroup_number: int) -> str:
-    """The crystal system of an international space-group number (1-230)."""
-    n = int(spacegroup_number)
-    if not 1 <= n <= 230:
-        raise PromptError(f"space-group number must be 1-230, got {spacegroup_number!r}")
+def crystal_system_of(space_group_number: int) -> str:
+    """The crystal system of an international space-group number (1-230; ``225.0`` from a table
+    is 225)."""
+    n = space_group_number
+    if isinstance(n, bool) or not isinstance(n, numbers.Real) or not math.isfinite(n) \
+            or n != int(n) or not 1 <= n <= 230:
+        raise PromptError(f"space-group number must be a whole number 1-230, got {space_group_number!r}")
+    n = int(n)
     return CRYSTAL_SYSTEMS[sum(n >= first for first in _SYSTEM_FIRST_SG) - 1]
 
 
@@ -122,13 +131,23 @@ def _element(token: str) -> str:
     raise PromptError(f"{token} is not an element")
 
 
-def _check_n_atoms(n_atoms, max_atoms: int) -> None:
-    if isinstance(n_atoms, bool) or not isinstance(n_atoms, int):
-        raise PromptError(f"n_atoms must be a whole number, got {n_atoms!r}")
-    if n_atoms < 1:
-        raise PromptError(f"n_atoms must be at least 1, got {n_atoms}")
+def whole_number(value, name: str, minimum: int = 1, also: str = "") -> int:
+    """``value`` as an ``int`` if it is a whole number >= ``minimum``, else :class:`PromptError`.
+
+    Python ints and numpy integers (``np.int64(4)``) are whole numbers; bools, floats (even
+    ``4.0``), strings and None are not. ``also`` names what else the caller accepts (e.g.
+    ``" or 'full'"``) for the message.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise PromptError(f"{name} must be a whole number >= {minimum}{also}, got {value!r}")
+    return int(value)
+
+
+def check_n_atoms(n_atoms, max_atoms: int) -> int:
+    n_atoms = whole_number(n_atoms, "n_atoms")
     if n_atoms > max_atoms:
         raise PromptError(f"n_atoms={n_atoms} is above the model's maximum of {max_atoms}")
+    return n_atoms
 
 
 def _parse_formula(text: str) -> dict[str, int]:
@@ -174,7 +193,7 @@ def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
 
 def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest: bool) -> Condition:
     if n_atoms is not None:
-        _check_n_atoms(n_atoms, max_atoms)
+        n_atoms = check_n_atoms(n_atoms, max_atoms)
     system = target = None
     if isinstance(prompt, str):
         prompt, system, target = split_prompt(prompt)
@@ -195,7 +214,7 @@ def split_prompt(text: str) -> tuple[str, str | None, float | None]:
     if not isinstance(text, str):
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(text).__name__}")
-    targets = [_formation_energy(float(m["value"].replace("\u2212", "-")))
+    targets = [_formation_energy(float(m["value"].replace("\u2212", "-")), name="the formation-energy target")
                for m in _TARGET.finditer(text)]
     if len(targets) > 1:
         raise PromptError(f"two formation-energy targets ({targets[0]:g} and {targets[1]:g} eV/atom): "
@@ -244,14 +263,20 @@ def _crystal_system(value) -> str:
                       f"got {value!r}{mean}")
 
 
-def _formation_energy(value) -> float:
+def _formation_energy(value, name: str = "formation_energy") -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise PromptError(f"formation_energy must be a finite number in eV/atom, got {value!r}")
+        raise PromptError(f"{name} must be a finite number in eV/atom, got {value!r}")
     if abs(value) > _MAX_ABS_TARGET:
         lo, hi = TRAINING_FORMATION_ENERGY_RANGE
         raise PromptError(f"a formation energy of {value:g} eV/atom is outside -{_MAX_ABS_TARGET:g} to "
                           f"{_MAX_ABS_TARGET:g} eV/atom (the training data span {lo} to {hi})")
     return float(value)
+
+
+def outside_training_range(formation_energy: float | None) -> bool:
+    """Whether a formation-energy target lies outside the training data's range (extrapolation)."""
+    lo, hi = TRAINING_FORMATION_ENERGY_RANGE
+    return formation_energy is not None and not lo <= formation_energy <= hi
 
 
 def _segmentations(text: str) -> list[list[str]]:
@@ -341,6 +366,9 @@ def _composition_condition(prompt, n_atoms: int | None, max_atoms: int, suggest:
                           f"got {type(prompt).__name__}")
     if n_atoms is not None and len(elements) > n_atoms:
         raise PromptError(f"{len(elements)} elements cannot fit in n_atoms={n_atoms}")
+    if len(elements) > max_atoms:
+        raise PromptError(f"{len(elements)} elements cannot fit in a cell of at most {max_atoms} atoms "
+                          f"(the model's maximum): give at most {max_atoms} elements")
     return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
 
 
@@ -385,56 +413,3 @@ def valid_n_atoms(formula, max_atoms: int = MAX_ATOMS) -> list[int]:
     """
     size = sum(formula_unit(formula).values())
     return list(range(size, max_atoms + 1, size))
-
-
-def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
-                    crystal_system: str | None = None, formation_energy: float | None = None) -> str:
-    """A student-facing explanation of what the model will do with ``prompt`` (one paragraph).
-
-    Normalises the prompt, lists the valid ``n_atoms`` for a formula, warns (does not refuse)
-    when SMACT finds no charge-balanced oxidation states for the composition, and says what a
-    crystal-system or formation-energy condition asks (a request, not a guarantee).
-    """
-    try:
-        cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
-                            crystal_system=crystal_system, formation_energy=formation_energy)
-    except PromptError as err:
-        return f"Cannot use this prompt: {str(err).rstrip('.?')}{'?' if str(err).endswith('?') else '.'}"
-    if cond.kind == "unconditional":
-        size = f"{cond.n_atoms} atoms" if cond.n_atoms else "a number of atoms drawn from the training data"
-        text = f"Unconditional generation: any elements, {size} per cell."
-    elif cond.kind == "chemical_system":
-        size = f"{cond.n_atoms} atoms" if cond.n_atoms else f"{len(cond.elements)} to {max_atoms} atoms"
-        text = (f"Chemical system {'-'.join(cond.elements)}: the model chooses a composition that "
-                f"uses all of, and only, {', '.join(cond.elements)}, with {size} per cell.")
-    else:
-        text = (f"Formula {cond.text} (crystal-structure prediction): the composition "
-                f"{formula_text(cond.counts)} is fixed and the model places {cond.n_atoms} atoms in a cell. "
-                f"Valid n_atoms: {', '.join(map(str, valid_n_atoms(cond.formula_unit, max_atoms)))}.")
-        if not charge_balanced(cond.formula_unit):
-            text += " Warning: SMACT finds no charge-neutral oxidation states for it; it is an unlikely compound."
-    return text + _describe_targets(cond)
-
-
-def _describe_targets(cond: Condition) -> str:
-    text = ""
-    if cond.crystal_system:
-        text += (f" Crystal system asked: {cond.crystal_system} (the model is steered towards it, "
-                 f"not forced: check the result's symmetry).")
-    if cond.formation_energy is not None:
-        lo, hi = TRAINING_FORMATION_ENERGY_RANGE
-        text += f" Formation-energy target: {cond.formation_energy:g} eV/atom."
-        if not lo <= cond.formation_energy <= hi:
-            text += (f" Warning: the training data span {lo} to {hi} eV/atom; outside that the "
-                     f"model extrapolates.")
-    return text
-
-
-def charge_balanced(counts: dict[str, int]) -> bool:
-    """Whether SMACT finds a charge-neutral, electronegativity-ordered set of oxidation states.
-
-    Uses :func:`crystal_lab.evaluate.smact_validity` (CDVAE's compositional validity).
-    """
-    from crystal_lab.evaluate import smact_validity
-
-    return bool(smact_validity(formula_text(counts)))

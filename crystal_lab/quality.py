@@ -1,10 +1,13 @@
 """"How good is this model?": the shipped model's measured quality beside its floor and the
 published anchors, read from the benchmark results so the notebooks never go stale.
 
-The measured numbers come from ``benchmarks/results/model.json`` (written by
-``benchmarks/bench_model.py``; the shipped model's CSP match rate on MP-20 test structures and
-its generation validity). Nothing about the model is written here: when the weights and the
-benchmark file are replaced, the box follows. The anchors are published MP-20 CSP match rates
+The measured numbers come from ``crystal_lab/weights/mp20.quality.json``, package data that
+travels beside the weights (written by ``benchmarks/bench_model.py`` together with
+``benchmarks/results/model.json``, same schema: the shipped model's CSP match rate on MP-20 test
+structures and its generation validity). So an installed copy of the package (a wheel, Binder's
+``pip install .``, a ``crystal-lab start`` workspace) shows the same numbers as a source
+checkout. Nothing about the model is written here: when the weights and their facts file are
+replaced, the box follows. The anchors are published MP-20 CSP match rates
 (one sample a target, ``StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)``) from DiffCSP
 (Jiao et al. 2023, Table 1) and FlowMM (Miller et al. 2024).
 
@@ -16,29 +19,35 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-__all__ = ["ANCHORS", "RANDOM_SEARCH", "ModelQuality", "default_results_path", "load_quality",
-           "quality_box"]
+__all__ = ["ANCHORS", "ANCHORS_TRAINED_ON", "PACKAGE_FILE", "RANDOM_SEARCH", "ModelQuality", "QualityBox",
+           "default_results_path", "load_quality", "quality_box", "quality_line",
+           "shipped_results"]
 
-#: environment variable naming another ``model.json`` (e.g. outside a source checkout)
+#: environment variable naming another facts file (e.g. the ``model.json`` of a new benchmark)
 RESULTS_ENV = "CRYSTAL_LAB_BENCHMARK"
+#: the shipped model's measured facts, package data next to its weights
+PACKAGE_FILE = "weights/mp20.quality.json"
 #: published MP-20 CSP match rates (fraction), name -> (rate, reference)
 ANCHORS: dict[str, tuple[float, str]] = {
     "CDVAE": (0.339, "Xie et al. 2022, as reported by DiffCSP, arXiv:2309.04475"),
     "DiffCSP": (0.515, "Jiao et al. 2023, arXiv:2309.04475"),
     "FlowMM": (0.614, "Miller et al. 2024, arXiv:2406.04713"),
 }
+#: what the anchors were trained on (the shipped model's own data is read from its weights record)
+ANCHORS_TRAINED_ON = "MP-20 train (27,136 structures)"
 #: the random-search floor on MP-20 CSP (DiffCSP's Table 1, "RS")
 RANDOM_SEARCH: tuple[float, str] = (0.087, "random search, DiffCSP Table 1, arXiv:2309.04475")
 
 
 def default_results_path() -> Path:
-    """``$CRYSTAL_LAB_BENCHMARK`` if set, else ``benchmarks/results/model.json`` of the checkout."""
+    """``$CRYSTAL_LAB_BENCHMARK`` if set, else the package's ``weights/mp20.quality.json``."""
     env = os.environ.get(RESULTS_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "model.json"
+    return Path(str(resources.files("crystal_lab").joinpath(PACKAGE_FILE)))
 
 
 @dataclass(frozen=True)
@@ -51,18 +60,19 @@ class ModelQuality:
     structural_validity: float | None = None
     compositional_validity: float | None = None
     source: str = ""
+    trained_on: str | None = None
     extra: dict = field(default_factory=dict)
 
 
 def load_quality(path: str | Path | None = None) -> ModelQuality:
-    """Read a ``model.json`` written by ``benchmarks/bench_model.py``.
+    """Read a facts file written by ``benchmarks/bench_model.py`` (``model.json`` schema).
 
     FileNotFoundError (one line, with the path) when there is none; ValueError when the file has
     no CSP match rate."""
     path = Path(path) if path is not None else default_results_path()
     if not path.exists():
-        raise FileNotFoundError(f"no benchmark results at {path}: run benchmarks/bench_model.py "
-                                f"or set {RESULTS_ENV}")
+        raise FileNotFoundError(f"no model quality facts at {path}: run "
+                                f"benchmarks/bench_model.py or set {RESULTS_ENV}")
     data = json.loads(path.read_text())
     csp = data.get("csp") or {}
     if "match_rate" not in csp:
@@ -72,7 +82,30 @@ def load_quality(path: str | Path | None = None) -> ModelQuality:
                         steps=csp.get("steps"),
                         structural_validity=gen.get("structural_validity"),
                         compositional_validity=gen.get("compositional_validity"),
-                        source=str(path), extra={"weights": data.get("weights")})
+                        source=str(path), trained_on=data.get("trained_on") or _trained_on(),
+                        extra={"weights": data.get("weights")})
+
+
+def _trained_on() -> str | None:
+    """The training data named in the shipped weights' record (``weights/mp20.json``)."""
+    record = resources.files("crystal_lab").joinpath("weights/mp20.json")
+    try:
+        return json.loads(record.read_text()).get("data")
+    except (OSError, ValueError):
+        return None
+
+
+def shipped_results(name: str) -> dict:
+    """A benchmark result of the shipped model kept as package data, ``weights/mp20.NAME.json``
+    (``"quality"``: :func:`load_quality`'s file; ``"conditioning"``: what
+    ``benchmarks/bench_conditioning.py`` measured). ValueError naming the available ones."""
+    weights = resources.files("crystal_lab").joinpath("weights")
+    available = sorted(p.name[len("mp20."):-len(".json")] for p in weights.iterdir()
+                       if p.name.startswith("mp20.") and p.name.endswith(".json")
+                       and p.name != "mp20.json")
+    if name not in available:
+        raise ValueError(f"no shipped results {name!r}; available: {', '.join(available)}")
+    return json.loads(weights.joinpath(f"mp20.{name}.json").read_text())
 
 
 def _verdict(rate: float) -> str:
@@ -113,6 +146,9 @@ class QualityBox:
             text += (f" Of its unconditional samples {100 * q.structural_validity:.1f}% are "
                      f"structurally and {100 * q.compositional_validity:.1f}% compositionally "
                      f"valid (cheap checks that random structures pass often too).")
+        if q.trained_on:
+            text += (f" Trained on {q.trained_on} only; the published models on "
+                     f"{ANCHORS_TRAINED_ON}.")
         return text
 
     def _repr_markdown_(self) -> str:
@@ -136,6 +172,23 @@ class QualityBox:
         return self._repr_markdown_()
 
     __repr__ = __str__
+
+
+def quality_line(path: str | Path | None = None) -> str:
+    """The box in one sentence, to print beside a model's output: its measured CSP match rate,
+    the random-search floor, the first and best published anchors and its training data."""
+    try:
+        q = load_quality(path)
+    except (FileNotFoundError, ValueError) as err:
+        return f"The shipped model's benchmark is not available here ({err})."
+    low, high = min(ANCHORS.items(), key=lambda kv: kv[1][0]), max(ANCHORS.items(),
+                                                                  key=lambda kv: kv[1][0])
+    text = (f"Measured quality of this model: CSP match rate {100 * q.match_rate:.1f}% on "
+            f"{q.n_targets} MP-20 test crystals (random search {100 * RANDOM_SEARCH[0]:.1f}%, "
+            f"{low[0]} {100 * low[1][0]:.1f}%, {high[0]} {100 * high[1][0]:.1f}%)")
+    if q.trained_on:
+        text += f"; trained on {q.trained_on} only"
+    return text + "."
 
 
 def quality_box(path: str | Path | None = None) -> QualityBox:

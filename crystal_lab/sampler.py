@@ -19,35 +19,69 @@ from ase.data import atomic_numbers
 from .noise import MASK
 from .prompts import CRYSTAL_SYSTEMS, Condition
 
+PROPERTY_KEYS = ("system", "energy", "energy_given")   # the property conditions among the extras
 
-def guided(net, w: float, frac, tokens, lat, lattice, t, cond, mask, extra: dict):
-    """The denoiser's three predictions, with classifier-free guidance when ``w != 1``.
 
-    Guidance (Ho & Salimans 2022; Chemeleon, MatterGen): one batched call with and without every
-    condition, then ``uncond + w * (cond - uncond)`` for the score, the lattice noise and the
-    element logits. ``w = 1`` is the plain conditional model (one call of batch B).
+def guided(net, w: float, frac, tokens, lat, lattice, t, cond, mask, extra: dict, wp: float = 0.0):
+    """The denoiser's three predictions, with classifier-free guidance.
+
+    Guidance (Ho & Salimans 2022; Chemeleon, MatterGen) mixes predictions made with and without
+    conditions, for the score, the lattice noise and the element logits:
+
+        out = uncond + w * (full - uncond) + wp * (full - no_property)
+
+    ``full`` sees every condition, ``uncond`` none, ``no_property`` the elements but not the
+    crystal system and energy. ``w`` is the element guidance (``w = 1``: the plain conditional
+    model); ``wp`` the property guidance (``wp = 0``: none; MatterGen's factor gamma is
+    ``wp = gamma - 1``). All needed variants run as one batched call; with ``w = 1, wp = 0`` it is
+    one call of batch B.
     """
-    if w == 1.0:
+    props = {k: v for k, v in extra.items() if k in PROPERTY_KEYS}
+    wp = float(wp) if props else 0.0
+    if w == 1.0 and wp == 0.0:
         return net(frac, tokens, lat, lattice, t, cond, mask, **extra)
     B, E1 = cond.shape
     none = torch.zeros_like(cond)
     none[:, E1 - 1] = 1.0
-    two = lambda x: torch.cat([x, x])  # noqa: E731
-    off = {k: torch.cat([v, torch.zeros_like(v)]) if k != "energy" else two(v) for k, v in extra.items()}
-    out = net(two(frac), two(tokens), two(lat), two(lattice), two(t), torch.cat([cond, none]), two(mask),
-              **off)
-    return tuple(o[B:] + w * (o[:B] - o[B:]) for o in out)
+    conds, extras = [cond], [extra]
+    if w != 1.0:       # uncond: no element and no property condition
+        conds.append(none)
+        extras.append({k: torch.zeros_like(v) if k != "energy" else v for k, v in extra.items()})
+    if wp != 0.0:      # no_property: the elements only
+        conds.append(cond)
+        extras.append({k: torch.zeros_like(v) if k != "energy" else v for k, v in extra.items()})
+    k = len(conds)
+    many = lambda x: torch.cat([x] * k)
+    merged = {key: torch.cat([e[key] for e in extras]) for key in extra}
+    out = net(many(frac), many(tokens), many(lat), many(lattice), many(t), torch.cat(conds), many(mask),
+              **merged)
+    mixed = []
+    for o in out:
+        parts = o.split(B)
+        full, i = parts[0], 1
+        if w != 1.0:
+            uncond = parts[i]
+            i += 1
+            res = uncond + w * (full - uncond)
+        else:
+            res = full
+        if wp != 0.0:
+            res = res + wp * (full - parts[i])
+        mixed.append(res)
+    return tuple(mixed)
 
 
 @dataclass
 class Request:
-    """One structure to generate: its size, allowed elements and (for CSP) its exact atom list."""
+    """One structure to generate: its size, allowed elements and (for CSP) its exact atom list,
+    the other conditions, and the prompt's normal form (``label``) recorded on the result."""
 
     n_atoms: int
     allowed: tuple[int, ...] = ()          # atomic numbers; empty = any
     fixed: tuple[int, ...] | None = None   # atomic numbers of every atom (CSP)
     system: int = 0                        # crystal-system token (0 = any, 1-7 = triclinic ... cubic)
     energy: float | None = None            # target formation energy per atom (eV/atom)
+    label: str = ""                        # the prompt's composition in normal form ("BaTiO3")
 
 
 def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float],
@@ -67,7 +101,7 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
         if cond.kind == "formula":
             fixed = tuple(atomic_numbers[e] for e, k in cond.counts.items() for _ in range(k))
         system = CRYSTAL_SYSTEMS.index(cond.crystal_system) + 1 if cond.crystal_system else 0
-        out.append(Request(n, z, fixed, system, cond.formation_energy))
+        out.append(Request(n, z, fixed, system, cond.formation_energy, cond.text))
     return out
 
 
@@ -120,7 +154,9 @@ class SamplerConfig:
     stochastic_coords: bool = False   # ancestral (SDE) steps for coordinates instead of DDIM-style
     corrector_steps: int = 0          # Langevin corrector calls a step (DiffCSP / Chemeleon: 1)
     lattice_eta: float = 0.0          # DDIM eta of the lattice (1 = DDPM ancestral)
-    guidance: float = 1.0             # classifier-free guidance weight (1 = none)
+    guidance: float = 1.0             # classifier-free guidance weight of the elements (1 = none)
+    final_refine: int = 0             # extra denoising calls at the last step's noise level, at t = 0
+    property_guidance: float = 0.0    # extra guidance of crystal system and energy (0 = none)
 
 
 @torch.no_grad()
@@ -161,7 +197,7 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
     if any(r.energy is not None for r in requests):
         extra["energy"] = torch.tensor([r.energy or 0.0 for r in requests], device=device, dtype=dtype)
         extra["energy_given"] = torch.tensor([r.energy is not None for r in requests], device=device)
-    w = float(config.guidance)
+    w, wp = float(config.guidance), float(config.property_guidance)
 
     ts = torch.linspace(1.0, 0.0, steps + 1, device=device)
     frames = []
@@ -180,11 +216,11 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
     for k in range(steps):
         t, s = ts[k].expand(B), ts[k + 1].expand(B)
         lattice = noise.lattice.to_lattice(lat, n)
-        score, eps, logits = guided(net, w, frac, tokens, lat, lattice, t, cond, mask, extra)
+        score, eps, logits = guided(net, w, frac, tokens, lat, lattice, t, cond, mask, extra, wp)
         frac, lat, tokens = advance(frac, lat, tokens, score, eps, logits, t, s)
         for _ in range(config.corrector_steps if k < steps - 1 else 0):
             score_c, _, _ = guided(net, w, frac, tokens, lat, noise.lattice.to_lattice(lat, n), s, cond,
-                                   mask, extra)
+                                   mask, extra, wp)
             frac = noise.coords.correct(frac, score_c, s[:, None], generator)
         if progress is not None:
             progress.update(1)
@@ -193,13 +229,21 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
             if trajectory:
                 frames.append(current)
             if callback is not None and k < steps - 1:
-                info = dict(step=k + 1, n_steps=steps, t=float(s[0]), n_done=n_done,
-                            n_total=n_total or B, atoms=current)
+                info = {"step": k + 1, "n_steps": steps, "t": float(s[0]), "n_done": n_done,
+                            "n_total": n_total or B, "atoms": current}
                 if callback(info):
                     stopped = True
                     # finish cleanly: jump straight to t = 0 from the last prediction
                     frac, lat, tokens = advance(frac, lat, tokens, score, eps, logits, s, torch.zeros_like(s))
                     break
+    for _ in range(config.final_refine if not stopped and steps > 0 else 0):
+        # read the finished crystal as if it still carried the last step's noise and jump to the
+        # denoised estimate again: a projection towards the data, for coordinates and lattice
+        t, zero = ts[-2].expand(B), torch.zeros(B, device=device)
+        score, eps, _ = guided(net, w, frac, tokens, lat, noise.lattice.to_lattice(lat, n), t, cond, mask,
+                               extra, wp)
+        frac = noise.coords.step(frac, score, t[:, None], zero[:, None], generator)
+        lat = noise.lattice.step(lat, eps, t, zero, generator)
     final = to_atoms_list(frac, tokens, noise.lattice.to_lattice(lat, n), mask, t=0.0)
     for atoms in final:
         atoms.info["complete"] = not stopped

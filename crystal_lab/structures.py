@@ -10,7 +10,9 @@ gives the same answer for both. Three ideas live here, one of each:
   compared with MP-20), :func:`formula` (the label a student reads: no ``Cl2`` for one Cl atom,
   masked atoms counted as ``X``) and :func:`formula_text` (counts written in the order given, the
   form a prompt takes);
-* **descriptors**: :func:`space_group`, :func:`symbols_of`, :func:`is_finite`, :func:`is_metal`.
+* **descriptors**: :func:`space_group`, :func:`symbols_of`, :func:`is_finite`, :func:`is_metal`;
+* **files**: :func:`write_cif` and :func:`cif_text`, the one CIF writer (pymatgen's
+  ``CifWriter``), which refuses what a CIF cannot hold (NaN coordinates, masked atoms).
 
 Atom type 0 is a *masked* atom (the diffusion model's absorbing state, ``"X"`` in ASE); the
 helpers below accept it.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,10 +32,13 @@ from ase import Atoms
 
 #: spglib's tolerance for :func:`space_group`, in Angstrom (0.1, as MP-20's labels use)
 SYMPREC = 0.1
+#: a cell whose volume is below this fraction of a*b*c is flat (angles within ~0.06 deg of 0/180)
+FLAT_CELL = 1e-3
 
 __all__ = [
     "SYMPREC",
     "as_list",
+    "cif_text",
     "formula",
     "formula_text",
     "is_finite",
@@ -44,6 +50,9 @@ __all__ = [
     "symbols_of",
     "to_atoms",
     "to_structure",
+    "unreadable_reason",
+    "writable_reason",
+    "write_cif",
 ]
 
 
@@ -94,6 +103,8 @@ def to_atoms(x: Any) -> Atoms:
     if isinstance(x, _pymatgen_structure_type()):
         from pymatgen.core import DummySpecies
 
+        if not x.is_ordered:
+            raise ValueError(unreadable_reason(x) + ": ase.Atoms holds one element per site")
         numbers = [0 if isinstance(site.specie, DummySpecies) else site.specie.Z for site in x]
         return Atoms(numbers=numbers, cell=x.lattice.matrix, scaled_positions=x.frac_coords,
                      pbc=True)
@@ -108,10 +119,21 @@ def like_input(atoms: Atoms, original: Any):
 # --------------------------------------------------------------------------- formulas
 
 def symbols_of(x: Any) -> list[str]:
-    """Chemical symbols of a structure (``"X"`` for a masked atom), without building a pymatgen object."""
+    """Chemical symbols of a structure (``"X"`` for a masked atom), without building a pymatgen object.
+
+    A disordered pymatgen Structure (partial occupancy) has no one symbol per site: ``ValueError``.
+    """
     if isinstance(x, Atoms):
         return x.get_chemical_symbols()
-    return [site.specie.symbol for site in x]
+    if not is_single(x):
+        raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(x).__name__}")
+    out = []
+    for i, site in enumerate(x):
+        if not site.is_ordered:
+            raise ValueError(f"disordered: partial occupancy on site {i} "
+                             f"({site.species.formula}): no one element per site")
+        out.append(site.specie.symbol)
+    return out
 
 
 def _counts(symbols: Iterable[str]) -> dict[str, int]:
@@ -181,13 +203,18 @@ def formula(x: Any, reduce: bool = True) -> str:
 def space_group(x: Any, symprec: float = SYMPREC) -> tuple[str, int | None]:
     """(Hermann-Mauguin symbol, number) from spglib via pymatgen, e.g. ``("Fm-3m", 225)``.
 
-    ``("", None)`` when there is none to give: masked atoms (their types are not known yet), or
-    a cell spglib cannot analyse (zero volume, NaN coordinates).
+    ``("", None)`` when there is none to give: masked atoms (their types are not known yet), a
+    disordered structure, or a cell spglib cannot analyse (zero or near-zero volume, NaN
+    coordinates).
     """
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    if "X" in symbols_of(x) or not is_finite(x):  # spglib crashes the process on NaN coordinates
+    if unreadable_reason(x) or "X" in symbols_of(x):  # spglib crashes on NaN coordinates
         return "", None
+    cell = np.asarray(x.cell[:] if isinstance(x, Atoms) else x.lattice.matrix, dtype=float)
+    lengths = np.linalg.norm(cell, axis=1)
+    if not abs(np.linalg.det(cell)) > FLAT_CELL * float(np.prod(lengths)):
+        return "", None  # a flat cell: spglib needs seconds on it and finds nothing
     try:
         sga = SpacegroupAnalyzer(to_structure(x), symprec=symprec)
         return sga.get_space_group_symbol(), int(sga.get_space_group_number())
@@ -218,3 +245,77 @@ def is_metal(element: str | int) -> bool:
     if isinstance(element, (int, np.integer)):
         return int(element) > 0 and Element.from_Z(int(element)).is_metal
     return Element(element).is_metal
+
+
+# --------------------------------------------------------------------------- files
+
+def unreadable_reason(x: Any) -> str:
+    """Why ``x`` is not one ordered crystal that can be evaluated (``""`` when it is).
+
+    ``"not a structure: ..."`` (None, a string, any other object), ``"disordered: partial
+    occupancy on site 0"`` (a pymatgen Structure with fractional occupancies), ``"no atoms"``,
+    ``"non-finite lattice or coordinates (NaN/inf)"``. Cheap: nothing is converted.
+    """
+    if not is_single(x):
+        got = "None" if x is None else type(x).__name__
+        return f"not a structure: expected ase.Atoms or pymatgen Structure, got {got}"
+    if not isinstance(x, Atoms):
+        for i, site in enumerate(x):
+            if not site.is_ordered:
+                return f"disordered: partial occupancy on site {i} ({site.species.formula})"
+    if len(x) == 0:
+        return "no atoms"
+    if not is_finite(x):
+        return "non-finite lattice or coordinates (NaN/inf)"
+    return ""
+
+
+def writable_reason(x: Any) -> str:
+    """Why ``x`` cannot be written as a CIF (``""`` when it can): not a structure, no atoms,
+    non-finite cell or coordinates, or masked / unknown atoms (``"X"``). Partial occupancy is
+    written as it is."""
+    reason = unreadable_reason(x)
+    if reason and not reason.startswith("disordered"):
+        return reason
+    if len(x) == 0:
+        return "no atoms"
+    if not is_finite(x):
+        return "non-finite lattice or coordinates (NaN/inf)"
+    if isinstance(x, Atoms):
+        masked = [i for i, z in enumerate(x.numbers) if z == 0]
+    else:
+        from pymatgen.core import DummySpecies
+
+        masked = [i for i, site in enumerate(x)
+                  if any(isinstance(sp, DummySpecies) for sp in site.species)]
+    if masked:
+        return (f"{len(masked)} masked or unknown atom(s) (X, first at site {masked[0]}): their "
+                "element is not known yet")
+    return ""
+
+
+def cif_text(x: Any) -> str:
+    """The CIF of one structure (pymatgen's ``CifWriter``, all sites in P1).
+
+    Raises ``ValueError`` for what a CIF cannot hold (see :func:`writable_reason`).
+    """
+    from pymatgen.io.cif import CifWriter
+
+    reason = writable_reason(x)
+    if reason:
+        raise ValueError(f"cannot write a CIF: {reason}")
+    return str(CifWriter(to_structure(x)))
+
+
+def write_cif(x: Any, path) -> Path:
+    """Write one structure (Atoms or Structure) to the CIF file ``path``; return the path.
+
+    The one CIF writer of the lab. Refuses NaN/inf coordinates, masked or unknown (``"X"``) atoms
+    and empty structures with a ``ValueError`` (nothing is written then). An existing file at
+    ``path`` is replaced: pass ``crystal_lab.workspace.unique_path(path)`` to keep it.
+    """
+    text = cif_text(x)
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

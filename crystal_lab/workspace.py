@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -123,38 +124,60 @@ def _student_copy(path: Path) -> bytes:
     return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+# --------------------------------------------------------------------------- paths
+
+def unique_path(path: str | os.PathLike) -> Path:
+    """``path`` if nothing is there yet, else the first free ``name-2.ext``, ``name-3.ext``, ...
+
+    Works for files and folders (``runs/out`` -> ``runs/out-2``). Nothing is created: write to
+    the returned path at once (or create a folder with ``mkdir(exist_ok=False)``).
+    """
+    path = Path(path).expanduser()
+    if not path.exists() and not path.is_symlink():
+        return path
+    stem, suffix = (path.stem, path.suffix) if path.suffix and path.stem else (path.name, "")
+    k = 2
+    while True:
+        candidate = path.with_name(f"{stem}-{k}{suffix}")
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+        k += 1
+
+
 # --------------------------------------------------------------------------- structures
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "structure"
 
 
+#: the file each run folder gets, listing what that run wrote
+MANIFEST_NAME = "manifest.json"
+STRUCTURE_SUFFIXES = (".cif", ".extxyz", ".xyz")
+
+
 def _as_atoms_list(structures) -> list:
-    """Atoms copies of ``structures`` (ase.Atoms or pymatgen Structure), with ``atoms.info``
-    reduced to scalars so the extxyz writer accepts it."""
-    from crystal_lab.structures import as_list, to_atoms
+    """Atoms copies of ``structures`` with ``atoms.info`` reduced to scalars (for extxyz).
+    A row with NaN coordinates or masked ``X`` atoms (:func:`~crystal_lab.structures.
+    writable_reason`) raises ``ValueError`` naming the row, before anything is written."""
+    from crystal_lab.structures import as_list, to_atoms, writable_reason
 
     if structures is None:
         return []
+    items = as_list(structures)
+    bad = [(i, why) for i, why in ((i, writable_reason(x)) for i, x in enumerate(items)) if why]
+    if bad:
+        listed = "; ".join(f"row {i}: {why}" for i, why in bad[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise ValueError(f"cannot save {len(bad)} of {len(items)} structure(s): {listed}{more}. "
+                         "Nothing was written: drop those rows (or finish sampling) and save again")
     out = []
-    for x in as_list(structures):
+    for x in items:
         atoms = to_atoms(x).copy()
         atoms.info = {k: v for k, v in atoms.info.items()
-                      if isinstance(v, (str, bool, int, float)) or _is_numpy_scalar(v)}
+                      if isinstance(v, (str, bool, int, float))
+                      or (type(v).__module__ == "numpy" and getattr(v, "ndim", 1) == 0)}
         out.append(atoms)
     return out
-
-
-def _is_numpy_scalar(v) -> bool:
-    return type(v).__module__ == "numpy" and getattr(v, "ndim", 1) == 0
-
-
-def _cif_text(atoms) -> str:
-    import ase.io
-
-    buf = io.BytesIO()
-    ase.io.write(buf, atoms, format="cif")
-    return buf.getvalue().decode()
 
 
 def _extxyz_text(atoms_list) -> str:
@@ -172,27 +195,91 @@ def structure_file_names(atoms_list) -> list[str]:
             for i, a in enumerate(atoms_list)]
 
 
+def _structure_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in STRUCTURE_SUFFIXES)
+
+
 def write_structures(structures, out_dir: str | os.PathLike,
                      extxyz_name: str = "structures.extxyz") -> list[Path]:
-    """Write one CIF per structure plus all of them in one extxyz file into ``out_dir``;
-    return the paths written (CIFs first, extxyz last)."""
+    """Write one CIF per structure plus all of them in one extxyz file into ``out_dir``, and a
+    ``manifest.json`` naming the files of this run; return the structure paths written (CIFs
+    first, extxyz last).
+
+    One folder per run: a folder that already holds structure files or a manifest is refused
+    (``FileExistsError``), so two runs never mix; pass ``unique_path(out_dir)`` for a fresh one.
+    A row that cannot be written (NaN coordinates, masked atoms) refuses the whole call before
+    anything is written, naming the row.
+    """
+    from crystal_lab.structures import cif_text
+
     atoms_list = _as_atoms_list(structures)
     if not atoms_list:
         raise ValueError("no structures to write")
-    out_dir = Path(out_dir)
+    if Path(extxyz_name).name != extxyz_name or Path(extxyz_name).suffix.lower() != ".extxyz":
+        raise ValueError(f"extxyz_name must be a plain file name ending in .extxyz, "
+                         f"got {extxyz_name!r}")
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a folder")
+    if out_dir.is_dir() and ((out_dir / MANIFEST_NAME).exists() or _structure_files(out_dir)):
+        raise FileExistsError(
+            f"{out_dir} already holds structures from an earlier run: write this run to a new "
+            f"folder (e.g. {unique_path(out_dir)}) so the two are never scored as one")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, atoms in zip(structure_file_names(atoms_list), atoms_list):
-        (out_dir / name).write_text(_cif_text(atoms))
+        (out_dir / name).write_text(cif_text(atoms))
         paths.append(out_dir / name)
     (out_dir / extxyz_name).write_text(_extxyz_text(atoms_list))
     paths.append(out_dir / extxyz_name)
+    manifest = {"crystal_lab_run": 1,
+                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "n_structures": len(atoms_list), "extxyz": extxyz_name,
+                "cif": [p.name for p in paths[:-1]]}
+    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
     return paths
 
 
+def _run_files(folder: Path) -> list[Path]:
+    """The structure files of the one run in ``folder``: its manifest's extxyz (or CIFs), else
+    (a folder written by other tools) its ``*.cif`` files, or its ``*.extxyz`` / ``*.xyz``."""
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.exists():
+        found = sorted(folder.glob("*.cif")) or sorted([*folder.glob("*.extxyz"),
+                                                        *folder.glob("*.xyz")])
+        if not found:
+            raise FileNotFoundError(f"{folder} has no .cif, .extxyz or .xyz file")
+        return found
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        listed = [manifest["extxyz"]] if (folder / manifest["extxyz"]).is_file() \
+            else list(manifest["cif"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{manifest_path} is not a crystal_lab run manifest ({err}): "
+                         "remove it to read the folder's files") from None
+    files = [folder / name for name in listed]
+    absent = [f.name for f in files if not f.is_file()]
+    if absent:
+        raise FileNotFoundError(f"{folder}: files named in {MANIFEST_NAME} are missing: "
+                                + ", ".join(absent[:5]))
+    run = {*manifest.get("cif", []), manifest["extxyz"]}
+    others = [p.name for p in _structure_files(folder) if p.name not in run]
+    if others:
+        warnings.warn(f"{folder}: read the run named in {MANIFEST_NAME}; ignored {len(others)} "
+                      f"structure file(s) of another run: {', '.join(others[:5])}", stacklevel=3)
+    return files
+
+
 def read_structures(paths) -> list:
-    """Read crystals from CIF / extxyz files or folders (a folder: its ``*.cif`` files, or its
-    ``*.extxyz`` / ``*.xyz`` files when it has no CIF) into a list of ``ase.Atoms``."""
+    """Read crystals from CIF / extxyz files or folders into a list of ``ase.Atoms``.
+
+    A folder written by :func:`write_structures` gives the one run its ``manifest.json`` names
+    (other structure files there are ignored, with a warning); any other folder gives its
+    ``*.cif`` files, or its ``*.extxyz`` / ``*.xyz`` files when it has no CIF. A file that
+    cannot be parsed is skipped with one warning naming every such file and their count; when no
+    file can be read at all, ``ValueError``.
+    """
     import ase.io
 
     if isinstance(paths, (str, os.PathLike)):
@@ -200,20 +287,33 @@ def read_structures(paths) -> list:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(p.glob("*.cif")) or sorted([*p.glob("*.extxyz"), *p.glob("*.xyz")])
-            if not found:
-                raise FileNotFoundError(f"{p} has no .cif, .extxyz or .xyz file")
-            files += found
+            files += _run_files(p)
         elif p.is_file():
             files.append(p)
         else:
             raise FileNotFoundError(f"{p} does not exist")
-    atoms = []
+    atoms, broken = [], []
     for f in files:
         fmt = {".cif": "cif", ".extxyz": "extxyz", ".xyz": "extxyz"}.get(f.suffix.lower())
         if fmt is None:
             raise ValueError(f"{f}: unknown structure format (use .cif, .extxyz or .xyz)")
-        atoms += ase.io.read(f, index=":", format=fmt)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got = ase.io.read(f, index=":", format=fmt)
+        except Exception as err:  # noqa: BLE001 -- any parse failure: the file is reported
+            why = f"{type(err).__name__}: {str(err)[:80]}" if str(err) else type(err).__name__
+            broken.append(f"{f.name} ({why})")
+            continue
+        if not got:
+            broken.append(f"{f.name} (no structure in it)")
+        atoms += got
+    if broken:
+        listed = "; ".join(broken[:10]) + (" ..." if len(broken) > 10 else "")
+        if not atoms:
+            raise ValueError(f"could not read any structure from {len(files)} file(s): {listed}")
+        warnings.warn(f"skipped {len(broken)} of {len(files)} structure file(s) that could not "
+                      f"be read: {listed}", stacklevel=2)
     return atoms
 
 
@@ -265,8 +365,13 @@ def save_results(path_zip: str | os.PathLike, structures=None, table=None, figur
     ``figures/<name>.png`` (matplotlib), and a ``README.txt`` listing what is inside.
     ``structures`` are ``ase.Atoms`` or pymatgen ``Structure``; ``figures`` a figure, a list
     of figures or a dict name -> figure.
+
+    Never overwrites: when ``path_zip`` exists the zip goes to the first free ``name-2.zip``,
+    ``name-3.zip``, ... (:func:`unique_path`); the path returned is the one written. A structure
+    with NaN coordinates or masked ``X`` atoms refuses the save (``ValueError`` naming the row).
     """
     from crystal_lab import __version__
+    from crystal_lab.structures import cif_text
 
     path_zip = Path(path_zip).expanduser()
     if path_zip.suffix.lower() != ".zip":
@@ -274,7 +379,7 @@ def save_results(path_zip: str | os.PathLike, structures=None, table=None, figur
     atoms_list = _as_atoms_list(structures)
     members: dict[str, bytes | str] = {}
     for name, atoms in zip(structure_file_names(atoms_list), atoms_list):
-        members[f"structures/{name}"] = _cif_text(atoms)
+        members[f"structures/{name}"] = cif_text(atoms)
     if atoms_list:
         members["structures/structures.extxyz"] = _extxyz_text(atoms_list)
     if table is not None:
@@ -287,7 +392,8 @@ def save_results(path_zip: str | os.PathLike, structures=None, table=None, figur
     members["README.txt"] = (f"crystal_lab {__version__} results, saved {stamp}\n"
                              f"{len(atoms_list)} structure(s)\n\n" + "\n".join(sorted(members)) + "\n")
     path_zip.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    path_zip = unique_path(path_zip)
+    with zipfile.ZipFile(path_zip, "x", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members):
             zf.writestr(name, members[name])
     return path_zip

@@ -44,7 +44,7 @@ def single_points(todo, out_csv: Path, split_of: dict, chunk: int = 64) -> None:
     """CHGNet energies per atom, appended to ``out_csv`` one chunk at a time (the resume point)."""
     from tqdm.auto import tqdm
 
-    from crystal_lab.evaluate.stability import get_chgnet
+    from crystal_lab.evaluate.chgnet import get_chgnet
 
     model = get_chgnet()
     new = not out_csv.exists()
@@ -71,7 +71,8 @@ def built_elements(formulas: list[str], work: Path) -> list[tuple[str, str, floa
     from ase.data import chemical_symbols
     from pymatgen.core import Composition
 
-    from crystal_lab.evaluate.stability import elemental_candidates, relax
+    from crystal_lab.evaluate.chgnet import relax
+    from crystal_lab.evaluate.hull import elemental_candidates
 
     present, single = set(), set()
     for f in formulas:
@@ -119,7 +120,7 @@ def main(argv=None) -> None:
     p.add_argument("--work", default="runs/reftable", help="resume folder (energies.csv, built.json)")
     p.add_argument("--limit", type=int, default=None, help="first rows of each split only (a try)")
     p.add_argument("--out", default=str(OUT))
-    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     args = p.parse_args(argv)
     import torch
 

@@ -1,20 +1,29 @@
-"""One short GPU run: benchmark the trainer, train from warm weights, export, sample the benchmarks.
+"""One GPU lease: benchmark the trainer, train 384x6 from warm weights, export, sample the benchmarks.
 
-    PYTHONPATH=. python scripts/gpu_run.py --data .gpu --minutes 5 --out $OUT
+    pip install -q --no-deps --target /tmp/site build/gpu_carry/ase-*.whl
+    PYTHONPATH=/tmp/site:. python scripts/gpu_run.py --data build/gpu_carry --minutes 6 --out $OUT
+    PYTHONPATH=. python scripts/gpu_run.py --data build/gpu_carry --out /tmp/dry --dry-run   # on a CPU first
 
-Runs on a bare machine that has torch, numpy and ase (not pymatgen, CHGNet or Jupyter): only the
-model core of crystal_lab is imported. In order, everything into ``--out`` (no file above 16 MB):
+Runs on a bare machine that has torch and numpy (the ase wheel travels in ``<data>``; not pymatgen,
+CHGNet or Jupyter): only the model core of crystal_lab is imported. ``<data>`` is written by
+``scripts/prepare_gpu_run.py`` into a git-ignored folder (``build/gpu_carry``: reference data
+never goes into git). In order, everything into ``--out`` (no file above 16 MB):
 
-1. ``bench_train.json``: optimiser steps/s at batch 256 for the model's size, the old per-crystal
-   loop against the new one (eager), side by side (``benchmarks/bench_train.py``); the compiled
-   loop's rate is the training run's own (``train_steps_per_s`` in ``run.json``, compiling included);
-2. training for ``--minutes`` from ``<data>/init.pt`` (fresh optimiser, cosine decay), then
-   ``mp20.pt`` + ``mp20.json``: float16 EMA weights with the sha256 sidecar (``train.export``);
-   ``log.csv`` is the loss log;
-3. ``csp.npz``: one structure for each of the 1,000 MP-20 test prompts of ``bench_model.py``,
-   and ``dng.npz``: 1,000 unconditional samples, both at default steps, with their timings in
-   ``run.json``. ``scripts/score_gpu_run.py`` matches and validates them afterwards on a CPU
-   (pymatgen, SMACT).
+1. ``bench_train.json``: the training step of the model's size at ``--batch-size``, batches
+   padded to 20 atoms against atom-count buckets, eager and compiled, in ms a step and crystals a
+   second, side by side (``benchmarks/bench_train.py``);
+2. training for ``--minutes`` from ``<data>/init.pt`` with ``crystal_lab.train.train``: bucketed
+   compiled batches, bf16, the per-layer FiLM conditioning (zero-initialised, so the warm start
+   begins exactly at the init weights), the crystal-system and energy conditions dropped half the
+   time each (what property classifier-free guidance needs), fresh optimiser, cosine decay; then
+   ``mp20.pt`` + ``mp20.json`` (float16 EMA weights with the sha256 sidecar) and ``log.csv``;
+3. ``csp.npz``: one structure for each MP-20 test prompt of ``bench_model.py``, and ``dng.npz``:
+   unconditional samples, both at default steps, with their timings in ``run.json``. On a CPU
+   afterwards ``scripts/score_gpu_run.py`` matches and validates them and
+   ``benchmarks/bench_symmetry.py --structures OUT/dng.npz`` gives their crystal systems.
+
+``--dry-run``: the same path at a toy size (hidden 32, 2 layers, 20 training steps, 2 timed bench
+steps, 8 CSP targets, 8 samples), on whatever device there is, to check the script before a lease.
 """
 from __future__ import annotations
 
@@ -28,11 +37,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crystal_lab.model import count_parameters, load_model
+from crystal_lab.checkpoint import load_model
+from crystal_lab.checkpoint import save as save_weights
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig, count_parameters
 from crystal_lab.train import TensorData, export, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_train import bench_train  # noqa: E402
+from bench_train import bench_train
 
 MAX_ATOMS = 20
 
@@ -51,9 +62,9 @@ def save_structures(path: Path, atoms_list) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=".gpu")
+    ap.add_argument("--data", default="build/gpu_carry")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--minutes", type=float, default=6.0)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--p-csp", type=float, default=0.5)
@@ -62,6 +73,7 @@ def main(argv=None) -> None:
     ap.add_argument("--n-csp", type=int, default=None, help="first N CSP targets only (a try)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--run-dir", default="/tmp/crystal_lab_run")
+    ap.add_argument("--dry-run", action="store_true", help="toy sizes, to check the script on a CPU")
     args = ap.parse_args(argv)
     t_all = time.time()
     data_dir, out = Path(args.data), Path(args.out)
@@ -70,30 +82,42 @@ def main(argv=None) -> None:
         ("cpu" if args.device == "auto" else args.device)
     torch.backends.cuda.matmul.allow_tf32 = True
     info = {"device": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
-            "torch": torch.__version__}
+            "torch": torch.__version__, "dry_run": args.dry_run}
     data = TensorData.load(data_dir / "train.pt")
+    init = data_dir / "init.pt"
+    bench_model, batch_size, max_steps = init, args.batch_size, None
+    if args.dry_run:
+        keep = torch.arange(min(256, len(data.n)))
+        data = TensorData(data.frac[keep], data.numbers[keep], data.n[keep], data.lattice[keep],
+                          data.system[keep], data.energy[keep])
+        tiny = CrystalDiffusionModel(ModelConfig(hidden=32, layers=2))
+        Path(args.run_dir).mkdir(parents=True, exist_ok=True)
+        init = Path(args.run_dir) / "tiny_init.pt"
+        save_weights(tiny, init)
+        bench_model, batch_size, max_steps = ModelConfig(hidden=32, layers=2), 16, 20
+        args.bench_steps, args.n_csp, args.n_dng = 2, 8, 8
     print(f"{len(data.n)} training crystals; device {info['device']}", flush=True)
 
     if args.bench_steps:
-        info["bench_train"] = bench_train(data_dir / "init.pt", data, device, args.batch_size,
-                                          args.bench_steps, compiled_too=False)
-        print("bench_train", info["bench_train"], flush=True)
+        info["bench_train"] = bench_train(bench_model, data, device, batch_size, args.bench_steps,
+                                          compiled_too=device == "cuda")
+        print("bench_train", json.dumps(info["bench_train"]), flush=True)
         (out / "bench_train.json").write_text(json.dumps(info, indent=1))
 
     t0 = time.time()
-    train(tensors=TensorData.load(data_dir / "train.pt"), init=data_dir / "init.pt", device=device,
-          epochs=10**6, max_minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, cosine=True,
-          p_csp=args.p_csp, out_dir=args.run_dir, save_every=1e9, progress=False)
+    train(tensors=data, init=init, device=device, epochs=10**6, max_minutes=args.minutes, max_steps=max_steps,
+          batch_size=batch_size, lr=args.lr, cosine=True, p_csp=args.p_csp, out_dir=args.run_dir,
+          save_every_minutes=1e9, progress=False)
     info["train_seconds"] = time.time() - t0
     state = torch.load(Path(args.run_dir) / "last.pt", map_location="cpu", weights_only=True)
     info.update(epochs=state["epoch"], steps=state["step"],
                 train_steps_per_s=state["step"] / info["train_seconds"])   # compiling included
     print(f"trained {info['train_seconds']:.0f} s: {state['step']} steps, {state['epoch']} epochs", flush=True)
-    init_card = json.loads((data_dir / "init.json").read_text())
+    init_card = json.loads(init.with_suffix(".json").read_text())
     export(Path(args.run_dir) / "last.pt", out / "mp20.pt", data="MP-20 val",
            hardware=info["device"], warm_start=init_card.get("file"),
-           warm_start_steps=init_card.get("steps"), lr=args.lr, batch_size=args.batch_size,
-           p_csp=args.p_csp, minutes=args.minutes)
+           warm_start_steps=init_card.get("steps"), lr=args.lr, batch_size=batch_size,
+           p_csp=args.p_csp, minutes=args.minutes, conditioning="FiLM in every layer")
     (out / "log.csv").write_bytes((Path(args.run_dir) / "log.csv").read_bytes())
 
     model = load_model(out / "mp20.pt", device=device)

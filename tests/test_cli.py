@@ -89,8 +89,11 @@ class FakeModel:
         self.structures = structures
         self.calls = []
 
+    def check(self, prompt, **kwargs):
+        self.calls.append(("check", prompt, kwargs))
+
     def sample(self, prompt, **kwargs):
-        self.calls.append((prompt, kwargs))
+        self.calls.append(("sample", prompt, kwargs))
         return self.structures
 
 
@@ -109,30 +112,34 @@ def test_sample_passes_options_and_writes_cifs_and_extxyz(nacl, batio3, tmp_path
                    "--seed", "3", "--device", "cpu", "--out", str(out), "--quiet"])
     assert rc == 0
     assert loaded == {"path": None, "device": "cpu"}
-    assert model.calls == [("BaTiO3", {"n_atoms": 5, "n_samples": 2, "steps": 7, "seed": 3,
-                                        "progress": False})]
+    asked = {"n_atoms": 5, "n_samples": 2, "steps": 7, "seed": 3, "allow_large": False}
+    assert model.calls == [("check", "BaTiO3", asked), ("sample", "BaTiO3", {**asked, "progress": False})]
     assert sorted(p.name for p in out.iterdir()) == ["000_BaTiO3.cif", "001_BaTiO3.cif",
-                                                     "samples.extxyz"]
+                                                     "manifest.json", "samples.extxyz"]
     assert "wrote 2 structure(s)" in capsys.readouterr().out
 
 
 def test_sample_bad_prompt_is_a_one_line_error(monkeypatch, tmp_path, capsys):
     class Refusing:
-        def sample(self, prompt, **kwargs):
+        def check(self, prompt, **kwargs):
             raise ValueError("Xx is not an element")
+
+        def sample(self, prompt, **kwargs):
+            raise AssertionError("sample must not run after a refused check")
 
     monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": Refusing(),
                         raising=False)
-    assert cli.main(["sample", "Xx", "--out", str(tmp_path)]) == 2
+    assert cli.main(["sample", "Xx", "--out", str(tmp_path / "s")]) == 2
     assert capsys.readouterr().err == "crystal-lab sample: error: Xx is not an element\n"
+    assert not (tmp_path / "s").exists()
 
 
 def test_crystal_lab_errors_are_one_line_but_bugs_keep_their_traceback(monkeypatch, tmp_path,
                                                                      capsys):
-    class CheckpointError(RuntimeError):
+    class CheckpointError(RuntimeError):   # any crystal_lab error is a user error
         pass
 
-    CheckpointError.__module__ = "crystal_lab.model"
+    CheckpointError.__module__ = "crystal_lab.checkpoint"
 
     def missing(path=None, device="auto"):
         raise CheckpointError("no weights at /x/mp20.pt")
@@ -192,11 +199,103 @@ def test_train_leaves_unset_options_to_train_defaults(fake_train):
     assert fake_train == [{"epochs": 2}]
 
 
-def test_train_rejects_a_non_integer_epoch_count(fake_train, capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["train", "--epochs", "two"])
-    assert "invalid int value" in capsys.readouterr().err
+@pytest.mark.parametrize("option, value, message", [
+    ("--epochs", "two", "must be a whole number >= 1, got 'two'"),
+    ("--epochs", "0", "must be a whole number >= 1, got '0'"),
+    ("--epochs", "-3", "must be a whole number >= 1"),
+    ("--epochs", "1.5", "must be a whole number >= 1"),
+    ("--hidden", "0", "must be a whole number >= 1"),
+    ("--layers", "0", "must be a whole number >= 1"),
+    ("--batch-size", "0", "must be a whole number >= 1"),
+    ("--limit", "0", "must be a whole number >= 1"),
+    ("--seed", "-1", "must be a whole number >= 0"),
+    ("--lr", "0", "must be a number > 0, got '0'"),
+    ("--lr", "-1e-3", "must be a number > 0"),
+    ("--lr", "nan", "must be a number > 0"),
+    ("--lr", "inf", "must be a number > 0"),
+    ("--max-minutes", "-1", "must be a number > 0"),
+    ("--max-minutes", "0", "must be a number > 0"),
+])
+def test_train_refuses_nonsense_numbers(fake_train, capsys, option, value, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", f"{option}={value}"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {message}" in err and "Traceback" not in err
     assert fake_train == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "argument --steps: must be a whole number >= 1 or 'full', got '0'"),
+    (["--steps", "many"], "argument --steps: must be a whole number >= 1 or 'full'"),
+    (["--n-samples", "0"], "argument --n-samples: must be a whole number >= 1"),
+    (["--n-atoms", "2.5"], "argument --n-atoms: must be a whole number >= 1"),
+    (["--seed", "-4"], "argument --seed: must be a whole number >= 0"),
+])
+def test_sample_refuses_nonsense_numbers(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr(crystal_lab, "load_model", lambda **kw: pytest.fail("loaded"), raising=False)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["sample", "Na Cl", *argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_sample_accepts_steps_full_and_allow_large(nacl, tmp_path, monkeypatch):
+    model = FakeModel([nacl])
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)
+    assert cli.main(["sample", "Na Cl", "--steps", "FULL", "--allow-large", "--out", str(tmp_path / "s"),
+                     "--quiet"]) == 0
+    assert model.calls[-1][2]["steps"] == "full" and model.calls[-1][2]["allow_large"] is True
+
+
+def test_sample_runs_never_mix_and_evaluate_reads_one_run(nacl, batio3, tmp_path, monkeypatch, capsys):
+    from crystal_lab.workspace import read_structures
+
+    out = tmp_path / "same"
+    for structures in ([nacl, nacl.copy(), nacl.copy()], [batio3], [batio3, nacl]):
+        monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto", s=structures:
+                            FakeModel(s), raising=False)
+        assert cli.main(["sample", "x", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "same-2 (" in printed and "already holds a run" in printed and "same-3" in printed
+    assert [len(read_structures(p)) for p in (out, tmp_path / "same-2", tmp_path / "same-3")] == [3, 1, 2]
+    assert {a.get_chemical_formula() for a in read_structures(out)} == {"ClNa"}
+    (tmp_path / "empty").mkdir()
+    assert cli.fresh_folder(tmp_path / "empty") == tmp_path / "empty"     # an empty folder is fresh
+    (tmp_path / "file").write_text("x")
+    assert cli.fresh_folder(tmp_path / "file") == tmp_path / "file-2"
+
+
+@pytest.mark.parametrize("device, message", [
+    ("cuda", "device='cuda': torch finds no CUDA GPU on this machine"),
+    ("cuda:1", "device='cuda:1': torch finds no CUDA GPU on this machine"),
+    ("tpu", "device must be one of auto, cpu, cuda, cuda:N, mps, got 'tpu'"),
+])
+def test_sample_on_a_device_this_machine_lacks_is_one_line(monkeypatch, tmp_path, capsys, device, message):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["sample", "Na Cl", "--device", device, "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"crystal-lab sample: error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "s").exists()
+
+
+def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
+    from crystal_lab.checkpoint import DEFAULT_WEIGHTS
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not weights\n")
+    cases = [(["--resume", str(DEFAULT_WEIGHTS)], ("mp20.pt is a model's weights file, not a training run's "
+                                                   "checkpoint (last.pt): start a new run from these "
+                                                   "weights with init= (crystal-lab train --init")),
+             (["--resume", str(notes)], "notes.txt is not a readable training checkpoint: not a torch file"),
+             (["--init", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
+             (["--resume", str(tmp_path / "nope.pt")], "no weights at"),
+             (["--device", "tpu"], "device must be one of auto, cpu, cuda")]
+    for argv, message in cases:
+        assert cli.main(["train", "--out", str(tmp_path / "run"), "--limit", "4", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("crystal-lab train: error: ") and message in err and err.count("\n") == 1, err
 
 
 def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, monkeypatch, capsys):
@@ -242,3 +341,20 @@ def test_console_script_is_installed():
                          timeout=60, check=False)
     assert out.returncode == 0
     assert out.stdout.strip() == f"crystal-lab {crystal_lab.__version__}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n-samples", "20000"], r"20000 samples would take about .* pass --allow-large to run it anyway"),
+    (["--steps", "5000"], r"steps=5000 would take about .* pass --allow-large to run it anyway"),
+])
+def test_sample_caps_name_the_cli_flag(monkeypatch, tmp_path, capsys, argv, message):
+    import re
+
+    from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1))
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)
+    assert cli.main(["sample", "Na Cl", "--n-atoms", "2", *argv, "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "allow_large=True" not in err and err.count("\n") == 1
+    assert not (tmp_path / "s").exists()

@@ -1,5 +1,6 @@
 import gzip
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -9,13 +10,9 @@ import torch
 from ase.build import bulk
 
 from crystal_lab import data
-from crystal_lab.data import (
-    CrystalBatch,
-    DataNotFoundError,
-    atoms_to_structure,
-    load_dataset,
-    structure_to_atoms,
-)
+from crystal_lab.data import CrystalBatch, DataFileError, DataNotFoundError, load_dataset, read_csv
+from crystal_lab.structures import to_atoms as structure_to_atoms
+from crystal_lab.structures import to_structure as atoms_to_structure
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +135,61 @@ def test_unknown_names():
         data.dataset_path("mp_21", "val")
     with pytest.raises(ValueError, match="unknown split"):
         data.dataset_path("mp_20", "dev")
+
+
+# ---------------------------------------------------------------- broken data files
+@pytest.fixture(scope="module")
+def small_csv(shared_data):
+    """The first 6 rows of MP-20 test as plain CSV text (a temporary copy, never committed)."""
+    import csv
+    import io
+
+    with gzip.open(shared_data / "mp_20" / "test.csv.gz", "rt", newline="") as fh:
+        rows = [row for _, row in zip(range(7), csv.reader(fh))]
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    assert buf.getvalue().count("data_") >= 6
+    return buf.getvalue()
+
+
+def _broken(tmp_path, small_csv) -> dict:
+    good_gz = gzip.compress(small_csv.encode())
+    flipped = bytearray(good_gz)
+    for i in range(40, 60):
+        flipped[i] ^= 0x5A
+    header, *_ = small_csv.split("\n", 1)
+    return {
+        "flipped.csv.gz": (bytes(flipped), "gzip|truncated|row"),
+        "plain.csv.gz": (small_csv.encode(), "not a valid gzip file"),
+        "cut.csv.gz": (good_gz[: len(good_gz) // 2], "truncated"),
+        "cut.csv": (small_csv[: len(small_csv) // 2].encode(), "truncated"),
+        "nocif.csv": (small_csv.replace("cif", "structure", 1).encode(), "no 'cif' column"),
+        "empty.csv": (b"", "the file is empty"),
+        "zipped.csv": (good_gz, "not a text file"),
+        "badcif.csv": (f"{header}\n".encode() + b",".join([b"x"] * len(header.split(","))) + b"\n",
+                       "row 2: its CIF does not parse"),
+    }
+
+
+def test_broken_data_files_name_the_file_and_the_problem(tmp_path, small_csv):
+    assert len(read_csv(_write(tmp_path / "good.csv", small_csv.encode()))) == 6
+    for name, (content, message) in _broken(tmp_path, small_csv).items():
+        path = _write(tmp_path / name, content)
+        with pytest.raises(DataFileError) as err:
+            read_csv(path)
+        text = str(err.value)
+        assert str(path) in text and "\n" not in text, text
+        assert re.search(message, text), (name, text)
+
+
+def test_load_dataset_on_a_broken_file_names_it(tmp_path, small_csv, monkeypatch):
+    (tmp_path / "mp_20").mkdir()
+    path = _write(tmp_path / "mp_20" / "test.csv.gz", gzip.compress(small_csv.encode())[:-30])
+    monkeypatch.setenv("CRYSTAL_LAB_DATA", str(tmp_path))
+    with pytest.raises(DataFileError, match=re.escape(str(path))):
+        load_dataset("mp_20", "test", download_missing=False)
+
+
+def _write(path, content: bytes):
+    path.write_bytes(content)
+    return path

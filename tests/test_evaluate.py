@@ -9,6 +9,7 @@ from pymatgen.core import Structure
 
 from crystal_lab import evaluate as ev
 from crystal_lab.structures import to_structure
+from crystal_lab.view import EvaluationDashboard
 
 
 def rocksalt(a: float = 5.64) -> Atoms:
@@ -44,10 +45,10 @@ def test_atoms_too_close_are_invalid_with_reason():
     pair = Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[6, 6, 6], pbc=True)
     v = ev.structural_validity(pair)
     assert not v.valid
-    assert "0.30 A apart" in v.reason and "0.5" in v.reason
+    assert "0.30 Å apart" in v.reason and "0.5" in v.reason
     # periodic images count: two atoms 0.3 A apart across the cell boundary
     wrapped = Atoms("NaCl", positions=[[0.1, 0, 0], [5.8, 0, 0]], cell=[6, 6, 6], pbc=True)
-    assert "0.30 A apart" in ev.structural_validity(wrapped).reason
+    assert "0.30 Å apart" in ev.structural_validity(wrapped).reason
     # 0.6 A apart is still valid by the CDVAE definition
     ok = Atoms("NaCl", positions=[[0, 0, 0], [0.6, 0, 0]], cell=[6, 6, 6], pbc=True)
     assert ev.structural_validity(ok).valid
@@ -96,8 +97,20 @@ def test_smact_validity_of_a_structure_uses_reduced_counts_and_reports_unknown_e
 
 
 def test_public_names_are_the_functions_not_the_modules():
-    for name in ("validity", "uniqueness", "stability", "novelty", "match", "summarize"):
-        assert callable(getattr(ev, name)), name
+    import importlib
+    import types
+
+    homes = {"validity": "validity", "uniqueness": "uniqueness", "stability": "hull",
+             "novelty": "uniqueness", "match": "matching", "summarize": "summary",
+             "chgnet_energy": "chgnet", "relax": "chgnet"}
+    for name, module in homes.items():
+        public = getattr(ev, name)
+        assert not isinstance(public, types.ModuleType), name
+        assert public is getattr(importlib.import_module(f"crystal_lab.evaluate.{module}"), name)
+    assert ev.validity(rocksalt()).valid
+    assert ev.uniqueness([rocksalt(), rocksalt()]) == pytest.approx(0.5)
+    assert not hasattr(ev, "MAX_ATOMS")  # the CHGNet cap is MAX_ATOMS_CHGNET, not the model's
+    assert ev.MAX_ATOMS_CHGNET == 64
 
 
 def test_accepts_atoms_and_structures_one_or_many():
@@ -182,12 +195,13 @@ def test_summary_without_stability(tmp_path):
     table, rates = summary
     assert len(table) == 5
     assert table["valid"].tolist() == [True, True, True, False, False]
-    assert table["unique"].tolist() == [True, False, True, True, True]
-    assert table["novel"].tolist() == [False, False, True, True, True]
+    # the invalid row 3 is never compared: neither unique nor novel (see uniqueness.py)
+    assert table["unique"].tolist() == [True, False, True, False, True]
+    assert table["novel"].tolist() == [False, False, True, False, True]
     assert table.loc[0, "space_group"] == "Fm-3m" and table.loc[0, "space_group_number"] == 225
-    assert "0.30 A apart" in table.loc[3, "reason"] and "SMACT" in table.loc[4, "reason"]
+    assert "0.30 Å apart" in table.loc[3, "reason"] and "SMACT" in table.loc[4, "reason"]
     assert rates["n_valid"] == 3 and rates["validity"] == pytest.approx(0.6)
-    assert rates["uniqueness"] == pytest.approx(0.8) and rates["n_novel"] == 3
+    assert rates["uniqueness"] == pytest.approx(0.6) and rates["n_novel"] == 2
     assert np.isnan(rates["sun"]) and not table["stable"].any()
     assert "E_hull" not in summary.text()
     path = summary.save(tmp_path / "summary.csv")
@@ -232,7 +246,7 @@ def test_bad_structures_get_a_reason_each_and_never_stop_the_batch():
     table = summary.table
     assert table["valid"].tolist() == [False, False, False, False, True]
     assert "non-finite" in table.loc[0, "reason"]
-    assert "0.00 A apart" in table.loc[1, "reason"]
+    assert "0.00 Å apart" in table.loc[1, "reason"]
     assert "volume" in table.loc[2, "reason"] and "volume" in table.loc[3, "reason"]
     assert not table.loc[4, "novel"] and table.loc[4, "unique"]
     assert summary.rates["n_valid"] == 1
@@ -277,6 +291,8 @@ def test_summary_shows_the_baseline_beside_every_rate():
     assert summary.baseline.rates["n"] == 2
     assert summary.text().count("random baseline") >= 4
     assert list(summary.compare().index) == ["validity", "uniqueness", "novelty"]
+    values = summary.compare().to_numpy(dtype=float).ravel()
+    assert all(v == round(v, 3) for v in values[np.isfinite(values)])  # 0.75, not 0.750000
 
 
 # ---------------------------------------------------------------------------------- dashboard
@@ -285,8 +301,17 @@ def test_dashboard_table_sorting_selection_and_save(tmp_path):
     batch = [cscl_type(), rocksalt(), _rutile(),
              Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[5, 5, 5], pbc=True)]
     summary = ev.summarize(batch, reference=[rocksalt()], stability=False, progress=False)
-    dash = ev.EvaluationDashboard(batch, summary=summary)
-    assert dash.widget is not None
+    dash = EvaluationDashboard(batch, summary=summary)
+    import ipywidgets
+
+    def descendants(widget):
+        yield widget
+        for child in getattr(widget, "children", ()):
+            yield from descendants(child)
+
+    parts = list(descendants(dash.widget))
+    assert isinstance(dash.widget, ipywidgets.Box)
+    assert dash.detail in parts and dash.table_html in parts
     dash.sort_by("formula")
     assert [dash.summary.table.loc[i, "formula"] for i in dash.order] == \
         sorted(dash.summary.table["formula"])
@@ -295,8 +320,288 @@ def test_dashboard_table_sorting_selection_and_save(tmp_path):
         sorted(dash.summary.table["formula"], reverse=True)
     dash.select(3)
     assert dash.selected == 3
-    assert "0.30 A apart" in dash.detail.value
+    assert "0.30 Å apart" in dash.detail.value
     assert len(dash.bars.data) >= 1
     path = dash.save(tmp_path / "eval.csv")
     with open(path) as fh:
         assert "Fm-3m" in fh.read()
+
+
+# ---------------------------------------------------------------------------------- the bad-row class
+
+def disordered() -> Structure:
+    from pymatgen.core import Lattice
+
+    return Structure(Lattice.cubic(4.2), [{"Na": 0.5, "K": 0.5}, "Cl"],
+                     [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def nan_positions() -> Atoms:
+    a = rocksalt()
+    a.positions[1] = [np.nan, 0, 0]
+    return a
+
+
+BAD_ROWS = [  # (input, words its reason must contain)
+    (None, "not a structure"),
+    (disordered(), "disordered: partial occupancy on site 0"),
+    (Atoms(cell=[4, 4, 4], pbc=True), "no atoms"),
+    (nan_positions(), "non-finite"),
+    ("NaCl", "not a structure"),
+    (42, "not a structure"),
+    (Atoms("NaCl", positions=[[0, 0, 0], [2, 0, 0]]), "flat or missing cell"),  # no cell
+]
+
+
+def mixed_batch():
+    """Good rows at 0, 2, 4, ...; one bad row of each kind in between."""
+    batch = []
+    for bad, _ in BAD_ROWS:
+        batch += [rocksalt(), bad]
+    return batch + [_rutile()]
+
+
+def test_every_bad_kind_gets_a_reason_and_the_good_rows_are_still_scored():
+    batch = mixed_batch()
+    summary = ev.summarize(batch, reference=[rocksalt()], stability=False, progress=False)
+    table = summary.table
+    assert len(table) == len(batch)
+    good = list(range(0, 2 * len(BAD_ROWS), 2)) + [len(batch) - 1]
+    bad = list(range(1, 2 * len(BAD_ROWS), 2))
+    assert table.loc[good, "valid"].all() and not table.loc[bad, "valid"].any()
+    for i, (_, words) in zip(bad, BAD_ROWS):
+        assert words in table.loc[i, "reason"], (i, table.loc[i, "reason"])
+        assert not table.loc[i, "unique"] and not table.loc[i, "novel"]
+    # the rock salts are one crystal; rutile is new
+    assert table.loc[good, "unique"].tolist() == [True] + [False] * (len(BAD_ROWS) - 1) + [True]
+    assert table.loc[len(batch) - 1, "novel"] and not table.loc[0, "novel"]
+    assert summary.rates["n_valid"] == len(good)
+
+
+def test_the_single_metrics_give_bad_rows_a_verdict_and_keep_the_rest():
+    batch = mixed_batch()
+    n_bad = len(BAD_ROWS)
+    struct = ev.structural_validity(batch)
+    comp = ev.smact_validity(batch)
+    assert [v.valid for v in struct] == [True, False] * n_bad + [True]
+    for v, (_, words) in zip(struct[1::2], BAD_ROWS):
+        assert not v and words in v.reason
+    assert all(comp[0::2])
+    assert not comp[3] and "disordered" in comp[3].reason
+    assert comp[7].valid  # a NaN structure still has a composition: NaCl is charge balanced
+    labels = ev.duplicate_groups(batch)
+    assert labels[1::2][:n_bad] == [-1] * n_bad and labels[0] == 0 and labels[2] == 0
+    assert ev.is_unique(batch).count(True) == 2 and ev.uniqueness(batch) == pytest.approx(2 / len(batch))
+    novel = ev.is_novel(batch, reference=[rocksalt()])
+    assert novel == [False, False] * n_bad + [True]
+    targets = [rocksalt()] * len(batch)
+    rate = ev.match_rate(batch, targets)
+    # the n_bad rock salts match; rutile is compared and does not; the bad rows are not compared
+    assert rate["n_matched"] == n_bad and rate["n_invalid"] == n_bad
+    assert set(rate["reasons"]) == set(range(1, 2 * n_bad, 2))
+    assert "prediction: disordered" in rate["reasons"][3]
+    matches = ev.match(batch, rocksalt())
+    assert all(m.matched for m in matches[0:2 * n_bad:2])
+    assert all(not m.matched and m.reason.startswith("invalid") for m in matches[1::2][:n_bad])
+    with pytest.warns(UserWarning, match=f"skipped {n_bad - 2} of {len(batch)} target"):
+        random = ev.random_baseline(batch, seed=0)
+    assert len(random) == len(batch) - (n_bad - 2)  # NaN and cell-less rows keep a composition
+    assert all(len(a) for a in random)
+
+
+def test_identical_copies_are_one_crystal_and_identical_invalid_copies_none():
+    copies = [rocksalt(), rocksalt(), rocksalt().copy()]
+    assert ev.is_unique(copies) == [True, False, False]
+    flat = Atoms("NaCl", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]],
+                 cell=[[5, 0, 0], [4.9999, 0.001, 0], [0, 0, 5]], pbc=True)
+    assert ev.is_unique([flat, flat.copy()]) == [False, False]
+    table = ev.summarize([flat, flat.copy(), rocksalt(), rocksalt()], reference=[rocksalt()],
+                         stability=False, progress=False).table
+    assert table["unique"].tolist() == [False, False, True, False]
+    assert table["duplicate_of"].isna().tolist() == [True, True, False, False]
+
+
+def test_validity_prints_readably_with_the_readers_formula():
+    assert repr(ev.Validity(True)) == "<Validity valid>" and str(ev.Validity(True)) == "valid"
+    close = ev.structural_validity(Atoms("NaCl", positions=[[0, 0, 0], [0.4, 0, 0]],
+                                         cell=[6, 6, 6], pbc=True))
+    assert str(close) == "invalid: atoms 0 (Na) and 1 (Cl) are 0.40 Å apart (< 0.5 Å)"
+    for symbols, written in [("OTiBa3", "Ba3TiO"), ("ONa3", "Na3O"), ("ClNa2", "Na2Cl"),
+                             ("O3Ca2", "Ca2O3")]:
+        atoms = Atoms(symbols, positions=np.arange(3 * len(Atoms(symbols))).reshape(-1, 3),
+                      cell=[20, 20, 20], pbc=True)
+        reason = ev.smact_validity(atoms).reason
+        assert reason.startswith(f"{written}: no charge-neutral"), reason
+
+
+# ---------------------------------------------------------------------------------- memory class
+
+MEMORY_CHECK = r"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (__LIMIT__, __LIMIT__))
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+import crystal_lab.evaluate as ev
+
+def cell(c, symbols="NaCl", frac=((0, 0, 0), (0.5, 0.5, 0.5))):
+    return Atoms(symbols, scaled_positions=frac, cell=c, pbc=True)
+
+cases = {
+    "flat": cell([[5, 0, 0], [4.9999, 0.001, 0], [0, 0, 5]]),
+    "near-singular": cell([[5, 0, 0], [4.99, 0.01, 0], [0, 0, 5]]),
+    "sliver": cell([[6, 0, 0], [0, 6, 0], [3, 3, 0.004]]),
+    "absurd volume": cell([[500, 0, 0], [0, 500, 0], [0, 0, 500]]),
+    "overlapping": cell([[5, 0, 0], [0, 5, 0], [0, 0, 5]], frac=((0, 0, 0), (0, 0, 1e-4))),
+}
+for name, bad in cases.items():
+    batch = [bad, bad.copy()]
+    t = ev.summarize(batch, reference=[bulk("NaCl", "rocksalt", a=5.64)], stability=False,
+                     progress=False).table
+    assert not t["valid"].any() and not t["unique"].any(), (name, t)
+    assert ev.is_unique(batch) == [False, False], name
+    assert ev.is_novel(bad) is False, name
+    assert not ev.match(bad, bad.copy()).matched, name
+    assert ev.match_rate(batch, batch, require_valid=False)["n_matched"] == 0, name
+    assert ev.rms_distance(bad, bad.copy()) is None, name
+# a big valid cell: the closest-pair search grows with the atoms (a 27-image distance matrix of
+# 4,000 atoms would need about 10 GB)
+big = bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat((10, 10, 5))
+assert len(big) == 4000
+assert ev.structural_validity(big).valid, ev.structural_validity(big)
+squeezed = big.copy()
+squeezed.positions[5] = squeezed.positions[4] + [0.1, 0, 0]
+assert "0.10 Å apart" in ev.structural_validity(squeezed).reason
+print("peak MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_invalid_cells_never_reach_the_matchers_under_a_memory_limit():
+    """Before: summarize([flat, flat]) grew to 19 GB in pymatgen's StructureMatcher. Here it runs
+    in a child process limited to 3 GB of address space and 300 s, so it fails instead of
+    taking the machine down."""
+    import os
+    import subprocess
+    import sys
+
+    limit = 3 << 30
+    result = subprocess.run([sys.executable, "-c", MEMORY_CHECK.replace("__LIMIT__", str(limit))],
+                            check=False, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "peak MB" in result.stdout
+
+
+def test_summarize_converts_each_structure_once(monkeypatch):
+    import sys
+
+    from crystal_lab import structures
+
+    conversions = []
+    original = structures.to_structure
+
+    def counting(x):
+        if isinstance(x, Atoms):
+            conversions.append(x)
+        return original(x)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("crystal_lab") and getattr(module, "to_structure", None) is original:
+            monkeypatch.setattr(module, "to_structure", counting)
+    batch = [rocksalt(), rocksalt(5.5), _rutile(), cscl_type()]
+    reference = [to_structure(rocksalt())]  # already a Structure: nothing to convert
+    summary = ev.summarize(batch, reference=reference, stability=False, progress=False)
+    assert summary.table["valid"].all()
+    assert len(conversions) == len(batch)
+    assert all(any(c is b for c in conversions) for b in batch)
+
+
+# ---------------------------------------------------------------------------------- nonsense numbers
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"volume_per_atom": -5}, "volume_per_atom"), ({"volume_per_atom": 0}, "volume_per_atom"),
+    ({"volume_per_atom": float("nan")}, "volume_per_atom"),
+    ({"volume_per_atom": float("inf")}, "volume_per_atom"),
+    ({"volume_per_atom": 1e9}, "volume_per_atom"), ({"volume_per_atom": "20"}, "volume_per_atom"),
+    ({"n_samples": -1}, "n_samples"), ({"n_samples": 2.5}, "n_samples"),
+    ({"n_samples": 10**7}, "the cap is"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
+    ({"n_atoms": 0}, "n_atoms"), ({"n_atoms": True}, "n_atoms"),
+])
+def test_random_baseline_refuses_nonsense_numbers(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        ev.random_baseline("NaCl", **kwargs)
+    if "n_atoms" not in kwargs:
+        with pytest.raises(ValueError, match=words):
+            ev.random_baseline([rocksalt()], **kwargs)
+
+
+def test_random_baseline_accepts_numpy_numbers():
+    out = ev.random_baseline("NaCl", n_samples=np.int64(2), seed=np.int64(3),
+                             volume_per_atom=np.float64(25.0))
+    assert len(out) == 2 and out[0].get_volume() / 2 == pytest.approx(25.0)
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"threshold": float("nan")}, ValueError), ({"threshold": "0.1"}, ValueError),
+    ({"steps": -3}, ValueError), ({"steps": 2.5}, ValueError), ({"fmax": 0}, ValueError),
+    ({"fmax": float("inf")}, ValueError), ({"max_atoms": 0}, ValueError),
+    ({"relax": "yes"}, TypeError), ({"progress": 2}, TypeError),
+])
+def test_stability_settings_refuse_nonsense(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
+        ev.StabilitySettings(**kwargs)
+    with pytest.raises(error, match=next(iter(kwargs))):
+        ev.summarize([rocksalt()], reference=[rocksalt()], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"cutoff": -0.5}, {"min_volume": 0}, {"max_length": np.nan}])
+def test_validity_tolerances_must_be_positive(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        ev.structural_validity(rocksalt(), **kwargs)
+
+
+def test_callback_must_be_a_function():
+    with pytest.raises(TypeError, match="callback must be a function"):
+        ev.summarize([rocksalt()], stability=False, callback=123)
+
+
+def test_a_summary_displays_as_its_report():
+    summary = ev.summarize([rocksalt(), cscl_type()], reference=[rocksalt()], stability=False,
+                           progress=False)
+    assert repr(summary).startswith("<Summary: 2 structures") and "DataFrame" not in repr(summary)
+    assert summary.report() == summary.text() == str(summary)
+    assert "valid:      2  (100.0 %)" in summary.text()
+    assert "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()
+
+
+@pytest.mark.parametrize("viewer", ["plotly", "nglview"])
+def test_the_dashboard_shows_bad_rows_with_their_reason(viewer):
+    import re
+
+    batch = mixed_batch()
+    summary = ev.summarize(batch, reference=[rocksalt()], stability=False, progress=False)
+    dash = EvaluationDashboard(batch, summary=summary, viewer=viewer)
+    for i in range(len(batch)):
+        dash.select(i)  # no row raises, bad or good
+        text = re.sub(r"<[^>]+>", " ", dash.detail.value)
+        if i % 2 and i < 2 * len(BAD_ROWS):
+            assert BAD_ROWS[i // 2][1] in text
+            assert "not compared (invalid structure)" in text and "#<NA>" not in text
+    dash.select(0)
+    assert dash.view_box.layout.display != "none"
+
+
+def test_the_closest_pair_agrees_with_the_distance_matrix():
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n = int(rng.integers(2, 9))
+        cell = np.diag(rng.uniform(2.0, 6.0, 3)) + rng.uniform(-1, 1, (3, 3))
+        atoms = Atoms(["Na"] * n, scaled_positions=rng.uniform(0, 1, (n, 3)), cell=cell, pbc=True)
+        s = to_structure(atoms)
+        dist = s.distance_matrix + np.diag(np.full(n, np.inf))
+        expected = float(dist.min())
+        verdict = ev.structural_validity(atoms, cutoff=1.0)
+        if expected < 1.0:
+            assert f"{expected:.2f} Å apart" in verdict.reason, (expected, verdict)
+        else:
+            assert verdict.valid or "own periodic image" in verdict.reason

@@ -9,7 +9,10 @@ import torch
 from ase.build import bulk
 
 import crystal_lab as cl
-from crystal_lab.model import DEFAULT_WEIGHTS, CheckpointError, CrystalDiffusionModel, ModelConfig, load_model
+from crystal_lab import checkpoint
+from crystal_lab.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
+from crystal_lab.limits import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig
 from crystal_lab.prompts import PromptError
 
 
@@ -105,11 +108,11 @@ def test_callback_can_stop_cleanly(shipped):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(prompt="Ba Ti O", n_atoms=30), "above the model's maximum of 20"),
-    (dict(prompt="Qq"), "Qq is not an element"),
-    (dict(prompt="Ba Ti O", n_atoms=5, n_samples=0), "n_samples must be a whole number >= 1"),
-    (dict(prompt="Ba Ti O", n_atoms=5, steps=0), "steps must be a whole number >= 1 or 'full'"),
-    (dict(prompt="Ba Ti O", n_atoms=5, batch_size=-1), "batch_size must be a whole number >= 1"),
+    ({"prompt": "Ba Ti O", "n_atoms": 30}, "above the model's maximum of 20"),
+    ({"prompt": "Qq"}, "Qq is not an element"),
+    ({"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 0}, "n_samples must be a whole number >= 1"),
+    ({"prompt": "Ba Ti O", "n_atoms": 5, "steps": 0}, "steps must be a whole number >= 1 or 'full'"),
+    ({"prompt": "Ba Ti O", "n_atoms": 5, "batch_size": -1}, "batch_size must be a whole number >= 1"),
 ])
 def test_bad_arguments_raise_clear_errors(shipped, kwargs, message):
     with pytest.raises(PromptError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -186,26 +189,60 @@ def test_training_reduces_the_loss_on_one_crystal():
 
 # ---------------------------------------------------------------- checkpoints and config
 
-def test_shipped_first_release_file_and_today_format_load_the_same_model(shipped, tmp_path):
-    """The shipped mp20.pt is a first-release ("crystal_lab/1") file: flat config, denoiser weights
-    and a noise dict. It loads unchanged; saved again it is today's format (one state_dict with the
-    noise buffers) and loads back to the same tensors and the same samples."""
+def v1_checkpoint(model: CrystalDiffusionModel) -> dict:
+    """``model`` written the way a ``crystal_lab/1`` file holds it: a flat config, the denoiser's
+    weights alone (float16) and the noise statistics as a plain dict."""
+    flat = {k: v for group in model.config.to_dict().values() for k, v in group.items()}
+    lat = model.noise.lattice
+    return {"format": "crystal_lab/1", "config": flat,
+            "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.denoiser.state_dict().items()},
+            "noise": {"sigma_min": float(model.noise.coords.sigma_min), "sigma_max": float(model.noise.coords.sigma_max),
+                      "num_elements": model.config.network.num_elements,
+                      "lattice": {"mean": lat.mean.tolist(), "std": lat.std.tolist(),
+                                  "volume_per_atom": float(lat.volume_per_atom)}}}
+
+
+def test_shipped_weights_are_in_the_current_format(shipped):
     raw = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
-    assert raw["format"] == "crystal_lab/1" and "noise" in raw and "hidden" in raw["config"]
-    assert shipped.noise.lattice.volume_per_atom.item() == pytest.approx(raw["noise"]["lattice"]["volume_per_atom"])
-    assert torch.allclose(shipped.noise.lattice.mean, torch.tensor(raw["noise"]["lattice"]["mean"]))
-    assert float(shipped.noise.coords.sigma_max) == raw["noise"]["sigma_max"]
-    shipped.save(tmp_path / "v2.pt", half=True)
+    assert raw["format"] == checkpoint.FORMAT == "crystal_lab/2"
+    assert set(raw["config"]) == {"network", "training", "sampler", "data"}
+    assert set(raw["state_dict"]) == set(shipped.state_dict())        # every tensor, nothing left to fill in
+    assert {v.dtype for k, v in raw["state_dict"].items() if k.startswith("denoiser.")} == {torch.float16}
+    meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
+    n_params = sum(p.numel() for p in shipped.denoiser.parameters())
+    assert meta["bytes"] == DEFAULT_WEIGHTS.stat().st_size < 2 * n_params + 1_000_000   # float16: 2 bytes each
+
+
+def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
+    """A crystal_lab/1 file loads (through checkpoint.upgrade_v1); saved again it is today's format
+    and loads back to the same tensors and the same samples."""
+    torch.manual_seed(1)
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=2, n_atoms_hist={4: 0.5, 6: 0.5})).eval()
+    model.noise.lattice.mean.add_(0.1)
+    model.noise.lattice.volume_per_atom.fill_(17.5)
+    path = tmp_path / "old.pt"
+    torch.save(v1_checkpoint(model), path)
+    old = load_model(path, device="cpu", verify=False)
+    assert old.config == model.config
+    assert torch.equal(old.noise.lattice.mean, model.noise.lattice.mean)
+    assert old.noise.lattice.volume_per_atom.item() == 17.5
+    assert torch.equal(old.noise.coords.log_sigma_grid, model.noise.coords.log_sigma_grid)
+    checkpoint.save(old, tmp_path / "v2.pt", half=True)
     saved = torch.load(tmp_path / "v2.pt", weights_only=True)
     assert saved["format"] == "crystal_lab/2" and set(saved["config"]) == {"network", "training", "sampler", "data"}
-    assert "noise.lattice.mean" in saved["state_dict"] and saved["state_dict"]["noise.lattice.mean"].dtype == torch.float32
+    assert saved["state_dict"]["noise.lattice.mean"].dtype == torch.float32
     again = load_model(tmp_path / "v2.pt", device="cpu")
-    assert again.config == shipped.config
-    for (k, a), (k2, b) in zip(shipped.state_dict().items(), again.state_dict().items()):
-        assert k == k2 and a.dtype == b.dtype and torch.equal(a, b), k   # the shipped weights are float16 values
-    x = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=4, seed=3, progress=False)
-    y = again.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=4, seed=3, progress=False)
+    assert again.config == old.config
+    for (k, a), (k2, b) in zip(old.state_dict().items(), again.state_dict().items()):
+        assert k == k2 and a.dtype == b.dtype and torch.equal(a, b), k   # float16 values both ways
+    x = old.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
+    y = again.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
     assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers, b.numbers) for a, b in zip(x, y))
+    broken = v1_checkpoint(model)
+    del broken["noise"]["lattice"]
+    torch.save(broken, path)
+    with pytest.raises(CheckpointError, match="old.pt: a crystal_lab/1 checkpoint with a missing or bad part"):
+        load_model(path, device="cpu", verify=False)
 
 
 def test_noise_tables_are_buffers_that_travel_with_the_model(tiny_model):
@@ -230,32 +267,32 @@ def test_model_config_groups_and_the_first_flat_names():
     assert c.network == NetworkConfig(hidden=64, layers=3)
     assert c.sampler == SamplerConfig(default_steps=20) and c.training == TrainingConfig(p_csp=0.5)
     assert c.data == DataStats({4: 1.0})
-    assert (c.hidden, c.default_steps, c.corrector_steps) == (64, 20, 0)   # old names read their group
+    assert (c.hidden, c.default_steps, c.corrector_steps) == (64, 20, 0)   # flat names read their group
     c.corrector_steps = 1
     assert c.sampler.corrector_steps == 1
     assert ModelConfig.from_dict(c.to_dict()) == c
     with pytest.raises(AttributeError, match="no setting 'hiden'"):
         ModelConfig(hiden=64)
     with pytest.raises(AttributeError, match="no setting 'hiden'"):
-        c.hiden
+        _ = c.hiden
     bad = {"format": "crystal_lab/2", "config": {"network": {"width": 3}}, "state_dict": {}}
     with pytest.raises(CheckpointError, match="config does not fit"):
-        CrystalDiffusionModel.from_checkpoint(bad)
+        checkpoint.from_dict(bad)
 
 
 # ---------------------------------------------------------------- conditions, guidance, bad input
 
 def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
-    """Weights made before the inverse-design conditions load; the new layers are exact zeros, so a
-    warm-started model computes what the old weights computed."""
+    """Weights without the inverse-design condition layers load; those layers are exact zeros, so
+    a warm-started model computes what those weights computed."""
     from crystal_lab.denoiser import Denoiser
 
     fresh = Denoiser(hidden=16, layers=1)
     assert fresh.system.weight.abs().sum() == 0 and fresh.energy[-1].weight.abs().sum() == 0
-    ckpt = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)   # a first-release file
+    ckpt = v1_checkpoint(shipped)
     state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(("system.", "energy."))}
     ckpt = {**ckpt, "state_dict": state}
-    old = CrystalDiffusionModel.from_checkpoint(ckpt).eval()
+    old = checkpoint.from_dict(ckpt).eval()
     B, N = 2, 3
     g = torch.Generator().manual_seed(0)
     frac, lat = torch.rand(B, N, 3, generator=g), torch.randn(B, 6, generator=g)
@@ -273,7 +310,7 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
         assert torch.equal(a, b)
     bad = {**ckpt, "state_dict": {k: v for k, v in state.items() if not k.startswith("token")}}
     with pytest.raises(CheckpointError, match="do not fit"):
-        CrystalDiffusionModel.from_checkpoint(bad)
+        checkpoint.from_dict(bad)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -308,7 +345,7 @@ def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
     weights with a sha256 sidecar that load_model verifies."""
     from crystal_lab.train import TensorData, export, lr_at, train
 
-    tiny_model.save(tmp_path / "init.pt")
+    checkpoint.save(tiny_model, tmp_path / "init.pt")
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 4
     for a, sg, e in zip(structures, [225, 227] * 4, [-2.0, 0.0] * 4):
         a.info.update({"spacegroup.number": sg, "formation_energy_per_atom": e})
@@ -325,3 +362,200 @@ def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
     assert next(shipped.denoiser.parameters()).dtype == torch.float32
     assert lr_at(0, 1.0, 10) == pytest.approx(0.1) and lr_at(50, 1.0, 10) == 1.0
     assert lr_at(50, 1.0, 10, progress=1.0) == pytest.approx(0.05)
+
+
+# ---------------------------------------------------------------- check(): sample's checks alone
+BAD_SAMPLE_ARGUMENTS = [
+    {"prompt": "Ba Ti O", "n_atoms": 30},
+    {"prompt": "Qq"},
+    {"prompt": "Og1"},
+    {"prompt": "BaTiO3", "n_atoms": 7},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 0},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 2.0},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "steps": 0},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "steps": "many"},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "steps": 10**6},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "batch_size": -1},
+    {"prompt": "Ba", "seed": "abc"},
+    {"prompt": "Ba", "n_samples": 10**6},
+    {"prompt": "Ba", "crystal_system": "cubicc"},
+    {"prompt": "Ba", "formation_energy": "low"},
+    {"prompt": "Ba", "guidance": -1},
+    {"prompt": "Ba", "callback": 123},
+    {"prompt": "cubic Ba Ef=1e3"},
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_SAMPLE_ARGUMENTS)
+def test_check_raises_exactly_what_sample_raises(tiny_model, kwargs):
+    with pytest.raises(PromptError) as from_check:
+        tiny_model.check(**kwargs)
+    with pytest.raises(PromptError) as from_sample:
+        tiny_model.sample(**kwargs, progress=False)
+    assert str(from_check.value) == str(from_sample.value)
+    assert "\n" not in str(from_check.value)
+
+
+def test_check_returns_the_condition_and_does_not_sample(tiny_model):
+    calls = []
+    cond = tiny_model.check("cubic BaTiO3 Ef=-1.5", n_atoms=10, n_samples=3, steps=4,
+                            callback=calls.append)
+    assert isinstance(cond, cl.Condition)
+    assert (cond.kind, cond.counts, cond.crystal_system, cond.formation_energy) == (
+        "formula", {"Ba": 2, "Ti": 2, "O": 6}, "cubic", -1.5)
+    assert calls == []
+
+
+def test_sample_accepts_a_parsed_condition(tiny_model):
+    for text, n_atoms in [("Na Cl", 4), ("NaCl", 4), ("cubic Si Ef=-0.5", 2), ("", 3)]:
+        cond = cl.parse_prompt(text, n_atoms=n_atoms)
+        from_text = tiny_model.sample(text, n_atoms=n_atoms, n_samples=2, steps=3, seed=5, progress=False)
+        from_cond = tiny_model.sample(cond, n_samples=2, steps=3, seed=5, progress=False)
+        for a, b in zip(from_text, from_cond):
+            assert np.array_equal(a.numbers, b.numbers) and np.allclose(a.positions, b.positions)
+            assert a.info == b.info
+
+
+def test_a_condition_is_checked_against_this_model_and_can_be_overridden(tiny_model):
+    big = cl.parse_prompt("Si", n_atoms=24, max_atoms=24)
+    with pytest.raises(PromptError, match="n_atoms=24 is above the model's maximum of 20"):
+        tiny_model.check(big)
+    cond = cl.parse_prompt("BaTiO3")
+    assert tiny_model.check(cond, n_atoms=10).counts == {"Ba": 2, "Ti": 2, "O": 6}
+    assert tiny_model.check(cond, crystal_system="cubic").crystal_system == "cubic"
+
+
+def test_whole_numbers_accept_numpy_integers_and_refuse_the_rest(tiny_model):
+    out = tiny_model.sample("Na Cl", n_atoms=np.int64(4), n_samples=np.int32(2), steps=np.int64(2),
+                            seed=np.int64(3), batch_size=np.int16(1), progress=False)
+    assert [len(a) for a in out] == [4, 4] and all(a.info["steps"] == 2 for a in out)
+    for name in ("n_atoms", "n_samples", "steps", "seed", "batch_size"):
+        for bad in (True, 1.5, 4.0, "4", [4]):
+            with pytest.raises(PromptError, match=f"{name} must be a whole number >= [01]") as err:
+                tiny_model.check("Na Cl", **({"n_atoms": 4} | {name: bad}))
+            assert repr(bad) in str(err.value)
+
+
+# ---------------------------------------------------------------- bad input classes (sample)
+@pytest.mark.parametrize("n", [21, 30])
+def test_too_many_elements_without_n_atoms_is_a_plain_error(tiny_model, n):
+    from ase.data import chemical_symbols
+
+    with pytest.raises(PromptError, match=f"{n} elements cannot fit") as err:
+        tiny_model.sample(chemical_symbols[1:n + 1], progress=False)
+    assert "cannot be empty" not in str(err.value)
+
+
+def test_sizes_the_training_data_never_saw_are_a_plain_error():
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1, n_atoms_hist={2: 1.0, 3: 0.0})).eval()
+    with pytest.raises(PromptError, match="the training data hold no cell of 3 to 20 atoms"):
+        model.check("Na Cl O")
+    assert len(model.sample("Na Cl O", n_atoms=3, steps=2, progress=False)[0]) == 3
+
+
+@pytest.mark.parametrize("callback", [123, "print", [print], object()])
+def test_a_callback_that_cannot_be_called_is_refused_before_sampling(tiny_model, monkeypatch, callback):
+    import crystal_lab.model as model_module
+
+    monkeypatch.setattr(model_module, "sample_batch", lambda *a, **k: pytest.fail("sampling started"))
+    with pytest.raises(PromptError, match="callback must be a function"):
+        tiny_model.sample("Na Cl", n_atoms=2, callback=callback, progress=False)
+
+
+@pytest.mark.parametrize("steps", [MAX_STEPS + 1, 10**6, np.int64(5000)])
+def test_steps_are_capped_with_an_estimate_and_allow_large(tiny_model, monkeypatch, steps):
+    import crystal_lab.model as model_module
+
+    with pytest.raises(PromptError, match=rf"steps={int(steps)} would take about \d+ (s|min|h) on cpu "
+                                          rf"for 3 structure\(s\) \(cap {MAX_STEPS}; 'full' is 1000\); "
+                                          r"pass allow_large=True"):
+        tiny_model.sample("Na Cl", n_atoms=2, n_samples=3, steps=steps, progress=False)
+    assert tiny_model.check("Na Cl", n_atoms=2, steps=steps, allow_large=True).elements == ("Na", "Cl")
+    assert tiny_model.check("Na Cl", n_atoms=2, steps="full").kind == "chemical_system"
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def first_batch(net, noise, config, chunk, steps, *args, **kwargs):
+        seen["steps"] = steps
+        raise Stop
+
+    monkeypatch.setattr(model_module, "sample_batch", first_batch)
+    with pytest.raises(Stop):
+        tiny_model.sample("Na Cl", n_atoms=2, steps=steps, allow_large=True, progress=False)
+    assert seen["steps"] == int(steps)
+
+
+def test_the_estimate_grows_with_samples_and_steps(tiny_model):
+    base = tiny_model.estimate_seconds(10, 50)
+    assert tiny_model.estimate_seconds(20, 50) == pytest.approx(2 * base)
+    assert tiny_model.estimate_seconds(10, 500) == pytest.approx(10 * base)
+
+
+@pytest.mark.parametrize("kwargs", [{"formation_energy": -9.0}, {"formation_energy": 2.5},
+                                    {"prompt": "Na Cl Ef=-6"}])
+def test_targets_outside_the_training_range_warn(tiny_model, kwargs):
+    args = {"prompt": "Na Cl", "n_atoms": 2, "steps": 2, "progress": False} | kwargs
+    with pytest.warns(UserWarning, match=r"outside the training data's -4.47 to 0.08 eV/atom"):
+        tiny_model.sample(**args)
+
+
+def test_targets_inside_the_training_range_do_not_warn(tiny_model, recwarn):
+    tiny_model.sample("Na Cl", n_atoms=2, steps=2, formation_energy=-1.0, progress=False)
+    assert not [w for w in recwarn if "training data" in str(w.message)]
+
+
+def test_the_prompts_conditions_are_recorded_and_survive_extxyz(tiny_model, tmp_path):
+    from crystal_lab.workspace import read_structures, write_structures
+
+    out = tiny_model.sample("cubic Na Cl Ef=-2", n_atoms=2, n_samples=2, steps=2, seed=4, progress=False)
+    out += tiny_model.sample("Na Cl", n_atoms=2, steps=2, seed=4, crystal_system="hexagonal", progress=False)
+    out += tiny_model.sample("NaCl", steps=2, seed=4, progress=False)
+    assert [a.info.get("crystal_system") for a in out] == ["cubic", "cubic", "hexagonal", None]
+    assert [a.info.get("formation_energy_target") for a in out] == [-2.0, -2.0, None, None]
+    assert [a.info["prompt"] for a in out] == ["Na Cl", "Na Cl", "Na Cl", "NaCl"]
+    paths = write_structures(out, tmp_path)
+    back = read_structures(paths[-1])
+    assert [a.info.get("crystal_system") for a in back] == ["cubic", "cubic", "hexagonal", None]
+    assert [a.info.get("formation_energy_target") for a in back] == [-2.0, -2.0, None, None]
+
+
+@pytest.mark.parametrize("prompts", ["TiO2", "Na Cl", cl.parse_prompt("NaCl"), None, 5, {"NaCl"}])
+def test_sample_many_refuses_anything_but_a_list_of_prompts(tiny_model, prompts):
+    with pytest.raises(PromptError, match="sample_many takes a list of prompts"):
+        tiny_model.sample_many(prompts, progress=False)
+
+
+def test_sample_many_takes_texts_and_conditions(tiny_model):
+    out = tiny_model.sample_many(["NaCl", cl.parse_prompt("Si", n_atoms=2), ("Mg", "O")], n_atoms=[2, None, 4],
+                                 steps=2, seed=0, progress=False)
+    assert [len(a) for a in out] == [2, 2, 4]
+    assert [a.info["prompt"] for a in out] == ["NaCl", "Si", "Mg O"]
+    with pytest.raises(PromptError, match="steps=2000 would take"):
+        tiny_model.sample_many(["NaCl"], steps=2000, progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [MAX_BATCH_SIZE + 1, 5000, 10**6])
+def test_batch_size_is_capped_with_a_memory_estimate(tiny_model, batch_size):
+    n = min(batch_size, MAX_SAMPLES)
+    with pytest.raises(PromptError, match=rf"batches of {n} structures would need about [\d.]+ GB of memory .*"
+                                          rf"\(batch_size cap {MAX_BATCH_SIZE}\).*allow_large=True"):
+        tiny_model.check("Na Cl", n_atoms=2, n_samples=n, batch_size=batch_size)
+    # a batch larger than the run is only as large as the run
+    assert tiny_model.check("Na Cl", n_atoms=2, n_samples=3, batch_size=batch_size).n_atoms == 2
+    assert tiny_model.check("Na Cl", n_atoms=2, n_samples=n, batch_size=batch_size, allow_large=True)
+    assert tiny_model.estimate_bytes(2 * batch_size) == pytest.approx(2 * tiny_model.estimate_bytes(batch_size))
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None, "False"])
+def test_allow_large_must_be_a_bool(tiny_model, value):
+    with pytest.raises(PromptError, match="allow_large must be True or False"):
+        tiny_model.check("Na Cl", n_atoms=2, n_samples=10**6, allow_large=value)
+    with pytest.raises(PromptError, match="allow_large must be True or False"):
+        tiny_model.sample_many(["NaCl"], allow_large=value, progress=False)
+
+
+def test_sample_many_takes_numpy_sizes(tiny_model):
+    out = tiny_model.sample_many(["NaCl", "MgO"], n_atoms=np.array([2, 4]), steps=2, seed=0, progress=False)
+    assert [len(a) for a in out] == [2, 4]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from crystal_lab import noise_widgets as nw
+from crystal_lab.view import noise as nw
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,10 @@ def test_forward_widget_slider_shows_noised_structures(model, batio3):
     loads = [m for m in viewer.ngl._ngl_msg_archive if m.get("methodName") == "loadFile"]
     pdb = loads[-1]["args"][0]["data"]
     assert pdb.count(" MSK ") == len(batio3)             # all types masked at t = 1
-    assert viewer.slider.description == "t"              # the slider speaks in t, not steps
-    assert [lab for lab, _ in viewer.slider.options] == ["0.00", "0.25", "0.50", "0.75", "1.00"]
+    assert viewer.slider.description == "frame"          # an index and its t, not steps
+    assert [lab for lab, _ in viewer.slider.options] == [
+        f"{k} / 4 · t = {t}" for k, t in enumerate(["0.00", "0.25", "0.50", "0.75", "1.00"])]
+    assert repr(box) == "The forward process: run this cell to open the viewer."
 
 
 def test_trajectory_metrics_by_hand():
@@ -115,7 +117,9 @@ def test_reverse_figure_and_widget(trajectory):
     box = nw.reverse_widget(trajectory)
     assert box.metrics["final_fraction"][-1] == 1.0
     assert box.viewer.player.max == len(trajectory) - 1
-    assert box.viewer.slider.description == "t" and box.viewer.slider.label == "1.00"
+    assert box.viewer.slider.description == "frame"
+    assert box.viewer.slider.label == f"0 / {len(trajectory) - 1} · t = 1.00"
+    assert repr(box) == "The reverse process: run this cell to open the viewer."
     assert "cl-reverse-widget" in box._dom_classes
     # every frame preloaded into the one stage of the widget
     assert len(box.viewer.ngl._ngl_component_ids) == len(trajectory)
@@ -131,3 +135,19 @@ def test_side_by_side_shares_t(model, batio3):
     assert sorted(rev[-1].get_chemical_symbols()) == sorted(batio3.get_chemical_symbols())
     box.slider.value = len(rev) - 1
     assert box.forward.index == box.reverse.index == len(rev) - 1
+    assert box.slider.label == f"{len(rev) - 1} / {len(rev) - 1} · t = 0.00"
+    assert repr(box) == "Forward and reverse side by side: run this cell to open the viewers."
+
+
+def test_reverse_figure_layout_keeps_title_legend_and_crystal_apart(trajectory):
+    fig = nw.reverse_figure(trajectory)
+    layout = fig.layout
+    assert layout.title.yanchor == "top" and layout.title.y >= 0.98      # the top line
+    assert layout.legend.yanchor == "bottom" and layout.legend.y >= 1.0  # its own line, above
+    assert layout.margin.t >= 100 and layout.height >= 500               # room for both
+    for frame, atoms in zip(fig.frames, trajectory):                     # nothing clipped
+        scene = frame.layout.scene
+        pos = atoms.positions
+        for k, axis in enumerate((scene.xaxis, scene.yaxis, scene.zaxis)):
+            lo, hi = axis.range
+            assert lo <= pos[:, k].min() and pos[:, k].max() <= hi

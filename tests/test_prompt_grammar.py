@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from crystal_lab.chemistry import describe_prompt
 from crystal_lab.prompts import (
     CRYSTAL_SYSTEMS,
     Condition,
     PromptError,
-    describe_prompt,
     parse_prompt,
     split_prompt,
     suggest_formula,
@@ -140,3 +140,31 @@ def test_describe_prompt_mentions_the_conditions():
     assert describe_prompt("srtio3") == \
         "Cannot use this prompt: 'srtio3' is not an element; did you mean SrTiO3?"
     assert "Crystal system" not in describe_prompt("Ba Ti O", n_atoms=5)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("Ef=-1e-1", -0.1), ("Ef=-1E-1", -0.1), ("Ef=2.5e-1", 0.25), ("Ef=-.5e0", -0.5),
+    ("formation energy of -1e0 eV/atom", -1.0), ("Ef=-15e-1eV/atom", -1.5), ("Ef=\u22121e\u22121", -0.1),
+])
+def test_targets_in_scientific_notation_are_numbers(text, value):
+    assert parse_prompt(f"Si {text}").formation_energy == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["Ef=1e3", "Ef=-2E2", "Ef=1e999"])
+def test_targets_in_scientific_notation_out_of_range_say_so(text):
+    with pytest.raises(PromptError) as err:
+        parse_prompt(f"Si {text}")
+    message = str(err.value)
+    assert "not a number" not in message and "\n" not in message
+    assert "outside -10 to 10 eV/atom" in message or "must be a finite number" in message
+
+
+@pytest.mark.parametrize("n", [21, 25, 40])
+def test_more_elements_than_the_largest_cell_is_one_line(n):
+    from ase.data import chemical_symbols
+
+    symbols = chemical_symbols[1:n + 1]
+    for prompt in (symbols, " ".join(symbols)):
+        with pytest.raises(PromptError, match=f"{n} elements cannot fit in a cell of at most 20 atoms"):
+            parse_prompt(prompt)
+    assert parse_prompt(symbols[:20]).elements == tuple(symbols[:20])

@@ -1,6 +1,7 @@
 import pytest
 
-from crystal_lab.prompts import PromptError, describe_prompt, parse_prompt, valid_n_atoms
+from crystal_lab.chemistry import describe_prompt
+from crystal_lab.prompts import PromptError, formula_unit, parse_prompt, valid_n_atoms
 
 
 @pytest.mark.parametrize("prompt", ["Ba Ti O", "Ba-Ti-O", ["Ba", "Ti", "O"], "ba ti o", " Ba,Ti,O "])
@@ -55,7 +56,7 @@ def test_unconditional(prompt):
     ("Ba Ti Ba", 5, "Ba is listed twice"),
     ("BaTiBa", None, "Ba appears twice"),
     ("Ba Ti O", 2, "3 elements cannot fit in n_atoms=2"),
-    ("Ba Ti O", 0, "n_atoms must be at least 1"),
+    ("Ba Ti O", 0, "n_atoms must be a whole number >= 1"),
     ("Ba Ti O", 21, "above the model's maximum of 20"),
     ("BaTiO3", 7, "5 atoms per formula unit, which does not divide n_atoms=7 (try 5, 10, 15, 20)"),
     ("Ba5Ti5O15", None, "25 atoms, above the model's maximum of 20"),
@@ -82,3 +83,39 @@ def test_describe_prompt_normalises_and_warns():
     assert "Valid n_atoms: 5, 10, 15, 20" in text and "Warning" not in text
     assert "Warning" in describe_prompt("NaCl2")
     assert describe_prompt("Xx").startswith("Cannot use this prompt: Xx is not an element")
+
+
+def test_charge_balanced_agrees_with_smact_validity_on_real_and_made_up_compositions():
+    from collections import Counter
+
+    from crystal_lab.chemistry import charge_balanced
+    from crystal_lab.data import load_dataset
+    from crystal_lab.evaluate import smact_validity
+
+    made_up = ["NaCl2", "BaTiO3", "Li3PS4", "FeO", "Fe2O3", "CuAu", "NaK", "He", "XeF2", "KrF",
+               "Li3PS4Cl", "CsPbI3", "MgSi", "OF2", "NaClO4", "PmCl3", "SiC", "GaAsN"]
+    cases = [(formula_unit(f), f) for f in made_up]
+    cases += [(dict(Counter(a.get_chemical_symbols())), a) for a in load_dataset("mp_20", "test", limit=150)]
+    verdicts = []
+    for counts, thing in cases:
+        verdicts.append(charge_balanced(counts))
+        assert verdicts[-1] == bool(smact_validity(thing)), counts
+    assert 0 < sum(verdicts) < len(verdicts)     # both answers occur
+    assert charge_balanced({"Ba": 2, "Ti": 2, "O": 6}) is True and charge_balanced({"Na": 1, "Cl": 2}) is False
+
+
+@pytest.mark.parametrize("counts", [{}, {"Xx": 1}, {"X": 2}, {"Na": 0}, {"Na": 1.5}])
+def test_charge_balanced_refuses_what_is_not_a_composition(counts):
+    from crystal_lab.chemistry import charge_balanced
+
+    with pytest.raises(ValueError, match="counts must map element symbols to whole counts"):
+        charge_balanced(counts)
+
+
+@pytest.mark.parametrize("text, n_atoms", [("ba ti o", 5), ("BaTiO3", 10), ("cubic Li P S Cl Ef=-1", None),
+                                           ("", 4), ("NaCl2", None)])
+def test_describe_prompt_takes_a_parsed_condition(text, n_atoms):
+    cond = parse_prompt(text, n_atoms=n_atoms)
+    assert describe_prompt(cond) == describe_prompt(text, n_atoms=n_atoms)
+    assert describe_prompt(cond, crystal_system="hexagonal") == describe_prompt(
+        text, n_atoms=n_atoms, crystal_system="hexagonal")

@@ -18,8 +18,10 @@ from pymatgen.core import Structure
 from crystal_lab import evaluate as ev
 from crystal_lab.evaluate.reference_table import ReferenceTable, subsystems
 from crystal_lab.structures import to_structure
+from crystal_lab.view import EvaluationDashboard
 
-stability_module = importlib.import_module("crystal_lab.evaluate.stability")
+chgnet_module = importlib.import_module("crystal_lab.evaluate.chgnet")
+hull_module = importlib.import_module("crystal_lab.evaluate.hull")
 
 
 def rocksalt(a: float = 5.64) -> Atoms:
@@ -59,7 +61,9 @@ def test_relaxation_is_bounded_lowers_energy_and_keeps_the_input_type():
     relaxed = ev.relax(squeezed, steps=30, progress=False)
     assert isinstance(relaxed, Atoms)
     assert relaxed.info["relax_steps"] <= 30
-    assert relaxed.info["chgnet_energy"] < ev.chgnet_energy(squeezed, progress=False) - 0.05
+    before = ev.chgnet_energy(squeezed, progress=False)
+    assert relaxed.info["chgnet_energy_before"] == pytest.approx(before, abs=1e-4)
+    assert relaxed.info["chgnet_energy"] < before - 0.05
     assert relaxed.get_volume() > squeezed.get_volume()
     as_structure = ev.relax(to_structure(squeezed), steps=3, progress=False)
     assert isinstance(as_structure, Structure)
@@ -67,15 +71,15 @@ def test_relaxation_is_bounded_lowers_energy_and_keeps_the_input_type():
 
 
 def test_relax_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(stability_module, "RELAX_CACHE_SIZE", 2)
-    stability_module._RELAX_CACHE.clear()
+    monkeypatch.setattr(chgnet_module, "RELAX_CACHE_SIZE", 2)
+    chgnet_module._RELAX_CACHE.clear()
     for a in (5.5, 5.6, 5.7):
         ev.relax(rocksalt(a), steps=1, progress=False)
-    assert len(stability_module._RELAX_CACHE) == 2
+    assert len(chgnet_module._RELAX_CACHE) == 2
 
 
 def test_cells_above_the_memory_cap_are_refused_with_a_clear_error():
-    big = rocksalt().repeat((5, 5, 2))  # 100 atoms > MAX_ATOMS = 64
+    big = rocksalt().repeat((5, 5, 2))  # 100 atoms > MAX_ATOMS_CHGNET = 64
     with pytest.raises(ev.CellTooLargeError, match="100-atom cell is above the CHGNet cap"):
         ev.chgnet_energy(big, progress=False)
     with pytest.raises(ev.CellTooLargeError):
@@ -84,6 +88,11 @@ def test_cells_above_the_memory_cap_are_refused_with_a_clear_error():
     assert np.isnan(energies[0]) and np.isfinite(energies[1])
     result = ev.stability(big, progress=False)
     assert np.isnan(result.e_above_hull) and "CellTooLargeError" in result.reason
+    assert result.hull_complete is True and result.missing_subsystems == ()  # the reference is
+    assert result.verdict()[0] == "unknown"
+    none, good = ev.stability([None, rocksalt()], progress=False, relax=False)
+    assert none.hull_complete is None and none.reason.startswith("not a structure")
+    assert np.isfinite(good.e_above_hull)
 
 
 def test_settings_are_one_frozen_object_with_checked_overrides():
@@ -149,13 +158,13 @@ def test_shipped_table_loads_and_marks_built_elemental_references():
 
 def test_stability_relaxes_only_the_evaluated_structure(monkeypatch):
     calls = []
-    original = stability_module._relax_one
+    original = hull_module.relax_one
 
     def counting(atoms, *args, **kwargs):
         calls.append(atoms.get_chemical_formula())
         return original(atoms, *args, **kwargs)
 
-    monkeypatch.setattr(stability_module, "_relax_one", counting)
+    monkeypatch.setattr(hull_module, "relax_one", counting)
     result = ev.stability(cubic_srtio3(), steps=20, progress=False)
     assert calls == ["O3SrTi"]  # one relaxation: the structure, no reference phase
     assert np.isfinite(result.e_above_hull)
@@ -186,10 +195,13 @@ def test_rock_salt_licl_against_a_val_only_table_is_flagged_not_ranked():
     row = summary.table.iloc[0]
     assert not row["hull_complete"] and row["missing_subsystems"] == ["Cl-Li"]
     assert not row["stable"] and row["stable_uncertain"] and not row["sun"]
+    assert row["stable_verdict"] == "unknown"
+    assert row["stable_note"].startswith("unknown: the reference table has no compound of Cl-Li")
     assert summary.rates["n_sun"] == 0 and summary.rates["n_sun_uncertain"] == 1
-    assert "incomplete reference" in summary.text()
+    assert "stable yes / no / unknown: 0 / 0 / 1" in summary.text()
     full = ev.summarize([licl], reference=[rocksalt()], progress=False)
     assert full.table.iloc[0]["hull_complete"] and full.table.iloc[0]["stable"]
+    assert full.table.iloc[0]["stable_verdict"] == "yes"
 
 
 def test_your_own_reference_phases_join_the_table():
@@ -210,22 +222,27 @@ def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(t
     table, rates = summary
     assert table["stable"].tolist() == [True, False, True, False]
     assert table["sun"].tolist() == [False, False, True, False]  # rock salt is not novel
-    assert table["hull_complete"].tolist() == [True, True, True, False]
-    assert table.loc[3, "stability_note"] == "not evaluated (invalid)"
+    assert table["hull_complete"].tolist()[:3] == [True, True, True]
+    assert table["hull_complete"].isna().tolist() == [False, False, False, True]  # not evaluated
+    assert table.loc[3, "missing_subsystems"] is None  # never "missing: none" for it
+    assert table["stable_verdict"].tolist() == ["yes", "no", "yes", "no"]
+    assert table.loc[3, "stable_note"].startswith("no: not evaluated, the structure is invalid")
     assert np.isnan(table.loc[3, "e_above_hull"])
     assert rates["n_sun"] == 1 and rates["stability_threshold"] == 0.1
     assert "E_hull < 0.1 eV/atom" in summary.text()
 
-    dash = ev.EvaluationDashboard(batch, summary=summary, viewer="plotly")
+    dash = EvaluationDashboard(batch, summary=summary, viewer="plotly")
     assert dash.chemical_systems() == ["Cl-Na"]
     fig = dash.phase_diagram_figure("Cl-Na")
-    generated = [tr.name for tr in fig.data if (tr.name or "").startswith("#")]
-    assert generated == ["#0 NaCl", "#1 NaCl", "#2 Na"]   # one marker each, named by formula
+    generated = [tr for tr in fig.data if (tr.name or "").startswith("generated")]
+    assert len(generated) == 1 and generated[0].name == "generated (3)"   # one legend entry
+    assert list(generated[0].text) == ["#0", "#1", "#2"]                 # one marker each
+    assert [h.split("<br>")[0] for h in generated[0].hovertext] == ["#0 NaCl", "#1 NaCl", "#2 Na"]
     dash.sort_by("e_above_hull")
     assert dash.order[-1] == 3  # nan (not evaluated) sorts last
     assert table.loc[dash.order[0], "e_above_hull"] == table["e_above_hull"].min()
     dash.select(1)
-    assert "E_hull" in dash.detail.value and "no" in dash.detail.value
+    assert "E_hull" in dash.detail.value and "no: E_hull" in dash.detail.value
 
 
 def test_model_versus_random_baseline_side_by_side():
@@ -239,3 +256,83 @@ def test_model_versus_random_baseline_side_by_side():
     assert compare.loc["stability", "model"] == 1.0
     assert compare.loc["stability", "random baseline"] < 1.0  # random atoms are not stable
     assert "random baseline" in summary.text()
+
+
+# ---------------------------------------------------------------------------------- three-valued
+
+@pytest.mark.parametrize("e_hull,complete,verdict,words", [
+    (0.0, True, "yes", "yes: E_hull 0.000 eV/atom is below the 0.1 eV/atom cut"),
+    (0.001, True, "yes", "below"), (0.0999, True, "yes", "below"), (-0.3, True, "yes", "below"),
+    (0.1, True, "no", "at or above"), (0.7, True, "no", "at or above"),
+    (0.0, False, "unknown", "unknown: the reference table has no compound of Ba-Ti"),
+    (-2.0, False, "unknown", "may be too low"),
+    (0.4, False, "no", "a missing phase could only raise"),
+    (float("nan"), False, "unknown", "no E_hull could be computed (CellTooLargeError"),
+])
+def test_the_verdict_is_yes_no_or_unknown_and_says_why(e_hull, complete, verdict, words):
+    result = ev.Stability(-5.0, -1.0, e_hull, None,
+                          "CellTooLargeError: too big" if np.isnan(e_hull) else "",
+                          complete, () if complete else ("Ba-Ti",))
+    got, note = result.verdict(0.1)
+    assert got == verdict and words in note, note
+    assert not (got == "no" and "below" in note)  # E_hull 0.000 never reads as "no"
+
+
+def test_batio3_reads_unknown_because_the_table_has_no_ba_ti_compound():
+    summary = ev.summarize([cubic_batio3(), rocksalt()], reference=[rocksalt()], relax=False,
+                           progress=False)
+    table, rates = summary
+    assert table["stable_verdict"].tolist() == ["unknown", "yes"]
+    assert table.loc[0, "stable_note"].startswith(
+        "unknown: the reference table has no compound of Ba-Ti")
+    assert table["stable"].tolist() == [False, True]
+    assert (rates["n_stable"], rates["n_stable_no"], rates["n_stable_unknown"]) == (1, 0, 1)
+    assert "stable yes / no / unknown: 1 / 0 / 1" in summary.text()
+    no_chgnet = ev.summarize([rocksalt()], reference=[rocksalt()], stability=False,
+                             progress=False)
+    assert no_chgnet.table.loc[0, "stable_verdict"] == "unknown"
+    assert "not computed" in no_chgnet.text()
+
+
+def cubic_batio3(a: float = 4.0) -> Atoms:
+    return Atoms("BaTiO3", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0],
+                                             [0.5, 0, 0.5], [0, 0.5, 0.5]], cell=[a] * 3, pbc=True)
+
+
+CHGNET_MEMORY_CHECK = r"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (__LIMIT__, __LIMIT__))
+import numpy as np
+from ase import Atoms
+import crystal_lab.evaluate as ev
+
+def cell(c, frac=((0, 0, 0), (0.5, 0.5, 0.5))):
+    return Atoms("NaCl", scaled_positions=frac, cell=c, pbc=True)
+
+for bad in (cell([[5, 0, 0], [4.9999, 0.001, 0], [0, 0, 5]]),
+            cell([[6, 0, 0], [0, 6, 0], [3, 3, 0.004]]),
+            cell([[5, 0, 0], [0, 5, 0], [0, 0, 5]], frac=((0, 0, 0), (0, 0, 1e-4)))):
+    try:
+        ev.chgnet_energy(bad, progress=False)
+        raise SystemExit("chgnet_energy accepted an invalid cell")
+    except ev.InvalidCellError:
+        pass
+    assert np.isnan(ev.chgnet_energy([bad], skip_invalid=True, progress=False)[0])
+    result = ev.stability(bad, progress=False)
+    assert np.isnan(result.e_above_hull) and "InvalidCellError" in result.reason, result
+    assert result.verdict()[0] == "unknown"
+print("ok")
+"""
+
+
+def test_chgnet_never_builds_a_graph_for_an_invalid_cell():
+    """A flat cell has tens of thousands of neighbours per atom inside CHGNet's cutoff: it is
+    refused before the graph is built (checked in a child process limited to 4 GB)."""
+    import os
+    import subprocess
+    import sys
+
+    code = CHGNET_MEMORY_CHECK.replace("__LIMIT__", str(4 << 30))
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ))
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]

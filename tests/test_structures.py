@@ -96,3 +96,57 @@ def test_space_group(nacl, masked):
 def test_is_metal_is_pymatgens():
     assert is_metal("Fe") and is_metal(26) and is_metal("Pm")
     assert not is_metal("O") and not is_metal("Ge") and not is_metal(0)
+
+
+# --------------------------------------------------------------------------- the CIF writer
+
+def test_write_cif_round_trips_atoms_and_structures(nacl, tmp_path):
+    from crystal_lab.structures import write_cif
+
+    for i, x in enumerate([nacl, to_structure(nacl)]):
+        path = write_cif(x, tmp_path / f"sub/{i}.cif")
+        back = Structure.from_file(path)
+        assert back.composition.reduced_formula == "NaCl"
+        np.testing.assert_allclose(back.lattice.parameters, nacl.cell.cellpar(), atol=1e-6)
+        assert back.volume == pytest.approx(nacl.get_volume(), rel=1e-6)
+
+
+def test_write_cif_keeps_partial_occupancy(tmp_path):
+    from pymatgen.core import Lattice
+
+    from crystal_lab.structures import write_cif
+
+    alloy = Structure(Lattice.cubic(4.0), [{"Na": 0.5, "K": 0.5}], [[0, 0, 0]])
+    back = Structure.from_file(write_cif(alloy, tmp_path / "alloy.cif"))
+    assert not back.is_ordered and back.composition.as_dict() == {"Na": 0.5, "K": 0.5}
+
+
+def _nan_position(a):
+    a = a.copy()
+    a.positions[0, 1] = np.nan
+    return a
+
+
+def _inf_cell(a):
+    a = a.copy()
+    a.cell[0, 0] = np.inf
+    return a
+
+
+def _masked(a):
+    a = a.copy()
+    a.numbers[1] = 0
+    return a
+
+
+@pytest.mark.parametrize("make,words", [
+    (_nan_position, "NaN"), (_inf_cell, "NaN/inf"), (_masked, "masked or unknown atom"),
+    (lambda a: to_structure(_masked(a)), "masked or unknown atom"),
+    (lambda a: Atoms(cell=[3, 3, 3], pbc=True), "no atoms"),
+    (lambda a: "NaCl", "not a structure")])
+def test_write_cif_refuses_what_a_cif_cannot_hold(nacl, tmp_path, make, words):
+    from crystal_lab.structures import write_cif
+
+    with pytest.raises(ValueError, match=f"cannot write a CIF: .*{words}"):
+        write_cif(make(nacl), tmp_path / "x.cif")
+    assert not (tmp_path / "x.cif").exists()

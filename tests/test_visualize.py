@@ -6,8 +6,8 @@ import pytest
 from ase import Atoms
 
 from crystal_lab import Visualizer
+from crystal_lab.view import describe, min_distance, trajectory_figure
 from crystal_lab.view.ngl import shown_component
-from crystal_lab.visualize import describe, min_distance, trajectory_figure
 
 
 def _loaded_pdb(ngl) -> str:
@@ -89,7 +89,7 @@ def test_trajectory_plays_every_frame_in_one_stage(nacl):
     box = Visualizer(frames).view_trajectory()
     viewer = box.viewer
     ngl = viewer.ngl
-    assert viewer.slider.description == "t" and viewer.slider.label == "1.00"
+    assert viewer.slider.description == "frame" and viewer.slider.label == "0 / 49 · t = 1.00"
     assert len(ngl._ngl_component_ids) == 50
     n_before = len(_sent(ngl))
     for k in range(50):                           # what the Play button does, frame by frame
@@ -98,7 +98,7 @@ def test_trajectory_plays_every_frame_in_one_stage(nacl):
     assert not [m for m in played if m["methodName"] == "loadFile"]
     shown = [shown_component(m) for m in played if shown_component(m) is not None]
     assert shown == list(range(1, 50))            # every frame shown once, in order
-    assert viewer.slider.label == "0.00" and viewer.index == 49
+    assert viewer.slider.label == "49 / 49 · t = 0.00" and viewer.index == 49
     arch = ngl._ngl_msg_archive
     assert [shown_component(m) for m in arch if shown_component(m) is not None] == [49]
     assert sum(m["methodName"] == "loadFile" for m in arch) == 50
@@ -217,7 +217,13 @@ def test_describe_and_min_distance(nacl):
     one = Atoms("Cu", cell=[2.5, 3.0, 4.0], pbc=True)         # only periodic images
     assert min_distance(one) == pytest.approx(2.5)
     degenerate = Atoms("Cu2", positions=[(0, 0, 0), (0, 0, 0)], cell=[3, 3, 3], pbc=True)
-    assert describe(degenerate)["spacegroup"]                 # never raises
+    d = describe(degenerate)                                  # never raises
+    assert d["spacegroup"] == "unknown" and d["min_distance"] == 0.0
+    assert describe(Atoms("Cu", cell=[2.5, 2.5, 2.5], pbc=True))["spacegroup"] == "Pm-3m (221)"
+    rutile_like = Atoms("Ti2O4", scaled_positions=[(0, 0, 0), (.5, .5, .5), (.3, .3, 0),
+                                                   (.7, .7, 0), (.8, .2, .5), (.2, .8, .5)],
+                        cell=[4.6, 4.6, 2.96], pbc=True)
+    assert describe(rutile_like)["spacegroup"] == "P4_2/mnm (136)"
     masked = nacl.copy()
     masked.numbers[0] = 0
     d = describe(masked)
@@ -253,14 +259,79 @@ def test_accepts_pymatgen_and_rejects_bad_input(batio3):
         Visualizer([batio3]).plot(0, repeat=(0, 1, 1))
 
 
-def test_slider_labels_are_t_and_never_repeat(nacl):
-    from crystal_lab.view.ngl import _labels
+def test_slider_labels_read_an_index_and_t(nacl):
+    from crystal_lab.view.ngl import frame_labels as _labels
 
     frames = []
     for t in (1.0, 0.5, 0.004, 0.0):
         a = nacl.copy()
         a.info["t"] = t
         frames.append(a)
-    assert _labels(frames) == ["1.000", "0.500", "0.004", "0.000"]   # 0.00 twice: 3 decimals
-    assert _labels(frames[:2]) == ["1.00", "0.50"]
-    assert _labels([nacl, nacl]) == ["0", "1"]                         # no t: frame numbers
+    assert _labels(frames) == ["0 / 3 · t = 1.000", "1 / 3 · t = 0.500", "2 / 3 · t = 0.004",
+                               "3 / 3 · t = 0.000"]                    # 0.00 twice: 3 decimals
+    assert _labels(frames[:2]) == ["0 / 1 · t = 1.00", "1 / 1 · t = 0.50"]
+    assert _labels([nacl, nacl, nacl]) == ["0 / 2", "1 / 2", "2 / 2"]  # no t: the index only
+
+
+def test_index_must_be_a_whole_number_and_numpy_ints_work(nacl, batio3):
+    vis = Visualizer([nacl, batio3])
+    for bad in (1.5, 1.0, "1", None, True):
+        with pytest.raises(TypeError, match="index must be a whole number"):
+            vis.plot(bad)
+        with pytest.raises(TypeError, match="index must be a whole number"):
+            vis.describe(bad)
+    for good in (np.int64(1), np.int32(1), -1, 1):
+        assert vis.describe(good)["formula"] == "BaTiO3"
+    with pytest.raises(IndexError, match="index 2 out of range for 2 structures"):
+        vis.plot(np.int64(2))
+    fig = vis.plot(0, repeat=(np.int64(2), 1, 1))
+    atoms = [tr for tr in fig.data if tr.name in ("Na", "Cl")]
+    assert sum(len(tr.x) for tr in atoms) == 4
+    with pytest.raises(TypeError, match="repeat must be a whole number"):
+        vis.plot(0, repeat=(1.5, 1, 1))
+
+
+def test_supercells_above_the_cap_are_refused_fast_with_an_estimate(nacl):
+    import time
+
+    from crystal_lab.view.facts import MAX_DRAWN_ATOMS
+
+    vis = Visualizer([nacl])
+    start = time.perf_counter()
+    for repeat in ((50, 50, 50), (11, 10, 10), 13):
+        with pytest.raises(ValueError, match=r"would draw \d+ atoms .*pass max_atoms=\d+"):
+            vis.plot(repeat=repeat)
+        with pytest.raises(ValueError, match=r"would draw \d+ atoms"):
+            vis.view(repeat=repeat)
+    assert time.perf_counter() - start < 5.0      # refused before any drawing (quiet: ~0.01 s)
+    with pytest.raises(ValueError, match="250000 atoms"):
+        vis.plot(repeat=(50, 50, 50))
+    assert MAX_DRAWN_ATOMS == 2000
+    fig = vis.plot(repeat=(9, 9, 9), max_atoms=1500, bonds=False, images=False)  # the way past it
+    assert sum(len(tr.x) for tr in fig.data if tr.name in ("Na", "Cl")) == 2 * 9 ** 3
+
+
+def test_nan_positions_are_refused_and_never_get_a_distance(nacl):
+    bad = nacl.copy()
+    bad.positions[1] = [np.nan, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"NaN or infinite positions \(atom 1\)"):
+        Visualizer([bad])
+    inf = nacl.copy()
+    inf.positions[0, 2] = np.inf
+    with pytest.raises(ValueError, match=r"NaN or infinite positions \(atom 0\)"):
+        Visualizer([nacl, inf]).plot()
+    for atoms in (bad, inf):
+        assert np.isnan(min_distance(atoms))
+        assert np.isnan(describe(atoms)["min_distance"])
+    nan_cell = nacl.copy()
+    nan_cell.cell[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite lattice"):
+        Visualizer(nan_cell)
+
+
+def test_widgets_read_as_one_sentence_without_a_kernel(nacl, batio3):
+    box = Visualizer([nacl, batio3]).view()
+    text = box._repr_mimebundle_()["text/plain"]
+    assert text == "Visualizer: run this cell to open the viewer."
+    assert "VBox" not in repr(box) and "NGLWidget" not in repr(box)
+    assert repr(Visualizer([nacl]).view_trajectory()) == text

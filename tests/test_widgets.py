@@ -9,7 +9,8 @@ import zipfile
 import pytest
 
 from crystal_lab.model import CrystalDiffusionModel, ModelConfig
-from crystal_lab.widgets import GenerateWidget, format_seconds, suggest_prompt
+from crystal_lab.view import GenerateWidget, suggest_prompt
+from crystal_lab.view.messages import format_seconds, progress_of, run_status
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +31,24 @@ def test_generate_fills_results_label_and_progress(tiny_model):
     assert all(a.get_chemical_formula(mode="hill") == "BaO3Ti" for a in g.results)
     assert all(a.info["complete"] for a in g.results)
     assert "2 structures" in g.label.value and "BaTiO3" in g.label.value
-    assert g.progress.value == 1.0 and "done" in g.status.value
+    assert g.progress.value == 1.0 and g.status.value.startswith("done: 2 structures, 8 steps")
     # the picture of structure 0, in the widget's one nglview stage, with its quality badges
     assert len(g.viewer.ngl._ngl_component_ids) == 1 and g.viewer.widget.layout.display == ""
-    assert "structurally valid" in g.badges.value or "invalid:" in g.badges.value
-    assert "SMACT" in g.badges.value and "Å³/atom" in g.badges.value
-    assert "space group" in g.badges.value and len(g.quality) == 2
+    from crystal_lab.evaluate.validity import smact_validity, structural_validity
+    from crystal_lab.view.facts import spacegroup
+
+    first = g.results[0]                                    # the badges say what is true of it
+    verdict = structural_validity(first)
+    assert g.quality[0]["valid"] == verdict.valid and len(g.quality) == 2
+    if verdict.valid:
+        assert "structurally valid" in g.badges.value and "invalid:" not in g.badges.value
+    else:
+        assert f"invalid: {verdict.reason}" in g.badges.value
+    smact_ok = smact_validity(first).valid
+    assert ("SMACT valid" if smact_ok else "SMACT invalid") in g.badges.value
+    vpa = first.get_volume() / len(first)
+    assert f"{vpa:.1f} Å³/atom" in g.badges.value
+    assert f"space group {spacegroup(first)}" in g.badges.value
     assert not g.generate_button.disabled and g.stop_button.disabled
     assert not g.save_button.disabled
 
@@ -82,7 +95,7 @@ def test_bad_prompt_clears_results_and_says_so_plainly(tiny_model):
     g.generate(wait=True)
     assert g.results and g.error is None
     g.prompt.value = "Qx"
-    assert "Cannot use this prompt" in g.helper.value
+    assert "Cannot generate: Qx is not an element." in g.helper.value
     g.generate(wait=True)
     assert g.error is not None and g.results == [] and g.label.value == ""
     assert g.status.value.count("Cannot generate: Qx is not an element.") == 1
@@ -95,6 +108,92 @@ def test_bad_prompt_clears_results_and_says_so_plainly(tiny_model):
     g.prompt.value = "NaCl"
     g.generate(wait=True)                                 # Generate still works, same stage
     assert g.error is None and len(g.results) == 1 and g.viewer.ngl is ngl
+
+
+def _text(html_value: str) -> str:
+    import html as html_
+
+    return html_.unescape(re.sub(r"<[^>]+>", "", html_value))
+
+
+@pytest.mark.parametrize("fields", [
+    {"prompt": "Og1"},                                   # beyond the model's elements
+    {"prompt": "Og"},
+    {"prompt": "NaCl", "n_atoms": 3},                    # not a multiple of the formula unit
+    {"prompt": "Ba Ti O", "n_atoms": 2},                # 3 elements cannot fit in 2 atoms
+    {"prompt": "NaCl", "n_atoms": 2, "steps": 1999},     # above the model's steps cap
+    {"prompt": "NaCl", "n_atoms": 2, "formation_energy": "-40"},   # outside any energy
+    {"prompt": "NaCl", "n_atoms": 2, "crystal_system": "cubic", "formation_energy": "low"},
+])
+def test_helper_line_and_generate_say_the_same_thing(tiny_model, fields):
+    """The helper runs the model's own checks: whatever Generate refuses, the helper line has
+    already said, word for word, and no 'generating...' is left on screen."""
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1, steps=3)
+    for name, value in fields.items():
+        getattr(g, name).value = value
+    helper = _text(g.helper.value)
+    assert helper.startswith("Cannot generate: "), helper
+    assert "Valid n_atoms" not in helper
+    g.generate(wait=True)
+    assert g.error is not None and g.results == []
+    assert _text(g.status.value) == helper
+    assert "generating" not in g.label.value
+    if fields["prompt"].startswith("Og"):
+        assert "Og" in helper and "element" in helper
+
+
+def test_a_failing_run_leaves_no_generating_line(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1, steps=3)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("the sampler ran out of memory")
+
+    tiny_model.sample = boom
+    try:
+        g.generate(wait=True)
+    finally:
+        del tiny_model.sample
+    assert g.label.value == "" and "Sampling failed: The sampler ran out of memory." in \
+        _text(g.status.value)
+    assert not g.generate_button.disabled
+
+
+def test_default_steps_is_the_models_own(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1)
+    assert g.steps.value == 0
+    seen, real = [], tiny_model.sample
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["steps"])
+        kwargs["steps"] = 3                                   # keep the test short
+        return real(*args, **kwargs)
+
+    tiny_model.sample = spy
+    try:
+        g.generate(wait=True)
+    finally:
+        del tiny_model.sample
+    assert seen == [None] and g.error is None
+
+
+def test_saving_twice_never_overwrites(tiny_model, tmp_path):
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1, steps=3,
+                       save_dir=tmp_path)
+    g.generate(wait=True)
+    first, second = g.save(tmp_path / "run.zip"), g.save(tmp_path / "run.zip")
+    assert first.name == "run.zip" and second.name == "run-2.zip"
+    assert zipfile.ZipFile(first).namelist() == zipfile.ZipFile(second).namelist()
+    viewer = g.viewer                                        # the viewer's Save CIF button
+    viewer.save_button.click()
+    viewer.save_button.click()
+    cifs = {p.name for p in tmp_path.glob("*.cif")}
+    assert cifs == {"NaCl_0.cif", "NaCl_0-2.cif"}, cifs
+
+
+def test_text_form_is_one_sentence(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2)
+    assert g._repr_mimebundle_()["text/plain"] == (
+        "GenerateWidget: run this cell to open the prompt box and the Generate button.")
 
 
 def test_suggest_prompt_fixes_letter_case_only():
@@ -152,3 +251,13 @@ def test_format_seconds():
     assert format_seconds(3.21) == "3.2 s"
     assert format_seconds(42) == "42 s"
     assert format_seconds(185) == "3 min 05 s"
+
+
+def test_progress_counts_steps_over_batches():
+    info = {"step": 3, "n_steps": 10, "t": 0.7, "n_done": 0, "n_total": 5}
+    assert progress_of(info, batch_size=64) == (3, 10)
+    assert progress_of(info, batch_size=2) == (3, 30)          # 3 batches of 10 steps
+    assert progress_of(dict(info, n_done=4), batch_size=2) == (23, 30)
+    assert run_status(dict(info, n_done=4), 2, True, 1.5, 5) == \
+        "stopped at step 3 of 10 of batch 3 of 3 (t = 0.70) after 1.5 s"
+    assert run_status(info, 64, False, 42, 5) == "done: 5 structures, 10 steps, in 42 s"

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import csv
-import json
 import io
+import json
 import zipfile
 
 import ase.io
@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from crystal_lab import workspace
-from crystal_lab.workspace import create_workspace, read_structures, save_results, write_structures
+from crystal_lab.workspace import (
+    create_workspace,
+    read_structures,
+    save_results,
+    unique_path,
+    write_structures,
+)
 
 
 @pytest.fixture
@@ -97,9 +103,12 @@ def test_write_and_read_structures_round_trip(nacl, batio3, tmp_path):
     paths = write_structures([nacl, batio3], tmp_path / "out")
     assert [p.name for p in paths] == ["000_NaCl.cif", "001_BaTiO3.cif", "structures.extxyz"]
 
-    from_cifs = read_structures([tmp_path / "out"])  # a folder: its CIF files
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["cif"] == \
+        ["000_NaCl.cif", "001_BaTiO3.cif"]
+    from_folder = read_structures([tmp_path / "out"])  # a run folder: the run its manifest names
+    from_cifs = read_structures(sorted((tmp_path / "out").glob("*.cif")))
     from_xyz = read_structures(tmp_path / "out" / "structures.extxyz")
-    for got in (from_cifs, from_xyz):
+    for got in (from_folder, from_cifs, from_xyz):
         assert [a.get_chemical_formula() for a in got] == ["ClNa", "BaO3Ti"]
         np.testing.assert_allclose(got[1].cell.array, batio3.cell.array, atol=1e-6)
         np.testing.assert_allclose(got[1].get_scaled_positions(), batio3.get_scaled_positions(),
@@ -162,3 +171,88 @@ def test_save_results_rejects_nothing_and_unknown_figures(nacl, tmp_path):
         save_results(tmp_path / "r.zip")
     with pytest.raises(TypeError, match="plotly or matplotlib"):
         save_results(tmp_path / "r.zip", nacl, figures={"x": object()})
+
+
+# ------------------------------------------------------------------------- nothing lost or mixed
+
+def nan_atoms(nacl):
+    bad = nacl.copy()
+    bad.positions[1, 2] = np.nan
+    return bad
+
+
+def masked_atoms(nacl):
+    bad = nacl.copy()
+    bad.numbers[0] = 0
+    return bad
+
+
+def test_unique_path_never_returns_an_existing_path(tmp_path):
+    target = tmp_path / "first_sample.cif"
+    assert unique_path(target) == target
+    target.write_text("1")
+    assert unique_path(target) == tmp_path / "first_sample-2.cif"
+    (tmp_path / "first_sample-2.cif").write_text("2")
+    assert unique_path(target) == tmp_path / "first_sample-3.cif"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    assert unique_path(folder) == tmp_path / "run-2"
+    assert unique_path(tmp_path / "results.zip") == tmp_path / "results.zip"
+
+
+@pytest.mark.parametrize("make_bad,words", [(nan_atoms, "NaN"), (masked_atoms, "masked")])
+def test_unwritable_rows_are_refused_naming_the_row_and_nothing_is_written(
+        nacl, batio3, tmp_path, make_bad, words):
+    batch = [nacl, batio3, make_bad(nacl)]
+    with pytest.raises(ValueError, match=rf"row 2: .*{words}"):
+        write_structures(batch, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match=rf"1 of 3 structure\(s\): row 2: .*{words}"):
+        save_results(tmp_path / "r.zip", batch)
+    assert not (tmp_path / "r.zip").exists()
+
+
+def test_a_second_run_into_one_folder_is_refused(nacl, batio3, tmp_path):
+    write_structures([nacl], tmp_path / "out")
+    with pytest.raises(FileExistsError, match="earlier run.*out-2"):
+        write_structures([batio3], tmp_path / "out")
+    assert [a.get_chemical_formula() for a in read_structures(tmp_path / "out")] == ["ClNa"]
+    (tmp_path / "cifs").mkdir()
+    (tmp_path / "cifs" / "mine.cif").write_text((tmp_path / "out" / "000_NaCl.cif").read_text())
+    with pytest.raises(FileExistsError, match="earlier run"):  # any structure file counts
+        write_structures([batio3], tmp_path / "cifs")
+
+
+def test_a_folder_holding_two_runs_is_read_as_its_manifest_run(nacl, batio3, tmp_path):
+    write_structures([nacl, nacl], tmp_path / "out")
+    stray = tmp_path / "out" / "000_BaTiO3.cif"  # a file from another run, copied in by hand
+    write_structures([batio3], tmp_path / "other")
+    stray.write_text((tmp_path / "other" / "000_BaTiO3.cif").read_text())
+    with pytest.warns(UserWarning, match="ignored 1 structure file.*000_BaTiO3.cif"):
+        got = read_structures(tmp_path / "out")
+    assert [a.get_chemical_formula() for a in got] == ["ClNa", "ClNa"]
+
+
+def test_save_results_never_overwrites_an_earlier_zip(nacl, batio3, tmp_path):
+    first = save_results(tmp_path / "r.zip", nacl)
+    second = save_results(tmp_path / "r.zip", batio3)
+    assert (first.name, second.name) == ("r.zip", "r-2.zip")
+    with zipfile.ZipFile(first) as zf:
+        assert "structures/000_NaCl.cif" in zf.namelist()
+    with zipfile.ZipFile(second) as zf:
+        assert "structures/000_BaTiO3.cif" in zf.namelist()
+
+
+@pytest.mark.parametrize("content", ["", "data_broken\n_cell_length_a 5\nloop_\n_atom_site_label\n",
+                                     "not a cif at all {"])
+def test_malformed_cifs_are_reported_by_name_and_count(nacl, tmp_path, content):
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    (folder / "a_good.cif").write_text((write_structures([nacl], tmp_path / "w")[0]).read_text())
+    (folder / "b_bad.cif").write_text(content)
+    (folder / "c_bad.cif").write_text(content)
+    with pytest.warns(UserWarning, match=r"skipped 2 of 3 .*b_bad.cif.*c_bad.cif"):
+        got = read_structures(folder)
+    assert [a.get_chemical_formula() for a in got] == ["ClNa"]
+    with pytest.raises(ValueError, match="could not read any structure.*b_bad.cif"):
+        read_structures(folder / "b_bad.cif")

@@ -12,10 +12,17 @@ MP-20 val (9,047 structures, measured with pymatgen); the median is 18.3.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from ..prompts import MAX_ATOMS
+
 VOLUME_PER_ATOM = 20.12  # A^3/atom, mean of MP-20 val (the training data)
-MAX_ATOMS = 20           # the shipped model's limit
+#: a sensible range of volume per atom (A^3): MP-20 spans about 5-90
+VOLUME_PER_ATOM_RANGE = (1.0, 1000.0)
+#: at most this many random structures per call (about 1 KB each); call again for more
+MAX_BASELINE_STRUCTURES = 100_000
 
 
 def _cell(n_atoms: int, rng: np.random.Generator, volume_per_atom: float) -> np.ndarray:
@@ -41,7 +48,7 @@ def _random_structure(counts: dict[str, int], rng: np.random.Generator,
 
 
 def _training_n_atoms() -> np.ndarray:
-    """Atoms per structure of MP-20 val (from the shipped table); 1..20 if it is missing."""
+    """Atoms per structure of MP-20 val (from the shipped table); 1..MAX_ATOMS if it is missing."""
     try:
         from .reference_table import reference_table
 
@@ -75,26 +82,37 @@ def random_baseline(prompt_or_targets, n_atoms: int | None = None, n_samples: in
       ``n_samples`` random structures per target, each with that target's composition.
 
     Returns a list of ``ase.Atoms`` (``atoms.info["source"] = "random baseline"``); reproducible
-    for a given ``seed``.
+    for a given ``seed``. A target with no known composition (None, not a structure, a
+    disordered Structure, no atoms, masked atoms) is skipped with one warning naming the rows.
+    Nonsense numbers (``volume_per_atom`` outside 1-1000 A^3, a negative ``n_samples`` or
+    ``seed``, more than ``MAX_BASELINE_STRUCTURES`` structures) raise ``ValueError``.
     """
     from ..prompts import PromptError, parse_prompt
-    from ..structures import is_single, symbols_of
+    from ..structures import is_single
+    from .rows import rows_of
 
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 0:
-        raise ValueError(f"n_samples must be a whole number >= 0, got {n_samples!r}")
+    _check_arguments(n_samples, seed, volume_per_atom, n_atoms)
     rng = np.random.default_rng(seed)
     if is_single(prompt_or_targets):
         prompt_or_targets = [prompt_or_targets]
     if isinstance(prompt_or_targets, (list, tuple)) and prompt_or_targets and \
             not all(isinstance(x, str) for x in prompt_or_targets):
-        out = []
-        for target in prompt_or_targets:
-            symbols = symbols_of(target)
+        rows, _ = rows_of(list(prompt_or_targets))
+        _check_total(n_samples * len(rows))
+        out, skipped = [], []
+        for i, row in enumerate(rows):
+            if not row.symbols or "X" in row.symbols:
+                skipped.append(f"row {i}: {row.problem or 'masked atoms (X)'}")
+                continue
             counts: dict[str, int] = {}
-            for s in symbols:
-                counts[s] = counts.get(s, 0) + 1
+            for el in row.symbols:
+                counts[el] = counts.get(el, 0) + 1
             out += [_random_structure(counts, rng, volume_per_atom) for _ in range(n_samples)]
+        if skipped:
+            warnings.warn(f"random_baseline: skipped {len(skipped)} of {len(rows)} target(s) "
+                          "with no known composition: " + "; ".join(skipped[:5]), stacklevel=2)
         return out
+    _check_total(n_samples)
     condition = parse_prompt(prompt_or_targets, n_atoms=n_atoms, max_atoms=MAX_ATOMS)
     if condition.kind == "formula":
         return [_random_structure(dict(condition.counts), rng, volume_per_atom)
@@ -104,3 +122,25 @@ def random_baseline(prompt_or_targets, n_atoms: int | None = None, n_samples: in
                                   volume_per_atom) for _ in range(n_samples)]
     raise PromptError("random_baseline needs a formula, a chemical system or a list of target "
                       "structures (for unconditional samples, pass the samples as targets)")
+
+
+def _check_arguments(n_samples, seed, volume_per_atom, n_atoms) -> None:
+    from .settings import is_number, is_whole
+
+    if not is_whole(n_samples) or n_samples < 0:
+        raise ValueError(f"n_samples must be a whole number >= 0, got {n_samples!r}")
+    if seed is not None and (not is_whole(seed) or seed < 0):
+        raise ValueError(f"seed must be a whole number >= 0 (or None), got {seed!r}")
+    lo, hi = VOLUME_PER_ATOM_RANGE
+    if not is_number(volume_per_atom) or not lo <= volume_per_atom <= hi:  # NaN fails too
+        raise ValueError(f"volume_per_atom must be a number of A^3 per atom between {lo:g} and "
+                         f"{hi:g} (MP-20's mean is {VOLUME_PER_ATOM}), got {volume_per_atom!r}")
+    if n_atoms is not None and (not is_whole(n_atoms) or n_atoms < 1):
+        raise ValueError(f"n_atoms must be a whole number >= 1 (or None), got {n_atoms!r}")
+
+
+def _check_total(total: int) -> None:
+    if total > MAX_BASELINE_STRUCTURES:
+        raise ValueError(f"{total} random structures asked for in one call; the cap is "
+                         f"{MAX_BASELINE_STRUCTURES} (about 1 KB each): call random_baseline "
+                         "several times for more")

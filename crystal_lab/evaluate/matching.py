@@ -16,31 +16,48 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import as_list, is_single, reduced_formula, to_structure
+from ..structures import is_single
+from .rows import Row, row_of, rows_of
 from .uniqueness import default_matcher, reference_index
+from .validity import structural_row, validity
 
 
 @dataclass(frozen=True)
 class Match:
-    """Result for one structure: ``matched``, normalised ``rms`` (None when unmatched) and the
-    index of the matching target in the reference list (None for a single target or no match)."""
+    """Result for one structure: ``matched``, normalised ``rms`` (None when unmatched), the
+    index of the matching target in the reference list (None for a single target or no match)
+    and, when it could not be compared, the ``reason``."""
 
     matched: bool
     rms: float | None = None
     reference_index: int | None = None
+    reason: str = ""
 
     def __bool__(self) -> bool:
         return self.matched
 
 
-def rms_distance(structure, target, matcher=None) -> float | None:
-    """Normalised RMS distance between two structures, or None when they do not match."""
-    matcher = matcher or default_matcher()
+def _rms(matcher, a: Row, b: Row) -> float | None:
+    """Normalised RMS of two comparable rows, None when they do not match."""
     try:
-        result = matcher.get_rms_dist(to_structure(structure), to_structure(target))
-    except Exception:  # noqa: BLE001 -- a degenerate cell cannot match anything
+        result = matcher.get_rms_dist(a.structure, b.structure)
+    except Exception:  # noqa: BLE001 -- the matcher raises on some odd cells: no match
         return None
     return None if result is None else float(result[0])
+
+
+def _not_comparable(row: Row) -> str:
+    verdict = structural_row(row)
+    return "" if verdict else f"invalid: {verdict.reason}"
+
+
+def rms_distance(structure, target, matcher=None) -> float | None:
+    """Normalised RMS distance between two structures, or None when they do not match (or one
+    of them is not a structurally valid crystal: it never reaches the matcher)."""
+    a, b = row_of(structure), row_of(target)
+    if _not_comparable(a) or _not_comparable(b):
+        return None
+    return _rms(matcher or default_matcher(), a, b)
 
 
 def match(structures, target, matcher=None):
@@ -48,55 +65,65 @@ def match(structures, target, matcher=None):
 
     ``target`` one Atoms/Structure: each structure is compared with it. ``target`` a list: each
     structure is compared with the targets of the same reduced formula and the closest (lowest RMS)
-    is reported with its index. Returns a :class:`Match` (one structure) or a list of them.
+    is reported with its index. Returns a :class:`Match` (one structure) or a list of them; a
+    structure that cannot be compared (unreadable, structurally invalid) gets ``matched=False``
+    and its ``reason``.
     """
     matcher = matcher or default_matcher()
-    items = as_list(structures)
+    rows, single = rows_of(structures)
     out = []
-    if is_single(target):
-        t = to_structure(target)
-        for x in items:
-            rms = rms_distance(x, t, matcher)
-            out.append(Match(rms is not None, rms))
+    if is_single(target) or isinstance(target, Row):
+        t = row_of(target)
+        t_problem = _not_comparable(t)
+        for r in rows:
+            problem = _not_comparable(r) or (f"target {t_problem}" if t_problem else "")
+            rms = None if problem else _rms(matcher, r, t)
+            out.append(Match(rms is not None, rms, reason=problem))
     else:
         index = reference_index(target if isinstance(target, list) else list(target))
-        for x in items:
-            s = to_structure(x)
-            best = Match(False)
-            for j in index.candidates(reduced_formula(x)):
-                rms = rms_distance(s, index.structure(j), matcher)
-                if rms is not None and (best.rms is None or rms < best.rms):
-                    best = Match(True, rms, j)
+        for r in rows:
+            problem = _not_comparable(r)
+            best = Match(False, reason=problem)
+            if not problem:
+                for j in index.candidates(r.reduced_formula):
+                    rms = _rms(matcher, r, index.rows[j]) if hasattr(index, "rows") else \
+                        _rms(matcher, r, row_of(index.structure(j)))
+                    if rms is not None and (best.rms is None or rms < best.rms):
+                        best = Match(True, rms, j)
             out.append(best)
-    return out[0] if is_single(structures) else out
+    return out[0] if single else out
 
 
 def match_rate(predictions: Sequence[Any], targets: Sequence[Any], require_valid: bool = True,
                matcher=None, progress: bool = False) -> dict:
-    """DiffCSP's CSP metric for paired lists: ``{"match_rate", "rms_dist", "n", "n_matched"}``.
+    """DiffCSP's CSP metric for paired lists: ``{"match_rate", "rms_dist", "n", "n_matched",
+    "n_invalid", "reasons"}``.
 
     Pair i counts as matched when prediction i matches target i; with ``require_valid`` (as in
     DiffCSP) a pair where either structure fails :func:`~crystal_lab.evaluate.validity` is unmatched.
-    ``rms_dist`` is the mean normalised RMS over matched pairs (nan when none matched).
+    A pair where either is not even structurally valid (or not a structure) is never compared
+    either way. ``rms_dist`` is the mean normalised RMS over matched pairs (nan when none
+    matched); ``reasons`` maps each pair that was not compared to why.
     """
-    from .validity import validity
+    from .settings import progress_bar
 
     if len(predictions) != len(targets):
         raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
     matcher = matcher or default_matcher()
-    pairs = zip(predictions, targets)
-    if progress:
-        from tqdm.auto import tqdm
-
-        pairs = tqdm(pairs, total=len(targets), desc="matching", leave=False)
-    rms = []
-    for pred, gt in pairs:
-        if require_valid and not (validity(pred).valid and validity(gt).valid):
+    preds, _ = rows_of(list(predictions))
+    gts, _ = rows_of(list(targets))
+    rms, reasons = [], {}
+    for i, (pred, gt) in enumerate(progress_bar(list(zip(preds, gts)), progress, "matching")):
+        check = validity if require_valid else structural_row
+        why = [f"{name}: {v.reason}" for name, v in (("prediction", check(pred)),
+                                                      ("target", check(gt))) if not v]
+        if why:
+            reasons[i] = "; ".join(why)
             continue
-        d = rms_distance(pred, gt, matcher)
+        d = _rms(matcher, pred, gt)
         if d is not None:
             rms.append(d)
     n = len(targets)
     return {"match_rate": len(rms) / n if n else float("nan"),
             "rms_dist": float(np.mean(rms)) if rms else float("nan"),
-            "n": n, "n_matched": len(rms)}
+            "n": n, "n_matched": len(rms), "n_invalid": len(reasons), "reasons": reasons}

@@ -127,10 +127,11 @@ class ReferenceTable:
         """A copy with ``structures`` added as reference phases at their CHGNet single-point
         energies (no relaxation: give relaxed structures)."""
         from ..structures import reduced_formula, symbols_of
-        from .stability import chgnet_energy
+        from .chgnet import chgnet_energy
 
         items = list(structures)
-        energies = chgnet_energy(items, skip_too_large=True, progress=progress) if items else []
+        energies = chgnet_energy(items, skip_too_large=True, skip_invalid=True,
+                                 progress=progress) if items else []
         extra = list(self.extra)
         for k, (x, e) in enumerate(zip(items, energies)):
             if np.isfinite(e):

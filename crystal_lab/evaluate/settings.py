@@ -1,10 +1,9 @@
 """One frozen settings object for the CHGNet stability evaluation.
 
-``StabilitySettings`` replaces the six keyword arguments (relax, steps, fmax, max_atoms, threshold,
-progress) that used to travel separately through ``stability``, ``e_above_hull``,
-``formation_energy``, ``summarize`` and the dashboard. Every one of those functions still accepts
-the single keywords as overrides, e.g. ``summarize(x, steps=30)`` is
-``summarize(x, settings=StabilitySettings(steps=30))``.
+``StabilitySettings`` holds the six settings (relax, steps, fmax, max_atoms, threshold, progress)
+that ``stability``, ``e_above_hull``, ``formation_energy``, ``summarize`` and the dashboard share.
+Each of those functions also accepts the single keywords as overrides, e.g.
+``summarize(x, steps=30)`` is ``summarize(x, settings=StabilitySettings(steps=30))``.
 """
 from __future__ import annotations
 
@@ -12,10 +11,31 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-MAX_ATOMS = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
+import numpy as np
+
+#: the largest cell CHGNet evaluates (memory; see :mod:`.chgnet`). Not the model's atom limit.
+MAX_ATOMS_CHGNET = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
 STABILITY_THRESHOLD = 0.1   # eV/atom above hull (MatterGen's S.U.N. "stable")
 RELAX_STEPS = 100           # FIRE step cap for relaxations
 RELAX_FMAX = 0.1            # eV/A force convergence
+
+
+def is_whole(v) -> bool:
+    """A whole number (Python or numpy int, not bool)."""
+    return not isinstance(v, bool) and isinstance(v, (int, np.integer))
+
+
+def is_number(v) -> bool:
+    """A real number (Python or numpy int or float, not bool); NaN and inf included."""
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
+
+def check_relax_arguments(steps, fmax) -> None:
+    """``ValueError`` unless ``steps`` is a whole number >= 0 and ``fmax`` a finite number > 0."""
+    if not is_whole(steps) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    if not is_number(fmax) or not np.isfinite(fmax) or not fmax > 0:
+        raise ValueError(f"fmax must be a finite number > 0 (eV/A), got {fmax!r}")
 
 
 @dataclass(frozen=True)
@@ -32,17 +52,21 @@ class StabilitySettings:
     relax: bool = True
     steps: int = RELAX_STEPS
     fmax: float = RELAX_FMAX
-    max_atoms: int = MAX_ATOMS
+    max_atoms: int = MAX_ATOMS_CHGNET
     threshold: float = STABILITY_THRESHOLD
     progress: bool = True
 
     def __post_init__(self):
-        if not isinstance(self.steps, int) or self.steps < 0:
-            raise ValueError(f"steps must be a whole number >= 0, got {self.steps!r}")
-        if not self.fmax > 0:
-            raise ValueError(f"fmax must be > 0 eV/A, got {self.fmax!r}")
-        if not isinstance(self.max_atoms, int) or self.max_atoms < 1:
+        if not isinstance(self.relax, (bool, np.bool_)):
+            raise TypeError(f"relax must be True or False, got {self.relax!r}")
+        check_relax_arguments(self.steps, self.fmax)
+        if not is_whole(self.max_atoms) or self.max_atoms < 1:
             raise ValueError(f"max_atoms must be a whole number >= 1, got {self.max_atoms!r}")
+        if not is_number(self.threshold) or not np.isfinite(self.threshold):
+            raise ValueError(f"threshold must be a finite number of eV/atom (MatterGen's cut is "
+                             f"{STABILITY_THRESHOLD}), got {self.threshold!r}")
+        if not isinstance(self.progress, (bool, np.bool_)):
+            raise TypeError(f"progress must be True or False, got {self.progress!r}")
 
     def replace(self, **changes) -> StabilitySettings:
         """A copy with ``changes`` (None values are ignored)."""

@@ -1,22 +1,28 @@
 """One table and a few rates for a batch of generated crystals: valid, unique, novel, stable, S.U.N.
 
 * valid: CDVAE structural and compositional validity (:mod:`.validity`).
-* unique: first occurrence of each distinct crystal in the batch (:mod:`.uniqueness`).
+* unique: first occurrence of each distinct valid crystal in the batch (:mod:`.uniqueness`).
 * novel: matches no reference structure (default: the training data, MP-20 val).
-* stable: CHGNet energy above the hull of the shipped MP-20 reference table below ``threshold``
-  (default 0.1 eV/atom, MatterGen's S.U.N. cut; :mod:`.stability`) **and** a complete reference:
-  every sub-system the hull depends on has a compound in the table (``hull_complete``). A
-  structure under the cut whose reference is incomplete is counted apart as "uncertain"
-  (``n_stable_uncertain``): its E_hull may only be low because a phase is missing.
-  Stability is computed for valid structures only (the rest get nan and a note).
-* S.U.N. (MatterGen, Zeni et al., Nature 2025): stable *and* unique *and* novel; the S.U.N. rate
-  is the number of S.U.N. structures over all generated structures (``n_sun_uncertain`` beside it).
+* stable: three-valued, ``stable_verdict`` "yes" / "no" / "unknown" with ``stable_note`` (one
+  sentence). "yes": CHGNet energy above the hull of the shipped MP-20 reference table below
+  ``threshold`` (default 0.1 eV/atom, MatterGen's S.U.N. cut; :mod:`.hull`) with a complete
+  reference (every sub-system the hull depends on has a compound in the table, ``hull_complete``).
+  "unknown": below the cut but the reference lacks a phase the hull needs ("the reference table
+  has no compound of Ba-Ti"), or CHGNet gave no energy; "no": at or above the cut, or the
+  structure is invalid (not evaluated). ``stable`` is the boolean for "yes";
+  ``stable_uncertain`` marks "unknown" rows below the cut.
+* S.U.N. (MatterGen, Zeni et al., Nature 2025): stable ("yes") *and* unique *and* novel; the
+  S.U.N. rate is the number of S.U.N. structures over all generated structures
+  (``n_sun_uncertain`` beside it counts "unknown" ones that are unique and novel).
 
-All rates are fractions of the whole batch ``n``. A structure that cannot be read (NaN
-coordinates, atoms on top of each other, a zero-volume cell, no cell at all) gets its reason in
-the ``reason`` column and never stops the batch. ``baseline=True`` evaluates, with the same
-settings, one random structure of the same composition per structure (:func:`random_baseline`)
-and shows its rates beside the model's (``Summary.baseline``).
+All rates are fractions of the whole batch ``n``; "unknown" counts as not stable in the rates and
+is reported apart (``n_stable_unknown``). Each input is converted once on entry
+(:mod:`.rows`). A row that cannot be evaluated (None, another object, a disordered Structure,
+NaN coordinates, no atoms, a degenerate cell, atoms on top of each other) gets its reason in the
+``reason`` column, never reaches the matchers or CHGNet, and never stops the batch.
+``baseline=True`` evaluates, with the same settings, one random structure of the same
+composition per structure (:func:`random_baseline`) and shows its rates beside the model's
+(``Summary.baseline``).
 """
 from __future__ import annotations
 
@@ -25,18 +31,20 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import as_list, reduced_formula, space_group, symbols_of, to_structure
+from ..structures import is_single, space_group
+from .rows import rows_of
 from .settings import StabilitySettings, progress_bar, resolve
 
 COLUMNS = ["formula", "n_atoms", "space_group", "space_group_number", "structurally_valid",
            "compositionally_valid", "valid", "reason", "unique", "duplicate_of", "novel",
            "energy_per_atom", "formation_energy_per_atom", "e_above_hull", "hull_complete",
-           "missing_subsystems", "built_references", "stable", "stable_uncertain", "sun",
-           "stability_note"]
+           "missing_subsystems", "built_references", "stable_verdict", "stable",
+           "stable_uncertain", "stable_note", "sun"]
 RATE_KEYS = ("validity", "uniqueness", "novelty", "stability", "sun")
+VERDICTS = ("yes", "no", "unknown")
 
 
-@dataclass
+@dataclass(repr=False)
 class Summary:
     """``table`` (pandas DataFrame, one row per structure) and ``rates`` (a dict).
 
@@ -75,8 +83,8 @@ class Summary:
         b = self.baseline.rates
         keys = [k for k in RATE_KEYS if k in ("validity", "uniqueness", "novelty")
                 or self.rates.get("stability_evaluated")]
-        return pd.DataFrame({"model": [self.rates[k] for k in keys],
-                             "random baseline": [b[k] for k in keys]}, index=keys)
+        return pd.DataFrame({"model": [self.rates[k] for k in keys],   # 0.75, not 0.750000
+                             "random baseline": [b[k] for k in keys]}, index=keys).round(3)
 
     def text(self) -> str:
         """The rates as a few human-readable lines, the stability threshold stated; with a
@@ -101,17 +109,34 @@ class Summary:
             lines += [line("stable:", "n_stable", "stability",
                            f"  [E_hull < {r['stability_threshold']} eV/atom, CHGNet, complete "
                            "reference]"),
+                      (f"stable yes / no / unknown: {r['n_stable']} / {r['n_stable_no']} / "
+                       f"{r['n_stable_unknown']}"),
                       line("S.U.N.:", "n_sun", "sun")]
-            if r["n_stable_uncertain"] or r["n_incomplete_reference"]:
-                lines.append(f"uncertain: {r['n_stable_uncertain']} more below the cut "
-                             f"({r['n_sun_uncertain']} of them unique and novel) but with an "
-                             f"incomplete reference; {r['n_incomplete_reference']} evaluated "
-                             "structures in all lack a compound in a sub-system (see "
-                             "missing_subsystems): their E_hull may be too low")
+            if r["n_stable_uncertain"]:
+                lines.append(f"unknown: {r['n_stable_uncertain']} below the cut "
+                             f"({r['n_sun_uncertain']} of them unique and novel) but the "
+                             "reference table lacks a phase their hull needs (see "
+                             "missing_subsystems and stable_note): they may not be stable")
+            failed = r["n_stable_unknown"] - r["n_stable_uncertain"]
+            if failed:
+                lines.append(f"unknown: {failed} valid structure(s) got no E_hull from CHGNet "
+                             "(see stable_note)")
+        else:
+            lines.append("stable: not computed (stability=False): every verdict is unknown")
         return "\n".join(lines)
+
+    def report(self) -> str:
+        """The text report (same as :meth:`text`)."""
+        return self.text()
 
     def __str__(self) -> str:
         return self.text()
+
+    def __repr__(self) -> str:
+        return f"<Summary: {self.text()}>"
+
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython / Jupyter display: the report
+        p.text(self.text())
 
 
 def _pct(x: float) -> str:
@@ -120,21 +145,6 @@ def _pct(x: float) -> str:
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _readable(x) -> str:
-    """"" when ``x`` can go through the matchers, else why not."""
-    try:
-        if len(symbols_of(x)) == 0:
-            return "no atoms"
-        s = to_structure(x)
-        if not (np.isfinite(s.lattice.matrix).all() and np.isfinite(s.frac_coords).all()):
-            return "non-finite lattice or coordinates (NaN/inf)"
-        if not abs(s.lattice.volume) > 1e-6:
-            return "the cell has no volume"
-    except Exception as err:  # noqa: BLE001 -- any failure to read is the verdict
-        return f"cannot read the structure: {type(err).__name__}: {err}"
-    return ""
 
 
 def _empty_table():
@@ -162,85 +172,91 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
     """
     s = resolve(settings, threshold=threshold, relax=relax, steps=steps, fmax=fmax,
                 max_atoms=max_atoms, progress=progress)
-    items = as_list(structures)
-    n = len(items)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function (stage, done, total), got "
+                        f"{type(callback).__name__}")
+    rows, _ = rows_of(structures)
+    n = len(rows)
     if n == 0:
         return Summary(_empty_table(), _rates(None, 0, stability, s), [], [], None,
                        _empty_baseline(stability, s) if baseline else None)
 
-    from .stability import hull_reference
-    from .uniqueness import duplicate_groups, is_novel, reference_index
-    from .validity import smact_validity, structural_validity
+    from .hull import hull_reference
+    from .uniqueness import duplicate_labels, novel_flags, reference_index
+    from .validity import combined, smact_row, structural_row
 
     def report(stage: str, done: int, total: int) -> None:
         if callback is not None:
             callback(stage, done, total)
 
     report("validity", 0, n)
-    unreadable = [_readable(x) for x in items]
-    ok = [i for i in range(n) if not unreadable[i]]
-    struct = structural_validity(items)
-    comp = smact_validity(items)
+    struct = [structural_row(r) for r in rows]
+    comp = [smact_row(r) for r in rows]
+    overall = [combined(a, b) for a, b in zip(struct, comp)]
+    ok = [bool(v) for v in struct]  # only structurally valid rows reach the matchers
     report("uniqueness", 0, n)
-    sub = [items[i] for i in ok]
-    groups = [-1] * n
-    for i, g in zip(ok, duplicate_groups(sub, matcher, s.progress)):
-        groups[i] = ok[g]
+    labels = duplicate_labels(rows, ok, matcher, s.progress)
     report("loading the reference set" if reference is None else "novelty", 0, n)
     index = reference_index(reference)
     report("novelty", 0, n)
-    novel = [False] * n
-    for i, flag in zip(ok, is_novel(sub, index, matcher, s.progress) if sub else []):
-        novel[i] = flag
-    rows = []
-    for i, x in enumerate(items):
-        sg_symbol, sg_number = space_group(x) if struct[i].valid else ("", None)
-        reasons = [r.reason for r in (struct[i], comp[i]) if not r.valid]
-        if unreadable[i] and unreadable[i] not in reasons and not struct[i].reason:
-            reasons.insert(0, unreadable[i])
-        rows.append({
-            "formula": reduced_formula(x), "n_atoms": len(symbols_of(x)),
+    novel = novel_flags(rows, ok, index, matcher, s.progress)
+    table_rows = []
+    for i, r in enumerate(rows):
+        sg_symbol, sg_number = space_group(r.structure) if ok[i] else ("", None)
+        table_rows.append({
+            "formula": r.reduced_formula,
+            "n_atoms": len(r.original) if is_single(r.original) else 0,
             "space_group": sg_symbol, "space_group_number": sg_number,
             "structurally_valid": struct[i].valid, "compositionally_valid": comp[i].valid,
-            "valid": not reasons, "reason": "; ".join(reasons),
-            "unique": groups[i] == i, "duplicate_of": groups[i], "novel": novel[i],
+            "valid": overall[i].valid, "reason": overall[i].reason,
+            "unique": labels[i] == i, "duplicate_of": labels[i] if labels[i] >= 0 else None,
+            "novel": novel[i],
         })
     import pandas as pd
 
-    table = pd.DataFrame(rows, columns=COLUMNS[:11])
+    table = pd.DataFrame(table_rows, columns=COLUMNS[:11])
     table["space_group_number"] = table["space_group_number"].astype("Int64")  # None -> <NA>
+    table["duplicate_of"] = table["duplicate_of"].astype("Int64")
 
     relaxed: list = [None] * n
     hull_ref = None
     nan = float("nan")
     energy, e_form, e_hull = [nan] * n, [nan] * n, [nan] * n
-    complete, missing, built, note = [False] * n, [[] for _ in range(n)], [[] for _ in range(n)], \
-        [""] * n
+    complete: list = [None] * n
+    missing: list = [None] * n
+    built: list = [None] * n
+    verdict = ["unknown"] * n
+    note = ["unknown: stability was not computed (stability=False)"] * n
     if stability:
         hull_ref = hull_reference(hull, s)
-        todo = [i for i in range(n) if table.at[i, "valid"]]
+        todo = [i for i in range(n) if overall[i].valid]
         for k, i in enumerate(progress_bar(todo, s.progress, "CHGNet stability")):
             report("CHGNet stability", k, len(todo))
-            r = hull_ref.evaluate_safely(items[i])
-            energy[i], e_form[i], e_hull[i] = (r.energy_per_atom, r.formation_energy_per_atom,
-                                               r.e_above_hull)
-            relaxed[i], note[i] = r.relaxed, r.reason
-            complete[i], missing[i] = r.hull_complete, list(r.missing_subsystems)
-            built[i] = list(r.built_references)
+            result = hull_ref.evaluate_safely(rows[i].atoms)
+            energy[i], e_form[i], e_hull[i] = (result.energy_per_atom,
+                                               result.formation_energy_per_atom,
+                                               result.e_above_hull)
+            relaxed[i] = result.relaxed
+            if result.hull_complete is not None:
+                complete[i], missing[i] = result.hull_complete, list(result.missing_subsystems)
+                built[i] = list(result.built_references)
+            verdict[i], note[i] = result.verdict(s.threshold)
         report("CHGNet stability", len(todo), len(todo))
         for i in set(range(n)) - set(todo):
-            note[i] = "not evaluated (invalid)"
+            verdict[i] = "no"
+            note[i] = f"no: not evaluated, the structure is invalid ({overall[i].reason})"
     table["energy_per_atom"] = energy
     table["formation_energy_per_atom"] = e_form
     table["e_above_hull"] = e_hull
-    table["hull_complete"] = complete
+    table["hull_complete"] = pd.array(complete, dtype="boolean")  # <NA>: not evaluated
     table["missing_subsystems"] = missing
     table["built_references"] = built
+    table["stable_verdict"] = verdict
+    table["stable"] = table["stable_verdict"] == "yes"
     below = np.array(e_hull) < s.threshold  # nan compares False
-    table["stable"] = below & table["hull_complete"].to_numpy(dtype=bool)
-    table["stable_uncertain"] = below & ~table["hull_complete"].to_numpy(dtype=bool)
+    table["stable_uncertain"] = (table["stable_verdict"] == "unknown").to_numpy() & below
+    table["stable_note"] = note
     table["sun"] = table["stable"] & table["unique"] & table["novel"]
-    table["stability_note"] = note
 
     rates = _rates(table, n, stability, s)
     report("done", n, n)
@@ -248,9 +264,11 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
     if baseline:
         from .baseline import random_baseline
 
-        base = summarize(random_baseline(items, seed=baseline_seed), reference=reference,
-                         stability=stability, hull=hull, settings=s, matcher=matcher)
-    return Summary(table, rates, items, relaxed, hull_ref, base)
+        base = summarize(random_baseline([r.original for r in rows if r.symbols],
+                                         seed=baseline_seed),
+                         reference=reference, stability=stability, hull=hull, settings=s,
+                         matcher=matcher)
+    return Summary(table, rates, [r.original for r in rows], relaxed, hull_ref, base)
 
 
 def _empty_baseline(stability: bool, s: StabilitySettings) -> Summary:
@@ -263,16 +281,20 @@ def _rates(table, n: int, stability: bool, s: StabilitySettings) -> dict:
     def rate(count: int) -> float:
         return count / n if n else nan
 
+    def count(mask) -> int:
+        return int(np.asarray(mask, dtype=bool).sum()) if table is not None else 0
+
+    t = table
     keys = ("structurally_valid", "compositionally_valid", "valid", "unique", "novel", "stable",
             "stable_uncertain", "sun")
-    counts = {k: int(table[k].sum()) if table is not None else 0 for k in keys}
-    evaluated = int(np.isfinite(table["e_above_hull"].to_numpy(dtype=float)).sum()) \
-        if table is not None else 0
-    incomplete = int((~table["hull_complete"].astype(bool) &
-                      np.isfinite(table["e_above_hull"].to_numpy(dtype=float))).sum()) \
-        if table is not None else 0
-    sun_uncertain = int((table["stable_uncertain"] & table["unique"] & table["novel"]).sum()) \
-        if table is not None else 0
+    counts = {k: count(t[k]) if t is not None else 0 for k in keys}
+    finite = np.isfinite(t["e_above_hull"].to_numpy(dtype=float)) if t is not None else None
+    evaluated = count(finite) if t is not None else 0
+    incomplete = count(finite & ~t["hull_complete"].fillna(True).to_numpy(dtype=bool)) \
+        if t is not None else 0
+    verdicts = {v: count(t["stable_verdict"] == v) if t is not None else 0 for v in VERDICTS}
+    sun_uncertain = count(t["stable_uncertain"] & t["unique"] & t["novel"]) \
+        if t is not None else 0
     return {
         "n": n,
         "n_valid": counts["valid"], "validity": rate(counts["valid"]),
@@ -284,6 +306,7 @@ def _rates(table, n: int, stability: bool, s: StabilitySettings) -> dict:
         "stability_threshold": s.threshold,
         "n_evaluated": evaluated,
         "n_stable": counts["stable"], "stability": rate(counts["stable"]) if stability else nan,
+        "n_stable_no": verdicts["no"], "n_stable_unknown": verdicts["unknown"],
         "n_stable_uncertain": counts["stable_uncertain"],
         "n_incomplete_reference": incomplete,
         "n_sun": counts["sun"], "sun": rate(counts["sun"]) if stability else nan,

@@ -15,6 +15,13 @@ finds a match under any rotation, translation, permutation of same-element atoms
 
 Comparisons are only made within a reduced composition (``NaCl`` vs ``Na2Cl2`` are the same
 composition), which keeps hundreds of structures fast: most groups hold one structure.
+
+**Invalid rows.** A row that is not a structurally valid crystal (see
+:func:`~crystal_lab.evaluate.structural_validity`: unreadable, NaN, a degenerate or near-singular
+cell, overlapping atoms) never reaches the matcher: on a degenerate cell pymatgen's
+``StructureMatcher`` can need tens of GB. Such a row is neither unique nor novel: its label is
+``-1`` (not compared), so identical invalid copies never count as distinct crystals. The
+uniqueness rate is the number of distinct valid crystals over all N rows.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from ..structures import as_list, is_single, reduced_formula, to_structure
+from .rows import Row, rows_of
 from .settings import progress_bar
 
 # The CSP-benchmark tolerances (CDVAE / DiffCSP compute_metrics.py).
@@ -37,37 +44,52 @@ def default_matcher():
     return StructureMatcher(**MATCHER_TOLERANCES)
 
 
-def group_by_formula(structures: Sequence[Any]) -> dict[str, list[int]]:
-    """Indices of ``structures`` grouped by reduced formula (insertion order kept)."""
+def group_by_formula(rows: Sequence[Row]) -> dict[str, list[int]]:
+    """Indices of ``rows`` grouped by reduced formula (insertion order kept)."""
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(structures):
-        groups[reduced_formula(s)].append(i)
+    for i, r in enumerate(rows):
+        groups[r.reduced_formula].append(i)
     return dict(groups)
+
+
+def comparable(rows: Sequence[Row]) -> list[bool]:
+    """Per row: structurally valid, so safe to hand to the matcher."""
+    from .validity import structural_row
+
+    return [bool(structural_row(r)) for r in rows]
+
+
+def duplicate_labels(rows: Sequence[Row], ok: Sequence[bool], matcher=None,
+                     progress: bool = False) -> list[int]:
+    """One label per row (see :func:`duplicate_groups`); rows with ``ok[i]`` False get ``-1``."""
+    matcher = matcher or default_matcher()
+    labels = [i if ok[i] else -1 for i in range(len(rows))]
+    groups = group_by_formula([rows[i] for i in range(len(rows)) if ok[i]])
+    index = [i for i in range(len(rows)) if ok[i]]
+    for _, members in progress_bar(groups.items(), progress, "uniqueness", len(groups)):
+        if len(members) < 2:
+            continue
+        representatives: list[int] = []  # first member of each distinct crystal seen so far
+        for k in members:
+            i = index[k]
+            for r in representatives:
+                if _fit(matcher, rows[i].structure, rows[r].structure):
+                    labels[i] = r
+                    break
+            else:
+                representatives.append(i)
+    return labels
 
 
 def duplicate_groups(structures, matcher=None, progress: bool = False) -> list[int]:
     """One label per structure: structures with the same label are the same crystal.
 
     The label is the index of the first structure of its group, so ``labels[i] == i`` marks the
-    unique representative (the first occurrence).
+    unique representative (the first occurrence). A structurally invalid or unreadable row gets
+    ``-1``: it is not compared (see the module docstring).
     """
-    items = as_list(structures)
-    matcher = matcher or default_matcher()
-    labels = list(range(len(items)))
-    groups = group_by_formula(items)
-    for formula, idx in progress_bar(groups.items(), progress, "uniqueness", len(groups)):
-        if len(idx) < 2:
-            continue
-        representatives: list[int] = []  # first member of each distinct crystal seen so far
-        for i in idx:
-            si = to_structure(items[i])
-            for r in representatives:
-                if _fit(matcher, si, to_structure(items[r])):
-                    labels[i] = r
-                    break
-            else:
-                representatives.append(i)
-    return labels
+    rows, _ = rows_of(structures)
+    return duplicate_labels(rows, comparable(rows), matcher, progress)
 
 
 def _fit(matcher, a, b) -> bool:
@@ -107,20 +129,30 @@ def default_reference() -> list:
 
 
 class ReferenceIndex:
-    """A reference set indexed by reduced formula; Structures are built lazily and cached."""
+    """A reference set indexed by reduced formula, each structure converted once.
+
+    Reference rows that are not structurally valid are left out of the index (never candidates):
+    ``skipped`` lists their positions and reasons.
+    """
 
     def __init__(self, reference: Sequence[Any]):
+        from .validity import structural_row
+
         self.items = list(reference)
-        self.by_formula = group_by_formula(self.items)
-        self._structures: dict[int, Any] = {}
+        self.rows, _ = rows_of(self.items)
+        verdicts = [structural_row(r) for r in self.rows]
+        self.skipped = [(i, v.reason) for i, v in enumerate(verdicts) if not v]
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, (r, v) in enumerate(zip(self.rows, verdicts)):
+            if v:
+                groups[r.reduced_formula].append(i)
+        self.by_formula = dict(groups)
 
     def candidates(self, formula: str) -> list[int]:
         return self.by_formula.get(formula, [])
 
     def structure(self, i: int):
-        if i not in self._structures:
-            self._structures[i] = to_structure(self.items[i])
-        return self._structures[i]
+        return self.rows[i].structure
 
 
 _INDEX_CACHE: list = []  # [(reference object, its index)]: the last one used
@@ -151,20 +183,27 @@ def is_novel(structures, reference=None, matcher=None, progress: bool = False):
     """Per structure: True if no reference structure of the same reduced formula matches it.
 
     ``reference``: a list of Atoms/Structures; default the model's training data (MP-20 val,
-    via ``crystal_lab.data.load_dataset``). One structure in gives one bool out.
+    from the shipped index). One structure in gives one bool out. A structurally invalid or
+    unreadable structure is not novel (False): it is not compared.
     """
+    rows, single = rows_of(structures)
+    out = novel_flags(rows, comparable(rows), reference_index(reference), matcher, progress)
+    return out[0] if single else out
+
+
+def novel_flags(rows: Sequence[Row], ok: Sequence[bool], index, matcher=None,
+                progress: bool = False) -> list[bool]:
+    """Per row: novel against ``index`` (a reference index); rows with ``ok[i]`` False: False."""
     matcher = matcher or default_matcher()
-    index = reference_index(reference)
-    items = as_list(structures)
     out = []
-    for x in progress_bar(items, progress, "novelty"):
-        s = to_structure(x)
-        out.append(not any(_fit(matcher, s, index.structure(j))
-                           for j in index.candidates(reduced_formula(x))))
-    return out[0] if is_single(structures) else out
+    for r, good in progress_bar(list(zip(rows, ok)), progress, "novelty"):
+        out.append(bool(good) and not any(_fit(matcher, r.structure, index.structure(j))
+                                          for j in index.candidates(r.reduced_formula)))
+    return out
 
 
 def novelty(structures, reference=None, matcher=None, progress: bool = False) -> float:
     """Fraction of structures that match no reference structure (MatterGen's novelty)."""
-    flags = is_novel(as_list(structures), reference, matcher, progress)
+    rows, _ = rows_of(structures)
+    flags = novel_flags(rows, comparable(rows), reference_index(reference), matcher, progress)
     return sum(flags) / len(flags) if flags else float("nan")

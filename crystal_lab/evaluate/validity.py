@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import as_list, formula_text, is_finite, is_single, symbols_of, to_structure
+from ..structures import as_list, formula, is_single
+from .rows import Row, row_of, rows_of
 
 MIN_DISTANCE = 0.5   # A, CDVAE structure_validity cutoff
 MIN_VOLUME = 0.1     # A^3, CDVAE
@@ -51,6 +52,15 @@ class Validity:
     def __bool__(self) -> bool:
         return self.valid
 
+    def __str__(self) -> str:
+        return "valid" if self.valid else f"invalid: {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<Validity {self}>"
+
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython / Jupyter display
+        p.text(str(self))
+
 
 # --------------------------------------------------------------------------- structural
 
@@ -63,32 +73,43 @@ def _shortest_lattice_vector(matrix: np.ndarray) -> float:
     return float(np.linalg.norm(combos @ reduced, axis=1).min())
 
 
-def _structural_one(x: Any, cutoff: float, min_volume: float, max_length: float) -> Validity:
-    if len(symbols_of(x)) == 0:
-        return Validity(False, "no atoms")
-    if not is_finite(x):
-        return Validity(False, "non-finite lattice or coordinates (NaN/inf)")
-    matrix = np.asarray(x.cell[:] if hasattr(x, "cell") else x.lattice.matrix, dtype=float)
-    volume = abs(float(np.linalg.det(matrix)))
+def structural_row(row: Row, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME,
+                   max_length: float = MAX_LENGTH) -> Validity:
+    """Structural validity of one :class:`~crystal_lab.evaluate.rows.Row`, cheapest checks first
+    (the problem of an unreadable row, volume, lattice lengths, an atom's own image, then the
+    distance matrix), so a degenerate cell never reaches an expensive step."""
+    if row.problem:
+        return Validity(False, row.problem)
+    s = row.structure
+    volume = abs(float(np.linalg.det(s.lattice.matrix)))
     if not volume >= min_volume:
-        return Validity(False, f"cell volume {volume:.3g} A^3 < {min_volume} A^3")
-    try:
-        s = to_structure(x)
-    except Exception as err:  # noqa: BLE001 -- any failure to build the cell is the verdict
-        return Validity(False, f"cannot build a periodic cell: {err}")
+        return Validity(False, f"cell volume {volume:.3g} Å^3 < {min_volume} Å^3")
     longest = float(max(s.lattice.abc))
     if longest > max_length:
-        return Validity(False, f"lattice length {longest:.1f} A > {max_length:g} A (absurd lattice)")
-    dist = s.distance_matrix + np.diag(np.full(len(s), np.inf))
-    i, j = np.unravel_index(np.argmin(dist), dist.shape)
-    if dist[i, j] < cutoff:
-        return Validity(False, f"atoms {i} ({s[i].specie}) and {j} ({s[j].specie}) are "
-                               f"{dist[i, j]:.2f} A apart (< {cutoff} A)")
+        return Validity(False, f"lattice length {longest:.1f} Å > {max_length:g} Å (absurd lattice)")
     self_image = _shortest_lattice_vector(s.lattice.matrix)
     if self_image < cutoff:
-        return Validity(False, f"an atom is {self_image:.2f} A from its own periodic image "
-                               f"(< {cutoff} A)")
+        return Validity(False, f"an atom is {self_image:.2f} Å from its own periodic image "
+                               f"(< {cutoff} Å)")
+    close = _closest_pair(s, cutoff)
+    if close is not None:
+        i, j, d = close
+        return Validity(False, f"atoms {i} ({row.symbols[i]}) and {j} ({row.symbols[j]}) are "
+                               f"{d:.2f} Å apart (< {cutoff} Å)")
     return Validity(True)
+
+
+def _closest_pair(s, cutoff: float) -> tuple[int, int, float] | None:
+    """The closest pair of distinct sites (periodic images included) nearer than ``cutoff``, or
+    None. A neighbour list within ``cutoff``: memory grows with the atoms, not their square
+    times the 27 images of pymatgen's distance matrix."""
+    centers, points, offsets, dists = s.get_neighbor_list(cutoff, numerical_tol=0)
+    other = (centers != points) | np.asarray(offsets).any(axis=1)
+    if not other.any():
+        return None
+    k = int(np.argmin(np.where(other, dists, np.inf)))
+    i, j = sorted((int(centers[k]), int(points[k])))
+    return i, j, float(dists[k])
 
 
 def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME,
@@ -99,8 +120,18 @@ def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: fl
     non-finite numbers. Returns a :class:`Validity` (``valid``, ``reason``) for one structure,
     a list of them for a list. Source: CDVAE (Xie et al. 2022) ``structure_validity``.
     """
-    out = [_structural_one(x, cutoff, min_volume, max_length) for x in as_list(structures)]
-    return out[0] if is_single(structures) else out
+    _check_positive(cutoff=cutoff, min_volume=min_volume, max_length=max_length)
+    rows, single = rows_of(structures)
+    out = [structural_row(r, cutoff, min_volume, max_length) for r in rows]
+    return out[0] if single else out
+
+
+def _check_positive(**values) -> None:
+    from .settings import is_number
+
+    for name, v in values.items():
+        if not is_number(v) or not np.isfinite(v) or not v > 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
 
 
 # --------------------------------------------------------------------------- compositional
@@ -118,7 +149,7 @@ def _composition_key(x: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:
         counts = {el: round(a) for el, a in amounts.items()}
     else:
         counts = {}
-        for sym in symbols_of(x):
+        for sym in x.symbols:
             counts[sym] = counts.get(sym, 0) + 1
     if not counts:
         raise ValueError("empty composition")
@@ -162,14 +193,19 @@ def _smact_valid(elements: tuple[str, ...], counts: tuple[int, ...],
     return False
 
 
-def _smact_one(x: Any, use_pauling_test: bool, include_alloys: bool) -> Validity:
+def smact_row(x: Any, use_pauling_test: bool = True, include_alloys: bool = True) -> Validity:
+    """Compositional validity of one :class:`~crystal_lab.evaluate.rows.Row`, Composition or
+    formula string."""
+    if isinstance(x, Row) and not x.symbols:
+        return Validity(False, x.problem or "no atoms")
     try:
         elements, counts = _composition_key(x)
     except ValueError as err:
         return Validity(False, str(err))
     if _smact_valid(elements, counts, use_pauling_test, include_alloys):
         return Validity(True)
-    return Validity(False, f"{formula_text(dict(zip(elements, counts)))}: no charge-neutral oxidation states passing the "
+    symbols = [el for el, n in zip(elements, counts) for _ in range(n)]
+    return Validity(False, f"{formula(symbols)}: no charge-neutral oxidation states passing the "
                            "Pauling electronegativity test (SMACT)")
 
 
@@ -194,8 +230,9 @@ def smact_validity(structures, use_pauling_test: bool = True, include_alloys: bo
     """
     single = is_single(structures) or isinstance(structures, str) or \
         type(structures).__name__ == "Composition"
-    items = [structures] if single else list(structures)
-    out = [_smact_one(x, use_pauling_test, include_alloys) for x in items]
+    items = [structures] if single else as_list(structures)
+    out = [smact_row(x if isinstance(x, str) or type(x).__name__ == "Composition" else row_of(x),
+                     use_pauling_test, include_alloys) for x in items]
     return out[0] if single else out
 
 
@@ -206,10 +243,12 @@ def validity(structures):
 
     Returns a :class:`Validity` (or a list) whose reason joins the failing checks with "; ".
     """
-    single = is_single(structures)
-    items = as_list(structures)
-    out = []
-    for struct, comp in zip(structural_validity(items), smact_validity(items)):
-        reasons = [r.reason for r in (struct, comp) if not r.valid]
-        out.append(Validity(not reasons, "; ".join(reasons)))
+    rows, single = rows_of(structures)
+    out = [combined(structural_row(r), smact_row(r)) for r in rows]
     return out[0] if single else out
+
+
+def combined(struct: Validity, comp: Validity) -> Validity:
+    """Valid when both are; the reasons joined with "; " (one reason when both say the same)."""
+    reasons = list(dict.fromkeys(r.reason for r in (struct, comp) if not r.valid))
+    return Validity(not reasons, "; ".join(reasons))

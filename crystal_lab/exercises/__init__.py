@@ -16,7 +16,7 @@ mapping ids ``"nbNN.name"`` to :class:`Exercise` records::
 Students call, in a notebook cell::
 
     from crystal_lab.exercises import check, hint, solution
-    check("nb02.wrap", my_answer)    # prints right/wrong (never the answer), returns True/False
+    check("nb02.wrap", my_answer)    # shows right/wrong (never the answer); returns nothing
     hint("nb02.wrap")                # shows the hint (Markdown)
     solution("nb02.wrap")            # shows the solution only once the instructor unlocked them
 
@@ -26,6 +26,10 @@ file ``~/.crystal_lab/instructor`` exists (see :func:`solutions_unlocked`).
 Hiding is a workshop convenience, NOT security: solutions are stored zlib-compressed and
 base64-encoded (:func:`hide`) so that they are not in plain sight when a student browses the
 package source, but anyone can decode them. A check function is ordinary Python too.
+
+Several ``check`` lines in one cell each show their own verdict (``check`` returns None, so
+the cell shows no ``Out: True`` under a "Not quite"). Code that needs the verdict as a value uses
+:func:`judge` (a :class:`Verdict`) or :func:`is_correct` (a bool); neither prints.
 
 The pattern (hints in collapsible blocks, solutions hidden until asked, a check that says
 right or wrong) follows the practice of workshop notebooks such as TeachOpenCADD
@@ -48,10 +52,14 @@ __all__ = [
     "INSTRUCTOR_ENV",
     "INSTRUCTOR_FILE",
     "Exercise",
+    "UnknownExercise",
+    "Verdict",
     "check",
     "get_exercise",
     "hide",
     "hint",
+    "is_correct",
+    "judge",
     "list_exercises",
     "quiz",
     "reveal",
@@ -112,34 +120,43 @@ def solutions_unlocked() -> bool:
 
 # --------------------------------------------------------------------------- registry
 
+class UnknownExercise(KeyError):
+    """An exercise id that is not registered; the message lists the valid ids."""
+
+    def __str__(self) -> str:          # KeyError would show the message in quotes
+        return str(self.args[0])
+
+
+def _notebooks() -> list[str]:
+    return sorted(p.stem for p in Path(__file__).parent.glob("nb[0-9][0-9].py"))
+
+
 def _module_for(exercise_id: str):
     if not isinstance(exercise_id, str):
-        raise KeyError(f"exercise id must be a string like 'nb02.wrap', got {exercise_id!r}")
+        raise UnknownExercise(f"No exercise {exercise_id!r} (an id is a string like "
+                              f"'nb02.wrap'); notebooks with exercises: {', '.join(_notebooks())}")
     m = _ID.match(exercise_id)
-    if not m:
-        raise KeyError(f"bad exercise id {exercise_id!r}: expected 'nbNN.name', e.g. 'nb02.wrap'")
-    try:
-        return importlib.import_module(f"{__name__}.{m.group(1)}")
-    except ModuleNotFoundError as err:
-        if err.name == f"{__name__}.{m.group(1)}":
-            raise KeyError(f"no exercises for notebook {m.group(1)!r} "
-                           f"(exercise id {exercise_id!r})") from None
-        raise
+    if not m or m.group(1) not in _notebooks():
+        where = "expected 'nbNN.name', e.g. 'nb02.wrap'" if not m else "no such notebook"
+        raise UnknownExercise(f"No exercise {exercise_id!r} ({where}); notebooks with "
+                              f"exercises: {', '.join(_notebooks())}")
+    return importlib.import_module(f"{__name__}.{m.group(1)}")
 
 
 def get_exercise(exercise_id: str) -> Exercise:
-    """The :class:`Exercise` registered under ``exercise_id``; KeyError with the known ids."""
+    """The :class:`Exercise` registered under ``exercise_id``; :class:`UnknownExercise` (a
+    KeyError) whose one-line message lists the valid ids."""
     exercises = getattr(_module_for(exercise_id), "EXERCISES", {})
     if exercise_id not in exercises:
         known = ", ".join(sorted(exercises)) or "none"
-        raise KeyError(f"unknown exercise {exercise_id!r} (known here: {known})")
+        raise UnknownExercise(f"No exercise {exercise_id!r}; the exercises of "
+                              f"{exercise_id.split('.')[0]} are: {known}")
     return exercises[exercise_id]
 
 
 def list_exercises(notebook: str | None = None) -> list[str]:
     """All exercise ids, or those of one notebook (``"nb02"``)."""
-    here = Path(__file__).parent
-    names = sorted(p.stem for p in here.glob("nb[0-9][0-9].py"))
+    names = _notebooks()
     if notebook is not None:
         names = [n for n in names if n == notebook]
     ids: list[str] = []
@@ -166,25 +183,68 @@ def _show_markdown(text: str) -> None:
 
 # --------------------------------------------------------------------------- public
 
-def check(exercise_id: str, answer: Any) -> bool:
-    """Check ``answer`` for exercise ``exercise_id``: print a friendly verdict (never the
-    answer) and return True or False."""
-    ex = get_exercise(exercise_id)
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`check` says about one answer: ``ok`` is True (right), False (wrong) or None
+    (no answer yet, or no such exercise); ``message`` is the line shown to the student."""
+
+    ok: bool | None
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.ok is True
+
+
+def _unanswered(answer: Any) -> bool:
+    """``...``/None, or a container whose placeholders (``...``) are still there."""
     if answer is None or answer is Ellipsis:
-        print(f"[{exercise_id}] No answer yet: replace the ... (or None) with your answer, "
-              f"then run this cell again.")
-        return False
+        return True
+    if isinstance(answer, dict):
+        return any(v is Ellipsis for v in answer.values())
+    if isinstance(answer, (tuple, list)):
+        return any(v is Ellipsis for v in answer)
+    return False
+
+
+def judge(exercise_id: str, answer: Any) -> Verdict:
+    """The :class:`Verdict` on ``answer`` (never the right answer), without printing it."""
+    try:
+        ex = get_exercise(exercise_id)
+    except UnknownExercise as err:
+        return Verdict(None, f"[{exercise_id}] {err}")
+    if _unanswered(answer):
+        return Verdict(None, f"[{exercise_id}] No answer yet: replace the ... with your answer, "
+                             f"then run this cell again.")
     try:
         ok = bool(ex.check(answer))
     except Exception as err:  # noqa: BLE001 - a badly shaped answer is simply wrong, with a reason
-        print(f"[{exercise_id}] Not quite: your answer could not be checked "
-              f"({type(err).__name__}: {err}). Try hint({exercise_id!r}).")
-        return False
+        return Verdict(False, f"[{exercise_id}] Not quite: your answer could not be checked "
+                              f"({type(err).__name__}: {err}). Try hint({exercise_id!r}).")
     if ok:
-        print(f"[{exercise_id}] Correct, well done!")
-    else:
-        print(f"[{exercise_id}] Not quite, try again. Stuck? Run hint({exercise_id!r}).")
-    return ok
+        return Verdict(True, f"[{exercise_id}] Correct, well done!")
+    return Verdict(False, f"[{exercise_id}] Not quite, try again. Stuck? Run "
+                          f"hint({exercise_id!r}).")
+
+
+def is_correct(exercise_id: str, answer: Any) -> bool:
+    """True when ``answer`` is right (a silent :func:`judge`)."""
+    return judge(exercise_id, answer).ok is True
+
+
+def check(exercise_id: str, answer: Any) -> None:
+    """Check ``answer`` for exercise ``exercise_id`` and show the verdict as one line (never the
+    answer). Returns None, so a cell of several checks shows each verdict once and no
+    ``Out: True``/``False``; an unknown id shows one line with the valid ids."""
+    print(judge(exercise_id, answer).message)
+
+
+def _lookup(exercise_id: str) -> Exercise | None:
+    """The exercise, or None after printing the one-line "no such exercise" message."""
+    try:
+        return get_exercise(exercise_id)
+    except UnknownExercise as err:
+        print(f"[{exercise_id}] {err}")
+        return None
 
 
 def quiz(notebook: str) -> None:
@@ -206,14 +266,18 @@ def quiz(notebook: str) -> None:
 
 def hint(exercise_id: str) -> None:
     """Show the hint of an exercise (Markdown)."""
-    ex = get_exercise(exercise_id)
+    ex = _lookup(exercise_id)
+    if ex is None:
+        return
     _show_markdown(f"**Hint ({exercise_id}):** {reveal(ex.hint)}")
 
 
 def solution(exercise_id: str) -> None:
     """Show the solution, only when the instructor has unlocked solutions
     (:func:`solutions_unlocked`); otherwise say they are locked and how to get a hint."""
-    ex = get_exercise(exercise_id)
+    ex = _lookup(exercise_id)
+    if ex is None:
+        return
     if not solutions_unlocked():
         print(f"[{exercise_id}] Solutions are locked for now. Try hint({exercise_id!r}), "
               f"ask your instructor, or look at the <details> hint above the exercise.")

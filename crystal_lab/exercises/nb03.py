@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from crystal_lab.exercises import Exercise
-from crystal_lab.exercises.checks import integer, question
+from crystal_lab.exercises import Exercise, hide
+from crystal_lab.exercises.checks import integer, number, question
 
 #: the step counts the notebook uses (CI and workshop size): nb03.csp_nacl accepts either
 NACL_STEPS = (10, 50)
@@ -54,6 +54,26 @@ def _nacl_cells(answer, model=None) -> bool:
     return False
 
 
+#: network calls of one Chemeleon sample: 1000 steps x (cond + uncond) x (predictor + corrector)
+CHEMELEON_CALLS = 1000 * 2 * 2
+
+
+def shipped_calls_per_sample(model=None) -> int:
+    """Network calls of one sample of the shipped model at its defaults (no guidance)."""
+    config = (model or _reference_model()).config
+    return int(config.default_steps) * (1 + int(config.corrector_steps))
+
+
+def _network_calls(answer, model=None) -> bool:
+    if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__len__") \
+            or len(answer) != 2:
+        raise TypeError("answer two numbers: (network calls of one Chemeleon sample, how many "
+                        "times cheaper a sample of the shipped model is)")
+    calls, cheaper = integer(answer[0]), number(answer[1])
+    ratio = CHEMELEON_CALLS / shipped_calls_per_sample(model)
+    return calls == CHEMELEON_CALLS and abs(cheaper - ratio) <= 0.01 * ratio
+
+
 EXERCISES: dict[str, Exercise] = {
     "nb03.csp_nacl": Exercise(
         check=_nacl_cells,
@@ -68,16 +88,20 @@ EXERCISES: dict[str, Exercise] = {
         ),
     ),
     "nb03.network_calls": Exercise(
-        title="How many network calls does a Chemeleon sample cost?",
-        check=lambda a: integer(a) == 4000,
+        title="How many network calls does a Chemeleon sample cost, and how many times fewer "
+              "does the shipped model need?",
+        check=_network_calls,
         hint=(
             'Chemeleon uses 1000 steps, classifier-free guidance (a conditional and an '
-            'unconditional call) and one corrector step after every predictor step.'
+            'unconditional call) and one corrector step after every predictor step. The shipped '
+            'model makes `model.config.default_steps` steps with `1 + model.config.'
+            'corrector_steps` calls each. Answer both numbers as a pair `(calls, times_cheaper)`.'
         ),
-        solution=(
-            "zb64:eNodjUsKhDAQBfee4pHZGB2GzGfrWSS2DYrSkU7EOb5JFg+KWtTzEi9WDHg759DhUwc8EBMfEX+0FGR"
-            "Gj1MK2GIO5XmlFDRrCqpc2ObIL0caWpi21sjkvi/hdAXdRvL7Hs0Tvt7ZG+2xJB4="
-        ),
+        solution=hide(
+            "chemeleon = 1000 * 2 * 2   # steps x (cond + uncond) x (predictor + corrector)\n"
+            "ours = model.config.default_steps * (1 + model.config.corrector_steps)\n"
+            "answer = (chemeleon, chemeleon / ours)\n"
+            'check("nb03.network_calls", answer)'),
     ),
     "nb03.q1": question(
         'With the elements prompt "Ba Ti O", what is guaranteed by the sampler, not learned by the network?',

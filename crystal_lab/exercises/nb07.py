@@ -1,4 +1,5 @@
-"""Exercises of notebook 07 (inverse design). Solutions are hidden with :func:`hide` (not security).
+"""Exercises of notebook 07 (inverse design) and its quiz (``nb07.q1`` ..). Solutions are hidden
+with :func:`hide` (not security).
 
 :func:`training_table` is the notebook's window on the model's training data (MP-20 val): one
 row per crystal with its elements, crystal system and DFT formation energy.
@@ -9,6 +10,7 @@ import ast
 from functools import lru_cache
 
 from crystal_lab.exercises import Exercise, hide
+from crystal_lab.exercises.checks import question
 
 #: how far (eV/atom) outside the training data's range a target must lie to count as "outside"
 MARGIN = 0.2
@@ -56,7 +58,7 @@ def system_formation_energies(system):
 
 def _outside(answer) -> bool:
     if not isinstance(answer, dict) or set(answer) != {"system", "target"}:
-        raise TypeError('answer a dict {"system": "Ti O", "target": -4.0}')
+        raise TypeError('answer a dict {"system": <a chemical system>, "target": <eV/atom>}')
     target = float(answer["target"])
     energies = system_formation_energies(answer["system"])
     if not len(energies):
@@ -100,5 +102,49 @@ EXERCISES: dict[str, Exercise] = {
             "# network never learned what such a crystal looks like, so it falls back on what the\n"
             "# composition alone suggests (and the elements decide most of a formation energy)\n"
             "check('nb07.why', answer)"),
+    ),
+    "nb07.q1": question(
+        "A sample asked for `formation_energy=-2.5` comes back. Before measuring it, what do you "
+        "know about its formation energy?",
+        (
+            "it is -2.5 eV/atom, within the accuracy of DFT",
+            ("nothing for certain: the condition shifts what the model proposes, the outcome has "
+             "to be measured (here with CHGNet) and compared with the unconditioned samples"),
+            "it is at most -2.5 eV/atom: the target is a bound",
+        ),
+        hide("b"),
+        hint="Look at the width of the clouds in sections 2 and 3.",
+        why=hide("**b)** The target is one more input the network learned to associate with "
+                 "crystals; nothing in the sampler enforces it. Sections 2 and 3 show clouds, "
+                 "not points on the dashed line."),
+    ),
+    "nb07.q2": question(
+        "Why does every measurement here sit beside the same prompt sampled with no target?",
+        (
+            ("the elements alone decide most of a formation energy: only the difference between "
+             "conditioned and unconditioned samples shows what the condition did"),
+            "the unconditioned samples are more accurate",
+            "CHGNet needs a reference structure to compute an energy",
+        ),
+        hide("a"),
+        hint="Compare the grey band (no target) with the clouds at each target.",
+        why=hide("**a)** A Ti-O crystal has a very negative formation energy whatever the target; "
+                 "a mean near the target can come from the composition alone. The unconditioned "
+                 "samples are the control."),
+    ),
+    "nb07.q3": question(
+        "spglib at `symprec=0.1` finds \"cubic\" for a sample you asked to be cubic. At "
+        "`symprec=0.01` the same structure most likely shows ...",
+        (
+            "a higher symmetry",
+            "the same crystal system, always: the tolerance does not matter",
+            ("the same or a lower symmetry (often triclinic): a generated crystal is only "
+             "approximately symmetric"),
+        ),
+        hide("c"),
+        hint="Run `found_system(asked[0], symprec=0.01)` in section 4.",
+        why=hide("**c)** Atoms of a generated crystal sit a few hundredths of an Å off their "
+                 "symmetric positions; a tight tolerance sees those offsets and finds less "
+                 "symmetry. That is why the notebook uses MP-20's loose 0.1 Å."),
     ),
 }

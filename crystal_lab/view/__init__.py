@@ -1,13 +1,17 @@
 """Everything a person looks at.
 
-* :mod:`.describe`: facts about one structure as text (formula, space group, volume, density);
+* :mod:`.facts`: facts about one structure as text (formula, space group, volume, density);
 * :mod:`.style`: element colours, the masked-atom look and the element legend;
 * :mod:`.bonds`: bond and periodic-image geometry;
 * :mod:`.ngl`: the nglview viewer (one persistent stage per widget), its PDB writer and
   description; :mod:`.plotly`: plotly figures and the one play/slider helper;
 * :mod:`.visualizer`: ``Visualizer``; :mod:`.generate`: ``GenerateWidget``;
   :mod:`.noise`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
-  :mod:`.quality`: the quality badges of a generated structure.
+  :mod:`.badges`: the quality badges of a generated structure;
+* :mod:`.tables` and :mod:`.hull_figure`: the dashboard's table and figures as plain functions;
+* :mod:`.score`: the network's predicted score as arrows on the atoms (``score_steps``,
+  ``score_figure``); :mod:`.toy_figures`: the 2D toy's figures (``toy_score_figure``: its
+  learned score field); :mod:`.boxes`: widget boxes whose text form is one sentence.
 
 Submodules load lazily (``import crystal_lab.view`` imports no widget library).
 """
@@ -18,11 +22,19 @@ import importlib
 _LAZY = {
     "Visualizer": "visualizer", "FrameViewer": "ngl", "GenerateWidget": "generate",
     "EvaluationDashboard": "dashboard", "structure_figure": "plotly",
-    "trajectory_figure": "plotly", "add_player": "plotly", "describe": "describe",
-    "formula": "describe", "legend_html": "style", "quality_badges": "quality",
-    "suggest_prompt": "generate",
+    "trajectory_figure": "plotly", "add_player": "plotly", "describe": "facts",
+    "formula": "facts", "legend_html": "style", "quality_badges": "badges",
+    "suggest_prompt": "generate", "min_distance": "facts", "spacegroup": "facts",
+    "as_atoms": "facts", "save_cif": "ngl",
+    "forward_figure": "noise", "forward_frames": "noise", "forward_noise_widget": "noise",
+    "noise_curves": "noise", "noise_curves_figure": "noise", "reverse_figure": "noise",
+    "reverse_widget": "noise", "side_by_side": "noise", "trajectory_metrics": "noise",
+    "get_noise": "noise", "score_steps": "score", "score_figure": "score", "ScoreStep": "score",
+    "phase_diagram_figure": "hull_figure", "random_walk_figure": "toy_figures",
+    "cloud_animation": "toy_figures", "loss_figure": "toy_figures",
+    "toy_score_figure": "toy_figures",
 }
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605 (a list built from the map above)
 
 
 def __getattr__(name: str):

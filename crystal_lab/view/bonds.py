@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 from ase import Atoms
 
-__all__ = ["corners", "cell_edges", "bond_pairs", "boundary_images", "bond_geometry"]
+__all__ = ["bond_geometry", "bond_pairs", "boundary_images", "cell_edges", "corners"]
 
 
 def corners(cell) -> np.ndarray:
@@ -37,7 +37,7 @@ def cell_edges(cell):
     return xs, ys, zs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _is_metal(z: int) -> bool:
     from crystal_lab.structures import is_metal
 

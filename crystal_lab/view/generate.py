@@ -2,10 +2,12 @@
 
 ``GenerateWidget(model)`` is an ``ipywidgets.VBox`` with
 
-* a prompt box (CSS class ``cl-prompt``) and, under it, a live prompt-helper line
-  (:func:`crystal_lab.prompts.describe_prompt`) that also suggests a corrected spelling
-  ("did you mean SrTiO3?", :func:`suggest_prompt`);
-* ``n_atoms`` (0 = let the model choose), ``n_samples``, ``steps`` and ``seed`` controls, and
+* a prompt box (CSS class ``cl-prompt``) and, under it, a live prompt-helper line: the model's
+  own checks (``model.check``, the checks ``model.sample`` runs, on every field) and, when they
+  pass, :func:`crystal_lab.chemistry.describe_prompt`; it also suggests a corrected spelling
+  ("did you mean SrTiO3?", :func:`suggest_prompt`). The helper and Generate never disagree;
+* ``n_atoms`` (0 = let the model choose), ``n_samples``, ``steps`` (0 = the model's default)
+  and ``seed`` controls, and
   two optional targets: a crystal system and a formation energy (eV/atom), passed to
   ``model.sample`` only when set;
 * Generate (``cl-generate``), Stop (``cl-stop``) and Save results (``cl-save``) buttons;
@@ -13,7 +15,7 @@
   status line (``cl-status``) that says how each run ended ("stopped at step 700 of 2000
   (t = 0.63) after 12 s");
 * a results area (``cl-results``): the formulas of the run, a picker, the quality badges of the
-  picked structure (:mod:`crystal_lab.view.quality`) and ONE persistent nglview stage
+  picked structure (:mod:`crystal_lab.view.badges`) and ONE persistent nglview stage
   (:class:`crystal_lab.view.ngl.FrameViewer`) that shows the structure forming and then the
   results, updated in place for every run.
 
@@ -35,34 +37,20 @@ import ipywidgets as w
 
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, suggest_prompt
 
-from .describe import formula
+from .boxes import sentence
+from .facts import formula
+from .messages import ERROR as _ERROR
+from .messages import coloured as _coloured
+from .messages import format_seconds, plain_error, progress_of, run_status
 
-__all__ = ["GenerateWidget", "format_seconds", "suggest_prompt", "CRYSTAL_SYSTEMS"]
-
-_ERROR = "#b00020"
-
-
-def format_seconds(seconds: float) -> str:
-    """``"42 s"`` or ``"3 min 05 s"`` (for progress labels)."""
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    minutes, sec = divmod(round(seconds), 60)
-    return f"{minutes} min {sec:02d} s"
-
-
-def _plain_error(err: BaseException) -> str:
-    """One plain sentence for a person (no Python class name)."""
-    text = str(err).strip() or "something went wrong"
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
-
+__all__ = ["CRYSTAL_SYSTEMS", "GenerateWidget", "suggest_prompt"]
 
 class GenerateWidget(w.VBox):
     """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
 
     ``model``: a :class:`crystal_lab.model.CrystalDiffusionModel` (default: the shipped model,
-    loaded on the first Generate). ``steps=None`` uses the model's default number of steps.
+    loaded when the helper line first runs its checks, as the widget is built). ``steps=None``
+    uses the model's default number of steps.
     ``batch_size``: passed to ``model.sample`` (and used for the progress bar).
     ``stream_every``: redraw the forming structure every this many steps (default: about ten
     redraws per run). ``save_dir``: where Save results writes (default ``results/``).
@@ -138,8 +126,9 @@ class GenerateWidget(w.VBox):
         self.results_box = w.VBox([self.label, self.picker, self.badges, self.viewer.widget])
         self.results_box.add_class("cl-results")
 
-        self.prompt.observe(self._update_helper, names="value")
-        self.n_atoms.observe(self._update_helper, names="value")
+        for field in (self.prompt, self.n_atoms, self.n_samples, self.steps,
+                      self.crystal_system, self.formation_energy):
+            field.observe(self._update_helper, names="value")
         self.generate_button.on_click(self._on_generate)
         self.stop_button.on_click(self._on_stop)
         self.save_button.on_click(self._on_save)
@@ -168,7 +157,7 @@ class GenerateWidget(w.VBox):
     def model(self):
         """The model (the shipped one is loaded on first use)."""
         if self._model is None:
-            from crystal_lab.model import load_model
+            from crystal_lab.checkpoint import load_model
 
             self._model = load_model()
         return self._model
@@ -179,18 +168,22 @@ class GenerateWidget(w.VBox):
         return self._thread is not None and self._thread.is_alive()
 
     def _update_helper(self, change=None) -> None:
-        from crystal_lab.prompts import describe_prompt
+        """The helper line: what ``model.check`` says of the current fields (the error Generate
+        would show), else the prompt's description."""
+        from crystal_lab.chemistry import describe_prompt
 
-        text = describe_prompt(self.prompt.value, self.n_atoms.value or None,
-                               max_atoms=self._max_atoms())
-        colour = _ERROR if text.startswith("Cannot") else (
-            "#9a6700" if "Warning" in text else "#555")
-        extra = ""
-        guess = suggest_prompt(self.prompt.value)
-        if guess and "did you mean" not in text.lower():   # describe_prompt may say it already
-            extra = f" <b>Did you mean {html.escape(guess)}?</b>"
+        problem = self._check_inputs(record=False)
+        if problem is not None:
+            text, colour = problem, _ERROR
+        else:
+            text = describe_prompt(self.prompt.value, self.n_atoms.value or None,
+                                   max_atoms=self._max_atoms())
+            colour = "#9a6700" if "Warning" in text else "#555"
+            guess = suggest_prompt(self.prompt.value)
+            if guess and "did you mean" not in text.lower():  # describe_prompt may say it
+                text += f" Did you mean {guess}?"
         self.helper.value = (f'<span style="color:{colour};font-size:90%">{html.escape(text)}'
-                             f'{extra}</span>')
+                             f'</span>')
 
     def _set_running(self, running: bool) -> None:
         self.generate_button.disabled = running
@@ -200,14 +193,19 @@ class GenerateWidget(w.VBox):
                   self.crystal_system, self.formation_energy):
             c.disabled = running
 
+    def _set_picker(self, options: list, value) -> None:
+        """New picker choices without the picker's observer redrawing on the way."""
+        self.picker.unobserve(self._on_pick, names="value")
+        self.picker.options = options
+        self.picker.value = value
+        self.picker.layout.display = "" if len(options) > 1 else "none"
+        self.picker.observe(self._on_pick, names="value")
+
     def _clear_results(self, label: str = "") -> None:
         self.results, self.quality = [], []
         self.label.value = label
         self.badges.value = ""
-        self.picker.unobserve(self._on_pick, names="value")
-        self.picker.options = []
-        self.picker.layout.display = "none"
-        self.picker.observe(self._on_pick, names="value")
+        self._set_picker([], None)
         self.viewer.widget.layout.display = "none"
         self.save_button.disabled = True
 
@@ -217,8 +215,12 @@ class GenerateWidget(w.VBox):
         self.viewer.set_frames([atoms])
 
     def _sample_kwargs(self) -> dict:
-        """The optional targets, only when the user set them (ValueError for a bad energy)."""
-        extra = {}
+        """``model.sample``'s keywords from the fields: ``n_atoms`` (None for 0), ``n_samples``,
+        ``steps`` (None for 0: the model's default), ``seed``, ``batch_size`` and the optional
+        targets, only when set (ValueError for an energy that is not a number)."""
+        extra = {"n_atoms": self.n_atoms.value or None, "n_samples": int(self.n_samples.value),
+                 "steps": self.steps.value or None, "seed": int(self.seed.value),
+                 "batch_size": self.batch_size}
         if self.crystal_system.value != "any":
             extra["crystal_system"] = self.crystal_system.value
         text = self.formation_energy.value.strip()
@@ -230,20 +232,18 @@ class GenerateWidget(w.VBox):
                                  f"not {text!r}") from None
         return extra
 
-    def _check_inputs(self) -> str | None:
-        """A plain sentence saying what is wrong with the inputs, or None."""
-        from crystal_lab.prompts import PromptError, parse_prompt
-
+    def _check_inputs(self, record: bool = True) -> str | None:
+        """A plain sentence saying what ``model.check`` (every check ``model.sample`` runs)
+        finds wrong with the fields, or None. ``record``: keep the error in ``.error``."""
         try:
-            parse_prompt(self.prompt.value, self.n_atoms.value or None,
-                         max_atoms=self._max_atoms())
-            self._sample_kwargs()
-        except (PromptError, ValueError) as err:
-            sentence = f"Cannot generate: {_plain_error(err)}"
+            self.model.check(self.prompt.value, **self._sample_kwargs())
+        except (ValueError, TypeError, OSError, RuntimeError) as err:  # PromptError: a ValueError
+            sentence = f"Cannot generate: {plain_error(err)}"
             guess = suggest_prompt(self.prompt.value)
-            if guess and "did you mean" not in sentence.lower():   # prompts' own message may have it
+            if guess and "did you mean" not in sentence.lower():  # prompts' message may have it
                 sentence += f" Did you mean {guess}?"
-            self.error = err
+            if record:
+                self.error = err
             return sentence
         return None
 
@@ -260,8 +260,7 @@ class GenerateWidget(w.VBox):
             if problem is not None:   # old results go: they do not belong to this prompt
                 self._clear_results()
                 self.progress.value, self.progress.bar_style = 0.0, ""
-                self.status.value = (f'<span style="color:{_ERROR}">'
-                                     f'{html.escape(problem)}</span>')
+                self.status.value = _coloured(problem, _ERROR)
                 return
             self._clear_results("<i>generating...</i>")
             self._set_running(True)
@@ -286,8 +285,10 @@ class GenerateWidget(w.VBox):
             self._thread.join(timeout)
 
     def save(self, path=None) -> Path:
-        """Write the last results into a zip (CIF + extxyz) in ``save_dir``; returns its path."""
-        from crystal_lab.workspace import save_results
+        """Write the last results into a zip (CIF + extxyz) in ``save_dir``; returns its path.
+        An existing file is never replaced: the zip goes to the next free name
+        (``name-2.zip``, ...; :func:`crystal_lab.workspace.unique_path`)."""
+        from crystal_lab.workspace import save_results, unique_path
 
         if not self.results:
             raise ValueError("nothing to save yet: press Generate first")
@@ -295,7 +296,8 @@ class GenerateWidget(w.VBox):
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             name = "".join(c if c.isalnum() else "_" for c in self.prompt.value.strip()) or "any"
             path = self.save_dir / f"generated_{name}_{stamp}.zip"
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = unique_path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         return Path(save_results(path, self.results))
 
     def _on_generate(self, button=None) -> None:
@@ -308,8 +310,7 @@ class GenerateWidget(w.VBox):
         try:
             path = self.save()
         except Exception as err:  # noqa: BLE001 - shown, not raised: a button has nowhere to raise to
-            self.status.value = (f'<span style="color:{_ERROR}">Save failed: '
-                                 f'{html.escape(_plain_error(err))}</span>')
+            self.status.value = _coloured(f"Save failed: {plain_error(err)}", _ERROR)
             return
         self.status.value = (f"Saved <code>{html.escape(str(path))}</code> (download it from "
                              f"the file browser).")
@@ -320,7 +321,7 @@ class GenerateWidget(w.VBox):
             self._show_result(i)
 
     def _show_result(self, i: int) -> None:
-        from .quality import quality_badges
+        from .badges import quality_badges
 
         self.badges.value = quality_badges(self.results[i], self.quality[i])
         self._show(self.results[i], title=f"{i}: {formula(self.results[i])}")
@@ -331,9 +332,9 @@ class GenerateWidget(w.VBox):
             self._sample()
         except Exception as err:  # noqa: BLE001 - reported in the widget; the thread must not die silently
             self.error = err
+            self.label.value = ""   # "generating..." goes: nothing is being generated now
             self.progress.bar_style = "danger"
-            self.status.value = (f'<span style="color:{_ERROR}">Sampling failed: '
-                                 f'{html.escape(_plain_error(err))}</span>')
+            self.status.value = _coloured(f"Sampling failed: {plain_error(err)}", _ERROR)
         finally:
             self._set_running(False)
 
@@ -341,12 +342,9 @@ class GenerateWidget(w.VBox):
         if self._model is None:
             self.status.value = "loading the model..."
         model = self.model
-        prompt = self.prompt.value
-        n_atoms = self.n_atoms.value or None
-        n_samples = int(self.n_samples.value)
-        steps = int(self.steps.value) or int(model.config.sampler.default_steps)
-        every = self.stream_every or max(1, steps // 10)
-        batch = self.batch_size
+        kwargs = self._sample_kwargs()
+        n_samples = kwargs["n_samples"]
+        cond = model.check(self.prompt.value, **kwargs)   # parsed once, sampled as is
         t0 = time.perf_counter()
         last = {"shown": -1.0}
 
@@ -355,14 +353,13 @@ class GenerateWidget(w.VBox):
             # sampling thread keeps the GIL most of the time and a click waits for seconds
             time.sleep(0.001)
             self.last_step = {k: info[k] for k in ("step", "n_steps", "t", "n_done", "n_total")}
+            every = self.stream_every or max(1, info["n_steps"] // 10)
             streaming = info["step"] % every == 0
             now = time.perf_counter()
             if not streaming and now - last["shown"] < 0.2:   # at most ~5 label updates a second
                 return self._stop.is_set()
             last["shown"] = now
-            n_batches = -(-info["n_total"] // batch)
-            total = info["n_steps"] * n_batches
-            done = (info["n_done"] // batch) * info["n_steps"] + info["step"]
+            done, total = progress_of(info, self.batch_size)
             left = (now - t0) / max(done, 1) * (total - done)
             self.progress.value = done / total
             self.status.value = (f"t = {info['t']:.2f} &middot; step {info['step']} of "
@@ -371,46 +368,30 @@ class GenerateWidget(w.VBox):
                 self._show(info["atoms"][0], title=f"forming: t = {info['t']:.2f}")
             return self._stop.is_set()
 
-        results = model.sample(prompt, n_atoms=n_atoms, n_samples=n_samples, steps=steps,
-                               seed=int(self.seed.value), progress=False, callback=callback,
-                               batch_size=batch, **self._sample_kwargs())
+        results = model.sample(cond, progress=False, callback=callback, **kwargs)
         elapsed = time.perf_counter() - t0
-        from .quality import quality
+        from .badges import structure_quality
 
-        self.quality = [quality(a) for a in results]
+        self.quality = [structure_quality(a) for a in results]
         self.results = results
         self.stopped = bool(results) and not all(a.info.get("complete", True) for a in results)
         formulas = [formula(a) for a in results]
         note = " (stopped early: partial results)" if self.stopped else ""
         self.label.value = (f"<b>{len(results)} structure{'s' if len(results) != 1 else ''}"
                             f"{note}:</b> " + html.escape(", ".join(formulas)))
-        self.picker.unobserve(self._on_pick, names="value")
-        self.picker.options = [(f"{i}: {f} · " + ("valid" if q["valid"] else "invalid")
-                                + f" · {q['spacegroup']}", i)
-                               for i, (f, q) in enumerate(zip(formulas, self.quality))]
-        self.picker.value = 0 if results else None
-        self.picker.observe(self._on_pick, names="value")
-        self.picker.layout.display = "" if len(results) > 1 else "none"
+        self._set_picker([(f"{i}: {f} · " + ("valid" if q["valid"] else "invalid")
+                           + f" · {q['spacegroup']}", i)
+                          for i, (f, q) in enumerate(zip(formulas, self.quality))],
+                         0 if results else None)
         if results:
             self._show_result(0)
         self.progress.bar_style = "warning" if self.stopped else "success"
         if not self.stopped:
             self.progress.value = 1.0
-        self.status.value = self._final_status(elapsed, steps, n_samples)
+        self.status.value = self._final_status(elapsed, n_samples)
 
-    def _final_status(self, elapsed: float, steps: int, n_samples: int) -> str:
-        info = self.last_step or {"step": 0, "n_steps": steps, "t": 1.0, "n_done": 0,
-                                  "n_total": n_samples}
-        n_batches = -(-info["n_total"] // self.batch_size)
-        batch = "" if n_batches == 1 else (f" of batch {info['n_done'] // self.batch_size + 1} "
-                                           f"of {n_batches}")
-        if self.stopped:
-            return (f"stopped at step {info['step']} of {info['n_steps']}{batch} "
-                    f"(t = {info['t']:.2f}) after {format_seconds(elapsed)}")
-        return (f"done: {n_samples} structure{'s' if n_samples != 1 else ''}, "
-                f"{info['n_steps']} steps, in {format_seconds(elapsed)}")
+    def _final_status(self, elapsed: float, n_samples: int) -> str:
+        return run_status(self.last_step, self.batch_size, self.stopped, elapsed, n_samples)
 
-    def __repr__(self) -> str:  # a short, stable text form (nbval compares text/plain)
-        return (f"GenerateWidget(prompt={self.prompt.value!r}, n_atoms={self.n_atoms.value}, "
-                f"n_samples={self.n_samples.value}, steps={self.steps.value}, "
-                f"seed={self.seed.value})")
+    def __repr__(self) -> str:  # what a notebook shows without a live kernel (text/plain)
+        return sentence("GenerateWidget", "the prompt box and the Generate button")

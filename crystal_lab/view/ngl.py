@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from ase import Atoms
 
 from .bonds import bond_pairs, corners
-from .describe import as_atoms, check_repeat, describe, symbol
+from .facts import MAX_DRAWN_ATOMS, as_atoms, check_index, check_repeat, describe, symbol
 from .style import MASKED_COLOR, MASKED_OPACITY, legend_html
 
-__all__ = ["FrameViewer", "pdb_text", "describe_html", "save_cif"]
+__all__ = ["FrameViewer", "describe_html", "frame_labels", "pdb_text", "save_cif"]
 
 
 def _fmt(x: float, unit: str, digits: int = 2) -> str:
@@ -86,17 +86,18 @@ def pdb_text(atoms: Atoms) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save_cif(atoms: Atoms, path) -> Path:
-    """Write ``atoms`` to a CIF file with pymatgen's ``CifWriter``; returns the path."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-    from pymatgen.io.cif import CifWriter
+def save_cif(atoms: Atoms, path, keep_existing: bool = False) -> Path:
+    """Write ``atoms`` to the CIF file ``path`` (:func:`crystal_lab.structures.write_cif`:
+    ValueError for NaN coordinates or masked "X" atoms); returns the path written.
+    ``keep_existing=True``: an existing file stays and the CIF goes to the next free name
+    (``name-2.cif``, ...; :func:`crystal_lab.workspace.unique_path`)."""
+    from crystal_lab.structures import write_cif
 
-    if (atoms.numbers == 0).any():
-        raise ValueError("cannot save a structure with masked atom types (X) as CIF")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    CifWriter(AseAtomsAdaptor.get_structure(atoms)).write_file(str(path))
-    return path
+    if keep_existing:
+        from crystal_lab.workspace import unique_path
+
+        path = unique_path(path)
+    return write_cif(atoms, path)
 
 
 # Show component ``show`` of the stage and hide the others, in the browser. NGL loads files
@@ -128,16 +129,15 @@ def shown_component(message: dict) -> int | None:
     return int(re.search(r"show = (-?\d+)", message["args"][0]).group(1))
 
 
-def _labels(frames: Sequence[Atoms]) -> list[str]:
-    """Slider labels: t with two decimals, three where two would repeat a label, the frame
-    number for frames without t (and after a t that still repeats)."""
+def frame_labels(frames: Sequence[Atoms]) -> list[str]:
+    """Slider labels: the frame's position, ``"2 / 9"``, and its t when the frames carry one,
+    ``"2 / 9 · t = 0.40"`` (three decimals where two would make two frames read the same t)."""
+    last = len(frames) - 1
     if not all("t" in a.info for a in frames):
-        return [str(k) for k in range(len(frames))]
+        return [f"{k} / {last}" for k in range(len(frames))]
     ts = [float(a.info["t"]) for a in frames]
-    labels = [f"{t:.2f}" for t in ts]
-    if len(set(labels)) < len(labels):
-        labels = [f"{t:.3f}" for t in ts]
-    return [lab if labels.count(lab) == 1 else f"{lab} (#{k})" for k, lab in enumerate(labels)]
+    digits = 2 if len({f"{t:.2f}" for t in ts}) == len(ts) else 3
+    return [f"{k} / {last} · t = {t:.{digits}f}" for k, t in enumerate(ts)]
 
 
 class FrameViewer:
@@ -154,11 +154,15 @@ class FrameViewer:
     def __init__(self, frames: Sequence[Atoms], index: int = 0, repeat=(1, 1, 1),
                  play: bool = False, interval_ms: int = 300, width: str = "420px",
                  height: str = "380px", title: str = "", on_change=None,
-                 controls: bool = True, compact: bool = False, save_dir="results"):
+                 controls: bool = True, compact: bool = False, save_dir="results",
+                 max_atoms: int | None = MAX_DRAWN_ATOMS, what: str = "Visualizer"):
         import ipywidgets as w
         import nglview
 
+        from .boxes import SentenceVBox, sentence
+
         self.repeat = check_repeat(repeat)
+        self.max_atoms = max_atoms
         self.title, self.compact, self.play = title, compact, play
         self.save_dir = Path(save_dir)
         self._on_change = on_change
@@ -194,7 +198,7 @@ class FrameViewer:
                           layout=w.Layout(width=width))
         left = w.VBox([stage, self.legend])
         main = w.VBox([left, side]) if compact else w.HBox([left, side])
-        self.widget = w.VBox([main, self.controls])
+        self.widget = SentenceVBox([main, self.controls], text=sentence(what))
         self.widget.viewer = self  # keep a handle from the displayed box
         self.frames: list[Atoms] = []
         self._components: dict[int, object] = {}
@@ -225,15 +229,15 @@ class FrameViewer:
         n = len(frames)
         if n == 0:
             raise ValueError("FrameViewer needs at least one structure")
-        if not 0 <= index < n:
-            raise IndexError(f"index {index} out of range for {n} structures")
+        index = check_index(index, n)
+        check_repeat(self.repeat, max(len(f) for f in frames), self.max_atoms)
         old = list(self._components.values())
         self._components, self._html, self._shown = {}, {}, None
         self.frames = frames
         has_t = all("t" in a.info for a in frames)
         self.slider.unobserve(self._slider_moved, names="index")
-        self.slider.options = [(lab, k) for k, lab in enumerate(_labels(frames))]
-        self.slider.description = "t" if has_t else ("frame" if self.play else "index")
+        self.slider.options = [(lab, k) for k, lab in enumerate(frame_labels(frames))]
+        self.slider.description = "frame" if has_t or self.play else "index"
         self.slider.index = index
         self.slider.observe(self._slider_moved, names="index")
         self.player.max = max(n - 1, 0)
@@ -255,8 +259,7 @@ class FrameViewer:
 
     def show(self, index: int) -> None:
         """Display frame ``index`` (moves the slider)."""
-        if not 0 <= index < len(self.frames):
-            raise IndexError(f"index {index} out of range for {len(self.frames)} frames")
+        index = check_index(index, len(self.frames), "frames")
         if self.slider.index != index:
             self.slider.index = index
         else:
@@ -340,7 +343,7 @@ class FrameViewer:
         atoms = self.frames[i]
         name = f"{describe(atoms)['formula'].replace(' ', '') or 'structure'}_{i}.cif"
         try:
-            path = save_cif(atoms, self.save_dir / name)
+            path = save_cif(atoms, self.save_dir / name, keep_existing=True)
             self.save_status.value = f"saved <code>{html.escape(str(path))}</code>"
         except ValueError as err:
             self.save_status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"

@@ -19,18 +19,27 @@ each with ONE persistent NGL stage whose frames are loaded once and switched by 
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
 
-from .describe import as_atoms, formula, min_distance
-from .ngl import FrameViewer
+from .facts import as_atoms, formula, min_distance
+from .ngl import FrameViewer, frame_labels
 from .plotly import trajectory_figure
 
-__all__ = ["get_noise", "forward_frames", "noise_curves", "noise_curves_figure", "forward_figure",
-           "forward_noise_widget", "trajectory_metrics", "reverse_figure", "reverse_widget",
-           "side_by_side"]
+__all__ = [
+    "forward_figure",
+    "forward_frames",
+    "forward_noise_widget",
+    "get_noise",
+    "noise_curves",
+    "noise_curves_figure",
+    "reverse_figure",
+    "reverse_widget",
+    "side_by_side",
+    "trajectory_metrics",
+]
 
 
 def get_noise(model=None):
@@ -49,10 +58,10 @@ def get_noise(model=None):
                             f"got {type(model).__name__}")
         return model.noise
     try:
-        from crystal_lab.model import load_model
+        from crystal_lab.checkpoint import load_model
 
         return load_model().noise
-    except Exception as err:  # no shipped weights yet: the processes still work untrained
+    except Exception as err:  # noqa: BLE001 - no usable shipped weights: the processes work untrained
         warnings.warn(f"using default noise processes ({err})", stacklevel=2)
         return CrystalNoise()
 
@@ -102,21 +111,21 @@ def noise_curves_figure(model=None, t: float | None = None, height: int = 320):
     c = noise_curves(model)
     fig = go.Figure()
     for (name, (x, y)), color in zip(_curve_dict(c).items(), ["#1f77b4", "#d62728", "#2ca02c"]):
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color)))
+        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line={"color": color}))
         if t is not None:
             fig.add_trace(go.Scatter(x=[t], y=[np.interp(t, x, y)], mode="markers",
-                                     marker=dict(color=color, size=10), showlegend=False))
+                                     marker={"color": color, "size": 10}, showlegend=False))
     if t is not None:
-        fig.add_vline(x=t, line=dict(color="#888", dash="dot"))
-    fig.update_layout(height=height, width=420, margin=dict(l=40, r=10, t=30, b=40),
+        fig.add_vline(x=t, line={"color": "#888", "dash": "dot"})
+    fig.update_layout(height=height, width=420, margin={"l": 40, "r": 10, "t": 30, "b": 40},
                       xaxis_title="t", yaxis_range=[-0.02, 1.05], plot_bgcolor="white",
-                      legend=dict(orientation="h", y=1.12, x=0), title=None)
+                      legend={"orientation": "h", "y": 1.12, "x": 0}, title=None)
     fig.update_xaxes(gridcolor="#e5e5e5")
     fig.update_yaxes(gridcolor="#e5e5e5")
     return fig
 
 
-def forward_figure(atoms, model=None, seed: int = 0, n_frames: int = 21, height: int = 480):
+def forward_figure(atoms, model=None, seed: int = 0, n_frames: int = 21, height: int = 540):
     """A plotly animation of the forward process (t = 0 .. 1) with the noise schedules beside it."""
     ts = np.linspace(0.0, 1.0, n_frames)
     frames = forward_frames(atoms, ts, model=model, seed=seed)
@@ -132,6 +141,8 @@ def _frames_with_curves(frames, make_figure, title: str, css_class: str, width: 
     import ipywidgets as w
     from IPython.display import display
 
+    from .boxes import SentenceHBox, sentence
+
     out = w.Output(layout=w.Layout(width="440px"))
 
     def update(i: int) -> None:
@@ -141,7 +152,7 @@ def _frames_with_curves(frames, make_figure, title: str, css_class: str, width: 
 
     viewer = FrameViewer(frames, play=True, width=width, height=height, compact=True,
                          title=title, on_change=update)
-    box = w.HBox([viewer.widget, out])
+    box = SentenceHBox([viewer.widget, out], text=sentence(f"The {title}"))
     box.add_class(css_class)
     box.viewer = viewer
     return box
@@ -189,7 +200,7 @@ def _x_of(frames, metrics) -> tuple[np.ndarray, str]:
     return np.arange(len(frames), dtype=float), "step"
 
 
-def reverse_figure(trajectory: Sequence[Atoms], height: int = 480, show: str = "last"):
+def reverse_figure(trajectory: Sequence[Atoms], height: int = 540, show: str = "last"):
     """A plotly animation of a sampling trajectory with per-step metric curves beside it.
 
     A static export shows the ``show="last"`` frame (the finished crystal); play runs from noise.
@@ -218,14 +229,14 @@ def _metrics_figure(m: dict, x: np.ndarray, xlabel: str, i: int, height: int = 3
     for (name, y), color in zip(series.items(), ["#1f77b4", "#d62728", "#2ca02c"]):
         y = np.where(np.isfinite(y), y, np.nan)
         fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers",
-                                 line=dict(color=color), marker=dict(size=4)))
+                                 line={"color": color}, marker={"size": 4}))
         fig.add_trace(go.Scatter(x=[x[i]], y=[y[i]], mode="markers", showlegend=False,
-                                 marker=dict(color=color, size=11,
-                                             line=dict(color="black", width=1))))
-    fig.add_vline(x=float(x[i]), line=dict(color="#888", dash="dot"))
-    fig.update_layout(height=height, width=420, margin=dict(l=40, r=10, t=30, b=40),
+                                 marker={"color": color, "size": 11,
+                                             "line": {"color": "black", "width": 1}}))
+    fig.add_vline(x=float(x[i]), line={"color": "#888", "dash": "dot"})
+    fig.update_layout(height=height, width=420, margin={"l": 40, "r": 10, "t": 30, "b": 40},
                       xaxis_title=xlabel, plot_bgcolor="white",
-                      legend=dict(orientation="h", y=1.15, x=0))
+                      legend={"orientation": "h", "y": 1.15, "x": 0})
     if xlabel == "t":
         fig.update_xaxes(autorange="reversed")
     fig.update_xaxes(gridcolor="#e5e5e5")
@@ -255,6 +266,8 @@ def side_by_side(atoms, model, seed: int = 0, steps: int | None = None,
     """
     import ipywidgets as w
 
+    from .boxes import SentenceVBox, sentence
+
     atoms = as_atoms(atoms)
     if (atoms.numbers == 0).any():
         raise ValueError("side_by_side needs a crystal without masked atoms")
@@ -267,9 +280,8 @@ def side_by_side(atoms, model, seed: int = 0, steps: int | None = None,
                        title="forward: data → noise")
     right = FrameViewer(traj, controls=False, compact=True, width=width, height=height,
                         title=f"reverse: model samples {formula_}")
-    slider = w.SelectionSlider(options=[(f"{t:.2f} ({k})" if ts.count(t) > 1 else f"{t:.2f}", k)
-                                        for k, t in enumerate(ts)], description="t",
-                               layout=w.Layout(width="360px"))
+    slider = w.SelectionSlider(options=[(lab, k) for k, lab in enumerate(frame_labels(fwd))],
+                               description="frame", layout=w.Layout(width="360px"))
     player = w.Play(value=0, min=0, max=len(traj) - 1, interval=400)
     w.jslink((player, "value"), (slider, "index"))
 
@@ -279,6 +291,7 @@ def side_by_side(atoms, model, seed: int = 0, steps: int | None = None,
         right.show(k)
 
     slider.observe(on_step, names="index")
-    box = w.VBox([w.HBox([left.widget, right.widget]), w.HBox([player, slider])])
+    box = SentenceVBox([w.HBox([left.widget, right.widget]), w.HBox([player, slider])],
+                       text=sentence("Forward and reverse side by side", "the viewers"))
     box.forward, box.reverse, box.slider = left, right, slider
     return box

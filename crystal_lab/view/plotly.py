@@ -10,17 +10,22 @@ and the one play/slider helper every animation in the lab uses (:func:`add_playe
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
 
 from .bonds import bond_geometry, cell_edges, corners
-from .describe import as_atoms, check_repeat, describe, symbol
+from .facts import MAX_DRAWN_ATOMS, as_atoms, check_repeat, describe, symbol
 from .style import BOND_COLOR, CELL_COLOR, MASKED_COLOR, MASKED_OPACITY, element_color, marker_size
 
-__all__ = ["structure_traces", "structure_figure", "trajectory_figure", "add_player",
-           "scene_layout"]
+__all__ = [
+    "add_player",
+    "scene_layout",
+    "structure_figure",
+    "structure_traces",
+    "trajectory_figure",
+]
 
 
 def add_player(fig, names: Sequence[str], labels: Sequence[str], prefix: str = "t = ",
@@ -29,21 +34,21 @@ def add_player(fig, names: Sequence[str], labels: Sequence[str], prefix: str = "
     ``active``) and play/pause buttons; play always runs the whole animation from the first
     frame. The one helper for every animation (crystals and the toy models)."""
     names = [str(n) for n in names]
-    step_args = dict(mode="immediate", frame=dict(duration=0, redraw=redraw),
-                     transition=dict(duration=0))
-    slider = dict(active=active, currentvalue=dict(prefix=prefix), pad=dict(t=40, b=10),
-                  len=0.88, x=0.12,
-                  steps=[dict(method="animate", label=str(lab), args=[[n], step_args])
-                         for n, lab in zip(names, labels)])
-    play = dict(type="buttons", showactive=False, x=0.0, y=0, xanchor="left", yanchor="top",
-                pad=dict(t=45), buttons=[
-                    dict(label="▶", method="animate",
-                         args=[names, dict(mode="immediate",
-                                           frame=dict(duration=frame_ms, redraw=redraw),
-                                           transition=dict(duration=0), fromcurrent=False)]),
-                    dict(label="❚❚", method="animate",
-                         args=[[None], dict(mode="immediate", frame=dict(duration=0),
-                                            transition=dict(duration=0))])])
+    step_args = {"mode": "immediate", "frame": {"duration": 0, "redraw": redraw},
+                     "transition": {"duration": 0}}
+    slider = {"active": active, "currentvalue": {"prefix": prefix}, "pad": {"t": 40, "b": 10},
+                  "len": 0.88, "x": 0.12,
+                  "steps": [{"method": "animate", "label": str(lab), "args": [[n], step_args]}
+                         for n, lab in zip(names, labels)]}
+    play = {"type": "buttons", "showactive": False, "x": 0.0, "y": 0, "xanchor": "left", "yanchor": "top",
+                "pad": {"t": 45}, "buttons": [
+                    {"label": "▶", "method": "animate",
+                         "args": [names, {"mode": "immediate",
+                                           "frame": {"duration": frame_ms, "redraw": redraw},
+                                           "transition": {"duration": 0}, "fromcurrent": False}]},
+                    {"label": "❚❚", "method": "animate",
+                         "args": [[None], {"mode": "immediate", "frame": {"duration": 0},
+                                            "transition": {"duration": 0}}]}]}
     fig.update_layout(sliders=[slider], updatemenus=[play])
     return fig
 
@@ -58,16 +63,16 @@ def _hover(atoms: Atoms, k: int, pos) -> str:
 
 def _atom_trace(go, x, y, z, zs, name, text, scene, showlegend=True, image=False):
     masked = len(zs) > 0 and int(zs[0]) == 0
-    marker = dict(size=[marker_size(int(q)) for q in zs],
-                  color=[element_color(int(q)) for q in zs],
-                  opacity=MASKED_OPACITY if masked else (0.55 if image else 1.0),
-                  line=dict(color="#333333", width=1))
+    marker = {"size": [marker_size(int(q)) for q in zs],
+                  "color": [element_color(int(q)) for q in zs],
+                  "opacity": MASKED_OPACITY if masked else (0.55 if image else 1.0),
+                  "line": {"color": "#333333", "width": 1}}
     if masked:
         marker["symbol"] = "circle-open"
         marker["color"] = MASKED_COLOR
     return go.Scatter3d(x=x, y=y, z=z, mode="markers+text" if masked else "markers", name=name,
                         marker=marker, text=["X"] * len(zs) if masked else text,
-                        textfont=dict(color="#000", size=12),
+                        textfont={"color": "#000", "size": 12},
                         hovertext=text, hoverinfo="text", showlegend=showlegend,
                         legendgroup=name, scene=scene)
 
@@ -85,7 +90,7 @@ def structure_traces(atoms: Atoms, bonds: bool = True, images: bool = True,
     traces = []
     cx, cy, cz = cell_edges(atoms.cell)
     traces.append(go.Scatter3d(x=cx, y=cy, z=cz, mode="lines", name="cell", hoverinfo="skip",
-                               line=dict(color=CELL_COLOR, width=3), showlegend=False,
+                               line={"color": CELL_COLOR, "width": 3}, showlegend=False,
                                scene=scene))
     segments, img_idx, img_pos = bond_geometry(atoms, images=images) if bonds else ([], [], None)
     if bonds:
@@ -95,7 +100,7 @@ def structure_traces(atoms: Atoms, bonds: bool = True, images: bool = True,
             by += [p[1], q[1], None]
             bz += [p[2], q[2], None]
         traces.append(go.Scatter3d(x=bx, y=by, z=bz, mode="lines", name="bonds",
-                                   hoverinfo="skip", line=dict(color=BOND_COLOR, width=5),
+                                   hoverinfo="skip", line={"color": BOND_COLOR, "width": 5},
                                    showlegend=False, scene=scene))
     elif images:
         from .bonds import boundary_images
@@ -117,18 +122,18 @@ def structure_traces(atoms: Atoms, bonds: bool = True, images: bool = True,
         zs = atoms.numbers
         traces.append(go.Scatter3d(
             x=pos[:, 0], y=pos[:, 1], z=pos[:, 2], mode="markers", name="atoms",
-            marker=dict(size=[marker_size(int(q)) for q in zs],
-                        color=[element_color(int(q)) for q in zs],
-                        symbol=["circle-open" if q == 0 else "circle" for q in zs],
-                        line=dict(color="#333333", width=1)),
+            marker={"size": [marker_size(int(q)) for q in zs],
+                        "color": [element_color(int(q)) for q in zs],
+                        "symbol": ["circle-open" if q == 0 else "circle" for q in zs],
+                        "line": {"color": "#333333", "width": 1}},
             text=[_hover(atoms, k, pos[k]) for k in idx], hoverinfo="text", showlegend=False,
             scene=scene))
     if img_pos is not None and (images or len(img_idx)):
         zs = atoms.numbers[img_idx] if len(img_idx) else np.array([], int)
         traces.append(go.Scatter3d(
             x=img_pos[:, 0], y=img_pos[:, 1], z=img_pos[:, 2], mode="markers", name="images",
-            marker=dict(size=[marker_size(int(q)) for q in zs],
-                        color=[element_color(int(q)) for q in zs], opacity=0.55),
+            marker={"size": [marker_size(int(q)) for q in zs],
+                        "color": [element_color(int(q)) for q in zs], "opacity": 0.55},
             hoverinfo="skip", showlegend=False, scene=scene))
     return traces
 
@@ -142,10 +147,10 @@ def _points(atoms: Atoms) -> np.ndarray:
 def scene_layout(points: np.ndarray | None = None, pad: float = 0.8, zoom: float = 1.0) -> dict:
     """A plotly 3D scene without axes, orthographic, looking at the cell from a tilted view;
     with ``points`` (n, 3) the axis ranges are fitted to them, so they fill the view."""
-    axis = dict(visible=False, showbackground=False)
-    scene = dict(xaxis=dict(axis), yaxis=dict(axis), zaxis=dict(axis), aspectmode="data",
-                 camera=dict(eye=dict(x=1.5, y=-1.6, z=0.9),
-                             projection=dict(type="orthographic")))
+    axis = {"visible": False, "showbackground": False}
+    scene = {"xaxis": dict(axis), "yaxis": dict(axis), "zaxis": dict(axis), "aspectmode": "data",
+                 "camera": {"eye": {"x": 1.15, "y": -1.25, "z": 0.7},
+                             "projection": {"type": "orthographic"}}}
     if points is not None:
         lo, hi = points.min(0) - pad, points.max(0) + pad
         center, span = (lo + hi) / 2, np.maximum(hi - lo, 1e-6)
@@ -153,27 +158,31 @@ def scene_layout(points: np.ndarray | None = None, pad: float = 0.8, zoom: float
         for k, ax in enumerate("xyz"):
             scene[f"{ax}axis"]["range"] = [float(center[k] - half), float(center[k] + half)]
         scene["aspectmode"] = "manual"
-        scene["aspectratio"] = dict(x=zoom, y=zoom, z=zoom)
+        scene["aspectratio"] = {"x": zoom, "y": zoom, "z": zoom}
     return scene
 
 
 def structure_figure(atoms: Atoms, repeat=(1, 1, 1), bonds: bool = True,
-                     images: bool = True, title: str | None = None, height: int = 460):
+                     images: bool = True, title: str | None = None, height: int = 460,
+                     max_atoms: int | None = MAX_DRAWN_ATOMS):
     """A plotly 3D figure of one structure (see ``structure_traces``); the legend lists the
-    elements with their colours."""
+    elements with their colours. The scene is a cube around the cell (a tall cell is never
+    clipped). More than ``max_atoms`` atoms after ``repeat`` is refused (ValueError with an
+    estimate); pass a larger ``max_atoms`` (or None) to draw them anyway."""
     import plotly.graph_objects as go
 
-    atoms = as_atoms(atoms).repeat(check_repeat(repeat))
+    atoms = as_atoms(atoms)
+    atoms = atoms.repeat(check_repeat(repeat, len(atoms), max_atoms))
     if title is None:
         d = describe(atoms)
         title = f"{d['formula']}  ·  {d['spacegroup']}  ·  {d['n_atoms']} atoms"
         if "t" in d:
             title += f"  ·  t = {d['t']:.2f}"
     fig = go.Figure(structure_traces(atoms, bonds=bonds, images=images))
-    fig.update_layout(title=dict(text=title, x=0.02, font=dict(size=14)),
-                      scene=scene_layout(), height=height,
-                      margin=dict(l=0, r=0, t=36, b=0), paper_bgcolor="white",
-                      legend=dict(itemsizing="constant", x=0.0, y=0.92, title="elements"))
+    fig.update_layout(title={"text": title, "x": 0.02, "font": {"size": 14}},
+                      scene=scene_layout(_points(atoms)), height=height,
+                      margin={"l": 0, "r": 0, "t": 36, "b": 0}, paper_bgcolor="white",
+                      legend={"itemsizing": "constant", "x": 0.0, "y": 0.92, "title": "elements"})
     return fig
 
 
@@ -221,8 +230,8 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
             xs = vals[0] if isinstance(vals, tuple) else x
             yk = float(np.interp(x[k], np.sort(xs), np.asarray(ys)[np.argsort(xs)]))
             data.append(go.Scatter(x=[x[k]], y=[yk], mode="markers", showlegend=False,
-                                   marker=dict(size=10, color=colors[c % len(colors)],
-                                               line=dict(width=1, color="black")),
+                                   marker={"size": 10, "color": colors[c % len(colors)],
+                                               "line": {"width": 1, "color": "black"}},
                                    hoverinfo="skip", xaxis="x", yaxis="y"))
         return data
 
@@ -242,28 +251,30 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
         fig.add_trace(go.Scatter3d(
             x=[None], y=[None], z=[None], mode="markers", name="X (masked)" if z == 0 else
             symbol(z), legendgroup="elements", hoverinfo="skip", scene="scene",
-            marker=dict(size=8, color=element_color(z), symbol="circle-open" if z == 0
-                        else "circle", opacity=MASKED_OPACITY if z == 0 else 1.0)))
+            marker={"size": 8, "color": element_color(z), "symbol": "circle-open" if z == 0
+                        else "circle", "opacity": MASKED_OPACITY if z == 0 else 1.0}))
     if curves:
         for c, (name, vals) in enumerate(curves.items()):
             xs, ys = vals if isinstance(vals, tuple) else (x, vals)
             fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines", name=name,
-                                     line=dict(color=colors[c % len(colors)], width=2)),
+                                     line={"color": colors[c % len(colors)], "width": 2}),
                           row=1, col=2)
         fig.update_xaxes(title_text=xlabel, row=1, col=2)
-    scenes = [scene_layout(_points(a), zoom=1.0) for a in frames]
+    scenes = [scene_layout(_points(a), zoom=1.3) for a in frames]   # the crystal fills its panel
     fig.frames = [go.Frame(data=d, name=str(k), traces=list(range(width)),
-                           layout=dict(scene=scenes[k]))
+                           layout={"scene": scenes[k]})
                   for k, d in enumerate(datas)]
     add_player(fig, [str(k) for k in range(len(frames))],
                [_frame_label(a, k) for k, a in enumerate(frames)],
                prefix=f"{xlabel} = " if xlabel else "", frame_ms=frame_ms, active=active)
     fig.update_layout(scene=scenes[active], height=height,
-                      title=dict(text=title, x=0.02, y=0.98),
-                      margin=dict(l=0, r=10, t=70 if curves else 40, b=0),
+                      # the title on the top line, the legend on its own line under it: the
+                      # two never overlap, however narrow the notebook
+                      title={"text": title, "x": 0.02, "y": 0.99, "yanchor": "top"},
+                      margin={"l": 0, "r": 10, "t": 110 if curves else 80, "b": 0},
                       paper_bgcolor="white", plot_bgcolor="white",
-                      legend=dict(x=0.6, y=1.02, xanchor="left", yanchor="bottom",
-                                  orientation="h"))
+                      legend={"x": 0.0, "y": 1.02, "xanchor": "left", "yanchor": "bottom",
+                              "orientation": "h"})
     if curves:
         fig.update_yaxes(gridcolor="#e5e5e5", row=1, col=2)
         fig.update_xaxes(gridcolor="#e5e5e5", row=1, col=2)

@@ -14,10 +14,17 @@ import numpy as np
 from ase.data import covalent_radii
 from ase.data.colors import jmol_colors
 
-from .describe import symbol
+from .facts import symbol
 
-__all__ = ["MASKED_COLOR", "MASKED_OPACITY", "CELL_COLOR", "BOND_COLOR", "element_color",
-           "marker_size", "legend_html"]
+__all__ = [
+    "BOND_COLOR",
+    "CELL_COLOR",
+    "MASKED_COLOR",
+    "MASKED_OPACITY",
+    "element_color",
+    "legend_html",
+    "marker_size",
+]
 
 MASKED_COLOR = "#202020"
 MASKED_OPACITY = 0.35
@@ -29,7 +36,7 @@ def element_color(z: int) -> str:
     """``"#rrggbb"`` of element ``z`` (Jmol), ``MASKED_COLOR`` for a masked atom."""
     if z == 0:
         return MASKED_COLOR
-    r, g, b = (int(round(255 * c)) for c in jmol_colors[int(z)])
+    r, g, b = (round(255 * c) for c in jmol_colors[int(z)])
     return f"#{r:02x}{g:02x}{b:02x}"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from .describe import as_list, describe
+from .facts import MAX_DRAWN_ATOMS, check_index, describe, periodic_copies
 from .ngl import FrameViewer, save_cif
 from .plotly import structure_figure, trajectory_figure
 
@@ -33,7 +33,7 @@ class Visualizer:
     """
 
     def __init__(self, structures):
-        self.structures = as_list(structures)
+        self.structures = periodic_copies(structures)
 
     def __len__(self) -> int:
         return len(self.structures)
@@ -42,34 +42,35 @@ class Visualizer:
         return self.structures[self._index(index)]
 
     def _index(self, index: int) -> int:
-        n = len(self.structures)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} out of range for {n} structures")
-        return index % n
+        return check_index(index, len(self.structures))
 
     def describe(self, index: int = 0) -> dict:
         """Formula, space group, volume, density and minimum distance of one structure."""
         return describe(self[index])
 
     def view(self, index: int = 0, repeat=(1, 1, 1), width: str = "420px",
-             height: str = "380px"):
-        """An nglview widget box: viewer, legend, description, Save-CIF button, index slider."""
+             height: str = "380px", max_atoms: int | None = MAX_DRAWN_ATOMS):
+        """An nglview widget box: viewer, legend, description, Save-CIF button, index slider.
+        A supercell above ``max_atoms`` atoms is refused (pass a larger ``max_atoms``)."""
         viewer = FrameViewer(self.structures, index=self._index(index), repeat=repeat,
-                             width=width, height=height)
+                             width=width, height=height, max_atoms=max_atoms)
         return viewer.widget
 
     def view_trajectory(self, repeat=(1, 1, 1), interval_ms: int = 300, width: str = "420px",
-                        height: str = "380px"):
+                        height: str = "380px", max_atoms: int | None = MAX_DRAWN_ATOMS):
         """Play the structures as frames in one stage (cell and species of every frame)."""
         viewer = FrameViewer(self.structures, index=0, repeat=repeat, play=True,
-                             interval_ms=interval_ms, width=width, height=height)
+                             interval_ms=interval_ms, width=width, height=height,
+                             max_atoms=max_atoms)
         return viewer.widget
 
     def plot(self, index: int = 0, repeat=(1, 1, 1), bonds: bool = True, images: bool = True,
-             height: int = 460):
-        """A plotly 3D figure of one structure (works without a widget frontend)."""
+             height: int = 460, max_atoms: int | None = MAX_DRAWN_ATOMS):
+        """A plotly 3D figure of one structure (works without a widget frontend). A supercell
+        above ``max_atoms`` atoms (default 2000) is refused with an estimate of its cost; pass
+        a larger ``max_atoms`` to draw it anyway."""
         return structure_figure(self[index], repeat=repeat, bonds=bonds, images=images,
-                                height=height)
+                                height=height, max_atoms=max_atoms)
 
     def plot_trajectory(self, bonds: bool = True, frame_ms: int = 250, height: int = 480,
                         show: str = "last"):

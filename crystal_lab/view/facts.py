@@ -1,19 +1,38 @@
 """What a person reads about one structure: formula, space group, volume, density, distances.
 
-``as_atoms`` / ``as_list`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies out).
+``as_atoms`` / ``periodic_copies`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies out).
 Atoms with atomic number 0 (symbol "X") are atom types still masked during diffusion: they
 have no mass, no space group and never a formula subscript of their own.
 Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
 """
 from __future__ import annotations
 
+import operator
+
+import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
-__all__ = ["as_atoms", "as_list", "check_repeat", "symbol", "min_distance", "spacegroup",
-           "formula", "describe", "SYMPREC"]
+from crystal_lab.structures import SYMPREC
 
-SYMPREC = 0.1
+__all__ = [
+    "MAX_DRAWN_ATOMS",
+    "as_atoms",
+    "check_index",
+    "check_repeat",
+    "describe",
+    "formula",
+    "min_distance",
+    "periodic_copies",
+    "spacegroup",
+    "symbol",
+]
+
+# The most atoms one figure or viewer draws unless the caller passes ``max_atoms``: plotly
+# figures take about 2 ms an atom to build here (1024 atoms: 1.8 s on a busy 2-core machine)
+# and the browser slows down long before 10^5 atoms.
+MAX_DRAWN_ATOMS = 2000
+_SECONDS_PER_DRAWN_ATOM = 0.002
 _AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
 
 
@@ -22,29 +41,66 @@ def as_atoms(x) -> Atoms:
     from crystal_lab.structures import to_atoms
 
     atoms = to_atoms(x).copy()
+    if not np.isfinite(atoms.cell.array).all():
+        raise ValueError("structure has a NaN or infinite lattice: cannot draw it")
     if atoms.cell.rank != 3:
         raise ValueError("structure has no 3D unit cell: a crystal needs three lattice vectors")
+    bad = np.flatnonzero(~np.isfinite(atoms.positions).all(axis=1))
+    if len(bad):
+        raise ValueError(f"structure has NaN or infinite positions (atom {int(bad[0])}"
+                         f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}): cannot draw it")
     atoms.pbc = True
     return atoms
 
 
-def as_list(structures) -> list[Atoms]:
-    """One structure or a list of them -> a non-empty list of periodic ``ase.Atoms`` copies."""
-    if isinstance(structures, Atoms) or type(structures).__name__ in ("Structure", "IStructure"):
-        structures = [structures]
-    structures = list(structures)
+def periodic_copies(structures) -> list[Atoms]:
+    """One structure or a list of them (:func:`crystal_lab.structures.as_list`) -> a non-empty
+    list of periodic ``ase.Atoms`` copies (:func:`as_atoms`)."""
+    from crystal_lab.structures import as_list
+
+    structures = as_list(structures)
     if not structures:
         raise ValueError("Visualizer needs at least one structure")
     return [as_atoms(s) for s in structures]
 
 
-def check_repeat(repeat) -> tuple[int, int, int]:
-    """``2`` or ``(2, 1, 1)`` -> a tuple of three positive integers (ValueError otherwise)."""
-    if isinstance(repeat, int):
+def _whole(value, name: str) -> int:
+    """``value`` as an int: Python and numpy integers pass, anything else is a TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a whole number, not {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def check_index(index, n: int, what: str = "structures") -> int:
+    """``index`` (negative counts from the end) as a position in ``range(n)``: TypeError for a
+    non-integer, IndexError outside the range."""
+    i = _whole(index, "index")
+    if not -n <= i < n:
+        raise IndexError(f"index {i} out of range for {n} {what}")
+    return i % n
+
+
+def check_repeat(repeat, n_atoms: int | None = None,
+                 max_atoms: int | None = MAX_DRAWN_ATOMS) -> tuple[int, int, int]:
+    """``2`` or ``(2, 1, 1)`` -> a tuple of three positive integers (TypeError for non-integers,
+    ValueError otherwise). With ``n_atoms`` (atoms per cell), a supercell of more than
+    ``max_atoms`` atoms is refused with an estimate of the time it would take; pass a larger
+    ``max_atoms`` (or None) to draw it anyway."""
+    if not isinstance(repeat, (tuple, list, np.ndarray)):
         repeat = (repeat,) * 3
-    repeat = tuple(int(r) for r in repeat)
+    repeat = tuple(_whole(r, "repeat") for r in repeat)
     if len(repeat) != 3 or min(repeat) < 1:
         raise ValueError(f"repeat must be three positive integers, got {repeat}")
+    total = None if n_atoms is None else int(n_atoms) * int(np.prod(repeat))
+    if total is not None and max_atoms is not None and total > max_atoms:
+        seconds = total * _SECONDS_PER_DRAWN_ATOM
+        raise ValueError(
+            f"repeat={repeat} would draw {total} atoms (about {seconds:.0f} s to build, and a "
+            f"slow browser); the cap is {max_atoms} atoms: use a smaller repeat, or pass "
+            f"max_atoms={total} to draw it anyway")
     return repeat
 
 
@@ -57,7 +113,8 @@ def min_distance(atoms: Atoms) -> float:
     """Shortest interatomic distance in Å, periodic images included (``inf`` for none < 12 Å)."""
     from ase.neighborlist import neighbor_list
 
-    if len(atoms) == 0 or abs(atoms.cell.volume) < 1e-8:
+    if len(atoms) == 0 or not np.isfinite(atoms.positions).all() or \
+            not np.isfinite(atoms.cell.array).all() or abs(atoms.cell.volume) < 1e-8:
         return float("nan")
     for cutoff in (4.0, 12.0):
         d = neighbor_list("d", atoms, cutoff, self_interaction=False)

@@ -12,16 +12,16 @@ import html
 
 from ase import Atoms
 
-from .describe import spacegroup
+from .facts import spacegroup
 
-__all__ = ["quality", "quality_badges", "VOLUME_PER_ATOM_RANGE"]
+__all__ = ["VOLUME_PER_ATOM_RANGE", "quality_badges", "structure_quality"]
 
 #: middle 95 % (2.5th-97.5th percentile) of the volume per atom (Å³) of MP-20's validation
 #: split (9,047 crystals, the training split's distribution), measured with crystal_lab's loader.
 VOLUME_PER_ATOM_RANGE = (9.6, 40.3)
 
 
-def quality(atoms: Atoms) -> dict:
+def structure_quality(atoms: Atoms) -> dict:
     """``{"valid", "reason", "smact", "smact_reason", "volume_per_atom", "volume_ok",
     "spacegroup"}`` for one structure."""
     from crystal_lab.evaluate.validity import smact_validity, structural_validity
@@ -49,8 +49,8 @@ def _badge(ok: bool | None, text: str, tip: str = "") -> str:
 
 
 def quality_badges(atoms: Atoms, q: dict | None = None) -> str:
-    """The badges of :func:`quality` as one line of HTML."""
-    q = quality(atoms) if q is None else q
+    """The badges of :func:`structure_quality` as one line of HTML."""
+    q = structure_quality(atoms) if q is None else q
     lo, hi = VOLUME_PER_ATOM_RANGE
     parts = [
         _badge(q["valid"], "structurally valid" if q["valid"] else f"invalid: {q['reason']}"),

@@ -1,15 +1,13 @@
-"""(Meta)stability with CHGNet: energies, bounded relaxations, formation energy and E_hull.
+"""Formation energy and energy above the convex hull (E_hull) against the shipped CHGNet table.
 
-CHGNet (Deng et al., Nature Machine Intelligence 2023) is a universal machine-learned interatomic
-potential trained on the Materials Project relaxation trajectories (MPtrj); its weights ship inside
-the ``chgnet`` wheel, so nothing downloads. Its energies are on the Materials Project scale (with
-the MP2020 corrections folded in), so formation energies and hulls built from CHGNet energies of
-*every* phase are self-consistent. We never mix CHGNet and DFT energies.
+Energies come from CHGNet (:mod:`.chgnet`). Its energies are on the Materials Project scale, so
+formation energies and hulls built from CHGNet energies of *every* phase are self-consistent. We
+never mix CHGNet and DFT energies.
 
 Definitions used here:
 
 * ``energy per atom``: CHGNet's total energy / number of atoms (eV/atom), of the structure as given
-  or after a bounded FIRE relaxation (positions and cell, ``ase.filters.FrechetCellFilter``).
+  or after a bounded FIRE relaxation (:func:`~crystal_lab.evaluate.chgnet.relax`).
 * ``formation energy``: E(structure)/atom - sum_i x_i mu_i, with mu_i the CHGNet energy per atom of
   the elemental reference of element i (the lowest elemental phase of MP-20, or one built from
   ASE's reference crystal where MP-20 has none).
@@ -23,201 +21,25 @@ Definitions used here:
 * ``hull_complete``: every sub-system the E_hull depends on (all binaries, ...; see
   :func:`~crystal_lab.evaluate.reference_table.subsystems`) has at least one compound in the
   reference; ``missing_subsystems`` names those that have none. Where the reference is incomplete
-  the E_hull is too low and must not be ranked.
+  the E_hull may be too low (a missing phase can only lower the hull).
 
 The reference phases are the shipped CHGNet table of all of MP-20 val + test
 (:mod:`.reference_table`, single-point energies of the DFT-relaxed structures, computed once by
 ``scripts/build_reference_table.py``): nothing about the reference is computed at evaluation time.
 Only the evaluated structures run through CHGNet.
-
-Memory (Binder gives about 2 GB): CHGNet's graph grows with atoms x neighbours. Measured here: the
-model alone ~0.4 GB; 8-atom NaCl 0.41 GB, 64 atoms 0.72 GB, 216 atoms 1.5 GB (forces + stress);
-a denser 135-atom cell has been reported to peak near 2.9 GB (not measured here). We therefore
-refuse cells above ``MAX_ATOMS`` = 64 atoms (env ``CRYSTAL_LAB_CHGNET_MAX_ATOMS`` to change it) with
-:class:`CellTooLargeError`, and batch several small cells only while their total stays under it.
-MP-20 structures have at most 20 atoms.
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from ..structures import (
-    as_list,
-    is_metal,
-    is_single,
-    like_input,
-    symbols_of,
-    to_atoms,
-    to_structure,
-)
+from ..structures import as_list, is_metal, is_single, symbols_of, to_atoms, unreadable_reason
+from .chgnet import chgnet_energy, relax_one
 from .reference_table import ALL_SPLITS, ReferenceTable, reference_table
-from .settings import (  # noqa: F401 -- the constants are re-exported (dashboard, benchmarks)
-    MAX_ATOMS,
-    RELAX_FMAX,
-    RELAX_STEPS,
-    STABILITY_THRESHOLD,
-    StabilitySettings,
-    progress_bar,
-    resolve,
-)
-
-
-class CellTooLargeError(ValueError):
-    """A cell with more atoms than CHGNet can handle inside the memory budget."""
-
-
-# --------------------------------------------------------------------------- model
-
-@lru_cache(maxsize=1)
-def get_chgnet():
-    """The pretrained CHGNet (weights from the installed wheel), loaded once on CPU and cached."""
-    from chgnet.model import CHGNet
-
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        return CHGNet.load(use_device="cpu", verbose=False)
-
-
-@lru_cache(maxsize=1)
-def _calculator():
-    """One ASE calculator around the cached model (creating one prints; reuse it)."""
-    from chgnet.model.dynamics import CHGNetCalculator
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return CHGNetCalculator(model=get_chgnet(), use_device="cpu", on_isolated_atoms="ignore")
-
-
-def _check_size(n_atoms: int, max_atoms: int) -> None:
-    if n_atoms > max_atoms:
-        raise CellTooLargeError(
-            f"{n_atoms}-atom cell is above the CHGNet cap of {max_atoms} atoms (memory: ~0.5 GB "
-            f"for 5 atoms, ~2.9 GB for 135); raise max_atoms or CRYSTAL_LAB_CHGNET_MAX_ATOMS "
-            f"only on a machine with more memory")
-
-
-def chgnet_energy(structures, max_atoms: int = MAX_ATOMS, skip_too_large: bool = False,
-                  progress: bool = True):
-    """CHGNet energy per atom (eV/atom) of the structures as given (no relaxation).
-
-    Small cells are batched while the batch's total atom count stays under ``max_atoms``. A cell
-    above ``max_atoms`` raises :class:`CellTooLargeError`, or gives ``nan`` with
-    ``skip_too_large=True``. One structure in gives a float out.
-    """
-    items = as_list(structures)
-    energies = [float("nan")] * len(items)
-    batches: list[list[int]] = []
-    total = max_atoms + 1
-    for i, x in enumerate(items):
-        n = len(symbols_of(x))
-        if n > max_atoms:
-            if not skip_too_large:
-                _check_size(n, max_atoms)
-            continue
-        if total + n > max_atoms:
-            batches.append([])
-            total = 0
-        batches[-1].append(i)
-        total += n
-    model = get_chgnet()
-    bar = progress_bar(None, progress and len(items) > 1, "CHGNet energy", len(items))
-    for batch in batches:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            preds = model.predict_structure([to_structure(items[i]) for i in batch], task="e",
-                                            batch_size=len(batch))
-        for i, p in zip(batch, preds if isinstance(preds, list) else [preds]):
-            energies[i] = float(p["e"])
-        if bar is not None:
-            bar.update(len(batch))
-    if bar is not None:
-        bar.close()
-    return energies[0] if is_single(structures) else energies
-
-
-# --------------------------------------------------------------------------- relaxation
-
-RELAX_CACHE_SIZE = 256      # relaxations kept per session (least recently used dropped first)
-_RELAX_CACHE: OrderedDict[str, tuple[float, Any, int, bool]] = OrderedDict()
-
-
-def _fingerprint(atoms, *settings) -> str:
-    h = hashlib.sha1()
-    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-    h.update(np.round(np.asarray(atoms.cell[:], dtype=float), 4).tobytes())
-    h.update(np.round(atoms.get_scaled_positions(wrap=True), 4).tobytes())
-    h.update(repr(settings).encode())
-    return h.hexdigest()
-
-
-def _relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
-               progress: bool) -> tuple[float, Any, int, bool]:
-    """FIRE-relax a copy of ``atoms``: (energy per atom, relaxed Atoms, steps taken, converged)."""
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import FIRE
-    _check_size(len(atoms), max_atoms)
-    key = _fingerprint(atoms, steps, fmax, relax_cell)
-    if key in _RELAX_CACHE:
-        _RELAX_CACHE.move_to_end(key)
-        e, relaxed, n, ok = _RELAX_CACHE[key]
-        return e, relaxed.copy(), n, ok
-    work = atoms.copy()
-    work.pbc = True
-    work.calc = _calculator()
-    target = FrechetCellFilter(work) if relax_cell else work
-    converged, n = False, 0
-    bar = progress_bar(None, progress, f"CHGNet relax ({len(atoms)} atoms)", steps)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        opt = FIRE(target, logfile=None)
-        for converged in opt.irun(fmax=fmax, steps=steps):
-            if bar is not None:
-                bar.update(1)
-            n += 1
-        energy = float(work.get_potential_energy()) / len(work)
-    if bar is not None:
-        bar.close()
-    relaxed = work.copy()
-    relaxed.calc = None
-    relaxed.info.update(chgnet_energy=energy, relax_steps=max(n - 1, 0),
-                        relax_converged=bool(converged))
-    _RELAX_CACHE[key] = (energy, relaxed, max(n - 1, 0), bool(converged))
-    while len(_RELAX_CACHE) > RELAX_CACHE_SIZE:
-        _RELAX_CACHE.popitem(last=False)
-    return energy, relaxed.copy(), max(n - 1, 0), bool(converged)
-
-
-def relax(structures, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, relax_cell: bool = True,
-          max_atoms: int = MAX_ATOMS, progress: bool = True):
-    """Bounded CHGNet relaxation (FIRE, at most ``steps`` steps, forces below ``fmax`` eV/A).
-
-    Returns relaxed copies of the same type as the input (Atoms in, Atoms out). The CHGNet energy
-    per atom, steps taken and convergence are stored in ``atoms.info`` (``chgnet_energy``,
-    ``relax_steps``, ``relax_converged``) or ``structure.properties``. Cells above ``max_atoms``
-    raise :class:`CellTooLargeError`. A single structure shows a per-step progress bar, a list one
-    bar over structures.
-    """
-    items = as_list(structures)
-    single = is_single(structures)
-    out = []
-    for x in progress_bar(items, progress and not single, "CHGNet relax"):
-        _, relaxed, _, _ = _relax_one(to_atoms(x), steps, fmax, relax_cell, max_atoms,
-                                      progress and single)
-        result = like_input(relaxed, x)
-        if result is not relaxed:
-            result.properties.update(relaxed.info)
-        out.append(result)
-    return out[0] if single else out
-
+from .settings import STABILITY_THRESHOLD, StabilitySettings, progress_bar, resolve
 
 # --------------------------------------------------------------------------- elemental references
 
@@ -268,9 +90,10 @@ class ElementReference:
 class Stability:
     """CHGNet stability of one structure (energies in eV/atom; nan where not computed).
 
-    ``hull_complete``: every sub-system the E_hull depends on has a compound in the reference;
-    ``missing_subsystems``: those that have none ("Cl-Li"); ``built_references``: elements whose
-    chemical potential comes from a built structure (no elemental phase in MP-20).
+    ``hull_complete``: every sub-system the E_hull depends on has a compound in the reference
+    (None for a structure that cannot be read); ``missing_subsystems``: those that have none
+    ("Cl-Li"); ``built_references``: elements whose chemical potential comes from a built
+    structure (no elemental phase in MP-20).
     """
 
     energy_per_atom: float
@@ -278,7 +101,7 @@ class Stability:
     e_above_hull: float
     relaxed: Any = None
     reason: str = ""
-    hull_complete: bool = False
+    hull_complete: bool | None = False
     missing_subsystems: tuple[str, ...] = ()
     built_references: tuple[str, ...] = ()
 
@@ -286,6 +109,29 @@ class Stability:
     def trusted(self) -> bool:
         """An E_hull that was computed against a complete reference."""
         return bool(self.hull_complete and np.isfinite(self.e_above_hull))
+
+    def verdict(self, threshold: float = STABILITY_THRESHOLD) -> tuple[str, str]:
+        """``(verdict, note)``: "yes", "no" or "unknown", and one plain sentence saying why.
+
+        "yes": E_hull below ``threshold`` against a complete reference. "no": E_hull at or above
+        it (also with an incomplete reference: a missing phase can only lower the hull, so the
+        true E_hull is at least as high). "unknown": below the cut while the reference lacks a
+        phase the hull needs (named), or no E_hull at all (the CHGNet error is named).
+        """
+        e = self.e_above_hull
+        if not np.isfinite(e):
+            return "unknown", f"unknown: no E_hull could be computed ({self.reason or 'no energy'})"
+        measured = f"E_hull {e:.3f} eV/atom"
+        if self.hull_complete:
+            if e < threshold:
+                return "yes", f"yes: {measured} is below the {threshold:g} eV/atom cut"
+            return "no", f"no: {measured} is at or above the {threshold:g} eV/atom cut"
+        lacks = "the reference table has no compound of " + " or ".join(self.missing_subsystems)
+        if e < threshold:
+            return "unknown", (f"unknown: {lacks}, so the {measured} may be too low "
+                               f"(cut {threshold:g} eV/atom)")
+        return "no", (f"no: {measured} is at or above the {threshold:g} eV/atom cut although "
+                      f"{lacks} (a missing phase could only raise the E_hull)")
 
 
 class HullReference:
@@ -323,7 +169,7 @@ class HullReference:
         """CHGNet energy per atom of ``atoms`` per the settings: (energy, relaxed Atoms or None)."""
         s = self.settings
         if s.relax:
-            e, relaxed, _, _ = _relax_one(to_atoms(atoms), s.steps, s.fmax, relax_cell,
+            e, relaxed, _, _ = relax_one(to_atoms(atoms), s.steps, s.fmax, relax_cell,
                                           s.max_atoms, False)
             return e, relaxed
         return chgnet_energy(to_atoms(atoms), max_atoms=s.max_atoms, progress=False), None
@@ -376,7 +222,12 @@ class HullReference:
 
 
     def evaluate_safely(self, structure) -> Stability:
-        """:meth:`evaluate`, with any error recorded in ``reason`` instead of raised."""
+        """:meth:`evaluate`, with any error recorded in ``reason`` instead of raised (a
+        structure that cannot be read at all gets its reason and ``hull_complete=None``)."""
+        problem = unreadable_reason(structure)
+        if problem and not problem.startswith("non-finite"):
+            nan = float("nan")
+            return Stability(nan, nan, nan, None, problem, None, ())
         try:
             return self.evaluate(structure)
         except Exception as err:  # noqa: BLE001 -- recorded per structure
@@ -413,12 +264,14 @@ def hull_reference(reference=None, settings: StabilitySettings | None = None,
 
 
 def _failed(structure, hull: HullReference, err: Exception) -> Stability:
+    """No energy: the error as ``reason``; the reference completeness still as it is."""
     nan = float("nan")
     try:
         missing = tuple(hull.missing_subsystems(sorted(set(symbols_of(structure)))))
+        complete = not missing
     except Exception:  # noqa: BLE001 -- a structure we cannot even read
-        missing = ()
-    return Stability(nan, nan, nan, None, f"{type(err).__name__}: {err}", False, missing)
+        missing, complete = (), None
+    return Stability(nan, nan, nan, None, f"{type(err).__name__}: {err}", complete, missing)
 
 
 def stability(structures, reference=None, settings: StabilitySettings | None = None,

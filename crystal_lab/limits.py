@@ -1,0 +1,67 @@
+"""The caps on one sampling run, and the estimates their refusals quote.
+
+``sample`` refuses more than :data:`MAX_SAMPLES` structures, more than :data:`MAX_STEPS` reverse
+steps, and batches of more than :data:`MAX_BATCH_SIZE` structures, each with an estimate of what
+it would cost, unless it is given ``allow_large=True`` (``crystal-lab sample --allow-large``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .prompts import PromptError
+
+#: ``sample`` refuses more structures than this unless ``allow_large=True``
+MAX_SAMPLES = 10_000
+#: ``sample`` refuses more reverse steps than this unless ``allow_large=True``
+MAX_STEPS = 1000
+#: ``sample`` refuses batches of more structures than this unless ``allow_large=True``
+MAX_BATCH_SIZE = 1024
+#: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
+SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
+#: memory a batch needs per pair feature (batch x atoms^2 x hidden float32 values), for the estimate
+#: in that refusal: 256 cells of 20 atoms at hidden 384 peaked about 200 MB above the loaded model
+BYTES_PER_PAIR_FEATURE = 8
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_seconds(n_samples: int, steps: int, default_steps: int, device: str) -> float:
+    """About how long sampling takes on ``device`` ("cpu" or "cuda"): it scales with structures
+    and steps from :data:`SAMPLES_PER_SECOND` at the model's default steps."""
+    return n_samples * steps / default_steps / SAMPLES_PER_SECOND["cuda" if device == "cuda" else "cpu"]
+
+
+def estimate_bytes(batch_size: int, n_atoms: int, hidden: int) -> float:
+    """About how much memory one batch needs while sampling (its all-pairs features dominate)."""
+    return BYTES_PER_PAIR_FEATURE * batch_size * n_atoms * n_atoms * hidden
+
+
+def check_size(n_samples: int, steps: int, batch_size: int, allow_large, *, seconds: float,
+               batch_bytes: float, device: str, max_atoms: int, full_steps: int) -> None:
+    """Refuse a run beyond the caps (one :class:`PromptError` line with the estimate) unless
+    ``allow_large`` is True; ``batch_size`` is the size of the largest batch the run makes."""
+    if not isinstance(allow_large, (bool, np.bool_)):
+        raise PromptError(f"allow_large must be True or False, got {allow_large!r}")
+    if allow_large or (n_samples <= MAX_SAMPLES and steps <= MAX_STEPS and batch_size <= MAX_BATCH_SIZE):
+        return
+    took = duration(seconds)
+    if n_samples > MAX_SAMPLES:
+        what = f"{n_samples} samples would take about {took} on {device} at {steps} steps (cap {MAX_SAMPLES})"
+    elif steps > MAX_STEPS:
+        what = (f"steps={steps} would take about {took} on {device} for {n_samples} structure(s) "
+                f"(cap {MAX_STEPS}; 'full' is {full_steps})")
+    else:
+        raise PromptError(f"batches of {batch_size} structures would need about {batch_bytes / 1e9:.1f} GB of "
+                          f"memory for cells of {max_atoms} atoms (batch_size cap {MAX_BATCH_SIZE}); pass a "
+                          f"smaller batch_size, or allow_large=True to run it anyway")
+    raise PromptError(f"{what}; pass allow_large=True to run it anyway")
+
+
+__all__ = ["MAX_BATCH_SIZE", "MAX_SAMPLES", "MAX_STEPS", "check_size", "duration", "estimate_bytes",
+           "estimate_seconds"]

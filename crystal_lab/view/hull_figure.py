@@ -1,0 +1,175 @@
+"""Figures of an evaluation: the rate bars and the phase diagram (convex hull) of a chemical
+system with the generated structures on it.
+
+The phase diagram is pymatgen's plotly ``PDPlotter`` figure made readable at workshop size:
+a fixed size (:data:`HULL_WIDTH` x :data:`HULL_HEIGHT`, autosize off, so it keeps its size
+inside an ipywidgets tab), every stable reference phase labelled, the colour scale starting at
+the hull (0 eV/atom), the legend and colour bar outside the plot, and the generated structures
+as ONE marker trace of their own ("generated (n)": one legend entry, each marker labelled
+"#i" and its hover text saying formula and E_hull).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["HULL_HEIGHT", "HULL_WIDTH", "phase_diagram_figure", "plot_coordinates",
+           "summary_figure"]
+
+HULL_WIDTH, HULL_HEIGHT = 760, 560
+_GENERATED = "generated"
+
+
+def summary_figure(rates: dict, baseline_rates: dict | None = None):
+    """Plotly bars of the valid / unique / novel (/ stable / S.U.N.) rates in %, beside a
+    random baseline's when given."""
+    import plotly.graph_objects as go
+
+    names, keys = ["valid", "unique", "novel"], ["validity", "uniqueness", "novelty"]
+    counts = [rates["n_valid"], rates["n_unique"], rates["n_novel"]]
+    if rates.get("stability_evaluated"):
+        names += ["stable", "S.U.N."]
+        keys += ["stability", "sun"]
+        counts += [rates["n_stable"], rates["n_sun"]]
+    values = [100 * rates[k] if rates[k] == rates[k] else 0 for k in keys]
+    fig = go.Figure(go.Bar(x=names, y=values, name="model",
+                           text=[f"{v:.0f} % ({c})" for v, c in zip(values, counts)],
+                           textposition="outside", marker_color="#4c78a8"))
+    if baseline_rates is not None:
+        bv = [100 * baseline_rates[k] if k in baseline_rates and
+              baseline_rates[k] == baseline_rates[k] else 0 for k in keys]
+        fig.add_trace(go.Bar(x=names, y=bv, name="random baseline", marker_color="#bab0ac",
+                             text=[f"{v:.0f} %" for v in bv], textposition="outside"))
+        fig.update_layout(barmode="group", legend={"orientation": "h", "y": 1.12})
+    title = f"{rates['n']} structures"
+    if rates.get("stability_evaluated"):
+        title += f"; stable = CHGNet E_hull < {rates['stability_threshold']} eV/atom"
+    fig.update_layout(title=title, yaxis={"title": "% of structures", "range": [0, 110]},
+                      height=320, width=520, margin={"l": 50, "r": 10, "t": 50, "b": 40})
+    return fig
+
+
+def plot_coordinates(diagram, composition) -> tuple[float, ...]:
+    """Where pymatgen's plotly phase diagram of ``diagram`` (a ``PhaseDiagram``) draws
+    ``composition``: (fraction of the second element,) for a binary (the y is the formation
+    energy), the ternary plot's (a, b, c) atomic fractions, the tetrahedron's (x, y, z) for a
+    quaternary."""
+    from pymatgen.analysis.phase_diagram import tet_coord
+
+    n = len(diagram.elements)
+    if n == 2:
+        return (float(diagram.pd_coords(composition)[0]),)
+    if n == 3:
+        return tuple(float(composition.get_atomic_fraction(el)) for el in diagram.elements)
+    if n == 4:
+        return tuple(float(v) for v in tet_coord(diagram.pd_coords(composition)))
+    raise ValueError(f"phase diagrams of 2 to 4 elements can be drawn, not {n}")
+
+
+def _ternary_labels(diagram):
+    """Text labels of the stable phases of a ternary (pymatgen's ternary plot has none)."""
+    import plotly.graph_objects as go
+
+    entries = [e for e in diagram.stable_entries if len(e.composition.elements) > 1]
+    coords = [plot_coordinates(diagram, e.composition) for e in entries]
+    return go.Scatterternary(
+        a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
+        mode="text", text=[e.composition.reduced_formula for e in entries],
+        textposition="top left", textfont={"size": 13, "color": "#222"},
+        hoverinfo="skip", showlegend=False, name="labels", cliponaxis=False)
+
+
+def _point_labels(labels: Sequence[str], coords: Sequence[tuple]) -> list[str]:
+    """Marker texts "#i": structures drawn at one point share one text ("#0, #2")."""
+    groups: dict[tuple, list[int]] = {}
+    for k, c in enumerate(coords):
+        groups.setdefault(tuple(round(v, 4) for v in c), []).append(k)
+    text = [""] * len(labels)
+    for members in groups.values():
+        text[members[0]] = ", ".join(labels[k].split(" ")[0] for k in members)
+    return text
+
+
+def phase_diagram_figure(reference_entries: Sequence, generated: Sequence[tuple],
+                         title: str = "", width: int = HULL_WIDTH, height: int = HULL_HEIGHT):
+    """The phase diagram of the reference phases with the generated structures on it.
+
+    ``reference_entries``: pymatgen ``PDEntry`` objects (elements and compounds of 2-4
+    elements). ``generated``: ``(label, composition, energy_per_atom)`` per structure, e.g.
+    ``("#3 BaTiO3", Composition("BaTiO3"), -8.1)``; each is one marker of the trace
+    "generated (n)", its hover text giving the formula and E_hull against the reference hull.
+    """
+    import plotly.graph_objects as go
+    from pymatgen.analysis.phase_diagram import PDEntry, PDPlotter, PhaseDiagram
+
+    diagram = PhaseDiagram(list(reference_entries))
+    n = len(diagram.elements)
+    if not 2 <= n <= 4:
+        raise ValueError(f"phase diagrams of 2 to 4 elements can be drawn, not {n}")
+    entries = [(label, PDEntry(comp, float(e) * comp.num_atoms, name=label))
+               for label, comp, e in generated]
+    e_hull = [diagram.get_e_above_hull(entry, allow_negative=True) for _, entry in entries]
+    worst = max([float(e) for e in e_hull if e is not None] + [0.2])
+    fig = PDPlotter(diagram, show_unstable=worst + 0.05, backend="plotly").get_plot(
+        label_stable=True)
+    for tr in fig.data:
+        marker = getattr(tr, "marker", None)
+        if marker is not None and marker.colorbar is not None and \
+                marker.color is not None and not isinstance(marker.color, str):
+            marker.cmin, marker.cmid = 0.0, None            # the scale starts at the hull
+            marker.colorbar.update(x=1.02, xanchor="left", y=0.0, yanchor="bottom", len=0.45,
+                                   thickness=14, thicknessmode="pixels",
+                                   title={"text": "E_hull<br>eV/atom"})
+    for tr in fig.data:   # pymatgen hides the labels of a quaternary until clicked
+        if (tr.name or "").startswith("Labels"):
+            tr.visible = True
+    if n == 3:
+        fig.add_trace(_ternary_labels(diagram))
+    if entries:
+        labels = [label for label, _ in entries]
+        hover = [f"{label}<br>E_hull {e:+.3f} eV/atom" if e is not None else label
+                 for label, e in zip(labels, e_hull)]
+        marker = {"symbol": "star", "size": 15, "color": "#e45756",
+                  "line": {"width": 1, "color": "black"}}
+        coords = [plot_coordinates(diagram, entry.composition) for _, entry in entries]
+        if n == 2:   # a binary's y is the formation energy: each structure its own point
+            coords = [(c[0], diagram.get_form_energy_per_atom(entry))
+                      for c, (_, entry) in zip(coords, entries)]
+        common = {"mode": "markers+text", "name": f"{_GENERATED} ({len(entries)})",
+                  "text": _point_labels(labels, coords), "hovertext": hover,
+                  "hoverinfo": "text", "showlegend": True}
+        if n == 2:
+            fig.add_trace(go.Scatter(x=[c[0] for c in coords], y=[c[1] for c in coords],
+                                     textposition="bottom right", marker=marker, **common))
+        elif n == 3:
+            fig.add_trace(go.Scatterternary(
+                a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
+                textposition="bottom right", marker={**marker, "size": 12}, cliponaxis=False,
+                **common))
+        else:
+            fig.add_trace(go.Scatter3d(
+                x=[c[0] for c in coords], y=[c[1] for c in coords], z=[c[2] for c in coords],
+                marker={**marker, "symbol": "diamond", "size": 7}, **common))
+    fig.update_layout(
+        autosize=False, width=width, height=height, showlegend=True,
+        title={"text": title, "x": 0.02, "xanchor": "left", "y": 0.98, "yanchor": "top"},
+        legend={"x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top",
+                "orientation": "v", "bgcolor": "rgba(255,255,255,0.9)"},
+        margin={"l": 60, "r": 220, "t": 70, "b": 60})
+    return fig
+
+
+def generated_rows(table, structures, formulas, elements) -> list[tuple]:
+    """``(label, composition, energy_per_atom)`` of the rows whose CHGNet energy is known and
+    whose elements lie within ``elements``: the ``generated`` argument of
+    :func:`phase_diagram_figure`."""
+    from crystal_lab.structures import to_structure
+
+    rows = []
+    for i in table.index:
+        e = table.at[i, "energy_per_atom"]
+        comp = to_structure(structures[i]).composition
+        if np.isfinite(e) and {el.symbol for el in comp.elements} <= set(elements):
+            rows.append((f"#{i} {formulas[i]}", comp, float(e)))
+    return rows

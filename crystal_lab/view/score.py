@@ -1,0 +1,175 @@
+"""Make the score visible: the network's predicted coordinate score as arrows on the atoms.
+
+At every reverse step the denoiser predicts, for each atom, the direction in which the
+probability of the clean crystal grows fastest: the score. The coordinate process turns it
+into the step ``x_s = x_t + sigma_t (sigma_t - sigma_s) score`` (the drift
+``mu_theta(x_t, t) - x_t`` of the talk). This module records those predictions while
+``model.sample(..., return_trajectory=True)`` runs (a forward hook on ``model.denoiser``, so
+the arrows are exactly what the sampler used) and draws them:
+
+* :func:`score_steps` -> one :class:`ScoreStep` per reverse step: the structure at ``t``, the
+  predicted score (fractional and Cartesian), and the positions the coordinate step moves the
+  atoms to;
+* :func:`score_figure` -> a plotly figure at the step nearest the ``t`` a student picks: atoms
+  before the step, arrows along the score, and where the step takes each atom (open markers).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+
+from .facts import symbol
+from .plotly import scene_layout, structure_traces
+from .style import element_color
+
+__all__ = ["ScoreStep", "score_figure", "score_steps"]
+
+
+@dataclass
+class ScoreStep:
+    """One reverse step of one structure.
+
+    ``t`` -> ``s``: the step's times. ``atoms``: the structure at ``t`` (what the network saw).
+    ``score_frac`` (n, 3): the predicted score in fractional coordinates (the network's
+    normalised output times the score's typical size at ``sigma_t``). ``score``: the same in
+    Cartesian coordinates (Å, ``score_frac @ cell``): the direction the step moves each atom.
+    ``after_frac`` (n, 3): the fractional positions after the coordinate step (same cell).
+    """
+
+    t: float
+    s: float
+    atoms: Atoms
+    score_frac: np.ndarray
+    score: np.ndarray
+    after_frac: np.ndarray
+
+    @property
+    def displacement(self) -> np.ndarray:
+        """(n, 3) Å: where the coordinate step moves each atom (shortest periodic image)."""
+        d = self.after_frac - self.atoms.get_scaled_positions(wrap=False)
+        return (d - np.round(d)) @ self.atoms.cell.array
+
+
+def score_steps(model, prompt=None, n_atoms: int | None = None, seed: int = 0,
+                steps: int | None = None, **sample_kwargs) -> list[ScoreStep]:
+    """Sample one structure with ``model.sample(prompt, n_atoms, seed=seed, steps=steps,
+    return_trajectory=True)`` and return its :class:`ScoreStep` list, t from 1 towards 0.
+
+    Other keywords (``crystal_system``, ``formation_energy``, ``guidance``) go to ``sample``.
+    """
+    import torch
+
+    calls: list[tuple] = []
+
+    def record(_module, args, output):
+        frac, t = args[0], args[4]
+        calls.append((frac.detach().double().cpu(), t.detach().double().cpu(),
+                      output[0].detach().double().cpu()))
+
+    handle = model.denoiser.register_forward_hook(record)
+    try:
+        trajectory = model.sample(prompt, n_atoms=n_atoms, n_samples=1, seed=seed, steps=steps,
+                                  return_trajectory=True, progress=False, **sample_kwargs)[0]
+    finally:
+        handle.remove()
+    guidance = sample_kwargs.get("guidance")
+    w = float(model.config.sampler.guidance if guidance is None else guidance)
+    coords = model.noise.coords
+    out, seen = [], set()
+    n = len(trajectory[0])
+    for frac, t, pred in calls:
+        if len(t) == 2:   # classifier-free guidance: conditional and unconditional in one call
+            pred = pred[1:] + w * (pred[:1] - pred[1:])
+            frac, t = frac[:1], t[:1]
+        key = round(float(t[0]), 9)
+        if key in seen:   # a corrector call at the same t: the predictor's came first
+            continue
+        seen.add(key)
+        k = len(out)
+        if k >= len(trajectory) - 1:
+            break
+        frame = trajectory[k]
+        s = float(trajectory[k + 1].info.get("t", 0.0))
+        sigma = coords.sigma(t[:1].double())
+        score_frac = (pred * coords.score_rms(sigma.reshape(1, 1, 1)).double())[0, :n]
+        after = coords.step(frac.double(), pred.double(), t[:, None], torch.tensor([[s]],
+                            dtype=torch.float64))[0, :n]
+        cell = frame.cell.array
+        out.append(ScoreStep(float(t[0]), s, frame.copy(), score_frac.numpy(),
+                             score_frac.numpy() @ cell, after.numpy()))
+    return out
+
+
+def _nearest(records: Sequence[ScoreStep], t: float) -> ScoreStep:
+    if not records:
+        raise ValueError("no reverse steps to draw")
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0.0 <= t <= 1.0:
+        raise ValueError(f"t must be a number in [0, 1], got {t!r}")
+    return min(records, key=lambda r: abs(r.t - t))
+
+
+def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: float = 1.5,
+                 height: int = 520):
+    """The score at the step nearest ``t``: the atoms at ``t`` (filled), one arrow per atom
+    along the predicted score (the longest ``arrow_length`` Å long; the scale is in the title),
+    and each atom where the step puts it (open markers, joined by a dotted line).
+
+    ``fig.layout.meta`` holds ``{"t", "s", "scale"}``: arrow vector = ``scale * score``.
+    """
+    import plotly.graph_objects as go
+
+    r = _nearest(records, t)
+    atoms = r.atoms.copy()
+    start = atoms.get_scaled_positions(wrap=False) @ atoms.cell.array
+    longest = float(np.linalg.norm(r.score, axis=1).max()) if len(atoms) else 0.0
+    scale = arrow_length / longest if longest > 0 else 0.0
+    tips = start + scale * r.score
+    traces = [tr for tr in structure_traces(atoms, bonds=False, images=False)
+              if tr.name == "cell"]
+    colours = [element_color(int(z)) for z in atoms.numbers]
+    names = [symbol(int(z)) for z in atoms.numbers]
+    traces.append(go.Scatter3d(
+        x=start[:, 0], y=start[:, 1], z=start[:, 2], mode="markers", name=f"atoms at t = {r.t:.2f}",
+        marker={"size": 9, "color": colours, "line": {"color": "#333", "width": 1}},
+        hovertext=[f"{nm} #{k}<br>|score| {np.linalg.norm(v):.2f}" for k, (nm, v) in
+                   enumerate(zip(names, r.score))], hoverinfo="text"))
+    lx, ly, lz = [], [], []
+    for p, q in zip(start, tips):
+        lx += [p[0], q[0], None]
+        ly += [p[1], q[1], None]
+        lz += [p[2], q[2], None]
+    traces.append(go.Scatter3d(x=lx, y=ly, z=lz, mode="lines", name="score (arrows)",
+                               line={"color": "#d62728", "width": 6}, hoverinfo="skip"))
+    heads = tips - start
+    traces.append(go.Cone(x=tips[:, 0], y=tips[:, 1], z=tips[:, 2], u=heads[:, 0],
+                          v=heads[:, 1], w=heads[:, 2], sizemode="absolute", sizeref=0.35,
+                          anchor="tip", showscale=False, colorscale=[[0, "#d62728"],
+                                                                     [1, "#d62728"]],
+                          name="score", showlegend=False, hoverinfo="skip"))
+    after = start + r.displacement
+    traces.append(go.Scatter3d(
+        x=after[:, 0], y=after[:, 1], z=after[:, 2], mode="markers",
+        name=f"after the step (t = {r.s:.2f})",
+        marker={"size": 7, "color": colours, "symbol": "circle-open",
+                "line": {"color": "#333", "width": 2}}, hoverinfo="skip"))
+    dx, dy, dz = [], [], []
+    for p, q in zip(start, after):
+        dx += [p[0], q[0], None]
+        dy += [p[1], q[1], None]
+        dz += [p[2], q[2], None]
+    traces.append(go.Scatter3d(x=dx, y=dy, z=dz, mode="lines", name="the step",
+                               line={"color": "#555", "width": 2, "dash": "dot"},
+                               hoverinfo="skip"))
+    fig = go.Figure(traces)
+    points = np.vstack([start, tips, after, atoms.cell.array.sum(0)[None], np.zeros((1, 3))])
+    fig.update_layout(
+        title={"text": f"the network's score at t = {r.t:.2f} and the step to t = {r.s:.2f} "
+                       f"(arrows: {scale:.2g} Å per unit of score)", "x": 0.02, "y": 0.98,
+               "font": {"size": 14}},
+        scene=scene_layout(points), height=height, margin={"l": 0, "r": 0, "t": 50, "b": 0},
+        legend={"x": 0.0, "y": 0.9, "xanchor": "left", "yanchor": "top"},
+        meta={"t": r.t, "s": r.s, "scale": scale})
+    return fig

@@ -1,0 +1,138 @@
+"""Weights files: every broken or foreign file is one CheckpointError line naming the file."""
+import hashlib
+import json
+import pickle
+
+import pytest
+import torch
+
+from crystal_lab import checkpoint
+from crystal_lab.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
+from crystal_lab.config import resolve_device
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    checkpoint.save(CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)), path, half=True, note="test")
+    return path
+
+
+def _with_sidecar(path, data: bytes):
+    path.write_bytes(data)
+    path.with_suffix(".json").write_text(json.dumps({"sha256": hashlib.sha256(data).hexdigest()}))
+    return path
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def _broken_files(tmp_path, good: bytes):
+    """(name, bytes) of files that are not loadable checkpoints."""
+    return {
+        "empty.pt": b"",
+        "half.pt": good[: len(good) // 2],
+        "tail.pt": good[:-100],
+        "text.pt": b"hello, this is a text file\n",
+        "noise.pt": bytes(range(256)) * 4,
+        "pickle.pt": pickle.dumps({"state_dict": _Exploit()}),
+        "json.pt": b'{"format": "crystal_lab/2"}',
+    }
+
+
+def test_broken_and_foreign_files_get_one_line_each(tmp_path, tiny_file, capsys):
+    good = tiny_file.read_bytes()
+    for name, data in _broken_files(tmp_path, good).items():
+        path = _with_sidecar(tmp_path / name, data)
+        for verify in (True, False):
+            with pytest.raises(CheckpointError) as err:
+                load_model(path, device="cpu", verify=verify)
+            text = str(err.value)
+            assert name in text and "\n" not in text, text
+            assert "weights_only" not in text and "False" not in text, text   # never the unsafe way round
+    assert "must never run" not in capsys.readouterr().out
+    assert "empty.pt is not a loadable crystal_lab checkpoint: it is empty (0 bytes)" in str(
+        pytest.raises(CheckpointError, load_model, tmp_path / "empty.pt").value)
+    refused = pytest.raises(CheckpointError, load_model, tmp_path / "pickle.pt").value
+    assert "Python objects other than tensors" in str(refused)
+    assert "truncated or damaged" in str(pytest.raises(CheckpointError, load_model, tmp_path / "half.pt").value)
+    assert "not a torch file" in str(pytest.raises(CheckpointError, load_model, tmp_path / "text.pt").value)
+
+
+@pytest.mark.parametrize("sidecar, message", [
+    ("", "tiny.json (beside tiny.pt) is not valid JSON"),
+    ("{not json", "tiny.json (beside tiny.pt) is not valid JSON"),
+    ("[1, 2]", "tiny.json (beside tiny.pt) records no sha256"),
+    ('{"sha256": 5}', "tiny.json (beside tiny.pt) records no sha256"),
+    ('{"file": "tiny.pt"}', "tiny.json (beside tiny.pt) records no sha256"),
+])
+def test_a_bad_sidecar_is_one_line(tmp_path, tiny_file, sidecar, message):
+    path = tmp_path / "tiny.pt"
+    path.write_bytes(tiny_file.read_bytes())
+    path.with_suffix(".json").write_text(sidecar)
+    with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        load_model(path, device="cpu")
+    assert "\n" not in str(err.value) and "verify=False" in str(err.value)
+    assert load_model(path, device="cpu", verify=False).config.network.hidden == 16
+
+
+def test_missing_files_and_folders(tmp_path):
+    with pytest.raises(CheckpointError, match="no weights at"):
+        load_model(tmp_path / "nothing.pt", device="cpu")
+    with pytest.raises(CheckpointError, match="is a folder, not a weights file"):
+        load_model(tmp_path, device="cpu")
+
+
+def test_run_checkpoints_and_weights_files_are_told_apart(tmp_path, tiny_file):
+    with pytest.raises(CheckpointError, match="tiny.pt is a model's weights file, not a training run's checkpoint"):
+        checkpoint.read_run(tiny_file)
+    with pytest.raises(CheckpointError, match="is a model's weights file"):
+        checkpoint.read_run(DEFAULT_WEIGHTS)
+    text = _with_sidecar(tmp_path / "notes.pt", b"just some notes\n")
+    with pytest.raises(CheckpointError, match="notes.pt is not a readable training checkpoint: not a torch file"):
+        checkpoint.read_run(text)
+    with pytest.raises(CheckpointError, match="notes.pt is not a loadable crystal_lab checkpoint: not a torch file"):
+        checkpoint.load_weights(text)
+    torch.save({"model": {}, "epoch": 1}, tmp_path / "partial.pt")
+    with pytest.raises(CheckpointError, match=r"partial.pt is not a training run's checkpoint \(no ema, optimizer"):
+        checkpoint.read_run(tmp_path / "partial.pt")
+    run = {"model": checkpoint.to_dict(load_model(tiny_file)), "ema": checkpoint.to_dict(load_model(tiny_file)),
+           "optimizer": {}, "epoch": 1, "step": 2, "rng": {}}
+    torch.save(run, tmp_path / "last.pt")
+    assert checkpoint.read_run(tmp_path / "last.pt")["step"] == 2
+    assert checkpoint.load_weights(tmp_path / "last.pt").config.network.hidden == 16
+    with pytest.raises(CheckpointError, match="last.pt is a training run's checkpoint, not a weights file"):
+        load_model(tmp_path / "last.pt", verify=False)
+
+
+def test_upgrade_file_keeps_the_card_and_the_model(tmp_path, tiny_file):
+    path = tmp_path / "copy.pt"
+    path.write_bytes(tiny_file.read_bytes())
+    card = json.loads(tiny_file.with_suffix(".json").read_text()) | {"file": "copy.pt"}
+    path.with_suffix(".json").write_text(json.dumps(card))
+    before = load_model(path, device="cpu")
+    digest = checkpoint.upgrade_file(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["sha256"] == digest and meta["note"] == "test" and meta["bytes"] == path.stat().st_size
+    after = load_model(path, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu", "cuda:x", "", "quantum:0", 3, None])
+def test_unknown_devices_are_one_line(device):
+    with pytest.raises((ValueError, TypeError)) as err:
+        resolve_device(device)
+    assert "device must be one of auto, cpu, cuda" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "CUDA", torch.device("cuda")])
+def test_a_gpu_this_machine_lacks_is_one_line(monkeypatch, device):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="torch finds no CUDA GPU on this machine") as err:
+        load_model(device=device)
+    assert "\n" not in str(err.value) and "device='cpu'" in str(err.value)
+    assert resolve_device("auto").type == "cpu" and resolve_device(" CPU ").type == "cpu"

@@ -1,0 +1,104 @@
+"""The code's shape, checked: the layer and no-cycle contracts (import-linter, configured in
+pyproject.toml) and ruff's configured rules over the code, the tests, the benchmarks and scripts.
+
+Both tools come with the ``test`` extra; a missing tool fails here rather than skipping.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool(name: str) -> str:
+    """The tool installed beside this Python (the venv's), else the one on PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
+    return found
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
+                          check=False)
+
+
+def test_imports_keep_the_layers_and_have_no_cycles():
+    done = _run([_tool("lint-imports"), "--no-cache"])
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "2 kept, 0 broken" in done.stdout
+
+
+def test_ruff_finds_nothing():
+    done = _run([_tool("ruff"), "check", "--no-cache", "--output-format", "concise",
+                 "crystal_lab", "tests", "benchmarks", "scripts"])
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_the_layer_contract_names_every_top_level_module():
+    """A new module must be placed in a layer, or the contract would not check it."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:   # Python 3.10
+        import tomli as tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
+    named = {name.strip() for layer in layers for name in layer.replace("|", ":").split(":")}
+    package = ROOT / "crystal_lab"
+    present = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    present |= {p.name for p in package.iterdir() if (p / "__init__.py").exists()}
+    assert present - named == set(), f"modules in no layer: {sorted(present - named)}"
+    assert named - present == set(), f"layers naming no module: {sorted(named - present)}"
+
+
+def test_the_packages_all_lists_every_public_name_and_submodule():
+    import crystal_lab
+
+    assert sorted(crystal_lab.__all__) == sorted({*crystal_lab._LAZY, *crystal_lab._SUBMODULES})
+
+
+def test_the_pre_commit_hook_strips_live_only_outputs_and_keeps_the_rest(tmp_path):
+    import json
+
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
+    assert hooks["ruff"]["entry"].startswith("ruff check") and "lint-imports" in hooks["import-layers"]["entry"]
+    assert hooks["strip-live-outputs"]["entry"] == "python scripts/strip_live_outputs.py"
+
+    def out(data):
+        return {"output_type": "display_data", "data": data, "metadata": {}}
+
+    text = {"output_type": "stream", "name": "stdout", "text": "hello\n"}
+    image = out({"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    nb = {"metadata": {"widgets": {"state": {}}, "kernelspec": {"name": "python3"}}, "nbformat": 4,
+          "cells": [{"cell_type": "markdown", "source": "![x](attachment:x.png)",
+                     "attachments": {"x.png": {"image/png": "iVBORw0KGgo="}}, "metadata": {}},
+                    {"cell_type": "code", "source": "", "metadata": {}, "execution_count": 1, "outputs": [
+                        text, image,
+                        out({"application/vnd.plotly.v1+json": {}, "text/html": "<div></div>"}),
+                        out({"application/vnd.jupyter.widget-view+json": {"model_id": "m"},
+                             "text/plain": "VBox()"}),
+                        out({"text/html": "<script>Plotly.newPlot('id', [])</script>"}),
+                        out({"application/vnd.jupyter.widget-state+json": {}})]}]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb, indent=1))
+    script = [sys.executable, str(ROOT / "scripts" / "strip_live_outputs.py"), str(path)]
+    first = subprocess.run(script, capture_output=True, text=True, check=False)
+    assert first.returncode == 1 and "stripped" in first.stdout
+    got = json.loads(path.read_text())
+    assert got["metadata"] == {"kernelspec": {"name": "python3"}}
+    assert got["cells"][0]["attachments"] == nb["cells"][0]["attachments"]
+    assert got["cells"][1]["outputs"] == [text, image]
+    again = subprocess.run(script, capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and again.stdout == ""

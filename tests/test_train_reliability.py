@@ -1,0 +1,245 @@
+"""Training that loses nothing and accepts no nonsense: signals, shared run folders, resumes,
+settings, and the planned stop at a time budget."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+
+from crystal_lab.train import (
+    BUCKETS,
+    TensorData,
+    atomic_save,
+    batch_width,
+    batches,
+    read_log,
+    train,
+)
+
+STRUCTURES = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43),
+              bulk("Cu", "fcc", a=3.6), bulk("MgO", "rocksalt", a=4.2)]
+TINY = {"hidden": 16, "layers": 1, "batch_size": 2, "progress": False}
+
+
+# ---------------------------------------------------------------- settings
+
+@pytest.mark.parametrize("name,bad", [
+    ("epochs", 0), ("epochs", -3), ("epochs", 2.5), ("epochs", True),
+    ("lr", 0), ("lr", -1e-3), ("lr", float("nan")), ("lr", "1e-3"),
+    ("hidden", 0), ("hidden", -16), ("hidden", 15), ("hidden", 32.0),
+    ("layers", 0), ("layers", -1),
+    ("batch_size", 0), ("batch_size", -64), ("batch_size", 8.0),
+    ("max_minutes", 0), ("max_minutes", -1), ("max_minutes", float("inf")),
+    ("save_every_minutes", 0), ("save_every_minutes", -5),
+    ("ema_decay", 1.0), ("ema_decay", -0.1), ("limit", 0), ("p_csp", 1.5),
+])
+def test_nonsense_settings_are_refused_with_their_name(tmp_path, name, bad):
+    with pytest.raises(ValueError, match=f"^{name} must be .*got {bad!r}"):
+        train(structures=STRUCTURES, out_dir=tmp_path, **{**TINY, name: bad})
+    assert not (tmp_path / "last.pt").exists()
+
+
+def test_numpy_whole_numbers_are_accepted(tmp_path):
+    train(structures=STRUCTURES, out_dir=tmp_path, epochs=np.int64(1), **{**TINY, "batch_size": np.int64(2)})
+    assert read_log(tmp_path / "log.csv")["epoch"] == [1.0]
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all\n", None])
+def test_resume_from_something_that_is_not_a_run_checkpoint_is_a_clear_error(tmp_path, content):
+    from crystal_lab.checkpoint import DEFAULT_WEIGHTS
+
+    path = DEFAULT_WEIGHTS if content is None else tmp_path / "x.pt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match="resume: .*(not a readable training checkpoint|init=)"):
+        train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=path, **TINY)
+    with pytest.raises(ValueError, match="resume: no checkpoint at"):
+        train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=tmp_path / "missing.pt", **TINY)
+
+
+# ---------------------------------------------------------------- resume and the log
+
+def test_resume_drops_log_rows_beyond_the_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    train(structures=STRUCTURES, epochs=2, out_dir=run, **TINY)
+    early = tmp_path / "early.pt"
+    early.write_bytes((run / "last.pt").read_bytes())                # step 4, epoch 2
+    train(structures=STRUCTURES, epochs=4, out_dir=run, resume=run / "last.pt", **TINY)
+    assert read_log(run / "log.csv")["step"] == [2, 4, 6, 8]
+    train(structures=STRUCTURES, epochs=3, out_dir=run, resume=early, **TINY)
+    log = read_log(run / "log.csv")
+    assert log["epoch"] == [1, 2, 3] and log["step"] == [2, 4, 6]
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 6
+
+
+# ---------------------------------------------------------------- the planned stop
+
+class Recorder:
+    """Stands in for tqdm: records (n, total) of every bar when it closes."""
+
+    closed: ClassVar[list] = []
+
+    def __init__(self, iterable=None, total=None, **kw):
+        self.iterable, self.n = iterable, 0
+        self.total = total if total is not None else len(iterable)
+
+    def __iter__(self):
+        for x in self.iterable:
+            yield x
+            self.n += 1
+
+    def set_postfix(self, **kw):
+        pass
+
+    def refresh(self):
+        pass
+
+    def close(self):
+        Recorder.closed.append((self.n, self.total))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def test_time_budget_stop_reads_as_planned_and_no_bar_is_left_unfinished(tmp_path, monkeypatch, capsys):
+    import tqdm.auto
+
+    Recorder.closed = []
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    many = STRUCTURES * 50   # 100 batches an epoch: the 0.01 s budget ends inside the first
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # e.g. "Converting a tensor with requires_grad=True to a scalar"
+        train(structures=many, epochs=1000, out_dir=tmp_path, max_minutes=0.01 / 60,
+              **{**TINY, "progress": True})
+    out = capsys.readouterr().out
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert f"stopped at the {0.01 / 60:g}-minute budget after {state['epoch']} epochs ({state['step']} steps)" in out
+    assert state["epoch"] < 1000 and Recorder.closed
+    assert all(n == total for n, total in Recorder.closed)
+
+
+def test_quiet_run_prints_nothing_at_its_budget(tmp_path, capsys):
+    train(structures=STRUCTURES * 20, epochs=1000, out_dir=tmp_path, max_minutes=0.01 / 60, **TINY)
+    assert capsys.readouterr().out == ""
+    assert (tmp_path / "last.pt").exists()
+
+
+# ---------------------------------------------------------------- signals and a shared out_dir
+
+RUNNER = textwrap.dedent("""
+    import sys
+    from ase.build import bulk
+    from crystal_lab.train import train
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 10
+    train(structures=structures, epochs=10**6, hidden=16, layers=1, batch_size=2, out_dir=sys.argv[1],
+          progress=False, save_every_minutes=1000)
+""")
+
+
+def start_run(out_dir):
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(out_dir)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out_dir / "log.csv").exists() or len(read_log(out_dir / "log.csv").get("step", [])) < 1:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() < deadline, "the training run did not start"
+        time.sleep(0.2)
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_saves_a_checkpoint_and_a_second_run_into_the_folder_is_refused(tmp_path, sig):
+    proc = start_run(tmp_path)
+    try:
+        with pytest.raises(RuntimeError, match="in use by another training run .*pid"):
+            train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    if sig == signal.SIGTERM:
+        assert proc.returncode == -signal.SIGTERM
+    else:
+        assert "KeyboardInterrupt" in err
+    assert f"stopped at {sig.name} after" in out and "resume with resume=" in out
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["step"] >= 10   # beyond the first epoch's log row: the interrupted epoch's steps too
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+    # the lock went with the process: the run resumes in the same folder
+    train(structures=STRUCTURES, epochs=state["epoch"] + 1, out_dir=tmp_path, resume=tmp_path / "last.pt", **TINY)
+
+
+def test_concurrent_checkpoint_writes_never_share_a_temporary_file(tmp_path, monkeypatch):
+    real_save, names = torch.save, []
+
+    def slow_save(obj, f):
+        names.append(str(f))
+        time.sleep(0.2)
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", slow_save)
+    threads = [threading.Thread(target=atomic_save, args=({"who": i}, tmp_path / "last.pt")) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(names)) == 3 and all(os.path.dirname(n) == str(tmp_path) for n in names)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["who"] in (0, 1, 2)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+# ---------------------------------------------------------------- atom-count buckets
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_bucketed_batches_keep_each_batch_within_one_bucket(seed, drop_last):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 21, size=int(rng.integers(50, 400)))
+    plan = batches(sizes, 16, np.random.default_rng(seed), drop_last=drop_last, buckets=BUCKETS)
+    seen = np.concatenate(plan)
+    assert len(seen) == len(set(seen.tolist()))
+    if drop_last:
+        assert all(len(b) == 16 for b in plan) and len(sizes) - len(seen) < 16
+    else:
+        assert sorted(seen.tolist()) == list(range(len(sizes)))
+    widths = [batch_width(sizes, b, BUCKETS, 20) for b in plan]
+    assert set(widths) <= set(BUCKETS)
+    assert all(sizes[b].max() <= w for b, w in zip(plan, widths))
+    # padding is what the bucket needs, not the data set's 20 atoms
+    assert np.mean(widths) < 20
+
+
+def test_bucket_padding_gives_the_same_tensors_on_the_real_atoms():
+    data = TensorData.from_atoms(STRUCTURES + [bulk("NaCl", "rocksalt", a=5.6, cubic=True)], max_atoms=20)
+    data.fit_params(__import__("crystal_lab").CrystalDiffusionModel())
+    idx = torch.tensor([0, 2])
+    small = data.batch(idx, trim=True)
+    wide = data.batch(idx, width=10)
+    assert small[0].shape[1] == 2 and wide[0].shape[1] == 10
+    assert torch.equal(wide[0][:, :2], small[0]) and torch.equal(wide[2][:, :2], small[2])
+    assert not wide[2][:, 2:].any() and not wide[1][:, 2:].any()
+    with pytest.raises(ValueError, match="do not fit the largest bucket"):
+        batches(np.array([3, 25]), 2, np.random.default_rng(0), buckets=BUCKETS)
+
+
+@pytest.mark.parametrize("max_steps", [1, 3, 7])
+def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
+    train(structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps, **{**TINY, "progress": True})
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["step"] == max_steps
+    assert f"stopped at max_steps={max_steps} after {state['epoch']} epochs" in capsys.readouterr().out

@@ -1,0 +1,104 @@
+"""The score made visible: the arrows are the denoiser's own coordinate score at that t, and
+the step they draw is the step the sampler took."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.data import atomic_numbers
+
+from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+from crystal_lab.view import score_figure, score_steps
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return CrystalDiffusionModel(ModelConfig(hidden=32, layers=2))
+
+
+def _denoiser_score(model, atoms, t, elements, guidance=1.0):
+    """The network's coordinate score for ``atoms`` at ``t``, computed here from scratch: the
+    inputs the sampler gives the denoiser (composition prompt: the allowed elements), with
+    classifier-free guidance ``uncond + w (cond - uncond)`` when ``guidance != 1``."""
+    n = len(atoms)
+    frac = torch.tensor(atoms.get_scaled_positions(wrap=False), dtype=torch.float32)[None]
+    tokens = torch.tensor(atoms.numbers, dtype=torch.long)[None]
+    lattice = torch.tensor(atoms.cell.array, dtype=torch.float32)[None]
+    n_atoms = torch.tensor([n])
+    params = model.noise.lattice.to_params(lattice, n_atoms)
+    cond = torch.zeros(1, model.denoiser.num_elements + 1)
+    for el in elements:
+        cond[0, atomic_numbers[el] - 1] = 1.0
+    mask = torch.ones(1, n, dtype=torch.bool)
+    none = torch.zeros_like(cond)
+    none[0, -1] = 1.0
+    with torch.no_grad():
+        pred = model.denoiser(frac, tokens, params, lattice, torch.tensor([t]), cond, mask)[0]
+        if guidance != 1.0:
+            free = model.denoiser(frac, tokens, params, lattice, torch.tensor([t]), none,
+                                  mask)[0]
+            pred = free + guidance * (pred - free)
+    sigma = model.noise.coords.sigma(torch.tensor([t], dtype=torch.float64))
+    rms = model.noise.coords.score_rms(sigma).item()
+    return pred[0].double().numpy() * rms
+
+
+@pytest.mark.parametrize("prompt, n_atoms, steps", [("NaCl", 2, 5), ("BaTiO3", 5, 4),
+                                                      ("Ba Ti O", 5, 3)])
+def test_arrows_are_the_denoisers_score_converted_to_cartesian(model, prompt, n_atoms, steps):
+    records = score_steps(model, prompt, n_atoms=n_atoms, seed=3, steps=steps)
+    assert len(records) == steps
+    assert [round(r.t, 6) for r in records] == [round(1 - k / steps, 6) for k in range(steps)]
+    elements = ["Na", "Cl"] if prompt == "NaCl" else ["Ba", "Ti", "O"]
+    for r in records:
+        expected = _denoiser_score(model, r.atoms, r.t, elements)
+        np.testing.assert_allclose(r.score_frac, expected, rtol=2e-3, atol=2e-4)
+        np.testing.assert_allclose(r.score, expected @ r.atoms.cell.array, rtol=2e-3,
+                                   atol=2e-3)
+        assert np.abs(r.score).max() > 0                # an untrained net still points somewhere
+
+
+def test_the_drawn_step_is_the_step_the_sampler_took(model):
+    steps = 4
+    records = score_steps(model, "NaCl", n_atoms=2, seed=5, steps=steps)
+    trajectory = model.sample("NaCl", n_atoms=2, seed=5, steps=steps, return_trajectory=True,
+                              progress=False)[0]
+    for k, r in enumerate(records):
+        np.testing.assert_allclose(r.atoms.get_scaled_positions(),
+                                   trajectory[k].get_scaled_positions(), atol=1e-6)
+        nxt = trajectory[k + 1].get_scaled_positions()
+        d = r.after_frac - nxt
+        np.testing.assert_allclose(d - np.round(d), 0, atol=1e-4)   # same positions, mod 1
+        assert r.s == pytest.approx(trajectory[k + 1].info["t"])
+
+
+def test_score_figure_draws_the_arrows_at_the_picked_t(model):
+    records = score_steps(model, "NaCl", n_atoms=2, seed=1, steps=5)
+    fig = score_figure(records, t=0.55, arrow_length=1.5)
+    r = min(records, key=lambda x: abs(x.t - 0.55))
+    assert fig.layout.meta["t"] == pytest.approx(r.t) and r.t == pytest.approx(0.6)
+    scale = fig.layout.meta["scale"]
+    arrows = next(tr for tr in fig.data if tr.name == "score (arrows)")
+    xs = np.array(arrows.x, dtype=float).reshape(-1, 3)   # start, tip, None per atom
+    ys = np.array(arrows.y, dtype=float).reshape(-1, 3)
+    zs = np.array(arrows.z, dtype=float).reshape(-1, 3)
+    vectors = np.c_[xs[:, 1] - xs[:, 0], ys[:, 1] - ys[:, 0], zs[:, 1] - zs[:, 0]]
+    np.testing.assert_allclose(vectors, scale * r.score, atol=1e-9)
+    assert np.linalg.norm(vectors, axis=1).max() == pytest.approx(1.5)
+    after = next(tr for tr in fig.data if tr.name.startswith("after the step"))
+    start = r.atoms.get_scaled_positions(wrap=False) @ r.atoms.cell.array
+    np.testing.assert_allclose(np.c_[after.x, after.y, after.z], start + r.displacement)
+    assert "t = 0.60" in fig.layout.title.text and "t = 0.40" in fig.layout.title.text
+    with pytest.raises(ValueError, match=r"t must be a number in \[0, 1\]"):
+        score_figure(records, t=1.5)
+
+
+def test_arrows_follow_classifier_free_guidance(model):
+    records = score_steps(model, "NaCl", n_atoms=2, seed=2, steps=3, guidance=2.0)
+    assert len(records) == 3
+    for r in records:
+        expected = _denoiser_score(model, r.atoms, r.t, ["Na", "Cl"], guidance=2.0)
+        np.testing.assert_allclose(r.score_frac, expected, rtol=2e-3, atol=2e-4)
+        plain = _denoiser_score(model, r.atoms, r.t, ["Na", "Cl"])
+        assert not np.allclose(r.score_frac, plain, atol=1e-4)   # guidance changed them
