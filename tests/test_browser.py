@@ -679,3 +679,37 @@ def test_quality_box_in_a_workspace_from_the_wheel(lab_browser, wheel_site, tmp_
         _write_log(page)
         page.close()
         server.stop()
+
+
+# ------------------------------------------------------------------------ the score as arrows
+# each visible plotly figure: its traces (type, name, number of points) and its drawn size
+_FIGURE_TRACES = """root => [...root.querySelectorAll('.js-plotly-plot')]
+  .filter(gd => gd.getBoundingClientRect().width > 1 && gd._fullData)
+  .map(gd => ({width: gd.getBoundingClientRect().width, height: gd.getBoundingClientRect().height,
+               traces: gd._fullData.map(t => ({type: t.type, name: t.name || '',
+                 n: (t.x || []).filter(v => v !== null).length}))}))"""
+
+
+@pytest.mark.browser
+def test_score_arrows_draw(open_notebook):
+    """The score figure (``crystal_lab.view.score_figure``) renders in the browser: a drawn 3D
+    scene with one arrow per atom (line segments and cone heads) and the atoms before and after
+    the step."""
+    from browser.driver import ACTIVE
+
+    page = open_notebook("fixtures/views_score.ipynb")
+    page.run_all(TIMEOUT)
+    problems = page.problems()
+    _screenshot(page, "fixture_views_score")
+    assert not problems, _report("views_score.ipynb", problems)
+    figures = page.page.locator(f"{ACTIVE} .jp-Notebook").first.evaluate(_FIGURE_TRACES)
+    assert len(figures) == 1, f"expected the score figure: {figures}"
+    (figure,) = figures
+    kinds = [t["type"] for t in figure["traces"]]
+    assert "cone" in kinds, f"no cone (arrow head) trace: {figure['traces']}"
+    arrows = [t for t in figure["traces"] if t["type"] == "scatter3d" and "score" in t["name"]]
+    assert arrows and arrows[0]["n"] == 2 * 5, (
+        f"expected one line segment (2 points) per atom of the 5-atom cell: {figure['traces']}")
+    markers = [t for t in figure["traces"] if t["type"] == "scatter3d" and t["n"] == 5]
+    assert len(markers) >= 2, f"expected the atoms before and after the step: {figure['traces']}"
+    assert figure["width"] >= 400 and figure["height"] >= 400, figure
