@@ -13,6 +13,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
+from crystal_lab.structures import SYMPREC
+
 __all__ = [
     "MAX_DRAWN_ATOMS",
     "SYMPREC",
@@ -27,7 +29,6 @@ __all__ = [
     "symbol",
 ]
 
-SYMPREC = 0.1
 # The most atoms one figure or viewer draws unless the caller passes ``max_atoms``: plotly
 # figures take about 2 ms an atom to build here (1024 atoms: 1.8 s on a busy 2-core machine)
 # and the browser slows down long before 10^5 atoms.
