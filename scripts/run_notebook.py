@@ -26,15 +26,16 @@ STRIPPED = ("application/vnd.jupyter.widget-view+json", "application/vnd.plotly.
             "application/vnd.jupyter.widget-state+json")
 
 
-def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def strip(nb: nbformat.NotebookNode, timings: bool = False) -> nbformat.NotebookNode:
     """Remove plotly figures, widget views and widget state from ``nb`` (in place); an output
-    left with no data goes, and so do the cells' execution timestamps (noise in every diff).
-    Attachments (pictures of workshop-size results) stay."""
+    left with no data goes, and so do the cells' execution timestamps (noise in every diff)
+    unless ``timings``. Attachments (pictures of workshop-size results) stay."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        cell.metadata.pop("execution", None)
+        if not timings:
+            cell.metadata.pop("execution", None)
         kept = []
         for out in cell.get("outputs", []):
             data = out.get("data")
@@ -64,7 +65,7 @@ def run(path: Path, workshop: bool = False, timeout: int = 1800) -> float:
     if workshop:
         out = Path(tempfile.gettempdir()) / "run_notebook" / path.name
         out.parent.mkdir(exist_ok=True)
-        nbformat.write(strip(nb), out)
+        nbformat.write(strip(nb, timings=True), out)
         print(f"executed copy: {out}", file=sys.stderr)
     else:
         nbformat.write(strip(nb), path)
