@@ -37,7 +37,8 @@ export CRYSTAL_LAB_DATA ?= $(abspath ../shared/data)
 # The browser tests check the views on small fixture notebooks; the course notebooks in the
 # browser (-m course, `make browser-course`) would run every notebook a second time.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
-PYTEST_ARGS ?= tests $(wildcard notebooks) $(NBVAL) -m "not course" -ra --durations=15
+PYTEST_MARKERS ?= not course
+PYTEST_ARGS ?= tests $(wildcard notebooks) $(NBVAL) -m "$(PYTEST_MARKERS)" -ra --durations=15
 
 .PHONY: lab test install venv torch chromium browser-course
 
