@@ -94,7 +94,7 @@ test: install chromium
 browser-course: install chromium
 	$(BIN)/python -m pytest tests/test_browser.py -m course -ra
 
-# The class-hub load test (issue 15, docs/deploy.md; NOT part of make test): a real JupyterHub on
+# The class-hub load test (docs/deploy.md; NOT part of make test): a real JupyterHub on
 # 127.0.0.1 (deploy/jupyterhub_config.py, dummy login, local process spawner), N students driven
 # over the Jupyter server API, then the recipe end to end in headless Chromium. Installs the hub
 # into build/hub (git-ignored). Bounded: at most 14 minutes of load test plus 2 for the browser.

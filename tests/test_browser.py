@@ -334,7 +334,7 @@ def test_kernel_log_tracks_displayed_widgets():
     assert log.displayed_models() == {"VBoxModel", "ButtonModel"}
 
 
-# ----------------------------------------------------------------- WebGL contexts (issue 17)
+# ----------------------------------------------------------------- WebGL contexts
 WEBGL_WARNING = "Too many active WebGL contexts"
 # counts the WebGL contexts the page creates (one per canvas), before any script of the page runs
 _COUNT_WEBGL = """(() => {
