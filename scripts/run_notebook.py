@@ -7,13 +7,15 @@ At CI size (``CRYSTAL_LAB_CI=1``) the executed notebook is written back with its
 (nbval compares them) and without what must not be committed (:func:`strip`): plotly figures,
 widget views and saved widget state. A widget output keeps its one-sentence ``text/plain``, which
 is what a reader without a kernel (GitHub, a reopened file) sees. At workshop size the notebook is
-run in a temporary copy and only the wall time is printed (the README's time table).
+not changed: the wall time is printed (the README's time table) and the executed copy is written
+to ``$TMPDIR/run_notebook/`` for reading.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,7 +61,12 @@ def run(path: Path, workshop: bool = False, timeout: int = 1800) -> float:
     start = time.perf_counter()
     client.execute()
     wall = time.perf_counter() - start
-    if not workshop:
+    if workshop:
+        out = Path(tempfile.gettempdir()) / "run_notebook" / path.name
+        out.parent.mkdir(exist_ok=True)
+        nbformat.write(strip(nb), out)
+        print(f"executed copy: {out}", file=sys.stderr)
+    else:
         nbformat.write(strip(nb), path)
     return wall
 
@@ -68,7 +75,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--workshop", action="store_true",
-                        help="workshop defaults; time only, the file is not changed")
+                        help="workshop defaults; timed, the file is not changed")
     parser.add_argument("--timeout", type=int, default=1800, help="per cell, seconds")
     parser.add_argument("--strip-only", action="store_true", help="strip, do not execute")
     args = parser.parse_args(argv)
