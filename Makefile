@@ -37,7 +37,8 @@ export CRYSTAL_LAB_DATA ?= $(abspath ../shared/data)
 # The browser tests check the views on small fixture notebooks; the course notebooks in the
 # browser (-m course, `make browser-course`) would run every notebook a second time.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
-PYTEST_ARGS ?= tests $(wildcard notebooks) $(NBVAL) -m "not course" -ra --durations=15
+PYTEST_MARKERS ?= not course
+PYTEST_ARGS ?= tests $(wildcard notebooks) $(NBVAL) -m "$(PYTEST_MARKERS)" -ra --durations=15
 
 .PHONY: lab test install venv torch chromium browser-course
 
@@ -93,7 +94,7 @@ test: install chromium
 browser-course: install chromium
 	$(BIN)/python -m pytest tests/test_browser.py -m course -ra
 
-# The class-hub load test (issue 15, docs/deploy.md; NOT part of make test): a real JupyterHub on
+# The class-hub load test (docs/deploy.md; NOT part of make test): a real JupyterHub on
 # 127.0.0.1 (deploy/jupyterhub_config.py, dummy login, local process spawner), N students driven
 # over the Jupyter server API, then the recipe end to end in headless Chromium. Installs the hub
 # into build/hub (git-ignored). Bounded: at most 14 minutes of load test plus 2 for the browser.

@@ -263,6 +263,8 @@ def main(argv=None):
     ap.add_argument("--symprec", type=float, nargs="+", default=[0.1, 0.5],
                     help="spglib tolerances (A); the first is the headline and the lattice-only one")
     ap.add_argument("--steps", type=int, default=None, help="reverse steps (default: the model's)")
+    ap.add_argument("--property-guidance", type=float, default=None,
+                    help="classifier-free guidance of crystal system and energy (0 = none; default: the model's)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--weights", default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -280,6 +282,8 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     model = cl.load_model(args.weights)
     steps = args.steps or model.config.default_steps
+    if args.property_guidance is not None:   # every sample call below uses the config's value
+        model.config.sampler.property_guidance = args.property_guidance
     parts = []
     if "system" not in args.skip:
         parts.append(f"{args.n_per_system} prompts a crystal system x 2")
@@ -291,7 +295,7 @@ def main(argv=None):
     out = {"size": size, "quick": args.quick, "steps": steps, "seed": args.seed,
            "weights": str(args.weights or "shipped"), "device": str(model.device),
            "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-           "torch": torch.__version__}
+           "torch": torch.__version__, "property_guidance": model.config.sampler.property_guidance}
     if "system" not in args.skip:
         out["crystal_system"] = crystal_system_part(model, args.n_per_system, steps, args.seed,
                                                     args.symprec, args.batch_size)

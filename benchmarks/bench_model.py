@@ -46,7 +46,17 @@ def generation(model, n, steps, seed):
     struct = np.mean([v.valid for v in structural_validity(samples)])
     comp = np.mean([v.valid for v in smact_validity(samples)])
     return {"n": n, "steps": steps, "structural_validity": float(struct),
-            "compositional_validity": float(comp), "seconds": seconds, "structures_per_s": n / seconds}
+            "compositional_validity": float(comp), "seconds": seconds, "structures_per_s": n / seconds,
+            "symmetry": symmetry(samples)}
+
+
+def symmetry(samples, symprec: float = 0.1) -> dict:
+    """Crystal-system distribution of ``samples`` (spglib, symprec 0.1 A) against MP-20 val's:
+    the share triclinic and the total variation distance (``bench_symmetry.py`` has the diagnosis)."""
+    from bench_symmetry import describe, mp20_distribution
+
+    reference = mp20_distribution("val")
+    return {"symprec": symprec, **describe(samples, reference, symprec), "mp20_val": reference}
 
 
 def budget(weights, seed) -> dict:
@@ -173,6 +183,11 @@ def markdown(r: dict) -> str:
                       f"{100 * g['structural_validity']:.1f}%", "DiffCSP 100%"),
                  _row("compositional validity (SMACT)", f"{100 * g['compositional_validity']:.1f}%",
                       "DiffCSP 83.3%; MP-20 itself 89.9%")]
+        if "symmetry" in g:
+            y = g["symmetry"]
+            rows.append(_row(f"triclinic share / crystal-system TV distance to MP-20 val (spglib {y['symprec']:g})",
+                             f"{100 * y['triclinic']:.1f}% / {y['tv_distance']:.2f}",
+                             f"MP-20 val {100 * y['mp20_val']['triclinic']:.1f}% / 0; goal <= 10% / <= 0.15"))
     if "budget" in r:
         budgets = [("CPU budget: load / 3 structures of 5 atoms / of 20 atoms", r["budget"]["shipped"],
                     "budget < 2 s / < 3 s")]

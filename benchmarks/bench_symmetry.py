@@ -71,6 +71,23 @@ def mp20_distribution(split: str = "val") -> dict[str, float]:
     return distribution(df["spacegroup.number"].map(crystal_system_of).tolist())
 
 
+def mp20_cells(n: int, seed: int, symprec: float, split: str = "val") -> dict:
+    """The same measures for ``n`` random MP-20 crystals themselves (spglib on their CIFs), so the
+    samples' "cell triclinic" share has its reference."""
+    val = load_dataset("mp_20", split)
+    picked = [val[i] for i in np.random.default_rng(seed).choice(len(val), size=n, replace=False)]
+    return describe(picked, mp20_distribution(split), symprec)
+
+
+def load_npz(path) -> list:
+    """Structures saved by ``scripts/gpu_run.py`` (``csp.npz`` / ``dng.npz``)."""
+    from ase import Atoms
+
+    z = np.load(path)
+    return [Atoms(numbers=z["numbers"][i, :k], cell=z["cell"][i], scaled_positions=z["frac"][i, :k], pbc=True)
+            for i, k in enumerate(z["n"])]
+
+
 def describe(structures, reference: dict, symprec: float) -> dict:
     found = [crystal_system(a, symprec) for a in structures]
     cells = [crystal_system(a, symprec, lattice_only=True) for a in structures]
@@ -166,14 +183,22 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", default=None)
     ap.add_argument("--out", default=str(RESULTS / "symmetry.json"))
+    ap.add_argument("--structures", default=None,
+                    help="only describe saved structures (a gpu_run.py .npz) against MP-20 val")
+    ap.add_argument("--n-reference", type=int, default=400, help="MP-20 val crystals for the reference row")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.structures:
+        row = describe(load_npz(args.structures), mp20_distribution("val"), args.symprec)
+        print(json.dumps(row, indent=1))
+        return row
     model = load_model(args.weights, device="cpu")
     reference = mp20_distribution("val")
     print(f"MP-20 val: triclinic {reference['triclinic']:.1%}, cubic {reference['cubic']:.1%}", flush=True)
     out = {"symprec": args.symprec, "seed": args.seed, "weights": args.weights or "shipped",
            "machine": f"{platform.machine()}, 1 torch thread", "torch": torch.__version__,
            "mp20_val": reference,
+           "mp20_val_sample": mp20_cells(args.n_reference, args.seed, args.symprec),
            "one_call": one_call_rows(model, args.n_one_call, args.times, args.seed, args.symprec)}
 
     def save(rows):   # after every row: a long run keeps what it measured

@@ -28,17 +28,17 @@ _LAZY = {
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
-_SUBMODULES = {"structures", "data", "prompts", "chemistry", "limits", "noise", "denoiser", "sampler", "config",
-               "model", "checkpoint", "train", "evaluate", "view", "toy", "explore", "exercises",
-               "workspace", "cli"}
+_SUBMODULES = {"structures", "spelling", "data", "prompts", "chemistry", "limits", "noise", "denoiser",
+               "sampler", "config", "model", "checkpoint", "train", "evaluate", "view", "toy", "explore",
+               "exercises", "workspace", "cli"}
 
 #: the public names and the submodules (tests/test_layers.py checks it against the two maps)
 __all__ = [
     "CheckpointError", "Condition", "CrystalBatch", "CrystalDiffusionModel", "EvaluationDashboard",
     "GenerateWidget", "ModelConfig", "PromptError", "Visualizer", "checkpoint", "chemistry", "cli",
     "config", "data", "denoiser", "describe_prompt", "evaluate", "exercises", "explore", "limits",
-    "load_dataset", "load_model", "model", "noise", "parse_prompt", "prompts", "read_csv", "sampler", "save_results",
-    "structures", "summarize", "toy", "train", "view", "workspace",
+    "load_dataset", "load_model", "model", "noise", "parse_prompt", "prompts", "read_csv", "sampler",
+    "save_results", "spelling", "structures", "summarize", "toy", "train", "view", "workspace",
 ]
 
 

@@ -73,13 +73,12 @@ def _cmd_start(args) -> int:
 
 def fresh_folder(path: str | os.PathLike) -> Path:
     """``path`` if it does not exist or is an empty folder, else the first free ``path-2``,
-    ``path-3``, ...: one folder per run, so runs never mix."""
-    path = Path(path)
-    candidate, k = path, 1
-    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
-        k += 1
-        candidate = path.with_name(f"{path.name}-{k}")
-    return candidate
+    ``path-3``, ... (:func:`crystal_lab.workspace.unique_path`): one folder per run, so runs
+    never mix."""
+    path = Path(path).expanduser()
+    if path.is_dir() and not any(path.iterdir()):
+        return path
+    return workspace.unique_path(path)
 
 
 def _cmd_sample(args) -> int:

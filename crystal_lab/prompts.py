@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 from ase.data import atomic_numbers, chemical_symbols
 
+from .spelling import suggest_formula
 from .structures import formula_text
 
 ELEMENTS = tuple(chemical_symbols[1:])
@@ -277,41 +278,6 @@ def outside_training_range(formation_energy: float | None) -> bool:
     """Whether a formation-energy target lies outside the training data's range (extrapolation)."""
     lo, hi = TRAINING_FORMATION_ENERGY_RANGE
     return formation_energy is not None and not lo <= formation_energy <= hi
-
-
-def _segmentations(text: str) -> list[list[str]]:
-    """Every way to read ``text`` (any letter case) as element symbols with optional counts."""
-    low = text.lower()
-    out: list[list[str]] = []
-
-    def walk(i: int, parts: list[str]) -> None:
-        if i == len(low):
-            out.append(parts)
-            return
-        for width in (2, 1):
-            symbol = low[i:i + width].capitalize()
-            if len(symbol) == width and symbol.isalpha() and symbol in atomic_numbers and symbol != "X":
-                j = i + width
-                while j < len(low) and low[j].isdigit():
-                    j += 1
-                walk(j, parts + [symbol + low[i + width:j]])
-
-    if len(low) <= 24:   # a formula of the model's size; longer text is not a case slip
-        walk(0, [])
-    return sorted(out, key=len)
-
-
-def suggest_formula(token: str) -> str | None:
-    """The formula ``token`` spells when read case-blind (``"srtio3"`` -> ``"SrTiO3"``), or None.
-
-    Fewest symbols win (``"co"`` -> ``"Co"``, not ``"CO"``); an element may appear only once.
-    """
-    for parts in _segmentations(token):
-        symbols = [p.rstrip("0123456789") for p in parts]
-        if len(set(symbols)) == len(symbols):
-            guess = "".join(parts)
-            return guess if guess != token else None
-    return None
 
 
 def suggest_prompt(prompt) -> str | None:

@@ -328,7 +328,17 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
                     frac, numbers, mask, x0_lat, system, energy = tensors.batch(idx, width=widths[j])
                     losses = loss_fn(frac, numbers, mask, x0_lat, system, energy, amp=amp)
                     opt.zero_grad(set_to_none=True)
-                    losses["loss"].backward()
+                    try:
+                        losses["loss"].backward()
+                    except Exception as err:   # a backward graph that fails to compile
+                        if loss_fn is objective:
+                            raise
+                        print(f"torch.compile failed in the backward pass ({str(err).splitlines()[0][:120]}); "
+                              "running eagerly", flush=True)
+                        loss_fn = objective
+                        opt.zero_grad(set_to_none=True)
+                        losses = loss_fn(frac, numbers, mask, x0_lat, system, energy, amp=amp)
+                        losses["loss"].backward()
                     torch.nn.utils.clip_grad_norm_(model_params, 1.0, foreach=True)
                     opt.step()
                     step += 1
@@ -543,9 +553,6 @@ def atomic_save(obj, path: Path) -> None:
 
 def read_run_checkpoint(path) -> dict:
     """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
-    path = Path(path)
-    if not path.is_file():
-        raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
     try:
         return checkpoint.read_run(path)
     except checkpoint.CheckpointError as err:

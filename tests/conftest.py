@@ -7,10 +7,9 @@
   (``NBVAL_SKIP_COMPARE``) by extending nbval's ``skip_compare`` from a ``conftest.py``, the
   way nbval's documentation (https://nbval.readthedocs.io) shows. Everything else is
   compared strictly after ``tests/nbval_sanitize.cfg`` has masked addresses, timings and ids.
-* nbval: outputs that only a live kernel or plotly.js can show (widget views, plotly figures,
-  ``LIVE_ONLY_OUTPUTS``) are committed stripped (tests/test_links.py checks it), so they are
-  left out of both sides of the comparison: a cell that displays a widget or a figure and
-  stores nothing passes, and its other outputs (text) are still compared.
+* Committed notebooks store no widget views, widget state or plotly figures
+  (tests/test_links.py): those keys are in ``NBVAL_SKIP_COMPARE``, so a figure cell stored with
+  no output passes, and a widget cell passes with only its one-sentence text/plain stored.
 """
 from __future__ import annotations
 
@@ -34,25 +33,6 @@ NBVAL_SKIP_COMPARE = (
     "stderr",                                     # tqdm bars, timings and warnings
 )
 
-#: outputs left out whole (with their text/plain fallback, e.g. a widget's "VBox(children=...")
-LIVE_ONLY_OUTPUTS = frozenset({
-    "application/vnd.plotly.v1+json",
-    "application/vnd.jupyter.widget-view+json",
-    "application/vnd.jupyter.widget-state+json",
-})
-
-
-def without_live_only(outputs):
-    """``outputs`` without the ones that carry a widget view, widget state or plotly figure."""
-    return [out for out in outputs if not LIVE_ONLY_OUTPUTS.intersection(out.get("data", {}))]
-
-
-def _compare_without_live_only(compare):
-    def compare_outputs(test, ref, skip_compare=None):
-        return compare(without_live_only(test), without_live_only(ref), skip_compare)
-    return compare_outputs
-
-
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "course: a course notebook run in the browser (make browser-course; "
@@ -68,16 +48,13 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Add ``NBVAL_SKIP_COMPARE`` to every collected notebook's ``skip_compare``, and leave
-    ``LIVE_ONLY_OUTPUTS`` out of every cell's comparison.
+    """Add ``NBVAL_SKIP_COMPARE`` to every collected notebook's ``skip_compare``.
 
     This hook (unlike ``pytest_collectstart``) sees the notebooks wherever they live, not only
     under ``tests/``: it runs once for the whole session after collection, before any cell.
     """
     seen = set()
     for item in items:
-        if callable(getattr(item, "compare_outputs", None)) and hasattr(item, "cell"):
-            item.compare_outputs = _compare_without_live_only(item.compare_outputs)
         nb = item.parent
         if id(nb) in seen or not hasattr(nb, "skip_compare"):
             continue

@@ -290,7 +290,8 @@ def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
                                                    "weights with init= (crystal-lab train --init")),
              (["--resume", str(notes)], "notes.txt is not a readable training checkpoint: not a torch file"),
              (["--init", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
-             (["--resume", str(tmp_path / "nope.pt")], "no weights at"),
+             (["--resume", str(tmp_path / "nope.pt")], "resume: no checkpoint at"),
+             (["--init", str(tmp_path / "nope.pt")], "no weights at"),
              (["--device", "tpu"], "device must be one of auto, cpu, cuda")]
     for argv, message in cases:
         assert cli.main(["train", "--out", str(tmp_path / "run"), "--limit", "4", *argv]) == 2

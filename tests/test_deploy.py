@@ -1,4 +1,4 @@
-"""The class hub recipes in deploy/ (issue 15), checked without starting a hub.
+"""The class hub recipes in deploy/, checked without starting a hub.
 
 * one environment: deploy/requirements.txt reads binder/requirements.txt itself and adds only
   the single-user server, at the hub's version;

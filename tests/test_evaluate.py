@@ -605,3 +605,16 @@ def test_the_closest_pair_agrees_with_the_distance_matrix():
             assert f"{expected:.2f} Å apart" in verdict.reason, (expected, verdict)
         else:
             assert verdict.valid or "own periodic image" in verdict.reason
+
+
+def test_bad_reference_rows_are_never_candidates():
+    flat = Atoms("NaCl", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]],
+                 cell=[[5, 0, 0], [4.9999, 0.001, 0], [0, 0, 5]], pbc=True)
+    reference = [None, disordered(), flat, rocksalt()]
+    assert ev.is_novel([rocksalt(), cscl_type()], reference=reference) == [False, True]
+    best = ev.match(rocksalt(5.6), reference)
+    assert best.matched and best.reference_index == 3
+    from crystal_lab.evaluate.uniqueness import reference_index
+
+    index = reference_index(reference)
+    assert sorted(i for i, _ in index.skipped) == [0, 1, 2]  # flat: found when NaCl was matched

@@ -1,4 +1,4 @@
-"""Launch links and notebook hygiene (issue 8).
+"""Launch links and notebook hygiene.
 
 Broken Binder/Colab badges (links to renamed files) are the commonest failure of workshop repos:
 every Binder, Colab and GitHub link in README.md, docs/*.md and notebooks/*.ipynb must name this

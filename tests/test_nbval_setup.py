@@ -55,12 +55,16 @@ def test_nbval_ignores_varying_outputs_but_catches_real_changes(tmp_path):
 
 
 def _live_only_notebook(path: Path, stored_text: str) -> None:
-    """Cells that display a widget or a plotly figure, committed with those outputs stripped."""
+    """Cells that display a widget or a plotly figure, committed as tests/test_links.py wants:
+    the widget's text/plain only, the figure's output not at all."""
     cells = [
-        new_code_cell("import ipywidgets as widgets\nwidgets.VBox([widgets.IntSlider()])"),
+        new_code_cell("import ipywidgets as widgets\nwidgets.IntSlider(description='n')",
+                      outputs=[new_output("execute_result", execution_count=1, data={
+                          "text/plain": "IntSlider(value=0, description='n')"})]),
         new_code_cell("import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2]))"),
         new_code_cell("from IPython.display import display\ndisplay(widgets.Button())\nprint('hello')",
-                      outputs=[new_output("stream", name="stdout", text=stored_text)]),
+                      outputs=[new_output("display_data", data={"text/plain": "Button(style=ButtonStyle())"}),
+                               new_output("stream", name="stdout", text=stored_text)]),
     ]
     for i, cell in enumerate(cells, start=1):
         cell.execution_count = i
@@ -70,7 +74,7 @@ def _live_only_notebook(path: Path, stored_text: str) -> None:
 
 
 @pytest.mark.slow
-def test_nbval_leaves_out_stripped_widget_and_plotly_outputs(tmp_path):
+def test_nbval_passes_notebooks_stored_without_widget_views_or_figures(tmp_path):
     """A committed notebook keeps no widget views or plotly figures (tests/test_links.py):
     nbval passes the cells that display them, and still compares their text."""
     _live_only_notebook(tmp_path / "stripped.ipynb", stored_text="hello\n")

@@ -12,9 +12,9 @@ from crystal_lab.prompts import (
     PromptError,
     parse_prompt,
     split_prompt,
-    suggest_formula,
     suggest_prompt,
 )
+from crystal_lab.spelling import suggest_formula
 
 
 @pytest.mark.parametrize("prompt, kind, elements, system, target", [

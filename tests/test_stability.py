@@ -336,3 +336,14 @@ def test_chgnet_never_builds_a_graph_for_an_invalid_cell():
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
                             text=True, timeout=600, env=dict(os.environ))
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_relaxation_steps_are_capped_with_an_estimate():
+    from crystal_lab.evaluate.settings import MAX_RELAX_STEPS
+
+    for steps in (MAX_RELAX_STEPS + 1, 10**6):
+        with pytest.raises(ValueError, match=r"min per structure; the cap is .*CRYSTAL_LAB_MAX"):
+            ev.StabilitySettings(steps=steps)
+        with pytest.raises(ValueError, match="the cap is"):
+            ev.relax(rocksalt(), steps=steps, progress=False)
+    assert ev.StabilitySettings(steps=MAX_RELAX_STEPS).steps == MAX_RELAX_STEPS

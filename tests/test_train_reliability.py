@@ -64,7 +64,7 @@ def test_resume_from_something_that_is_not_a_run_checkpoint_is_a_clear_error(tmp
         path.write_bytes(content)
     with pytest.raises(ValueError, match="resume: .*(not a readable training checkpoint|init=)"):
         train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=path, **TINY)
-    with pytest.raises(ValueError, match="resume: no checkpoint at"):
+    with pytest.raises(ValueError, match="resume: no weights at"):
         train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=tmp_path / "missing.pt", **TINY)
 
 
@@ -243,3 +243,29 @@ def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["step"] == max_steps
     assert f"stopped at max_steps={max_steps} after {state['epoch']} epochs" in capsys.readouterr().out
+
+
+def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path, monkeypatch, capsys):
+    """torch.compile can fail only when the backward graph is compiled (e.g. a C++ compiler
+    error on a CPU): the run goes on eagerly instead of crashing."""
+    import crystal_lab.train as tr
+
+    class Broken(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            raise RuntimeError("CppCompileError: C++ compile error")
+
+    def fake_compiled(fn):
+        def call(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            return {**out, "loss": Broken.apply(out["loss"])}
+        return call
+
+    monkeypatch.setattr(tr, "compiled", fake_compiled)
+    train(structures=STRUCTURES, epochs=2, out_dir=tmp_path, compile=True, **TINY)
+    assert "torch.compile failed in the backward pass (CppCompileError" in capsys.readouterr().out
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 4

@@ -261,3 +261,26 @@ def test_progress_counts_steps_over_batches():
     assert run_status(dict(info, n_done=4), 2, True, 1.5, 5) == \
         "stopped at step 3 of 10 of batch 3 of 3 (t = 0.70) after 1.5 s"
     assert run_status(info, 64, False, 42, 5) == "done: 5 structures, 10 steps, in 42 s"
+
+
+def test_one_generate_click_checks_the_prompt_once(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1, steps=3)
+    checks, samples = [], []
+    real_check, real_sample = tiny_model.check, tiny_model.sample
+
+    def check(*args, **kwargs):
+        checks.append(args[0])
+        return real_check(*args, **kwargs)
+
+    def sample(*args, **kwargs):
+        samples.append(args[0])
+        return real_sample(*args, **kwargs)
+
+    tiny_model.check, tiny_model.sample = check, sample
+    try:
+        g.generate(wait=True)
+    finally:
+        del tiny_model.check, tiny_model.sample
+    assert checks == ["NaCl"] and len(samples) == 1
+    assert type(samples[0]).__name__ == "Condition"          # sampled as parsed, not re-parsed
+    assert g.error is None and len(g.results) == 1

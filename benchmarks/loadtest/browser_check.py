@@ -1,4 +1,4 @@
-"""The single-machine hub recipe end to end, the way a class uses it (issue 15).
+"""The single-machine hub recipe end to end, the way a class uses it.
 
 1. start the recipe's hub (hub.py: deploy/jupyterhub_config.py with a dummy login and the
    local process spawner, on 127.0.0.1);

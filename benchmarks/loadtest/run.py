@@ -1,4 +1,4 @@
-"""Load test of the class hub: how many students one machine holds (issue 15; `make loadtest`).
+"""Load test of the class hub: how many students one machine holds (`make loadtest`).
 
 For each N it starts a fresh hub (hub.py: the single-machine recipe with a dummy login and the
 local process spawner, on 127.0.0.1 only), creates N students through the Hub's REST API, starts

@@ -37,10 +37,10 @@ class Match:
         return self.matched
 
 
-def _rms(matcher, a: Row, b: Row) -> float | None:
-    """Normalised RMS of two comparable rows, None when they do not match."""
+def _rms(matcher, a, b) -> float | None:
+    """Normalised RMS of two comparable structures, None when they do not match."""
     try:
-        result = matcher.get_rms_dist(a.structure, b.structure)
+        result = matcher.get_rms_dist(a, b)
     except Exception:  # noqa: BLE001 -- the matcher raises on some odd cells: no match
         return None
     return None if result is None else float(result[0])
@@ -57,7 +57,7 @@ def rms_distance(structure, target, matcher=None) -> float | None:
     a, b = row_of(structure), row_of(target)
     if _not_comparable(a) or _not_comparable(b):
         return None
-    return _rms(matcher or default_matcher(), a, b)
+    return _rms(matcher or default_matcher(), a.structure, b.structure)
 
 
 def match(structures, target, matcher=None):
@@ -77,7 +77,7 @@ def match(structures, target, matcher=None):
         t_problem = _not_comparable(t)
         for r in rows:
             problem = _not_comparable(r) or (f"target {t_problem}" if t_problem else "")
-            rms = None if problem else _rms(matcher, r, t)
+            rms = None if problem else _rms(matcher, r.structure, t.structure)
             out.append(Match(rms is not None, rms, reason=problem))
     else:
         index = reference_index(target if isinstance(target, list) else list(target))
@@ -86,8 +86,8 @@ def match(structures, target, matcher=None):
             best = Match(False, reason=problem)
             if not problem:
                 for j in index.candidates(r.reduced_formula):
-                    rms = _rms(matcher, r, index.rows[j]) if hasattr(index, "rows") else \
-                        _rms(matcher, r, row_of(index.structure(j)))
+                    ref = index.structure(j)
+                    rms = None if ref is None else _rms(matcher, r.structure, ref)
                     if rms is not None and (best.rms is None or rms < best.rms):
                         best = Match(True, rms, j)
             out.append(best)
@@ -120,7 +120,7 @@ def match_rate(predictions: Sequence[Any], targets: Sequence[Any], require_valid
         if why:
             reasons[i] = "; ".join(why)
             continue
-        d = _rms(matcher, pred, gt)
+        d = _rms(matcher, pred.structure, gt.structure)
         if d is not None:
             rms.append(d)
     n = len(targets)

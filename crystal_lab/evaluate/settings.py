@@ -17,6 +17,11 @@ import numpy as np
 MAX_ATOMS_CHGNET = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
 STABILITY_THRESHOLD = 0.1   # eV/atom above hull (MatterGen's S.U.N. "stable")
 RELAX_STEPS = 100           # FIRE step cap for relaxations
+#: the most FIRE steps one relaxation may take (1000 steps: about 6 min for 20 atoms on one
+#: shared core); env ``CRYSTAL_LAB_MAX_RELAX_STEPS`` to raise it
+MAX_RELAX_STEPS = int(os.environ.get("CRYSTAL_LAB_MAX_RELAX_STEPS", "1000"))
+#: measured: 30 FIRE steps of a 20-atom MP-20 cell took 10.6 s (one thread, load average ~7)
+SECONDS_PER_STEP = 0.35
 RELAX_FMAX = 0.1            # eV/A force convergence
 
 
@@ -34,6 +39,11 @@ def check_relax_arguments(steps, fmax) -> None:
     """``ValueError`` unless ``steps`` is a whole number >= 0 and ``fmax`` a finite number > 0."""
     if not is_whole(steps) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    if steps > MAX_RELAX_STEPS:
+        minutes = steps * SECONDS_PER_STEP / 60
+        raise ValueError(f"steps={steps} FIRE steps would take up to about {minutes:.0f} min per "
+                         f"structure; the cap is {MAX_RELAX_STEPS} (set CRYSTAL_LAB_MAX_RELAX_STEPS "
+                         "to raise it)")
     if not is_number(fmax) or not np.isfinite(fmax) or not fmax > 0:
         raise ValueError(f"fmax must be a finite number > 0 (eV/A), got {fmax!r}")
 

@@ -129,30 +129,43 @@ def default_reference() -> list:
 
 
 class ReferenceIndex:
-    """A reference set indexed by reduced formula, each structure converted once.
+    """A reference set indexed by reduced formula; each structure is converted and checked only
+    when a formula matches (then cached).
 
-    Reference rows that are not structurally valid are left out of the index (never candidates):
-    ``skipped`` lists their positions and reasons.
+    A reference row that is not a structurally valid crystal is never a candidate match:
+    :meth:`structure` gives None for it, and ``skipped`` collects its position and reason.
     """
 
     def __init__(self, reference: Sequence[Any]):
-        from .validity import structural_row
+        from ..structures import reduced_formula, unreadable_reason
 
         self.items = list(reference)
-        self.rows, _ = rows_of(self.items)
-        verdicts = [structural_row(r) for r in self.rows]
-        self.skipped = [(i, v.reason) for i, v in enumerate(verdicts) if not v]
+        self.skipped: list[tuple[int, str]] = []
         groups: dict[str, list[int]] = defaultdict(list)
-        for i, (r, v) in enumerate(zip(self.rows, verdicts)):
-            if v:
-                groups[r.reduced_formula].append(i)
+        for i, x in enumerate(self.items):
+            problem = unreadable_reason(x)
+            if problem:
+                self.skipped.append((i, problem))
+            else:
+                groups[reduced_formula(x)].append(i)
         self.by_formula = dict(groups)
+        self._structures: dict[int, Any] = {}
 
     def candidates(self, formula: str) -> list[int]:
         return self.by_formula.get(formula, [])
 
     def structure(self, i: int):
-        return self.rows[i].structure
+        """The pymatgen Structure of reference ``i``, or None when it is not a valid crystal."""
+        if i not in self._structures:
+            from .rows import row_of
+            from .validity import structural_row
+
+            row = row_of(self.items[i])
+            verdict = structural_row(row)
+            if not verdict:
+                self.skipped.append((i, verdict.reason))
+            self._structures[i] = row.structure if verdict else None
+        return self._structures[i]
 
 
 _INDEX_CACHE: list = []  # [(reference object, its index)]: the last one used
@@ -197,8 +210,9 @@ def novel_flags(rows: Sequence[Row], ok: Sequence[bool], index, matcher=None,
     matcher = matcher or default_matcher()
     out = []
     for r, good in progress_bar(list(zip(rows, ok)), progress, "novelty"):
-        out.append(bool(good) and not any(_fit(matcher, r.structure, index.structure(j))
-                                          for j in index.candidates(r.reduced_formula)))
+        out.append(bool(good) and not any(
+            _fit(matcher, r.structure, ref) for j in index.candidates(r.reduced_formula)
+            if (ref := index.structure(j)) is not None))
     return out
 
 

@@ -26,14 +26,14 @@ answers (a test checks this).
 from __future__ import annotations
 
 import itertools
-import warnings
 from dataclasses import dataclass
-from functools import lru_cache, reduce
+from functools import reduce
 from math import gcd
 from typing import Any
 
 import numpy as np
 
+from ..chemistry import charge_balanced
 from ..structures import as_list, formula, is_single
 from .rows import Row, row_of, rows_of
 
@@ -161,36 +161,11 @@ def _composition_key(x: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return elements, tuple(counts[e] // g for e in elements)
 
 
-@lru_cache(maxsize=65536)
 def _smact_valid(elements: tuple[str, ...], counts: tuple[int, ...],
                  use_pauling_test: bool = True, include_alloys: bool = True) -> bool:
-    """CDVAE's ``smact_validity(comp, count)`` with SMACT's smact14 oxidation states."""
-    import smact
-    from smact.screening import pauling_test
-
-    if len(set(elements)) == 1:
-        return True
-    if include_alloys and all(e in smact.metals for e in elements):
-        return True
-    with warnings.catch_warnings():  # pymatgen warns about noble gases without electronegativity
-        warnings.simplefilter("ignore", UserWarning)
-        space = smact.element_dictionary(elements)
-    smact_elems = [space[e] for e in elements]
-    electronegs = [e.pauling_eneg for e in smact_elems]
-    ox_combos = [e.oxidation_states_smact14 or [] for e in smact_elems]
-    threshold = max(counts)
-    stoichs = [(c,) for c in counts]
-    for ox_states in itertools.product(*ox_combos):
-        if not smact.neutral_ratios(ox_states, stoichs=stoichs, threshold=threshold):
-            continue
-        if not use_pauling_test:
-            return True
-        try:
-            if pauling_test(ox_states, electronegs):
-                return True
-        except TypeError:  # an element without an electronegativity: CDVAE counts it as passing
-            return True
-    return False
+    """CDVAE's ``smact_validity(comp, count)`` with SMACT's smact14 oxidation states: the one
+    implementation is :func:`crystal_lab.chemistry.charge_balanced` (cached there)."""
+    return charge_balanced(dict(zip(elements, counts)), use_pauling_test, include_alloys)
 
 
 def smact_row(x: Any, use_pauling_test: bool = True, include_alloys: bool = True) -> Validity:

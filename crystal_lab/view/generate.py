@@ -73,6 +73,7 @@ class GenerateWidget(w.VBox):
         self.batch_size = int(batch_size)
         self.save_dir = Path(save_dir)
         self._thread: threading.Thread | None = None
+        self._checked = None   # the Condition of the last check that passed
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
@@ -236,7 +237,7 @@ class GenerateWidget(w.VBox):
         """A plain sentence saying what ``model.check`` (every check ``model.sample`` runs)
         finds wrong with the fields, or None. ``record``: keep the error in ``.error``."""
         try:
-            self.model.check(self.prompt.value, **self._sample_kwargs())
+            self._checked = self.model.check(self.prompt.value, **self._sample_kwargs())
         except (ValueError, TypeError, OSError, RuntimeError) as err:  # PromptError: a ValueError
             sentence = f"Cannot generate: {plain_error(err)}"
             guess = suggest_prompt(self.prompt.value)
@@ -344,7 +345,7 @@ class GenerateWidget(w.VBox):
         model = self.model
         kwargs = self._sample_kwargs()
         n_samples = kwargs["n_samples"]
-        cond = model.check(self.prompt.value, **kwargs)   # parsed once, sampled as is
+        cond = self._checked   # Generate's check parsed the prompt; it is sampled as is
         t0 = time.perf_counter()
         last = {"shown": -1.0}
 

@@ -71,8 +71,9 @@ class LabBrowser:
 class NotebookPage:
     """One notebook open in JupyterLab in its own browser context (own cookies, own console)."""
 
-    def __init__(self, lab: LabBrowser, server: LabServer, path: str):
+    def __init__(self, lab: LabBrowser, server: LabServer, path: str, settle: float = 30.0):
         self.server, self.path = server, path
+        self.settle = settle  # seconds the page may take to draw after the kernel is idle
         self.console: list[tuple[str, str]] = []
         self.kernel = KernelLog()
         self.run_seconds: float | None = None
@@ -141,10 +142,11 @@ class NotebookPage:
                            f"({busy} cell(s) queued or running)")
 
     # -- checking -------------------------------------------------------------------------------
-    def problems(self, settle: float = 30.0) -> list[str]:
+    def problems(self, settle: float | None = None) -> list[str]:
         """Every problem ``checks`` finds. Canvases and figures render asynchronously after the
-        kernel is idle, so the visual checks are retried for up to ``settle`` seconds."""
-        deadline = time.monotonic() + settle
+        kernel is idle, so the visual checks are retried for up to ``settle`` seconds (default:
+        the page's)."""
+        deadline = time.monotonic() + (self.settle if settle is None else settle)
         while True:
             visual, self.n_canvases_drawn = checks.canvas_problems(self.page)
             visual += checks.plotly_problems(self.page) + checks.control_problems(
@@ -190,7 +192,7 @@ class NotebookPage:
             if now != after:
                 stable_since, after = time.monotonic(), now
         # the new structure's picture (plotly or a viewer canvas) may follow the text
-        view_deadline = min(deadline, time.monotonic() + 30)
+        view_deadline = min(deadline, time.monotonic() + self.settle)
         while self.results_views() == 0 and time.monotonic() < view_deadline:
             time.sleep(0.5)
         return before, after
