@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -176,6 +177,9 @@ def load_model(path: str | Path | None = None, device: str = "auto", verify: boo
     is a ``ValueError`` before anything is read.
     """
     dev = resolve_device(device)
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path) or None for the shipped model, "
+                        f"got {type(path).__name__}")
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     ckpt = read(path, verify)
     if isinstance(ckpt, dict) and "ema" in ckpt and "format" not in ckpt:

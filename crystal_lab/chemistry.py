@@ -105,7 +105,10 @@ def _balanced(elements: tuple[str, ...], counts: tuple[int, ...], use_pauling_te
         return True
     with warnings.catch_warnings():  # pymatgen warns about noble gases without electronegativity
         warnings.simplefilter("ignore", UserWarning)
-        space = smact.element_dictionary(elements)
+        try:
+            space = smact.element_dictionary(elements)
+        except KeyError:   # an element SMACT has no data for (e.g. Og): no oxidation states to balance
+            return False
     smact_elems = [space[e] for e in elements]
     electronegs = [e.pauling_eneg for e in smact_elems]
     ox_combos = [e.oxidation_states_smact14 or [] for e in smact_elems]

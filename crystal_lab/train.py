@@ -553,9 +553,6 @@ def atomic_save(obj, path: Path) -> None:
 
 def read_run_checkpoint(path) -> dict:
     """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
-    path = Path(path)
-    if not path.is_file():
-        raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
     try:
         return checkpoint.read_run(path)
     except checkpoint.CheckpointError as err:

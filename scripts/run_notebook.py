@@ -4,15 +4,15 @@
     python scripts/run_notebook.py notebooks/03_generate.ipynb --workshop # workshop size, timed only
 
 At CI size (``CRYSTAL_LAB_CI=1``) the executed notebook is written back with its text outputs
-(nbval compares them) and without what must not be committed (:func:`strip`): plotly figures,
-widget views and saved widget state. A widget output keeps its one-sentence ``text/plain``, which
-is what a reader without a kernel (GitHub, a reopened file) sees. At workshop size the notebook is
+(nbval compares them) and without what must not be committed (:func:`strip`, the pre-commit
+hook's rule): plotly figures, widget views and saved widget state. At workshop size the notebook is
 not changed: the wall time is printed (the README's time table) and the executed copy is written
 to ``$TMPDIR/run_notebook/`` for reading.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -21,32 +21,25 @@ from pathlib import Path
 
 import nbformat
 
-#: output data that is never committed (random ids, megabytes of figure JSON, dead widgets)
-STRIPPED = ("application/vnd.jupyter.widget-view+json", "application/vnd.plotly.v1+json",
-            "application/vnd.jupyter.widget-state+json")
+
+def _strip_live_outputs():
+    """``scripts/strip_live_outputs.py``'s ``strip`` (the pre-commit hook's), loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "strip_live_outputs", Path(__file__).with_name("strip_live_outputs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.strip
 
 
-def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove plotly figures, widget views and widget state from ``nb`` (in place); an output
-    left with no data goes, and so do the cells' execution timestamps (noise in every diff).
-    Attachments (pictures of workshop-size results) stay."""
-    nb.metadata.pop("widgets", None)
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        cell.metadata.pop("execution", None)
-        kept = []
-        for out in cell.get("outputs", []):
-            data = out.get("data")
-            if data is not None:
-                for key in STRIPPED:
-                    data.pop(key, None)
-                if not data:
-                    continue
-                if set(data) == {"text/html"} and "plotly" in "".join(data["text/html"]):
-                    continue
-            kept.append(out)
-        cell.outputs = kept
+def strip(nb: nbformat.NotebookNode, timings: bool = False) -> nbformat.NotebookNode:
+    """``nb`` as the pre-commit hook stores it (no plotly figures, widget views or widget state:
+    a widget output goes whole, its text fallback too, and nbval leaves such outputs out of the
+    comparison), and without the cells' execution timestamps (noise in every diff) unless
+    ``timings``. Attachments (pictures of workshop-size results) stay."""
+    nb = nbformat.from_dict(_strip_live_outputs()(nb))
+    if not timings:
+        for cell in nb.cells:
+            cell.get("metadata", {}).pop("execution", None)
     return nb
 
 
@@ -64,7 +57,7 @@ def run(path: Path, workshop: bool = False, timeout: int = 1800) -> float:
     if workshop:
         out = Path(tempfile.gettempdir()) / "run_notebook" / path.name
         out.parent.mkdir(exist_ok=True)
-        nbformat.write(strip(nb), out)
+        nbformat.write(strip(nb, timings=True), out)
         print(f"executed copy: {out}", file=sys.stderr)
     else:
         nbformat.write(strip(nb), path)

@@ -136,3 +136,10 @@ def test_a_gpu_this_machine_lacks_is_one_line(monkeypatch, device):
         load_model(device=device)
     assert "\n" not in str(err.value) and "device='cpu'" in str(err.value)
     assert resolve_device("auto").type == "cpu" and resolve_device(" CPU ").type == "cpu"
+
+
+@pytest.mark.parametrize("path", [123, 1.5, ["mp20.pt"], {"path": "x"}])
+def test_a_path_that_is_not_a_path_is_one_line(path):
+    with pytest.raises(TypeError, match="path must be a file path") as err:
+        load_model(path, device="cpu")
+    assert "\n" not in str(err.value)

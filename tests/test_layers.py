@@ -102,3 +102,13 @@ def test_the_pre_commit_hook_strips_live_only_outputs_and_keeps_the_rest(tmp_pat
     assert got["cells"][1]["outputs"] == [text, image]
     again = subprocess.run(script, capture_output=True, text=True, check=False)
     assert again.returncode == 0 and again.stdout == ""
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_400_lines():
+    """One idea a module: a file that grows past this holds several and should be split."""
+    long = {str(p.relative_to(ROOT)): n for p in sorted((ROOT / "crystal_lab").rglob("*.py"))
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert long == {}, f"modules over {MAX_MODULE_LINES} lines: {long}"

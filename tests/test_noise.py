@@ -5,7 +5,14 @@ import pytest
 import torch
 from ase.build import bulk
 
-from crystal_lab.noise import MASK, CrystalNoise, LatticeDDPM, MaskedTypes, WrappedNormalCoords, wrap_delta
+from crystal_lab.noise import (
+    MASK,
+    CrystalNoise,
+    LatticeDDPM,
+    MaskedTypes,
+    WrappedNormalCoords,
+    wrap_delta,
+)
 
 
 def gen(seed=0):

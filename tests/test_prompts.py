@@ -119,3 +119,12 @@ def test_describe_prompt_takes_a_parsed_condition(text, n_atoms):
     assert describe_prompt(cond) == describe_prompt(text, n_atoms=n_atoms)
     assert describe_prompt(cond, crystal_system="hexagonal") == describe_prompt(
         text, n_atoms=n_atoms, crystal_system="hexagonal")
+
+
+@pytest.mark.parametrize("formula", ["OgO3", "TsNa", "LvO2", "Og2"])
+def test_elements_smact_does_not_know_are_not_balanced_and_described(formula):
+    from crystal_lab.chemistry import charge_balanced
+
+    counts = formula_unit(formula)
+    assert charge_balanced(counts) is (len(counts) == 1)      # one element is always "balanced"
+    assert describe_prompt(formula, max_atoms=10**3).startswith("Formula")

@@ -64,7 +64,7 @@ def test_resume_from_something_that_is_not_a_run_checkpoint_is_a_clear_error(tmp
         path.write_bytes(content)
     with pytest.raises(ValueError, match="resume: .*(not a readable training checkpoint|init=)"):
         train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=path, **TINY)
-    with pytest.raises(ValueError, match="resume: no checkpoint at"):
+    with pytest.raises(ValueError, match="resume: no weights at"):
         train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=tmp_path / "missing.pt", **TINY)
 
 

@@ -86,7 +86,7 @@ def test_score_figure_draws_the_arrows_at_the_picked_t(model):
     vectors = np.c_[xs[:, 1] - xs[:, 0], ys[:, 1] - ys[:, 0], zs[:, 1] - zs[:, 0]]
     np.testing.assert_allclose(vectors, scale * r.score, atol=1e-9)
     assert np.linalg.norm(vectors, axis=1).max() == pytest.approx(1.5)
-    after = next(tr for tr in fig.data if tr.name.startswith("after the step"))
+    after = next(tr for tr in fig.data if tr.name == "after the step")
     start = r.atoms.get_scaled_positions(wrap=False) @ r.atoms.cell.array
     np.testing.assert_allclose(np.c_[after.x, after.y, after.z], start + r.displacement)
     assert "t = 0.60" in fig.layout.title.text and "t = 0.40" in fig.layout.title.text
@@ -102,3 +102,21 @@ def test_arrows_follow_classifier_free_guidance(model):
         np.testing.assert_allclose(r.score_frac, expected, rtol=2e-3, atol=2e-4)
         plain = _denoiser_score(model, r.atoms, r.t, ["Na", "Cl"])
         assert not np.allclose(r.score_frac, plain, atol=1e-4)   # guidance changed them
+
+
+def test_score_figure_with_a_slider_has_every_step(model):
+    records = score_steps(model, "NaCl", n_atoms=2, seed=1, steps=4)
+    fig = score_figure(records, t=0.5, slider=True)
+    assert len(fig.frames) == 4 and fig.layout.meta["steps"] == [r.t for r in records]
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["1.00", "0.75", "0.50", "0.25"]
+    assert fig.layout.sliders[0].active == 2 and fig.layout.meta["t"] == pytest.approx(0.5)
+    for frame, r in zip(fig.frames, records):
+        arrows = next(tr for tr in frame.data if tr.name == "score (arrows)")
+        xs = np.array(arrows.x, dtype=float).reshape(-1, 3)
+        ys = np.array(arrows.y, dtype=float).reshape(-1, 3)
+        zs = np.array(arrows.z, dtype=float).reshape(-1, 3)
+        v = np.c_[xs[:, 1] - xs[:, 0], ys[:, 1] - ys[:, 0], zs[:, 1] - zs[:, 0]]
+        np.testing.assert_allclose(np.linalg.norm(v, axis=1).max(), 1.5)
+        np.testing.assert_allclose(v / np.linalg.norm(v, axis=1).max(),
+                                   r.score / np.linalg.norm(r.score, axis=1).max(), atol=1e-9)
+        assert f"t = {r.t:.2f}" in frame.layout.title.text

@@ -21,8 +21,16 @@ from .coords import WrappedNormalCoords, wrap, wrap_delta, wrapped_normal_score
 from .lattice import LatticeDDPM
 from .types import MASK, MaskedTypes
 
-__all__ = ["CrystalNoise", "WrappedNormalCoords", "LatticeDDPM", "MaskedTypes", "MASK",
-           "wrap", "wrap_delta", "wrapped_normal_score"]
+__all__ = [
+    "MASK",
+    "CrystalNoise",
+    "LatticeDDPM",
+    "MaskedTypes",
+    "WrappedNormalCoords",
+    "wrap",
+    "wrap_delta",
+    "wrapped_normal_score",
+]
 
 
 class CrystalNoise(nn.Module):
@@ -47,7 +55,7 @@ class CrystalNoise(nn.Module):
             return out
         dev = self.lattice.mean.device   # where the schedules' tables are (the model's device)
         g = torch.Generator(device=dev).manual_seed(seed)
-        as64 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64, device=dev)  # noqa: E731
+        as64 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64, device=dev)
         n = torch.tensor([len(atoms)], device=dev)
         tt = as64([float(t)])
         x_frac, _ = self.coords.add_noise(as64(atoms.get_scaled_positions(wrap=True))[None], tt[:, None],

@@ -67,7 +67,7 @@ class LatticeDDPM(nn.Module):
         # eigendecomposition (cheaper on a GPU, and torch.compile can trace it)
         return torch.linalg.matrix_exp(m).to(params.dtype)
 
-    def fit(self, lattices: torch.Tensor, n_atoms: torch.Tensor) -> "LatticeDDPM":
+    def fit(self, lattices: torch.Tensor, n_atoms: torch.Tensor) -> LatticeDDPM:
         """Set the volume scale and the standardisation from training lattices."""
         lat = lattices.double()
         self.volume_per_atom.fill_(float(torch.exp(torch.mean(torch.log(torch.det(lat).abs() / n_atoms)))))

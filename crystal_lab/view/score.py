@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
+from .bonds import corners
 from .facts import symbol
-from .plotly import scene_layout, structure_traces
+from .plotly import add_player, scene_layout, structure_traces
 from .style import element_color
 
 __all__ = ["ScoreStep", "score_figure", "score_steps"]
@@ -111,65 +112,92 @@ def _nearest(records: Sequence[ScoreStep], t: float) -> ScoreStep:
     return min(records, key=lambda r: abs(r.t - t))
 
 
-def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: float = 1.5,
-                 height: int = 520):
-    """The score at the step nearest ``t``: the atoms at ``t`` (filled), one arrow per atom
-    along the predicted score (the longest ``arrow_length`` Å long; the scale is in the title),
-    and each atom where the step puts it (open markers, joined by a dotted line).
+def _segments(a: np.ndarray, b: np.ndarray) -> tuple[list, list, list]:
+    """None-separated line segments from each row of ``a`` to the same row of ``b``."""
+    xs, ys, zs = [], [], []
+    for p, q in zip(a, b):
+        xs += [p[0], q[0], None]
+        ys += [p[1], q[1], None]
+        zs += [p[2], q[2], None]
+    return xs, ys, zs
 
-    ``fig.layout.meta`` holds ``{"t", "s", "scale"}``: arrow vector = ``scale * score``.
-    """
+
+def _step_traces(r: ScoreStep, arrow_length: float) -> tuple[list, float, np.ndarray]:
+    """The six traces of one step (cell, atoms, arrows, arrow heads, after, the step), the
+    arrow scale (Å per unit of score) and the points the view must hold."""
     import plotly.graph_objects as go
 
-    r = _nearest(records, t)
-    atoms = r.atoms.copy()
+    atoms = r.atoms
     start = atoms.get_scaled_positions(wrap=False) @ atoms.cell.array
     longest = float(np.linalg.norm(r.score, axis=1).max()) if len(atoms) else 0.0
     scale = arrow_length / longest if longest > 0 else 0.0
     tips = start + scale * r.score
-    traces = [tr for tr in structure_traces(atoms, bonds=False, images=False)
-              if tr.name == "cell"]
+    after = start + r.displacement
     colours = [element_color(int(z)) for z in atoms.numbers]
     names = [symbol(int(z)) for z in atoms.numbers]
+    traces = [tr for tr in structure_traces(atoms.copy(), bonds=False, images=False)
+              if tr.name == "cell"]
     traces.append(go.Scatter3d(
-        x=start[:, 0], y=start[:, 1], z=start[:, 2], mode="markers", name=f"atoms at t = {r.t:.2f}",
+        x=start[:, 0], y=start[:, 1], z=start[:, 2], mode="markers", name="atoms at t",
         marker={"size": 9, "color": colours, "line": {"color": "#333", "width": 1}},
         hovertext=[f"{nm} #{k}<br>|score| {np.linalg.norm(v):.2f}" for k, (nm, v) in
                    enumerate(zip(names, r.score))], hoverinfo="text"))
-    lx, ly, lz = [], [], []
-    for p, q in zip(start, tips):
-        lx += [p[0], q[0], None]
-        ly += [p[1], q[1], None]
-        lz += [p[2], q[2], None]
-    traces.append(go.Scatter3d(x=lx, y=ly, z=lz, mode="lines", name="score (arrows)",
+    ax, ay, az = _segments(start, tips)
+    traces.append(go.Scatter3d(x=ax, y=ay, z=az, mode="lines", name="score (arrows)",
                                line={"color": "#d62728", "width": 6}, hoverinfo="skip"))
     heads = tips - start
     traces.append(go.Cone(x=tips[:, 0], y=tips[:, 1], z=tips[:, 2], u=heads[:, 0],
                           v=heads[:, 1], w=heads[:, 2], sizemode="absolute", sizeref=0.35,
-                          anchor="tip", showscale=False, colorscale=[[0, "#d62728"],
-                                                                     [1, "#d62728"]],
+                          anchor="tip", showscale=False,
+                          colorscale=[[0, "#d62728"], [1, "#d62728"]],
                           name="score", showlegend=False, hoverinfo="skip"))
-    after = start + r.displacement
     traces.append(go.Scatter3d(
-        x=after[:, 0], y=after[:, 1], z=after[:, 2], mode="markers",
-        name=f"after the step (t = {r.s:.2f})",
+        x=after[:, 0], y=after[:, 1], z=after[:, 2], mode="markers", name="after the step",
         marker={"size": 7, "color": colours, "symbol": "circle-open",
                 "line": {"color": "#333", "width": 2}}, hoverinfo="skip"))
-    dx, dy, dz = [], [], []
-    for p, q in zip(start, after):
-        dx += [p[0], q[0], None]
-        dy += [p[1], q[1], None]
-        dz += [p[2], q[2], None]
+    dx, dy, dz = _segments(start, after)
     traces.append(go.Scatter3d(x=dx, y=dy, z=dz, mode="lines", name="the step",
                                line={"color": "#555", "width": 2, "dash": "dot"},
                                hoverinfo="skip"))
+    return traces, scale, np.vstack([start, tips, after, corners(atoms.cell)])
+
+
+def _title(r: ScoreStep, scale: float) -> str:
+    return (f"the network's score at t = {r.t:.2f} and the step to t = {r.s:.2f} "
+            f"(arrows: {scale:.2g} Å per unit of score)")
+
+
+def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: float = 1.5,
+                 height: int = 520, slider: bool = False):
+    """The score at the step nearest ``t``: the atoms at ``t`` (filled), one arrow per atom
+    along the predicted score (the longest ``arrow_length`` Å long; the scale is in the title),
+    and each atom where the step puts it (open markers, joined by a dotted line).
+
+    ``slider=True``: every step is a frame of one figure, with a slider over t (starting at
+    the step nearest ``t``) and a play button. ``fig.layout.meta`` holds ``{"t", "s",
+    "scale"}`` of the shown step (arrow vector = ``scale * score``) and ``"steps"``: the t of
+    every frame.
+    """
+    import plotly.graph_objects as go
+
+    r = _nearest(records, t)
+    shown = list(records).index(r)
+    built = [_step_traces(x, arrow_length) for x in (records if slider else [r])]
+    active = shown if slider else 0
+    traces, scale, points = built[active]
     fig = go.Figure(traces)
-    points = np.vstack([start, tips, after, atoms.cell.array.sum(0)[None], np.zeros((1, 3))])
-    fig.update_layout(
-        title={"text": f"the network's score at t = {r.t:.2f} and the step to t = {r.s:.2f} "
-                       f"(arrows: {scale:.2g} Å per unit of score)", "x": 0.02, "y": 0.98,
-               "font": {"size": 14}},
-        scene=scene_layout(points), height=height, margin={"l": 0, "r": 0, "t": 50, "b": 0},
-        legend={"x": 0.0, "y": 0.9, "xanchor": "left", "yanchor": "top"},
-        meta={"t": r.t, "s": r.s, "scale": scale})
+    layout = {"title": {"text": _title(r, scale), "x": 0.02, "y": 0.98, "font": {"size": 14}},
+              "scene": scene_layout(points, zoom=1.3), "height": height,
+              "margin": {"l": 0, "r": 0, "t": 50, "b": 0},
+              "legend": {"x": 0.0, "y": 0.9, "xanchor": "left", "yanchor": "top"},
+              "meta": {"t": r.t, "s": r.s, "scale": scale,
+                       "steps": [x.t for x in records] if slider else [r.t]}}
+    if slider:
+        fig.frames = [go.Frame(data=tr, name=str(k), layout={
+            "scene": scene_layout(pts, zoom=1.3), "title": {"text": _title(x, sc)}})
+            for k, ((tr, sc, pts), x) in enumerate(zip(built, records))]
+        add_player(fig, [str(k) for k in range(len(records))],
+                   [f"{x.t:.2f}" for x in records], prefix="t = ", active=active)
+        layout["margin"]["b"] = 60
+    fig.update_layout(**layout)
     return fig
