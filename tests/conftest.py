@@ -8,8 +8,11 @@
   way nbval's documentation (https://nbval.readthedocs.io) shows. Everything else is
   compared strictly after ``tests/nbval_sanitize.cfg`` has masked addresses, timings and ids.
 * Committed notebooks store no widget views, widget state or plotly figures
-  (tests/test_links.py): those keys are in ``NBVAL_SKIP_COMPARE``, so a figure cell stored with
-  no output passes, and a widget cell passes with only its one-sentence text/plain stored.
+  (tests/test_links.py). An output that carries one (``LIVE_ONLY``) is left out of the
+  comparison whole, with its text/plain fallback; a stored text/plain-only output that is
+  exactly such a fallback (the widget's one sentence, kept for readers without a kernel) is left
+  out with it. So a notebook stripped either way (the live keys only, or those outputs whole)
+  passes, and every other output is still compared.
 """
 from __future__ import annotations
 
@@ -33,6 +36,36 @@ NBVAL_SKIP_COMPARE = (
     "stderr",                                     # tqdm bars, timings and warnings
 )
 
+#: output keys that only a live kernel or plotly.js can show
+LIVE_ONLY = frozenset({
+    "application/vnd.plotly.v1+json",
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.jupyter.widget-state+json",
+})
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def comparable_outputs(test: list, ref: list) -> tuple[list, list]:
+    """``(test, ref)`` without live-only outputs and without stored copies of their text."""
+    live = [out for out in test if LIVE_ONLY.intersection(out.get("data", {}))]
+    fallbacks = {_text(out["data"].get("text/plain", "")) for out in live}
+    test = [out for out in test if out not in live]
+    ref = [out for out in ref
+           if not LIVE_ONLY.intersection(out.get("data", {}))
+           and not (set(out.get("data", {})) == {"text/plain"}
+                    and _text(out["data"]["text/plain"]) in fallbacks)]
+    return test, ref
+
+
+def _compare_comparable(compare):
+    def compare_outputs(test, ref, skip_compare=None):
+        return compare(*comparable_outputs(test, ref), skip_compare)
+    return compare_outputs
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "course: a course notebook run in the browser (make browser-course; "
@@ -48,13 +81,16 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Add ``NBVAL_SKIP_COMPARE`` to every collected notebook's ``skip_compare``.
+    """Add ``NBVAL_SKIP_COMPARE`` to every collected notebook's ``skip_compare``, and compare
+    each cell's ``comparable_outputs``.
 
     This hook (unlike ``pytest_collectstart``) sees the notebooks wherever they live, not only
     under ``tests/``: it runs once for the whole session after collection, before any cell.
     """
     seen = set()
     for item in items:
+        if callable(getattr(item, "compare_outputs", None)) and hasattr(item, "cell"):
+            item.compare_outputs = _compare_comparable(item.compare_outputs)
         nb = item.parent
         if id(nb) in seen or not hasattr(nb, "skip_compare"):
             continue

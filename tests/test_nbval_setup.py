@@ -54,17 +54,21 @@ def test_nbval_ignores_varying_outputs_but_catches_real_changes(tmp_path):
     assert "changed.ipynb::Cell 0" in out and "same.ipynb::Cell" not in out.split("short test summary")[-1]
 
 
-def _live_only_notebook(path: Path, stored_text: str) -> None:
-    """Cells that display a widget or a plotly figure, committed as tests/test_links.py wants:
-    the widget's text/plain only, the figure's output not at all."""
+def _live_only_notebook(path: Path, stored_text: str, widget_text: bool) -> None:
+    """Cells that display a widget or a plotly figure, committed stripped: the widget output
+    either kept as its text/plain alone (``widget_text``) or gone whole; the figure gone."""
+    def widget_output(kind, text, **kw):
+        return [new_output(kind, data={"text/plain": text}, **kw)] if widget_text else []
+
     cells = [
         new_code_cell("import ipywidgets as widgets\nwidgets.IntSlider(description='n')",
-                      outputs=[new_output("execute_result", execution_count=1, data={
-                          "text/plain": "IntSlider(value=0, description='n')"})]),
+                      outputs=widget_output("execute_result",
+                                            "IntSlider(value=0, description='n')",
+                                            execution_count=1)),
         new_code_cell("import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2]))"),
         new_code_cell("from IPython.display import display\ndisplay(widgets.Button())\nprint('hello')",
-                      outputs=[new_output("display_data", data={"text/plain": "Button(style=ButtonStyle())"}),
-                               new_output("stream", name="stdout", text=stored_text)]),
+                      outputs=widget_output("display_data", "Button(style=ButtonStyle())")
+                      + [new_output("stream", name="stdout", text=stored_text)]),
     ]
     for i, cell in enumerate(cells, start=1):
         cell.execution_count = i
@@ -74,11 +78,13 @@ def _live_only_notebook(path: Path, stored_text: str) -> None:
 
 
 @pytest.mark.slow
-def test_nbval_passes_notebooks_stored_without_widget_views_or_figures(tmp_path):
-    """A committed notebook keeps no widget views or plotly figures (tests/test_links.py):
-    nbval passes the cells that display them, and still compares their text."""
-    _live_only_notebook(tmp_path / "stripped.ipynb", stored_text="hello\n")
-    _live_only_notebook(tmp_path / "changed.ipynb", stored_text="bye\n")
+@pytest.mark.parametrize("widget_text", [True, False], ids=["text-kept", "outputs-gone"])
+def test_nbval_passes_notebooks_stored_without_widget_views_or_figures(tmp_path, widget_text):
+    """A committed notebook keeps no widget views or plotly figures (tests/test_links.py),
+    stripped to the widgets' text or without those outputs at all: nbval passes the cells that
+    display them, and still compares their other output."""
+    _live_only_notebook(tmp_path / "stripped.ipynb", "hello\n", widget_text)
+    _live_only_notebook(tmp_path / "changed.ipynb", "bye\n", widget_text)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "stripped.ipynb", "changed.ipynb", "-p", "conftest",
          "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "--nbval", "--nbval-current-env",
