@@ -152,15 +152,21 @@ TRAIN_OPTIONS = {
     "--seed": ("seed", _whole(0), "random seed"),
     "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long"),
     "--limit": ("limit", _whole(1), "use only the first N structures of the split"),
+    "--save-every": ("save_every_minutes", _positive, "minutes between periodic checkpoints (default 10)"),
+    "--max-steps": ("max_steps", _whole(1), "stop cleanly (with a checkpoint) after N optimiser steps in all"),
 }
 
 
 def _cmd_train(args) -> int:
+    from crystal_lab.run_files import OccupiedRunFolder
     from crystal_lab.train import train
 
     kwargs = {dest: getattr(args, dest) for dest, _, _ in TRAIN_OPTIONS.values()
               if hasattr(args, dest)}  # only what was given: train()'s defaults rule the rest
-    train(**kwargs)
+    try:
+        train(**kwargs)                 # a planned stop prints its reason and the checkpoint's path
+    except OccupiedRunFolder as err:    # say it in this command's words
+        raise ValueError(err.say(resume="--resume ", out_dir="--out folder")) from None
     return 0
 
 

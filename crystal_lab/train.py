@@ -8,7 +8,10 @@ Every ``save_every_minutes`` minutes, at the end, and when the process gets SIGT
 EMA weights, optimiser, epoch, step, RNG state) and appends to ``out_dir/log.csv``;
 ``resume=out_dir/last.pt`` carries on exactly where it stopped (the log keeps only the rows up to
 the checkpoint), so a long run can be done in pieces. One run at a time holds ``out_dir``: a
-second run into it is refused while the first is alive.
+second run into it is refused while the first is alive, and a new run (no ``resume``) into a
+folder that holds an earlier run's ``last.pt`` or ``log.csv`` is refused too (a ``ValueError``
+naming both ways out), so no run's work is overwritten. ``progress`` shows one bar for the whole
+run (epochs, or the time budget) with the epoch and the loss.
 
 Under ``torchrun --nproc-per-node N`` the loop runs data-parallel (DistributedDataParallel; NCCL
 on CUDA, gloo on CPU): ``batch_size`` stays the global batch, each process trains its share of
@@ -20,10 +23,7 @@ import contextlib
 import copy
 import csv
 import math
-import os
 import signal
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,148 +31,20 @@ import numpy as np
 import torch
 
 from . import checkpoint
-from .data import CrystalBatch, load_dataset
-from .model import CrystalDiffusionModel, ModelConfig, NetworkConfig, resolve_device
-
-
-def prepare(structures, max_atoms: int) -> list[CrystalBatch]:
-    """Each crystal as its own CrystalBatch (float32); crystals above ``max_atoms`` are dropped.
-    (The per-crystal form that ``collate`` batches: kept for comparisons, see bench_train.py.)"""
-    return [CrystalBatch.from_atoms([a], dtype=torch.float32) for a in structures if len(a) <= max_atoms]
-
-
-def collate(items: list[CrystalBatch]) -> CrystalBatch:
-    offsets = range(len(items))
-    return CrystalBatch(torch.cat([c.lattice for c in items]), torch.cat([c.frac for c in items]),
-                        torch.cat([c.numbers for c in items]),
-                        torch.cat([torch.full_like(c.batch, i) for i, c in zip(offsets, items)]))
-
-
-def batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator,
-            drop_last: bool = False, buckets: tuple[int, ...] | None = None) -> list[np.ndarray]:
-    """Shuffled batches of crystals of similar size (less padding for the all-pairs network).
-    ``drop_last`` leaves out batches smaller than ``batch_size`` (fixed shapes for compiled code).
-
-    ``buckets`` (ascending atom counts): every batch holds crystals of one bucket only (sizes in
-    ``(previous bucket, bucket]``), so it can be padded to that bucket's size; with ``drop_last``
-    a bucket's leftover crystals move up into the next bucket instead of being dropped.
-    """
-    if buckets is None:
-        order = rng.permutation(len(sizes))
-        pool = batch_size * 32
-        out = []
-        for start in range(0, len(order), pool):
-            chunk = order[start:start + pool]
-            chunk = chunk[np.argsort(sizes[chunk], kind="stable")]
-            out += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-        if drop_last:
-            out = [b for b in out if len(b) == batch_size] or out
-        return [out[i] for i in rng.permutation(len(out))]
-    edges = sorted(buckets)
-    if sizes.max() > edges[-1]:
-        raise ValueError(f"crystals of {sizes.max()} atoms do not fit the largest bucket ({edges[-1]})")
-    which = np.searchsorted(edges, sizes)   # bucket index of each crystal
-    out, carry = [], np.array([], dtype=int)
-    for k in range(len(edges)):
-        members = np.concatenate([carry, rng.permutation(np.flatnonzero(which == k))]).astype(int)
-        n_full = len(members) // batch_size * batch_size
-        out += [members[i:i + batch_size] for i in range(0, n_full, batch_size)]
-        carry = members[n_full:]
-        if not drop_last and len(carry):
-            out.append(carry)
-            carry = carry[:0]
-    if not out and len(carry):   # fewer crystals than one batch
-        out = [carry]
-    return [out[i] for i in rng.permutation(len(out))]
-
-
-def batch_width(sizes: np.ndarray, batch: np.ndarray, buckets: tuple[int, ...] | None, full: int) -> int:
-    """The padded atom count of one batch: its bucket's size, or with ``buckets=None`` ``full``
-    (``0``: the batch's largest crystal)."""
-    biggest = int(sizes[batch].max())
-    if buckets is None:
-        return full or biggest
-    return min(b for b in buckets if b >= biggest)
-
-
-class TensorData:
-    """A whole training set as padded tensors, resident on one device.
-
-    ``frac`` (M,N,3), ``numbers`` (M,N), ``mask`` (M,N), ``n`` (M,), the clean lattice parameters
-    ``x0_lat`` (M,6) (computed once: they never change), and the inverse-design labels ``system``
-    (M,) (0 = unknown) and ``energy`` (M,) (nan = unknown). A batch is one gather by index.
-    """
-
-    def __init__(self, frac, numbers, n, lattice, system=None, energy=None):
-        self.frac, self.numbers, self.n, self.lattice = frac.float(), numbers.long(), n.long(), lattice.double()
-        self.mask = torch.arange(frac.shape[1])[None] < self.n[:, None]
-        m = len(n)
-        self.system = torch.zeros(m, dtype=torch.long) if system is None else system.long()
-        self.energy = torch.full((m,), float("nan")) if energy is None else energy.float()
-        self.x0_lat = None
-
-    @classmethod
-    def from_atoms(cls, structures, max_atoms: int) -> TensorData:
-        """Padded tensors of the crystals with at most ``max_atoms`` atoms; labels from ``atoms.info``
-        (``spacegroup.number``, ``formation_energy_per_atom``) where the data set has them."""
-        from .prompts import CRYSTAL_SYSTEMS, crystal_system_of
-
-        rows = [a for a in structures if len(a) <= max_atoms]
-        if not rows:
-            raise ValueError("no training structures within the model's atom limit")
-        n_max = max(len(a) for a in rows)
-        frac = torch.zeros(len(rows), n_max, 3)
-        numbers = torch.zeros(len(rows), n_max, dtype=torch.long)
-        for i, a in enumerate(rows):
-            frac[i, :len(a)] = torch.as_tensor(a.get_scaled_positions(wrap=True) % 1.0)
-            numbers[i, :len(a)] = torch.as_tensor(a.numbers)
-        lattice = torch.as_tensor(np.stack([np.asarray(a.cell, dtype=float) for a in rows]))
-        sg = [a.info.get("spacegroup.number") for a in rows]
-        system = torch.tensor([CRYSTAL_SYSTEMS.index(crystal_system_of(x)) + 1 if _finite(x) else 0
-                               for x in sg])
-        energy = torch.tensor([float(e) if _finite(e := a.info.get("formation_energy_per_atom")) else np.nan
-                               for a in rows])
-        return cls(frac, numbers, torch.tensor([len(a) for a in rows]), lattice, system, energy)
-
-    def save(self, path) -> None:
-        torch.save({k: getattr(self, k) for k in ("frac", "numbers", "n", "lattice", "system", "energy")}, path)
-
-    @classmethod
-    def load(cls, path) -> TensorData:
-        return cls(**torch.load(path, map_location="cpu", weights_only=True))
-
-    def to(self, device) -> TensorData:
-        for k in ("frac", "numbers", "n", "mask", "system", "energy", "x0_lat"):
-            if getattr(self, k) is not None:
-                setattr(self, k, getattr(self, k).to(device))
-        return self
-
-    def fit_params(self, model: CrystalDiffusionModel) -> None:
-        """The clean lattice parameters under ``model``'s standardisation, once."""
-        self.x0_lat = model.noise.lattice.to_params(self.lattice, self.n.to(self.lattice.device)).float()
-
-    def batch(self, idx: torch.Tensor, trim: bool = False, width: int | None = None) -> tuple:
-        """(frac, numbers, mask, x0_lat, system, energy) of crystals ``idx``, padded to ``width``
-        atoms when given (a bucket's size; the batch's crystals must fit), else ``trim`` cuts the
-        padding to the largest crystal of the batch (fewer pairs on a CPU) and without it every
-        batch has the data set's full width (one fixed shape)."""
-        frac, numbers, mask = self.frac[idx], self.numbers[idx], self.mask[idx]
-        k = width if width is not None else int(self.n[idx].max()) if trim else frac.shape[1]
-        if k <= frac.shape[1]:
-            frac, numbers, mask = frac[:, :k], numbers[:, :k], mask[:, :k]
-        else:
-            grow = k - frac.shape[1]
-            frac = torch.nn.functional.pad(frac, (0, 0, 0, grow))
-            numbers = torch.nn.functional.pad(numbers, (0, grow))
-            mask = torch.nn.functional.pad(mask, (0, grow))
-        return frac, numbers, mask, self.x0_lat[idx], self.system[idx], self.energy[idx]
-
-
-def _finite(x) -> bool:
-    try:
-        return x is not None and bool(np.isfinite(float(x)))
-    except (TypeError, ValueError):
-        return False
+from .data import load_dataset
+from .distributed import Objective, agree_on_stop, all_mean, setup_distributed, shard
+from .model import CrystalDiffusionModel, ModelConfig, NetworkConfig
+from .run_files import (
+    OccupiedRunFolder,
+    RunLock,
+    StopSignals,
+    atomic_save,
+    read_log,
+    refuse_occupied,
+    truncate_log,
+)
+from .run_progress import RunBar
+from .train_data import BUCKETS, TensorData, batch_width, batches, collate, prepare
 
 
 def fit_model_stats(model: CrystalDiffusionModel, data: TensorData) -> None:
@@ -219,8 +91,6 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     ``max_steps`` stops (with a checkpoint) after that many optimiser steps in all.
     Bad settings (zero or negative sizes, rates or times) raise ``ValueError``.
     """
-    from tqdm.auto import tqdm
-
     if save_every is not None:
         save_every_minutes = save_every
     check_settings(epochs=epochs, hidden=hidden, layers=layers, batch_size=batch_size, lr=lr,
@@ -234,6 +104,8 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(out_dir) if rank == 0 else contextlib.nullcontext()
     with lock:
+        if not resume:   # a new run never writes over an earlier one's checkpoint and log
+            refuse_occupied(out_dir)
         state = read_run_checkpoint(resume) if resume else None
         saved = state.get("hparams", {}) if state else {}
         batch_size = batch_size if batch_size is not None else saved.get("batch_size", 64)
@@ -306,72 +178,75 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
             return epoch / max(1, epochs)
 
         show = progress and rank == 0
-        why = None   # why the loop stopped early: "budget" or a signal's name
+        why = None   # why the loop stopped early: "budget", "max_steps" or a signal's name
         with StopSignals() as signals, open(log_path, "a", newline="") if rank == 0 else \
                 contextlib.nullcontext() as log_fh:
             log = csv.writer(log_fh) if rank == 0 else None
             if new_log and log:
                 log.writerow(["epoch", "step", "loss", "coord", "lattice", "types", "lr", "seconds"])
-            while epoch < epochs and why is None:
-                plan = batches(sizes, batch_size, rng, drop_last=compile, buckets=pad)
-                plan = [b for b in plan if len(b) >= world]
-                widths = [batch_width(sizes, b, pad, 0 if not compile else tensors.frac.shape[1]) for b in plan]
-                order = torch.as_tensor(np.concatenate(plan), device=dev)
-                bounds = np.cumsum([0] + [len(b) for b in plan])
-                sums = torch.zeros(4, device=dev)
-                n_batches = 0
-                bar = tqdm(range(len(plan)), desc=f"epoch {epoch + 1}/{epochs}", disable=not show, leave=False)
-                for j in bar:
-                    for group in opt.param_groups:
-                        group["lr"] = lr_at(step - first_step if init else step, lr, warmup, progress_of_run())
-                    idx = shard(order[bounds[j]:bounds[j + 1]], rank, world)
-                    frac, numbers, mask, x0_lat, system, energy = tensors.batch(idx, width=widths[j])
-                    losses = loss_fn(frac, numbers, mask, x0_lat, system, energy, amp=amp)
-                    opt.zero_grad(set_to_none=True)
-                    try:
-                        losses["loss"].backward()
-                    except Exception as err:   # a backward graph that fails to compile
-                        if loss_fn is objective:
-                            raise
-                        print(f"torch.compile failed in the backward pass ({str(err).splitlines()[0][:120]}); "
-                              "running eagerly", flush=True)
-                        loss_fn = objective
-                        opt.zero_grad(set_to_none=True)
+            bar = RunBar(epochs, epoch, max_minutes, show)
+            try:
+                while epoch < epochs and why is None:
+                    plan = batches(sizes, batch_size, rng, drop_last=compile, buckets=pad)
+                    plan = [b for b in plan if len(b) >= world]
+                    widths = [batch_width(sizes, b, pad, 0 if not compile else tensors.frac.shape[1]) for b in plan]
+                    order = torch.as_tensor(np.concatenate(plan), device=dev)
+                    bounds = np.cumsum([0] + [len(b) for b in plan])
+                    sums = torch.zeros(4, device=dev)
+                    n_batches = 0
+                    for j in range(len(plan)):
+                        for group in opt.param_groups:
+                            group["lr"] = lr_at(step - first_step if init else step, lr, warmup, progress_of_run())
+                        idx = shard(order[bounds[j]:bounds[j + 1]], rank, world)
+                        frac, numbers, mask, x0_lat, system, energy = tensors.batch(idx, width=widths[j])
                         losses = loss_fn(frac, numbers, mask, x0_lat, system, energy, amp=amp)
-                        losses["loss"].backward()
-                    torch.nn.utils.clip_grad_norm_(model_params, 1.0, foreach=True)
-                    opt.step()
-                    step += 1
-                    with torch.no_grad():   # the EMA as one fused multi-tensor update
-                        torch._foreach_lerp_(ema_params, model_params, 1 - min(ema_decay, (1 + step) / (10 + step)))
-                        sums += torch.stack([losses[k].detach().float() for k in LOSS_KEYS])
-                    n_batches += 1
-                    if show and j % 20 == 0:   # reading a number waits for the GPU: now and then only
-                        bar.set_postfix(loss=f"{float(losses['loss'].detach()):.3f}")
-                    if max_minutes is not None and time.time() - t_start > 60 * max_minutes:
-                        why = "budget"
-                    if max_steps is not None and step >= max_steps:
-                        why = "max_steps"
-                    if signals.received is not None:
-                        why = signal.Signals(signals.received).name
-                    if world > 1:   # every process stops at the same step (checked now and then: it syncs)
-                        why = agree_on_stop(why, dev, world) if step % 20 == 0 else None
-                    if why is not None:
-                        break
-                    if time.time() - last_save > 60 * save_every_minutes:
-                        save()
-                        last_save = time.time()
-                if why is not None:
-                    bar.total = bar.n   # a planned stop: the bar ends full, not as a failure
-                    bar.refresh()
-                bar.close()
-                means = (all_mean(sums, world) / max(1, n_batches)).tolist()
-                if why is None:
-                    epoch += 1
-                if log:
-                    log.writerow([epoch, step] + [f"{v:.5f}" for v in means]
-                                 + [f"{opt.param_groups[0]['lr']:.2e}", f"{time.time() - t_start:.0f}"])
-                    log_fh.flush()
+                        opt.zero_grad(set_to_none=True)
+                        try:
+                            losses["loss"].backward()
+                        except Exception as err:   # a backward graph that fails to compile
+                            if loss_fn is objective:
+                                raise
+                            print(f"torch.compile failed in the backward pass ({str(err).splitlines()[0][:120]}); "
+                                  "running eagerly", flush=True)
+                            loss_fn = objective
+                            opt.zero_grad(set_to_none=True)
+                            losses = loss_fn(frac, numbers, mask, x0_lat, system, energy, amp=amp)
+                            losses["loss"].backward()
+                        torch.nn.utils.clip_grad_norm_(model_params, 1.0, foreach=True)
+                        opt.step()
+                        step += 1
+                        with torch.no_grad():   # the EMA as one fused multi-tensor update
+                            torch._foreach_lerp_(ema_params, model_params, 1 - min(ema_decay, (1 + step) / (10 + step)))
+                            sums += torch.stack([losses[k].detach().float() for k in LOSS_KEYS])
+                        n_batches += 1
+                        if show and j % 20 == 0:   # reading a number waits for the GPU: now and then only
+                            bar.tick(epoch, float(losses["loss"].detach()))
+                        if max_minutes is not None and time.time() - t_start > 60 * max_minutes:
+                            why = "budget"
+                        if max_steps is not None and step >= max_steps:
+                            why = "max_steps"
+                        if signals.received is not None:
+                            why = signal.Signals(signals.received).name
+                        if world > 1:   # every process stops at the same step (checked now and then: it syncs)
+                            why = agree_on_stop(why, dev, world) if step % 20 == 0 else None
+                        if why is not None:
+                            break
+                        if time.time() - last_save > 60 * save_every_minutes:
+                            save()
+                            last_save = time.time()
+                    means = (all_mean(sums, world) / max(1, n_batches)).tolist()
+                    if why is None:
+                        epoch += 1
+                        bar.epoch_done(epoch, means[0])
+                    if log:
+                        log.writerow([epoch, step] + [f"{v:.5f}" for v in means]
+                                     + [f"{opt.param_groups[0]['lr']:.2e}", f"{time.time() - t_start:.0f}"])
+                        log_fh.flush()
+            except BaseException:
+                bar.finish(planned=False)
+                raise
+            # a completed run or a planned stop ends the bar full; a signal does not
+            bar.finish(planned=signals.received is None, at_budget=why == "budget")
             save()
         planned = why in ("budget", "max_steps")
         if rank == 0 and why is not None and (progress or not planned):
@@ -390,8 +265,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
     return ema
 
 
-#: the padded atom counts of compiled training batches (one compiled shape each; MP-20 has <= 20)
-BUCKETS = (6, 10, 14, 20)
+LOSS_KEYS = ("loss", "coord", "lattice", "types")
 
 
 def check_settings(**values) -> None:
@@ -421,164 +295,6 @@ def check_settings(**values) -> None:
             raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
-class Objective(torch.nn.Module):
-    """``model.loss_padded`` as a module's ``forward``, so DistributedDataParallel can wrap it."""
-
-    def __init__(self, model: CrystalDiffusionModel):
-        super().__init__()
-        self.model = model
-
-    def forward(self, *args, **kwargs):
-        return self.model.loss_padded(*args, **kwargs)
-
-
-def setup_distributed(device) -> tuple[int, int, torch.device, bool]:
-    """(rank, world size, device, whether this call made the process group): under ``torchrun``
-    (``WORLD_SIZE`` > 1) joins the process group (NCCL on CUDA, gloo on CPU) and gives each process
-    its own GPU; otherwise (0, 1, device, False)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = resolve_device(device)
-    if world <= 1:
-        return 0, 1, dev, False
-    import torch.distributed as dist
-
-    if dev.type == "cuda":
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(dev)
-    own = not dist.is_initialized()
-    if own:
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size(), dev, own
-
-
-def shard(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
-    """This process's contiguous share of one global batch."""
-    if world == 1:
-        return idx
-    return idx.tensor_split(world)[rank]
-
-
-def agree_on_stop(why, dev, world: int):
-    """Every process stops at the same step: the reason if any process has one (else None)."""
-    import torch.distributed as dist
-
-    codes = [None, "budget", "max_steps", "SIGINT", "SIGTERM"]
-    flag = torch.tensor([codes.index(why) if why in codes else 0], device=dev)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return codes[int(flag)]
-
-
-def all_mean(x: torch.Tensor, world: int) -> torch.Tensor:
-    """The mean of ``x`` over the processes (``x`` itself in one process)."""
-    if world == 1:
-        return x
-    import torch.distributed as dist
-
-    x = x.clone()
-    dist.all_reduce(x)
-    return x / world
-
-
-class StopSignals:
-    """Within the block, SIGTERM and SIGINT only set ``received`` (the loop saves, then stops).
-
-    Handlers can be installed only in the main thread; elsewhere the block changes nothing."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self):
-        self.received, self._old = None, {}
-
-    def _handler(self, signum, frame):
-        self.received = signum
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._old[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        return False
-
-
-class RunLock:
-    """An exclusive lock on a run folder (``out_dir/.lock``) for the length of a run: a second run
-    into the same folder is refused with a clear error while the first is alive. The operating
-    system releases the lock when the process ends, however it ends."""
-
-    def __init__(self, out_dir: Path):
-        self.path, self.fh = Path(out_dir) / ".lock", None
-
-    def __enter__(self):
-        self.fh = open(self.path, "a+")
-        try:
-            import fcntl
-        except ImportError:   # no POSIX locks (Windows): checkpoints still never share a temp file
-            return self
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.seek(0)
-            owner = self.fh.read().strip() or "another process"
-            self.fh.close()
-            raise RuntimeError(f"{self.path.parent} is in use by another training run ({owner}); "
-                               "wait for it to finish or choose another out_dir") from None
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.fh.write(f"pid {os.getpid()}")
-        self.fh.flush()
-        return self
-
-    def __exit__(self, *exc):
-        self.fh.close()
-        return False
-
-
-def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file of its own beside ``path``, then rename it into place:
-    a reader sees the old file or the new one, never a half-written one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        os.close(fd)
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def read_run_checkpoint(path) -> dict:
-    """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
-    try:
-        return checkpoint.read_run(path)
-    except checkpoint.CheckpointError as err:
-        raise checkpoint.CheckpointError(f"resume: {err}") from None
-
-
-def truncate_log(log_path: Path, step: int) -> None:
-    """Drop the log rows written after the checkpoint at ``step`` (they are trained again)."""
-    if not log_path.exists():
-        return
-    with open(log_path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[1])) <= step]
-    if len(kept) == len(rows):
-        return
-    tmp = log_path.with_name(f".{log_path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        csv.writer(fh).writerows(kept)
-    os.replace(tmp, log_path)
-
-
-LOSS_KEYS = ("loss", "coord", "lattice", "types")
-
-
 def compiled(fn):
     """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the first call
     (no C++ compiler, an unsupported platform or torch build): eager code computes the same."""
@@ -599,25 +315,14 @@ def compiled(fn):
     return call
 
 
-def read_log(path: str | Path) -> dict[str, list[float]]:
-    """The loss log as columns, for plotting loss curves."""
-    with open(path) as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
-
-
-__all__ = [
-    "TensorData",
-    "batches",
-    "collate",
-    "export",
-    "fit_model_stats",
-    "load_init",
-    "lr_at",
-    "prepare",
-    "read_log",
-    "train",
-]
+def read_run_checkpoint(path) -> dict:
+    """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
+    if not Path(path).exists():
+        raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
+    try:
+        return checkpoint.read_run(path)
+    except checkpoint.CheckpointError as err:
+        raise checkpoint.CheckpointError(f"resume: {err}") from None
 
 
 def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
@@ -626,3 +331,26 @@ def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
     ema = checkpoint.from_dict(state["ema"], f"{Path(run_checkpoint).name} (EMA)")
     card = {"epochs": state["epoch"], "steps": state["step"], **card}
     return checkpoint.save(ema, out, half=True, **card)
+
+
+#: what ``crystal_lab.train`` offers (the data, run-folder and distributed helpers live in
+#: ``train_data``, ``run_files`` and ``distributed``; the ones callers use are re-exported here)
+__all__ = [
+    "BUCKETS",
+    "Objective",
+    "OccupiedRunFolder",
+    "TensorData",
+    "atomic_save",
+    "batch_width",
+    "batches",
+    "check_settings",
+    "collate",
+    "compiled",
+    "export",
+    "fit_model_stats",
+    "load_init",
+    "lr_at",
+    "prepare",
+    "read_log",
+    "train",
+]

@@ -186,12 +186,12 @@ def test_train_maps_every_option_to_its_keyword(fake_train, tmp_path):
     args = ["train", "--data", "perov_5", "--split", "test", "--epochs", "4", "--device", "cpu",
             "--out", str(tmp_path / "run"), "--resume", "ck.pt", "--hidden", "64", "--layers", "3",
             "--batch-size", "16", "--lr", "0.0005", "--seed", "9", "--max-minutes", "1.5",
-            "--limit", "100"]
+            "--limit", "100", "--save-every", "2.5", "--max-steps", "30"]
     assert cli.main(args) == 0
     assert fake_train == [{"data": "perov_5", "split": "test", "epochs": 4, "device": "cpu",
                            "out_dir": str(tmp_path / "run"), "resume": "ck.pt", "hidden": 64,
                            "layers": 3, "batch_size": 16, "lr": 0.0005, "seed": 9,
-                           "max_minutes": 1.5, "limit": 100}]
+                           "max_minutes": 1.5, "limit": 100, "save_every_minutes": 2.5, "max_steps": 30}]
 
 
 def test_train_leaves_unset_options_to_train_defaults(fake_train):
@@ -215,6 +215,13 @@ def test_train_leaves_unset_options_to_train_defaults(fake_train):
     ("--lr", "inf", "must be a number > 0"),
     ("--max-minutes", "-1", "must be a number > 0"),
     ("--max-minutes", "0", "must be a number > 0"),
+    ("--save-every", "0", "must be a number > 0, got '0'"),
+    ("--save-every", "-5", "must be a number > 0"),
+    ("--save-every", "nan", "must be a number > 0"),
+    ("--save-every", "soon", "must be a number > 0, got 'soon'"),
+    ("--max-steps", "0", "must be a whole number >= 1, got '0'"),
+    ("--max-steps", "-2", "must be a whole number >= 1"),
+    ("--max-steps", "2.5", "must be a whole number >= 1"),
 ])
 def test_train_refuses_nonsense_numbers(fake_train, capsys, option, value, message):
     with pytest.raises(SystemExit) as exc:
@@ -290,13 +297,54 @@ def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
                                                    "weights with init= (crystal-lab train --init")),
              (["--resume", str(notes)], "notes.txt is not a readable training checkpoint: not a torch file"),
              (["--init", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
-             (["--resume", str(tmp_path / "nope.pt")], "resume: no "),
+             (["--resume", str(tmp_path / "nope.pt")], f"resume: no checkpoint at {tmp_path / 'nope.pt'}"),
              (["--init", str(tmp_path / "nope.pt")], "no weights at"),
              (["--device", "tpu"], "device must be one of auto, cpu, cuda")]
     for argv, message in cases:
         assert cli.main(["train", "--out", str(tmp_path / "run"), "--limit", "4", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("crystal-lab train: error: ") and message in err and err.count("\n") == 1, err
+
+
+@pytest.fixture
+def tiny_data(monkeypatch):
+    """``crystal-lab train`` on four small crystals instead of a data set read from disk."""
+    from ase.build import bulk
+
+    import crystal_lab.train
+
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
+                  bulk("MgO", "rocksalt", a=4.2)]
+    monkeypatch.setattr(crystal_lab.train, "load_dataset", lambda name, split, limit=None: structures[:limit])
+    return ["--hidden", "16", "--layers", "1", "--batch-size", "2", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_train_stops_at_max_steps_and_says_why(tiny_data, tmp_path, capsys, steps):
+    import torch
+
+    run = tmp_path / "run"
+    assert cli.main(["train", *tiny_data, "--epochs", "50", "--max-steps", str(steps), "--save-every", "0.5",
+                     "--out", str(run)]) == 0
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["step"] == steps
+    assert f"stopped at max_steps={steps} after {state['epoch']} epochs ({steps} steps); " \
+           f"checkpoint saved to {run / 'last.pt'}" in capsys.readouterr().out
+
+
+def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", *tiny_data, "--epochs", "1", "--out", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"}
+    capsys.readouterr()
+    for again in (["--epochs", "2"], ["--epochs", "2", "--init", str(run / "last.pt")]):
+        assert cli.main(["train", *tiny_data, *again, "--out", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"crystal-lab train: error: {run} already holds a training run (last.pt, log.csv); a new "
+                       f"run there would overwrite it: continue it with --resume {run / 'last.pt'}, or train "
+                       f"into a new --out folder\n")
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
+    assert cli.main(["train", *tiny_data, "--epochs", "2", "--out", str(run), "--resume", str(run / "last.pt")]) == 0
 
 
 def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, monkeypatch, capsys):

@@ -2,7 +2,9 @@
 settings, and the planned stop at a time budget."""
 from __future__ import annotations
 
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
+import tqdm.std
 from ase.build import bulk
 
 from crystal_lab.train import (
@@ -64,7 +67,7 @@ def test_resume_from_something_that_is_not_a_run_checkpoint_is_a_clear_error(tmp
         path.write_bytes(content)
     with pytest.raises(ValueError, match="resume: .*(not a readable training checkpoint|init=)"):
         train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=path, **TINY)
-    with pytest.raises(ValueError, match="resume: no weights at"):
+    with pytest.raises(ValueError, match="^resume: no checkpoint at .*missing.pt$"):
         train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=tmp_path / "missing.pt", **TINY)
 
 
@@ -83,43 +86,64 @@ def test_resume_drops_log_rows_beyond_the_checkpoint(tmp_path):
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 6
 
 
+# ---------------------------------------------------------------- a new run never overwrites an old one
+
+@pytest.mark.parametrize("held", [("last.pt", "log.csv"), ("last.pt",), ("log.csv",)])
+@pytest.mark.parametrize("start", [{}, {"init": "from_run"}])
+def test_a_new_run_into_a_folder_holding_a_run_is_refused_and_changes_nothing(tmp_path, held, start):
+    first = tmp_path / "first"
+    train(structures=STRUCTURES, epochs=1, out_dir=first, **TINY)
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in held:
+        (run / name).write_bytes((first / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    kwargs = {"init": first / "last.pt"} if start else {}
+    if "last.pt" in held:
+        message = (f"{run} already holds a training run ({', '.join(held)}); a new run there would "
+                   f"overwrite it: continue it with resume='{run / 'last.pt'}', or train into a new out_dir")
+    else:
+        message = f"{run} already holds an earlier run's log.csv (no last.pt to resume from)"
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        train(structures=STRUCTURES, epochs=2, out_dir=run, **kwargs, **TINY)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
+
+
+def test_a_folder_without_a_run_is_free_and_a_resume_continues_in_place(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine\n")   # other files are not a run
+    train(structures=STRUCTURES, epochs=1, out_dir=run, **TINY)
+    train(structures=STRUCTURES, epochs=2, out_dir=run, resume=run / "last.pt", **TINY)
+    assert read_log(run / "log.csv")["epoch"] == [1, 2] and (run / "notes.txt").read_text() == "mine\n"
+
+
 # ---------------------------------------------------------------- the planned stop
 
-class Recorder:
-    """Stands in for tqdm: records (n, total) of every bar when it closes."""
+class Recorder(tqdm.std.tqdm):
+    """The real tqdm bar, writing to a string; records (n, total, last line) of every bar as it closes."""
 
     closed: ClassVar[list] = []
 
-    def __init__(self, iterable=None, total=None, **kw):
-        self.iterable, self.n = iterable, 0
-        self.total = total if total is not None else len(iterable)
-
-    def __iter__(self):
-        for x in self.iterable:
-            yield x
-            self.n += 1
-
-    def set_postfix(self, **kw):
-        pass
-
-    def refresh(self):
-        pass
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{**kwargs, "file": io.StringIO()})
 
     def close(self):
-        Recorder.closed.append((self.n, self.total))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        if not self.disable:   # tqdm disables a bar as it closes it: recorded once
+            Recorder.closed.append((self.n, self.total, str(self)))
+        super().close()
 
 
-def test_time_budget_stop_reads_as_planned_and_no_bar_is_left_unfinished(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def bars(monkeypatch):
     import tqdm.auto
 
     Recorder.closed = []
     monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    return Recorder.closed
+
+
+def test_time_budget_stop_reads_as_planned_and_no_bar_is_left_unfinished(tmp_path, bars, capsys):
     many = STRUCTURES * 50   # 100 batches an epoch: the 0.01 s budget ends inside the first
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # e.g. "Converting a tensor with requires_grad=True to a scalar"
@@ -128,8 +152,45 @@ def test_time_budget_stop_reads_as_planned_and_no_bar_is_left_unfinished(tmp_pat
     out = capsys.readouterr().out
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert f"stopped at the {0.01 / 60:g}-minute budget after {state['epoch']} epochs ({state['step']} steps)" in out
-    assert state["epoch"] < 1000 and Recorder.closed
-    assert all(n == total for n, total in Recorder.closed)
+    assert state["epoch"] < 1000
+    assert len(bars) == 1 and bars[0][0] == bars[0][1] == 1   # one bar, over the budget's one second, full
+    assert "100%" in bars[0][2] and "epoch=1" in bars[0][2] and "loss=" in bars[0][2]
+
+
+@pytest.mark.parametrize("epochs", [1, 3, 6])
+def test_a_whole_run_has_one_bar_over_its_epochs(tmp_path, bars, epochs):
+    train(structures=STRUCTURES, epochs=epochs, out_dir=tmp_path, **{**TINY, "progress": True})
+    assert [(n, total) for n, total, *_ in bars] == [(epochs, epochs)]
+    assert f"{epochs}/{epochs}" in bars[0][2] and "loss=" in bars[0][2]
+    # a resumed run: the same one bar, starting where the run stopped
+    train(structures=STRUCTURES, epochs=epochs + 2, out_dir=tmp_path, resume=tmp_path / "last.pt",
+          **{**TINY, "progress": True})
+    assert [(n, total) for n, total, *_ in bars[1:]] == [(epochs + 2, epochs + 2)]
+
+
+@pytest.mark.parametrize("max_steps", [1, 5])
+def test_a_max_steps_stop_ends_its_one_bar_full(tmp_path, bars, max_steps):
+    train(structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps, **{**TINY, "progress": True})
+    assert len(bars) == 1 and bars[0][0] == bars[0][1] >= 1
+
+
+def test_a_run_that_fails_leaves_its_bar_unfinished(tmp_path, bars, monkeypatch):
+    import crystal_lab.train as tr
+
+    calls = []
+
+    def failing(fn):
+        def call(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:
+                raise RuntimeError("out of memory")
+            return fn(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(tr, "compiled", failing)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(structures=STRUCTURES, epochs=4, out_dir=tmp_path, compile=True, **{**TINY, "progress": True})
+    assert [(n, total) for n, total, *_ in bars] == [(1, 4)]   # not drawn as finished
 
 
 def test_quiet_run_prints_nothing_at_its_budget(tmp_path, capsys):

@@ -1,0 +1,68 @@
+"""Data-parallel training under ``torchrun``: joining the process group, each process's share of
+a batch, and the few collective steps the training loop needs (one process: all of them are
+no-ops)."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .model import CrystalDiffusionModel, resolve_device
+
+
+class Objective(torch.nn.Module):
+    """``model.loss_padded`` as a module's ``forward``, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: CrystalDiffusionModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        return self.model.loss_padded(*args, **kwargs)
+
+
+def setup_distributed(device) -> tuple[int, int, torch.device, bool]:
+    """(rank, world size, device, whether this call made the process group): under ``torchrun``
+    (``WORLD_SIZE`` > 1) joins the process group (NCCL on CUDA, gloo on CPU) and gives each process
+    its own GPU; otherwise (0, 1, device, False)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = resolve_device(device)
+    if world <= 1:
+        return 0, 1, dev, False
+    import torch.distributed as dist
+
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    own = not dist.is_initialized()
+    if own:
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), dev, own
+
+
+def shard(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """This process's contiguous share of one global batch."""
+    if world == 1:
+        return idx
+    return idx.tensor_split(world)[rank]
+
+
+def agree_on_stop(why, dev, world: int):
+    """Every process stops at the same step: the reason if any process has one (else None)."""
+    import torch.distributed as dist
+
+    codes = [None, "budget", "max_steps", "SIGINT", "SIGTERM"]
+    flag = torch.tensor([codes.index(why) if why in codes else 0], device=dev)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return codes[int(flag)]
+
+
+def all_mean(x: torch.Tensor, world: int) -> torch.Tensor:
+    """The mean of ``x`` over the processes (``x`` itself in one process)."""
+    if world == 1:
+        return x
+    import torch.distributed as dist
+
+    x = x.clone()
+    dist.all_reduce(x)
+    return x / world
