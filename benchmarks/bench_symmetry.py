@@ -32,28 +32,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from bench_conditioning import crystal_system  # one spglib reading for both benchmarks
 
 from crystal_lab.checkpoint import load_model
 from crystal_lab.data import dataset_path, load_dataset
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def crystal_system(atoms, symprec: float = 0.1, lattice_only: bool = False) -> str | None:
-    """spglib's crystal system of ``atoms`` (None where it finds none); ``lattice_only``: of the cell."""
-    from ase import Atoms
-    from pymatgen.io.ase import AseAtomsAdaptor
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    if lattice_only:
-        atoms = Atoms("H", positions=[(0, 0, 0)], cell=atoms.cell, pbc=True)
-    try:
-        number = SpacegroupAnalyzer(AseAtomsAdaptor.get_structure(atoms), symprec=symprec)\
-            .get_space_group_number()
-        return crystal_system_of(number)
-    except Exception:  # noqa: BLE001 -- a broken sample has no symmetry
-        return None
 
 
 def distribution(systems) -> dict[str, float]:

@@ -40,10 +40,21 @@ def jupyter_lab_command(root: str | os.PathLike, port: int | None = None,
     return cmd
 
 
+def lab_environment(environ: dict | None = None) -> dict:
+    """The environment JupyterLab and its kernels start with: one torch (OpenMP/MKL) thread per
+    kernel unless ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are already set. Measured in
+    benchmarks/results/threads.json: with other work on the cores (a class, a shared Binder host),
+    two threads made one sampling call many times slower than one thread."""
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
+    return env
+
+
 def launch(cmd: list[str]) -> int:
     """Run ``cmd`` in the foreground (Ctrl-C stops JupyterLab) and return its exit status."""
     try:
-        return subprocess.call(cmd)
+        return subprocess.call(cmd, env=lab_environment())
     except KeyboardInterrupt:
         return 130
 

@@ -55,6 +55,18 @@ def test_lab_launches_and_returns_jupyters_status(course, monkeypatch):
     assert cli.main(["lab", "--dir", str(course)]) == 3
 
 
+def test_lab_kernels_get_one_torch_thread_unless_the_user_set_one(monkeypatch):
+    assert cli.lab_environment({})["OMP_NUM_THREADS"] == "1"
+    assert cli.lab_environment({})["MKL_NUM_THREADS"] == "1"
+    mine = cli.lab_environment({"OMP_NUM_THREADS": "4", "PATH": "/bin"})
+    assert mine["OMP_NUM_THREADS"] == "4" and mine["PATH"] == "/bin"
+    seen = {}
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, env: seen.update(env) or 0)
+    assert cli.launch(["jupyter-lab"]) == 0
+    assert seen["OMP_NUM_THREADS"] == "1"
+
+
 def test_lab_defaults_to_the_course_notebooks(course, monkeypatch, launched):
     monkeypatch.setenv("CRYSTAL_LAB_NOTEBOOKS", str(course))
     assert cli.main(["lab"]) == 0

@@ -39,17 +39,23 @@ def _notebook(path: Path, stdout: str) -> None:
     nbformat.write(nb, path)
 
 
+def _nbval(folder: Path, *notebooks: str) -> str:
+    """Run nbval as ``make test`` does (this conftest, the sanitize file) on ``notebooks`` in
+    ``folder``; its stdout and stderr."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", *notebooks, "-p", "conftest",
+         "-p", "no:cacheprovider", "--rootdir", str(folder), "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", str(TESTS / "nbval_sanitize.cfg"), "-q"],
+        cwd=folder, env={**os.environ, "PYTHONPATH": str(TESTS)},
+        capture_output=True, text=True, timeout=300, check=False)
+    return run.stdout + run.stderr
+
+
 @pytest.mark.slow
 def test_nbval_ignores_varying_outputs_but_catches_real_changes(tmp_path):
     _notebook(tmp_path / "same.ipynb", stdout="ok\n")
     _notebook(tmp_path / "changed.ipynb", stdout="ko\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "same.ipynb", "changed.ipynb", "-p", "conftest",
-         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "--nbval", "--nbval-current-env",
-         "--nbval-sanitize-with", str(TESTS / "nbval_sanitize.cfg"), "-q"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(TESTS)},
-        capture_output=True, text=True, timeout=300, check=False)
-    out = run.stdout + run.stderr
+    out = _nbval(tmp_path, "same.ipynb", "changed.ipynb")
     assert re.search(r"\b1 failed, 7 passed\b", out), out[-3000:]
     assert "changed.ipynb::Cell 0" in out and "same.ipynb::Cell" not in out.split("short test summary")[-1]
 
@@ -85,12 +91,6 @@ def test_nbval_passes_notebooks_stored_without_widget_views_or_figures(tmp_path,
     display them, and still compares their other output."""
     _live_only_notebook(tmp_path / "stripped.ipynb", "hello\n", widget_text)
     _live_only_notebook(tmp_path / "changed.ipynb", "bye\n", widget_text)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "stripped.ipynb", "changed.ipynb", "-p", "conftest",
-         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "--nbval", "--nbval-current-env",
-         "--nbval-sanitize-with", str(TESTS / "nbval_sanitize.cfg"), "-q"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(TESTS)},
-        capture_output=True, text=True, timeout=300, check=False)
-    out = run.stdout + run.stderr
+    out = _nbval(tmp_path, "stripped.ipynb", "changed.ipynb")
     assert re.search(r"\b1 failed, 5 passed\b", out), out[-3000:]
     assert "changed.ipynb::Cell 2" in out.split("short test summary")[-1], out[-3000:]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
+from broken_inputs import inf_cell, masked_atom, nan_position
 from pymatgen.core import IStructure, Structure
 
 from crystal_lab.structures import (
@@ -121,27 +122,10 @@ def test_write_cif_keeps_partial_occupancy(tmp_path):
     assert not back.is_ordered and back.composition.as_dict() == {"Na": 0.5, "K": 0.5}
 
 
-def _nan_position(a):
-    a = a.copy()
-    a.positions[0, 1] = np.nan
-    return a
-
-
-def _inf_cell(a):
-    a = a.copy()
-    a.cell[0, 0] = np.inf
-    return a
-
-
-def _masked(a):
-    a = a.copy()
-    a.numbers[1] = 0
-    return a
-
-
 @pytest.mark.parametrize("make,words", [
-    (_nan_position, "NaN"), (_inf_cell, "NaN/inf"), (_masked, "masked or unknown atom"),
-    (lambda a: to_structure(_masked(a)), "masked or unknown atom"),
+    (lambda a: nan_position(a, 1), "NaN"), (inf_cell, "NaN/inf"),
+    (lambda a: masked_atom(a, 1), "masked or unknown atom"),
+    (lambda a: to_structure(masked_atom(a, 1)), "masked or unknown atom"),
     (lambda a: Atoms(cell=[3, 3, 3], pbc=True), "no atoms"),
     (lambda a: "NaCl", "not a structure")])
 def test_write_cif_refuses_what_a_cif_cannot_hold(nacl, tmp_path, make, words):

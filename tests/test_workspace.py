@@ -9,6 +9,7 @@ import zipfile
 import ase.io
 import numpy as np
 import pytest
+from broken_inputs import masked_atom, nan_position
 
 from crystal_lab import workspace
 from crystal_lab.workspace import (
@@ -175,18 +176,6 @@ def test_save_results_rejects_nothing_and_unknown_figures(nacl, tmp_path):
 
 # ------------------------------------------------------------------------- nothing lost or mixed
 
-def nan_atoms(nacl):
-    bad = nacl.copy()
-    bad.positions[1, 2] = np.nan
-    return bad
-
-
-def masked_atoms(nacl):
-    bad = nacl.copy()
-    bad.numbers[0] = 0
-    return bad
-
-
 def test_unique_path_never_returns_an_existing_path(tmp_path):
     target = tmp_path / "first_sample.cif"
     assert unique_path(target) == target
@@ -200,7 +189,7 @@ def test_unique_path_never_returns_an_existing_path(tmp_path):
     assert unique_path(tmp_path / "results.zip") == tmp_path / "results.zip"
 
 
-@pytest.mark.parametrize("make_bad,words", [(nan_atoms, "NaN"), (masked_atoms, "masked")])
+@pytest.mark.parametrize("make_bad,words", [(lambda a: nan_position(a, 1), "NaN"), (masked_atom, "masked")])
 def test_unwritable_rows_are_refused_naming_the_row_and_nothing_is_written(
         nacl, batio3, tmp_path, make_bad, words):
     batch = [nacl, batio3, make_bad(nacl)]
