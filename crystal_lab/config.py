@@ -27,6 +27,7 @@ class NetworkConfig:
     num_elements: int = 100
     n_freq: int = 8
     n_rbf: int = 16
+    film_rank: int = 32
     max_atoms: int = MAX_ATOMS
 
 

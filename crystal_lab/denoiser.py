@@ -44,26 +44,31 @@ class MessageLayer(nn.Module):
     """One round of all-pairs messages: m_ij = phi(h_i, h_j, edge_ij, lattice); h_i += psi(h_i, mean_j m_ij).
 
     The normalised node features are modulated by the condition ``c`` (B, hidden) as in DiT's
-    adaLN (Peebles & Xie 2023): ``x = norm(h) * (1 + scale(c)) + shift(c)``. The ``film`` layer
-    starts at zero, so a fresh layer (or one loaded from weights without it) is the plain layer.
+    adaLN (Peebles & Xie 2023): ``x = norm(h) * (1 + scale(c)) + shift(c)``. The ``film`` map
+    is low-rank (hidden -> ``rank`` -> 2 hidden: DiT's full hidden -> 2 hidden map would add 27% to
+    a 384x6 network's weights) and its output layer starts at zero, so a fresh layer (or one loaded
+    from weights without it) is the plain layer.
     """
 
-    def __init__(self, hidden: int, d_edge: int):
+    def __init__(self, hidden: int, d_edge: int, rank: int = 32):
         super().__init__()
         self.norm = nn.LayerNorm(hidden)
-        self.film = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 2 * hidden))
-        nn.init.zeros_(self.film[1].weight)
-        nn.init.zeros_(self.film[1].bias)
+        self.film = nn.Sequential(nn.SiLU(), nn.Linear(hidden, rank), nn.Linear(rank, 2 * hidden))
+        nn.init.zeros_(self.film[2].weight)
+        nn.init.zeros_(self.film[2].bias)
         self.src, self.dst = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden, bias=False)
         self.edge = nn.Linear(d_edge, hidden, bias=False)
         self.msg = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
         self.update = mlp(2 * hidden, hidden, hidden)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # weights saved before the layer had ``film`` lack it: fill in its zero initialisation,
-        # which makes the layer compute exactly what those weights computed
+        # weights saved before the layer had ``film`` lack it: its output layer is filled with
+        # zeros, which makes the layer compute exactly what those weights computed, and its input
+        # layer keeps this module's random initialisation, so that training from them can learn it
+        out_layer = f"{len(self.film) - 1}."
         for name, value in self.film.state_dict().items():
-            state_dict.setdefault(f"{prefix}film.{name}", torch.zeros_like(value))
+            fill = torch.zeros_like(value) if name.startswith(out_layer) else value.clone()
+            state_dict.setdefault(f"{prefix}film.{name}", fill)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, h, edge, pair_mask, n_atoms, c=None):
@@ -89,11 +94,11 @@ class Denoiser(nn.Module):
 
     Sizes: ``hidden`` features per atom, ``layers`` message layers, ``num_elements`` element
     tokens (0 = masked), ``n_freq`` Fourier frequencies and ``n_rbf`` radial basis functions for
-    the pair features.
+    the pair features, ``film_rank`` the rank of each layer's condition modulation.
     """
 
     def __init__(self, hidden: int = 128, layers: int = 4, num_elements: int = 100,
-                 n_freq: int = 8, n_rbf: int = 16):
+                 n_freq: int = 8, n_rbf: int = 16, film_rank: int = 32):
         super().__init__()
         self.hidden, self.num_elements, self.n_freq, self.n_rbf = hidden, num_elements, n_freq, n_rbf
         self.register_buffer("freqs", 2 * math.pi * torch.arange(1, n_freq + 1, dtype=torch.float32),
@@ -111,7 +116,7 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.energy[-1].weight)
         nn.init.zeros_(self.energy[-1].bias)
         d_edge = 6 * n_freq + n_rbf + 6
-        self.layers = nn.ModuleList(MessageLayer(hidden, d_edge) for _ in range(layers))
+        self.layers = nn.ModuleList(MessageLayer(hidden, d_edge, film_rank) for _ in range(layers))
         self.out_norm = nn.LayerNorm(hidden)
         self.coord_head = mlp(hidden, hidden, 3)
         self.type_head = mlp(hidden, hidden, num_elements)

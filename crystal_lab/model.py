@@ -103,7 +103,7 @@ class CrystalDiffusionModel(nn.Module):
         self.config = config or ModelConfig()
         self.noise = noise or CrystalNoise()
         c = self.config.network
-        self.denoiser = Denoiser(c.hidden, c.layers, c.num_elements, c.n_freq, c.n_rbf)
+        self.denoiser = Denoiser(c.hidden, c.layers, c.num_elements, c.n_freq, c.n_rbf, c.film_rank)
 
     @property
     def device(self) -> torch.device:

@@ -132,8 +132,8 @@ def shipped():
 
 
 def test_shipped_weights_load_with_zero_film_and_compute_what_they_did(shipped, monkeypatch):
-    films = [p for layer in shipped.denoiser.layers for p in layer.film.parameters()]
-    assert films and all(not p.any() for p in films)
+    outputs = [p for layer in shipped.denoiser.layers for p in layer.film[-1].parameters()]
+    assert outputs and all(not p.any() for p in outputs)   # untrained: the modulation is zero
     args, extra = random_inputs(shipped)
     with torch.no_grad():
         for kw in ({}, extra):
@@ -166,8 +166,14 @@ def test_old_state_dicts_without_film_load_and_nonzero_film_is_kept():
     with torch.no_grad():
         for p in fresh.denoiser.layers[0].film.parameters():
             p.fill_(0.5)
-    fresh.load_state_dict(old)   # strict: the missing FiLM keys are filled with the zero init
-    assert all(not p.any() for layer in fresh.denoiser.layers for p in layer.film.parameters())
+    fresh.load_state_dict(old)   # strict: the missing FiLM output layers are filled with zeros
+    for layer in fresh.denoiser.layers:
+        assert not any(p.any() for p in layer.film[-1].parameters())
+        c = torch.randn(3, 16)
+        assert not layer.film(c).any()   # the layer computes what the old weights computed
+    # the input layers keep a (non-zero) initialisation, so training from old weights can learn
+    # the modulation: with both layers at zero no gradient would reach either weight matrix
+    assert (fresh.denoiser.layers[0].film[1].weight == 0.5).all()
     with torch.no_grad():
         for p in model.denoiser.layers[1].film.parameters():
             p.fill_(0.25)
