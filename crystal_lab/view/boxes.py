@@ -17,23 +17,20 @@ def sentence(what: str, opens: str = "the viewer") -> str:
     return f"{what}: run this cell to open {opens}."
 
 
-class SentenceVBox(w.VBox):
+class _Sentence:
+    """A box whose repr (its ``text/plain`` form) is ``text``."""
+
+    def __init__(self, children=(), text: str = sentence("Viewer"), **kwargs):
+        super().__init__(children, **kwargs)
+        self._text = text
+
+    def __repr__(self) -> str:
+        return self._text
+
+
+class SentenceVBox(_Sentence, w.VBox):
     """An ``ipywidgets.VBox`` whose repr (its ``text/plain`` form) is ``text``."""
 
-    def __init__(self, children=(), text: str = sentence("Viewer"), **kwargs):
-        super().__init__(children, **kwargs)
-        self._text = text
 
-    def __repr__(self) -> str:
-        return self._text
-
-
-class SentenceHBox(w.HBox):
+class SentenceHBox(_Sentence, w.HBox):
     """An ``ipywidgets.HBox`` whose repr (its ``text/plain`` form) is ``text``."""
-
-    def __init__(self, children=(), text: str = sentence("Viewer"), **kwargs):
-        super().__init__(children, **kwargs)
-        self._text = text
-
-    def __repr__(self) -> str:
-        return self._text
