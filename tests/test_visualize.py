@@ -292,18 +292,15 @@ def test_index_must_be_a_whole_number_and_numpy_ints_work(nacl, batio3):
 
 
 def test_supercells_above_the_cap_are_refused_fast_with_an_estimate(nacl):
-    import time
 
     from crystal_lab.view.facts import MAX_DRAWN_ATOMS
 
     vis = Visualizer([nacl])
-    start = time.perf_counter()
     for repeat in ((50, 50, 50), (11, 10, 10), 13):
         with pytest.raises(ValueError, match=r"would draw \d+ atoms .*pass max_atoms=\d+"):
             vis.plot(repeat=repeat)
         with pytest.raises(ValueError, match=r"would draw \d+ atoms"):
             vis.view(repeat=repeat)
-    assert time.perf_counter() - start < 5.0      # refused before any drawing (quiet: ~0.01 s)
     with pytest.raises(ValueError, match="250000 atoms"):
         vis.plot(repeat=(50, 50, 50))
     assert MAX_DRAWN_ATOMS == 2000
