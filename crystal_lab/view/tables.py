@@ -163,7 +163,4 @@ def detail_items(table, i, formula: str, threshold: float) -> list[tuple[str, st
     for c, h in OPTIONAL_COLUMNS[1:]:
         if c in table.columns and row["valid"]:   # an invalid row has no hull to speak of
             items.append((h, cell_text(row[c])))
-    note = row.get("stability_note")
-    if not is_missing(note) and note:
-        items.append(("note", str(note)))
     return items
