@@ -39,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 import crystal_lab as cl
-from crystal_lab.data import dataset_path
+from crystal_lab.datasets import dataset_path
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
 
 RESULTS = Path(__file__).parent / "results"

@@ -9,7 +9,7 @@
    near [-0.05, 0.1] eV/atom. ``--n`` compounds of MP-20 test (seed 0; elemental phases left out,
    they are their own reference) are placed on the val-only hull with their table energies (no
    CHGNet runs); the same structures are placed on a DFT hull of val built from the data set's
-   ``formation_energy_per_atom`` (read through ``crystal_lab.data.load_dataset`` at run time, never
+   ``formation_energy_per_atom`` (read through ``crystal_lab.datasets.load_dataset`` at run time, never
    stored). Reports the fraction in [-0.05, 0.1], the median, the worst cases, and the same split
    by complete / incomplete reference (:meth:`ReferenceTable.missing_subsystems`).
 2. Leave one out: the same test compounds, each against every other val + test compound, CHGNet
@@ -70,7 +70,7 @@ def table_from_csv(csv_path: Path) -> Path:
 
 
 def dft_formation_energies() -> dict[str, float]:
-    from crystal_lab.data import load_dataset
+    from crystal_lab.datasets import load_dataset
 
     out = {}
     for split in ("val", "test"):

@@ -1,7 +1,7 @@
 """How long does each evaluation metric take for 100 and 1,000 MP-20-size structures?
 
 Structures: a random sample of MP-20 ``test`` (seed 0; 1-20 atoms, mean ~10), read through
-``crystal_lab.data.load_dataset``; the novelty / hull reference is MP-20 ``val`` (the training
+``crystal_lab.datasets.load_dataset``; the novelty / hull reference is MP-20 ``val`` (the training
 data). Prints a table and saves JSON under ``benchmarks/results/``.
 
     CRYSTAL_LAB_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/bench_metrics.py
@@ -133,7 +133,7 @@ def main(argv=None) -> dict:
     import numpy as np
 
     from crystal_lab import evaluate as ev
-    from crystal_lab.data import load_dataset
+    from crystal_lab.datasets import load_dataset
 
     rows: list[dict] = []
 

@@ -20,7 +20,7 @@ import torch
 
 import crystal_lab as cl
 from crystal_lab.evaluate import match_rate, smact_validity, structural_validity
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig, count_parameters
+from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig, count_parameters
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -34,8 +34,8 @@ import pandas as pd
 import torch
 from bench_conditioning import crystal_system  # one spglib reading for both benchmarks
 
-from crystal_lab.checkpoint import load_model
-from crystal_lab.data import dataset_path, load_dataset
+from crystal_lab.datasets import dataset_path, load_dataset
+from crystal_lab.model.checkpoint import load_model
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
 
 RESULTS = Path(__file__).parent / "results"
@@ -118,8 +118,8 @@ def sampler_rows(model, n: int, n_variant: int, n_full: int, seed: int, symprec:
 def one_call_rows(model, n: int, times, seed: int, symprec: float) -> list[dict]:
     """MP-20 val crystals noised to t and denoised by one network call: the share whose crystal
     system survives, against the share that survives the noise alone (no denoising)."""
-    from crystal_lab.data import CrystalBatch
-    from crystal_lab.sampler import to_atoms_list
+    from crystal_lab.datasets import CrystalBatch
+    from crystal_lab.model.sampler import to_atoms_list
 
     rng = np.random.default_rng(seed)
     val = load_dataset("mp_20", "val")

@@ -42,8 +42,8 @@ def _sync(device: str) -> None:
 
 def old_step_fn(model, data, plan, device: str):
     """One optimiser step the way the trainer did it before this change."""
-    from crystal_lab.data import CrystalBatch
-    from crystal_lab.train import collate
+    from crystal_lab.datasets import CrystalBatch
+    from crystal_lab.training.loop import collate
 
     items = {}
     for i in np.concatenate(plan):
@@ -68,8 +68,8 @@ def old_step_fn(model, data, plan, device: str):
 
 
 def new_step_fn(model, data, plan, widths, device: str, use_compile: bool):
-    """``crystal_lab.train.train``'s step over ``plan`` with each batch padded to ``widths[j]``."""
-    from crystal_lab.train import Objective, compiled
+    """``crystal_lab.training.loop.train``'s step over ``plan`` with each batch padded to ``widths[j]``."""
+    from crystal_lab.training.loop import Objective, compiled
 
     objective = Objective(model)
     fn = compiled(objective) if use_compile else objective
@@ -103,15 +103,15 @@ def steps_per_s(step, n: int, device: str, warm: int = 2) -> float:
 
 def make(init):
     """A model: from a weights file (``train.load_init``) or freshly built from a ModelConfig."""
-    from crystal_lab.model import CrystalDiffusionModel, ModelConfig
-    from crystal_lab.train import load_init
+    from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
+    from crystal_lab.training.loop import load_init
 
     return CrystalDiffusionModel(copy.deepcopy(init)) if isinstance(init, ModelConfig) else load_init(init)
 
 
 def plans(data, batch_size: int, n: int) -> dict:
     """name -> (batches, widths) for each variant, ``n`` timed batches after one of each width."""
-    from crystal_lab.train import BUCKETS, batch_width, batches
+    from crystal_lab.training.loop import BUCKETS, batch_width, batches
 
     sizes, full = data.n.numpy(), int(data.frac.shape[1])
     old = batches(sizes, batch_size, np.random.default_rng(0), drop_last=True)
@@ -162,8 +162,8 @@ def bench_train(init, data, device: str, batch_size: int, n: int, compiled_too: 
 
 def main(argv=None) -> None:
     import crystal_lab as cl
-    from crystal_lab.model import ModelConfig, count_parameters
-    from crystal_lab.train import TensorData
+    from crystal_lab.model.diffusion import ModelConfig, count_parameters
+    from crystal_lab.training.loop import TensorData
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)

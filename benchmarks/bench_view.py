@@ -41,7 +41,7 @@ def pymatviz_vs_hand(repeats: int = 5) -> None:
     from ase import Atoms
 
     from crystal_lab.structures import to_structure
-    from crystal_lab.view.plotly import structure_figure
+    from crystal_lab.view.crystal_figures import structure_figure
 
     try:
         t0 = time.perf_counter()

@@ -11,13 +11,13 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
-    "load_model": "crystal_lab.checkpoint",
-    "CheckpointError": "crystal_lab.checkpoint",
-    "CrystalDiffusionModel": "crystal_lab.model",
-    "ModelConfig": "crystal_lab.model",
-    "load_dataset": "crystal_lab.data",
-    "read_csv": "crystal_lab.data",
-    "CrystalBatch": "crystal_lab.data",
+    "load_model": "crystal_lab.model.checkpoint",
+    "CheckpointError": "crystal_lab.model.checkpoint",
+    "CrystalDiffusionModel": "crystal_lab.model.diffusion",
+    "ModelConfig": "crystal_lab.model.diffusion",
+    "load_dataset": "crystal_lab.datasets",
+    "read_csv": "crystal_lab.datasets",
+    "CrystalBatch": "crystal_lab.datasets",
     "parse_prompt": "crystal_lab.prompts",
     "describe_prompt": "crystal_lab.chemistry",
     "PromptError": "crystal_lab.prompts",
@@ -28,17 +28,16 @@ _LAZY = {
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
-_SUBMODULES = {"structures", "spelling", "data", "prompts", "chemistry", "limits", "noise", "denoiser",
-               "sampler", "config", "model", "checkpoint", "train", "evaluate", "view", "toy", "explore",
-               "exercises", "workspace", "cli"}
+_SUBMODULES = {"structures", "spelling", "datasets", "prompts", "chemistry", "model", "symmetry",
+               "training", "evaluate", "view", "toy", "explore", "exercises", "workspace", "cli"}
 
 #: the public names and the submodules (tests/test_layers.py checks it against the two maps)
 __all__ = [
     "CheckpointError", "Condition", "CrystalBatch", "CrystalDiffusionModel", "EvaluationDashboard",
-    "GenerateWidget", "ModelConfig", "PromptError", "Visualizer", "checkpoint", "chemistry", "cli",
-    "config", "data", "denoiser", "describe_prompt", "evaluate", "exercises", "explore", "limits",
-    "load_dataset", "load_model", "model", "noise", "parse_prompt", "prompts", "read_csv", "sampler",
-    "save_results", "spelling", "structures", "summarize", "toy", "train", "view", "workspace",
+    "GenerateWidget", "ModelConfig", "PromptError", "Visualizer", "chemistry", "cli", "datasets",
+    "describe_prompt", "evaluate", "exercises", "explore", "load_dataset", "load_model", "model",
+    "parse_prompt", "prompts", "read_csv", "save_results", "spelling", "structures", "summarize",
+    "symmetry", "toy", "training", "view", "workspace",
 ]
 
 

@@ -146,7 +146,7 @@ def _steps(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1 or 'full', got {text!r}") from None
 
 
-#: ``crystal-lab train`` option -> keyword of ``crystal_lab.train.train``
+#: ``crystal-lab train`` option -> keyword of ``crystal_lab.training.loop.train``
 TRAIN_OPTIONS = {
     "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24"),
     "--split": ("split", str, "split to train on: train, val or test"),
@@ -169,8 +169,8 @@ TRAIN_OPTIONS = {
 
 
 def _cmd_train(args) -> int:
-    from crystal_lab.run_files import OccupiedRunFolder
-    from crystal_lab.train import train
+    from crystal_lab.training.loop import train
+    from crystal_lab.training.run_files import OccupiedRunFolder
 
     kwargs = {dest: getattr(args, dest) for dest, _, _ in TRAIN_OPTIONS.values()
               if hasattr(args, dest)}  # only what was given: train()'s defaults rule the rest
@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("train", help="train or resume a model (options left out take "
-                                     "crystal_lab.train.train's defaults)")
+                                     "crystal_lab.training.loop.train's defaults)")
     for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
         if kind is bool:
             p.add_argument(flag, dest=dest, action="store_true", default=argparse.SUPPRESS, help=text)

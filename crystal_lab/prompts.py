@@ -28,7 +28,7 @@ Every message about a bad prompt, ``n_atoms`` or condition lives in this module,
 (:class:`PromptError`, naming the problem), with the whole-number check :func:`whole_number`
 that ``model.sample`` uses for its other arguments. The messages about what one model can do
 (elements beyond its embedding table, the size caps, callbacks, guidance) are raised by
-:mod:`crystal_lab.model`; those about weights files by :mod:`crystal_lab.checkpoint`. A word the
+:mod:`crystal_lab.model.diffusion`; those about weights files by :mod:`crystal_lab.model.checkpoint`. A word the
 grammar does not know gets a message listing what it understands; a formula typed in the wrong
 letter case gets a suggestion ("srtio3": did you mean SrTiO3?). The prose that explains a prompt
 to a student is :func:`crystal_lab.chemistry.describe_prompt`.

@@ -53,7 +53,7 @@ def toy_reverse() -> Path:
 
 def train_loss() -> Path:
     from crystal_lab import load_dataset
-    from crystal_lab.train import read_log, train
+    from crystal_lab.training.loop import read_log, train
 
     train_set = load_dataset("perov_5", "val", limit=500)
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,7 +34,7 @@ def read_split(split: str, limit: int | None):
     """(material_id, Structure) pairs of one MP-20 split, read with pymatgen's CIF parser."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from crystal_lab.data import dataset_path, read_csv
+    from crystal_lab.datasets import dataset_path, read_csv
 
     rows = read_csv(dataset_path("mp_20", split), limit=limit)
     return [(str(a.info["material_id"]), AseAtomsAdaptor.get_structure(a)) for a in rows]

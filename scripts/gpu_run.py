@@ -15,7 +15,7 @@ never goes into git). In order, everything into ``--out`` (no file above 16 MB):
    steps, minutes of compiling); the compiled bucketed rate is the training run's own
    (``train_steps_per_s`` in ``run.json``, compiling included), against 16.6 ms a step for the
    padded compiled trainer on an H200 (README);
-2. training for ``--minutes`` from ``<data>/init.pt`` with ``crystal_lab.train.train``: bucketed
+2. training for ``--minutes`` from ``<data>/init.pt`` with ``crystal_lab.training.loop.train``: bucketed
    compiled batches, bf16, the per-layer FiLM conditioning (zero-initialised, so the warm start
    begins exactly at the init weights), the crystal-system and energy conditions dropped half the
    time each (what property classifier-free guidance needs), fresh optimiser, cosine decay; then
@@ -40,10 +40,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crystal_lab.checkpoint import load_model
-from crystal_lab.checkpoint import save as save_weights
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig, count_parameters
-from crystal_lab.train import TensorData, export, train
+from crystal_lab.model.checkpoint import load_model
+from crystal_lab.model.checkpoint import save as save_weights
+from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig, count_parameters
+from crystal_lab.training.loop import TensorData, export, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_train import bench_train

@@ -3,7 +3,7 @@
     python scripts/prepare_gpu_run.py --out .gpu --init ../shared/checkpoints/mp20-h384-l6.pt
 
 Writes ``train.pt`` (MP-20 val as padded tensors with crystal-system and formation-energy labels:
-a :class:`crystal_lab.train.TensorData`), ``targets.json`` (the CSP prompts of
+a :class:`crystal_lab.training.loop.TensorData`), ``targets.json`` (the CSP prompts of
 ``benchmarks/bench_model.py``: the same 1,000 MP-20 test structures), a copy of the init weights,
 and the wheel of ASE (the one package the core needs beyond torch and numpy). The folder holds
 reference data: keep it git-ignored (``.git/info/exclude``) and never commit it.
@@ -31,7 +31,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     import crystal_lab as cl
-    from crystal_lab.train import TensorData
+    from crystal_lab.training.loop import TensorData
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_model import formula_prompt

@@ -64,7 +64,7 @@ def main(argv=None) -> None:
     name = args.name or run.name
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"gpu_run_{name}.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
-    from crystal_lab.checkpoint import load_model
+    from crystal_lab.model.checkpoint import load_model
 
     config = load_model(run / "mp20.pt", device="cpu").config
     append_run({"name": name, "config": f"{config.network.hidden}x{config.network.layers}", "init": card.get("warm_start", ""),

@@ -6,10 +6,10 @@ import pickle
 import pytest
 import torch
 
-from crystal_lab import checkpoint
-from crystal_lab.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
-from crystal_lab.config import resolve_device
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+from crystal_lab.model import checkpoint
+from crystal_lab.model.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
+from crystal_lab.model.config import resolve_device
+from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 
 
 @pytest.fixture(scope="module")

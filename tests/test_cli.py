@@ -151,7 +151,7 @@ def test_crystal_lab_errors_are_one_line_but_bugs_keep_their_traceback(monkeypat
     class CheckpointError(RuntimeError):   # any crystal_lab error is a user error
         pass
 
-    CheckpointError.__module__ = "crystal_lab.checkpoint"
+    CheckpointError.__module__ = "crystal_lab.model.checkpoint"
 
     def missing(path=None, device="auto"):
         raise CheckpointError("no weights at /x/mp20.pt")
@@ -171,7 +171,7 @@ def test_crystal_lab_errors_are_one_line_but_bugs_keep_their_traceback(monkeypat
 @pytest.mark.slow
 def test_sample_with_a_real_small_model(tmp_path, monkeypatch):
     """End to end through the real model code (random weights, few steps)."""
-    from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+    from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 
     model = CrystalDiffusionModel(ModelConfig(hidden=32, layers=2))
     monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model,
@@ -188,9 +188,9 @@ def test_sample_with_a_real_small_model(tmp_path, monkeypatch):
 @pytest.fixture
 def fake_train(monkeypatch):
     calls = []
-    module = types.ModuleType("crystal_lab.train")
+    module = types.ModuleType("crystal_lab.training.loop")
     module.train = lambda **kwargs: calls.append(kwargs)
-    monkeypatch.setitem(sys.modules, "crystal_lab.train", module)
+    monkeypatch.setitem(sys.modules, "crystal_lab.training.loop", module)
     return calls
 
 
@@ -300,7 +300,7 @@ def test_sample_on_a_device_this_machine_lacks_is_one_line(monkeypatch, tmp_path
 
 
 def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
-    from crystal_lab.checkpoint import DEFAULT_WEIGHTS
+    from crystal_lab.model.checkpoint import DEFAULT_WEIGHTS
 
     notes = tmp_path / "notes.txt"
     notes.write_text("not weights\n")
@@ -323,11 +323,11 @@ def tiny_data(monkeypatch):
     """``crystal-lab train`` on four small crystals instead of a data set read from disk."""
     from ase.build import bulk
 
-    import crystal_lab.train
+    import crystal_lab.training.loop
 
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
                   bulk("MgO", "rocksalt", a=4.2)]
-    monkeypatch.setattr(crystal_lab.train, "load_dataset", lambda name, split, limit=None: structures[:limit])
+    monkeypatch.setattr(crystal_lab.training.loop, "load_dataset", lambda name, split, limit=None: structures[:limit])
     return ["--hidden", "16", "--layers", "1", "--batch-size", "2", "--device", "cpu"]
 
 
@@ -411,7 +411,7 @@ def test_console_script_is_installed():
 def test_sample_caps_name_the_cli_flag(monkeypatch, tmp_path, capsys, argv, message):
     import re
 
-    from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+    from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 
     model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1))
     monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)

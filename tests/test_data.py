@@ -9,8 +9,14 @@ import pytest
 import torch
 from ase.build import bulk
 
-from crystal_lab import data
-from crystal_lab.data import CrystalBatch, DataFileError, DataNotFoundError, load_dataset, read_csv
+from crystal_lab import datasets as data
+from crystal_lab.datasets import (
+    CrystalBatch,
+    DataFileError,
+    DataNotFoundError,
+    load_dataset,
+    read_csv,
+)
 from crystal_lab.structures import to_atoms as structure_to_atoms
 from crystal_lab.structures import to_structure as atoms_to_structure
 

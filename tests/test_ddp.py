@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from crystal_lab.train import read_log, train
+from crystal_lab.training.loop import read_log, train
 
 SETUP = textwrap.dedent("""
     import numpy as np
@@ -26,7 +26,7 @@ SETUP = textwrap.dedent("""
 
 RUNNER = SETUP + textwrap.dedent("""
     import sys, os, torch
-    from crystal_lab.train import train
+    from crystal_lab.training.loop import train
     model = train(structures=structures(), out_dir=sys.argv[1], **KW)
     torch.save({k: v for k, v in model.state_dict().items()}, f"{sys.argv[1]}/rank{os.environ['RANK']}.pt")
 """)

@@ -4,8 +4,8 @@ import pytest
 import torch
 from ase import Atoms
 
-from crystal_lab.data import CrystalBatch
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+from crystal_lab.datasets import CrystalBatch
+from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def random_inputs(model, B=3, N=6, seed=0):
 
 def plain_layers(monkeypatch):
     """Make every message layer ignore its FiLM input: the network as it was without FiLM."""
-    from crystal_lab import denoiser
+    from crystal_lab.model import denoiser
 
     forward = denoiser.MessageLayer.forward
     monkeypatch.setattr(denoiser.MessageLayer, "forward",
@@ -126,7 +126,7 @@ def plain_layers(monkeypatch):
 
 @pytest.fixture(scope="module")
 def shipped():
-    from crystal_lab.checkpoint import load_model
+    from crystal_lab.model.checkpoint import load_model
 
     return load_model(device="cpu")
 
@@ -227,7 +227,7 @@ class Counting(torch.nn.Module):
 
 @pytest.mark.parametrize("w", [1.0, 2.0])
 def test_property_guidance_mixes_with_and_without_the_properties(shipped, w):
-    from crystal_lab.sampler import guided
+    from crystal_lab.model.sampler import guided
 
     args, extra = random_inputs(shipped)
     net = Counting(shipped.denoiser)
@@ -248,7 +248,7 @@ def test_property_guidance_mixes_with_and_without_the_properties(shipped, w):
 
 
 def test_property_guidance_zero_is_no_guidance_and_costs_no_call(shipped):
-    from crystal_lab.sampler import guided
+    from crystal_lab.model.sampler import guided
 
     args, extra = random_inputs(shipped)
     net = Counting(shipped.denoiser)

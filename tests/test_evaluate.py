@@ -100,8 +100,8 @@ def test_public_names_are_the_functions_not_the_modules():
     import importlib
     import types
 
-    homes = {"validity": "validity", "uniqueness": "uniqueness", "stability": "hull",
-             "novelty": "uniqueness", "match": "matching", "summarize": "summary",
+    homes = {"validity": "validation", "uniqueness": "duplicates", "stability": "hull",
+             "novelty": "duplicates", "match": "matching", "summarize": "summary",
              "chgnet_energy": "chgnet", "relax": "chgnet"}
     for name, module in homes.items():
         public = getattr(ev, name)
@@ -212,7 +212,7 @@ def test_summary_without_stability(tmp_path):
 
 @pytest.mark.slow  # ~10 s: reads 40 MP-20 test CIFs and the matching val rows
 def test_mp20_test_structures_are_valid_unique_and_mostly_novel():
-    from crystal_lab.data import load_dataset
+    from crystal_lab.datasets import load_dataset
 
     sample = load_dataset("mp_20", "test", limit=40, seed=0)
     structural = [v.valid for v in ev.structural_validity(sample)]
@@ -223,7 +223,7 @@ def test_mp20_test_structures_are_valid_unique_and_mostly_novel():
 
 
 def test_training_structures_are_not_novel_against_the_default_index():
-    from crystal_lab.data import load_dataset
+    from crystal_lab.datasets import load_dataset
 
     training = load_dataset("mp_20", "val", limit=3)
     assert ev.is_novel(training) == [False, False, False]
@@ -614,7 +614,7 @@ def test_bad_reference_rows_are_never_candidates():
     assert ev.is_novel([rocksalt(), cscl_type()], reference=reference) == [False, True]
     best = ev.match(rocksalt(5.6), reference)
     assert best.matched and best.reference_index == 3
-    from crystal_lab.evaluate.uniqueness import reference_index
+    from crystal_lab.evaluate.duplicates import reference_index
 
     index = reference_index(reference)
     assert sorted(i for i, _ in index.skipped) == [0, 1, 2]  # flat: found when NaCl was matched

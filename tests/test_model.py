@@ -9,10 +9,10 @@ import torch
 from ase.build import bulk
 
 import crystal_lab as cl
-from crystal_lab import checkpoint
-from crystal_lab.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
-from crystal_lab.limits import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+from crystal_lab.model import checkpoint
+from crystal_lab.model.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_model
+from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
+from crystal_lab.model.limits import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS
 from crystal_lab.prompts import PromptError
 
 
@@ -156,7 +156,7 @@ def test_foreign_file_never_runs_code(tmp_path):
 def test_tiny_train_then_sample_and_resume(tmp_path):
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43),
                   bulk("Cu", "fcc", a=3.6), bulk("MgO", "rocksalt", a=4.2)]
-    from crystal_lab.train import read_log, train
+    from crystal_lab.training.loop import read_log, train
 
     model = train(structures=structures, epochs=2, hidden=16, layers=1, batch_size=2,
                   out_dir=tmp_path, progress=False)
@@ -248,7 +248,7 @@ def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
 def test_noise_tables_are_buffers_that_travel_with_the_model(tiny_model):
     """No hand-written noise state: the schedules' tables are buffers in the model's state_dict and
     follow .to() / .double() like the weights."""
-    from crystal_lab.noise import CrystalNoise
+    from crystal_lab.model.noise import CrystalNoise
 
     assert CrystalNoise.state_dict is torch.nn.Module.state_dict
     keys = set(tiny_model.state_dict())
@@ -260,8 +260,8 @@ def test_noise_tables_are_buffers_that_travel_with_the_model(tiny_model):
 
 
 def test_model_config_groups_and_the_first_flat_names():
-    from crystal_lab.model import DataStats, NetworkConfig, TrainingConfig
-    from crystal_lab.sampler import SamplerConfig
+    from crystal_lab.model.diffusion import DataStats, NetworkConfig, TrainingConfig
+    from crystal_lab.model.sampler import SamplerConfig
 
     c = ModelConfig(hidden=64, layers=3, default_steps=20, p_csp=0.5, n_atoms_hist={4: 1.0})
     assert c.network == NetworkConfig(hidden=64, layers=3)
@@ -285,7 +285,7 @@ def test_model_config_groups_and_the_first_flat_names():
 def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
     """Weights without the inverse-design condition layers load; those layers are exact zeros, so
     a warm-started model computes what those weights computed."""
-    from crystal_lab.denoiser import Denoiser
+    from crystal_lab.model.denoiser import Denoiser
 
     fresh = Denoiser(hidden=16, layers=1)
     assert fresh.system.weight.abs().sum() == 0 and fresh.energy[-1].weight.abs().sum() == 0
@@ -343,7 +343,7 @@ def test_guidance_and_conditions_sample_the_prompt(tiny_model):
 def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
     """train(init=...) starts from a weights file with a fresh optimiser; export ships float16 EMA
     weights with a sha256 sidecar that load_model verifies."""
-    from crystal_lab.train import TensorData, export, lr_at, train
+    from crystal_lab.training.loop import TensorData, export, lr_at, train
 
     checkpoint.save(tiny_model, tmp_path / "init.pt")
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 4
@@ -455,7 +455,7 @@ def test_sizes_the_training_data_never_saw_are_a_plain_error():
 
 @pytest.mark.parametrize("callback", [123, "print", [print], object()])
 def test_a_callback_that_cannot_be_called_is_refused_before_sampling(tiny_model, monkeypatch, callback):
-    import crystal_lab.model as model_module
+    import crystal_lab.model.diffusion as model_module
 
     monkeypatch.setattr(model_module, "sample_batch", lambda *a, **k: pytest.fail("sampling started"))
     with pytest.raises(PromptError, match="callback must be a function"):
@@ -464,7 +464,7 @@ def test_a_callback_that_cannot_be_called_is_refused_before_sampling(tiny_model,
 
 @pytest.mark.parametrize("steps", [MAX_STEPS + 1, 10**6, np.int64(5000)])
 def test_steps_are_capped_with_an_estimate_and_allow_large(tiny_model, monkeypatch, steps):
-    import crystal_lab.model as model_module
+    import crystal_lab.model.diffusion as model_module
 
     with pytest.raises(PromptError, match=rf"steps={int(steps)} would take about \d+ (s|min|h) on cpu "
                                           rf"for 3 structure\(s\) \(cap {MAX_STEPS}; 'full' is 1000\); "

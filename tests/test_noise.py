@@ -5,7 +5,7 @@ import pytest
 import torch
 from ase.build import bulk
 
-from crystal_lab.noise import (
+from crystal_lab.model.noise import (
     MASK,
     CrystalNoise,
     LatticeDDPM,
@@ -39,7 +39,7 @@ def test_coords_target_has_unit_scale_and_matches_score():
         _, target = coords.add_noise(x0, torch.full((4000,), t, dtype=torch.float64), gen(2))
         assert abs(float((target**2).mean()) - 1) < 0.1
     # at small sigma the wrapped-normal score is the Gaussian score -d / sigma^2
-    from crystal_lab.noise import wrapped_normal_score
+    from crystal_lab.model.noise import wrapped_normal_score
     d = torch.tensor([0.001, -0.002], dtype=torch.float64)
     assert torch.allclose(wrapped_normal_score(d, torch.tensor(0.01, dtype=torch.float64)), -d / 1e-4)
 

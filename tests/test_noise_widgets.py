@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from crystal_lab.view import noise as nw
+from crystal_lab.view import forward_reverse as nw
 
 
 @pytest.fixture(scope="module")

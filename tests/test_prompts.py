@@ -89,7 +89,7 @@ def test_charge_balanced_agrees_with_smact_validity_on_real_and_made_up_composit
     from collections import Counter
 
     from crystal_lab.chemistry import charge_balanced
-    from crystal_lab.data import load_dataset
+    from crystal_lab.datasets import load_dataset
     from crystal_lab.evaluate import smact_validity
 
     made_up = ["NaCl2", "BaTiO3", "Li3PS4", "FeO", "Fe2O3", "CuAu", "NaK", "He", "XeF2", "KrF",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crystal_lab.quality import (
+from crystal_lab.view.quality import (
     ANCHORS,
     RANDOM_SEARCH,
     default_results_path,
@@ -39,7 +39,7 @@ def test_box_shows_the_file_numbers_floor_and_anchors(tmp_path):
 
 
 def test_quality_line_follows_the_file(tmp_path, monkeypatch):
-    from crystal_lab.quality import quality_line
+    from crystal_lab.view.quality import quality_line
 
     line = quality_line(_write(tmp_path, 0.2345, n=321))
     assert "23.4%" in line and "321 MP-20" in line and "8.7%" in line and "33.9%" in line
@@ -78,7 +78,7 @@ def test_package_file_and_benchmark_result_agree():
 
 
 def test_shipped_results_are_the_benchmark_files():
-    from crystal_lab.quality import shipped_results
+    from crystal_lab.view.quality import shipped_results
 
     for name, bench in (("quality", "model.json"), ("conditioning", "conditioning.json")):
         shipped = shipped_results(name)
@@ -114,7 +114,7 @@ def test_a_wheel_installed_elsewhere_shows_the_numbers(tmp_path):
                     str(wheel)], check=True, env=env, cwd=tmp_path, timeout=300)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import crystal_lab.quality as q, json; box = q.quality_box(); "
+    code = ("import crystal_lab.view.quality as q, json; box = q.quality_box(); "
             "print(json.dumps({'file': q.__file__, 'rate': q.load_quality().match_rate, "
             "'box': str(box), 'cond': q.shipped_results('conditioning')['size']}))")
     out = subprocess.run([str(python), "-c", code], check=True, env=env, cwd=elsewhere,

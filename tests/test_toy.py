@@ -78,7 +78,7 @@ def test_toy_ddpm_trains_at_defaults_and_samples_get_closer_to_the_data():
 def test_toy_noise_has_the_crystal_protocol_and_the_lattice_schedule():
     import torch
 
-    from crystal_lab.noise.lattice import LatticeDDPM
+    from crystal_lab.model.noise.lattice import LatticeDDPM
 
     noise = toy.ToyNoise()
     t = torch.tensor([0.0, 0.3, 0.7, 1.0])

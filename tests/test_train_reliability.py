@@ -20,7 +20,7 @@ import torch
 import tqdm.std
 from ase.build import bulk
 
-from crystal_lab.train import (
+from crystal_lab.training.loop import (
     BUCKETS,
     TensorData,
     atomic_save,
@@ -60,7 +60,7 @@ def test_numpy_whole_numbers_are_accepted(tmp_path):
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all\n", None])
 def test_resume_from_something_that_is_not_a_run_checkpoint_is_a_clear_error(tmp_path, content):
-    from crystal_lab.checkpoint import DEFAULT_WEIGHTS
+    from crystal_lab.model.checkpoint import DEFAULT_WEIGHTS
 
     path = DEFAULT_WEIGHTS if content is None else tmp_path / "x.pt"
     if content is not None:
@@ -175,7 +175,7 @@ def test_a_max_steps_stop_ends_its_one_bar_full(tmp_path, bars, max_steps):
 
 
 def test_a_run_that_fails_leaves_its_bar_unfinished(tmp_path, bars, monkeypatch):
-    import crystal_lab.train as tr
+    import crystal_lab.training.loop as tr
 
     calls = []
 
@@ -204,7 +204,7 @@ def test_quiet_run_prints_nothing_at_its_budget(tmp_path, capsys):
 RUNNER = textwrap.dedent("""
     import sys
     from ase.build import bulk
-    from crystal_lab.train import train
+    from crystal_lab.training.loop import train
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 10
     train(structures=structures, epochs=10**6, hidden=16, layers=1, batch_size=2, out_dir=sys.argv[1],
           progress=False, save_every_minutes=1000)
@@ -307,7 +307,7 @@ def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
 def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path, monkeypatch, capsys):
     """torch.compile can fail only when the backward graph is compiled (e.g. a C++ compiler
     error on a CPU): the run goes on eagerly instead of crashing."""
-    import crystal_lab.train as tr
+    import crystal_lab.training.loop as tr
 
     class Broken(torch.autograd.Function):
         @staticmethod

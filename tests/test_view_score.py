@@ -7,7 +7,7 @@ import pytest
 import torch
 from ase.data import atomic_numbers
 
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 from crystal_lab.view import score_figure, score_steps
 
 

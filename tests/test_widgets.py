@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 from crystal_lab.view import GenerateWidget, suggest_prompt
 from crystal_lab.view.messages import format_seconds, progress_of, run_status
 
@@ -34,7 +34,7 @@ def test_generate_fills_results_label_and_progress(tiny_model):
     assert g.progress.value == 1.0 and g.status.value.startswith("done: 2 structures, 8 steps")
     # the picture of structure 0, in the widget's one nglview stage, with its quality badges
     assert len(g.viewer.ngl._ngl_component_ids) == 1 and g.viewer.widget.layout.display == ""
-    from crystal_lab.evaluate.validity import smact_validity, structural_validity
+    from crystal_lab.evaluate.validation import smact_validity, structural_validity
     from crystal_lab.view.facts import spacegroup
 
     first = g.results[0]                                    # the badges say what is true of it

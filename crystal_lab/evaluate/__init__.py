@@ -16,6 +16,15 @@ from __future__ import annotations
 # after module x was first imported, so the package attribute is the function (a test checks it).
 from .baseline import random_baseline
 from .chgnet import CellTooLargeError, InvalidCellError, chgnet_energy, get_chgnet, relax
+from .duplicates import (
+    default_matcher,
+    default_reference,
+    duplicate_groups,
+    is_novel,
+    is_unique,
+    novelty,
+    uniqueness,
+)
 from .hull import (
     ElementReference,
     HullReference,
@@ -30,16 +39,7 @@ from .matching import Match, match, match_rate, rms_distance
 from .reference_table import ReferenceTable, reference_table
 from .settings import MAX_ATOMS_CHGNET, STABILITY_THRESHOLD, StabilitySettings
 from .summary import Summary, summarize
-from .uniqueness import (
-    default_matcher,
-    default_reference,
-    duplicate_groups,
-    is_novel,
-    is_unique,
-    novelty,
-    uniqueness,
-)
-from .validity import Validity, smact_validity, structural_validity, validity
+from .validation import Validity, smact_validity, structural_validity, validity
 
 __all__ = [
     "MAX_ATOMS_CHGNET", "STABILITY_THRESHOLD", "CellTooLargeError", "ElementReference",

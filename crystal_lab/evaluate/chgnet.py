@@ -72,7 +72,7 @@ def check_valid(x) -> None:
     flat or near-singular cell, overlapping atoms): on such a cell the neighbour list of
     CHGNet's graph can grow without bound."""
     from .rows import row_of
-    from .validity import structural_row
+    from .validation import structural_row
 
     verdict = structural_row(row_of(x))
     if not verdict:

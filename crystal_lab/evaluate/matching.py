@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..structures import is_single
+from .duplicates import default_matcher, reference_index
 from .rows import Row, row_of, rows_of
-from .uniqueness import default_matcher, reference_index
-from .validity import structural_row, validity
+from .validation import structural_row, validity
 
 
 @dataclass(frozen=True)

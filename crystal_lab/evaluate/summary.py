@@ -181,9 +181,9 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
         return Summary(_empty_table(), _rates(None, 0, stability, s), [], [], None,
                        _empty_baseline(stability, s) if baseline else None)
 
+    from .duplicates import duplicate_labels, novel_flags, reference_index
     from .hull import hull_reference
-    from .uniqueness import duplicate_labels, novel_flags, reference_index
-    from .validity import combined, smact_row, structural_row
+    from .validation import combined, smact_row, structural_row
 
     def report(stage: str, done: int, total: int) -> None:
         if callback is not None:

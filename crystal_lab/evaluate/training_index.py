@@ -4,7 +4,7 @@ Novelty compares a structure only with the reference structures of the same redu
 most generated formulas match none. The shipped CHGNet table (:mod:`.reference_table`) already
 holds the reduced formula and material id of every MP-20 val structure, so it is the index: a
 formula with no entry is novel at once, and for a formula with entries only those few rows are
-read from the data layer (``crystal_lab.data``; the CSV text is read once, ~0.3 s, and only the
+read from the data layer (``crystal_lab.datasets``; the CSV text is read once, ~0.3 s, and only the
 matching CIFs are parsed, then cached). Nothing from the data set is shipped beyond the formula
 and the id.
 """
@@ -24,7 +24,7 @@ STRUCTURE_CACHE_SIZE = 2048
 @lru_cache(maxsize=2)
 def _cif_text(name: str, split: str) -> dict[str, str]:
     """``{material_id: cif}`` of one data set split, read as text (no CIF is parsed here)."""
-    from crystal_lab.data import dataset_path
+    from crystal_lab.datasets import dataset_path
 
     path = Path(dataset_path(name, split))
     opener = gzip.open if path.suffix == ".gz" else open
@@ -36,7 +36,7 @@ def _cif_text(name: str, split: str) -> dict[str, str]:
 class TrainingIndex:
     """MP-20 val by reduced formula, from the shipped table; structures are loaded lazily.
 
-    The same interface as :class:`~crystal_lab.evaluate.uniqueness.ReferenceIndex`:
+    The same interface as :class:`~crystal_lab.evaluate.duplicates.ReferenceIndex`:
     ``candidates(formula)`` gives row numbers, ``structure(i)`` the pymatgen Structure of one row.
     """
 

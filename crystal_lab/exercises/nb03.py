@@ -111,7 +111,7 @@ EXERCISES: dict[str, Exercise] = {
             'that the composition is charge neutral',
         ),
         "zb64:eNpLAgAAYwBj",
-        hint='Read the theory cell on prompts, or crystal_lab/sampler.py (allowed, ensure_elements).',
+        hint='Read the theory cell on prompts, or crystal_lab/model/sampler.py (allowed, ensure_elements).',
         why=(
             "zb64:eNo1jD0SgjAUhK+ynZKC2loPYMMFHrCQDCFh8p4y3N6IY7Mz+/c51zfOofOEyrpFFqyii4JvlgPZfE0YuTL"
             "ZRRHzHEwhaUShqIY5VWd5/SrqGKyVZlAGjxjUOP7vkG2jFG3x8FJmIvFlRWKw4wSqSR9+rhCRUwXmk5loey4Lrnf"

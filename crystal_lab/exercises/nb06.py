@@ -10,7 +10,7 @@ from crystal_lab.exercises.checks import integer, number, question
 
 @lru_cache(maxsize=4)
 def _n_params(hidden: int, layers: int) -> int:
-    from crystal_lab.model import CrystalDiffusionModel, ModelConfig
+    from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 
     model = CrystalDiffusionModel(ModelConfig(hidden=hidden, layers=layers))
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -36,7 +36,7 @@ EXERCISES: dict[str, Exercise] = {
               "`CrystalDiffusionModel(ModelConfig(hidden=h, layers=2))` for h = 32 and 64, add up "
               "`p.numel()` over `model.parameters()`, and divide (two decimals)."),
         solution=hide(
-            "from crystal_lab.model import CrystalDiffusionModel, ModelConfig\n"
+            "from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig\n"
             "def count(h):\n"
             "    m = CrystalDiffusionModel(ModelConfig(hidden=h, layers=2))\n"
             "    return sum(p.numel() for p in m.parameters() if p.requires_grad)\n"

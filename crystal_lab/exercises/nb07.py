@@ -32,7 +32,7 @@ def training_table():
     the Materials Project value the model was conditioned on). No CIF is parsed: a second."""
     import pandas as pd
 
-    from crystal_lab.data import dataset_path
+    from crystal_lab.datasets import dataset_path
     from crystal_lab.prompts import crystal_system_of
 
     df = pd.read_csv(dataset_path("mp_20", "val"),

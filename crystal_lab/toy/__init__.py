@@ -11,8 +11,8 @@ Its figures are in :mod:`crystal_lab.view` (``random_walk_figure``, ``cloud_anim
 """
 from __future__ import annotations
 
-from .data import energy_distance, random_walk, spiral, word
 from .ddpm import ToyDDPM, ToyNet
+from .distributions import energy_distance, random_walk, spiral, word
 from .process import ToyNoise
 
 __all__ = ["ToyDDPM", "ToyNet", "ToyNoise", "energy_distance", "random_walk", "spiral", "word"]

@@ -1,8 +1,8 @@
 """The toy's noise process: the Gaussian DDPM of the crystal lattice, on 2D points.
 
-``ToyNoise`` has the protocol of every noise process of the lab (:mod:`crystal_lab.noise`):
+``ToyNoise`` has the protocol of every noise process of the lab (:mod:`crystal_lab.model.noise`):
 ``add_noise(x0, t) -> (x_t, target)``, ``step(x_t, prediction, t, s) -> x_s``, ``loss`` and
-``prior``, with t in [0, 1]. It is the lattice's process (:class:`crystal_lab.noise.lattice.
+``prior``, with t in [0, 1]. It is the lattice's process (:class:`crystal_lab.model.noise.lattice.
 LatticeDDPM`: the cosine schedule of Nichol & Dhariwal 2021, the network predicts the noise
 ``eps``, DDIM steps with ``eta``) applied to points instead of lattice parameters, so a student
 meets one interface in 2D and in 3D.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from crystal_lab.noise.lattice import LatticeDDPM
+from crystal_lab.model.noise.lattice import LatticeDDPM
 
 __all__ = ["ToyNoise"]
 

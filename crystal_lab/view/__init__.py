@@ -4,14 +4,15 @@
 * :mod:`.style`: element colours, the masked-atom look and the element legend;
 * :mod:`.bonds`: bond and periodic-image geometry;
 * :mod:`.ngl`: the nglview viewer (one persistent stage per widget), its PDB writer and
-  description; :mod:`.plotly`: plotly figures and the one play/slider helper;
+  description; :mod:`.crystal_figures`: plotly figures and the one play/slider helper;
 * :mod:`.visualizer`: ``Visualizer``; :mod:`.generate`: ``GenerateWidget``;
-  :mod:`.noise`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
+  :mod:`.forward_reverse`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
   :mod:`.badges`: the quality badges of a generated structure;
 * :mod:`.tables` and :mod:`.hull_figure`: the dashboard's table and figures as plain functions;
 * :mod:`.score`: the network's predicted score as arrows on the atoms (``score_steps``,
   ``score_figure``); :mod:`.toy_figures`: the 2D toy's figures (``toy_score_figure``: its
-  learned score field); :mod:`.boxes`: widget boxes whose text form is one sentence.
+  learned score field); :mod:`.quality`: the model's measured quality
+  beside its floor (``quality_box``); :mod:`.boxes`: widget boxes whose text form is one sentence.
 
 Submodules load lazily (``import crystal_lab.view`` imports no widget library).
 """
@@ -21,15 +22,15 @@ import importlib
 
 _LAZY = {
     "Visualizer": "visualizer", "FrameViewer": "ngl", "GenerateWidget": "generate",
-    "EvaluationDashboard": "dashboard", "structure_figure": "plotly",
-    "trajectory_figure": "plotly", "add_player": "plotly", "describe": "facts",
+    "EvaluationDashboard": "dashboard", "structure_figure": "crystal_figures",
+    "trajectory_figure": "crystal_figures", "add_player": "crystal_figures", "describe": "facts",
     "formula": "facts", "legend_html": "style", "quality_badges": "badges",
     "suggest_prompt": "generate", "min_distance": "facts", "spacegroup": "facts",
     "as_atoms": "facts", "save_cif": "ngl",
-    "forward_figure": "noise", "forward_frames": "noise", "forward_noise_widget": "noise",
-    "noise_curves": "noise", "noise_curves_figure": "noise", "reverse_figure": "noise",
-    "reverse_widget": "noise", "side_by_side": "noise", "trajectory_metrics": "noise",
-    "get_noise": "noise", "score_steps": "score", "score_figure": "score", "ScoreStep": "score",
+    "forward_figure": "forward_reverse", "forward_frames": "forward_reverse", "forward_noise_widget": "forward_reverse",
+    "noise_curves": "forward_reverse", "noise_curves_figure": "forward_reverse", "reverse_figure": "forward_reverse",
+    "reverse_widget": "forward_reverse", "side_by_side": "forward_reverse", "trajectory_metrics": "forward_reverse",
+    "get_noise": "forward_reverse", "score_steps": "score", "score_figure": "score", "ScoreStep": "score",
     "phase_diagram_figure": "hull_figure", "random_walk_figure": "toy_figures",
     "cloud_animation": "toy_figures", "loss_figure": "toy_figures",
     "toy_score_figure": "toy_figures",

@@ -24,7 +24,7 @@ VOLUME_PER_ATOM_RANGE = (9.6, 40.3)
 def structure_quality(atoms: Atoms) -> dict:
     """``{"valid", "reason", "smact", "smact_reason", "volume_per_atom", "volume_ok",
     "spacegroup"}`` for one structure."""
-    from crystal_lab.evaluate.validity import smact_validity, structural_validity
+    from crystal_lab.evaluate.validation import smact_validity, structural_validity
 
     if (atoms.numbers == 0).any():
         return {"valid": False, "reason": "atom types still masked", "smact": False,

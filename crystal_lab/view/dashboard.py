@@ -251,7 +251,7 @@ class EvaluationDashboard:
             return
         atoms = to_atoms(self.structures[index])
         if self.viewer == "plotly":
-            from .plotly import structure_figure
+            from .crystal_figures import structure_figure
 
             self.view_out.clear_output(wait=True)
             with self.view_out:

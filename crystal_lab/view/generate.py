@@ -48,7 +48,7 @@ __all__ = ["CRYSTAL_SYSTEMS", "GenerateWidget", "suggest_prompt"]
 class GenerateWidget(w.VBox):
     """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
 
-    ``model``: a :class:`crystal_lab.model.CrystalDiffusionModel` (default: the shipped model,
+    ``model``: a :class:`crystal_lab.model.diffusion.CrystalDiffusionModel` (default: the shipped model,
     loaded when the helper line first runs its checks, as the widget is built). ``steps=None``
     uses the model's default number of steps.
     ``batch_size``: passed to ``model.sample`` (and used for the progress bar).
@@ -158,7 +158,7 @@ class GenerateWidget(w.VBox):
     def model(self):
         """The model (the shipped one is loaded on first use)."""
         if self._model is None:
-            from crystal_lab.checkpoint import load_model
+            from crystal_lab.model.checkpoint import load_model
 
             self._model = load_model()
         return self._model

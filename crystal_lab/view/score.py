@@ -22,8 +22,8 @@ import numpy as np
 from ase import Atoms
 
 from .bonds import corners
+from .crystal_figures import add_player, scene_layout, structure_traces
 from .facts import symbol
-from .plotly import add_player, scene_layout, structure_traces
 from .style import element_color
 
 __all__ = ["ScoreStep", "score_figure", "score_steps"]

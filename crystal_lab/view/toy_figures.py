@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .plotly import add_player
+from .crystal_figures import add_player
 
 __all__ = ["cloud_animation", "loss_figure", "random_walk_figure", "toy_score_figure"]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from ase import Atoms
 
+from .crystal_figures import structure_figure, trajectory_figure
 from .facts import MAX_DRAWN_ATOMS, check_index, describe, periodic_copies
 from .ngl import FrameViewer, save_cif
-from .plotly import structure_figure, trajectory_figure
 
 __all__ = ["Visualizer"]
 

@@ -2,7 +2,7 @@
 
 ``sample`` turns a prompt into ``ase.Atoms`` (``check`` runs its checks alone); ``loss`` is the
 training objective (one random t a crystal, each process noises its own variable, the denoiser
-predicts all three). Files are :mod:`crystal_lab.checkpoint`'s: ``crystal_lab.load_model()``
+predicts all three). Files are :mod:`crystal_lab.model.checkpoint`'s: ``crystal_lab.load_model()``
 returns the pretrained MP-20 model that ships inside the package.
 
 Bad arguments to ``sample`` get one :class:`~crystal_lab.prompts.PromptError` line from here or
@@ -22,12 +22,8 @@ import torch
 from ase.data import chemical_symbols
 from torch import nn
 
-from . import limits
-from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
-from .data import CrystalBatch
-from .denoiser import Denoiser
-from .noise import MASK, CrystalNoise
-from .prompts import (
+from ..datasets import CrystalBatch
+from ..prompts import (
     CRYSTAL_SYSTEMS,
     TRAINING_FORMATION_ENERGY_RANGE,
     Condition,
@@ -37,6 +33,10 @@ from .prompts import (
     parse_prompt,
     whole_number,
 )
+from . import limits
+from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
+from .denoiser import Denoiser
+from .noise import MASK, CrystalNoise
 from .sampler import requests_for, sample_batch
 
 
@@ -89,7 +89,7 @@ def _request_info(request) -> dict:
 
 
 class CrystalDiffusionModel(nn.Module):
-    """A diffusion model of crystals: the :class:`~crystal_lab.denoiser.Denoiser` network, the
+    """A diffusion model of crystals: the :class:`~crystal_lab.model.denoiser.Denoiser` network, the
     three noise processes (``noise.coords``, ``noise.lattice``, ``noise.types``) and the
     :class:`ModelConfig` that a checkpoint records.
 
@@ -200,7 +200,7 @@ class CrystalDiffusionModel(nn.Module):
         ``guidance``: classifier-free guidance weight (default ``config.sampler.guidance``; 1 = none).
         ``property_guidance``: classifier-free guidance of the crystal system and energy on their own
         (default ``config.sampler.property_guidance``, 0 = none; MatterGen's factor 2 is 1 here).
-        Runs beyond the caps of :mod:`crystal_lab.limits` (structures, steps, batch size) are
+        Runs beyond the caps of :mod:`crystal_lab.model.limits` (structures, steps, batch size) are
         refused, with an estimate of the time or memory, unless ``allow_large=True``. Each
         result's ``atoms.info`` records ``prompt``,
         ``seed``, ``steps`` and, when asked, ``crystal_system`` and ``formation_energy_target``.

@@ -16,8 +16,8 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from ..prompts import CRYSTAL_SYSTEMS, Condition
 from .noise import MASK
-from .prompts import CRYSTAL_SYSTEMS, Condition
 
 PROPERTY_KEYS = ("system", "energy", "energy_given")   # the property conditions among the extras
 

@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from .model import CrystalDiffusionModel, resolve_device
+from ..model.diffusion import CrystalDiffusionModel, resolve_device
 
 
 class Objective(torch.nn.Module):

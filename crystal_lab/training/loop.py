@@ -1,6 +1,6 @@
 """Training: the CDVAE CSVs in, a checkpoint out. One loop, CPU or CUDA, resumable.
 
-    from crystal_lab.train import train
+    from crystal_lab.training.loop import train
     model = train(data="mp_20", split="val", epochs=10, out_dir="runs/mp20")
 
 Every ``save_every_minutes`` minutes, at the end, and when the process gets SIGTERM or SIGINT
@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint
-from .data import load_dataset
+from ..datasets import load_dataset
+from ..model import checkpoint
+from ..model.diffusion import CrystalDiffusionModel, ModelConfig, NetworkConfig
+from .batches import BUCKETS, TensorData, batch_width, batches, collate, prepare
 from .distributed import Objective, agree_on_stop, all_mean, setup_distributed, shard
-from .model import CrystalDiffusionModel, ModelConfig, NetworkConfig
 from .run_files import (
     OccupiedRunFolder,
     RunLock,
@@ -44,7 +45,6 @@ from .run_files import (
     truncate_log,
 )
 from .run_progress import RunBar
-from .train_data import BUCKETS, TensorData, batch_width, batches, collate, prepare
 
 
 def fit_model_stats(model: CrystalDiffusionModel, data: TensorData) -> None:
@@ -333,7 +333,7 @@ def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
     return checkpoint.save(ema, out, half=True, **card)
 
 
-#: what ``crystal_lab.train`` offers (the data, run-folder and distributed helpers live in
+#: what ``crystal_lab.training.loop`` offers (the data, run-folder and distributed helpers live in
 #: ``train_data``, ``run_files`` and ``distributed``; the ones callers use are re-exported here)
 __all__ = [
     "BUCKETS",

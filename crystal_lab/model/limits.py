@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .prompts import PromptError
+from ..prompts import PromptError
 
 #: ``sample`` refuses more structures than this unless ``allow_large=True``
 MAX_SAMPLES = 10_000

@@ -83,7 +83,7 @@ class MessageLayer(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """The score network of :mod:`crystal_lab.model` (see the module docstring for its tensors).
+    """The score network of :mod:`crystal_lab.model.diffusion` (see the module docstring for its tensors).
 
     Conditioning: the time, the allowed elements and the optional crystal system and
     formation-energy target form one condition vector ``c`` (B, hidden). It is added once to the

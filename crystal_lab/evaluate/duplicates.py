@@ -54,7 +54,7 @@ def group_by_formula(rows: Sequence[Row]) -> dict[str, list[int]]:
 
 def comparable(rows: Sequence[Row]) -> list[bool]:
     """Per row: structurally valid, so safe to hand to the matcher."""
-    from .validity import structural_row
+    from .validation import structural_row
 
     return [bool(structural_row(r)) for r in rows]
 
@@ -118,7 +118,7 @@ def uniqueness(structures, matcher=None, progress: bool = False) -> float:
 
 @lru_cache(maxsize=4)
 def _default_reference(name: str = "mp_20", split: str = "val") -> tuple:
-    from crystal_lab.data import load_dataset
+    from crystal_lab.datasets import load_dataset
 
     return tuple(load_dataset(name, split))
 
@@ -158,7 +158,7 @@ class ReferenceIndex:
         """The pymatgen Structure of reference ``i``, or None when it is not a valid crystal."""
         if i not in self._structures:
             from .rows import row_of
-            from .validity import structural_row
+            from .validation import structural_row
 
             row = row_of(self.items[i])
             verdict = structural_row(row)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import CrystalBatch
-from .model import CrystalDiffusionModel
+from ..datasets import CrystalBatch
+from ..model.diffusion import CrystalDiffusionModel
 
 #: the padded atom counts of compiled training batches (one compiled shape each; MP-20 has <= 20)
 BUCKETS = (6, 10, 14, 20)
@@ -93,7 +93,7 @@ class TensorData:
     def from_atoms(cls, structures, max_atoms: int) -> TensorData:
         """Padded tensors of the crystals with at most ``max_atoms`` atoms; labels from ``atoms.info``
         (``spacegroup.number``, ``formation_energy_per_atom``) where the data set has them."""
-        from .prompts import CRYSTAL_SYSTEMS, crystal_system_of
+        from ..prompts import CRYSTAL_SYSTEMS, crystal_system_of
 
         rows = [a for a in structures if len(a) <= max_atoms]
         if not rows:

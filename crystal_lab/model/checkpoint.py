@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 
 from .denoiser import NEW_CONDITION_KEYS
-from .model import CrystalDiffusionModel, ModelConfig, resolve_device
+from .diffusion import CrystalDiffusionModel, ModelConfig, resolve_device
 from .noise import WrappedNormalCoords
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: the MP-20 model that ships inside the package
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "mp20.pt"
 #: the format this version writes
@@ -184,7 +184,7 @@ def load_model(path: str | Path | None = None, device: str = "auto", verify: boo
     ckpt = read(path, verify)
     if isinstance(ckpt, dict) and "ema" in ckpt and "format" not in ckpt:
         raise CheckpointError(f"{path.name} is a training run's checkpoint, not a weights file: "
-                              f"ship it with crystal_lab.train.export, or train --resume from it")
+                              f"ship it with crystal_lab.training.loop.export, or train --resume from it")
     return from_dict(ckpt, path.name).to(dev).eval()
 
 

@@ -2,7 +2,7 @@
 
 ``network`` (:class:`NetworkConfig`, the denoiser's architecture), ``training``
 (:class:`TrainingConfig`, the objective's condition dropout), ``sampler``
-(:class:`~crystal_lab.sampler.SamplerConfig`, what the reverse loop sees) and ``data``
+(:class:`~crystal_lab.model.sampler.SamplerConfig`, what the reverse loop sees) and ``data``
 (:class:`DataStats`, statistics fitted from the training data). :func:`resolve_device` turns a
 device name into a torch device this machine has.
 """
@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from .prompts import MAX_ATOMS
+from ..prompts import MAX_ATOMS
 from .sampler import SamplerConfig
 
 

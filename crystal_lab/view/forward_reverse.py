@@ -24,9 +24,9 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
+from .crystal_figures import trajectory_figure
 from .facts import as_atoms, formula, min_distance
 from .ngl import FrameViewer, frame_labels
-from .plotly import trajectory_figure
 
 __all__ = [
     "forward_figure",
@@ -48,7 +48,7 @@ def get_noise(model=None):
     ``None`` means the shipped model's noise processes, or the default processes when no
     weights are installed.
     """
-    from crystal_lab.noise import CrystalNoise
+    from crystal_lab.model.noise import CrystalNoise
 
     if isinstance(model, CrystalNoise):
         return model
@@ -58,7 +58,7 @@ def get_noise(model=None):
                             f"got {type(model).__name__}")
         return model.noise
     try:
-        from crystal_lab.checkpoint import load_model
+        from crystal_lab.model.checkpoint import load_model
 
         return load_model().noise
     except Exception as err:  # noqa: BLE001 - no usable shipped weights: the processes work untrained

@@ -11,7 +11,7 @@ replaced, the box follows. The anchors are published MP-20 CSP match rates
 (one sample a target, ``StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)``) from DiffCSP
 (Jiao et al. 2023, Table 1) and FlowMM (Miller et al. 2024).
 
-    >>> from crystal_lab.quality import quality_box
+    >>> from crystal_lab.view.quality import quality_box
     >>> quality_box()          # in a notebook: an HTML box       # doctest: +SKIP
 """
 from __future__ import annotations
