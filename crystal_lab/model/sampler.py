@@ -17,6 +17,8 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from ..prompts import CRYSTAL_SYSTEMS, Condition
+from ..symmetry.projection import projector
+from ..symmetry.templates import Template
 from .noise import MASK
 
 PROPERTY_KEYS = ("system", "energy", "energy_given")   # the property conditions among the extras
@@ -82,6 +84,7 @@ class Request:
     system: int = 0                        # crystal-system token (0 = any, 1-7 = triclinic ... cubic)
     energy: float | None = None            # target formation energy per atom (eV/atom)
     label: str = ""                        # the prompt's composition in normal form ("BaTiO3")
+    template: Template | None = None       # symmetry by construction (None: the free model)
 
 
 def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float],
@@ -178,6 +181,8 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
     frac = noise.coords.prior((B, N, 3), generator, device, dtype)
     lat = noise.lattice.prior((B, 6), generator, device, dtype)
     tokens = noise.types.prior((B, N), generator, device)
+    proj = projector([r.template for r in requests], device)   # symmetry templates (empty: all free)
+    frac, lat = proj.coords(frac), proj.lattice(lat, n, noise.lattice)
     allowed = torch.ones(B, N, E, dtype=torch.bool, device=device)
     cond = torch.zeros(B, E + 1, device=device, dtype=dtype)
     for b, r in enumerate(requests):
@@ -206,12 +211,15 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
     stopped = False
 
     def advance(frac, lat, tokens, score, eps, logits, t, s):
-        """One reverse step of all three processes from time ``t`` to ``s`` given the predictions."""
+        """One reverse step of all three processes from time ``t`` to ``s`` given the predictions,
+        projected onto the templates."""
         frac = noise.coords.step(frac, score, t[:, None], s[:, None], generator,
                                  stochastic=config.stochastic_coords)
         lat = noise.lattice.step(lat, eps, t, s, generator, eta=config.lattice_eta)
+        logits = proj.logits(logits)
         tokens = noise.types.step(tokens, logits, t[:, None], s[:, None], generator, allowed)
-        return frac, lat, ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required)
+        tokens = proj.types(ensure_elements(tokens.masked_fill(~mask, MASK), logits, mask, required))
+        return proj.coords(frac), proj.lattice(lat, n, noise.lattice), tokens
 
     for k in range(steps):
         t, s = ts[k].expand(B), ts[k + 1].expand(B)
@@ -221,7 +229,7 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
         for _ in range(config.corrector_steps if k < steps - 1 else 0):
             score_c, _, _ = guided(net, w, frac, tokens, lat, noise.lattice.to_lattice(lat, n), s, cond,
                                    mask, extra, wp)
-            frac = noise.coords.correct(frac, score_c, s[:, None], generator)
+            frac = proj.coords(noise.coords.correct(frac, score_c, s[:, None], generator))
         if progress is not None:
             progress.update(1)
         if trajectory or callback is not None:
@@ -242,8 +250,8 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
         t, zero = ts[-2].expand(B), torch.zeros(B, device=device)
         score, eps, _ = guided(net, w, frac, tokens, lat, noise.lattice.to_lattice(lat, n), t, cond, mask,
                                extra, wp)
-        frac = noise.coords.step(frac, score, t[:, None], zero[:, None], generator)
-        lat = noise.lattice.step(lat, eps, t, zero, generator)
+        frac = proj.coords(noise.coords.step(frac, score, t[:, None], zero[:, None], generator))
+        lat = proj.lattice(noise.lattice.step(lat, eps, t, zero, generator), n, noise.lattice)
     final = to_atoms_list(frac, tokens, noise.lattice.to_lattice(lat, n), mask, t=0.0)
     for atoms in final:
         atoms.info["complete"] = not stopped
