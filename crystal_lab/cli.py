@@ -40,12 +40,18 @@ def jupyter_lab_command(root: str | os.PathLike, port: int | None = None,
     return cmd
 
 
+#: the test suite's switch to tiny notebook sizes; the course itself never runs with it
+CI_SIZE_ENV = "CRYSTAL_LAB_CI"
+
+
 def lab_environment(environ: dict | None = None) -> dict:
-    """The environment JupyterLab and its kernels start with: one torch (OpenMP/MKL) thread per
-    kernel unless ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are already set. Measured in
-    benchmarks/results/threads.json: with other work on the cores (a class, a shared Binder host),
-    two threads made one sampling call many times slower than one thread."""
+    """The environment JupyterLab and its kernels start with: the notebooks' workshop defaults
+    (a ``CRYSTAL_LAB_CI`` left in the shell by a test run is dropped) and one torch (OpenMP/MKL)
+    thread per kernel unless ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are already set. Measured
+    in benchmarks/results/threads.json: with other work on the cores (a class, a shared Binder
+    host), two threads made one sampling call many times slower than one thread."""
     env = dict(os.environ if environ is None else environ)
+    env.pop(CI_SIZE_ENV, None)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("MKL_NUM_THREADS", "1")
     return env
@@ -61,6 +67,9 @@ def launch(cmd: list[str]) -> int:
 
 def _open_lab(root, args) -> int:
     cmd = jupyter_lab_command(root, port=args.port, no_browser=args.no_browser)
+    if os.environ.get(CI_SIZE_ENV):
+        print(f"crystal-lab {args.command}: {CI_SIZE_ENV} is the test suite's size switch; "
+              "the notebooks open at their workshop defaults", file=sys.stderr)
     if args.dry_run:
         print(shlex.join(cmd))
         return 0
