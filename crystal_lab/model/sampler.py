@@ -8,6 +8,7 @@ restricts the element logits to the listed elements and makes sure each of them 
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from ..prompts import CRYSTAL_SYSTEMS, Condition
+from ..prompts import CRYSTAL_SYSTEMS, Condition, PromptError
 from ..symmetry.projection import Projector, projector
 from ..symmetry.templates import Template
 from .noise import MASK
@@ -105,6 +106,37 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
             fixed = tuple(atomic_numbers[e] for e, k in cond.counts.items() for _ in range(k))
         system = CRYSTAL_SYSTEMS.index(cond.crystal_system) + 1 if cond.crystal_system else 0
         out.append(Request(n, z, fixed, system, cond.formation_energy, cond.text))
+    return with_templates(out, cond, rng)
+
+
+#: whether ``space_group=None`` (no group, no crystal system asked) samples with symmetry templates
+#: drawn from the training data (True) or runs the free model (False); see
+#: benchmarks/results/symmetry_sampling.json
+SYMMETRIC_BY_DEFAULT = False
+
+
+def with_templates(requests: list[Request], cond: Condition, rng: np.random.Generator) -> list[Request]:
+    """The requests with a symmetry template each (``crystal_lab.symmetry.retrieval``) when the
+    condition asks for a space group or a crystal system (or by default, see
+    :data:`SYMMETRIC_BY_DEFAULT`); ``space_group=1`` (P1) is the free model. A template fixes the
+    cell's size and, where its orbits have elements, every atom's element in the template's order."""
+    group = cond.space_group
+    if group == 1 or (group is None and cond.crystal_system is None and not SYMMETRIC_BY_DEFAULT):
+        return requests
+    from ..symmetry.retrieval import choose_templates
+    from ..symmetry.sites import realise
+
+    templates = choose_templates(counts=cond.counts if cond.kind == "formula" else None,
+                                 elements=cond.elements if cond.kind == "chemical_system" else (),
+                                 n_atoms=cond.n_atoms, crystal_system=cond.crystal_system,
+                                 space_group=group, n=len(requests), rng=rng)
+    out = []
+    for r, t in zip(requests, templates):
+        try:
+            z = tuple(int(x) for x in realise(t).numbers)
+        except ValueError as err:
+            raise PromptError(str(err)) from None
+        out.append(dataclasses.replace(r, n_atoms=t.n_atoms, fixed=None if t.is_open else z, template=t))
     return out
 
 
