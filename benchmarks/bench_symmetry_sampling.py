@@ -151,7 +151,7 @@ def uncond_part(model, n, steps, seed) -> dict:
     return {"n_samples": n, "rows": rows}
 
 
-def time_part(model, seed, repeats: int = 3) -> dict:
+def time_part(model, seed, repeats: int = 2) -> dict:
     nacl = Template(225, (Orbit("a", 1, "Na"), Orbit("b", 1, "Cl")))
     perov = Template(221, (Orbit("a", 1, "Sr"), Orbit("b", 1, "Ti"), Orbit("c", 3, "O")))
     start = time.perf_counter()

@@ -32,8 +32,8 @@ from ..prompts import (
     outside_training_range,
     whole_number,
 )
-from . import limits
 from ..symmetry.templates import space_group_number
+from . import limits
 from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
 from .denoiser import Denoiser
 from .noise import MASK, CrystalNoise
