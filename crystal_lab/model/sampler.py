@@ -17,7 +17,7 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from ..prompts import CRYSTAL_SYSTEMS, Condition, PromptError
+from ..prompts import CRYSTAL_SYSTEMS, MAX_ATOMS, Condition, PromptError
 from ..symmetry.projection import Projector, projector
 from ..symmetry.templates import Template
 from .noise import MASK
@@ -106,7 +106,7 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
             fixed = tuple(atomic_numbers[e] for e, k in cond.counts.items() for _ in range(k))
         system = CRYSTAL_SYSTEMS.index(cond.crystal_system) + 1 if cond.crystal_system else 0
         out.append(Request(n, z, fixed, system, cond.formation_energy, cond.text))
-    return with_templates(out, cond, rng)
+    return with_templates(out, cond, rng, max_atoms)
 
 
 #: whether ``space_group=None`` (no group, no crystal system asked) samples with symmetry templates
@@ -115,7 +115,28 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
 SYMMETRIC_BY_DEFAULT = False
 
 
-def with_templates(requests: list[Request], cond: Condition, rng: np.random.Generator) -> list[Request]:
+def _choose(choose_templates, cond: Condition, n: int, rng: np.random.Generator, max_atoms: int) -> list:
+    """``n`` templates for the condition. A formula given by its formula unit alone (no n_atoms)
+    that fills no orbits of the group is tried at 2, 3, ... formula units (ZnO in P6_3mc: Zn2O2)."""
+    kw = {"elements": cond.elements if cond.kind == "chemical_system" else (), "n": n, "rng": rng,
+          "crystal_system": cond.crystal_system, "space_group": cond.space_group}
+    if cond.kind != "formula":
+        return choose_templates(counts=None, n_atoms=cond.n_atoms, **kw)
+    unit = cond.formula_unit or cond.counts
+    size = sum(unit.values())
+    if cond.n_atoms != size:
+        return choose_templates(counts=cond.counts, n_atoms=cond.n_atoms, **kw)
+    first = None
+    for k in range(1, max_atoms // size + 1):
+        try:
+            return choose_templates(counts={e: c * k for e, c in unit.items()}, n_atoms=size * k, **kw)
+        except PromptError as err:
+            first = first or err
+    raise first
+
+
+def with_templates(requests: list[Request], cond: Condition, rng: np.random.Generator,
+                   max_atoms: int = MAX_ATOMS) -> list[Request]:
     """The requests with a symmetry template each (``crystal_lab.symmetry.retrieval``) when the
     condition asks for a space group or a crystal system (or by default, see
     :data:`SYMMETRIC_BY_DEFAULT`); ``space_group=1`` (P1) is the free model. A template fixes the
@@ -126,10 +147,7 @@ def with_templates(requests: list[Request], cond: Condition, rng: np.random.Gene
     from ..symmetry.retrieval import choose_templates
     from ..symmetry.sites import realise
 
-    templates = choose_templates(counts=cond.counts if cond.kind == "formula" else None,
-                                 elements=cond.elements if cond.kind == "chemical_system" else (),
-                                 n_atoms=cond.n_atoms, crystal_system=cond.crystal_system,
-                                 space_group=group, n=len(requests), rng=rng)
+    templates = _choose(choose_templates, cond, len(requests), rng, max_atoms)
     out = []
     for r, t in zip(requests, templates):
         try:
