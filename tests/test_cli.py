@@ -323,11 +323,11 @@ def tiny_data(monkeypatch):
     """``crystal-lab train`` on four small crystals instead of a data set read from disk."""
     from ase.build import bulk
 
-    import crystal_lab.training.loop
+    import crystal_lab.training.run
 
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
                   bulk("MgO", "rocksalt", a=4.2)]
-    monkeypatch.setattr(crystal_lab.training.loop, "load_dataset", lambda name, split, limit=None: structures[:limit])
+    monkeypatch.setattr(crystal_lab.training.run, "load_dataset", lambda name, split, limit=None: structures[:limit])
     return ["--hidden", "16", "--layers", "1", "--batch-size", "2", "--device", "cpu"]
 
 
@@ -357,6 +357,124 @@ def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(tiny
                        f"into a new --out folder\n")
         assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
     assert cli.main(["train", *tiny_data, "--epochs", "2", "--out", str(run), "--resume", str(run / "last.pt")]) == 0
+
+
+def test_train_flags_are_train_config_fields():
+    import dataclasses
+
+    from crystal_lab.training.config import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert {dest for dest, _, _ in cli.TRAIN_OPTIONS.values()} - fields == {"resume"}
+
+
+@pytest.fixture
+def recorded_data(monkeypatch):
+    """``crystal-lab train`` on small crystals; records the data set each run asked for."""
+    from ase.build import bulk
+
+    import crystal_lab.training.run
+
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
+                  bulk("MgO", "rocksalt", a=4.2)] * 2
+    asked = []
+
+    def load(name, split, limit=None):
+        asked.append((name, split, limit))
+        return structures[:limit]
+
+    monkeypatch.setattr(crystal_lab.training.run, "load_dataset", load)
+    return asked
+
+
+RUN = ["--data", "perov_5", "--split", "test", "--limit", "6", "--hidden", "16", "--layers", "1",
+       "--batch-size", "2", "--lr", "0.002", "--seed", "4", "--epochs", "2", "--device", "cpu"]
+
+
+def test_a_bare_resume_continues_the_run_it_names(recorded_data, tmp_path, capsys):
+    import torch
+
+    run = tmp_path / "run"
+    assert cli.main(["train", *RUN, "--max-steps", "3", "--out", str(run)]) == 0
+    assert cli.main(["train", "--resume", str(run / "last.pt")]) == 0          # budget spent: nothing more
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
+    assert cli.main(["train", "--resume", str(run / "last.pt"), "--max-steps", "5"]) == 0
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert (state["step"], state["config"]["max_steps"], state["config"]["out_dir"]) == (5, 5, str(run))
+    assert recorded_data == [("perov_5", "test", 6)] * 3
+    assert not (tmp_path / "runs").exists()   # no default folder made on the way
+
+
+@pytest.mark.parametrize("flag, value, recorded", [
+    ("--data", "mp_20", "'perov_5'"), ("--split", "val", "'test'"), ("--limit", "4", "6"),
+    ("--hidden", "32", "16"), ("--layers", "2", "1"), ("--batch-size", "4", "2"), ("--lr", "0.01", "0.002"),
+    ("--seed", "0", "4"), ("--cosine", None, "False"),
+])
+def test_a_resume_flag_that_contradicts_the_run_is_one_line(recorded_data, tmp_path, capsys, flag, value, recorded):
+    run = tmp_path / "run"
+    assert cli.main(["train", *RUN, "--out", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    given = [flag] if value is None else [flag, value]
+    assert cli.main(["train", "--resume", str(run / "last.pt"), "--epochs", "3", *given]) == 2
+    err = capsys.readouterr().err
+    shown = "True" if value is None else repr(value) if flag in ("--data", "--split") else value
+    name = flag[2:].replace("-", "_")
+    assert err == (f"crystal-lab train: error: {flag} {shown} contradicts the run in {run / 'last.pt'}, which "
+                   f"records {name}={recorded}: leave {flag} out to continue the run as it was, or start a "
+                   f"new run\n")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("flag, value", [("--hidden", "32"), ("--layers", "2")])
+def test_hidden_and_layers_under_init_are_honoured_or_refused(recorded_data, tmp_path, capsys, flag, value):
+    import torch
+
+    assert cli.main(["train", *RUN, "--out", str(tmp_path / "a")]) == 0
+    init = ["--init", str(tmp_path / "a" / "last.pt"), "--limit", "4", "--device", "cpu", "--batch-size", "2"]
+    capsys.readouterr()
+    assert cli.main(["train", *init, flag, value, "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"crystal-lab train: error: {flag} {value} contradicts the init weights last.pt, "
+                          f"which records") and err.count("\n") == 1
+    same = {"--hidden": "16", "--layers": "1"}[flag]
+    assert cli.main(["train", *init, flag, same, "--epochs", "1", "--out", str(tmp_path / "c")]) == 0
+    assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["config"]["hidden"] == 16
+
+
+def test_train_refusals_are_one_line_with_exit_2(recorded_data, tmp_path, capsys):
+    from crystal_lab.training.run_files import RunLock
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli.main(["train", *RUN, "--out", str(a)]) == 0
+    assert cli.main(["train", *RUN, "--out", str(b)]) == 0
+    (tmp_path / "file").write_text("x")
+    capsys.readouterr()
+    with RunLock(tmp_path / "held"):   # a live run holds the folder
+        cases = [(["train", *RUN, "--out", str(tmp_path / "held")], "is in use by another training run (pid"),
+                 (["train", "--resume", str(a / "last.pt"), "--out", str(b)], f"{b} holds another training run"),
+                 (["train", *RUN, "--out", str(tmp_path / "file")], "is a file, not a folder"),
+                 (["train", "--resume", str(a / "last.pt"), "--data", "carbon_24"], "--data 'carbon_24' contradicts")]
+        for argv, message in cases:
+            assert cli.main(argv) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("crystal-lab train: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_two_trainings_started_together_into_one_folder_never_share_it(tmp_path):
+    import csv
+
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "crystal_lab.cli", "train", "--data", "perov_5", "--limit", "8", "--hidden", "16",
+            "--layers", "1", "--batch-size", "4", "--epochs", "3", "--device", "cpu", "--out", str(run)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    err = next(e for code, e in results if code == 2)
+    assert err.startswith("crystal-lab train: error: ") and err.count("\n") == 1
+    assert ("in use by another training run" in err) or ("already holds a training run" in err)
+    with open(run / "log.csv") as fh:
+        assert [int(r["step"]) for r in csv.DictReader(fh)] == [2, 4, 6]   # one run's rows only
 
 
 def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, monkeypatch, capsys):

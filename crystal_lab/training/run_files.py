@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from ..model import checkpoint
+
 
 class StopSignals:
     """Within the block, SIGTERM and SIGINT only set ``received`` (the loop saves, then stops).
@@ -139,7 +141,8 @@ class RunLog:
         if self.fh is not None and self.partial_at is not None:
             self.fh.close()
             carry_log(self.path, self.path, self.partial_at, boundary=False)
-            self.fh, self.partial_at = open(self.path, "a", newline=""), None
+            self.fh = open(self.path, "a", newline="")  # noqa: SIM115 - closed in __exit__
+            self.partial_at = None
         if self.fh is not None:
             csv.writer(self.fh).writerow([epoch, step] + [f"{v:.5f}" for v in means]
                                          + [f"{lr:.2e}", f"{seconds:.0f}"])
@@ -215,3 +218,13 @@ def _run_id(path: Path) -> str | None:
     except Exception:  # noqa: BLE001 - an unreadable file is not this run's
         return None
     return state.get("run_id") if isinstance(state, dict) else None
+
+
+def read_run_checkpoint(path) -> dict:
+    """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
+    if not Path(path).exists():
+        raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
+    try:
+        return checkpoint.read_run(path)
+    except checkpoint.CheckpointError as err:
+        raise checkpoint.CheckpointError(f"resume: {err}") from None
