@@ -169,7 +169,7 @@ def test_a_max_steps_stop_ends_its_one_bar_full(tmp_path, bars, max_steps):
 
 
 def test_a_run_that_fails_leaves_its_bar_unfinished(tmp_path, bars, monkeypatch):
-    import crystal_lab.training.loop as tr
+    import crystal_lab.training.run as tr
 
     calls = []
 
@@ -302,7 +302,7 @@ def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
 def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path, monkeypatch, capsys):
     """torch.compile can fail only when the backward graph is compiled (e.g. a C++ compiler
     error on a CPU): the run goes on eagerly instead of crashing."""
-    import crystal_lab.training.loop as tr
+    import crystal_lab.training.run as tr
 
     class Broken(torch.autograd.Function):
         @staticmethod
