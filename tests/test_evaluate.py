@@ -682,6 +682,7 @@ def test_every_output_writes_formulas_as_chemists_do(tmp_path):
 def test_stability_is_said_once_in_the_table_the_dashboard_and_the_saved_results(tmp_path):
     """Issue 28.5: one stability column (yes / no / unknown), not a boolean beside a verdict."""
     import zipfile
+    from pathlib import Path
 
     from crystal_lab.workspace import save_results
 
@@ -696,7 +697,8 @@ def test_stability_is_said_once_in_the_table_the_dashboard_and_the_saved_results
     with zipfile.ZipFile(saved) as zf:
         header = zf.read("evaluation.csv").decode().splitlines()[0].split(",")
     assert [c for c in header if c.startswith("stable")] == ["stable_verdict", "stable_note"]
-    csv_header = open(summary.save(tmp_path / "t.csv")).read().splitlines()[1].split(",")
+    csv_lines = Path(summary.save(tmp_path / "t.csv")).read_text().splitlines()
+    csv_header = csv_lines[1].split(",")   # line 0: the rates as a comment
     assert [c for c in csv_header if c.startswith("stable")] == ["stable_verdict", "stable_note"]
 
 

@@ -162,8 +162,8 @@ def test_formulas_as_chemists_write_them(given, reduced, whole):
 
 
 def test_the_view_has_no_formula_of_its_own():
-    import crystal_lab.view as view
-    import crystal_lab.view.facts as facts
+    from crystal_lab import view
+    from crystal_lab.view import facts
 
     assert not hasattr(facts, "formula") or facts.formula is formula
     with pytest.raises(AttributeError):
