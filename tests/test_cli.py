@@ -329,6 +329,24 @@ def test_sample_refuses_an_unwritable_out_before_loading_the_model(tmp_path, mon
     assert sorted(tmp_path.rglob("*")) == before                          # no DIR-2 made either
 
 
+def test_sample_from_a_run_checkpoint_says_how_to_export_it(tmp_path, capsys):
+    import torch
+
+    from crystal_lab.model import checkpoint
+    from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
+
+    weights = checkpoint.to_dict(CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)))
+    for name in ("last.pt", "step_500.pt"):
+        torch.save({"model": weights, "ema": weights, "optimizer": {}, "epoch": 2, "step": 8, "rng": {}},
+                   tmp_path / name)
+        assert cli.main(["sample", "Na Cl", "--model", str(tmp_path / name), "--out", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"crystal-lab sample: error: {name} is a training run's checkpoint (epoch 2, "
+                              "step 8), not a weights file: turn it into weights with "
+                              "crystal_lab.training.loop.export(") and err.count("\n") == 1, err
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("out", ["", "  "])
 def test_sample_refuses_an_empty_out(out, monkeypatch, capsys):
     monkeypatch.setattr(crystal_lab, "load_model", NeverRun, raising=False)
