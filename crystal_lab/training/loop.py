@@ -145,7 +145,7 @@ def load_data(cfg: TrainConfig, structures, tensors: TensorData | None) -> Tenso
 
 def start(cfg: TrainConfig, state: dict | None, init_model, data, place: tuple) -> Run:
     """The run ready to train: models, data on the device, optimiser, and a resumed run's state."""
-    rank, world, dev = place
+    _rank, world, dev = place
     cuda = dev.type == "cuda"
     if world > 1 and cfg.batch_size < world:
         raise ValueError(f"batch_size {cfg.batch_size} is smaller than the {world} processes; "
