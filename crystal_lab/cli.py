@@ -40,12 +40,18 @@ def jupyter_lab_command(root: str | os.PathLike, port: int | None = None,
     return cmd
 
 
+#: the test suite's switch to tiny notebook sizes; the course itself never runs with it
+CI_SIZE_ENV = "CRYSTAL_LAB_CI"
+
+
 def lab_environment(environ: dict | None = None) -> dict:
-    """The environment JupyterLab and its kernels start with: one torch (OpenMP/MKL) thread per
-    kernel unless ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are already set. Measured in
-    benchmarks/results/threads.json: with other work on the cores (a class, a shared Binder host),
-    two threads made one sampling call many times slower than one thread."""
+    """The environment JupyterLab and its kernels start with: the notebooks' workshop defaults
+    (a ``CRYSTAL_LAB_CI`` left in the shell by a test run is dropped) and one torch (OpenMP/MKL)
+    thread per kernel unless ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are already set. Measured
+    in benchmarks/results/threads.json: with other work on the cores (a class, a shared Binder
+    host), two threads made one sampling call many times slower than one thread."""
     env = dict(os.environ if environ is None else environ)
+    env.pop(CI_SIZE_ENV, None)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("MKL_NUM_THREADS", "1")
     return env
@@ -61,6 +67,9 @@ def launch(cmd: list[str]) -> int:
 
 def _open_lab(root, args) -> int:
     cmd = jupyter_lab_command(root, port=args.port, no_browser=args.no_browser)
+    if os.environ.get(CI_SIZE_ENV):
+        print(f"crystal-lab {args.command}: {CI_SIZE_ENV} is the test suite's size switch; "
+              "the notebooks open at their workshop defaults", file=sys.stderr)
     if args.dry_run:
         print(shlex.join(cmd))
         return 0
@@ -82,19 +91,10 @@ def _cmd_start(args) -> int:
 
 # --------------------------------------------------------------------------- model work
 
-def fresh_folder(path: str | os.PathLike) -> Path:
-    """``path`` if it does not exist or is an empty folder, else the first free ``path-2``,
-    ``path-3``, ... (:func:`crystal_lab.workspace.unique_path`): one folder per run, so runs
-    never mix."""
-    path = Path(path).expanduser()
-    if path.is_dir() and not any(path.iterdir()):
-        return path
-    return workspace.unique_path(path)
-
-
 def _cmd_sample(args) -> int:
     from crystal_lab import load_model
 
+    out = workspace.check_run_folder(args.out)  # a file there, a read-only folder: before sampling
     model = load_model(path=args.model, device=args.device)
     kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps, "seed": args.seed,
               "allow_large": args.allow_large}
@@ -103,12 +103,19 @@ def _cmd_sample(args) -> int:
     except ValueError as err:                   # say it in this command's words
         raise ValueError(str(err).replace("allow_large=True", "--allow-large")) from None
     structures = model.sample(args.prompt, progress=not args.quiet, **kwargs)
-    out = fresh_folder(args.out)
-    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz")
-    moved = f" ({args.out} already holds a run)" if out != Path(args.out) else ""
-    print(f"wrote {len(structures)} structure(s) to {out}{moved}: "
+    # the folder is claimed for this run alone (another run started beside it gets DIR-2, ...)
+    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz", next_free=True)
+    moved = f" ({out} already holds a run)" if paths[0].parent != out else ""
+    print(f"wrote {len(structures)} structure(s) to {paths[0].parent}{moved}: "
           f"{len(paths) - 1} CIF file(s) and {paths[-1].name}")
     return 0
+
+
+def _folder_name(text: str) -> str:
+    """An argparse type: a folder name that is not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty name")
+    return text
 
 
 def _whole(minimum: int):
@@ -250,9 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run more samples or steps than the caps (the refusal says how long it would take)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped MP-20 model)")
-    p.add_argument("--out", default="samples",
-                   help="output folder (default ./samples); if it holds files already, the run goes "
-                        "to the first free DIR-2, DIR-3, ...")
+    p.add_argument("--out", type=_folder_name, default="samples",
+                   help="output folder (default ./samples), checked before sampling; if it holds a "
+                        "run already (or another run claims it first), the run goes to the first "
+                        "free DIR-2, DIR-3, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
 
