@@ -278,10 +278,118 @@ def test_sample_runs_never_mix_and_evaluate_reads_one_run(nacl, batio3, tmp_path
     assert "same-2 (" in printed and "already holds a run" in printed and "same-3" in printed
     assert [len(read_structures(p)) for p in (out, tmp_path / "same-2", tmp_path / "same-3")] == [3, 1, 2]
     assert {a.get_chemical_formula() for a in read_structures(out)} == {"ClNa"}
-    (tmp_path / "empty").mkdir()
-    assert cli.fresh_folder(tmp_path / "empty") == tmp_path / "empty"     # an empty folder is fresh
-    (tmp_path / "file").write_text("x")
-    assert cli.fresh_folder(tmp_path / "file") == tmp_path / "file-2"
+    (tmp_path / "empty").mkdir()                                          # an empty folder takes a run
+    assert cli.main(["sample", "x", "--out", str(tmp_path / "empty"), "--quiet"]) == 0
+    assert len(read_structures(tmp_path / "empty")) == 2
+
+
+class NeverRun:
+    """A model that must not be loaded or run: the output was refused before."""
+
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("the model was loaded before --out was checked")
+
+
+def _can_create_in(folder: Path) -> bool:
+    try:
+        (folder / ".probe").touch(exist_ok=False)
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+@pytest.fixture
+def unwritable_outs(tmp_path):
+    """--out values that must be refused before the model loads, and words of the refusal."""
+    (tmp_path / "hostname").write_text("a file, like /etc/hostname")
+    ro = tmp_path / "read_only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if _can_create_in(ro):                  # root: file modes do not stop it; sysfs does
+        ro = Path("/sys/fs")
+        if not (ro.is_dir() and not _can_create_in(ro)):
+            pytest.skip("no folder here is read-only to this user")
+    yield [(tmp_path / "hostname", "hostname is a file, not a folder"),
+           (tmp_path / "hostname" / "deeper" / "out", "hostname is a file, not a folder"),
+           (ro, f"creating a file in {ro} failed"),
+           (ro / "new" / "out", f"creating a file in {ro} failed")]
+    (tmp_path / "read_only").chmod(0o755)
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_sample_refuses_an_unwritable_out_before_loading_the_model(tmp_path, monkeypatch, capsys,
+                                                                   unwritable_outs, case):
+    out, words = unwritable_outs[case]
+    monkeypatch.setattr(crystal_lab, "load_model", NeverRun, raising=False)
+    before = sorted(tmp_path.rglob("*"))
+    assert cli.main(["sample", "Na Cl", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crystal-lab sample: error: ") and words in err and err.count("\n") == 1, err
+    assert sorted(tmp_path.rglob("*")) == before                          # no DIR-2 made either
+
+
+def test_sample_from_a_run_checkpoint_says_how_to_export_it(tmp_path, capsys):
+    import torch
+
+    from crystal_lab.model import checkpoint
+    from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
+
+    weights = checkpoint.to_dict(CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)))
+    for name in ("last.pt", "step_500.pt"):
+        torch.save({"model": weights, "ema": weights, "optimizer": {}, "epoch": 2, "step": 8, "rng": {}},
+                   tmp_path / name)
+        assert cli.main(["sample", "Na Cl", "--model", str(tmp_path / name), "--out", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"crystal-lab sample: error: {name} is a training run's checkpoint (epoch 2, "
+                              "step 8), not a weights file: turn it into weights with "
+                              "crystal_lab.training.loop.export(") and err.count("\n") == 1, err
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+def test_sample_refuses_an_empty_out(out, monkeypatch, capsys):
+    monkeypatch.setattr(crystal_lab, "load_model", NeverRun, raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["sample", "Na Cl", "--out", out])
+    assert exit_.value.code == 2 and "--out: must name a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sample_runs_started_together_never_share_a_folder(nacl, tmp_path, monkeypatch, trial):
+    """Real processes, released at once, all writing --out shared: a folder each, whole."""
+    import multiprocessing
+
+    from ase.build import bulk
+
+    from crystal_lab.workspace import read_structures, write_structures
+
+    write_structures([nacl], tmp_path / "warm")                          # imports done before the race
+    fork, n = multiprocessing.get_context("fork"), 4
+    barrier = fork.Barrier(n)
+
+    def run(k):
+        structures = [bulk("Cu", a=3.0 + k)] * (k + 1)
+        monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto":
+                            FakeModel(structures), raising=False)
+        barrier.wait()
+        sys.exit(cli.main(["sample", "Cu", "--out", str(tmp_path / "shared"), "--quiet"]))
+
+    procs = [fork.Process(target=run, args=(k,)) for k in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * n
+    folders = sorted(tmp_path.glob("shared*"))
+    assert [f.name for f in folders] == ["shared"] + [f"shared-{j}" for j in range(2, n + 1)]
+    sizes = set()
+    for folder in folders:                     # each folder holds one run, whole: one writer's
+        got = read_structures(folder)
+        a = {round(x.cell.cellpar()[0] * 2 ** 0.5, 6) for x in got}
+        assert len(a) == 1 and len(got) == round(a.pop() - 3.0) + 1 == len(list(folder.glob("*.cif")))
+        sizes.add(len(got))
+    assert sizes == set(range(1, n + 1))
 
 
 @pytest.mark.parametrize("device, message", [

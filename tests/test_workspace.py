@@ -12,11 +12,11 @@ import pytest
 from broken_inputs import masked_atom, nan_position
 
 from crystal_lab import workspace
+from crystal_lab.paths import unique_path
 from crystal_lab.workspace import (
     create_workspace,
     read_structures,
     save_results,
-    unique_path,
     write_structures,
 )
 
