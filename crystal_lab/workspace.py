@@ -181,9 +181,7 @@ def structure_file_names(atoms_list) -> list[str]:
     """``000_BaTiO3.cif``, ``001_NaCl.cif``, ...: index first, so order is kept and names
     never collide."""
     from crystal_lab.structures import formula
-
-    return [f"{i:03d}_{_safe_name(formula(a, reduce=False))}.cif"
-            for i, a in enumerate(atoms_list)]
+    return [f"{i:03d}_{_safe_name(formula(a, reduce=False))}.cif" for i, a in enumerate(atoms_list)]
 
 
 def _structure_files(folder: Path) -> list[Path]:
