@@ -19,7 +19,7 @@ from .prompts import (
     TRAINING_FORMATION_ENERGY_RANGE,
     Condition,
     PromptError,
-    parse_prompt,
+    as_condition,
     valid_n_atoms,
 )
 from .structures import formula_text
@@ -35,15 +35,7 @@ def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATO
     may be a :class:`Condition` already parsed (e.g. by ``model.check``): it is described as it is.
     """
     try:
-        if isinstance(prompt, Condition) and n_atoms is None and crystal_system is None \
-                and formation_energy is None:
-            cond = prompt
-        else:
-            if isinstance(prompt, Condition):
-                n_atoms = prompt.n_atoms if n_atoms is None else n_atoms
-                prompt = prompt.prompt
-            cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
-                                crystal_system=crystal_system, formation_energy=formation_energy)
+        cond = as_condition(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
     except PromptError as err:
         return f"Cannot use this prompt: {str(err).rstrip('.?')}{'?' if str(err).endswith('?') else '.'}"
     if cond.kind == "unconditional":

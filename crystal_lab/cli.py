@@ -155,38 +155,50 @@ def _steps(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1 or 'full', got {text!r}") from None
 
 
-#: ``crystal-lab train`` option -> keyword of ``crystal_lab.training.loop.train``
+#: ``crystal-lab train`` option -> field of ``crystal_lab.training.config.TrainConfig`` (``--resume``:
+#: the run to continue, a keyword of ``train``), its type and its help
 TRAIN_OPTIONS = {
-    "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24"),
-    "--split": ("split", str, "split to train on: train, val or test"),
-    "--epochs": ("epochs", _whole(1), "number of epochs"),
-    "--device": ("device", str, "auto, cpu or cuda"),
-    "--out": ("out_dir", str, "run folder for checkpoints and logs"),
-    "--resume": ("resume", str, "checkpoint to resume from (same machine: optimiser state too)"),
-    "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
-    "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
-    "--hidden": ("hidden", _whole(1), "hidden width of the denoiser"),
-    "--layers": ("layers", _whole(1), "message-passing layers"),
-    "--batch-size": ("batch_size", _whole(1), "crystals per batch"),
-    "--lr": ("lr", _positive, "learning rate"),
-    "--seed": ("seed", _whole(0), "random seed"),
-    "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long"),
+    "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24 (default mp_20)"),
+    "--split": ("split", str, "split to train on: train, val or test (default val)"),
     "--limit": ("limit", _whole(1), "use only the first N structures of the split"),
+    "--epochs": ("epochs", _whole(1), "epochs of the whole run (default 10)"),
+    "--max-steps": ("max_steps", _whole(1), "stop cleanly (with a checkpoint) after N optimiser steps of the "
+                                            "whole run"),
+    "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long (each session)"),
+    "--device": ("device", str, "auto, cpu or cuda"),
+    "--out": ("out_dir", str, "run folder for checkpoints and logs (default runs/model; with --resume: the "
+                              "checkpoint's folder)"),
+    "--resume": ("resume", str, "continue the run of this last.pt: its data, network, schedule and budgets "
+                                "(flags given must agree with it, except --epochs, --max-steps, --max-minutes, "
+                                "--out, --save-every, --device)"),
+    "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
+    "--hidden": ("hidden", _whole(1), "hidden width of the denoiser (default 128)"),
+    "--layers": ("layers", _whole(1), "message-passing layers (default 4)"),
+    "--batch-size": ("batch_size", _whole(1), "crystals per batch (default 64)"),
+    "--lr": ("lr", _positive, "learning rate (default 1e-3)"),
+    "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
+    "--seed": ("seed", _whole(0), "random seed (default 0)"),
     "--save-every": ("save_every_minutes", _positive, "minutes between periodic checkpoints (default 10)"),
-    "--max-steps": ("max_steps", _whole(1), "stop cleanly (with a checkpoint) after N optimiser steps in all"),
 }
+#: the flag of each TrainConfig field, for messages
+TRAIN_FLAGS = {dest: flag for flag, (dest, _, _) in TRAIN_OPTIONS.items()}
 
 
 def _cmd_train(args) -> int:
+    from crystal_lab.training.config import RunMismatch
     from crystal_lab.training.loop import train
-    from crystal_lab.training.run_files import OccupiedRunFolder
+    from crystal_lab.training.run_files import OccupiedRunFolder, RunFolderInUse
 
     kwargs = {dest: getattr(args, dest) for dest, _, _ in TRAIN_OPTIONS.values()
-              if hasattr(args, dest)}  # only what was given: train()'s defaults rule the rest
+              if hasattr(args, dest)}  # only what was given: the resumed run's or TrainConfig's for the rest
     try:
         train(**kwargs)                 # a planned stop prints its reason and the checkpoint's path
     except OccupiedRunFolder as err:    # say it in this command's words
         raise ValueError(err.say(resume="--resume ", out_dir="--out folder")) from None
+    except RunMismatch as err:
+        raise ValueError(err.say(flag=TRAIN_FLAGS.get(err.name))) from None
+    except RunFolderInUse as err:
+        raise RunFolderInUse(str(err).replace("another out_dir", "another --out folder")) from None
     return 0
 
 

@@ -192,17 +192,46 @@ def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
     return _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest=True)
 
 
+def as_condition(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
+                 crystal_system: str | None = None, formation_energy: float | None = None) -> Condition:
+    """The one entry of a prompt: a text, a list of symbols or None is parsed (once, by
+    :func:`parse_prompt`); a :class:`Condition` is taken as it is, never parsed again.
+
+    ``n_atoms``, ``crystal_system`` and ``formation_energy`` override the prompt's: a formula
+    condition is rescaled to ``n_atoms`` from its formula unit. A condition is checked against
+    ``max_atoms`` (it may have been parsed for a larger model).
+    """
+    if not isinstance(prompt, Condition):
+        return parse_prompt(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
+    cond = prompt
+    size = check_n_atoms(cond.n_atoms if n_atoms is None else n_atoms, max_atoms) \
+        if (n_atoms is not None or cond.n_atoms is not None) else None
+    if cond.kind == "formula" and size != cond.n_atoms:
+        cond = _formula_of_size(cond.formula_unit, size, max_atoms)
+    else:
+        _check_fit(cond.elements, size, max_atoms)
+        cond = dataclasses.replace(cond, n_atoms=size)
+    return dataclasses.replace(
+        cond,
+        crystal_system=prompt.crystal_system if crystal_system is None else _crystal_system(crystal_system),
+        formation_energy=prompt.formation_energy if formation_energy is None
+        else _formation_energy(formation_energy))
+
+
 def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest: bool) -> Condition:
     if n_atoms is not None:
         n_atoms = check_n_atoms(n_atoms, max_atoms)
-    system = target = None
+    system = target = words = None
     if isinstance(prompt, str):
-        prompt, system, target = split_prompt(prompt)
+        words, system, target = _split_words(prompt)
     if crystal_system is not None:
         system = _crystal_system(crystal_system)
     if formation_energy is not None:
         target = _formation_energy(formation_energy)
-    cond = _composition_condition(prompt, n_atoms, max_atoms, suggest)
+    if words is not None:
+        cond = _words_condition(words, n_atoms, max_atoms, suggest)
+    else:
+        cond = _composition_condition(prompt, n_atoms, max_atoms)
     return dataclasses.replace(cond, crystal_system=system, formation_energy=target)
 
 
@@ -212,6 +241,12 @@ def split_prompt(text: str) -> tuple[str, str | None, float | None]:
     ``"cubic BaTiO3 Ef=-1.5"`` -> ``("BaTiO3", "cubic", -1.5)``. Raises :class:`PromptError` for
     a word the grammar does not know, a number without a name, or a condition given twice.
     """
+    words, system, target = _split_words(text)
+    return " ".join(words), system, target
+
+
+def _split_words(text) -> tuple[tuple[str, ...], str | None, float | None]:
+    """:func:`split_prompt` with the composition as its words: the one place a text is split."""
     if not isinstance(text, str):
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(text).__name__}")
@@ -240,7 +275,7 @@ def split_prompt(text: str) -> tuple[str, str | None, float | None]:
             for piece in (p for p in token.split("-") if p):
                 _check_word(piece)
             words.append(token)
-    return " ".join(words), system, (targets[0] if targets else None)
+    return tuple(words), system, (targets[0] if targets else None)
 
 
 def _check_word(piece: str) -> None:
@@ -307,46 +342,63 @@ def suggest_prompt(prompt) -> str | None:
     return guess
 
 
-def _composition_condition(prompt, n_atoms: int | None, max_atoms: int, suggest: bool) -> Condition:
-    """The composition part: unconditional, a chemical system or a formula."""
-    if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
+def _composition_condition(prompt, n_atoms: int | None, max_atoms: int) -> Condition:
+    """The composition of a prompt that is not a text: None (unconditional) or a list of symbols."""
+    if prompt is None:
         return Condition("unconditional", n_atoms=n_atoms)
-    if isinstance(prompt, (list, tuple)):
-        elements = _split_system(prompt)
-        if not elements:
-            return Condition("unconditional", n_atoms=n_atoms)
-    elif isinstance(prompt, str):
-        text = prompt.strip()
-        tokens = [t for t in re.split(r"[\s,\-]+", text) if t]
-        try:
-            if any(ch.isdigit() for ch in text) or (len(tokens) == 1 and len(_TOKEN.findall(text)) > 1):
-                return _formula_condition(text, n_atoms, max_atoms)
-            elements = _split_system(tokens)
-        except PromptError as err:
-            guess = suggest_prompt(text) if suggest else None
-            if guess and "did you mean" not in str(err):
-                raise PromptError(f"{err}; did you mean {guess}?") from None
-            raise
-    else:
+    if not isinstance(prompt, (list, tuple)):
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(prompt).__name__}")
+    elements = _split_system(prompt)
+    if not elements:
+        return Condition("unconditional", n_atoms=n_atoms)
+    _check_fit(elements, n_atoms, max_atoms)
+    return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
+
+
+def _words_condition(words: tuple[str, ...], n_atoms: int | None, max_atoms: int,
+                     suggest: bool) -> Condition:
+    """The composition of a text prompt, from its words: unconditional, a chemical system or a
+    formula."""
+    if not words:
+        return Condition("unconditional", n_atoms=n_atoms)
+    text = " ".join(words)
+    tokens = [p for w in words for p in w.split("-") if p]
+    try:
+        if any(ch.isdigit() for ch in text) or (len(tokens) == 1 and len(_TOKEN.findall(text)) > 1):
+            return _formula_condition(text, n_atoms, max_atoms)
+        elements = _split_system(tokens)
+    except PromptError as err:
+        guess = suggest_prompt(text) if suggest else None
+        if guess and "did you mean" not in str(err):
+            raise PromptError(f"{err}; did you mean {guess}?") from None
+        raise
+    _check_fit(elements, n_atoms, max_atoms)
+    return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
+
+
+def _check_fit(elements: tuple[str, ...], n_atoms: int | None, max_atoms: int) -> None:
+    """Refuse more elements than a cell of ``n_atoms`` (or of the model's maximum) can hold."""
     if n_atoms is not None and len(elements) > n_atoms:
         raise PromptError(f"{len(elements)} elements cannot fit in n_atoms={n_atoms}")
     if len(elements) > max_atoms:
         raise PromptError(f"{len(elements)} elements cannot fit in a cell of at most {max_atoms} atoms "
                           f"(the model's maximum): give at most {max_atoms} elements")
-    return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
 
 
 def _formula_condition(text: str, n_atoms: int | None, max_atoms: int) -> Condition:
     counts = _parse_formula(text)
-    unit = formula_unit(counts)
-    unit_size = sum(unit.values())
     if n_atoms is None:
         n_atoms = sum(counts.values())
         if n_atoms > max_atoms:
             raise PromptError(f"{text} has {n_atoms} atoms, above the model's maximum of {max_atoms}")
-    elif n_atoms % unit_size:
+    return _formula_of_size(formula_unit(counts), n_atoms, max_atoms)
+
+
+def _formula_of_size(unit: dict[str, int], n_atoms: int, max_atoms: int) -> Condition:
+    """The formula condition of ``n_atoms`` atoms with formula unit ``unit``."""
+    unit_size = sum(unit.values())
+    if n_atoms % unit_size:
         options = valid_n_atoms(unit, max_atoms)
         raise PromptError(f"{formula_text(unit)} has {unit_size} atoms per formula unit, which does "
                           f"not divide n_atoms={n_atoms} (try {', '.join(map(str, options)) or 'fewer'})")

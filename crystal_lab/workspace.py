@@ -191,7 +191,9 @@ def _extxyz_text(atoms_list) -> str:
 def structure_file_names(atoms_list) -> list[str]:
     """``000_BaTiO3.cif``, ``001_NaCl.cif``, ...: index first, so order is kept and names
     never collide."""
-    return [f"{i:03d}_{_safe_name(a.get_chemical_formula(mode='metal'))}.cif"
+    from crystal_lab.structures import formula
+
+    return [f"{i:03d}_{_safe_name(formula(a, reduce=False))}.cif"
             for i, a in enumerate(atoms_list)]
 
 

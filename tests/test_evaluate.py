@@ -202,7 +202,7 @@ def test_summary_without_stability(tmp_path):
     assert "0.30 Å apart" in table.loc[3, "reason"] and "SMACT" in table.loc[4, "reason"]
     assert rates["n_valid"] == 3 and rates["validity"] == pytest.approx(0.6)
     assert rates["uniqueness"] == pytest.approx(0.6) and rates["n_novel"] == 2
-    assert np.isnan(rates["sun"]) and not table["stable"].any()
+    assert np.isnan(rates["sun"]) and (table["stable_verdict"] == "unknown").all()
     assert "E_hull" not in summary.text()
     path = summary.save(tmp_path / "summary.csv")
     with open(path) as fh:

@@ -240,7 +240,8 @@ def test_a_signal_saves_a_checkpoint_and_a_second_run_into_the_folder_is_refused
     assert state["step"] >= 10   # beyond the first epoch's log row: the interrupted epoch's steps too
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
     # the lock went with the process: the run resumes in the same folder
-    train(structures=STRUCTURES, epochs=state["epoch"] + 1, out_dir=tmp_path, resume=tmp_path / "last.pt", **TINY)
+    again = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 10   # the run's own data
+    train(structures=again, epochs=state["epoch"] + 1, resume=tmp_path / "last.pt", progress=False)
 
 
 def test_concurrent_checkpoint_writes_never_share_a_temporary_file(tmp_path, monkeypatch):

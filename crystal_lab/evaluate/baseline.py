@@ -50,7 +50,7 @@ def _random_structure(counts: dict[str, int], rng: np.random.Generator,
 def _training_n_atoms() -> np.ndarray:
     """Atoms per structure of MP-20 val (from the shipped table); 1..MAX_ATOMS if it is missing."""
     try:
-        from .reference_table import reference_table
+        from .reference_phases import reference_table
 
         table = reference_table()
         return table.n_atoms[table.rows("val")]

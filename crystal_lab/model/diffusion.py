@@ -28,9 +28,8 @@ from ..prompts import (
     TRAINING_FORMATION_ENERGY_RANGE,
     Condition,
     PromptError,
-    check_n_atoms,
+    as_condition,
     outside_training_range,
-    parse_prompt,
     whole_number,
 )
 from . import limits
@@ -238,20 +237,7 @@ class CrystalDiffusionModel(nn.Module):
     def _condition(self, prompt, n_atoms, crystal_system, formation_energy) -> Condition:
         """The prompt as a :class:`Condition` this network can honour."""
         max_atoms = self.config.network.max_atoms
-        if isinstance(prompt, Condition) and n_atoms is None and crystal_system is None \
-                and formation_energy is None:
-            cond = prompt
-            if cond.n_atoms is not None:
-                check_n_atoms(cond.n_atoms, max_atoms)
-            if len(cond.elements) > (cond.n_atoms or max_atoms):
-                raise PromptError(f"{len(cond.elements)} elements cannot fit in a cell of "
-                                  f"{cond.n_atoms or max_atoms} atoms")
-        else:
-            if isinstance(prompt, Condition):   # its normal form, with the arguments that override it
-                n_atoms = prompt.n_atoms if n_atoms is None else n_atoms
-                prompt = prompt.prompt
-            cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
-                                crystal_system=crystal_system, formation_energy=formation_energy)
+        cond = as_condition(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
         E = self.config.network.num_elements
         too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > E]
         if too_big:

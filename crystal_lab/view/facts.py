@@ -1,5 +1,7 @@
 """What a person reads about one structure: formula, space group, volume, density, distances.
 
+The formula is :func:`crystal_lab.structures.formula` (the lab's one formula function).
+
 ``as_atoms`` / ``periodic_copies`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies out).
 Atoms with atomic number 0 (symbol "X") are atom types still masked during diffusion: they
 have no mass, no space group and never a formula subscript of their own.
@@ -13,7 +15,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
-from crystal_lab.structures import SYMPREC
+from crystal_lab.structures import SYMPREC, formula
 
 __all__ = [
     "MAX_DRAWN_ATOMS",
@@ -21,7 +23,6 @@ __all__ = [
     "check_index",
     "check_repeat",
     "describe",
-    "formula",
     "min_distance",
     "periodic_copies",
     "spacegroup",
@@ -134,17 +135,6 @@ def spacegroup(atoms: Atoms, symprec: float = SYMPREC) -> str:
     return f"{symbol_} ({number})" if number else "unknown"
 
 
-def formula(symbols, reduce: bool = True) -> str:
-    """The one formula style of every view (:func:`crystal_lab.structures.formula`):
-    ``"BaTiO3"``, ``"Ba3TiO"``, ``"Cl"``, ``"Cl + 1 X"``; ``symbols`` is an ``ase.Atoms`` or a
-    list of chemical symbols."""
-    from crystal_lab.structures import formula as _structures_formula
-
-    if not isinstance(symbols, Atoms):
-        symbols = list(symbols)
-    return _structures_formula(symbols, reduce=reduce)
-
-
 def describe(atoms: Atoms) -> dict:
     """Formula, space group, volume (Å³), density (g/cm³; NaN while atom types are masked),
     minimum distance (Å, periodic) and ``t`` when ``atoms.info`` has it."""
@@ -153,7 +143,7 @@ def describe(atoms: Atoms) -> dict:
     volume = float(abs(atoms.cell.volume))
     mass = float(atomic_masses[real].sum())
     info = {
-        "formula": formula([symbol(int(z)) for z in atoms.numbers]),
+        "formula": formula([symbol(int(z)) for z in atoms.numbers]),   # as chemists write it
         "n_atoms": len(atoms),
         "spacegroup": spacegroup(atoms),
         "volume": volume,

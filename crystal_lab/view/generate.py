@@ -36,9 +36,9 @@ from pathlib import Path
 import ipywidgets as w
 
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, suggest_prompt
+from crystal_lab.structures import formula
 
 from .boxes import sentence
-from .facts import formula
 from .messages import ERROR as _ERROR
 from .messages import coloured as _coloured
 from .messages import format_seconds, plain_error, progress_of, run_status

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from crystal_lab.structures import formula
+
 __all__ = ["HULL_HEIGHT", "HULL_WIDTH", "phase_diagram_figure", "plot_coordinates",
            "summary_figure"]
 
@@ -75,7 +77,7 @@ def _ternary_labels(diagram):
     coords = [plot_coordinates(diagram, e.composition) for e in entries]
     return go.Scatterternary(
         a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
-        mode="text", text=[e.composition.reduced_formula for e in entries],
+        mode="text", text=[formula(e.composition) for e in entries],
         textposition="top left", textfont={"size": 13, "color": "#222"},
         hoverinfo="skip", showlegend=False, name="labels", cliponaxis=False)
 
@@ -169,7 +171,9 @@ def generated_rows(table, structures, formulas, elements) -> list[tuple]:
     rows = []
     for i in table.index:
         e = table.at[i, "energy_per_atom"]
+        if not np.isfinite(e):   # no CHGNet energy (an invalid row may have no structure)
+            continue
         comp = to_structure(structures[i]).composition
-        if np.isfinite(e) and {el.symbol for el in comp.elements} <= set(elements):
+        if {el.symbol for el in comp.elements} <= set(elements):
             rows.append((f"#{i} {formulas[i]}", comp, float(e)))
     return rows

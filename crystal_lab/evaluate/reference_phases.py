@@ -191,7 +191,9 @@ class ReferenceTable:
         from pymatgen.analysis.phase_diagram import PDEntry
         from pymatgen.core import Composition
 
-        out = []
+        from ..structures import formula
+
+        out = []   # each named by its formula as chemists write it (Li3PS2Cl2, not Li3P(SCl)2)
         for el in sorted(set(elements)):
             e, source, _ = self.elemental_reference(el)
             out.append(PDEntry(Composition({el: 1}), e, name=el, attribute=source))
@@ -199,12 +201,12 @@ class ReferenceTable:
             comp = Composition(str(self.formula[i]))
             scale = self.n_atoms[i] / comp.num_atoms
             out.append(PDEntry(comp * scale, self.e_per_atom[i] * self.n_atoms[i],
-                               name=str(self.formula[i]), attribute=str(self.material_id[i])))
+                               name=formula(comp), attribute=str(self.material_id[i])))
         for j in self._extra_rows(elements):
-            formula, n_atoms, e, name = self.extra[j]
-            comp = Composition(formula)
-            out.append(PDEntry(comp * (n_atoms / comp.num_atoms), e * n_atoms, name=formula,
-                               attribute=name))
+            key, n_atoms, e, name = self.extra[j]
+            comp = Composition(key)
+            out.append(PDEntry(comp * (n_atoms / comp.num_atoms), e * n_atoms,
+                               name=formula(comp), attribute=name))
         return out
 
     def phase_diagram(self, elements: Sequence[str]):
