@@ -357,3 +357,24 @@ def test_the_measured_quality_sits_beside_the_output(tiny_model):
               and g.facts in getattr(c, "children", ())]
     assert beside and g.viewer.widget in beside[0].children   # next to the structure's view
     assert GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, quality="").facts.value == ""
+
+
+def test_a_run_stopped_on_purpose_ends_its_bar_complete(tiny_model, monkeypatch):
+    """03's x0_hat cell stops each run early with a callback: the bar must end complete (tqdm's
+    notebook bar turns red when it closes short of its total) and be closed."""
+    import tqdm.auto
+
+    closed = []
+
+    class Recording(tqdm.auto.tqdm):
+        def close(self):
+            closed.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    out = tiny_model.sample("NaCl", n_atoms=2, steps=6, seed=0, progress=True,
+                            callback=lambda info: info["step"] >= 2)
+    assert out and not out[0].info["complete"]
+    assert closed and all(n == total for n, total in closed), closed
+    tiny_model.sample("NaCl", n_atoms=2, steps=4, seed=0, progress=True)
+    assert closed[-1] == (4, 4)
