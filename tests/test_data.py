@@ -199,3 +199,21 @@ def test_load_dataset_on_a_broken_file_names_it(tmp_path, small_csv, monkeypatch
 def _write(path, content: bytes):
     path.write_bytes(content)
     return path
+
+
+def test_reading_shows_a_bar_that_ends_cleanly(tmp_path, small_csv, capsys):
+    """``progress=True``: a bar counts the crystals against the expected total; it is closed and
+    cleared (not left half-filled) when the reading stops at ``limit``."""
+    from tqdm import tqdm
+
+    path = _write(tmp_path / "rows.csv", small_csv.encode())
+    quiet = read_csv(path, limit=4)
+    assert capsys.readouterr().err == ""
+    shown = read_csv(path, limit=4, progress=True, total=6)
+    err = capsys.readouterr().err
+    assert "reading rows.csv" in err and "/4" in err          # the bar, out of limit rows
+    assert [a.info["material_id"] for a in shown] == [a.info["material_id"] for a in quiet]
+    assert not list(tqdm._instances)                          # closed, none left running
+    read_csv(path, progress=True, total=6)
+    err = capsys.readouterr().err
+    assert "/6 " in err and err.endswith("\r")                  # out of all rows, then cleared

@@ -335,7 +335,8 @@ class CrystalDiffusionModel(nn.Module):
                     if return_trajectory:   # the final structure replaces the last t=0 frame
                         kept = frames if stopped else frames[:-1]
                         trajectories.append([step[i] for step in kept] + [atoms])
-                if stopped:
+                if stopped:   # stopped on purpose: the bar ends complete (not red) and goes
+                    bar.total = bar.n
                     break
         self.train(was_training)
         return trajectories if return_trajectory else results

@@ -5,7 +5,11 @@
 * a prompt box (CSS class ``cl-prompt``) and, under it, a live prompt-helper line: the model's
   own checks (``model.check``, the checks ``model.sample`` runs, on every field) and, when they
   pass, :func:`crystal_lab.chemistry.describe_prompt`; it also suggests a corrected spelling
-  ("did you mean SrTiO3?", :func:`suggest_prompt`). The helper and Generate never disagree;
+  ("did you mean SrTiO3?", :func:`suggest_prompt`). The helper and Generate never disagree.
+  The prompt is parsed once per change of its text (a :class:`~crystal_lab.prompts.Condition`
+  that the other fields only resize or override); the words it holds show in the controls
+  ("cubic SrTiO3" sets the crystal-system menu, "Ef=-1.5" the energy field), and when a control
+  was set by hand to something else, the helper says that the control wins;
 * ``n_atoms`` (0 = let the model choose), ``n_samples``, ``steps`` (0 = the model's default)
   and ``seed`` controls, and
   two optional targets: a crystal system and a formation energy (eV/atom), passed to
@@ -17,7 +21,10 @@
 * a results area (``cl-results``): the formulas of the run, a picker, the quality badges of the
   picked structure (:mod:`crystal_lab.view.badges`) and ONE persistent nglview stage
   (:class:`crystal_lab.view.ngl.FrameViewer`) that shows the structure forming and then the
-  results, updated in place for every run.
+  results, updated in place for every run; beside it, the model's measured quality
+  (``cl-quality-facts``: its match rate beside the random-search floor,
+  :func:`crystal_lab.view.quality.quality_facts`). A refused prompt leaves the last good
+  results and their view in place.
 
 Sampling runs in a background thread so the kernel stays free to handle the Stop button
 (widget updates from a thread reach JupyterLab 4; see the ipywidgets documentation,
@@ -39,18 +46,21 @@ from crystal_lab.prompts import CRYSTAL_SYSTEMS, suggest_prompt
 from crystal_lab.structures import formula
 
 from .boxes import sentence
+from .generate_prompt import PromptControls
 from .messages import ERROR as _ERROR
 from .messages import coloured as _coloured
 from .messages import format_seconds, plain_error, progress_of, run_status
 
 __all__ = ["CRYSTAL_SYSTEMS", "GenerateWidget", "suggest_prompt"]
 
-class GenerateWidget(w.VBox):
+class GenerateWidget(PromptControls, w.VBox):
     """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
 
     ``model``: a :class:`crystal_lab.model.diffusion.CrystalDiffusionModel` (default: the shipped model,
     loaded when the helper line first runs its checks, as the widget is built). ``steps=None``
-    uses the model's default number of steps.
+    uses the model's default number of steps. ``quality``: the facts line beside the output
+    (default: the shipped model's measured quality; ``""`` for none, e.g. for a model you
+    trained yourself, whose quality nobody measured).
     ``batch_size``: passed to ``model.sample`` (and used for the progress bar).
     ``stream_every``: redraw the forming structure every this many steps (default: about ten
     redraws per run). ``save_dir``: where Save results writes (default ``results/``).
@@ -62,7 +72,7 @@ class GenerateWidget(w.VBox):
     def __init__(self, model=None, prompt: str = "Ba Ti O", n_atoms: int | None = 5,
                  n_samples: int = 3, steps: int | None = None, seed: int = 0,
                  stream_every: int | None = None, save_dir: str = "results",
-                 batch_size: int = 64):
+                 batch_size: int = 64, quality: str | None = None):
         self._model = model
         self.results: list = []
         self.quality: list[dict] = []
@@ -73,7 +83,8 @@ class GenerateWidget(w.VBox):
         self.batch_size = int(batch_size)
         self.save_dir = Path(save_dir)
         self._thread: threading.Thread | None = None
-        self._checked = None   # the Condition of the last check that passed
+        self._shown_prompt = ""   # the prompt of the results on show
+        self._init_prompt_state()
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
@@ -121,20 +132,29 @@ class GenerateWidget(w.VBox):
                                  layout=w.Layout(width="420px", display="none"))
         self.badges = w.HTML("")
         from .ngl import FrameViewer
+        from .quality import quality_facts
 
         self.viewer = FrameViewer([], controls=False, compact=True, width="420px",
                                   height="340px", save_dir=self.save_dir)
-        self.results_box = w.VBox([self.label, self.picker, self.badges, self.viewer.widget])
+        facts = quality_facts() if quality is None else quality
+        self.facts = w.HTML(f'<div style="font-size:90%;color:#444;border-left:3px solid #d9822b;'
+                            f'padding-left:8px">{html.escape(facts)}</div>' if facts else "",
+                            layout=w.Layout(width="240px", margin="0 0 0 12px"))
+        self.facts.add_class("cl-quality-facts")
+        self.results_box = w.VBox([self.label, self.picker, self.badges,
+                                   w.HBox([self.viewer.widget, self.facts])])
         self.results_box.add_class("cl-results")
 
-        for field in (self.prompt, self.n_atoms, self.n_samples, self.steps,
-                      self.crystal_system, self.formation_energy):
+        self.prompt.observe(self._on_prompt, names="value")
+        for field in (self.n_atoms, self.n_samples, self.steps):
             field.observe(self._update_helper, names="value")
+        for field in (self.crystal_system, self.formation_energy):
+            field.observe(self._on_target, names="value")
         self.generate_button.on_click(self._on_generate)
         self.stop_button.on_click(self._on_stop)
         self.save_button.on_click(self._on_save)
         self.picker.observe(self._on_pick, names="value")
-        self._update_helper()
+        self._on_prompt()
 
         super().__init__([
             self.prompt, self.helper,
@@ -167,24 +187,6 @@ class GenerateWidget(w.VBox):
     def running(self) -> bool:
         """True while a sampling thread is alive."""
         return self._thread is not None and self._thread.is_alive()
-
-    def _update_helper(self, change=None) -> None:
-        """The helper line: what ``model.check`` says of the current fields (the error Generate
-        would show), else the prompt's description."""
-        from crystal_lab.chemistry import describe_prompt
-
-        problem = self._check_inputs(record=False)
-        if problem is not None:
-            text, colour = problem, _ERROR
-        else:
-            text = describe_prompt(self.prompt.value, self.n_atoms.value or None,
-                                   max_atoms=self._max_atoms())
-            colour = "#9a6700" if "Warning" in text else "#555"
-            guess = suggest_prompt(self.prompt.value)
-            if guess and "did you mean" not in text.lower():  # describe_prompt may say it
-                text += f" Did you mean {guess}?"
-        self.helper.value = (f'<span style="color:{colour};font-size:90%">{html.escape(text)}'
-                             f'</span>')
 
     def _set_running(self, running: bool) -> None:
         self.generate_button.disabled = running
@@ -233,21 +235,6 @@ class GenerateWidget(w.VBox):
                                  f"not {text!r}") from None
         return extra
 
-    def _check_inputs(self, record: bool = True) -> str | None:
-        """A plain sentence saying what ``model.check`` (every check ``model.sample`` runs)
-        finds wrong with the fields, or None. ``record``: keep the error in ``.error``."""
-        try:
-            self._checked = self.model.check(self.prompt.value, **self._sample_kwargs())
-        except (ValueError, TypeError, OSError, RuntimeError) as err:  # PromptError: a ValueError
-            sentence = f"Cannot generate: {plain_error(err)}"
-            guess = suggest_prompt(self.prompt.value)
-            if guess and "did you mean" not in sentence.lower():  # prompts' message may have it
-                sentence += f" Did you mean {guess}?"
-            if record:
-                self.error = err
-            return sentence
-        return None
-
     # ------------------------------------------------------------------ actions
     def generate(self, wait: bool = False) -> None:
         """Start sampling with the current settings (what the Generate button does).
@@ -258,10 +245,10 @@ class GenerateWidget(w.VBox):
             self._stop.clear()
             self.error, self.stopped, self.last_step = None, False, None
             problem = self._check_inputs()
-            if problem is not None:   # old results go: they do not belong to this prompt
-                self._clear_results()
-                self.progress.value, self.progress.bar_style = 0.0, ""
-                self.status.value = _coloured(problem, _ERROR)
+            if problem is not None:   # refused: the last good results and their view stay
+                kept = (f" (below: the last results, of {html.escape(self._shown_prompt)!s})"
+                        if self.results else "")
+                self.status.value = _coloured(problem, _ERROR) + kept
                 return
             self._clear_results("<i>generating...</i>")
             self._set_running(True)
@@ -373,6 +360,7 @@ class GenerateWidget(w.VBox):
 
         self.quality = [structure_quality(a) for a in results]
         self.results = results
+        self._shown_prompt = repr(self.prompt.value)
         self.stopped = bool(results) and not all(a.info.get("complete", True) for a in results)
         formulas = [formula(a) for a in results]
         note = " (stopped early: partial results)" if self.stopped else ""
