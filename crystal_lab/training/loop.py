@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..arguments import check_number
 from ..datasets import load_dataset
 from ..model import checkpoint
 from ..model.diffusion import CrystalDiffusionModel, ModelConfig, NetworkConfig
@@ -269,30 +270,21 @@ LOSS_KEYS = ("loss", "coord", "lattice", "types")
 
 
 def check_settings(**values) -> None:
-    """ValueError, naming the setting and what is allowed, for a nonsense training setting."""
-    def number(x) -> bool:
-        return not isinstance(x, bool) and isinstance(x, (int, float, np.integer, np.floating)) and math.isfinite(x)
-
-    def whole(x) -> bool:
-        return not isinstance(x, bool) and isinstance(x, (int, np.integer))
-
+    """ValueError (a TypeError too for the wrong type), naming the setting and what is allowed,
+    for a nonsense training setting."""
+    whole, maybe = {"integer": True, "minimum": 1}, {"allow_none": True}
     rules = {
-        "epochs": (lambda x: whole(x) and x >= 1, "a whole number >= 1"),
-        "hidden": (lambda x: whole(x) and x >= 2 and x % 2 == 0, "an even whole number >= 2"),
-        "layers": (lambda x: whole(x) and x >= 1, "a whole number >= 1"),
-        "batch_size": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1"),
-        "limit": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1 (or None for all)"),
-        "max_steps": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1 (or None)"),
-        "lr": (lambda x: x is None or (number(x) and x > 0), "a number > 0"),
-        "max_minutes": (lambda x: x is None or (number(x) and x > 0), "a number of minutes > 0 (or None)"),
-        "save_every_minutes": (lambda x: number(x) and x > 0, "a number of minutes > 0"),
-        "ema_decay": (lambda x: number(x) and 0 <= x < 1, "a number in [0, 1)"),
-        "p_csp": (lambda x: x is None or (number(x) and 0 <= x <= 1), "a fraction in [0, 1]"),
+        "epochs": whole, "hidden": {"integer": True, "minimum": 2, "note": " (and even)"},
+        "layers": whole, "batch_size": whole | maybe,
+        "limit": whole | maybe | {"note": " (or None for all)"}, "max_steps": whole | maybe,
+        "lr": {"above": 0} | maybe, "max_minutes": {"above": 0, "note": " minutes (or None)"} | maybe,
+        "save_every_minutes": {"above": 0, "note": " minutes"},
+        "ema_decay": {"minimum": 0, "below": 1}, "p_csp": {"minimum": 0, "maximum": 1} | maybe,
     }
     for name, value in values.items():
-        ok, allowed = rules[name]
-        if not ok(value):
-            raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        check_number(name, value, **rules[name])
+        if name == "hidden" and value % 2:
+            raise ValueError(f"hidden must be an even whole number >= 2, got {value!r}")
 
 
 def compiled(fn):
