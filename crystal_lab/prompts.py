@@ -25,11 +25,12 @@ The keyword arguments ``crystal_system=`` and ``formation_energy=`` of :func:`pa
 of ``model.sample``) override what the text says.
 
 Every message about a bad prompt, ``n_atoms`` or condition lives in this module, one line each
-(:class:`PromptError`, naming the problem), with the whole-number check :func:`whole_number`
-that ``model.sample`` uses for its other arguments. The messages about what one model can do
-(elements beyond its embedding table, the size caps, callbacks, guidance) are raised by
-:mod:`crystal_lab.model.diffusion`; those about weights files by :mod:`crystal_lab.model.checkpoint`. A word the
-grammar does not know gets a message listing what it understands; a formula typed in the wrong
+(:class:`PromptError`, naming the problem); :func:`as_condition` is the one entry that turns a
+prompt (text, list, None or a :class:`Condition` already parsed) into a :class:`Condition`.
+``sample``'s other arguments are numbers checked by :func:`crystal_lab.arguments.check_number`
+(``ValueError`` / ``TypeError``). The messages about what one model can do (elements beyond its
+embedding table, the size caps) are raised by :mod:`crystal_lab.model.diffusion`; those about
+weights files by :mod:`crystal_lab.model.checkpoint`. A word the grammar does not know gets a message listing what it understands; a formula typed in the wrong
 letter case gets a suggestion ("srtio3": did you mean SrTiO3?). The prose that explains a prompt
 to a student is :func:`crystal_lab.chemistry.describe_prompt`.
 """
@@ -38,12 +39,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import numbers
 import re
 from dataclasses import dataclass, field
 
 from ase.data import atomic_numbers, chemical_symbols
 
+from .arguments import is_number
 from .spelling import suggest_formula
 from .structures import formula_text
 
@@ -76,8 +77,7 @@ def crystal_system_of(space_group_number: int) -> str:
     """The crystal system of an international space-group number (1-230; ``225.0`` from a table
     is 225)."""
     n = space_group_number
-    if isinstance(n, bool) or not isinstance(n, numbers.Real) or not math.isfinite(n) \
-            or n != int(n) or not 1 <= n <= 230:
+    if not is_number(n) or not math.isfinite(n) or n != int(n) or not 1 <= n <= 230:
         raise PromptError(f"space-group number must be a whole number 1-230, got {space_group_number!r}")
     n = int(n)
     return CRYSTAL_SYSTEMS[sum(n >= first for first in _SYSTEM_FIRST_SG) - 1]
@@ -132,20 +132,12 @@ def _element(token: str) -> str:
     raise PromptError(f"{token} is not an element")
 
 
-def whole_number(value, name: str, minimum: int = 1, also: str = "") -> int:
-    """``value`` as an ``int`` if it is a whole number >= ``minimum``, else :class:`PromptError`.
-
-    Python ints and numpy integers (``np.int64(4)``) are whole numbers; bools, floats (even
-    ``4.0``), strings and None are not. ``also`` names what else the caller accepts (e.g.
-    ``" or 'full'"``) for the message.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise PromptError(f"{name} must be a whole number >= {minimum}{also}, got {value!r}")
-    return int(value)
-
-
 def check_n_atoms(n_atoms, max_atoms: int) -> int:
-    n_atoms = whole_number(n_atoms, "n_atoms")
+    """``n_atoms`` as an ``int`` if it is a whole number from 1 to ``max_atoms``, else
+    :class:`PromptError` (numpy integers pass; bools, floats, even ``4.0``, and strings do not)."""
+    if not is_number(n_atoms, integer=True) or n_atoms < 1:
+        raise PromptError(f"n_atoms must be a whole number >= 1, got {n_atoms!r}")
+    n_atoms = int(n_atoms)
     if n_atoms > max_atoms:
         raise PromptError(f"n_atoms={n_atoms} is above the model's maximum of {max_atoms}")
     return n_atoms
@@ -300,7 +292,7 @@ def _crystal_system(value) -> str:
 
 
 def _formation_energy(value, name: str = "formation_energy") -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         raise PromptError(f"{name} must be a finite number in eV/atom, got {value!r}")
     if abs(value) > _MAX_ABS_TARGET:
         lo, hi = TRAINING_FORMATION_ENERGY_RANGE

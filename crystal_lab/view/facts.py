@@ -9,12 +9,11 @@ Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
 """
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
+from crystal_lab.arguments import check_number
 from crystal_lab.structures import SYMPREC, formula
 
 __all__ = [
@@ -67,12 +66,7 @@ def periodic_copies(structures) -> list[Atoms]:
 
 def _whole(value, name: str) -> int:
     """``value`` as an int: Python and numpy integers pass, anything else is a TypeError."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a whole number, not {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a whole number, not {value!r}") from None
+    return check_number(name, value, integer=True)
 
 
 def check_index(index, n: int, what: str = "structures") -> int:
