@@ -101,9 +101,7 @@ def create_workspace(dest: str | os.PathLike, source: str | os.PathLike | None =
     source = Path(source) if source is not None else notebooks_dir()
     if not source.is_dir():
         raise FileNotFoundError(f"notebook folder {source} does not exist")
-    dest = Path(dest).expanduser()
-    if dest.exists() and not dest.is_dir():
-        raise FileExistsError(f"{dest} exists and is not a folder")
+    dest = check_folder(dest)   # a file there or a read-only folder: one line, before any copy
     if dest.resolve() == source.resolve():
         raise ValueError(f"workspace {dest} is the course folder itself: choose another folder")
     report = WorkspaceReport(dest=dest)
