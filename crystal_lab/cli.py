@@ -160,15 +160,15 @@ TRAIN_OPTIONS = {
     "--split": ("split", str, "split to train on: train, val or test (default val)"),
     "--limit": ("limit", _whole(1), "use only the first N structures of the split"),
     "--epochs": ("epochs", _whole(1), "epochs of the whole run (default 10)"),
-    "--max-steps": ("max_steps", _whole(1), "stop cleanly (with a checkpoint) after N optimiser steps of the "
-                                            "whole run"),
+    "--max-steps": ("max_steps", _whole(1), ("stop cleanly (with a checkpoint) after N optimiser steps of the "
+                                            "whole run")),
     "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long (each session)"),
     "--device": ("device", str, "auto, cpu or cuda"),
-    "--out": ("out_dir", str, "run folder for checkpoints and logs (default runs/model; with --resume: the "
-                              "checkpoint's folder)"),
-    "--resume": ("resume", str, "continue the run of this last.pt: its data, network, schedule and budgets "
+    "--out": ("out_dir", str, ("run folder for checkpoints and logs (default runs/model; with --resume: the "
+                              "checkpoint's folder)")),
+    "--resume": ("resume", str, ("continue the run of this last.pt: its data, network, schedule and budgets "
                                 "(flags given must agree with it, except --epochs, --max-steps, --max-minutes, "
-                                "--out, --save-every, --device)"),
+                                "--out, --save-every, --device)")),
     "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
     "--hidden": ("hidden", _whole(1), "hidden width of the denoiser (default 128)"),
     "--layers": ("layers", _whole(1), "message-passing layers (default 4)"),

@@ -145,7 +145,7 @@ def load_data(cfg: TrainConfig, structures, tensors: TensorData | None) -> Tenso
 
 def start(cfg: TrainConfig, state: dict | None, init_model, data, place: tuple) -> Run:
     """The run ready to train: models, data on the device, optimiser, and a resumed run's state."""
-    rank, world, dev = place
+    _rank, world, dev = place
     cuda = dev.type == "cuda"
     if world > 1 and cfg.batch_size < world:
         raise ValueError(f"batch_size {cfg.batch_size} is smaller than the {world} processes; "
@@ -154,6 +154,7 @@ def start(cfg: TrainConfig, state: dict | None, init_model, data, place: tuple) 
         model = checkpoint.from_dict(state["model"], "the resumed run's model")
         ema = checkpoint.from_dict(state["ema"], "the resumed run's EMA model")
     else:
+        torch.manual_seed(cfg.seed)   # the same first weights in every process and every run of this seed
         model = init_model or CrystalDiffusionModel(ModelConfig(NetworkConfig(hidden=cfg.hidden, layers=cfg.layers)))
     tensors = data if isinstance(data, TensorData) else TensorData.from_atoms(data, model.config.network.max_atoms)
     digest = check_same_data(state, tensors)
@@ -215,7 +216,8 @@ def fit(run: Run, progress: bool) -> tuple[str | None, int | None]:
     cfg, rank = run.config, run.place[0]
     show = progress and rank == 0
     why = "max_steps" if cfg.max_steps is not None and run.step >= cfg.max_steps else None
-    with StopSignals() as signals, RunLog(Path(cfg.out_dir) / "log.csv", rank == 0) as log:
+    log = RunLog(Path(cfg.out_dir) / "log.csv", rank == 0, partial_at=run.step if run.batch else None)
+    with StopSignals() as signals, log:
         bar = RunBar(cfg.epochs, run.epoch, cfg.max_minutes, show)
         try:
             while run.epoch < cfg.epochs and why is None:
