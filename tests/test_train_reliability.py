@@ -458,7 +458,7 @@ def test_a_resume_into_a_new_folder_carries_the_log_and_the_old_folder_stays(tmp
 def test_an_out_dir_that_is_a_file_is_refused(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("mine\n")
-    with pytest.raises(ValueError, match=f"^out_dir {path} is a file, not a folder"):
+    with pytest.raises(NotADirectoryError, match=f"^{path} is a file, not a folder"):
         train(structures=STRUCTURES, epochs=1, out_dir=path, **TINY)
     assert path.read_text() == "mine\n"
 
