@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..arguments import check_number
+from ..arguments import MAX_SEED, check_number
 from ..datasets import load_dataset
 from ..model import checkpoint
 from ..model.diffusion import CrystalDiffusionModel, ModelConfig, NetworkConfig
@@ -96,7 +96,7 @@ def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str
         save_every_minutes = save_every
     check_settings(epochs=epochs, hidden=hidden, layers=layers, batch_size=batch_size, lr=lr,
                    max_minutes=max_minutes, save_every_minutes=save_every_minutes, ema_decay=ema_decay,
-                   limit=limit, p_csp=p_csp, max_steps=max_steps)
+                   limit=limit, p_csp=p_csp, max_steps=max_steps, seed=seed)
     rank, world, dev, own_group = setup_distributed(device)
     cuda = dev.type == "cuda"
     amp = cuda if amp is None else amp
@@ -280,6 +280,7 @@ def check_settings(**values) -> None:
         "lr": {"above": 0} | maybe, "max_minutes": {"above": 0, "note": " minutes (or None)"} | maybe,
         "save_every_minutes": {"above": 0, "note": " minutes"},
         "ema_decay": {"minimum": 0, "below": 1}, "p_csp": {"minimum": 0, "maximum": 1} | maybe,
+        "seed": {"integer": True, "minimum": 0, "maximum": MAX_SEED},
     }
     for name, value in values.items():
         check_number(name, value, **rules[name])
