@@ -129,4 +129,4 @@ def prompt_for(composition) -> str:
 
     comp = Composition(composition) if isinstance(composition, str) else composition
     counts = comp.reduced_composition.get_el_amt_dict()
-    return formula([el for el, n in counts.items() for _ in range(int(round(n)))])
+    return formula([el for el, n in counts.items() for _ in range(round(n))])

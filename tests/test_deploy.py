@@ -370,13 +370,13 @@ def test_only_the_test_commands_set_the_ci_size():
                 if re.match(rf"\s*export\s+{CI_SIZE}\b", line)]
     assert not exported, f"the Makefile exports the CI size to every target: {exported}"
     dry = {target: subprocess.run(["make", "--no-print-directory", "-n", "-C", str(REPO), target,
-                                   "STAMP=Makefile", "CRYSTAL_LAB_CHROMIUM=/bin/sh"],
+                                   "-o", ".venv/.crystal-lab-installed", "CRYSTAL_LAB_CHROMIUM=/bin/sh"],
                                   env={k: v for k, v in os.environ.items() if k != CI_SIZE},
                                   capture_output=True, text=True, timeout=60, check=True).stdout
            for target in ("lab", "test")}
     assert f"{CI_SIZE}=1" not in dry["lab"]
     assert f"{CI_SIZE}=1" in next(line for line in dry["test"].splitlines() if "pytest" in line)
-    assert re.search(rf"^export {CI_SIZE}=1$", (REPO / ".ci" / "run").read_text(), re.M)
+    assert re.search(rf"^export {CI_SIZE}=1$", (REPO / ".ci" / "run").read_text(), re.MULTILINE)
 
 
 @pytest.mark.parametrize("command", ["lab", "start"])
@@ -392,7 +392,7 @@ def test_crystal_lab_lab_and_start_drop_a_leftover_ci_size(command, tmp_path, mo
 
 def test_binder_and_the_hubs_give_workshop_defaults(z2jh, monkeypatch):
     start = (REPO / "binder" / "start").read_text()
-    assert re.search(rf"^unset {CI_SIZE}$", start, re.M)
+    assert re.search(rf"^unset {CI_SIZE}$", start, re.MULTILINE)
     assert CI_SIZE not in (REPO / "binder" / "postBuild").read_text()
     monkeypatch.setenv(CI_SIZE, "1")
     hubs = [_configured(), _exec_config(DEPLOY / "jupyterhub_config.py", monkeypatch),
