@@ -163,7 +163,7 @@ def main(argv=None) -> dict:
     from pymatgen.analysis.phase_diagram import PDEntry
     from pymatgen.core import Composition
 
-    from crystal_lab.evaluate.reference_table import ReferenceTable, table_path
+    from crystal_lab.evaluate.reference_phases import ReferenceTable, table_path
 
     path = Path(args.table) if args.table else table_path()
     if path.suffix == ".csv":

@@ -160,7 +160,6 @@ def test_stable_verdict_is_three_valued_in_table_and_details(batch_and_summary):
     batch, summary = batch_and_summary
     table = summary.table.copy()
     table["e_above_hull"] = [0.0, 0.001, float("nan")]
-    table["stable"] = [True, False, False]
     table["stable_verdict"] = ["yes", "unknown", "no"]
     table["stable_note"] = ["", "unknown: the reference table has no compound of Ba-Ti",
                             "no: not evaluated (invalid)"]

@@ -178,12 +178,12 @@ def reference_index(reference=None):
     (:class:`~crystal_lab.evaluate.training_index.TrainingIndex`: no CIF is parsed until a formula
     matches). A list of structures: a :class:`ReferenceIndex` of them.
     """
-    from .training_index import TrainingIndex, training_index
+    from .training_index import TrainingIndex, load_training_index
 
     if isinstance(reference, (ReferenceIndex, TrainingIndex)):
         return reference
     if reference is None:
-        return training_index()
+        return load_training_index()
     if _INDEX_CACHE and _INDEX_CACHE[0][0] is reference and \
             len(_INDEX_CACHE[0][1].items) == len(reference):
         return _INDEX_CACHE[0][1]

@@ -75,9 +75,19 @@ def _shortest_lattice_vector(matrix: np.ndarray) -> float:
 
 def structural_row(row: Row, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME,
                    max_length: float = MAX_LENGTH) -> Validity:
-    """Structural validity of one :class:`~crystal_lab.evaluate.rows.Row`, cheapest checks first
-    (the problem of an unreadable row, volume, lattice lengths, an atom's own image, then the
-    distance matrix), so a degenerate cell never reaches an expensive step."""
+    """Structural validity of one :class:`~crystal_lab.evaluate.rows.Row`, computed once per row
+    and settings (kept in ``row.verdicts``): every metric that asks again reads the verdict."""
+    key = ("structural", cutoff, min_volume, max_length)
+    if key not in row.verdicts:
+        row.verdicts[key] = check_structure(row, cutoff, min_volume, max_length)
+    return row.verdicts[key]
+
+
+def check_structure(row: Row, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME,
+                    max_length: float = MAX_LENGTH) -> Validity:
+    """Compute structural validity, cheapest checks first (the problem of an unreadable row,
+    volume, lattice lengths, an atom's own image, then the distance matrix), so a degenerate
+    cell never reaches an expensive step. Call :func:`structural_row`, which keeps the verdict."""
     if row.problem:
         return Validity(False, row.problem)
     s = row.structure
@@ -127,7 +137,7 @@ def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: fl
 
 
 def _check_positive(**values) -> None:
-    from .settings import is_number
+    from ..arguments import is_number
 
     for name, v in values.items():
         if not is_number(v) or not np.isfinite(v) or not v > 0:
@@ -169,8 +179,19 @@ def _smact_valid(elements: tuple[str, ...], counts: tuple[int, ...],
 
 
 def smact_row(x: Any, use_pauling_test: bool = True, include_alloys: bool = True) -> Validity:
-    """Compositional validity of one :class:`~crystal_lab.evaluate.rows.Row`, Composition or
-    formula string."""
+    """Compositional validity of one :class:`~crystal_lab.evaluate.rows.Row` (computed once per
+    row and settings, kept in ``row.verdicts``), Composition or formula string."""
+    if not isinstance(x, Row):
+        return check_composition(x, use_pauling_test, include_alloys)
+    key = ("compositional", use_pauling_test, include_alloys)
+    if key not in x.verdicts:
+        x.verdicts[key] = check_composition(x, use_pauling_test, include_alloys)
+    return x.verdicts[key]
+
+
+def check_composition(x: Any, use_pauling_test: bool = True,
+                      include_alloys: bool = True) -> Validity:
+    """Compute compositional validity (call :func:`smact_row`, which keeps a row's verdict)."""
     if isinstance(x, Row) and not x.symbols:
         return Validity(False, x.problem or "no atoms")
     try:

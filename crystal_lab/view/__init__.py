@@ -26,7 +26,7 @@ _LAZY = {
     "Visualizer": "visualizer", "FrameViewer": "ngl", "GenerateWidget": "generate",
     "EvaluationDashboard": "dashboard", "structure_figure": "crystal_figures",
     "trajectory_figure": "crystal_figures", "add_player": "crystal_figures", "describe": "facts",
-    "formula": "facts", "legend_html": "style", "quality_badges": "badges",
+    "legend_html": "style", "quality_badges": "badges",
     "suggest_prompt": "generate", "min_distance": "facts", "spacegroup": "facts",
     "as_atoms": "facts", "save_cif": "ngl",
     "forward_figure": "forward_reverse", "forward_frames": "forward_reverse", "forward_noise_widget": "forward_reverse",

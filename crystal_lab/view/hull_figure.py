@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from crystal_lab.structures import formula
+
 from .labels import place_labels, ternary_px, wrap_title
 
 __all__ = ["HULL_HEIGHT", "HULL_WIDTH", "phase_diagram_figure", "plot_coordinates",
@@ -179,7 +181,7 @@ def _generated_trace(diagram, entries, e_hull, picked, fig, size):
         stable = [e for e in diagram.stable_entries if len(e.composition.elements) > 1]
         fixed = [plot_coordinates(diagram, e.composition) for e in stable]
         label_coords = fixed + [c for c, t in zip(coords, texts) if t]
-        label_texts = [e.composition.reduced_formula for e in stable] + [t for t in texts if t]
+        label_texts = [formula(e.composition) for e in stable] + [t for t in texts if t]
         side = _plot_side(*size)
         return [go.Scatterternary(
             a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
@@ -220,7 +222,7 @@ def phase_diagram_figure(reference_entries: Sequence, generated: Sequence[tuple]
     elif n == 3:
         stable = [e for e in diagram.stable_entries if len(e.composition.elements) > 1]
         fig.add_trace(_ternary_labels(
-            diagram, [e.composition.reduced_formula for e in stable],
+            diagram, [formula(e.composition) for e in stable],
             [plot_coordinates(diagram, e.composition) for e in stable], _plot_side(width, height)))
     fig.update_layout(
         autosize=False, width=width, height=height, showlegend=True,
@@ -241,7 +243,9 @@ def generated_rows(table, structures, formulas, elements) -> list[tuple]:
     rows = []
     for i in table.index:
         e = table.at[i, "energy_per_atom"]
+        if not np.isfinite(e):   # no CHGNet energy (an invalid row may have no structure)
+            continue
         comp = to_structure(structures[i]).composition
-        if np.isfinite(e) and {el.symbol for el in comp.elements} <= set(elements):
+        if {el.symbol for el in comp.elements} <= set(elements):
             rows.append((f"#{i} {formulas[i]}", comp, float(e)))
     return rows

@@ -89,16 +89,12 @@ def pdb_text(atoms: Atoms) -> str:
 
 def save_cif(atoms: Atoms, path, keep_existing: bool = False) -> Path:
     """Write ``atoms`` to the CIF file ``path`` (:func:`crystal_lab.structures.write_cif`:
-    ValueError for NaN coordinates or masked "X" atoms); returns the path written.
-    ``keep_existing=True``: an existing file stays and the CIF goes to the next free name
-    (``name-2.cif``, ...; :func:`crystal_lab.workspace.unique_path`)."""
+    ValueError for NaN coordinates or masked "X" atoms, a one-line OSError for a path that
+    cannot be written); returns the path written. ``keep_existing=True``: an existing file stays
+    and the CIF goes to the next free name (``name-2.cif``, ...), claimed atomically."""
     from crystal_lab.structures import write_cif
 
-    if keep_existing:
-        from crystal_lab.workspace import unique_path
-
-        path = unique_path(path)
-    return write_cif(atoms, path)
+    return write_cif(atoms, path, keep_existing=keep_existing)
 
 
 # Show component ``show`` of the stage and hide the others, in the browser. NGL loads files
@@ -406,5 +402,5 @@ class FrameViewer:
         try:
             path = save_cif(atoms, self.save_dir / name, keep_existing=True)
             self.save_status.value = f"saved <code>{html.escape(str(path))}</code>"
-        except ValueError as err:
+        except (ValueError, OSError) as err:   # a read-only folder too: the status line says it
             self.save_status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"

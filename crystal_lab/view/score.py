@@ -4,8 +4,9 @@ At every reverse step the denoiser predicts, for each atom, the direction in whi
 probability of the clean crystal grows fastest: the score. The coordinate process turns it
 into the step ``x_s = x_t + sigma_t (sigma_t - sigma_s) score`` (the drift
 ``mu_theta(x_t, t) - x_t`` of the talk). This module records those predictions while
-``model.sample(..., return_trajectory=True)`` runs (a forward hook on ``model.denoiser``, so
-the arrows are exactly what the sampler used) and draws them:
+``model.sample(..., return_trajectory=True)`` runs (the sampler's own step reports them to
+``sample``'s callback, guidance included, so the arrows are exactly what the sampler used) and
+draws them:
 
 * :func:`score_steps` -> one :class:`ScoreStep` per reverse step: the structure at ``t``, the
   predicted score (fractional and Cartesian), and the positions the coordinate step moves the
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
+from ..arguments import check_number
 from .bonds import corners
 from .crystal_figures import add_player, scene_layout, structure_traces
 from .facts import symbol
@@ -39,7 +41,8 @@ class ScoreStep:
     ``score_frac`` (n, 3): the predicted score in fractional coordinates (the network's
     normalised output times the score's typical size at ``sigma_t``). ``score``: the same in
     Cartesian coordinates (Å, ``score_frac @ cell``): the direction the step moves each atom.
-    ``after_frac`` (n, 3): the fractional positions after the coordinate step (same cell).
+    ``after_frac`` (n, 3): the fractional positions after the step: the sampler's next frame
+    (drawn in the cell at ``t``).
     """
 
     t: float
@@ -61,56 +64,30 @@ def score_steps(model, prompt=None, n_atoms: int | None = None, seed: int = 0,
     """Sample one structure with ``model.sample(prompt, n_atoms, seed=seed, steps=steps,
     return_trajectory=True)`` and return its :class:`ScoreStep` list, t from 1 towards 0.
 
-    Other keywords (``crystal_system``, ``formation_energy``, ``guidance``) go to ``sample``.
+    Other keywords (``crystal_system``, ``formation_energy``, ``guidance``,
+    ``property_guidance``) go to ``sample``. Nothing is recomputed here: each step's score and
+    the positions it leads to are what the sampler's own step reports to ``sample``'s callback.
     """
-    import torch
-
-    calls: list[tuple] = []
-
-    def record(_module, args, output):
-        frac, t = args[0], args[4]
-        calls.append((frac.detach().double().cpu(), t.detach().double().cpu(),
-                      output[0].detach().double().cpu()))
-
-    handle = model.denoiser.register_forward_hook(record)
-    try:
-        trajectory = model.sample(prompt, n_atoms=n_atoms, n_samples=1, seed=seed, steps=steps,
-                                  return_trajectory=True, progress=False, **sample_kwargs)[0]
-    finally:
-        handle.remove()
-    guidance = sample_kwargs.get("guidance")
-    w = float(model.config.sampler.guidance if guidance is None else guidance)
-    coords = model.noise.coords
-    out, seen = [], set()
-    n = len(trajectory[0])
-    for frac, t, pred in calls:
-        if len(t) == 2:   # classifier-free guidance: conditional and unconditional in one call
-            pred = pred[1:] + w * (pred[:1] - pred[1:])
-            frac, t = frac[:1], t[:1]
-        key = round(float(t[0]), 9)
-        if key in seen:   # a corrector call at the same t: the predictor's came first
-            continue
-        seen.add(key)
-        k = len(out)
-        if k >= len(trajectory) - 1:
-            break
-        frame = trajectory[k]
-        s = float(trajectory[k + 1].info.get("t", 0.0))
-        sigma = coords.sigma(t[:1].double())
-        score_frac = (pred * coords.score_rms(sigma.reshape(1, 1, 1)).double())[0, :n]
-        after = coords.step(frac.double(), pred.double(), t[:, None], torch.tensor([[s]],
-                            dtype=torch.float64))[0, :n]
-        cell = frame.cell.array
-        out.append(ScoreStep(float(t[0]), s, frame.copy(), score_frac.numpy(),
-                             score_frac.numpy() @ cell, after.numpy()))
+    if "callback" in sample_kwargs:
+        raise TypeError("score_steps records the sampler's steps through sample's callback: "
+                        "it takes no callback of its own")
+    reports: list[dict] = []
+    trajectory = model.sample(prompt, n_atoms=n_atoms, n_samples=1, seed=seed, steps=steps,
+                              return_trajectory=True, progress=False, callback=reports.append,
+                              **sample_kwargs)[0]
+    out = []
+    for k, info in enumerate(reports):
+        frame, after = trajectory[k], info["atoms"][0]
+        score_frac = info["score"][0]
+        out.append(ScoreStep(float(frame.info["t"]), float(info["t"]), frame.copy(), score_frac,
+                             score_frac @ frame.cell.array, after.get_scaled_positions(wrap=False)))
     return out
 
 
 def _nearest(records: Sequence[ScoreStep], t: float) -> ScoreStep:
     if not records:
         raise ValueError("no reverse steps to draw")
-    if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0.0 <= t <= 1.0:
-        raise ValueError(f"t must be a number in [0, 1], got {t!r}")
+    t = check_number("t", t, minimum=0, maximum=1)
     return min(records, key=lambda r: abs(r.t - t))
 
 
@@ -207,7 +184,8 @@ def _title(r: ScoreStep, scale: float, zoom: float = 1.0) -> str:
 def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: float = 1.5,
                  height: int = 520, slider: bool = False):
     """The score at the step nearest ``t``: the atoms at ``t`` (filled), one arrow per atom
-    along the predicted score (the longest ``arrow_length`` Å long; the scale is in the title),
+    along the predicted score (the longest ``arrow_length`` Å long, a finite number > 0; the scale
+    is in the title),
     and each atom where the step puts it (open markers, joined by a dotted line).
 
     ``slider=True``: every step is a frame of one figure, with a slider over t (starting at
@@ -217,6 +195,7 @@ def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: flo
     """
     import plotly.graph_objects as go
 
+    arrow_length = check_number("arrow_length", arrow_length, above=0, note=" (Å)")
     r = _nearest(records, t)
     shown = list(records).index(r)
     built = [_step_traces(x, arrow_length) for x in (records if slider else [r])]
