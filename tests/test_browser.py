@@ -785,18 +785,28 @@ def _redraw_problems(when: str, before, after) -> list[str]:
 
 
 def _save(page, lab_server) -> dict:
-    """Save the notebook (Ctrl+S, as the autosave does); returns the saved file (the contents
-    API's)."""
+    """Save the notebook (File > Save Notebook, else Ctrl+S in the notebook: a keystroke can
+    land outside it); returns the saved file (the contents API's) once it holds the outputs."""
     from browser.driver import ACTIVE
 
-    page.page.locator(f"{ACTIVE} .jp-Cell .jp-InputPrompt").first.click()   # command mode
-    page.page.keyboard.press("Control+s")
-    deadline = time.monotonic() + SETTLE
-    while time.monotonic() < deadline:
-        saved = lab_server.api(f"/api/contents/{page.path}")["content"]
-        if any(cell.get("outputs") for cell in saved["cells"]):
-            return saved
-        time.sleep(0.5)
+    def menu():
+        page.page.locator(".lm-MenuBar-item:has(.lm-MenuBar-itemLabel:text-is('File'))").click()
+        page.page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Save Notebook'))"
+                          ).click()
+
+    def keys():
+        page.page.keyboard.press("Escape")
+        page.page.locator(f"{ACTIVE} .jp-Cell .jp-InputPrompt").first.click()
+        page.page.keyboard.press("Control+s")
+
+    for attempt in (menu, keys, menu):
+        attempt()
+        deadline = time.monotonic() + SETTLE / 2
+        while time.monotonic() < deadline:
+            saved = lab_server.api(f"/api/contents/{page.path}")["content"]
+            if any(cell.get("outputs") for cell in saved["cells"]):
+                return saved
+            time.sleep(0.5)
     raise AssertionError(f"{page.path}: no outputs in the saved notebook after Save")
 
 

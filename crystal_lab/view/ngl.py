@@ -148,11 +148,11 @@ setTimeout(function () {
   var controls = view.stage.viewerControls, m = controls.getOrientation().elements;
   var turned = Math.abs(m[1]) + Math.abs(m[2]) + Math.abs(m[4]) + Math.abs(m[6])
                + Math.abs(m[8]) + Math.abs(m[9]) > 1e-3 * Math.abs(m[0]);
-  if (!turned) { %s }
+  if (!turned) { TILT_SPINS }
   var c = view.stage.compList[view._clShow];
   if (c) { c.autoView(0); }
 }, 300);
-""" % " ".join(f"controls.spin({axis}, {angle});" for axis, angle in TILT)
+""".replace("TILT_SPINS", " ".join(f"controls.spin({axis}, {angle});" for axis, angle in TILT))
 
 
 def shown_component(message: dict) -> int | None:
