@@ -137,7 +137,7 @@ def _restyle(fig) -> None:
             marker.cmin, marker.cmid = 0.0, None            # the scale starts at the hull
             marker.colorbar.update(x=1.02, xanchor="left", y=0.0, yanchor="bottom", len=0.45,
                                    thickness=14, thicknessmode="pixels",
-                                   title={"text": "E_hull<br>eV/atom"})
+                                   title={"text": "E_hull (eV/atom)", "side": "right"})
         if (tr.name or "").startswith("Labels"):
             tr.visible = True
 
