@@ -79,3 +79,18 @@ def test_quality_steps_figure_has_readable_log_axes():
     assert fig.layout.width >= 800 and fig.layout.height >= 500
     with pytest.raises(ValueError, match="at least two '<k> steps' entries"):
         quality_steps_figure({"5 steps": {}}, n_targets=4)
+
+
+def test_crowded_points_on_an_edge_get_lifted_labels():
+    """Ti2O3, Ti3O5, TiO2 17 px apart on the bottom edge of a 658 px triangle (the dashboard's
+    CHGNet hull): no room below, so labels sit one or two lines higher, padded with <br>."""
+    from crystal_lab.view.labels import place_label_texts
+
+    points = [(395.0, 0.0), (411.0, 0.0), (439.0, 0.0)]
+    texts = ["Ti2O3", "Ti3O5", "TiO2"]
+    positions, drawn = place_label_texts(points, texts, bounds=(0, 0, 658, 570))
+    lifts = [d.count("<br>") for d in drawn]
+    boxes = [_box(x, y, t, p, 13, k) for (x, y), t, p, k in zip(points, texts, positions, lifts)]
+    assert all(_overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert any(lifts) and all(d.replace("<br>", "") == t for d, t in zip(drawn, texts))
+    assert place_labels(points, texts, bounds=(0, 0, 658, 570))   # the one-line variant runs

@@ -19,7 +19,7 @@ import numpy as np
 
 from crystal_lab.structures import formula
 
-from .labels import place_labels, ternary_px, wrap_title
+from .labels import place_label_texts, place_labels, ternary_px, wrap_title
 
 __all__ = ["HULL_HEIGHT", "HULL_WIDTH", "phase_diagram_figure", "plot_coordinates",
            "summary_figure"]
@@ -92,10 +92,11 @@ def _ternary_labels(diagram, texts: Sequence[str], coords: Sequence[tuple], side
 
     points = [ternary_px(*c, side) for c in coords]
     dots = [ternary_px(*c, side) for c in others]
-    positions = place_labels(points, texts, font=13, bounds=(0, 0, side, side), others=dots)
+    positions, shown = place_label_texts(points, texts, font=13, bounds=(0, 0, side, side),
+                                         others=dots)
     return go.Scatterternary(
         a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
-        mode="text", text=list(texts), textposition=positions,
+        mode="text", text=shown, textposition=positions,
         textfont={"size": 13, "color": "#222"}, hoverinfo="skip", showlegend=False,
         name="labels", cliponaxis=False)
 

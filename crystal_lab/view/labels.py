@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["place_labels", "ternary_px", "wrap_title"]
+__all__ = ["place_label_texts", "place_labels", "ternary_px", "wrap_title"]
 
 # tried in this order: beside the point first, above or below it next
 POSITIONS = ("top right", "top left", "bottom right", "bottom left", "middle right",
@@ -31,12 +31,13 @@ def ternary_px(a: float, b: float, c: float, side: float) -> tuple[float, float]
     return side * (c + a / 2), side * math.sqrt(3) / 2 * a
 
 
-def _box(x: float, y: float, text: str, position: str, font: float) -> tuple:
-    """(x0, y0, x1, y1) of ``text`` at ``position`` around the point (x, y), y up."""
+def _box(x: float, y: float, text: str, position: str, font: float, lift: int = 0) -> tuple:
+    """(x0, y0, x1, y1) of ``text`` at ``position`` around the point (x, y), y up; ``lift``
+    empty lines between the point and a text above or below it."""
     width = CHAR_WIDTH * font * max(len(line) for line in text.split("<br>"))
     height = LINE_HEIGHT * font * (text.count("<br>") + 1)
     vertical, horizontal = position.split()
-    gap = MARKER_RADIUS
+    gap = MARKER_RADIUS + (lift * LINE_HEIGHT * font if vertical != "middle" else 0)
     x0 = {"left": x - gap - width, "right": x + gap, "center": x - width / 2}[horizontal]
     y0 = {"top": y + gap, "bottom": y - gap - height, "middle": y - height / 2}[vertical]
     return x0, y0, x0 + width, y0 + height
@@ -56,16 +57,19 @@ def _outside(box: tuple, bounds: tuple | None) -> float:
     return (box[2] - box[0]) * (box[3] - box[1]) - inside
 
 
-def _best(x, y, text, font, fixed, bounds) -> tuple[str, float]:
-    """The position of ``text`` at (x, y) that overlaps the ``fixed`` boxes least."""
-    best, best_cost = POSITIONS[0], math.inf
-    for position in POSITIONS:
-        box = _box(x, y, text, position, font)
-        cost = sum(_overlap(box, other) for other in fixed) + _outside(box, bounds)
-        if cost < best_cost:
-            best, best_cost = position, cost
-        if cost == 0:
-            break
+def _best(x, y, text, font, fixed, bounds, lifts=(0,)) -> tuple[tuple[str, int], float]:
+    """The (position, lift) of ``text`` at (x, y) that overlaps the ``fixed`` boxes least."""
+    best, best_cost = (POSITIONS[0], 0), math.inf
+    for lift in lifts:
+        for position in POSITIONS:
+            if lift and position.startswith("middle"):
+                continue
+            box = _box(x, y, text, position, font, lift)
+            cost = sum(_overlap(box, other) for other in fixed) + _outside(box, bounds)
+            if cost < best_cost:
+                best, best_cost = (position, lift), cost
+            if cost == 0:
+                return best, 0.0
     return best, best_cost
 
 
@@ -78,25 +82,47 @@ def place_labels(points: Sequence[tuple[float, float]], texts: Sequence[str],
     (x0, y0, x1, y1) the labels must stay inside (so none runs over a colour bar or legend
     beside it); ``others``: further points no label may cover. Labels are placed one by one,
     then each still colliding is moved again with all the others in place (``passes`` times)."""
+    return _place(points, texts, font, bounds, others, passes, (0,))[0]
+
+
+def place_label_texts(points: Sequence[tuple[float, float]], texts: Sequence[str],
+                      font: float = 13.0, bounds: tuple | None = None,
+                      others: Sequence[tuple[float, float]] = (), passes: int = 3,
+                      max_lift: int = 2) -> tuple[list[str], list[str]]:
+    """As :func:`place_labels`, for crowded points: a label may also sit one or two lines
+    further above or below its point (the text padded with empty lines, ``<br>``), which
+    plotly's nine positions alone cannot do. Returns (positions, texts to draw)."""
+    positions, lifts = _place(points, texts, font, bounds, others, passes,
+                              tuple(range(max_lift + 1)))
+    drawn = []
+    for text, position, lift in zip(texts, positions, lifts):
+        pad = "<br>" * lift
+        drawn.append(text if not (text and lift) else
+                     f"{text}{pad}" if position.startswith("top") else f"{pad}{text}")
+    return positions, drawn
+
+
+def _place(points, texts, font, bounds, others, passes, lifts):
     if len(points) != len(texts):
         raise ValueError(f"{len(points)} points but {len(texts)} texts")
     dots = [(x - MARKER_RADIUS, y - MARKER_RADIUS, x + MARKER_RADIUS, y + MARKER_RADIUS)
             for x, y in list(points) + list(others)]
-    chosen: list[str | None] = [None] * len(texts)
+    chosen: list = [None] * len(texts)
 
     def boxes(skip: int) -> list[tuple]:
-        return [_box(*points[k], texts[k], chosen[k], font) for k in range(len(texts))
+        return [_box(*points[k], texts[k], chosen[k][0], font, chosen[k][1])
+                for k in range(len(texts))
                 if k != skip and chosen[k] is not None and texts[k]]
 
     costs = [0.0] * len(texts)
     for k, text in enumerate(texts):
-        chosen[k], costs[k] = _best(*points[k], text, font, boxes(k) + dots, bounds) \
-            if text else ("top right", 0.0)
+        chosen[k], costs[k] = (_best(*points[k], text, font, boxes(k) + dots, bounds, lifts)
+                               if text else (("top right", 0), 0.0))
     for _ in range(passes):
         for k in [k for k, c in enumerate(costs) if c > 0]:
-            chosen[k], costs[k] = _best(*points[k], texts[k], font, boxes(k) + dots, bounds)
-    return [c or "top right" for c in chosen]
-
+            chosen[k], costs[k] = _best(*points[k], texts[k], font, boxes(k) + dots, bounds,
+                                        lifts)
+    return [c[0] for c in chosen], [c[1] for c in chosen]
 
 def wrap_title(title: str, width_px: float, font: float = 17.0) -> str:
     """``title`` broken into lines (``<br>``) of at most ``width_px`` px at font size ``font``:
