@@ -232,7 +232,9 @@ def test_a_group_without_training_template_uses_wyckoff_combinations():
     ({"counts": None, "space_group": 225, "crystal_system": "hexagonal"}, "is cubic"),
     ({"counts": None, "space_group": 230, "n_atoms": 7}, "8, 12, 16, 24, 48"),
     ({"counts": None, "elements": ("Na", "Cl"), "space_group": 230}, "give a formula"),
-    ({"counts": None, "n": 0}, "n must be")])
+    ({"counts": None, "n": 0}, "n must be"),
+    ({"counts": {"Na": 3, "Cl": 1, "K": 1, "Br": 1, "Li": 1, "F": 1, "Cs": 1, "I": 1, "Rb": 1}}, "or P1"),
+    ({"counts": {"Na": 1, "Cl": 1, "K": 1, "Br": 1, "Li": 1}, "crystal_system": "cubic"}, "12 most common cubic")])
 def test_bad_retrieval_inputs_get_one_line(kwargs, words):
     with pytest.raises(PromptError, match=words) as info:
         choose_templates(rng=np.random.default_rng(0), **kwargs)

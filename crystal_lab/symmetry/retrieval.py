@@ -212,16 +212,18 @@ def _no_fit(space_group: int, what: str) -> PromptError:
 
 
 def _fallback_groups(crystal_system: str | None, space_group: int | None) -> list[int]:
-    """Groups to try with pyxtal: the asked one; else the 12 most frequent groups in MP-20 val (of
-    the asked crystal system), then, with no system asked, P1 (which holds any composition)."""
+    """Groups to try with pyxtal: the asked one, or the asked system's 12 most frequent in MP-20
+    val (none when neither is asked: the caller decides, e.g. more formula units or P1)."""
     if space_group is not None:
         return [space_group]
+    if crystal_system is None:
+        return []
     index = load_index()
     seen: dict[int, int] = defaultdict(int)
     for t, c in zip(index.templates, index.counts):
         seen[t.space_group] += int(c)
-    groups = [g for g in range(1, 231) if crystal_system in (None, crystal_system_of(g))]
-    return sorted(groups, key=lambda g: -seen.get(g, 0))[:12] + ([1] if crystal_system is None else [])
+    groups = [g for g in range(1, 231) if crystal_system_of(g) == crystal_system]
+    return sorted(groups, key=lambda g: -seen.get(g, 0))[:12]
 
 
 # --------------------------------------------------------------------------- choose
@@ -248,6 +250,9 @@ def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[li
             return [fills[i] for i in order], weights[order]
     if space_group is not None:
         raise _no_fit(space_group, formula_text(counts))
+    if crystal_system is None:
+        raise PromptError(f"no MP-20 val template holds {formula_text(counts)} ({sum(counts.values())} "
+                          f"atoms in the cell): ask for a space group (pyxtal fills it) or P1")
     raise PromptError(f"no {crystal_system} template holds {formula_text(counts)} "
                       f"(none in MP-20 val, none among the 12 most common {crystal_system} groups)")
 
