@@ -11,7 +11,9 @@
 * **Nothing** (unconditional): a template drawn by training frequency, its orbits left open, so
   the crystal systems follow MP-20 val's.
 * ``crystal_system=`` and ``space_group=`` filter the candidates. A group no training template has
-  for a formula falls back to pyxtal's Wyckoff combinations of that group.
+  for a formula falls back to pyxtal's Wyckoff combinations of that group (a crystal system: of
+  its 12 most frequent groups). A formula no training template holds, with no group or system
+  asked, gets P1 (the free model).
 """
 from __future__ import annotations
 
@@ -205,6 +207,11 @@ def _open_fills(space_group: int, n_atoms: int | None) -> list[Template]:
     return []
 
 
+def p1_template(counts: dict) -> Template:
+    """The template of the free model: P1, one orbit (1a) per atom."""
+    return Template.make(1, [Orbit("a", 1, e) for e, c in counts.items() for _ in range(c)])
+
+
 def _no_fit(space_group: int, what: str) -> PromptError:
     mults = ", ".join(map(str, _primitive_multiplicities(space_group)))
     return PromptError(f"no Wyckoff combination of {space_group_symbol(space_group)} ({space_group}) "
@@ -213,7 +220,7 @@ def _no_fit(space_group: int, what: str) -> PromptError:
 
 def _fallback_groups(crystal_system: str | None, space_group: int | None) -> list[int]:
     """Groups to try with pyxtal: the asked one, or the asked system's 12 most frequent in MP-20
-    val (none when neither is asked: the caller decides, e.g. more formula units or P1)."""
+    val (none when neither is asked: then P1)."""
     if space_group is not None:
         return [space_group]
     if crystal_system is None:
@@ -250,9 +257,8 @@ def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[li
             return [fills[i] for i in order], weights[order]
     if space_group is not None:
         raise _no_fit(space_group, formula_text(counts))
-    if crystal_system is None:
-        raise PromptError(f"no MP-20 val template holds {formula_text(counts)} ({sum(counts.values())} "
-                          f"atoms in the cell): ask for a space group (pyxtal fills it) or P1")
+    if crystal_system is None:  # nothing asked and nothing learnt: the free model's P1
+        return [p1_template(counts)], np.ones(1)
     raise PromptError(f"no {crystal_system} template holds {formula_text(counts)} "
                       f"(none in MP-20 val, none among the 12 most common {crystal_system} groups)")
 
