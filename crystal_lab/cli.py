@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from crystal_lab import __version__, workspace
+from crystal_lab.arguments import check_number
 
 # --------------------------------------------------------------------------- JupyterLab
 
@@ -122,12 +123,9 @@ def _whole(minimum: int):
     """An argparse type: a whole number >= ``minimum``."""
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            return check_number("value", int(text), integer=True, minimum=minimum)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
-        return value
     parse.__name__ = f"whole number >= {minimum}"
     return parse
 

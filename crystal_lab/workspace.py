@@ -101,9 +101,7 @@ def create_workspace(dest: str | os.PathLike, source: str | os.PathLike | None =
     source = Path(source) if source is not None else notebooks_dir()
     if not source.is_dir():
         raise FileNotFoundError(f"notebook folder {source} does not exist")
-    dest = Path(dest).expanduser()
-    if dest.exists() and not dest.is_dir():
-        raise FileExistsError(f"{dest} exists and is not a folder")
+    dest = check_folder(dest)   # a file there or a read-only folder: one line, before any copy
     if dest.resolve() == source.resolve():
         raise ValueError(f"workspace {dest} is the course folder itself: choose another folder")
     report = WorkspaceReport(dest=dest)
@@ -181,9 +179,7 @@ def structure_file_names(atoms_list) -> list[str]:
     """``000_BaTiO3.cif``, ``001_NaCl.cif``, ...: index first, so order is kept and names
     never collide."""
     from crystal_lab.structures import formula
-
-    return [f"{i:03d}_{_safe_name(formula(a, reduce=False))}.cif"
-            for i, a in enumerate(atoms_list)]
+    return [f"{i:03d}_{_safe_name(formula(a, reduce=False))}.cif" for i, a in enumerate(atoms_list)]
 
 
 def _structure_files(folder: Path) -> list[Path]:
@@ -197,8 +193,8 @@ def holds_run(folder: Path) -> bool:
 
 
 def check_run_folder(out_dir: str | os.PathLike) -> Path:
-    """Refuse, in one line, a run folder :func:`write_structures` could not write (a file there,
-    a read-only folder, a parent that cannot be made), before any work; nothing is created."""
+    """Refuse, in one line and before any work, a run folder :func:`write_structures` could not
+    write (a file there, a read-only folder, a parent that cannot be made); creates nothing."""
     return check_folder(out_dir, is_free=lambda folder: not holds_run(folder))
 
 
@@ -219,8 +215,7 @@ def write_structures(structures, out_dir: str | os.PathLike,
     from crystal_lab.structures import cif_text
 
     if Path(extxyz_name).name != extxyz_name or Path(extxyz_name).suffix.lower() != ".extxyz":
-        raise ValueError(f"extxyz_name must be a plain file name ending in .extxyz, "
-                         f"got {extxyz_name!r}")
+        raise ValueError(f"extxyz_name must be a plain file name ending in .extxyz, got {extxyz_name!r}")
     atoms_list = _as_atoms_list(structures)
     if not atoms_list:
         raise ValueError("no structures to write")
@@ -231,12 +226,10 @@ def write_structures(structures, out_dir: str | os.PathLike,
             f"folder (e.g. {unique_path(out_dir)}) so the two are never scored as one")
     texts = {name: cif_text(atoms) for name, atoms in zip(structure_file_names(atoms_list), atoms_list)}
     texts[extxyz_name] = _extxyz_text(atoms_list)
-    out_dir = claim_folder(out_dir, MANIFEST_NAME, is_free=lambda d: not _structure_files(d),
-                           next_free=next_free)
+    out_dir = claim_folder(out_dir, MANIFEST_NAME, lambda d: not _structure_files(d), next_free)
     for name, text in texts.items():
         (out_dir / name).write_text(text)
-    manifest = {"crystal_lab_run": 1,
-                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    manifest = {"crystal_lab_run": 1, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "n_structures": len(atoms_list), "extxyz": extxyz_name, "cif": list(texts)[:-1]}
     write_atomic(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     return [out_dir / name for name in texts]
@@ -361,17 +354,16 @@ def save_results(path_zip: str | os.PathLike, structures=None, table=None, figur
     """Write a session's results into one zip and return its path.
 
     Layout: ``structures/000_<formula>.cif`` ... plus ``structures/structures.extxyz``,
-    ``evaluation.csv`` (``table``: a pandas DataFrame, a list of row dicts or a dict of
-    columns), ``figures/<name>.html`` (plotly, with one shared ``plotly.min.js``) or
-    ``figures/<name>.png`` (matplotlib), and a ``README.txt`` listing what is inside.
-    ``structures`` are ``ase.Atoms`` or pymatgen ``Structure``; ``figures`` a figure, a list
-    of figures or a dict name -> figure.
+    ``evaluation.csv`` (``table``: a pandas DataFrame, a list of row dicts or a dict of columns),
+    ``figures/<name>.html`` (plotly, with one shared ``plotly.min.js``) or ``figures/<name>.png``
+    (matplotlib), and a ``README.txt`` listing what is inside. ``structures`` are ``ase.Atoms``
+    or pymatgen ``Structure``; ``figures`` a figure, a list of figures or a dict name -> figure.
 
     Never overwrites: when ``path_zip`` is taken the zip goes to the first free ``name-2.zip``,
-    ``name-3.zip``, ..., claimed atomically (:func:`crystal_lab.paths.write_new`: two processes
-    saving at once never share a name); the path returned is the one written. A folder that
-    cannot be written is refused before the zip is built. A structure
-    with NaN coordinates or masked ``X`` atoms refuses the save (``ValueError`` naming the row).
+    ..., claimed atomically (:func:`crystal_lab.paths.write_new`: two processes saving at once
+    never share a name); the path returned is the one written. A folder that cannot be written
+    is refused before the zip is built; a structure with NaN coordinates or masked ``X`` atoms
+    refuses the save (``ValueError`` naming the row).
     """
     from crystal_lab import __version__
     from crystal_lab.structures import cif_text

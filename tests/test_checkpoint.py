@@ -239,3 +239,34 @@ def test_tensor_data_round_trips(tmp_path, nacl):
     data.save(tmp_path / "train.pt")
     back = TensorData.load(tmp_path / "train.pt")
     assert torch.equal(back.frac, data.frac) and torch.equal(back.n, data.n)
+
+
+def test_a_failed_save_keeps_the_old_weights_whole(tmp_path, tiny_file, monkeypatch):
+    from crystal_lab import paths
+
+    path = tmp_path / "mine.pt"
+    for suffix in (".pt", ".json"):
+        path.with_suffix(suffix).write_bytes(tiny_file.with_suffix(suffix).read_bytes())
+    before = path.read_bytes()
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(paths.os, "replace", disk_full)
+    bigger = CrystalDiffusionModel(ModelConfig(hidden=32, layers=1))
+    with pytest.raises(OSError, match=r"cannot write .*mine.pt \(No space left on device\)$"):
+        checkpoint.save(bigger, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["mine.json", "mine.pt"]
+    assert load_model(path, device="cpu").config.network.hidden == 16      # still verified, still whole
+
+
+@pytest.mark.parametrize("where, words", [("a_file/w.pt", "a_file is a file, not a folder"),
+                                          ("a_folder", "is a folder: give a file name")])
+def test_save_refuses_a_path_it_cannot_write_in_one_line(tmp_path, where, words):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder").mkdir()
+    with pytest.raises(OSError, match=words) as err:
+        checkpoint.save(CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)), tmp_path / where)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a_file", "a_folder"]

@@ -329,6 +329,26 @@ def test_sample_refuses_an_unwritable_out_before_loading_the_model(tmp_path, mon
     assert sorted(tmp_path.rglob("*")) == before                          # no DIR-2 made either
 
 
+@pytest.mark.parametrize("out, written", [
+    ("new/deeper/run", "new/deeper/run"),          # missing parents are made
+    ("empty", "empty"),                            # an empty folder takes the run
+    ("notes", "notes"),                            # so does one without structure files
+    ("done", "done-2"),                            # a folder holding a run: the next free name
+])
+def test_sample_writes_where_it_can(nacl, tmp_path, monkeypatch, capsys, out, written):
+    from crystal_lab.workspace import read_structures, write_structures
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("try NaCl")
+    write_structures([nacl], tmp_path / "done")
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": FakeModel([nacl, nacl]),
+                        raising=False)
+    assert cli.main(["sample", "x", "--out", str(tmp_path / out), "--quiet"]) == 0
+    assert f"to {tmp_path / written}" in capsys.readouterr().out
+    assert len(read_structures(tmp_path / written)) == 2
+
+
 def test_sample_from_a_run_checkpoint_says_how_to_export_it(tmp_path, capsys):
     import torch
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..paths import check_file, write_atomic
 from .denoiser import NEW_CONDITION_KEYS
 from .diffusion import CrystalDiffusionModel, ModelConfig, resolve_device
 from .noise import WrappedNormalCoords
@@ -110,16 +111,17 @@ def upgrade_v1(ckpt: dict, name: str = "the checkpoint") -> dict:
 
 
 def save(model: CrystalDiffusionModel, path: str | Path, half: bool = False, **card) -> str:
-    """Write ``model``'s weights file and its sha256 sidecar (``card`` adds to it); returns the sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``model``'s weights file and its sha256 sidecar (``card`` adds to it); returns the sha256.
+    A path that cannot be written is refused in one line first; each file appears whole (written
+    beside it, then renamed), so a crash never leaves half a weights file under the name."""
+    path = check_file(path)
     buf = io.BytesIO()
     torch.save(to_dict(model, half), buf)
     data = buf.getvalue()
-    path.write_bytes(data)
+    write_atomic(path, data)
     digest = hashlib.sha256(data).hexdigest()
     meta = {"file": path.name, "sha256": digest, "bytes": len(data), **card}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_atomic(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str) + "\n")
     return digest
 
 
