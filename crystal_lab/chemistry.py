@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import warnings
 from functools import lru_cache
 
 from ase.data import atomic_numbers
 
+from .arguments import is_number
 from .prompts import (
     MAX_ATOMS,
     TRAINING_FORMATION_ENERGY_RANGE,
@@ -77,8 +77,8 @@ def charge_balanced(counts: dict[str, int], use_pauling_test: bool = True, inclu
     gcd-reduced counts and (``use_pauling_test``) pass the Pauling electronegativity test.
     ``counts``: element symbol -> whole count, e.g. ``{"Ba": 1, "Ti": 1, "O": 3}``.
     """
-    if not counts or any(e not in atomic_numbers or e == "X" or isinstance(n, bool)
-                         or not isinstance(n, numbers.Integral) or n < 1 for e, n in counts.items()):
+    if not counts or any(e not in atomic_numbers or e == "X" or not is_number(n, integer=True) or n < 1
+                         for e, n in counts.items()):
         raise ValueError(f"counts must map element symbols to whole counts, got {counts!r}")
     elements = tuple(sorted(counts, key=atomic_numbers.__getitem__))
     g = math.gcd(*(int(counts[e]) for e in elements))

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from crystal_lab import __version__, workspace
+from crystal_lab.arguments import check_number
 
 # --------------------------------------------------------------------------- JupyterLab
 
@@ -91,19 +92,10 @@ def _cmd_start(args) -> int:
 
 # --------------------------------------------------------------------------- model work
 
-def fresh_folder(path: str | os.PathLike) -> Path:
-    """``path`` if it does not exist or is an empty folder, else the first free ``path-2``,
-    ``path-3``, ... (:func:`crystal_lab.workspace.unique_path`): one folder per run, so runs
-    never mix."""
-    path = Path(path).expanduser()
-    if path.is_dir() and not any(path.iterdir()):
-        return path
-    return workspace.unique_path(path)
-
-
 def _cmd_sample(args) -> int:
     from crystal_lab import load_model
 
+    out = workspace.check_run_folder(args.out)  # a file there, a read-only folder: before sampling
     model = load_model(path=args.model, device=args.device)
     kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps, "seed": args.seed,
               "allow_large": args.allow_large}
@@ -112,24 +104,28 @@ def _cmd_sample(args) -> int:
     except ValueError as err:                   # say it in this command's words
         raise ValueError(str(err).replace("allow_large=True", "--allow-large")) from None
     structures = model.sample(args.prompt, progress=not args.quiet, **kwargs)
-    out = fresh_folder(args.out)
-    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz")
-    moved = f" ({args.out} already holds a run)" if out != Path(args.out) else ""
-    print(f"wrote {len(structures)} structure(s) to {out}{moved}: "
+    # the folder is claimed for this run alone (another run started beside it gets DIR-2, ...)
+    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz", next_free=True)
+    moved = f" ({out} already holds a run)" if paths[0].parent != out else ""
+    print(f"wrote {len(structures)} structure(s) to {paths[0].parent}{moved}: "
           f"{len(paths) - 1} CIF file(s) and {paths[-1].name}")
     return 0
+
+
+def _folder_name(text: str) -> str:
+    """An argparse type: a folder name that is not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty name")
+    return text
 
 
 def _whole(minimum: int):
     """An argparse type: a whole number >= ``minimum``."""
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            return check_number("value", int(text), integer=True, minimum=minimum)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
-        return value
     parse.__name__ = f"whole number >= {minimum}"
     return parse
 
@@ -162,15 +158,14 @@ TRAIN_OPTIONS = {
     "--split": ("split", str, "split to train on: train, val or test (default val)"),
     "--limit": ("limit", _whole(1), "use only the first N structures of the split"),
     "--epochs": ("epochs", _whole(1), "epochs of the whole run (default 10)"),
-    "--max-steps": ("max_steps", _whole(1), "stop cleanly (with a checkpoint) after N optimiser steps of the "
-                                            "whole run"),
+    "--max-steps": ("max_steps", _whole(1), "stop cleanly (with a checkpoint) after N optimiser steps in all"),
     "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long (each session)"),
     "--device": ("device", str, "auto, cpu or cuda"),
-    "--out": ("out_dir", str, "run folder for checkpoints and logs (default runs/model; with --resume: the "
-                              "checkpoint's folder)"),
-    "--resume": ("resume", str, "continue the run of this last.pt: its data, network, schedule and budgets "
-                                "(flags given must agree with it, except --epochs, --max-steps, --max-minutes, "
-                                "--out, --save-every, --device)"),
+    "--out": ("out_dir", str, ("run folder for checkpoints and logs (default runs/model; with --resume: "
+                               "the checkpoint's folder)")),
+    "--resume": ("resume", str, ("continue the run of this last.pt: its data, network, schedule and budgets "
+                                 "(flags given must agree with it, except --epochs, --max-steps, --max-minutes, "
+                                 "--out, --save-every, --device)")),
     "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
     "--hidden": ("hidden", _whole(1), "hidden width of the denoiser (default 128)"),
     "--layers": ("layers", _whole(1), "message-passing layers (default 4)"),
@@ -260,14 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run more samples or steps than the caps (the refusal says how long it would take)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped MP-20 model)")
-    p.add_argument("--out", default="samples",
-                   help="output folder (default ./samples); if it holds files already, the run goes "
-                        "to the first free DIR-2, DIR-3, ...")
+    p.add_argument("--out", type=_folder_name, default="samples",
+                   help="output folder (default ./samples), checked before sampling; if it holds a "
+                        "run already (or another run claims it first), the run goes to the first "
+                        "free DIR-2, DIR-3, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("train", help="train or resume a model (options left out take "
-                                     "crystal_lab.training.loop.train's defaults)")
+    p = sub.add_parser("train", help="train or resume a model (options left out take the resumed "
+                                     "run's values, else crystal_lab.training.config.TrainConfig's)")
     for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
         if kind is bool:
             p.add_argument(flag, dest=dest, action="store_true", default=argparse.SUPPRESS, help=text)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from .arguments import MAX_SEED, check_number
 from .structures import to_atoms
 
 CDVAE_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/{name}/{split}.csv"
@@ -99,6 +100,7 @@ def read_csv(path: str | os.PathLike, limit: int | None = None, progress: bool =
     ``progress``: a progress bar over the rows (``total``: how many to expect), for reads that
     take seconds (MP-20 val parses about 500 CIFs a second on one core).
     """
+    limit = check_number("limit", limit, integer=True, minimum=1, allow_none=True, note=" (or None for all)")
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file")
@@ -244,9 +246,13 @@ def load_dataset(name: str, split: str, limit: int | None = None, seed: int | No
                  download_missing: bool = True, progress: bool = False) -> list[Atoms]:
     """Load a public data set split as ``list[ase.Atoms]`` (properties in ``atoms.info``).
 
-    ``limit`` keeps the first ``limit`` rows, or a random subset of that size when ``seed`` is given.
+    ``limit`` keeps the first ``limit`` rows, or a random subset of that size when ``seed`` is given:
+    a whole number >= 1 (or None for all) and a seed in numpy's range, both checked before the file
+    is read (``ValueError`` / ``TypeError``, one line).
     ``progress``: a progress bar while the CIFs are parsed (a whole MP-20 split takes 15-20 s).
     """
+    limit = check_number("limit", limit, integer=True, minimum=1, allow_none=True, note=" (or None for all)")
+    seed = check_number("seed", seed, integer=True, minimum=0, maximum=MAX_SEED, allow_none=True)
     path = dataset_path(name, split, download_missing=download_missing)
     total = DATASETS.get(name, {}).get("splits", {}).get(split)
     if seed is None or limit is None:

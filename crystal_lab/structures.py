@@ -340,15 +340,19 @@ def cif_text(x: Any) -> str:
     return str(CifWriter(to_structure(x)))
 
 
-def write_cif(x: Any, path) -> Path:
-    """Write one structure (Atoms or Structure) to the CIF file ``path``; return the path.
+def write_cif(x: Any, path, keep_existing: bool = False) -> Path:
+    """Write one structure (Atoms or Structure) to the CIF file ``path``; return the path written.
 
     The one CIF writer of the lab. Refuses NaN/inf coordinates, masked or unknown (``"X"``) atoms
-    and empty structures with a ``ValueError`` (nothing is written then). An existing file at
-    ``path`` is replaced: pass ``crystal_lab.workspace.unique_path(path)`` to keep it.
+    and empty structures with a ``ValueError``, and a path it could not write (a read-only
+    folder, a file where a folder is wanted, a folder at ``path``) with a one-line ``OSError``:
+    both before anything is written. The file appears whole (written beside it, then renamed).
+    An existing file at ``path`` is replaced; ``keep_existing=True`` keeps it and writes to the
+    first free ``name-2.cif``, ``name-3.cif``, ..., claimed atomically
+    (:func:`crystal_lab.paths.write_new`): two processes saving at once never share a name.
     """
+    from crystal_lab.paths import check_file, write_atomic, write_new
+
+    path = check_file(path, next_free=keep_existing)
     text = cif_text(x)
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return write_new(path, text) if keep_existing else write_atomic(path, text)

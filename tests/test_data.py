@@ -217,3 +217,27 @@ def test_reading_shows_a_bar_that_ends_cleanly(tmp_path, small_csv, capsys):
     read_csv(path, progress=True, total=6)
     err = capsys.readouterr().err
     assert "/6 " in err and err.endswith("\r")                  # out of all rows, then cleared
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"limit": -1}, ValueError, r"limit must be a whole number >= 1 \(or None for all\), got -1"),
+    ({"limit": 0}, ValueError, "limit must be a whole number >= 1"),
+    ({"limit": 2.5}, TypeError, "limit must be a whole number >= 1 .*got 2.5"),
+    ({"limit": "3"}, TypeError, "limit must be a whole number >= 1 .*got '3'"),
+    ({"limit": True}, TypeError, "limit must be a whole number"),
+    ({"limit": 3, "seed": -1}, ValueError, r"seed must be a whole number in \[0, 9223372036854775807\]"),
+    ({"limit": 3, "seed": 1.5}, TypeError, "seed must be a whole number"),
+    ({"limit": 3, "seed": 2**64}, ValueError, "seed must be a whole number in"),
+])
+def test_bad_limits_and_seeds_are_refused_before_the_file_is_read(monkeypatch, kwargs, error, message):
+    """One line each, before any slow parsing (the file is never looked up)."""
+    monkeypatch.setattr(data, "dataset_path", lambda *a, **k: pytest.fail("the file was looked up"))
+    with pytest.raises(error, match=message) as err:
+        load_dataset("mp_20", "train", **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_read_csv_refuses_a_bad_limit(tmp_path):
+    with pytest.raises(ValueError, match="limit must be a whole number >= 1"):
+        read_csv(tmp_path / "missing.csv", limit=-1)
+    assert len(load_dataset("perov_5", "val", limit=np.int64(2))) == 2

@@ -345,3 +345,55 @@ def test_relaxation_steps_are_capped_with_an_estimate():
         with pytest.raises(ValueError, match="the cap is"):
             ev.relax(rocksalt(), steps=steps, progress=False)
     assert ev.StabilitySettings(steps=MAX_RELAX_STEPS).steps == MAX_RELAX_STEPS
+
+
+# ---------------------------------------------------------------------------------- converted once
+
+def _count_calls(monkeypatch, module_name: str, name: str, key) -> dict:
+    """Count calls of ``module.name`` by ``key(first argument)``, wherever crystal_lab imported it."""
+    import sys
+
+    counts: dict = {}
+    original = getattr(importlib.import_module(module_name), name)
+
+    def counting(x, *args, **kwargs):
+        k = key(x)
+        counts[k] = counts.get(k, 0) + 1
+        return original(x, *args, **kwargs)
+
+    for mod_name, module in list(sys.modules.items()):
+        if mod_name.startswith("crystal_lab") and getattr(module, name, None) is original:
+            monkeypatch.setattr(module, name, counting)
+    return counts
+
+
+def test_summarize_and_the_dashboard_read_convert_and_validate_each_structure_once(monkeypatch):
+    """Issue 28.3: over a whole summarize with stability on (relaxation included) and the
+    dashboard built on it, each input is read once (``unreadable_reason``, ``symbols_of``),
+    converted to pymatgen once, and validated once (structural and compositional)."""
+    batch = [rocksalt(), cubic_srtio3(),
+             Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[5, 5, 5], pbc=True)]
+    ids = {id(a): k for k, a in enumerate(batch)}
+
+    def which(x):   # an input (by identity), a Row of one, or anything else
+        return ids.get(id(getattr(x, "original", x)), "other")
+
+    conversions = _count_calls(monkeypatch, "crystal_lab.structures", "to_structure",
+                               lambda x: which(x) if isinstance(x, Atoms) else "not Atoms")
+    reads = _count_calls(monkeypatch, "crystal_lab.structures", "unreadable_reason", which)
+    symbols = _count_calls(monkeypatch, "crystal_lab.structures", "symbols_of", which)
+    structural = _count_calls(monkeypatch, "crystal_lab.evaluate.validation", "check_structure",
+                              which)
+    compositional = _count_calls(monkeypatch, "crystal_lab.evaluate.validation",
+                                 "check_composition", which)
+    dash = EvaluationDashboard(batch, reference=[], stability=True, steps=5, viewer="plotly")
+    table = dash.summary.table
+    assert table["valid"].tolist() == [True, True, False]
+    assert np.isfinite(table["e_above_hull"][:2]).all()          # CHGNet ran on the valid two
+    assert all(r.info["relax_steps"] <= 5 for r in dash.summary.relaxed[:2])
+    assert dash.chemical_systems() == ["Cl-Na", "O-Sr-Ti"]
+    assert dash.phase_diagram_figure("Cl-Na").data                # the hull reads the rows too
+    once = {0: 1, 1: 1, 2: 1}
+    assert {k: v for k, v in conversions.items() if k != "not Atoms"} == once, conversions
+    assert reads == once and symbols == once, (reads, symbols)
+    assert structural == once and compositional == once, (structural, compositional)

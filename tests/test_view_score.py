@@ -177,3 +177,14 @@ def test_the_property_guidance_changes_the_arrows(model):
     pushed = score_steps(model, "Ti O", n_atoms=3, seed=4, steps=2, crystal_system="cubic",
                          property_guidance=1.0)
     assert not np.allclose(plain[0].score_frac, pushed[0].score_frac, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), (0, ValueError), (float("nan"), ValueError),
+                                        (float("inf"), ValueError), ("2", TypeError), (True, TypeError)])
+def test_arrow_length_must_be_a_positive_finite_number(model, bad, error):
+    records = score_steps(model, "NaCl", n_atoms=2, seed=1, steps=2)
+    with pytest.raises(error, match=r"arrow_length must be a number > 0 \(Å\), got "):
+        score_figure(records, arrow_length=bad)
+    with pytest.raises(error, match=r"t must be a number in \[0, 1\]"):
+        score_figure(records, t=bad if bad != 0 else 2)
+    assert score_figure(records, arrow_length=np.float32(0.5)).layout.meta["scale"] > 0

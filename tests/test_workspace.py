@@ -12,11 +12,11 @@ import pytest
 from broken_inputs import masked_atom, nan_position
 
 from crystal_lab import workspace
+from crystal_lab.paths import unique_path
 from crystal_lab.workspace import (
     create_workspace,
     read_structures,
     save_results,
-    unique_path,
     write_structures,
 )
 
@@ -79,8 +79,10 @@ def test_create_workspace_never_overwrites_student_files(course, tmp_path):
 
 def test_create_workspace_refuses_bad_destinations(course, tmp_path):
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(FileExistsError, match="not a folder"):
-        create_workspace(tmp_path / "afile", source=course)
+    for dest in (tmp_path / "afile", tmp_path / "afile" / "ws"):      # before any copy
+        with pytest.raises(NotADirectoryError, match="afile is a file, not a folder"):
+            create_workspace(dest, source=course)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "course"]
     with pytest.raises(ValueError, match="course folder itself"):
         create_workspace(course, source=course)
     with pytest.raises(FileNotFoundError, match="does not exist"):

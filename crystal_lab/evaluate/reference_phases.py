@@ -126,16 +126,16 @@ class ReferenceTable:
     def with_structures(self, structures, progress: bool = False) -> ReferenceTable:
         """A copy with ``structures`` added as reference phases at their CHGNet single-point
         energies (no relaxation: give relaxed structures)."""
-        from ..structures import reduced_formula, symbols_of
         from .chgnet import chgnet_energy
+        from .rows import rows_of
 
-        items = list(structures)
-        energies = chgnet_energy(items, skip_too_large=True, skip_invalid=True,
-                                 progress=progress) if items else []
+        rows, _ = rows_of(list(structures))   # each read and converted once
+        energies = chgnet_energy(rows, skip_too_large=True, skip_invalid=True,
+                                 progress=progress) if rows else []
         extra = list(self.extra)
-        for k, (x, e) in enumerate(zip(items, energies)):
+        for k, (row, e) in enumerate(zip(rows, energies)):
             if np.isfinite(e):
-                extra.append((reduced_formula(x), len(symbols_of(x)), float(e), f"yours #{k}"))
+                extra.append((row.reduced_formula, len(row.symbols), float(e), f"yours #{k}"))
         return ReferenceTable(self.splits, self.path, extra)
 
     # ------------------------------------------------------------------------------ elements

@@ -137,7 +137,7 @@ def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: fl
 
 
 def _check_positive(**values) -> None:
-    from .settings import is_number
+    from ..arguments import is_number
 
     for name, v in values.items():
         if not is_number(v) or not np.isfinite(v) or not v > 0:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..paths import check_file, write_atomic
 from .denoiser import NEW_CONDITION_KEYS
 from .diffusion import CrystalDiffusionModel, ModelConfig, resolve_device
 from .noise import WrappedNormalCoords
@@ -65,14 +66,30 @@ def from_dict(ckpt: dict, name: str = "the checkpoint") -> CrystalDiffusionModel
         model = CrystalDiffusionModel(ModelConfig.from_dict(ckpt["config"]))
     except (AttributeError, TypeError, KeyError) as err:
         raise CheckpointError(f"{name}: the checkpoint's config does not fit this version: {err}") from None
+    state = ckpt.get("state_dict", {})
+    check_finite(state, name)
     # float16 weights are cast back to float32 as they are copied in; weights without the
     # inverse-design condition layers load with those layers at their zero initialisation
-    missing, unexpected = model.load_state_dict(ckpt.get("state_dict", {}), strict=False)
+    missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.removeprefix("denoiser.").startswith(NEW_CONDITION_KEYS)]
     if missing or unexpected:
         raise CheckpointError(f"{name}: weights do not fit the network: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")
     return model
+
+
+def check_finite(state: dict, name: str = "the checkpoint") -> None:
+    """Refuse (:class:`CheckpointError`, naming the tensor) weights holding NaN or inf: a diverged
+    run's weights would load and then fail deep inside sampling."""
+    bad = [(key, value) for key, value in state.items() if isinstance(value, torch.Tensor)
+           and value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        key, value = bad[0]
+        count = int((~torch.isfinite(value)).sum())
+        more = f" (and {len(bad) - 1} more tensor(s))" if len(bad) > 1 else ""
+        raise CheckpointError(f"{name}: tensor {key} holds {count} NaN/inf value(s) of {value.numel()}"
+                              f"{more}: these weights are broken (a diverged training run?); use an "
+                              "earlier checkpoint or the shipped weights")
 
 
 def upgrade_v1(ckpt: dict, name: str = "the checkpoint") -> dict:
@@ -94,16 +111,17 @@ def upgrade_v1(ckpt: dict, name: str = "the checkpoint") -> dict:
 
 
 def save(model: CrystalDiffusionModel, path: str | Path, half: bool = False, **card) -> str:
-    """Write ``model``'s weights file and its sha256 sidecar (``card`` adds to it); returns the sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``model``'s weights file and its sha256 sidecar (``card`` adds to it); returns the sha256.
+    A path that cannot be written is refused in one line first; each file appears whole (written
+    beside it, then renamed), so a crash never leaves half a weights file under the name."""
+    path = check_file(path)
     buf = io.BytesIO()
     torch.save(to_dict(model, half), buf)
     data = buf.getvalue()
-    path.write_bytes(data)
+    write_atomic(path, data)
     digest = hashlib.sha256(data).hexdigest()
     meta = {"file": path.name, "sha256": digest, "bytes": len(data), **card}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_atomic(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str) + "\n")
     return digest
 
 
@@ -181,11 +199,25 @@ def load_model(path: str | Path | None = None, device: str = "auto", verify: boo
         raise TypeError(f"path must be a file path (str or pathlib.Path) or None for the shipped model, "
                         f"got {type(path).__name__}")
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    if verify and path.is_file() and not path.with_suffix(".json").is_file():
+        _refuse_run_checkpoint(path, read(path, verify=False))   # say what it is, not "verify=False"
     ckpt = read(path, verify)
-    if isinstance(ckpt, dict) and "ema" in ckpt and "format" not in ckpt:
-        raise CheckpointError(f"{path.name} is a training run's checkpoint, not a weights file: "
-                              f"ship it with crystal_lab.training.loop.export, or train --resume from it")
+    _refuse_run_checkpoint(path, ckpt)
     return from_dict(ckpt, path.name).to(dev).eval()
+
+
+def is_run_checkpoint(state) -> bool:
+    """True for the contents of a training run's checkpoint (``last.pt``), not a weights file."""
+    return isinstance(state, dict) and "ema" in state and "format" not in state
+
+
+def _refuse_run_checkpoint(path: Path, state) -> None:
+    if is_run_checkpoint(state):
+        where = f" (epoch {state['epoch']}, step {state['step']})" if "step" in state and "epoch" in state else ""
+        raise CheckpointError(
+            f"{path.name} is a training run's checkpoint{where}, not a weights file: turn it into "
+            f"weights with crystal_lab.training.loop.export({str(path)!r}, 'weights.pt') and load "
+            f"those, or continue the run with crystal-lab train --resume {path}")
 
 
 def read_run(path: str | Path) -> dict:
@@ -207,7 +239,7 @@ def load_weights(path: str | Path) -> CrystalDiffusionModel:
     run's checkpoint (its EMA weights)."""
     path = Path(path)
     state = read(path, verify=path.with_suffix(".json").is_file())
-    if isinstance(state, dict) and "ema" in state and "format" not in state:
+    if is_run_checkpoint(state):
         return from_dict(state["ema"], f"{path.name} (its EMA weights)")
     return from_dict(state, path.name)
 
@@ -217,7 +249,9 @@ __all__ = [
     "FORMAT",
     "FORMAT_V1",
     "CheckpointError",
+    "check_finite",
     "from_dict",
+    "is_run_checkpoint",
     "load_model",
     "load_weights",
     "read",

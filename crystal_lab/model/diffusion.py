@@ -5,15 +5,16 @@ training objective (one random t a crystal, each process noises its own variable
 predicts all three). Files are :mod:`crystal_lab.model.checkpoint`'s: ``crystal_lab.load_model()``
 returns the pretrained MP-20 model that ships inside the package.
 
-Bad arguments to ``sample`` get one :class:`~crystal_lab.prompts.PromptError` line from here or
-from :mod:`crystal_lab.prompts` (which this module's checks use); a device this machine lacks
-gets a ``ValueError`` from :func:`resolve_device`.
+A bad prompt, ``n_atoms`` or condition gets one :class:`~crystal_lab.prompts.PromptError` line
+(from :func:`crystal_lab.prompts.as_condition`, or from here for what this model cannot honour);
+a bad number (``n_samples``, ``steps``, ``seed``, ``batch_size``, the guidance weights) gets one
+``ValueError`` / ``TypeError`` line from :func:`crystal_lab.arguments.check_number`, a callback
+that cannot be called a ``TypeError``, and a device this machine lacks a ``ValueError`` from
+:func:`resolve_device`.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import warnings
 from typing import NamedTuple
 
@@ -22,6 +23,7 @@ import torch
 from ase.data import chemical_symbols
 from torch import nn
 
+from ..arguments import MAX_SEED, check_number
 from ..datasets import CrystalBatch
 from ..prompts import (
     CRYSTAL_SYSTEMS,
@@ -30,7 +32,6 @@ from ..prompts import (
     PromptError,
     as_condition,
     outside_training_range,
-    whole_number,
 )
 from . import limits
 from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
@@ -51,22 +52,23 @@ class _Plan(NamedTuple):
     property_guidance: float | None = None
 
 
-def _check_property_guidance(w) -> float | None:
-    """``sample``'s ``property_guidance``: None (the config's) or a number >= 0."""
-    if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0):
-        raise PromptError(f"property_guidance must be a number >= 0 (0 = none), got {w!r}")
-    return None if w is None else float(w)
+def _check_guidance(guidance, property_guidance) -> tuple[float | None, float | None]:
+    """``sample``'s guidance weights: None (the config's) or a number in the range of
+    :mod:`crystal_lab.model.limits` (where that says why)."""
+    return (check_number("guidance", guidance, minimum=0, maximum=limits.MAX_GUIDANCE, allow_none=True,
+                         note=" (1 = no guidance; beyond that the samples break)"),
+            check_number("property_guidance", property_guidance, minimum=0,
+                         maximum=limits.MAX_PROPERTY_GUIDANCE, allow_none=True,
+                         note=" (0 = none; beyond that the samples break)"))
 
 
 def _random_seed() -> int:
     return int(np.random.SeedSequence().entropy % 2**31)
 
 
-def _check_seed(seed) -> int:
-    seed = whole_number(seed, "seed", minimum=0, also=" (or None for a random one)")
-    if seed >= 2**63:
-        raise PromptError(f"seed must be below 2**63, got {seed}")
-    return seed
+def _check_seed(seed) -> int | None:
+    return check_number("seed", seed, integer=True, minimum=0, maximum=MAX_SEED, allow_none=True,
+                        note=" (or None for a random one)")
 
 
 def _warn_if_extrapolating(cond: Condition) -> None:
@@ -221,18 +223,15 @@ class CrystalDiffusionModel(nn.Module):
               formation_energy, guidance, allow_large, property_guidance=None) -> _Plan:
         """Check every argument of :meth:`sample` (the one place that does)."""
         cond = self._condition(prompt, n_atoms, crystal_system, formation_energy)
-        n_samples = whole_number(n_samples, "n_samples")
+        n_samples = check_number("n_samples", n_samples, integer=True, minimum=1)
         n_steps = self._steps(steps)
-        seed = None if seed is None else _check_seed(seed)
-        batch_size = whole_number(batch_size, "batch_size")
+        seed = _check_seed(seed)
+        batch_size = check_number("batch_size", batch_size, integer=True, minimum=1)
         if callback is not None and not callable(callback):
-            raise PromptError(f"callback must be a function of one dict (or None), got {callback!r}")
-        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, numbers.Real)
-                                     or not math.isfinite(guidance) or guidance < 0):
-            raise PromptError(f"guidance must be a number >= 0 (1 = no guidance), got {guidance!r}")
+            raise TypeError(f"callback must be a function of one dict (or None), got {callback!r}")
+        guidance, property_guidance = _check_guidance(guidance, property_guidance)
         self._check_size(n_samples, n_steps, allow_large, min(batch_size, n_samples))
-        return _Plan(cond, n_samples, n_steps, seed, batch_size, None if guidance is None else float(guidance),
-                     _check_property_guidance(property_guidance))
+        return _Plan(cond, n_samples, n_steps, seed, batch_size, guidance, property_guidance)
 
     def _condition(self, prompt, n_atoms, crystal_system, formation_energy) -> Condition:
         """The prompt as a :class:`Condition` this network can honour."""
@@ -259,7 +258,7 @@ class CrystalDiffusionModel(nn.Module):
             return self.config.sampler.default_steps
         if isinstance(steps, str) and steps.strip().lower() == "full":
             return self.config.sampler.full_steps
-        return whole_number(steps, "steps", also=" or 'full'")
+        return check_number("steps", steps, integer=True, minimum=1, note=" or 'full'")
 
     def estimate_seconds(self, n_samples: int, steps: int) -> float:
         """About how long sampling ``n_samples`` structures with ``steps`` steps takes here."""
@@ -290,9 +289,10 @@ class CrystalDiffusionModel(nn.Module):
         if len(sizes) != len(prompts):
             raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
         n_steps = self._steps(steps)
-        batch_size = whole_number(batch_size, "batch_size")
-        seed = _random_seed() if seed is None else _check_seed(seed)
-        property_guidance = _check_property_guidance(property_guidance)
+        batch_size = check_number("batch_size", batch_size, integer=True, minimum=1)
+        seed = _check_seed(seed)
+        seed = _random_seed() if seed is None else seed
+        _, property_guidance = _check_guidance(None, property_guidance)
         self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
         conds = [self._condition(p, n, None, None) for p, n in zip(prompts, sizes)]
         for c in conds:

@@ -1,7 +1,8 @@
 """The reverse loop: from noise at t = 1 to crystals at t = 0 in a few large steps.
 
-One network call a step. Each step asks the denoiser for its three predictions and hands each
-to its own noise process's ``step`` (coordinates: the DDIM-style probability-flow update on the
+One network call a step (more with guidance). Each step (:func:`reverse_step`: the step
+``sample`` takes and the one ``view.score_steps`` draws) asks the denoiser for its three
+predictions and hands each to its own noise process's ``step`` (coordinates: the DDIM-style probability-flow update on the
 torus; lattice: DDIM; types: reveal some masked atoms). The prompt is honoured by construction:
 a formula fixes the atom types from the start (crystal-structure prediction); a chemical system
 restricts the element logits to the listed elements and makes sure each of them appears.
@@ -17,6 +18,8 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from ..prompts import CRYSTAL_SYSTEMS, Condition
+from ..symmetry.projection import Projector, projector
+from ..symmetry.templates import Template
 from .noise import MASK
 
 PROPERTY_KEYS = ("system", "energy", "energy_given")   # the property conditions among the extras
@@ -82,6 +85,7 @@ class Request:
     system: int = 0                        # crystal-system token (0 = any, 1-7 = triclinic ... cubic)
     energy: float | None = None            # target formation energy per atom (eV/atom)
     label: str = ""                        # the prompt's composition in normal form ("BaTiO3")
+    template: Template | None = None       # symmetry by construction (None: the free model)
 
 
 def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float],
@@ -163,7 +167,7 @@ class SamplerConfig:
 class Inputs:
     """What stays fixed over one batch's reverse loop: the condition vector, the atom mask and
     counts, the property conditions (``extra``), the elements each atom may take and the elements
-    each structure must contain."""
+    each structure must contain; ``symmetry`` projects each structure onto its template."""
 
     cond: torch.Tensor
     mask: torch.Tensor
@@ -171,6 +175,7 @@ class Inputs:
     extra: dict
     allowed: torch.Tensor
     required: list
+    symmetry: Projector
 
 
 @dataclass
@@ -210,8 +215,14 @@ def start(noise, requests: list[Request], num_elements: int, generator: torch.Ge
         extra["energy"] = torch.tensor([r.energy or 0.0 for r in requests], device=device, dtype=dtype)
         extra["energy_given"] = torch.tensor([r.energy is not None for r in requests], device=device)
     required = [r.allowed if r.fixed is None else () for r in requests]
-    inputs = Inputs(cond, mask, n, extra, allowed, required)
-    return inputs, State(frac, lat, tokens.masked_fill(~mask, MASK))
+    inputs = Inputs(cond, mask, n, extra, allowed, required, projector([r.template for r in requests], device))
+    return inputs, project(noise, inputs, State(frac, lat, tokens.masked_fill(~mask, MASK)))
+
+
+def project(noise, inputs: Inputs, state: State) -> State:
+    """The state with every structure that has a template on it (free structures untouched)."""
+    sym = inputs.symmetry
+    return State(sym.coords(state.frac), sym.lattice(state.lat, inputs.n, noise.lattice), sym.types(state.tokens))
 
 
 def predict(net, noise, config: SamplerConfig, inputs: Inputs, state: State, t) -> tuple:
@@ -234,15 +245,16 @@ def reverse_step(net, noise, config: SamplerConfig, inputs: Inputs, state: State
     if prediction is None:
         prediction = predict(net, noise, config, inputs, state, t)
     score, eps, logits = prediction
+    logits = inputs.symmetry.logits(logits)   # one element per orbit
     frac = noise.coords.step(state.frac, score, t[:, None], s[:, None], generator,
                              stochastic=config.stochastic_coords)
     lat = noise.lattice.step(state.lat, eps, t, s, generator, eta=config.lattice_eta)
     tokens = noise.types.step(state.tokens, logits, t[:, None], s[:, None], generator, inputs.allowed)
     tokens = ensure_elements(tokens.masked_fill(~inputs.mask, MASK), logits, inputs.mask, inputs.required)
-    state = State(frac, lat, tokens)
+    state = project(noise, inputs, State(frac, lat, tokens))
     for _ in range(config.corrector_steps if correct else 0):
         score_c, _, _ = predict(net, noise, config, inputs, state, s)
-        state.frac = noise.coords.correct(state.frac, score_c, s[:, None], generator)
+        state.frac = inputs.symmetry.coords(noise.coords.correct(state.frac, score_c, s[:, None], generator))
     return state, prediction
 
 
@@ -269,7 +281,7 @@ def _refine(net, noise, config: SamplerConfig, inputs: Inputs, state: State, t,
     score, eps, _ = predict(net, noise, config, inputs, state, t)
     frac = noise.coords.step(state.frac, score, t[:, None], zero[:, None], generator)
     lat = noise.lattice.step(state.lat, eps, t, zero, generator)
-    return State(frac, lat, state.tokens)
+    return project(noise, inputs, State(frac, lat, state.tokens))
 
 
 @torch.no_grad()

@@ -4,50 +4,48 @@
     model = train(data="perov_5", split="val", limit=256, hidden=64, epochs=10, out_dir="runs/p5")
     model = train(resume="runs/p5/last.pt", epochs=20)     # the same run, ten epochs more
 
-A run is defined by one :class:`~crystal_lab.training.config.TrainConfig` (the keywords of
-``train`` are its fields), and its checkpoint ``out_dir/last.pt`` records all of it with the model,
-the EMA weights, the optimiser, the position in the epoch under way and the state of every random
-draw. ``resume=`` restores the whole run (data set, split, limit, network, schedule, budgets) and
-carries on exactly where it stopped, mid-epoch included: a run stopped and resumed trains the
-same steps on the same batches as one never stopped, and its ``log.csv`` has the same rows. A
-setting given at resume that contradicts the run is refused (``RunMismatch``); budgets
-(``epochs``, ``max_steps``) count the whole run. The checkpoint is written every
-``save_every_minutes``, at the end, and when the process gets SIGTERM or SIGINT (a Binder cull,
-Ctrl-C, a notebook's interrupt).
-
-One run at a time holds ``out_dir`` (a lock): a second run into it is refused while the first is
-alive, a new run into a folder that holds a run is refused, and a resume into a folder that holds
-another run is refused. Under ``torchrun --nproc-per-node N`` the loop runs data-parallel:
-``batch_size`` stays the global batch, and only rank 0 writes the checkpoint and the log.
+A run is one :class:`~crystal_lab.training.config.TrainConfig` (``train``'s keywords are its
+fields). ``out_dir/last.pt``, written every ``save_every_minutes``, at the end and on SIGTERM or
+SIGINT, records it with the models, the optimiser, the place in the epoch under way and every
+random state: ``resume=`` restores the whole run and goes on as if it had never stopped (the same
+batches, noise, steps and ``log.csv`` rows). A setting given at resume that contradicts the run is
+refused; ``epochs`` and ``max_steps`` count the whole run. One run at a time holds ``out_dir``,
+and no run writes into a folder holding another. Under ``torchrun --nproc-per-node N`` the loop
+runs data-parallel: ``batch_size`` stays the global batch; only rank 0 writes files.
 """
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import signal
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..datasets import load_dataset
 from ..model import checkpoint
-from ..model.diffusion import CrystalDiffusionModel, ModelConfig, NetworkConfig
+from ..model.diffusion import CrystalDiffusionModel
 from .batches import BUCKETS, TensorData, batch_width, batches
-from .config import TrainConfig, resolve, settings_of
-from .distributed import Objective, agree_on_stop, all_mean, setup_distributed, shard
-from .run_files import RunLock, RunLog, StopSignals, atomic_save, claim_folder, read_log
+from .config import TrainConfig, settings_of
+from .distributed import agree_on_stop, all_mean, setup_distributed, shard
+from .run import LOSS_KEYS, Run, load_data, run_config, start
+from .run_files import (
+    RunLock,
+    RunLog,
+    StopSignals,
+    atomic_save,
+    claim_folder,
+    read_log,
+    read_run_checkpoint,
+)
 from .run_progress import RunBar
 
-LOSS_KEYS = ("loss", "coord", "lattice", "types")
 
-
-def train(config: TrainConfig | None = None, *, resume: str | Path | None = None, structures=None,
-          tensors: TensorData | None = None, progress: bool = True, **settings) -> CrystalDiffusionModel:
+def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
+          structures=None, tensors: TensorData | None = None, progress: bool = True,
+          **settings) -> CrystalDiffusionModel:
     """Train a new run, or resume one, and return its EMA model (see the module docstring).
 
     ``settings`` are :class:`TrainConfig`'s fields (or pass a whole ``config``). ``structures``
@@ -76,146 +74,15 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     return run.ema
 
 
-@dataclass
-class Run:
-    """A run in memory: the models, the optimiser and where the run stands (what ``save`` writes)."""
-
-    config: TrainConfig
-    model: CrystalDiffusionModel
-    ema: CrystalDiffusionModel
-    opt: torch.optim.Optimizer
-    tensors: TensorData
-    rng: np.random.Generator          # draws the batch plans
-    place: tuple                      # (rank, world, device)
-    epoch: int = 0                    # epochs done
-    step: int = 0                     # optimiser steps done
-    batch: int = 0                    # batches done of the epoch under way
-    epoch_rng: dict = field(default_factory=dict)   # ``rng``'s state when that epoch began
-    sums: torch.Tensor | None = None  # that epoch's loss sums so far
-    seconds: float = 0.0              # training time of earlier sessions
-    run_id: str = ""
-    data_digest: str = ""             # ``tensors.digest()``: a resume checks it trains on the same data
-    t_start: float = field(default_factory=time.time)
-    last_save: float = field(default_factory=time.time)
-    loss_fn: object = None            # the objective, compiled or not
-    eager: object = None              # the objective, not compiled
-
-    @property
-    def elapsed(self) -> float:
-        return self.seconds + time.time() - self.t_start
-
-
-def run_config(given: dict, state: dict | None, resume) -> tuple[TrainConfig, CrystalDiffusionModel | None]:
-    """The run's :class:`TrainConfig`: a resumed run's recorded one (given settings may not
-    contradict it), or the given settings, whose network size must fit the ``init`` weights."""
-    if state is not None:
-        given = {k: v for k, v in given.items() if v is not None}   # None: the run's own
-        given.setdefault("out_dir", str(Path(resume).parent))
-        return resolve(given, recorded_config(state), f"the run in {resume}"), None
-    cfg = TrainConfig(**given)
-    if cfg.init is None:
-        return cfg, None
-    model = load_init(cfg.init)
-    net = model.config.network
-    sizes = {"hidden": net.hidden, "layers": net.layers}
-    cfg = resolve({k: v for k, v in given.items() if k not in ("hidden", "layers") or v is not None},
-                  {**cfg.to_dict(), **sizes}, f"the init weights {Path(cfg.init).name}")
-    return cfg, model
-
-
-def recorded_config(state: dict) -> dict:
-    """A checkpoint's ``TrainConfig`` (older checkpoints: what they hold of it)."""
-    if "config" in state:
-        return dict(state["config"])
-    net = state["model"].get("config", {})
-    net = net.get("network", net)
-    old = {"hidden": net.get("hidden"), "layers": net.get("layers"), **state.get("hparams", {})}
-    return {k: v for k, v in old.items() if v is not None}
-
-
-def load_data(cfg: TrainConfig, structures, tensors: TensorData | None) -> TensorData | list:
-    """The training crystals: given ``tensors`` or ``structures``, else the data set's split."""
-    if tensors is not None or structures is not None:
-        return tensors if tensors is not None else structures
-    if cfg.data is None:
-        raise ValueError("this run trained on structures given in Python (data=None): pass the same "
-                         "structures= (or tensors=) to resume it")
-    return load_dataset(cfg.data, cfg.split, limit=cfg.limit)
-
-
-def start(cfg: TrainConfig, state: dict | None, init_model, data, place: tuple) -> Run:
-    """The run ready to train: models, data on the device, optimiser, and a resumed run's state."""
-    rank, world, dev = place
-    cuda = dev.type == "cuda"
-    if world > 1 and cfg.batch_size < world:
-        raise ValueError(f"batch_size {cfg.batch_size} is smaller than the {world} processes; "
-                         "it is the global batch, shared between them")
-    if state:
-        model = checkpoint.from_dict(state["model"], "the resumed run's model")
-        ema = checkpoint.from_dict(state["ema"], "the resumed run's EMA model")
-    else:
-        model = init_model or CrystalDiffusionModel(ModelConfig(NetworkConfig(hidden=cfg.hidden, layers=cfg.layers)))
-    tensors = data if isinstance(data, TensorData) else TensorData.from_atoms(data, model.config.network.max_atoms)
-    digest = check_same_data(state, tensors)
-    if not state:
-        if init_model is None:
-            fit_model_stats(model, tensors)
-        ema = copy.deepcopy(model)
-    cfg.warmup = cfg.warmup or (100 if cfg.init else 500)
-    if cfg.p_csp is not None:   # the fraction of crystals trained as CSP (atom types given)
-        model.config.training.p_csp = ema.config.training.p_csp = cfg.p_csp
-    tensors.fit_params(model)
-    tensors.to(dev)
-    model.to(dev).train()
-    ema.to(dev).eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4, **({"fused": True} if cuda else {}))
-    run = Run(cfg, model, ema, opt, tensors, np.random.default_rng(cfg.seed), place,
-              sums=torch.zeros(len(LOSS_KEYS), device=dev), data_digest=digest)
-    run.epoch_rng = run.rng.bit_generator.state
-    if state:
-        restore(run, state)
-    cfg.compile = cuda if cfg.compile is None else cfg.compile
-    cfg.amp = cuda if cfg.amp is None else cfg.amp
-    objective = Objective(model)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        objective = DistributedDataParallel(objective, device_ids=[dev.index] if cuda else None)
-    run.loss_fn = compiled(objective) if cfg.compile else objective
-    run.eager = objective
-    return run
-
-
-def restore(run: Run, state: dict) -> None:
-    """Where a resumed run stood: optimiser, counters, the epoch under way and its loss sums."""
-    run.opt.load_state_dict(state["optimizer"])
-    run.epoch, run.step = state["epoch"], state["step"]
-    run.batch = state.get("batch", 0)
-    run.epoch_rng = state["rng"]
-    run.rng.bit_generator.state = state["rng"]
-    if "sums" in state:
-        run.sums = state["sums"].to(run.sums)
-    run.seconds = float(state.get("seconds", 0.0))
-
-
-def check_same_data(state: dict | None, tensors: TensorData) -> str:
-    """The data's digest; a resumed run must train on the data it started with (when its checkpoint
-    records them)."""
-    digest, recorded = tensors.digest(), (state or {}).get("data_digest")
-    if recorded and recorded != digest:
-        raise ValueError(f"resume: the training data differ from the run's ({len(tensors.n)} crystals now, "
-                         f"digest {digest} instead of {recorded}): resume with the same data set, "
-                         f"split and limit, or the same structures")
-    return digest
-
-
 def fit(run: Run, progress: bool) -> tuple[str | None, int | None]:
     """Train epochs until the run's budgets are spent or it is stopped; save; return why it stopped
     early (None, "budget", "max_steps" or a signal's name) and the signal received."""
     cfg, rank = run.config, run.place[0]
     show = progress and rank == 0
     why = "max_steps" if cfg.max_steps is not None and run.step >= cfg.max_steps else None
-    with StopSignals() as signals, RunLog(Path(cfg.out_dir) / "log.csv", rank == 0) as log:
+    partial_at = run.step if run.batch else None   # a part-epoch row the resumed epoch replaces
+    log = RunLog(Path(cfg.out_dir) / "log.csv", rank == 0, partial_at=partial_at)
+    with StopSignals() as signals, log:
         bar = RunBar(cfg.epochs, run.epoch, cfg.max_minutes, show)
         try:
             while run.epoch < cfg.epochs and why is None:
@@ -224,7 +91,8 @@ def fit(run: Run, progress: bool) -> tuple[str | None, int | None]:
                     run.epoch += 1
                     bar.epoch_done(run.epoch, loss_means(run)[0])
                 if done or run.batch:   # a whole epoch, or the part done before a stop
-                    log.row(run.epoch, run.step, loss_means(run), run.opt.param_groups[0]["lr"], run.elapsed)
+                    lr = run.opt.param_groups[0]["lr"]
+                    log.row(run.epoch, run.step, loss_means(run), lr, run.elapsed)
                 if done:
                     run.batch, run.epoch_rng = 0, run.rng.bit_generator.state
                     run.sums.zero_()
@@ -243,16 +111,17 @@ def train_epoch(run: Run, signals: StopSignals, bar: RunBar | None) -> tuple[str
     cfg, (rank, world, dev) = run.config, run.place
     run.rng.bit_generator.state = run.epoch_rng
     sizes = run.tensors.n.cpu().numpy()
-    pad = tuple(sorted(cfg.buckets or BUCKETS)) if cfg.compile else None
+    pad = tuple(sorted(cfg.buckets or BUCKETS)) if run.compile else None
     if pad and pad[-1] < run.tensors.frac.shape[1]:
         pad = pad + (int(run.tensors.frac.shape[1]),)
-    plan = [b for b in batches(sizes, cfg.batch_size, run.rng, drop_last=cfg.compile, buckets=pad) if len(b) >= world]
-    full = run.tensors.frac.shape[1] if cfg.compile else 0
+    plan = batches(sizes, cfg.batch_size, run.rng, drop_last=run.compile, buckets=pad)
+    plan = [b for b in plan if len(b) >= world]
+    full = run.tensors.frac.shape[1] if run.compile else 0
     for j in range(run.batch, len(plan)):
         idx = shard(torch.as_tensor(plan[j], device=dev), rank, world)
         losses = train_step(run, idx, batch_width(sizes, plan[j], pad, full))
         run.batch = j + 1
-        if bar is not None and j % 20 == 0:   # reading a number waits for the GPU: now and then only
+        if bar is not None and j % 20 == 0:   # reading a number waits for the GPU: now and then
             bar.tick(run.epoch, float(losses["loss"].detach()))
         why = stop_reason(run, signals)
         if why is not None:
@@ -264,13 +133,15 @@ def train_epoch(run: Run, signals: StopSignals, bar: RunBar | None) -> tuple[str
 
 def train_step(run: Run, idx: torch.Tensor, width: int) -> dict:
     """One optimiser step on the crystals ``idx`` padded to ``width`` atoms, and the EMA update.
-    The step's noise is drawn from a seed of (run seed, process, step): a resumed run draws it again."""
+    The step's noise is drawn from a seed of (run seed, process, step): a resumed run draws it
+    again."""
     cfg, model = run.config, run.model
-    torch.manual_seed(int(np.random.SeedSequence([cfg.seed, run.place[0], run.step]).generate_state(1)[0]))
+    seed = np.random.SeedSequence([cfg.seed, run.place[0], run.step]).generate_state(1)[0]
+    torch.manual_seed(int(seed))
     for group in run.opt.param_groups:
         group["lr"] = lr_at(run.step, cfg.lr, cfg.warmup, schedule_progress(run))
     batch = run.tensors.batch(idx, width=width)
-    losses = run.loss_fn(*batch, amp=cfg.amp)
+    losses = run.loss_fn(*batch, amp=run.amp)
     run.opt.zero_grad(set_to_none=True)
     try:
         losses["loss"].backward()
@@ -281,7 +152,7 @@ def train_step(run: Run, idx: torch.Tensor, width: int) -> dict:
               "running eagerly", flush=True)
         run.loss_fn = run.eager
         run.opt.zero_grad(set_to_none=True)
-        losses = run.loss_fn(*batch, amp=cfg.amp)
+        losses = run.loss_fn(*batch, amp=run.amp)
         losses["loss"].backward()
     params = list(model.parameters())
     torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
@@ -325,20 +196,22 @@ def schedule_progress(run: Run) -> float | None:
 
 
 def save(run: Run) -> None:
-    """Write ``out_dir/last.pt`` (rank 0): everything a resume needs to go on as if never stopped."""
+    """Write ``out_dir/last.pt`` (rank 0): all a resume needs to go on as if never stopped."""
     if run.place[0] != 0:
         return
     ckpt = {"model": checkpoint.to_dict(run.model), "ema": checkpoint.to_dict(run.ema),
-            "optimizer": run.opt.state_dict(), "epoch": run.epoch, "step": run.step, "batch": run.batch,
-            "rng": run.epoch_rng, "sums": run.sums.detach().cpu(), "seconds": run.elapsed,
+            "optimizer": run.opt.state_dict(), "epoch": run.epoch, "step": run.step,
+            "batch": run.batch, "rng": run.epoch_rng, "sums": run.sums.detach().cpu(),
+            "seconds": run.elapsed,
             "config": run.config.to_dict(), "run_id": run.run_id, "data_digest": run.data_digest}
     atomic_save(ckpt, Path(run.config.out_dir) / "last.pt")
     run.last_save = time.time()
 
 
-def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int = 64, seed: int = 0) -> dict:
-    """The mean losses of ``model`` on ``tensors`` (e.g. a held-out split), with the noise drawn from
-    ``seed`` (the same draws for every model compared) and no change to anything."""
+def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int = 64,
+             seed: int = 0) -> dict:
+    """The mean losses of ``model`` on ``tensors`` (e.g. a held-out split), with the noise drawn
+    from ``seed`` (the same draws for every model compared) and no change to anything."""
     was_training = model.training
     model.eval()
     if tensors.x0_lat is None:
@@ -348,7 +221,8 @@ def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int 
     with torch.no_grad(), torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         for start in range(0, len(tensors.n), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(tensors.n)), device=tensors.n.device)
+            stop = min(start + batch_size, len(tensors.n))
+            idx = torch.arange(start, stop, device=tensors.n.device)
             losses = model.loss_padded(*tensors.batch(idx, trim=True))
             sums += torch.stack([losses[k].float().cpu() for k in LOSS_KEYS]) * len(idx)
             n += len(idx)
@@ -357,7 +231,8 @@ def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int 
 
 
 def report_stop(run: Run, why: str | None, progress: bool) -> None:
-    """Say why an early stop happened (a planned one only with ``progress``) and where the checkpoint is."""
+    """Say why an early stop happened (a planned one only with ``progress``) and where the
+    checkpoint is."""
     cfg = run.config
     planned = why in ("budget", "max_steps")
     if run.place[0] != 0 or why is None or not (progress or not planned):
@@ -365,18 +240,13 @@ def report_stop(run: Run, why: str | None, progress: bool) -> None:
     reason = (f"the {cfg.max_minutes:g}-minute budget" if why == "budget"
               else f"max_steps={cfg.max_steps}" if why == "max_steps" else why)
     last = Path(cfg.out_dir) / "last.pt"
-    print(f"stopped at {reason} after {run.epoch} epochs ({run.step} steps); checkpoint saved to {last}"
+    print(f"stopped at {reason} after {run.epoch} epochs ({run.step} steps); "
+          f"checkpoint saved to {last}"
           + ("" if planned else f" (resume with resume={str(last)!r})"), flush=True)
 
 
-def fit_model_stats(model: CrystalDiffusionModel, data: TensorData) -> None:
-    """Lattice standardisation and the distribution of atom counts, from the training data."""
-    model.noise.lattice.fit(data.lattice, data.n)
-    counts = np.bincount(data.n.numpy(), minlength=model.config.network.max_atoms + 1)
-    model.config.data.n_atoms_hist = {int(k): float(v / counts.sum()) for k, v in enumerate(counts) if v > 0}
-
-
-def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floor: float = 0.05) -> float:
+def lr_at(step: int, lr: float, warmup: int, progress: float | None = None,
+          floor: float = 0.05) -> float:
     """Linear warm-up over ``warmup`` steps, then constant, or (given ``progress`` in [0, 1], the
     fraction of the run done) a cosine decay to ``floor * lr``."""
     scale = min(1.0, (step + 1) / warmup)
@@ -385,49 +255,15 @@ def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floo
     return lr * scale
 
 
-def load_init(init) -> CrystalDiffusionModel:
-    """A model from a weights file (shipped ``.pt`` with its sidecar, or a run's ``last.pt``)."""
-    return checkpoint.load_weights(init)
-
-
-def compiled(fn):
-    """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the first call
-    (no C++ compiler, an unsupported platform or torch build): eager code computes the same."""
-    state = {"fn": None}
-
-    def call(*args, **kwargs):
-        if state["fn"] is None:
-            try:
-                fast = torch.compile(fn, dynamic=False)   # one static graph per bucket shape
-                out = fast(*args, **kwargs)
-                state["fn"] = fast
-                return out
-            except Exception as err:  # noqa: BLE001 - any compiler failure: run eagerly instead
-                print(f"torch.compile failed ({str(err).splitlines()[0][:120]}); running eagerly")
-                state["fn"] = fn
-        return state["fn"](*args, **kwargs)
-
-    return call
-
-
-def read_run_checkpoint(path) -> dict:
-    """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
-    if not Path(path).exists():
-        raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
-    try:
-        return checkpoint.read_run(path)
-    except checkpoint.CheckpointError as err:
-        raise checkpoint.CheckpointError(f"resume: {err}") from None
-
-
 def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
-    """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was trained:
-    the run's config and where it stood, unless ``card`` says otherwise)."""
+    """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was
+    trained: the run's config and where it stood, unless ``card`` says otherwise)."""
     state = checkpoint.read_run(run_checkpoint)
     ema = checkpoint.from_dict(state["ema"], f"{Path(run_checkpoint).name} (EMA)")
-    card = {"epochs": state["epoch"], "steps": state["step"], "train_config": state.get("config"), **card}
+    card = {"epochs": state["epoch"], "steps": state["step"], "train_config": state.get("config"),
+            **card}
     return checkpoint.save(ema, out, half=True, **card)
 
 
-__all__ = ["Run", "evaluate", "export", "fit_model_stats", "load_init", "lr_at", "read_log", "save",
-           "train", "train_epoch", "train_step"]
+__all__ = ["evaluate", "export", "lr_at", "read_log", "save", "train", "train_epoch",
+           "train_step"]

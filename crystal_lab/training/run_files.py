@@ -13,6 +13,9 @@ from pathlib import Path
 
 import torch
 
+from ..model import checkpoint
+from ..paths import check_folder
+
 
 class StopSignals:
     """Within the block, SIGTERM and SIGINT only set ``received`` (the loop saves, then stops).
@@ -52,9 +55,7 @@ class RunLock:
         self.path, self.fh = Path(out_dir) / ".lock", None
 
     def __enter__(self):
-        folder = self.path.parent
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"out_dir {folder} is a file, not a folder: give the run a folder of its own")
+        folder = check_folder(self.path.parent)   # a file there, a read-only folder: one line
         folder.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.path, "a+")
         try:
@@ -98,8 +99,7 @@ def atomic_save(obj, path: Path) -> None:
 def carry_log(source: Path, target: Path, step: int, boundary: bool = True) -> None:
     """The log of a run resumed at ``step``: ``target``'s rows (else ``source``'s, the log beside
     the checkpoint when the run moves to a new folder) up to the checkpoint, written to ``target``.
-    A row at ``step`` itself stays only at an epoch's end (``boundary``): a partial epoch's row is
-    written again, whole, when the resumed run finishes that epoch."""
+    ``boundary=False`` drops the row at ``step`` itself too (a part-epoch row, see :class:`RunLog`)."""
     log = target if target.exists() else source
     if not log.exists():
         return
@@ -119,12 +119,14 @@ def carry_log(source: Path, target: Path, step: int, boundary: bool = True) -> N
 
 class RunLog:
     """The loss log ``log.csv`` of a run, appended to one row an epoch (and one for the part of an
-    epoch done before a stop). ``write=False`` (a process other than rank 0): writes nothing."""
+    epoch done before a stop). ``partial_at``: the step of such a part-epoch row, which the first
+    new row replaces (the resumed run finishes that epoch and logs it whole). ``write=False`` (a
+    process other than rank 0): writes nothing."""
 
     HEADER = ("epoch", "step", "loss", "coord", "lattice", "types", "lr", "seconds")
 
-    def __init__(self, path: Path, write: bool = True):
-        self.path, self.write, self.fh = Path(path), write, None
+    def __init__(self, path: Path, write: bool = True, partial_at: int | None = None):
+        self.path, self.write, self.fh, self.partial_at = Path(path), write, None, partial_at
 
     def __enter__(self):
         if self.write:
@@ -135,6 +137,11 @@ class RunLog:
         return self
 
     def row(self, epoch: int, step: int, means: list[float], lr: float, seconds: float) -> None:
+        if self.fh is not None and self.partial_at is not None:
+            self.fh.close()
+            carry_log(self.path, self.path, self.partial_at, boundary=False)
+            self.fh = open(self.path, "a", newline="")  # noqa: SIM115 - closed in __exit__
+            self.partial_at = None
         if self.fh is not None:
             csv.writer(self.fh).writerow([epoch, step] + [f"{v:.5f}" for v in means]
                                          + [f"{lr:.2e}", f"{seconds:.0f}"])
@@ -200,7 +207,7 @@ def claim_folder(out_dir: Path, resume, state: dict | None, run_id: str) -> None
     elif not last.exists() and (out_dir / "log.csv").exists() and out_dir.resolve() != resume.parent.resolve():
         raise ValueError(f"{out_dir} holds another run's log.csv; resuming {resume} there would mix the two "
                          f"logs: resume into {resume.parent}, or into a new, empty folder")
-    carry_log(resume.parent / "log.csv", out_dir / "log.csv", state["step"], state.get("batch", 0) == 0)
+    carry_log(resume.parent / "log.csv", out_dir / "log.csv", state["step"])
 
 
 def _run_id(path: Path) -> str | None:
@@ -210,3 +217,13 @@ def _run_id(path: Path) -> str | None:
     except Exception:  # noqa: BLE001 - an unreadable file is not this run's
         return None
     return state.get("run_id") if isinstance(state, dict) else None
+
+
+def read_run_checkpoint(path) -> dict:
+    """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
+    if not Path(path).exists():
+        raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
+    try:
+        return checkpoint.read_run(path)
+    except checkpoint.CheckpointError as err:
+        raise checkpoint.CheckpointError(f"resume: {err}") from None

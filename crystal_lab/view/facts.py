@@ -9,12 +9,11 @@ Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
 """
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
+from crystal_lab.arguments import check_number
 from crystal_lab.structures import SYMPREC, formula
 
 __all__ = [
@@ -65,20 +64,10 @@ def periodic_copies(structures) -> list[Atoms]:
     return [as_atoms(s) for s in structures]
 
 
-def _whole(value, name: str) -> int:
-    """``value`` as an int: Python and numpy integers pass, anything else is a TypeError."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a whole number, not {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a whole number, not {value!r}") from None
-
-
 def check_index(index, n: int, what: str = "structures") -> int:
     """``index`` (negative counts from the end) as a position in ``range(n)``: TypeError for a
     non-integer, IndexError outside the range."""
-    i = _whole(index, "index")
+    i = check_number("index", index, integer=True)
     if not -n <= i < n:
         raise IndexError(f"index {i} out of range for {n} {what}")
     return i % n
@@ -92,7 +81,7 @@ def check_repeat(repeat, n_atoms: int | None = None,
     ``max_atoms`` (or None) to draw it anyway."""
     if not isinstance(repeat, (tuple, list, np.ndarray)):
         repeat = (repeat,) * 3
-    repeat = tuple(_whole(r, "repeat") for r in repeat)
+    repeat = tuple(check_number("repeat", r, integer=True) for r in repeat)
     if len(repeat) != 3 or min(repeat) < 1:
         raise ValueError(f"repeat must be three positive integers, got {repeat}")
     total = None if n_atoms is None else int(n_atoms) * int(np.prod(repeat))

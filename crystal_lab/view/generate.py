@@ -287,8 +287,8 @@ class GenerateWidget(PromptControls, w.VBox):
     def save(self, path=None) -> Path:
         """Write the last results into a zip (CIF + extxyz) in ``save_dir``; returns its path.
         An existing file is never replaced: the zip goes to the next free name
-        (``name-2.zip``, ...; :func:`crystal_lab.workspace.unique_path`)."""
-        from crystal_lab.workspace import save_results, unique_path
+        (``name-2.zip``, ...), claimed atomically by :func:`crystal_lab.workspace.save_results`."""
+        from crystal_lab.workspace import save_results
 
         if not self.results:
             raise ValueError("nothing to save yet: press Generate first")
@@ -296,8 +296,6 @@ class GenerateWidget(PromptControls, w.VBox):
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             name = "".join(c if c.isalnum() else "_" for c in self.prompt.value.strip()) or "any"
             path = self.save_dir / f"generated_{name}_{stamp}.zip"
-        path = unique_path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         return Path(save_results(path, self.results))
 
     def _on_generate(self, button=None) -> None:

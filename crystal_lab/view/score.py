@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
+from ..arguments import check_number
 from .bonds import corners
 from .crystal_figures import add_player, scene_layout, structure_traces
 from .facts import symbol
@@ -84,8 +85,7 @@ def score_steps(model, prompt=None, n_atoms: int | None = None, seed: int = 0,
 def _nearest(records: Sequence[ScoreStep], t: float) -> ScoreStep:
     if not records:
         raise ValueError("no reverse steps to draw")
-    if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0.0 <= t <= 1.0:
-        raise ValueError(f"t must be a number in [0, 1], got {t!r}")
+    t = check_number("t", t, minimum=0, maximum=1)
     return min(records, key=lambda r: abs(r.t - t))
 
 
@@ -147,7 +147,8 @@ def _title(r: ScoreStep, scale: float) -> str:
 def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: float = 1.5,
                  height: int = 520, slider: bool = False):
     """The score at the step nearest ``t``: the atoms at ``t`` (filled), one arrow per atom
-    along the predicted score (the longest ``arrow_length`` Å long; the scale is in the title),
+    along the predicted score (the longest ``arrow_length`` Å long, a finite number > 0; the scale
+    is in the title),
     and each atom where the step puts it (open markers, joined by a dotted line).
 
     ``slider=True``: every step is a frame of one figure, with a slider over t (starting at
@@ -157,6 +158,7 @@ def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: flo
     """
     import plotly.graph_objects as go
 
+    arrow_length = check_number("arrow_length", arrow_length, above=0, note=" (Å)")
     r = _nearest(records, t)
     shown = list(records).index(r)
     built = [_step_traces(x, arrow_length) for x in (records if slider else [r])]
