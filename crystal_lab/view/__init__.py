@@ -12,7 +12,9 @@
 * :mod:`.score`: the network's predicted score as arrows on the atoms (``score_steps``,
   ``score_figure``); :mod:`.toy_figures`: the 2D toy's figures (``toy_score_figure``: its
   learned score field); :mod:`.quality`: the model's measured quality
-  beside its floor (``quality_box``); :mod:`.boxes`: widget boxes whose text form is one sentence.
+  beside its floor (``quality_box``); :mod:`.steps_figure`: quality against the number of
+  steps (``quality_steps_figure``); :mod:`.labels`: labels placed clear of each other;
+  :mod:`.boxes`: widget boxes whose text form is one sentence.
 
 Submodules load lazily (``import crystal_lab.view`` imports no widget library).
 """
@@ -33,7 +35,7 @@ _LAZY = {
     "get_noise": "forward_reverse", "score_steps": "score", "score_figure": "score", "ScoreStep": "score",
     "phase_diagram_figure": "hull_figure", "random_walk_figure": "toy_figures",
     "cloud_animation": "toy_figures", "loss_figure": "toy_figures",
-    "toy_score_figure": "toy_figures",
+    "toy_score_figure": "toy_figures", "quality_steps_figure": "steps_figure",
 }
 __all__ = sorted(_LAZY)  # noqa: PLE0605 (a list built from the map above)
 
