@@ -98,6 +98,9 @@ def test_bad_space_groups_get_one_line(model, prompt, kwargs, message):
     with pytest.raises(PromptError) as err:
         model.sample(prompt, steps=STEPS, progress=False, **kwargs)
     assert message in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(PromptError) as checked:          # check() says the same, without sampling
+        model.check(prompt, **kwargs)
+    assert str(checked.value) == str(err.value)
 
 
 def test_extxyz_keeps_the_template(model, tmp_path):

@@ -260,6 +260,8 @@ class CrystalDiffusionModel(nn.Module):
             if not sizes:
                 raise PromptError(f"the training data hold no cell of {len(cond.elements)} to {max_atoms} "
                                   f"atoms to draw a size from: pass n_atoms")
+        if cond.space_group is not None or cond.crystal_system is not None:   # a template fits, or the
+            requests_for(cond, 1, self._n_atoms_hist(), max_atoms, np.random.default_rng(0))   # error says why
         return cond
 
     def _n_atoms_hist(self) -> dict[int, float]:
