@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import lru_cache
@@ -84,7 +85,7 @@ def _relabel(template: Template, mapping: dict[str, str]) -> Template:
     return template.with_elements([mapping[o.element] for o in template.orbits]).canonical()
 
 
-def _vote(candidates, counts: dict[str, int], merge: bool) -> dict[Template, float]:
+def _vote(candidates, counts: dict[str, int], merge: bool, similarity) -> dict[Template, float]:
     index = load_index()
     scores: dict[Template, float] = defaultdict(float)
     for i in candidates:
@@ -94,28 +95,31 @@ def _vote(candidates, counts: dict[str, int], merge: bool) -> dict[Template, flo
                 continue
             weight = float(index.counts[i])
             for s, t in mapping.items():
-                weight *= element_similarity(s, t)
+                weight *= similarity(s, t)
             scores[_relabel(source, mapping)] += weight
     return scores
 
 
 @lru_cache(maxsize=256)
-def _ranking(key: tuple[tuple[str, int], ...]) -> tuple[tuple[Template, float], ...]:
+def _ranking(key: tuple[tuple[str, int], ...], similarity=element_similarity) -> tuple[tuple[Template, float], ...]:
     counts = dict(key)
     index = load_index()
-    scores = _vote(index.by_signature.get(signature(counts), ()), counts, merge=False)
+    scores = _vote(index.by_signature.get(signature(counts), ()), counts, False, similarity)
     if not scores:  # no template with these counts: let several source elements share one target
         n = sum(counts.values())
         scores = _vote([i for i, t in enumerate(index.templates)
-                        if t.n_atoms == n and len(t.counts) > len(counts)], counts, merge=True)
+                        if t.n_atoms == n and len(t.counts) > len(counts)], counts, True, similarity)
     total = sum(scores.values()) or 1.0
     ranked = sorted(scores.items(), key=lambda ts: (-ts[1], ts[0].space_group, str(ts[0])))
     return tuple((t, s / total) for t, s in ranked)
 
 
-def rank_templates(counts: dict[str, int], k: int = 5) -> list[tuple[Template, float]]:
+def rank_templates(counts: dict[str, int], k: int = 5, similarity=None) -> list[tuple[Template, float]]:
     """The ``k`` best templates for a composition (atoms per primitive cell, e.g. ``{"Na": 1,
     "Cl": 1}``), every orbit's element filled, with scores that sum to 1 over all candidates.
+    ``similarity(a, b)``: how well element b replaces a (default
+    :func:`~crystal_lab.symmetry.index.element_similarity`; ``lambda a, b: 1.0`` ranks by frequency
+    alone).
 
     Empty when no training template fits (then :func:`choose_templates` uses pyxtal).
 
@@ -123,7 +127,7 @@ def rank_templates(counts: dict[str, int], k: int = 5) -> list[tuple[Template, f
     'Fm-3m: Br 4a, K 4b'
     """
     counts = _check_counts(counts)
-    return list(_ranking(tuple(sorted(counts.items())))[:k])
+    return list(_ranking(tuple(sorted(counts.items())), similarity or element_similarity)[:k])
 
 
 # --------------------------------------------------------------------------- pyxtal fallback
@@ -137,7 +141,7 @@ def _primitive_multiplicities(space_group: int) -> list[int]:
 
 #: how many search steps :func:`wyckoff_fills` may take (pyxtal's own exhaustive listing takes
 #: minutes for a 20-atom cell of a group with many special positions, such as Pmmm)
-SEARCH_BUDGET = 100_000
+SEARCH_BUDGET = 20_000
 
 
 def wyckoff_fills(space_group: int, counts: dict, limit: int = 100) -> list[Template]:
@@ -208,15 +212,16 @@ def _no_fit(space_group: int, what: str) -> PromptError:
 
 
 def _fallback_groups(crystal_system: str | None, space_group: int | None) -> list[int]:
-    """Groups to try with pyxtal: the asked one, or the system's groups by training frequency."""
+    """Groups to try with pyxtal: the asked one; else the 12 most frequent groups in MP-20 val (of
+    the asked crystal system), then, with no system asked, P1 (which holds any composition)."""
     if space_group is not None:
         return [space_group]
     index = load_index()
     seen: dict[int, int] = defaultdict(int)
     for t, c in zip(index.templates, index.counts):
         seen[t.space_group] += int(c)
-    groups = [g for g in range(1, 231) if crystal_system_of(g) == crystal_system]
-    return sorted(groups, key=lambda g: -seen.get(g, 0))
+    groups = [g for g in range(1, 231) if crystal_system in (None, crystal_system_of(g))]
+    return sorted(groups, key=lambda g: -seen.get(g, 0))[:12] + ([1] if crystal_system is None else [])
 
 
 # --------------------------------------------------------------------------- choose
@@ -235,11 +240,10 @@ def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[li
     ranked = [(t, s) for t, s in _ranking(tuple(sorted(counts.items()))) if keep(t)]
     if ranked:
         return [t for t, _ in ranked], np.array([s for _, s in ranked])
-    for group in _fallback_groups(crystal_system, space_group)[:12]:
+    for group in _fallback_groups(crystal_system, space_group):
         fills = wyckoff_fills(group, counts)
         if fills:
-            weights = np.array([1.0 + load_index().count(t.with_elements([None] * len(t.orbits)))
-                                for t in fills])
+            weights = np.array([1.0 + load_index().count(t.opened()) for t in fills])
             order = np.argsort(-weights, kind="stable")
             return [fills[i] for i in order], weights[order]
     if space_group is not None:
@@ -249,13 +253,10 @@ def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[li
 
 
 def _best_assignment(template: Template, elements: tuple[str, ...]) -> tuple[Template, float]:
-    best, best_score = template, -1.0
     sources = list(template.counts)
-    for perm in itertools.permutations(elements):
-        score = float(np.prod([element_similarity(s, t) for s, t in zip(sources, perm)]))
-        if score > best_score:
-            best, best_score = _relabel(template, dict(zip(sources, perm))), score
-    return best, best_score
+    score, perm = max((math.prod(element_similarity(s, t) for s, t in zip(sources, perm)), perm)
+                      for perm in itertools.permutations(elements))
+    return _relabel(template, dict(zip(sources, perm))), score
 
 
 @lru_cache(maxsize=64)
@@ -269,14 +270,8 @@ def _for_system(elements: tuple[str, ...], n_atoms: int | None) -> tuple[tuple[T
     return tuple(out.items())
 
 
-@lru_cache(maxsize=64)
-def _open_templates(n_atoms: int | None) -> tuple[tuple[Template, float], ...]:
-    index = load_index()
-    out: dict[Template, float] = defaultdict(float)
-    for t, c in zip(index.templates, index.counts):
-        if n_atoms is None or t.n_atoms == n_atoms:
-            out[t.with_elements([None] * len(t.orbits)).canonical()] += c
-    return tuple(out.items())
+def _open_templates(n_atoms: int | None) -> list[tuple[Template, float]]:
+    return [(t, c) for t, c in load_index().open_counts.items() if n_atoms is None or t.n_atoms == n_atoms]
 
 
 def _check_filters(crystal_system, space_group, elements, n) -> tuple[str | None, int | None]:

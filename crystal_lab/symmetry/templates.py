@@ -110,13 +110,12 @@ class Template:
         an origin shift or axis change that keeps the group (its Euclidean normalizer) relabels
         Wyckoff positions, so rock salt is "Na 4a, Cl 4b" or "Na 4b, Cl 4a" by where the origin
         sits. Compare templates of crystals through this form."""
-        best = self
-        for relabel in _alternatives().get(self.space_group, ()):
-            other = Template.make(self.space_group, [Orbit(relabel[o.letter], o.multiplicity, o.element)
-                                                     for o in self.orbits])
-            if [_orbit_key(o) for o in other.orbits] < [_orbit_key(o) for o in best.orbits]:
-                best = other
-        return best
+        return _canonical(self)
+
+    def opened(self) -> Template:
+        """The canonical template of the orbits alone (every element ``None``): the space group and
+        Wyckoff pattern, for comparing structure types."""
+        return _canonical(self.with_elements([None] * len(self.orbits)))
 
     def info(self) -> dict[str, Any]:
         """A JSON-able dict (for ``atoms.info["template"]``); :meth:`from_info` reads it back."""
@@ -151,6 +150,19 @@ def _alternatives() -> dict[int, list[dict[str, str]]]:
         "data", ALTERNATIVES_FILE).read_bytes()))
     return {int(sg): [dict(zip(data["letters"][sg].split(), row.split())) for row in rows]
             for sg, rows in data["alternatives"].items()}
+
+
+@lru_cache(maxsize=65536)
+def _canonical(template: Template) -> Template:
+    best, best_key = None, sorted(_orbit_key(o) for o in template.orbits)
+    for relabel in _alternatives().get(template.space_group, ()):
+        key = sorted(_orbit_key(Orbit(relabel[o.letter], o.multiplicity, o.element)) for o in template.orbits)
+        if key < best_key:
+            best, best_key = relabel, key
+    if best is None:
+        return template
+    return Template.make(template.space_group, [Orbit(best[o.letter], o.multiplicity, o.element)
+                                               for o in template.orbits])
 
 
 # --------------------------------------------------------------------------- reading a crystal
