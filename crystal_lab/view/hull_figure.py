@@ -113,6 +113,25 @@ def _point_labels(labels: Sequence[str], coords: Sequence[tuple],
     return text
 
 
+def _merged_labels(diagram, coords, texts) -> tuple[list[str], list[tuple]]:
+    """The ternary's label texts and points: each stable compound's formula, a picked text at
+    the same point joined to it ("BaTiO3 (#0)"), the other picked texts on their own."""
+    stable = [e for e in diagram.stable_entries if len(e.composition.elements) > 1]
+    points = [plot_coordinates(diagram, e.composition) for e in stable]
+    labels = [formula(e.composition) for e in stable]
+    key = [tuple(round(v, 4) for v in p) for p in points]
+    for c, text in zip(coords, texts):
+        if not text:
+            continue
+        here = tuple(round(v, 4) for v in c)
+        if here in key:
+            labels[key.index(here)] += f" ({text})"
+        else:
+            labels.append(text)
+            points.append(c)
+    return labels, points
+
+
 def _picked(labels: Sequence[str], e_hull: Sequence, picked) -> list[int]:
     """Indices of the picked structures: those whose label starts with one of ``picked``
     ("#3" or "#3 BaTiO3"), or the :data:`N_PICKED` lowest in E_hull."""
@@ -137,7 +156,7 @@ def _restyle(fig) -> None:
             marker.cmin, marker.cmid = 0.0, None            # the scale starts at the hull
             marker.colorbar.update(x=1.02, xanchor="left", y=0.0, yanchor="bottom", len=0.45,
                                    thickness=14, thicknessmode="pixels",
-                                   title={"text": "E_hull<br>eV/atom"})
+                                   title={"text": "E_hull (eV/atom)", "side": "right"})
         if (tr.name or "").startswith("Labels"):
             tr.visible = True
 
@@ -178,10 +197,7 @@ def _generated_trace(diagram, entries, e_hull, picked, fig, size):
                            textposition=_binary_positions(fig, coords, texts, *size),
                            **common)]
     if n == 3:
-        stable = [e for e in diagram.stable_entries if len(e.composition.elements) > 1]
-        fixed = [plot_coordinates(diagram, e.composition) for e in stable]
-        label_coords = fixed + [c for c, t in zip(coords, texts) if t]
-        label_texts = [formula(e.composition) for e in stable] + [t for t in texts if t]
+        label_texts, label_coords = _merged_labels(diagram, coords, texts)
         side = _plot_side(*size)
         return [go.Scatterternary(
             a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],

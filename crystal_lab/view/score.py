@@ -14,7 +14,7 @@ draws them:
 * :func:`score_figure` -> a plotly figure at the step nearest the ``t`` a student picks: atoms
   before the step, arrows along the score, and where the step takes each atom (open markers;
   a step much shorter than the arrows is drawn enlarged, the factor in the legend and title),
-  with an element legend (masked atoms light grey).
+  with an element legend (masked atoms white, outlined).
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def _element_keys(numbers) -> list:
 
 
 def _atom_colour(z: int) -> str:
-    """Element colour; a masked atom light grey (outlined), not the near-black of the viewer."""
+    """Element colour; a masked atom white (outlined), not the near-black of the viewer."""
     return MASKED_PLOT_COLOR if z == 0 else element_color(z)
 
 

@@ -29,7 +29,7 @@ __all__ = [
 
 MASKED_COLOR = "#202020"
 MASKED_OPACITY = 0.35
-MASKED_PLOT_COLOR = "#c8c8c8"   # a masked atom in plotly figures: light grey with a dark outline
+MASKED_PLOT_COLOR = "#ffffff"   # a masked atom in plotly figures: white, outlined (Ti is grey)
 CELL_COLOR = "#303030"
 BOND_COLOR = "#909090"
 
