@@ -262,8 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("train", help="train or resume a model (options left out take "
-                                     "crystal_lab.training.loop.train's defaults)")
+    p = sub.add_parser("train", help="train or resume a model (options left out take the resumed "
+                                     "run's values, else crystal_lab.training.config.TrainConfig's)")
     for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
         if kind is bool:
             p.add_argument(flag, dest=dest, action="store_true", default=argparse.SUPPRESS, help=text)

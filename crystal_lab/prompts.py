@@ -195,50 +195,32 @@ def as_condition(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
     """
     if not isinstance(prompt, Condition):
         return parse_prompt(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
-    cond = prompt
-    size = check_n_atoms(cond.n_atoms if n_atoms is None else n_atoms, max_atoms) \
-        if (n_atoms is not None or cond.n_atoms is not None) else None
+    cond, size = prompt, prompt.n_atoms if n_atoms is None else n_atoms
+    size = None if size is None else check_n_atoms(size, max_atoms)
     if cond.kind == "formula" and size != cond.n_atoms:
         cond = _formula_of_size(cond.formula_unit, size, max_atoms)
-    else:
-        _check_fit(cond.elements, size, max_atoms)
-        cond = dataclasses.replace(cond, n_atoms=size)
-    return dataclasses.replace(
-        cond,
-        crystal_system=prompt.crystal_system if crystal_system is None else _crystal_system(crystal_system),
-        formation_energy=prompt.formation_energy if formation_energy is None
-        else _formation_energy(formation_energy))
+    _check_fit(cond.elements, size, max_atoms)
+    system = prompt.crystal_system if crystal_system is None else _crystal_system(crystal_system)
+    target = prompt.formation_energy if formation_energy is None else _formation_energy(formation_energy)
+    return dataclasses.replace(cond, n_atoms=size, crystal_system=system, formation_energy=target)
 
 
 def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest: bool) -> Condition:
     if n_atoms is not None:
         n_atoms = check_n_atoms(n_atoms, max_atoms)
-    system = target = words = None
-    if isinstance(prompt, str):
-        words, system, target = _split_words(prompt)
-    if crystal_system is not None:
-        system = _crystal_system(crystal_system)
-    if formation_energy is not None:
-        target = _formation_energy(formation_energy)
-    if words is not None:
-        cond = _words_condition(words, n_atoms, max_atoms, suggest)
-    else:
-        cond = _composition_condition(prompt, n_atoms, max_atoms)
+    words, system, target = split_prompt(prompt) if isinstance(prompt, str) else (None, None, None)
+    system = system if crystal_system is None else _crystal_system(crystal_system)
+    target = target if formation_energy is None else _formation_energy(formation_energy)
+    cond = _composition_condition(prompt, words, n_atoms, max_atoms, suggest)
     return dataclasses.replace(cond, crystal_system=system, formation_energy=target)
 
 
-def split_prompt(text: str) -> tuple[str, str | None, float | None]:
-    """Split a prompt text into ``(composition text, crystal system, formation-energy target)``.
-
-    ``"cubic BaTiO3 Ef=-1.5"`` -> ``("BaTiO3", "cubic", -1.5)``. Raises :class:`PromptError` for
-    a word the grammar does not know, a number without a name, or a condition given twice.
+def split_prompt(text: str) -> tuple[tuple[str, ...], str | None, float | None]:
+    """Split a prompt text into ``(composition words, crystal system, formation-energy target)``:
+    the one place a text is split. ``"cubic BaTiO3 Ef=-1.5"`` -> ``(("BaTiO3",), "cubic", -1.5)``.
+    Raises :class:`PromptError` for a word the grammar does not know, a number without a name, or
+    a condition given twice.
     """
-    words, system, target = _split_words(text)
-    return " ".join(words), system, target
-
-
-def _split_words(text) -> tuple[tuple[str, ...], str | None, float | None]:
-    """:func:`split_prompt` with the composition as its words: the one place a text is split."""
     if not isinstance(text, str):
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(text).__name__}")
@@ -334,37 +316,29 @@ def suggest_prompt(prompt) -> str | None:
     return guess
 
 
-def _composition_condition(prompt, n_atoms: int | None, max_atoms: int) -> Condition:
-    """The composition of a prompt that is not a text: None (unconditional) or a list of symbols."""
-    if prompt is None:
-        return Condition("unconditional", n_atoms=n_atoms)
-    if not isinstance(prompt, (list, tuple)):
+def _composition_condition(prompt, words: tuple[str, ...] | None, n_atoms: int | None, max_atoms: int,
+                           suggest: bool) -> Condition:
+    """The composition part: unconditional, a chemical system or a formula. ``words``: a text
+    prompt's composition words (from :func:`split_prompt`); None when ``prompt`` is a list or None."""
+    if words is not None:
+        text = " ".join(words)
+        tokens = [p for w in words for p in w.split("-") if p]
+        try:
+            if any(ch.isdigit() for ch in text) or (len(tokens) == 1 and len(_TOKEN.findall(text)) > 1):
+                return _formula_condition(text, n_atoms, max_atoms)
+            elements = _split_system(tokens)
+        except PromptError as err:
+            guess = suggest_prompt(text) if suggest else None
+            if guess and "did you mean" not in str(err):
+                raise PromptError(f"{err}; did you mean {guess}?") from None
+            raise
+    elif prompt is None or isinstance(prompt, (list, tuple)):
+        elements = _split_system(prompt or ())
+    else:
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(prompt).__name__}")
-    elements = _split_system(prompt)
     if not elements:
         return Condition("unconditional", n_atoms=n_atoms)
-    _check_fit(elements, n_atoms, max_atoms)
-    return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
-
-
-def _words_condition(words: tuple[str, ...], n_atoms: int | None, max_atoms: int,
-                     suggest: bool) -> Condition:
-    """The composition of a text prompt, from its words: unconditional, a chemical system or a
-    formula."""
-    if not words:
-        return Condition("unconditional", n_atoms=n_atoms)
-    text = " ".join(words)
-    tokens = [p for w in words for p in w.split("-") if p]
-    try:
-        if any(ch.isdigit() for ch in text) or (len(tokens) == 1 and len(_TOKEN.findall(text)) > 1):
-            return _formula_condition(text, n_atoms, max_atoms)
-        elements = _split_system(tokens)
-    except PromptError as err:
-        guess = suggest_prompt(text) if suggest else None
-        if guess and "did you mean" not in str(err):
-            raise PromptError(f"{err}; did you mean {guess}?") from None
-        raise
     _check_fit(elements, n_atoms, max_atoms)
     return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
 

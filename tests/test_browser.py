@@ -716,3 +716,114 @@ def test_score_arrows_draw(open_notebook):
     markers = [t for t in figure["traces"] if t["type"] == "scatter3d" and t["n"] == 5]
     assert len(markers) >= 2, f"expected the atoms before and after the step: {figure['traces']}"
     assert figure["width"] >= 400 and figure["height"] >= 400, figure
+
+
+# ------------------------------------------------------------- views after a reload and a reopen
+# the structure views of the active notebook: each canvas's cell and its share of coloured pixels
+def _view_colours(page) -> list[tuple[int, float]]:
+    from browser import checks  # noqa: F401  (the package the canvases are judged by)
+    from browser.driver import ACTIVE
+    from browser.images import coloured_fraction
+
+    canvases = page.page.locator(f"{ACTIVE} .jp-OutputArea-output canvas[data-engine^='three.js']")
+    found = []
+    for i in range(canvases.count()):
+        canvas = canvases.nth(i)
+        cell = canvas.evaluate(f"""c => [...document.querySelectorAll(
+            '{ACTIVE} .jp-Notebook .jp-Cell')].indexOf(c.closest('.jp-Cell')) + 1""")
+        canvas.scroll_into_view_if_needed()
+        found.append((cell, coloured_fraction(canvas.screenshot())))
+    return found
+
+
+# a view "draws again" when it shows at least this share of the coloured pixels it showed at first
+REDRAWN = 0.5
+
+
+def _wait_redrawn(page, before: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The views' colours once each drew again (or after SETTLE seconds)."""
+    deadline = time.monotonic() + SETTLE
+    while True:
+        after = _view_colours(page)
+        again = len(after) == len(before) and all(
+            a >= REDRAWN * b for (_, a), (_, b) in zip(after, before))
+        if again or time.monotonic() > deadline:
+            return after
+        time.sleep(1.0)
+
+
+def _not_found(page) -> list[str]:
+    """'model not found' in the page: widget error boxes and console errors."""
+    from browser.driver import ACTIVE
+
+    boxes = page.page.evaluate(f"""() => [...document.querySelectorAll(
+        '{ACTIVE} .jp-OutputArea-output')].filter(o => o.innerText.includes('model not found'))
+        .length""")
+    console = [text for _kind, text in page.console if "model not found" in text]
+    return [f"{boxes} output(s) say 'model not found'"] * bool(boxes) + console[:3]
+
+
+def _redraw_problems(when: str, before, after) -> list[str]:
+    if len(after) != len(before):
+        return [f"{when}: {len(after)} 3D views on the page, {len(before)} before"]
+    return [f"{when}: the view in cell {cell} drew {a:.3%} coloured pixels, {b:.3%} before"
+            for (cell, a), (_, b) in zip(after, before) if a < REDRAWN * b]
+
+
+def _save(page, lab_server) -> dict:
+    """Save the notebook from the File menu; returns the saved file (the contents API's)."""
+    page.page.locator(".lm-MenuBar-item:has(.lm-MenuBar-itemLabel:text-is('File'))").click()
+    page.page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Save Notebook'))").click()
+    deadline = time.monotonic() + SETTLE
+    while time.monotonic() < deadline:
+        saved = lab_server.api(f"/api/contents/{page.path}")["content"]
+        if any(cell.get("outputs") for cell in saved["cells"]):
+            return saved
+        time.sleep(0.5)
+    raise AssertionError(f"{page.path}: no outputs in the saved notebook after Save")
+
+
+@pytest.mark.browser
+def test_views_survive_reload_and_reopen(lab_browser, lab_server):
+    """A student reloads the page with the kernel running, then reopens the saved notebook with
+    a new kernel: every 3D view (a structure, a slider over two, a played trajectory, nglview's
+    own view) draws again and no widget says "model not found". The shipped JupyterLab setting
+    (jupyter-settings/crystal-lab.json) saves the widget state with the notebook; each
+    FrameViewer's replay archive ends with a message that rebuilds its stage."""
+    from browser.driver import ACTIVE, NotebookPage
+
+    path = "fixtures/views_reload.ipynb"
+    page = NotebookPage(lab_browser, lab_server, path, settle=SETTLE)
+    try:
+        page.open(START_TIMEOUT)
+        page.run_all(TIMEOUT)
+        assert not page.problems(), _report(path, page.problems(settle=1))
+        before = _view_colours(page)
+        _screenshot(page, "fixture_views_first")
+        assert len(before) == 3 and all(b > 0 for _, b in before), f"views at first: {before}"
+        saved = _save(page, lab_server)
+        state = saved["metadata"].get("widgets", {}).get(
+            "application/vnd.jupyter.widget-state+json", {}).get("state", {})
+        assert any(s.get("model_name") == "NGLModel" for s in state.values()), (
+            "the saved notebook holds no widget state: is saveState on "
+            "(@jupyter-widgets/jupyterlab-manager:plugin, jupyter-settings/crystal-lab.json)?")
+        page.console.clear()
+        page.page.reload()
+        page.page.wait_for_selector(f"{ACTIVE} .jp-Notebook .jp-Cell", timeout=START_TIMEOUT * 1000)
+        reloaded = _wait_redrawn(page, before)
+        _screenshot(page, "fixture_views_reload")
+        problems = _redraw_problems("after a reload", before, reloaded) + _not_found(page)
+        _write_log(page)
+        page.context.close()
+        lab_server.shutdown_kernels()   # the student comes back later: a new kernel
+        page = NotebookPage(lab_browser, lab_server, path, settle=SETTLE)
+        page.open(START_TIMEOUT, reset=False)
+        reopened = _wait_redrawn(page, before)
+        _screenshot(page, "fixture_views_reopen")
+        problems += _redraw_problems("after a reopen", before, reopened) + _not_found(page)
+        print(f"coloured pixels per view: first {before}, reloaded {reloaded}, "
+              f"reopened {reopened}")
+        assert not problems, _report(path, problems)
+    finally:
+        _write_log(page)
+        page.close()

@@ -638,3 +638,14 @@ def test_guidance_at_the_bounds_is_accepted(tiny_model):
     out = tiny_model.sample("cubic Ti O", n_atoms=3, steps=2, seed=2**63 - 1, progress=False,
                             guidance=MAX_GUIDANCE, property_guidance=np.float32(MAX_PROPERTY_GUIDANCE))
     assert len(out) == 1 and out[0].info["seed"] == 2**63 - 1
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 1.5, "0"])
+def test_a_training_seed_out_of_range_is_refused_before_the_data_are_read(tmp_path, monkeypatch, seed):
+    """train(seed=-1) once failed in numpy only after parsing the whole data set (11.6 s)."""
+    from crystal_lab.training import loop, run
+
+    monkeypatch.setattr(run, "load_dataset", lambda *a, **k: pytest.fail("the data were read"))
+    with pytest.raises(ValueError, match=r"^seed must be a whole number in \[0, "):
+        loop.train(data="mp_20", split="train", out_dir=tmp_path, epochs=1, seed=seed, progress=False)
+    assert not any(tmp_path.iterdir())

@@ -136,13 +136,13 @@ def splits(monkeypatch):
     from crystal_lab import prompts
 
     calls = []
-    real = prompts._split_words
+    real = prompts.split_prompt
 
     def counted(text):
         calls.append(text)
         return real(text)
 
-    monkeypatch.setattr(prompts, "_split_words", counted)
+    monkeypatch.setattr(prompts, "split_prompt", counted)
     return calls
 
 

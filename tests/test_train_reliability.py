@@ -458,7 +458,7 @@ def test_a_resume_into_a_new_folder_carries_the_log_and_the_old_folder_stays(tmp
 def test_an_out_dir_that_is_a_file_is_refused(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("mine\n")
-    with pytest.raises(ValueError, match=f"^out_dir {path} is a file, not a folder"):
+    with pytest.raises(NotADirectoryError, match=f"^{path} is a file, not a folder"):
         train(structures=STRUCTURES, epochs=1, out_dir=path, **TINY)
     assert path.read_text() == "mine\n"
 
@@ -534,3 +534,36 @@ def test_sigterm_mid_run_then_a_bare_resume_continues_the_same_run(tmp_path):
     steps = read_log(run / "log.csv")["step"]
     assert steps == [4 * k for k in range(1, 13)]    # no row twice, none missing
     assert log_rows(run / "log.csv") == log_rows(whole / "log.csv")
+
+
+# ---------------------------------------------------------------- TrainConfig as the run's one description
+
+def test_a_train_config_and_keywords_describe_the_same_run(tmp_path):
+    from crystal_lab.training.config import TrainConfig
+
+    config = TrainConfig(epochs=2, hidden=16, layers=1, batch_size=2, out_dir=str(tmp_path / "a"))
+    train(config, structures=STRUCTURES, progress=False)
+    train(structures=STRUCTURES, epochs=2, out_dir=tmp_path / "b", **TINY)
+    a, b = weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'"):
+        train(structures=STRUCTURES, epoch=2, out_dir=tmp_path / "c", **TINY)
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got str"):
+        train("mp_20", out_dir=tmp_path / "c")
+    with pytest.raises(ValueError, match="^seed must be a whole number in .*got -1"):
+        TrainConfig(seed=-1)
+
+
+def test_evaluate_gives_the_same_losses_twice_and_changes_nothing(tmp_path):
+    from crystal_lab.training.loop import evaluate
+
+    model = train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
+    held_out = TensorData.from_atoms([bulk("KCl", "rocksalt", a=6.3), bulk("Al", "fcc", a=4.05)] * 3, 20)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    first = evaluate(model, held_out, batch_size=4, seed=1)
+    assert evaluate(model, held_out, batch_size=4, seed=1) == first
+    assert evaluate(model, held_out, batch_size=4, seed=2) != first   # the noise draws are the seed's
+    assert set(first) == {"loss", "coord", "lattice", "types"} and all(np.isfinite(list(first.values())))
+    assert torch.equal(torch.get_rng_state(), rng) and not model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -1,7 +1,8 @@
 """The reverse loop: from noise at t = 1 to crystals at t = 0 in a few large steps.
 
-One network call a step. Each step asks the denoiser for its three predictions and hands each
-to its own noise process's ``step`` (coordinates: the DDIM-style probability-flow update on the
+One network call a step (more with guidance). Each step (:func:`reverse_step`: the step
+``sample`` takes and the one ``view.score_steps`` draws) asks the denoiser for its three
+predictions and hands each to its own noise process's ``step`` (coordinates: the DDIM-style probability-flow update on the
 torus; lattice: DDIM; types: reveal some masked atoms). The prompt is honoured by construction:
 a formula fixes the atom types from the start (crystal-structure prediction); a chemical system
 restricts the element logits to the listed elements and makes sure each of them appears.

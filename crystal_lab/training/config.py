@@ -85,12 +85,13 @@ class RunMismatch(ValueError):
         shown = flag or f"{self.name}="
         sep = " " if flag else ""
         return (f"{shown}{sep}{self.given!r} contradicts {self.source}, which records "
-                f"{self.name}={self.recorded!r}: leave {flag or self.name} out to continue the run as it "
-                f"was, or start a new run")
+                f"{self.name}={self.recorded!r}: leave {flag or self.name} out to continue the run "
+                f"as it was, or start a new run")
 
 
 def _number(x) -> bool:
-    return not isinstance(x, bool) and isinstance(x, (int, float, np.integer, np.floating)) and math.isfinite(x)
+    kinds = (int, float, np.integer, np.floating)
+    return not isinstance(x, bool) and isinstance(x, kinds) and math.isfinite(x)
 
 
 def _whole(x) -> bool:
@@ -102,7 +103,8 @@ def _optional(rule):
 
 
 RULES = {
-    "data": (_optional(lambda x: isinstance(x, str)), "a data set name (or None for structures given in Python)"),
+    "data": (_optional(lambda x: isinstance(x, str)),
+             "a data set name (or None for structures given in Python)"),
     "split": (lambda x: isinstance(x, str), "a split name: train, val or test"),
     "epochs": (lambda x: _whole(x) and x >= 1, "a whole number >= 1"),
     "hidden": (lambda x: _whole(x) and x >= 2 and x % 2 == 0, "an even whole number >= 2"),
@@ -148,8 +150,9 @@ def settings_of(config: TrainConfig | None, settings: dict) -> dict:
 
 
 def resolve(given: dict, recorded: dict | None, source: str = "the run") -> TrainConfig:
-    """The run's config: ``recorded`` (a checkpoint's, may be partial) with ``given`` on top, where a
-    given run field (:data:`RUN_FIELDS`) must agree with a recorded one (else :class:`RunMismatch`)."""
+    """The run's config: ``recorded`` (a checkpoint's, may be partial) with ``given`` on top,
+    where a given run field (:data:`RUN_FIELDS`) must agree with a recorded one (else
+    :class:`RunMismatch`)."""
     recorded = {k: v for k, v in (recorded or {}).items() if k in FIELDS}
     for name in RUN_FIELDS:
         if name in given and name in recorded and not same(given[name], recorded[name]):

@@ -43,8 +43,9 @@ from .run_files import (
 from .run_progress import RunBar
 
 
-def train(config: TrainConfig | None = None, *, resume: str | Path | None = None, structures=None,
-          tensors: TensorData | None = None, progress: bool = True, **settings) -> CrystalDiffusionModel:
+def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
+          structures=None, tensors: TensorData | None = None, progress: bool = True,
+          **settings) -> CrystalDiffusionModel:
     """Train a new run, or resume one, and return its EMA model (see the module docstring).
 
     ``settings`` are :class:`TrainConfig`'s fields (or pass a whole ``config``). ``structures``
@@ -79,7 +80,8 @@ def fit(run: Run, progress: bool) -> tuple[str | None, int | None]:
     cfg, rank = run.config, run.place[0]
     show = progress and rank == 0
     why = "max_steps" if cfg.max_steps is not None and run.step >= cfg.max_steps else None
-    log = RunLog(Path(cfg.out_dir) / "log.csv", rank == 0, partial_at=run.step if run.batch else None)
+    partial_at = run.step if run.batch else None   # a part-epoch row the resumed epoch replaces
+    log = RunLog(Path(cfg.out_dir) / "log.csv", rank == 0, partial_at=partial_at)
     with StopSignals() as signals, log:
         bar = RunBar(cfg.epochs, run.epoch, cfg.max_minutes, show)
         try:
@@ -89,7 +91,8 @@ def fit(run: Run, progress: bool) -> tuple[str | None, int | None]:
                     run.epoch += 1
                     bar.epoch_done(run.epoch, loss_means(run)[0])
                 if done or run.batch:   # a whole epoch, or the part done before a stop
-                    log.row(run.epoch, run.step, loss_means(run), run.opt.param_groups[0]["lr"], run.elapsed)
+                    lr = run.opt.param_groups[0]["lr"]
+                    log.row(run.epoch, run.step, loss_means(run), lr, run.elapsed)
                 if done:
                     run.batch, run.epoch_rng = 0, run.rng.bit_generator.state
                     run.sums.zero_()
@@ -111,13 +114,14 @@ def train_epoch(run: Run, signals: StopSignals, bar: RunBar | None) -> tuple[str
     pad = tuple(sorted(cfg.buckets or BUCKETS)) if run.compile else None
     if pad and pad[-1] < run.tensors.frac.shape[1]:
         pad = pad + (int(run.tensors.frac.shape[1]),)
-    plan = [b for b in batches(sizes, cfg.batch_size, run.rng, drop_last=run.compile, buckets=pad) if len(b) >= world]
+    plan = batches(sizes, cfg.batch_size, run.rng, drop_last=run.compile, buckets=pad)
+    plan = [b for b in plan if len(b) >= world]
     full = run.tensors.frac.shape[1] if run.compile else 0
     for j in range(run.batch, len(plan)):
         idx = shard(torch.as_tensor(plan[j], device=dev), rank, world)
         losses = train_step(run, idx, batch_width(sizes, plan[j], pad, full))
         run.batch = j + 1
-        if bar is not None and j % 20 == 0:   # reading a number waits for the GPU: now and then only
+        if bar is not None and j % 20 == 0:   # reading a number waits for the GPU: now and then
             bar.tick(run.epoch, float(losses["loss"].detach()))
         why = stop_reason(run, signals)
         if why is not None:
@@ -129,9 +133,11 @@ def train_epoch(run: Run, signals: StopSignals, bar: RunBar | None) -> tuple[str
 
 def train_step(run: Run, idx: torch.Tensor, width: int) -> dict:
     """One optimiser step on the crystals ``idx`` padded to ``width`` atoms, and the EMA update.
-    The step's noise is drawn from a seed of (run seed, process, step): a resumed run draws it again."""
+    The step's noise is drawn from a seed of (run seed, process, step): a resumed run draws it
+    again."""
     cfg, model = run.config, run.model
-    torch.manual_seed(int(np.random.SeedSequence([cfg.seed, run.place[0], run.step]).generate_state(1)[0]))
+    seed = np.random.SeedSequence([cfg.seed, run.place[0], run.step]).generate_state(1)[0]
+    torch.manual_seed(int(seed))
     for group in run.opt.param_groups:
         group["lr"] = lr_at(run.step, cfg.lr, cfg.warmup, schedule_progress(run))
     batch = run.tensors.batch(idx, width=width)
@@ -190,20 +196,22 @@ def schedule_progress(run: Run) -> float | None:
 
 
 def save(run: Run) -> None:
-    """Write ``out_dir/last.pt`` (rank 0): everything a resume needs to go on as if never stopped."""
+    """Write ``out_dir/last.pt`` (rank 0): all a resume needs to go on as if never stopped."""
     if run.place[0] != 0:
         return
     ckpt = {"model": checkpoint.to_dict(run.model), "ema": checkpoint.to_dict(run.ema),
-            "optimizer": run.opt.state_dict(), "epoch": run.epoch, "step": run.step, "batch": run.batch,
-            "rng": run.epoch_rng, "sums": run.sums.detach().cpu(), "seconds": run.elapsed,
+            "optimizer": run.opt.state_dict(), "epoch": run.epoch, "step": run.step,
+            "batch": run.batch, "rng": run.epoch_rng, "sums": run.sums.detach().cpu(),
+            "seconds": run.elapsed,
             "config": run.config.to_dict(), "run_id": run.run_id, "data_digest": run.data_digest}
     atomic_save(ckpt, Path(run.config.out_dir) / "last.pt")
     run.last_save = time.time()
 
 
-def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int = 64, seed: int = 0) -> dict:
-    """The mean losses of ``model`` on ``tensors`` (e.g. a held-out split), with the noise drawn from
-    ``seed`` (the same draws for every model compared) and no change to anything."""
+def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int = 64,
+             seed: int = 0) -> dict:
+    """The mean losses of ``model`` on ``tensors`` (e.g. a held-out split), with the noise drawn
+    from ``seed`` (the same draws for every model compared) and no change to anything."""
     was_training = model.training
     model.eval()
     if tensors.x0_lat is None:
@@ -213,7 +221,8 @@ def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int 
     with torch.no_grad(), torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         for start in range(0, len(tensors.n), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(tensors.n)), device=tensors.n.device)
+            stop = min(start + batch_size, len(tensors.n))
+            idx = torch.arange(start, stop, device=tensors.n.device)
             losses = model.loss_padded(*tensors.batch(idx, trim=True))
             sums += torch.stack([losses[k].float().cpu() for k in LOSS_KEYS]) * len(idx)
             n += len(idx)
@@ -222,7 +231,8 @@ def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int 
 
 
 def report_stop(run: Run, why: str | None, progress: bool) -> None:
-    """Say why an early stop happened (a planned one only with ``progress``) and where the checkpoint is."""
+    """Say why an early stop happened (a planned one only with ``progress``) and where the
+    checkpoint is."""
     cfg = run.config
     planned = why in ("budget", "max_steps")
     if run.place[0] != 0 or why is None or not (progress or not planned):
@@ -230,11 +240,13 @@ def report_stop(run: Run, why: str | None, progress: bool) -> None:
     reason = (f"the {cfg.max_minutes:g}-minute budget" if why == "budget"
               else f"max_steps={cfg.max_steps}" if why == "max_steps" else why)
     last = Path(cfg.out_dir) / "last.pt"
-    print(f"stopped at {reason} after {run.epoch} epochs ({run.step} steps); checkpoint saved to {last}"
+    print(f"stopped at {reason} after {run.epoch} epochs ({run.step} steps); "
+          f"checkpoint saved to {last}"
           + ("" if planned else f" (resume with resume={str(last)!r})"), flush=True)
 
 
-def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floor: float = 0.05) -> float:
+def lr_at(step: int, lr: float, warmup: int, progress: float | None = None,
+          floor: float = 0.05) -> float:
     """Linear warm-up over ``warmup`` steps, then constant, or (given ``progress`` in [0, 1], the
     fraction of the run done) a cosine decay to ``floor * lr``."""
     scale = min(1.0, (step + 1) / warmup)
@@ -244,11 +256,12 @@ def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floo
 
 
 def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
-    """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was trained:
-    the run's config and where it stood, unless ``card`` says otherwise)."""
+    """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was
+    trained: the run's config and where it stood, unless ``card`` says otherwise)."""
     state = checkpoint.read_run(run_checkpoint)
     ema = checkpoint.from_dict(state["ema"], f"{Path(run_checkpoint).name} (EMA)")
-    card = {"epochs": state["epoch"], "steps": state["step"], "train_config": state.get("config"), **card}
+    card = {"epochs": state["epoch"], "steps": state["step"], "train_config": state.get("config"),
+            **card}
     return checkpoint.save(ema, out, half=True, **card)
 
 

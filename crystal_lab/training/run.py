@@ -23,7 +23,8 @@ LOSS_KEYS = ("loss", "coord", "lattice", "types")
 
 @dataclass
 class Run:
-    """A run in memory: the models, the optimiser and where the run stands (what ``save`` writes)."""
+    """A run in memory: the models, the optimiser and where the run stands (what ``save``
+    writes)."""
 
     config: TrainConfig
     model: CrystalDiffusionModel
@@ -39,7 +40,7 @@ class Run:
     sums: torch.Tensor | None = None  # that epoch's loss sums so far
     seconds: float = 0.0              # training time of earlier sessions
     run_id: str = ""
-    data_digest: str = ""             # ``tensors.digest()``: a resume checks it trains on the same data
+    data_digest: str = ""             # ``tensors.digest()``: a resume checks it is the same
     t_start: float = field(default_factory=time.time)
     last_save: float = field(default_factory=time.time)
     compile: bool = False             # this session's choices (config None: on CUDA)
@@ -52,7 +53,8 @@ class Run:
         return self.seconds + time.time() - self.t_start
 
 
-def run_config(given: dict, state: dict | None, resume) -> tuple[TrainConfig, CrystalDiffusionModel | None]:
+def run_config(given: dict, state: dict | None,
+               resume) -> tuple[TrainConfig, CrystalDiffusionModel | None]:
     """The run's :class:`TrainConfig`: a resumed run's recorded one (given settings may not
     contradict it), or the given settings, whose network size must fit the ``init`` weights."""
     if state is not None:
@@ -65,8 +67,8 @@ def run_config(given: dict, state: dict | None, resume) -> tuple[TrainConfig, Cr
     model = checkpoint.load_weights(cfg.init)
     net = model.config.network
     sizes = {"hidden": net.hidden, "layers": net.layers}
-    cfg = resolve({k: v for k, v in given.items() if k not in ("hidden", "layers") or v is not None},
-                  {**cfg.to_dict(), **sizes}, f"the init weights {Path(cfg.init).name}")
+    given = {k: v for k, v in given.items() if k not in sizes or v is not None}
+    cfg = resolve(given, {**cfg.to_dict(), **sizes}, f"the init weights {Path(cfg.init).name}")
     return cfg, model
 
 
@@ -85,8 +87,8 @@ def load_data(cfg: TrainConfig, structures, tensors: TensorData | None) -> Tenso
     if tensors is not None or structures is not None:
         return tensors if tensors is not None else structures
     if cfg.data is None:
-        raise ValueError("this run trained on structures given in Python (data=None): pass the same "
-                         "structures= (or tensors=) to resume it")
+        raise ValueError("this run trained on structures given in Python (data=None): pass the "
+                         "same structures= (or tensors=) to resume it")
     return load_dataset(cfg.data, cfg.split, limit=cfg.limit)
 
 
@@ -101,9 +103,12 @@ def start(cfg: TrainConfig, state: dict | None, init_model, data, place: tuple) 
         model = checkpoint.from_dict(state["model"], "the resumed run's model")
         ema = checkpoint.from_dict(state["ema"], "the resumed run's EMA model")
     else:
-        torch.manual_seed(cfg.seed)   # the same first weights in every process and every run of this seed
-        model = init_model or CrystalDiffusionModel(ModelConfig(NetworkConfig(hidden=cfg.hidden, layers=cfg.layers)))
-    tensors = data if isinstance(data, TensorData) else TensorData.from_atoms(data, model.config.network.max_atoms)
+        torch.manual_seed(cfg.seed)   # the same first weights in every process and run of a seed
+        network = NetworkConfig(hidden=cfg.hidden, layers=cfg.layers)
+        model = init_model or CrystalDiffusionModel(ModelConfig(network))
+    if not isinstance(data, TensorData):
+        data = TensorData.from_atoms(data, model.config.network.max_atoms)
+    tensors = data
     digest = check_same_data(state, tensors)
     if not state:
         if init_model is None:
@@ -116,7 +121,8 @@ def start(cfg: TrainConfig, state: dict | None, init_model, data, place: tuple) 
     tensors.to(dev)
     model.to(dev).train()
     ema.to(dev).eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4, **({"fused": True} if cuda else {}))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4,
+                            **({"fused": True} if cuda else {}))
     run = Run(cfg, model, ema, opt, tensors, np.random.default_rng(cfg.seed), place,
               sums=torch.zeros(len(LOSS_KEYS), device=dev), data_digest=digest)
     run.epoch_rng = run.rng.bit_generator.state
@@ -148,9 +154,9 @@ def check_same_data(state: dict | None, tensors: TensorData) -> str:
     records them)."""
     digest, recorded = tensors.digest(), (state or {}).get("data_digest")
     if recorded and recorded != digest:
-        raise ValueError(f"resume: the training data differ from the run's ({len(tensors.n)} crystals now, "
-                         f"digest {digest} instead of {recorded}): resume with the same data set, "
-                         f"split and limit, or the same structures")
+        raise ValueError(f"resume: the training data differ from the run's ({len(tensors.n)} "
+                         f"crystals now, digest {digest} instead of {recorded}): resume with the "
+                         f"same data set, split and limit, or the same structures")
     return digest
 
 
@@ -158,8 +164,9 @@ def fit_model_stats(model: CrystalDiffusionModel, data: TensorData) -> None:
     """Lattice standardisation and the distribution of atom counts, from the training data."""
     model.noise.lattice.fit(data.lattice, data.n)
     counts = np.bincount(data.n.numpy(), minlength=model.config.network.max_atoms + 1)
-    model.config.data.n_atoms_hist = {int(k): float(v / counts.sum()) for k, v in enumerate(counts) if v > 0}
+    model.config.data.n_atoms_hist = {int(k): float(v / counts.sum())
+                                      for k, v in enumerate(counts) if v > 0}
 
 
-__all__ = ["LOSS_KEYS", "Run", "check_same_data", "fit_model_stats", "load_data", "recorded_config", "restore",
-           "run_config", "start"]
+__all__ = ["LOSS_KEYS", "Run", "check_same_data", "fit_model_stats", "load_data", "recorded_config",
+           "restore", "run_config", "start"]

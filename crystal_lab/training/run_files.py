@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..model import checkpoint
+from ..paths import check_folder
 
 
 class StopSignals:
@@ -54,9 +55,7 @@ class RunLock:
         self.path, self.fh = Path(out_dir) / ".lock", None
 
     def __enter__(self):
-        folder = self.path.parent
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"out_dir {folder} is a file, not a folder: give the run a folder of its own")
+        folder = check_folder(self.path.parent)   # a file there, a read-only folder: one line
         folder.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.path, "a+")
         try:

@@ -64,15 +64,10 @@ def periodic_copies(structures) -> list[Atoms]:
     return [as_atoms(s) for s in structures]
 
 
-def _whole(value, name: str) -> int:
-    """``value`` as an int: Python and numpy integers pass, anything else is a TypeError."""
-    return check_number(name, value, integer=True)
-
-
 def check_index(index, n: int, what: str = "structures") -> int:
     """``index`` (negative counts from the end) as a position in ``range(n)``: TypeError for a
     non-integer, IndexError outside the range."""
-    i = _whole(index, "index")
+    i = check_number("index", index, integer=True)
     if not -n <= i < n:
         raise IndexError(f"index {i} out of range for {n} {what}")
     return i % n
@@ -86,7 +81,7 @@ def check_repeat(repeat, n_atoms: int | None = None,
     ``max_atoms`` (or None) to draw it anyway."""
     if not isinstance(repeat, (tuple, list, np.ndarray)):
         repeat = (repeat,) * 3
-    repeat = tuple(_whole(r, "repeat") for r in repeat)
+    repeat = tuple(check_number("repeat", r, integer=True) for r in repeat)
     if len(repeat) != 3 or min(repeat) < 1:
         raise ValueError(f"repeat must be three positive integers, got {repeat}")
     total = None if n_atoms is None else int(n_atoms) * int(np.prod(repeat))

@@ -23,7 +23,8 @@ class PromptControls:
     def _init_prompt_state(self) -> None:
         self._checked = None   # the Condition of the last check that passed
         self._parsed: tuple = (None, None, None)   # (text, Condition or None, PromptError or None)
-        self._from_prompt = {"crystal_system": False, "formation_energy": False}
+        self._from_prompt = {"crystal_system": False, "formation_energy": False,
+                             "space_group": False}
         self._syncing = False
 
     def _on_prompt(self, change=None) -> None:
@@ -37,46 +38,50 @@ class PromptControls:
         self._follow_prompt()
         self._update_helper()
 
+    def _targets(self) -> dict:
+        """name -> (control, its "not set" value, how a prompt's value is shown in it, label)."""
+        from crystal_lab.symmetry.templates import space_group_symbol
+
+        return {"crystal_system": (self.crystal_system, "any", str, "the crystal-system menu"),
+                "formation_energy": (self.formation_energy, "", lambda v: f"{v:g}",
+                                     "the E_form field"),
+                "space_group": (self.space_group, "", lambda v: f"{v} · {space_group_symbol(v)}",
+                                "the space-group field")}
+
     def _follow_prompt(self) -> None:
-        """The crystal-system menu and the energy field show what the prompt says, unless they
-        were set by hand (then they win, and the helper says so); a value that came from the
-        prompt goes when the prompt no longer says it."""
+        """The crystal-system menu, the energy field and the space-group field show what the
+        prompt says, unless they were set by hand (then they win, and the helper says so); a
+        value that came from the prompt goes when the prompt no longer says it."""
         cond = self._parsed[1]
-        said = {"crystal_system": getattr(cond, "crystal_system", None),
-                "formation_energy": getattr(cond, "formation_energy", None)}
-        fields = {"crystal_system": (self.crystal_system, "any", str),
-                  "formation_energy": (self.formation_energy, "", lambda v: f"{v:g}")}
         self._syncing = True
         try:
-            for name, (field, unset, shown) in fields.items():
-                if said[name] is not None and (field.value == unset or self._from_prompt[name]):
-                    field.value, self._from_prompt[name] = shown(said[name]), True
-                elif said[name] is None and self._from_prompt[name]:
+            for name, (field, unset, shown, _) in self._targets().items():
+                said = getattr(cond, name, None)
+                if said is not None and (field.value == unset or self._from_prompt[name]):
+                    field.value, self._from_prompt[name] = shown(said), True
+                elif said is None and self._from_prompt[name]:
                     field.value, self._from_prompt[name] = unset, False
         finally:
             self._syncing = False
 
     def _on_target(self, change) -> None:
-        """The crystal-system menu or the energy field changed: by hand, it is the user's now."""
+        """A target control changed: by hand, it is the user's now."""
         if self._syncing:
             return
-        name = "crystal_system" if change["owner"] is self.crystal_system else "formation_energy"
-        self._from_prompt[name] = False
+        for name, (field, *_) in self._targets().items():
+            if change["owner"] is field:
+                self._from_prompt[name] = False
         self._update_helper()
 
     def _overridden(self) -> str:
         """A sentence naming each control that wins over a different word in the prompt."""
         cond, notes = self._parsed[1], []
-        if cond is None:
-            return ""
-        menu = self.crystal_system.value
-        if cond.crystal_system and menu not in ("any", cond.crystal_system):
-            notes.append(f"the crystal-system menu ({menu}) wins over {cond.crystal_system!r} "
-                         f"in the prompt")
-        field = self.formation_energy.value.strip()
-        if cond.formation_energy is not None and field and field != f"{cond.formation_energy:g}":
-            notes.append(f"the E_form field ({field}) wins over Ef={cond.formation_energy:g} "
-                         f"in the prompt")
+        for name, (field, unset, shown, label) in self._targets().items():
+            said = getattr(cond, name, None)
+            value = field.value.strip() if isinstance(field.value, str) else field.value
+            if said is not None and value != unset and value != shown(said):
+                word = f"Ef={said:g}" if name == "formation_energy" else repr(shown(said))
+                notes.append(f"{label} ({value}) wins over {word} in the prompt")
         return (" Note: " + "; ".join(notes) + ".") if notes else ""
 
     def _update_helper(self, change=None) -> None:
