@@ -98,7 +98,7 @@ def _cmd_sample(args) -> int:
     out = workspace.check_run_folder(args.out)  # a file there, a read-only folder: before sampling
     model = load_model(path=args.model, device=args.device)
     kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps, "seed": args.seed,
-              "allow_large": args.allow_large}
+              "allow_large": args.allow_large, "space_group": args.space_group}
     try:                                        # bad input ends here, before any folder is made
         model.check(args.prompt, **kwargs)
     except ValueError as err:                   # say it in this command's words
@@ -251,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_steps, default=None,
                    help="reverse steps, or 'full' for the trained 1000-step schedule (default: the model's)")
     p.add_argument("--seed", type=_whole(0), default=None, help="random seed")
+    p.add_argument("--space-group", default=None, type=lambda v: int(v) if v.isdigit() else v,
+                   help="symmetry by construction: 225 or Fm-3m (1 = P1, the free model)")
     p.add_argument("--allow-large", action="store_true",
                    help="run more samples or steps than the caps (the refusal says how long it would take)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

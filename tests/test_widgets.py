@@ -299,13 +299,13 @@ def parses(monkeypatch):
     """Count how often a prompt text is split into words (the start of every parse)."""
     from crystal_lab import prompts
 
-    calls, real = [], prompts._split_words
+    calls, real = [], prompts.split_prompt
 
     def counted(text):
         calls.append(text)
         return real(text)
 
-    monkeypatch.setattr(prompts, "_split_words", counted)
+    monkeypatch.setattr(prompts, "split_prompt", counted)
     return calls
 
 

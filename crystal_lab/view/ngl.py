@@ -137,14 +137,22 @@ view.stage.compList.forEach(function (c) {
   specs[c.name].forEach(function (r) { c.addRepresentation(r[0], r[1]); });
 });
 """
-# after nglview has sized the rebuilt view: fit the camera to the shown frame again (the saved
-# orientation keeps the rotation; its zoom was taken before the structure arrived)
+# The tilt every new view gets (a tilted view shows all three cell axes): (axis, angle) spins.
+TILT = (([1, 0, 0], -0.45), ([0, 1, 0], 0.6))
+
+# after nglview has sized the rebuilt view: a reloaded page's view starts face-on (nglview
+# records the new, empty stage's camera before it replays), so it gets the tilt of a new view
+# again; then the camera is fitted to the shown frame
 _REFIT_JS = """
 setTimeout(function () {
+  var controls = view.stage.viewerControls, m = controls.getOrientation().elements;
+  var turned = Math.abs(m[1]) + Math.abs(m[2]) + Math.abs(m[4]) + Math.abs(m[6])
+               + Math.abs(m[8]) + Math.abs(m[9]) > 1e-3 * Math.abs(m[0]);
+  if (!turned) { TILT_SPINS }
   var c = view.stage.compList[view._clShow];
   if (c) { c.autoView(0); }
 }, 300);
-"""
+""".replace("TILT_SPINS", " ".join(f"controls.spin({axis}, {angle});" for axis, angle in TILT))
 
 
 def shown_component(message: dict) -> int | None:
@@ -338,12 +346,8 @@ class FrameViewer:
             if sync:
                 self._sync_archive()
             if not self._oriented:  # a tilted view shows all three cell axes
-                self.ngl.control.spin([1, 0, 0], -0.45)
-                self.ngl.control.spin([0, 1, 0], 0.6)
-                # the kernel keeps the tilt: a reconnected view starts from it (_RESTORE_JS)
-                self.ngl._remote_call("executeCode", target="Widget",
-                                      args=["this.serialize_camera_orientation()"],
-                                      fire_once=True)
+                for axis, angle in TILT:
+                    self.ngl.control.spin(axis, angle)
                 self._oriented = True
         frame = self.frames[index]
         self.legend.value = legend_html(frame.numbers)
