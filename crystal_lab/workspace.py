@@ -160,7 +160,8 @@ def _as_atoms_list(structures) -> list:
     out = []
     for x in items:
         atoms = to_atoms(x).copy()
-        atoms.info = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in atoms.info.items()   # a template
+        # a dict (a template) is written as JSON text
+        atoms.info = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in atoms.info.items()
                       if isinstance(v, (str, bool, int, float, dict))
                       or (type(v).__module__ == "numpy" and getattr(v, "ndim", 1) == 0)}
         out.append(atoms)
