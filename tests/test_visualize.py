@@ -165,7 +165,7 @@ def test_plot_bonds_end_on_drawn_atoms(nacl, batio3):
     for atoms in (nacl, batio3):
         fig = Visualizer(atoms).plot(0)
         bonds = next(tr for tr in fig.data if tr.name == "bonds")
-        ends = np.array([[x, y, z] for x, y, z in zip(bonds.x, bonds.y, bonds.z)
+        ends = np.array([[x, y, z] for x, y, z in zip(bonds.x, bonds.y, bonds.z, strict=True)
                          if x is not None], float)
         assert len(ends) > 0
         drawn = np.concatenate([np.c_[tr.x, tr.y, tr.z] for tr in fig.data

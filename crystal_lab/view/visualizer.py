@@ -94,7 +94,7 @@ class Visualizer:
 
 
 def view(atoms, viewer: str = "ngl", index: int = 0, **options):
-    """Show one crystal or a list of them, ASE-style: ``view(atoms)`` or ``view(atoms, viewer="plotly")``.
+    """Show one crystal or a list of them, ASE-style: ``view(atoms)``, ``view(atoms, "plotly")``.
 
     ``atoms``: an ``ase.Atoms``, a pymatgen ``Structure`` or a list of them (the ngl viewer gets an
     index slider). ``options`` go to :meth:`Visualizer.view` (ngl: ``repeat``, ``width``,
