@@ -33,6 +33,7 @@ class TrainConfig:
     layers: int = 4
     init: str | None = None           # a weights file (or run checkpoint) to start from
     p_csp: float | None = None        # the fraction trained as CSP (None: the model's own)
+    symmetric: bool = False           # DiffCSP++ noise: each crystal's orbits and lattice family
     # the optimisation
     seed: int = 0
     batch_size: int = 64
@@ -67,8 +68,8 @@ class TrainConfig:
 
 
 #: the fields that make a run what it is: fixed at its start, never changed by a resume
-RUN_FIELDS = ("data", "split", "limit", "hidden", "layers", "init", "p_csp", "seed", "batch_size",
-              "lr", "warmup", "cosine", "ema_decay")
+RUN_FIELDS = ("data", "split", "limit", "hidden", "layers", "init", "p_csp", "symmetric", "seed",
+              "batch_size", "lr", "warmup", "cosine", "ema_decay")
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
@@ -110,6 +111,7 @@ OTHERS = {
              "a data set name (or None for structures given in Python)"),
     "split": (lambda x: isinstance(x, str), "a split name: train, val or test"),
     "cosine": (lambda x: isinstance(x, bool), "True or False"),
+    "symmetric": (lambda x: isinstance(x, bool), "True or False"),
     "compile": (lambda x: x is None or isinstance(x, bool), "True, False or None (on CUDA)"),
     "amp": (lambda x: x is None or isinstance(x, bool), "True, False or None (on CUDA)"),
     "buckets": (lambda x: x is None or (len(x) > 0 and all(is_number(b, integer=True) and b >= 1

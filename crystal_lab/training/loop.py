@@ -139,7 +139,8 @@ def train_step(run: Run, idx: torch.Tensor, width: int) -> dict:
     for group in run.opt.param_groups:
         group["lr"] = lr_at(run.step, cfg.lr, cfg.warmup, schedule_progress(run))
     batch = run.tensors.batch(idx, width=width)
-    losses = run.loss_fn(*batch, amp=run.amp)
+    extra = {} if run.sites is None else {"symmetry": symmetric_noise(run, idx)}
+    losses = run.loss_fn(*batch, amp=run.amp, **extra)
     run.opt.zero_grad(set_to_none=True)
     try:
         losses["loss"].backward()
@@ -150,7 +151,7 @@ def train_step(run: Run, idx: torch.Tensor, width: int) -> dict:
               "running eagerly", flush=True)
         run.loss_fn = run.eager
         run.opt.zero_grad(set_to_none=True)
-        losses = run.loss_fn(*batch, amp=run.amp)
+        losses = run.loss_fn(*batch, amp=run.amp, **extra)
         losses["loss"].backward()
     params = list(model.parameters())
     torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
@@ -161,6 +162,13 @@ def train_step(run: Run, idx: torch.Tensor, width: int) -> dict:
         torch._foreach_lerp_(list(run.ema.parameters()), params, 1 - decay)
         run.sums += torch.stack([losses[k].detach().float() for k in LOSS_KEYS])
     return losses
+
+
+def symmetric_noise(run: Run, idx: torch.Tensor):
+    """The ``symmetric`` run's constrained noise for the crystals ``idx``."""
+    from ..symmetry.noise import SymmetricNoise
+
+    return SymmetricNoise([run.sites[i] for i in idx.tolist()], run.place[2])
 
 
 def seed_step(run: Run) -> None:
