@@ -5,11 +5,12 @@
     python benchmarks/bench_train.py --compile    # also compiled (minutes to compile on a CPU)
 
 Side by side in one run, on the same data (MP-20 val) and the same weights, each variant timed
-over its own batch plan (``train.batches``) with ``train.train``'s step:
+over its own batch plan (``training.batches.batches``) with the loop's own step
+(``training.loop.train_step``):
 
 * ``padded``: every batch padded to the data set's 20 atoms (the fixed shape the compiled
   trainer used before buckets): a batch of 4-atom crystals pays for 20x20 pairs;
-* ``buckets``: every batch drawn from one atom-count bucket (``train.BUCKETS``) and padded to
+* ``buckets``: every batch drawn from one atom-count bucket (``training.batches.BUCKETS``) and padded to
   that bucket's size, one compiled shape per bucket (the trainer's compiled path now);
 * ``trimmed``: size-sorted batches cut to their largest crystal (the eager trainer's path; on
   a GPU under ``torch.compile`` every new shape would compile again);
@@ -43,7 +44,7 @@ def _sync(device: str) -> None:
 def old_step_fn(model, data, plan, device: str):
     """One optimiser step the way the trainer did it before this change."""
     from crystal_lab.datasets import CrystalBatch
-    from crystal_lab.training.loop import collate
+    from crystal_lab.training.batches import collate
 
     items = {}
     for i in np.concatenate(plan):
@@ -68,25 +69,20 @@ def old_step_fn(model, data, plan, device: str):
 
 
 def new_step_fn(model, data, plan, widths, device: str, use_compile: bool):
-    """``crystal_lab.training.loop.train``'s step over ``plan`` with each batch padded to ``widths[j]``."""
-    from crystal_lab.training.loop import Objective, compiled
+    """The training loop's own step (``crystal_lab.training.loop.train_step``) over ``plan``, each
+    batch padded to ``widths[j]``, on a run started as ``train`` starts one."""
+    from crystal_lab.training.config import TrainConfig
+    from crystal_lab.training.loop import train_step
+    from crystal_lab.training.run import start
 
-    objective = Objective(model)
-    fn = compiled(objective) if use_compile else objective
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **({"fused": True} if device == "cuda" else {}))
-    params, ema = list(model.parameters()), [p.detach().clone() for p in model.parameters()]
+    config = TrainConfig(data=None, batch_size=max(len(b) for b in plan), lr=1e-4, device=device,
+                         compile=use_compile, amp=device == "cuda", init="(the benchmark's model)")
+    run = start(config, None, model, data, (0, 1, torch.device(device)))
     batches = iter(list(zip([torch.as_tensor(b, device=device) for b in plan], widths)) * 100)
 
     def step():
         idx, width = next(batches)
-        frac, numbers, mask, x0, system, energy = data.batch(idx, width=width)
-        losses = fn(frac, numbers, mask, x0, system, energy, amp=device == "cuda")
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
-        opt.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(ema, params, 0.001)
+        train_step(run, idx, width)
     return step
 
 
@@ -102,16 +98,17 @@ def steps_per_s(step, n: int, device: str, warm: int = 2) -> float:
 
 
 def make(init):
-    """A model: from a weights file (``train.load_init``) or freshly built from a ModelConfig."""
+    """A model: from a weights file (``checkpoint.load_weights``, as ``train(init=...)``) or freshly
+    built from a ModelConfig."""
+    from crystal_lab.model.checkpoint import load_weights
     from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
-    from crystal_lab.training.loop import load_init
 
-    return CrystalDiffusionModel(copy.deepcopy(init)) if isinstance(init, ModelConfig) else load_init(init)
+    return CrystalDiffusionModel(copy.deepcopy(init)) if isinstance(init, ModelConfig) else load_weights(init)
 
 
 def plans(data, batch_size: int, n: int) -> dict:
     """name -> (batches, widths) for each variant, ``n`` timed batches after one of each width."""
-    from crystal_lab.training.loop import BUCKETS, batch_width, batches
+    from crystal_lab.training.batches import BUCKETS, batch_width, batches
 
     sizes, full = data.n.numpy(), int(data.frac.shape[1])
     old = batches(sizes, batch_size, np.random.default_rng(0), drop_last=True)
@@ -163,7 +160,7 @@ def bench_train(init, data, device: str, batch_size: int, n: int, compiled_too: 
 def main(argv=None) -> None:
     import crystal_lab as cl
     from crystal_lab.model.diffusion import ModelConfig, count_parameters
-    from crystal_lab.training.loop import TensorData
+    from crystal_lab.training.batches import TensorData
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import warnings
 from functools import lru_cache
 
 from ase.data import atomic_numbers
 
+from .arguments import is_number
 from .prompts import (
     MAX_ATOMS,
     TRAINING_FORMATION_ENERGY_RANGE,
     Condition,
     PromptError,
-    parse_prompt,
+    as_condition,
     valid_n_atoms,
 )
 from .structures import formula_text
@@ -35,15 +35,7 @@ def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATO
     may be a :class:`Condition` already parsed (e.g. by ``model.check``): it is described as it is.
     """
     try:
-        if isinstance(prompt, Condition) and n_atoms is None and crystal_system is None \
-                and formation_energy is None:
-            cond = prompt
-        else:
-            if isinstance(prompt, Condition):
-                n_atoms = prompt.n_atoms if n_atoms is None else n_atoms
-                prompt = prompt.prompt
-            cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
-                                crystal_system=crystal_system, formation_energy=formation_energy)
+        cond = as_condition(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
     except PromptError as err:
         return f"Cannot use this prompt: {str(err).rstrip('.?')}{'?' if str(err).endswith('?') else '.'}"
     if cond.kind == "unconditional":
@@ -85,8 +77,8 @@ def charge_balanced(counts: dict[str, int], use_pauling_test: bool = True, inclu
     gcd-reduced counts and (``use_pauling_test``) pass the Pauling electronegativity test.
     ``counts``: element symbol -> whole count, e.g. ``{"Ba": 1, "Ti": 1, "O": 3}``.
     """
-    if not counts or any(e not in atomic_numbers or e == "X" or isinstance(n, bool)
-                         or not isinstance(n, numbers.Integral) or n < 1 for e, n in counts.items()):
+    if not counts or any(e not in atomic_numbers or e == "X" or not is_number(n, integer=True) or n < 1
+                         for e, n in counts.items()):
         raise ValueError(f"counts must map element symbols to whole counts, got {counts!r}")
     elements = tuple(sorted(counts, key=atomic_numbers.__getitem__))
     g = math.gcd(*(int(counts[e]) for e in elements))

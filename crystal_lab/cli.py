@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from crystal_lab import __version__, workspace
+from crystal_lab.arguments import check_number
 
 # --------------------------------------------------------------------------- JupyterLab
 
@@ -40,12 +41,18 @@ def jupyter_lab_command(root: str | os.PathLike, port: int | None = None,
     return cmd
 
 
+#: the test suite's switch to tiny notebook sizes; the course itself never runs with it
+CI_SIZE_ENV = "CRYSTAL_LAB_CI"
+
+
 def lab_environment(environ: dict | None = None) -> dict:
-    """The environment JupyterLab and its kernels start with: one torch (OpenMP/MKL) thread per
-    kernel unless ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are already set. Measured in
-    benchmarks/results/threads.json: with other work on the cores (a class, a shared Binder host),
-    two threads made one sampling call many times slower than one thread."""
+    """The environment JupyterLab and its kernels start with: the notebooks' workshop defaults
+    (a ``CRYSTAL_LAB_CI`` left in the shell by a test run is dropped) and one torch (OpenMP/MKL)
+    thread per kernel unless ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are already set. Measured
+    in benchmarks/results/threads.json: with other work on the cores (a class, a shared Binder
+    host), two threads made one sampling call many times slower than one thread."""
     env = dict(os.environ if environ is None else environ)
+    env.pop(CI_SIZE_ENV, None)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("MKL_NUM_THREADS", "1")
     return env
@@ -61,6 +68,9 @@ def launch(cmd: list[str]) -> int:
 
 def _open_lab(root, args) -> int:
     cmd = jupyter_lab_command(root, port=args.port, no_browser=args.no_browser)
+    if os.environ.get(CI_SIZE_ENV):
+        print(f"crystal-lab {args.command}: {CI_SIZE_ENV} is the test suite's size switch; "
+              "the notebooks open at their workshop defaults", file=sys.stderr)
     if args.dry_run:
         print(shlex.join(cmd))
         return 0
@@ -82,45 +92,40 @@ def _cmd_start(args) -> int:
 
 # --------------------------------------------------------------------------- model work
 
-def fresh_folder(path: str | os.PathLike) -> Path:
-    """``path`` if it does not exist or is an empty folder, else the first free ``path-2``,
-    ``path-3``, ... (:func:`crystal_lab.workspace.unique_path`): one folder per run, so runs
-    never mix."""
-    path = Path(path).expanduser()
-    if path.is_dir() and not any(path.iterdir()):
-        return path
-    return workspace.unique_path(path)
-
-
 def _cmd_sample(args) -> int:
     from crystal_lab import load_model
 
+    out = workspace.check_run_folder(args.out)  # a file there, a read-only folder: before sampling
     model = load_model(path=args.model, device=args.device)
     kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps, "seed": args.seed,
-              "allow_large": args.allow_large}
+              "allow_large": args.allow_large, "space_group": args.space_group}
     try:                                        # bad input ends here, before any folder is made
         model.check(args.prompt, **kwargs)
     except ValueError as err:                   # say it in this command's words
         raise ValueError(str(err).replace("allow_large=True", "--allow-large")) from None
     structures = model.sample(args.prompt, progress=not args.quiet, **kwargs)
-    out = fresh_folder(args.out)
-    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz")
-    moved = f" ({args.out} already holds a run)" if out != Path(args.out) else ""
-    print(f"wrote {len(structures)} structure(s) to {out}{moved}: "
+    # the folder is claimed for this run alone (another run started beside it gets DIR-2, ...)
+    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz", next_free=True)
+    moved = f" ({out} already holds a run)" if paths[0].parent != out else ""
+    print(f"wrote {len(structures)} structure(s) to {paths[0].parent}{moved}: "
           f"{len(paths) - 1} CIF file(s) and {paths[-1].name}")
     return 0
+
+
+def _folder_name(text: str) -> str:
+    """An argparse type: a folder name that is not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty name")
+    return text
 
 
 def _whole(minimum: int):
     """An argparse type: a whole number >= ``minimum``."""
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            return check_number("value", int(text), integer=True, minimum=minimum)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
-        return value
     parse.__name__ = f"whole number >= {minimum}"
     return parse
 
@@ -146,38 +151,50 @@ def _steps(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1 or 'full', got {text!r}") from None
 
 
-#: ``crystal-lab train`` option -> keyword of ``crystal_lab.training.loop.train``
+#: ``crystal-lab train`` option -> field of ``crystal_lab.training.config.TrainConfig`` (``--resume``:
+#: the run to continue, a keyword of ``train``), its type and its help
 TRAIN_OPTIONS = {
-    "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24"),
-    "--split": ("split", str, "split to train on: train, val or test"),
-    "--epochs": ("epochs", _whole(1), "number of epochs"),
-    "--device": ("device", str, "auto, cpu or cuda"),
-    "--out": ("out_dir", str, "run folder for checkpoints and logs"),
-    "--resume": ("resume", str, "checkpoint to resume from (same machine: optimiser state too)"),
-    "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
-    "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
-    "--hidden": ("hidden", _whole(1), "hidden width of the denoiser"),
-    "--layers": ("layers", _whole(1), "message-passing layers"),
-    "--batch-size": ("batch_size", _whole(1), "crystals per batch"),
-    "--lr": ("lr", _positive, "learning rate"),
-    "--seed": ("seed", _whole(0), "random seed"),
-    "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long"),
+    "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24 (default mp_20)"),
+    "--split": ("split", str, "split to train on: train, val or test (default val)"),
     "--limit": ("limit", _whole(1), "use only the first N structures of the split"),
-    "--save-every": ("save_every_minutes", _positive, "minutes between periodic checkpoints (default 10)"),
+    "--epochs": ("epochs", _whole(1), "epochs of the whole run (default 10)"),
     "--max-steps": ("max_steps", _whole(1), "stop cleanly (with a checkpoint) after N optimiser steps in all"),
+    "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long (each session)"),
+    "--device": ("device", str, "auto, cpu or cuda"),
+    "--out": ("out_dir", str, ("run folder for checkpoints and logs (default runs/model; with --resume: "
+                               "the checkpoint's folder)")),
+    "--resume": ("resume", str, ("continue the run of this last.pt: its data, network, schedule and budgets "
+                                 "(flags given must agree with it, except --epochs, --max-steps, --max-minutes, "
+                                 "--out, --save-every, --device)")),
+    "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
+    "--hidden": ("hidden", _whole(1), "hidden width of the denoiser (default 128)"),
+    "--layers": ("layers", _whole(1), "message-passing layers (default 4)"),
+    "--batch-size": ("batch_size", _whole(1), "crystals per batch (default 64)"),
+    "--lr": ("lr", _positive, "learning rate (default 1e-3)"),
+    "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
+    "--symmetric": ("symmetric", bool, "DiffCSP++ noise: each crystal's own orbits and lattice family"),
+    "--seed": ("seed", _whole(0), "random seed (default 0)"),
+    "--save-every": ("save_every_minutes", _positive, "minutes between periodic checkpoints (default 10)"),
 }
+#: the flag of each TrainConfig field, for messages
+TRAIN_FLAGS = {dest: flag for flag, (dest, _, _) in TRAIN_OPTIONS.items()}
 
 
 def _cmd_train(args) -> int:
+    from crystal_lab.training.config import RunMismatch
     from crystal_lab.training.loop import train
-    from crystal_lab.training.run_files import OccupiedRunFolder
+    from crystal_lab.training.run_files import OccupiedRunFolder, RunFolderInUse
 
     kwargs = {dest: getattr(args, dest) for dest, _, _ in TRAIN_OPTIONS.values()
-              if hasattr(args, dest)}  # only what was given: train()'s defaults rule the rest
+              if hasattr(args, dest)}  # only what was given: the resumed run's or TrainConfig's for the rest
     try:
         train(**kwargs)                 # a planned stop prints its reason and the checkpoint's path
     except OccupiedRunFolder as err:    # say it in this command's words
         raise ValueError(err.say(resume="--resume ", out_dir="--out folder")) from None
+    except RunMismatch as err:
+        raise ValueError(err.say(flag=TRAIN_FLAGS.get(err.name))) from None
+    except RunFolderInUse as err:
+        raise RunFolderInUse(str(err).replace("another out_dir", "another --out folder")) from None
     return 0
 
 
@@ -235,18 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_steps, default=None,
                    help="reverse steps, or 'full' for the trained 1000-step schedule (default: the model's)")
     p.add_argument("--seed", type=_whole(0), default=None, help="random seed")
+    p.add_argument("--space-group", default=None, type=lambda v: int(v) if v.isdigit() else v,
+                   help="symmetry by construction: 225 or Fm-3m (1 = P1, the free model)")
     p.add_argument("--allow-large", action="store_true",
                    help="run more samples or steps than the caps (the refusal says how long it would take)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped MP-20 model)")
-    p.add_argument("--out", default="samples",
-                   help="output folder (default ./samples); if it holds files already, the run goes "
-                        "to the first free DIR-2, DIR-3, ...")
+    p.add_argument("--out", type=_folder_name, default="samples",
+                   help="output folder (default ./samples), checked before sampling; if it holds a "
+                        "run already (or another run claims it first), the run goes to the first "
+                        "free DIR-2, DIR-3, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("train", help="train or resume a model (options left out take "
-                                     "crystal_lab.training.loop.train's defaults)")
+    p = sub.add_parser("train", help="train or resume a model (options left out take the resumed "
+                                     "run's values, else crystal_lab.training.config.TrainConfig's)")
     for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
         if kind is bool:
             p.add_argument(flag, dest=dest, action="store_true", default=argparse.SUPPRESS, help=text)

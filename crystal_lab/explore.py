@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from .prompts import parse_prompt
 from .prompts import valid_n_atoms as n_atoms_options  # the name notebook 05 uses
-from .structures import formula_text
+from .structures import formula
 
 __all__ = [
     "charge_neutral",
@@ -121,10 +121,12 @@ def funnel_figure(funnel: dict[str, int], title: str | None = None):
 
 
 def prompt_for(composition) -> str:
-    """The formula prompt for a composition, reduced, elements in their given order, no groups:
-    ``Composition("Li6 P2 S8")`` -> ``"Li3PS4"``; ``"P1 S2 Cl2"`` -> ``"PS2Cl2"`` (pymatgen's
-    ``reduced_formula`` would write ``"P(SCl)2"``, which is not a prompt)."""
+    """The formula prompt for a composition, reduced and written as a chemist writes it (the
+    package's :func:`crystal_lab.structures.formula`, no groups): ``Composition("Li6 P2 S8")`` ->
+    ``"Li3PS4"``; ``"Cl2 S2 P1"`` -> ``"PS2Cl2"`` (pymatgen's ``reduced_formula`` would write
+    ``"P(SCl)2"``, which is not a prompt)."""
     from pymatgen.core import Composition
 
     comp = Composition(composition) if isinstance(composition, str) else composition
-    return formula_text(comp.reduced_composition.get_el_amt_dict())
+    counts = comp.reduced_composition.get_el_amt_dict()
+    return formula([el for el, n in counts.items() for _ in range(round(n))])

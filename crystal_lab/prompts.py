@@ -16,6 +16,8 @@ formation energy (the spirit of Chemeleon's text prompts, but a small grammar, n
                    "formation energy of -1.5 eV/atom"
                                      formation energy per atom in eV/atom ("eV/atom" optional;
                                      "Ef=-1e-1" and "Ef=2.5E-1" are numbers too)
+    space group  = "sg=225", "sg=Fm-3m", or a bare Hermann-Mauguin symbol that is not also a
+                   formula ("Fm-3m", "P6_3/mmc", "Pnma"; "P1" and "Cm" are formulas: write sg=1)
     filler words = a, an, with, and                             (ignored)
 
 Examples: ``"cubic BaTiO3"``, ``"hexagonal Li P S Cl"``, ``"Li P S Cl Ef=-1.5"``,
@@ -25,11 +27,12 @@ The keyword arguments ``crystal_system=`` and ``formation_energy=`` of :func:`pa
 of ``model.sample``) override what the text says.
 
 Every message about a bad prompt, ``n_atoms`` or condition lives in this module, one line each
-(:class:`PromptError`, naming the problem), with the whole-number check :func:`whole_number`
-that ``model.sample`` uses for its other arguments. The messages about what one model can do
-(elements beyond its embedding table, the size caps, callbacks, guidance) are raised by
-:mod:`crystal_lab.model.diffusion`; those about weights files by :mod:`crystal_lab.model.checkpoint`. A word the
-grammar does not know gets a message listing what it understands; a formula typed in the wrong
+(:class:`PromptError`, naming the problem); :func:`as_condition` is the one entry that turns a
+prompt (text, list, None or a :class:`Condition` already parsed) into a :class:`Condition`.
+``sample``'s other arguments are numbers checked by :func:`crystal_lab.arguments.check_number`
+(``ValueError`` / ``TypeError``). The messages about what one model can do (elements beyond its
+embedding table, the size caps) are raised by :mod:`crystal_lab.model.diffusion`; those about
+weights files by :mod:`crystal_lab.model.checkpoint`. A word the grammar does not know gets a message listing what it understands; a formula typed in the wrong
 letter case gets a suggestion ("srtio3": did you mean SrTiO3?). The prose that explains a prompt
 to a student is :func:`crystal_lab.chemistry.describe_prompt`.
 """
@@ -38,12 +41,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import numbers
 import re
 from dataclasses import dataclass, field
 
 from ase.data import atomic_numbers, chemical_symbols
 
+from .arguments import is_number
 from .spelling import suggest_formula
 from .structures import formula_text
 
@@ -66,6 +69,8 @@ _TARGET_NAME = r"(?<![A-Za-z])(?:e_?f(?:orm)?|formation[\s_]+energy)"
 _TARGET = re.compile(rf"{_TARGET_NAME}(?:\s*(?:=|:|of\b|is\b)\s*|\s+)(?P<value>{_NUMBER})"
                      rf"(?:\s*ev(?:\s*/\s*atom)?)?(?![\w.])", re.IGNORECASE)
 _TARGET_WITHOUT_VALUE = re.compile(rf"{_TARGET_NAME}(?![A-Za-z])", re.IGNORECASE)
+#: a space-group word: "sg=225" / "sg:Fm-3m", or a bare symbol such as "Fm-3m", "P6_3/mmc"
+_SG_WORD = re.compile(r"(?:(?i:sg)[=:](?P<value>\S+))|[PABCFIR](?:[-0-9_/]|[mncabde])+")
 _BARE_NUMBER = re.compile(rf"{_NUMBER}(?:ev(?:/atom)?)?", re.IGNORECASE)
 _UNDERSTOOD = (f"a prompt understands element symbols (Ba Ti O) or a formula (BaTiO3), "
                f"a crystal system ({', '.join(CRYSTAL_SYSTEMS)}) and a formation-energy target "
@@ -76,8 +81,7 @@ def crystal_system_of(space_group_number: int) -> str:
     """The crystal system of an international space-group number (1-230; ``225.0`` from a table
     is 225)."""
     n = space_group_number
-    if isinstance(n, bool) or not isinstance(n, numbers.Real) or not math.isfinite(n) \
-            or n != int(n) or not 1 <= n <= 230:
+    if not is_number(n) or not math.isfinite(n) or n != int(n) or not 1 <= n <= 230:
         raise PromptError(f"space-group number must be a whole number 1-230, got {space_group_number!r}")
     n = int(n)
     return CRYSTAL_SYSTEMS[sum(n >= first for first in _SYSTEM_FIRST_SG) - 1]
@@ -104,6 +108,7 @@ class Condition:
     formula_unit: dict[str, int] | None = field(default=None, compare=False)
     crystal_system: str | None = None       # one of CRYSTAL_SYSTEMS, or None: any
     formation_energy: float | None = None   # target formation energy per atom (eV/atom), or None
+    space_group: int | str | None = None    # 1-230 or a symbol as typed (the model reads it), or None
 
     @property
     def atomic_numbers(self) -> list[int]:
@@ -121,7 +126,8 @@ class Condition:
         """The whole prompt in its normal form, e.g. ``"cubic BaTiO3 Ef=-1.5"``: parsing it
         again gives the same condition (for the same ``n_atoms``)."""
         target = None if self.formation_energy is None else f"Ef={self.formation_energy:g}"
-        return " ".join(p for p in (self.crystal_system, self.text, target) if p)
+        group = None if self.space_group is None else f"sg={self.space_group}"
+        return " ".join(p for p in (self.crystal_system, self.text, target, group) if p)
 
 
 def _element(token: str) -> str:
@@ -132,20 +138,12 @@ def _element(token: str) -> str:
     raise PromptError(f"{token} is not an element")
 
 
-def whole_number(value, name: str, minimum: int = 1, also: str = "") -> int:
-    """``value`` as an ``int`` if it is a whole number >= ``minimum``, else :class:`PromptError`.
-
-    Python ints and numpy integers (``np.int64(4)``) are whole numbers; bools, floats (even
-    ``4.0``), strings and None are not. ``also`` names what else the caller accepts (e.g.
-    ``" or 'full'"``) for the message.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise PromptError(f"{name} must be a whole number >= {minimum}{also}, got {value!r}")
-    return int(value)
-
-
 def check_n_atoms(n_atoms, max_atoms: int) -> int:
-    n_atoms = whole_number(n_atoms, "n_atoms")
+    """``n_atoms`` as an ``int`` if it is a whole number from 1 to ``max_atoms``, else
+    :class:`PromptError` (numpy integers pass; bools, floats, even ``4.0``, and strings do not)."""
+    if not is_number(n_atoms, integer=True) or n_atoms < 1:
+        raise PromptError(f"n_atoms must be a whole number >= 1, got {n_atoms!r}")
+    n_atoms = int(n_atoms)
     if n_atoms > max_atoms:
         raise PromptError(f"n_atoms={n_atoms} is above the model's maximum of {max_atoms}")
     return n_atoms
@@ -192,25 +190,70 @@ def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
     return _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest=True)
 
 
+def as_condition(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
+                 crystal_system: str | None = None, formation_energy: float | None = None) -> Condition:
+    """The one entry of a prompt: a text, a list of symbols or None is parsed (once, by
+    :func:`parse_prompt`); a :class:`Condition` is taken as it is, never parsed again.
+
+    ``n_atoms``, ``crystal_system`` and ``formation_energy`` override the prompt's: a formula
+    condition is rescaled to ``n_atoms`` from its formula unit. A condition is checked against
+    ``max_atoms`` (it may have been parsed for a larger model).
+    """
+    if not isinstance(prompt, Condition):
+        return parse_prompt(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
+    cond, size = prompt, prompt.n_atoms if n_atoms is None else n_atoms
+    size = None if size is None else check_n_atoms(size, max_atoms)
+    if cond.kind == "formula" and size != cond.n_atoms:
+        cond = _formula_of_size(cond.formula_unit, size, max_atoms)
+    _check_fit(cond.elements, size, max_atoms)
+    system = prompt.crystal_system if crystal_system is None else _crystal_system(crystal_system)
+    target = prompt.formation_energy if formation_energy is None else _formation_energy(formation_energy)
+    return dataclasses.replace(cond, n_atoms=size, crystal_system=system, formation_energy=target,
+                               space_group=prompt.space_group)
+
+
 def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest: bool) -> Condition:
     if n_atoms is not None:
         n_atoms = check_n_atoms(n_atoms, max_atoms)
-    system = target = None
+    group = None
     if isinstance(prompt, str):
-        prompt, system, target = split_prompt(prompt)
-    if crystal_system is not None:
-        system = _crystal_system(crystal_system)
-    if formation_energy is not None:
-        target = _formation_energy(formation_energy)
-    cond = _composition_condition(prompt, n_atoms, max_atoms, suggest)
-    return dataclasses.replace(cond, crystal_system=system, formation_energy=target)
+        prompt, group = take_space_group(prompt)
+    words, system, target = split_prompt(prompt) if isinstance(prompt, str) else (None, None, None)
+    system = system if crystal_system is None else _crystal_system(crystal_system)
+    target = target if formation_energy is None else _formation_energy(formation_energy)
+    cond = _composition_condition(prompt, words, n_atoms, max_atoms, suggest)
+    return dataclasses.replace(cond, crystal_system=system, formation_energy=target, space_group=group)
 
 
-def split_prompt(text: str) -> tuple[str, str | None, float | None]:
-    """Split a prompt text into ``(composition text, crystal system, formation-energy target)``.
+def take_space_group(text: str) -> tuple[str, int | str | None]:
+    """The prompt text without its space-group word, and that word (``"sg=225"``: 225,
+    ``"Fm-3m"``: ``"Fm-3m"``, as typed; None if there is none). The model reads the symbol."""
+    found, kept = [], []
+    for token in re.split(r"(\s+)", text):
+        m = _SG_WORD.fullmatch(token)
+        if m and (m["value"] or not _is_formula(token)):
+            value = m["value"] or token
+            found.append(int(value) if value.isdigit() else value)
+        else:
+            kept.append(token)
+    if len(found) > 1:
+        raise PromptError(f"two space groups ({found[0]} and {found[1]}): give one")
+    return "".join(kept), (found[0] if found else None)
 
-    ``"cubic BaTiO3 Ef=-1.5"`` -> ``("BaTiO3", "cubic", -1.5)``. Raises :class:`PromptError` for
-    a word the grammar does not know, a number without a name, or a condition given twice.
+
+def _is_formula(token: str) -> bool:
+    try:
+        _parse_formula(token)
+    except PromptError:
+        return False
+    return True
+
+
+def split_prompt(text: str) -> tuple[tuple[str, ...], str | None, float | None]:
+    """Split a prompt text into ``(composition words, crystal system, formation-energy target)``:
+    the one place a text is split. ``"cubic BaTiO3 Ef=-1.5"`` -> ``(("BaTiO3",), "cubic", -1.5)``.
+    Raises :class:`PromptError` for a word the grammar does not know, a number without a name, or
+    a condition given twice.
     """
     if not isinstance(text, str):
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
@@ -240,7 +283,7 @@ def split_prompt(text: str) -> tuple[str, str | None, float | None]:
             for piece in (p for p in token.split("-") if p):
                 _check_word(piece)
             words.append(token)
-    return " ".join(words), system, (targets[0] if targets else None)
+    return tuple(words), system, (targets[0] if targets else None)
 
 
 def _check_word(piece: str) -> None:
@@ -265,7 +308,7 @@ def _crystal_system(value) -> str:
 
 
 def _formation_energy(value, name: str = "formation_energy") -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         raise PromptError(f"{name} must be a finite number in eV/atom, got {value!r}")
     if abs(value) > _MAX_ABS_TARGET:
         lo, hi = TRAINING_FORMATION_ENERGY_RANGE
@@ -307,17 +350,13 @@ def suggest_prompt(prompt) -> str | None:
     return guess
 
 
-def _composition_condition(prompt, n_atoms: int | None, max_atoms: int, suggest: bool) -> Condition:
-    """The composition part: unconditional, a chemical system or a formula."""
-    if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
-        return Condition("unconditional", n_atoms=n_atoms)
-    if isinstance(prompt, (list, tuple)):
-        elements = _split_system(prompt)
-        if not elements:
-            return Condition("unconditional", n_atoms=n_atoms)
-    elif isinstance(prompt, str):
-        text = prompt.strip()
-        tokens = [t for t in re.split(r"[\s,\-]+", text) if t]
+def _composition_condition(prompt, words: tuple[str, ...] | None, n_atoms: int | None, max_atoms: int,
+                           suggest: bool) -> Condition:
+    """The composition part: unconditional, a chemical system or a formula. ``words``: a text
+    prompt's composition words (from :func:`split_prompt`); None when ``prompt`` is a list or None."""
+    if words is not None:
+        text = " ".join(words)
+        tokens = [p for w in words for p in w.split("-") if p]
         try:
             if any(ch.isdigit() for ch in text) or (len(tokens) == 1 and len(_TOKEN.findall(text)) > 1):
                 return _formula_condition(text, n_atoms, max_atoms)
@@ -327,26 +366,39 @@ def _composition_condition(prompt, n_atoms: int | None, max_atoms: int, suggest:
             if guess and "did you mean" not in str(err):
                 raise PromptError(f"{err}; did you mean {guess}?") from None
             raise
+    elif prompt is None or isinstance(prompt, (list, tuple)):
+        elements = _split_system(prompt or ())
     else:
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(prompt).__name__}")
+    if not elements:
+        return Condition("unconditional", n_atoms=n_atoms)
+    _check_fit(elements, n_atoms, max_atoms)
+    return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
+
+
+def _check_fit(elements: tuple[str, ...], n_atoms: int | None, max_atoms: int) -> None:
+    """Refuse more elements than a cell of ``n_atoms`` (or of the model's maximum) can hold."""
     if n_atoms is not None and len(elements) > n_atoms:
         raise PromptError(f"{len(elements)} elements cannot fit in n_atoms={n_atoms}")
     if len(elements) > max_atoms:
         raise PromptError(f"{len(elements)} elements cannot fit in a cell of at most {max_atoms} atoms "
                           f"(the model's maximum): give at most {max_atoms} elements")
-    return Condition("chemical_system", elements=elements, n_atoms=n_atoms)
 
 
 def _formula_condition(text: str, n_atoms: int | None, max_atoms: int) -> Condition:
     counts = _parse_formula(text)
-    unit = formula_unit(counts)
-    unit_size = sum(unit.values())
     if n_atoms is None:
         n_atoms = sum(counts.values())
         if n_atoms > max_atoms:
             raise PromptError(f"{text} has {n_atoms} atoms, above the model's maximum of {max_atoms}")
-    elif n_atoms % unit_size:
+    return _formula_of_size(formula_unit(counts), n_atoms, max_atoms)
+
+
+def _formula_of_size(unit: dict[str, int], n_atoms: int, max_atoms: int) -> Condition:
+    """The formula condition of ``n_atoms`` atoms with formula unit ``unit``."""
+    unit_size = sum(unit.values())
+    if n_atoms % unit_size:
         options = valid_n_atoms(unit, max_atoms)
         raise PromptError(f"{formula_text(unit)} has {unit_size} atoms per formula unit, which does "
                           f"not divide n_atoms={n_atoms} (try {', '.join(map(str, options)) or 'fewer'})")

@@ -6,10 +6,11 @@ gives the same answer for both. Three ideas live here, one of each:
 * **conversion**: :func:`to_atoms`, :func:`to_structure`, :func:`like_input`, and the
   one-or-many helpers :func:`is_single` / :func:`as_list` behind the "one in, one out; a list in,
   a list out" rule of :mod:`crystal_lab.evaluate`;
-* **formulas**: :func:`reduced_formula` (pymatgen's, the key by which structures are grouped and
-  compared with MP-20), :func:`formula` (the label a student reads: no ``Cl2`` for one Cl atom,
-  masked atoms counted as ``X``) and :func:`formula_text` (counts written in the order given, the
-  form a prompt takes);
+* **formulas**: :func:`formula`, the one formula a person reads, as chemists write it
+  (``BaTiO3``, ``Li3PS2Cl2``: no ``Cl2`` for one Cl atom, masked atoms counted as ``X``);
+  :func:`reduced_formula` (pymatgen's, only the key by which structures are grouped and compared
+  with MP-20) and :func:`formula_text` (counts written in the order given, the form a prompt
+  takes);
 * **descriptors**: :func:`space_group`, :func:`symbols_of`, :func:`is_finite`, :func:`is_metal`;
 * **files**: :func:`write_cif` and :func:`cif_text`, the one CIF writer (pymatgen's
   ``CifWriter``), which refuses what a CIF cannot hold (NaN coordinates, masked atoms).
@@ -70,11 +71,18 @@ def is_single(x: Any) -> bool:
 
 
 def as_list(x: Any) -> list:
-    """Wrap a single structure in a list; pass lists (or other iterables) through as a list."""
+    """Wrap a single structure in a list; pass lists (or other iterables) through as a list.
+
+    A dict is refused (``TypeError``): its iteration gives the keys, never the structures."""
     if is_single(x):
         return [x]
+    if isinstance(x, Mapping):
+        raise TypeError(f"expected ase.Atoms, pymatgen Structure or a list of them, got a "
+                        f"{type(x).__name__}: pass list(d.values()) to use its values")
     if isinstance(x, (str, bytes)) or not isinstance(x, Iterable):
-        raise TypeError(f"expected ase.Atoms, pymatgen Structure or a list of them, got {type(x).__name__}")
+        raise TypeError(
+            f"expected ase.Atoms, pymatgen Structure or a list of them, got {type(x).__name__}"
+        )
     return list(x)
 
 
@@ -112,14 +120,14 @@ def to_atoms(x: Any) -> Atoms:
 
 
 def like_input(atoms: Atoms, original: Any):
-    """``atoms`` as the same type as ``original`` (Atoms in -> Atoms out, Structure in -> Structure out)."""
+    """``atoms`` as ``original``'s type (Atoms in -> Atoms out, Structure in -> Structure out)."""
     return atoms if isinstance(original, Atoms) else to_structure(atoms)
 
 
 # --------------------------------------------------------------------------- formulas
 
 def symbols_of(x: Any) -> list[str]:
-    """Chemical symbols of a structure (``"X"`` for a masked atom), without building a pymatgen object.
+    """Chemical symbols of a structure (``"X"`` for a masked atom), without a pymatgen object.
 
     A disordered pymatgen Structure (partial occupancy) has no one symbol per site: ``ValueError``.
     """
@@ -143,73 +151,100 @@ def _counts(symbols: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def reduced_formula(x: Any) -> str:
-    """pymatgen's reduced formula of a structure, a ``Composition`` or a formula string.
-
-    ``"NaCl"``; ``"Cl2"`` for chlorine, ``"P(SCl)2"`` for PS2Cl2: pymatgen's own conventions, as
-    in MP-20's ``pretty_formula``. Structures are grouped and matched by this key. ``""`` for an
-    empty structure.
-    """
+def _amounts(x: Any) -> dict[str, float]:
+    """Element -> amount of a structure, a list of symbols, a ``Composition``, a formula string or
+    a mapping of counts (masked atoms as ``"X"``; order kept as given)."""
     from pymatgen.core import Composition
 
     if isinstance(x, str):
         x = Composition(x)
-    if not isinstance(x, Composition):
-        counts = _counts(symbols_of(x))
-        if not counts:
-            return ""
-        x = Composition(counts)
+    if isinstance(x, Composition):
+        return dict(x.get_el_amt_dict())
+    if isinstance(x, Mapping):
+        return {str(el): n for el, n in x.items() if n}
+    if isinstance(x, (list, tuple)):
+        return _counts(x)
+    return _counts(symbols_of(x))
+
+
+def _chemist_order(counts: Mapping[str, float]) -> list[str]:
+    """The elements of ``counts`` in pymatgen's electronegativity order (cations first:
+    ``Ba Ti O``, ``Li P S Cl``), the order chemists write formulas in."""
+    from pymatgen.core import Composition
+
+    with warnings.catch_warnings():  # noble gases have no electronegativity: pymatgen warns
+        warnings.simplefilter("ignore", UserWarning)
+        return [re.match(r"[A-Z][a-z]?", p)[0] for p in Composition(counts).formula.split()]
+
+
+def reduced_formula(x: Any) -> str:
+    """pymatgen's reduced formula: the *key* structures are grouped and matched by (never shown).
+
+    ``"NaCl"``; ``"Cl2"`` for chlorine, ``"P(SCl)2"`` for PS2Cl2: pymatgen's own conventions, as
+    in MP-20's ``pretty_formula``, so a generated structure finds its MP-20 counterparts. ``x``:
+    anything :func:`formula` takes. ``""`` when there are no atoms. What a person reads is
+    :func:`formula`.
+    """
+    from pymatgen.core import Composition
+
+    counts = _amounts(x)
+    if not counts:
+        return ""
     with warnings.catch_warnings():  # formulas sort by electronegativity: noble gases warn
         warnings.simplefilter("ignore", UserWarning)
-        return x.reduced_formula
+        return Composition(counts).reduced_formula
+
+
+def _number(n: float) -> str:
+    return "" if n == 1 else (str(round(n)) if abs(n - round(n)) < 1e-8 else f"{n:g}")
 
 
 def formula_text(counts: Mapping[str, int | float]) -> str:
     """Counts written in the order given, a count of 1 left out: ``{"Ba": 1, "Ti": 1, "O": 3}``
     -> ``"BaTiO3"``. This is the form a formula prompt takes (no groups, no reordering)."""
-    return "".join(f"{el}{int(n) if n != 1 else ''}" for el, n in counts.items())
+    return "".join(f"{el}{_number(n)}" for el, n in counts.items())
 
 
 def formula(x: Any, reduce: bool = True) -> str:
-    """The formula a student reads: ``"BaTiO3"``, ``"Cl"`` (not pymatgen's ``"Cl2"``), ``"Cl + 1 X"``.
+    """The formula a person reads, as chemists write it: ``"BaTiO3"``, ``"NaCl"``, ``"TiO2"``,
+    ``"Li3PS2Cl2"``; ``"Cl"`` (not pymatgen's ``"Cl2"``), ``"Cl + 1 X"`` while a type is masked.
 
-    ``x``: a structure or a list of chemical symbols. Elements come in pymatgen's
-    electronegativity order. ``reduce``: divide the counts by their greatest common divisor.
-    Masked atoms (``"X"``) are counted at the end, and then the formula is never reduced (the
+    The one formula of every output, table, label and file name of the lab. ``x``: an
+    ``ase.Atoms``, a pymatgen Structure or ``Composition``, a list of chemical symbols, a formula
+    string or a mapping of counts. Elements come in pymatgen's electronegativity order (not ASE's
+    Hill order ``BaO3Ti``, nor pymatgen's grouped ``Li3P(SCl)2``). ``reduce``: divide the counts by
+    their greatest common divisor (``reduce=False``: the whole cell, ``"Ba2Ti2O6"``). Masked
+    atoms (``"X"``) are counted at the end, and then the formula is never reduced (the
     composition is not known yet).
     """
-    from pymatgen.core import Composition
-
-    symbols = list(x) if isinstance(x, (list, tuple)) else symbols_of(x)
-    counts = _counts(s for s in symbols if s != "X")
-    n_masked = len(symbols) - sum(counts.values())
+    amounts = _amounts(x)
+    n_masked = amounts.pop("X", 0)
     text = ""
-    if counts:
-        if reduce and not n_masked:
-            g = int(np.gcd.reduce(list(counts.values())))
-            counts = {el: n // g for el, n in counts.items()}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            # "Ba1 Ti1 O3": pymatgen's electronegativity order
-            ordered = [re.match(r"[A-Z][a-z]?", p)[0] for p in Composition(counts).formula.split()]
-        text = formula_text({el: counts[el] for el in ordered})
+    if amounts:
+        whole = all(abs(n - round(n)) < 1e-8 for n in amounts.values())
+        if reduce and not n_masked and whole:
+            g = int(np.gcd.reduce([round(n) for n in amounts.values()]))
+            amounts = {el: n / g for el, n in amounts.items()}
+        text = formula_text({el: amounts[el] for el in _chemist_order(amounts)})
     if n_masked:
-        text = f"{text} + {n_masked} X".lstrip(" +")
+        text = f"{text} + {_number(n_masked) or 1} X".lstrip(" +")
     return text
 
 
 # --------------------------------------------------------------------------- descriptors
 
-def space_group(x: Any, symprec: float = SYMPREC) -> tuple[str, int | None]:
+def space_group(x: Any, symprec: float = SYMPREC, *,
+                checked: bool = False) -> tuple[str, int | None]:
     """(Hermann-Mauguin symbol, number) from spglib via pymatgen, e.g. ``("Fm-3m", 225)``.
 
     ``("", None)`` when there is none to give: masked atoms (their types are not known yet), a
     disordered structure, or a cell spglib cannot analyse (zero or near-zero volume, NaN
-    coordinates).
+    coordinates). ``checked=True``: the caller has already found ``x`` readable (finite, ordered,
+    no masked atoms), and those checks are skipped.
     """
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    if unreadable_reason(x) or "X" in symbols_of(x):  # spglib crashes on NaN coordinates
+    if not checked and (unreadable_reason(x) or "X" in symbols_of(x)):  # spglib crashes on NaN
         return "", None
     cell = np.asarray(x.cell[:] if isinstance(x, Atoms) else x.lattice.matrix, dtype=float)
     lengths = np.linalg.norm(cell, axis=1)
@@ -307,15 +342,19 @@ def cif_text(x: Any) -> str:
     return str(CifWriter(to_structure(x)))
 
 
-def write_cif(x: Any, path) -> Path:
-    """Write one structure (Atoms or Structure) to the CIF file ``path``; return the path.
+def write_cif(x: Any, path, keep_existing: bool = False) -> Path:
+    """Write one structure (Atoms or Structure) to the CIF file ``path``; return the path written.
 
     The one CIF writer of the lab. Refuses NaN/inf coordinates, masked or unknown (``"X"``) atoms
-    and empty structures with a ``ValueError`` (nothing is written then). An existing file at
-    ``path`` is replaced: pass ``crystal_lab.workspace.unique_path(path)`` to keep it.
+    and empty structures with a ``ValueError``, and a path it could not write (a read-only
+    folder, a file where a folder is wanted, a folder at ``path``) with a one-line ``OSError``:
+    both before anything is written. The file appears whole (written beside it, then renamed).
+    An existing file at ``path`` is replaced; ``keep_existing=True`` keeps it and writes to the
+    first free ``name-2.cif``, ``name-3.cif``, ..., claimed atomically
+    (:func:`crystal_lab.paths.write_new`): two processes saving at once never share a name.
     """
+    from crystal_lab.paths import check_file, write_atomic, write_new
+
+    path = check_file(path, next_free=keep_existing)
     text = cif_text(x)
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return write_new(path, text) if keep_existing else write_atomic(path, text)

@@ -24,6 +24,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from crystal_lab.paths import (
+    check_file,
+    check_folder,
+    claim_folder,
+    unique_path,
+    write_atomic,
+    write_new,
+)
+
 #: file types a student gets a copy of (notebooks and the pictures/notes they show)
 COPY_SUFFIXES = frozenset({".ipynb", ".md", ".png", ".jpg", ".jpeg", ".gif", ".svg"})
 #: folder names never copied into a workspace (solutions stay with the instructor)
@@ -92,9 +101,7 @@ def create_workspace(dest: str | os.PathLike, source: str | os.PathLike | None =
     source = Path(source) if source is not None else notebooks_dir()
     if not source.is_dir():
         raise FileNotFoundError(f"notebook folder {source} does not exist")
-    dest = Path(dest).expanduser()
-    if dest.exists() and not dest.is_dir():
-        raise FileExistsError(f"{dest} exists and is not a folder")
+    dest = check_folder(dest)   # a file there or a read-only folder: one line, before any copy
     if dest.resolve() == source.resolve():
         raise ValueError(f"workspace {dest} is the course folder itself: choose another folder")
     report = WorkspaceReport(dest=dest)
@@ -122,26 +129,6 @@ def _student_copy(path: Path) -> bytes:
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
     return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-# --------------------------------------------------------------------------- paths
-
-def unique_path(path: str | os.PathLike) -> Path:
-    """``path`` if nothing is there yet, else the first free ``name-2.ext``, ``name-3.ext``, ...
-
-    Works for files and folders (``runs/out`` -> ``runs/out-2``). Nothing is created: write to
-    the returned path at once (or create a folder with ``mkdir(exist_ok=False)``).
-    """
-    path = Path(path).expanduser()
-    if not path.exists() and not path.is_symlink():
-        return path
-    stem, suffix = (path.stem, path.suffix) if path.suffix and path.stem else (path.name, "")
-    k = 2
-    while True:
-        candidate = path.with_name(f"{stem}-{k}{suffix}")
-        if not candidate.exists() and not candidate.is_symlink():
-            return candidate
-        k += 1
 
 
 # --------------------------------------------------------------------------- structures
@@ -173,8 +160,9 @@ def _as_atoms_list(structures) -> list:
     out = []
     for x in items:
         atoms = to_atoms(x).copy()
-        atoms.info = {k: v for k, v in atoms.info.items()
-                      if isinstance(v, (str, bool, int, float))
+        # a dict (a template) is written as JSON text
+        atoms.info = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in atoms.info.items()
+                      if isinstance(v, (str, bool, int, float, dict))
                       or (type(v).__module__ == "numpy" and getattr(v, "ndim", 1) == 0)}
         out.append(atoms)
     return out
@@ -191,8 +179,8 @@ def _extxyz_text(atoms_list) -> str:
 def structure_file_names(atoms_list) -> list[str]:
     """``000_BaTiO3.cif``, ``001_NaCl.cif``, ...: index first, so order is kept and names
     never collide."""
-    return [f"{i:03d}_{_safe_name(a.get_chemical_formula(mode='metal'))}.cif"
-            for i, a in enumerate(atoms_list)]
+    from crystal_lab.structures import formula
+    return [f"{i:03d}_{_safe_name(formula(a, reduce=False))}.cif" for i, a in enumerate(atoms_list)]
 
 
 def _structure_files(folder: Path) -> list[Path]:
@@ -200,45 +188,62 @@ def _structure_files(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in STRUCTURE_SUFFIXES)
 
 
+def holds_run(folder: Path) -> bool:
+    """True when ``folder`` holds structure files or a run manifest (it cannot take a new run)."""
+    return (folder / MANIFEST_NAME).exists() or bool(_structure_files(folder))
+
+
+def check_run_folder(out_dir: str | os.PathLike) -> Path:
+    """Refuse, in one line and before any work, a run folder :func:`write_structures` could not
+    write (a file there, a read-only folder, a parent that cannot be made); creates nothing."""
+    return check_folder(out_dir, is_free=lambda folder: not holds_run(folder))
+
+
 def write_structures(structures, out_dir: str | os.PathLike,
-                     extxyz_name: str = "structures.extxyz") -> list[Path]:
+                     extxyz_name: str = "structures.extxyz", next_free: bool = False) -> list[Path]:
     """Write one CIF per structure plus all of them in one extxyz file into ``out_dir``, and a
     ``manifest.json`` naming the files of this run; return the structure paths written (CIFs
     first, extxyz last).
 
-    One folder per run: a folder that already holds structure files or a manifest is refused
-    (``FileExistsError``), so two runs never mix; pass ``unique_path(out_dir)`` for a fresh one.
-    A row that cannot be written (NaN coordinates, masked atoms) refuses the whole call before
-    anything is written, naming the row.
+    One folder per run, claimed for this run alone (its ``manifest.json`` created exclusively,
+    :func:`crystal_lab.paths.claim_folder`): a folder that holds structure files or a manifest,
+    or that another process claimed first, is refused (``FileExistsError``); ``next_free=True``
+    writes to the first free ``out_dir-2``, ``out_dir-3``, ... instead. Two processes never share
+    a folder. A row that cannot be written (NaN coordinates, masked atoms) or an output that
+    cannot be made (a file in the way, a read-only folder) refuses the whole call before
+    anything is written.
     """
     from crystal_lab.structures import cif_text
 
+    if Path(extxyz_name).name != extxyz_name or Path(extxyz_name).suffix.lower() != ".extxyz":
+        raise ValueError(
+            f"extxyz_name must be a plain file name ending in .extxyz, got {extxyz_name!r}"
+        )
     atoms_list = _as_atoms_list(structures)
     if not atoms_list:
         raise ValueError("no structures to write")
-    if Path(extxyz_name).name != extxyz_name or Path(extxyz_name).suffix.lower() != ".extxyz":
-        raise ValueError(f"extxyz_name must be a plain file name ending in .extxyz, "
-                         f"got {extxyz_name!r}")
-    out_dir = Path(out_dir).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir() and ((out_dir / MANIFEST_NAME).exists() or _structure_files(out_dir)):
+    out_dir = check_run_folder(out_dir)
+    if not next_free and out_dir.is_dir() and holds_run(out_dir):
         raise FileExistsError(
             f"{out_dir} already holds structures from an earlier run: write this run to a new "
             f"folder (e.g. {unique_path(out_dir)}) so the two are never scored as one")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, atoms in zip(structure_file_names(atoms_list), atoms_list):
-        (out_dir / name).write_text(cif_text(atoms))
-        paths.append(out_dir / name)
-    (out_dir / extxyz_name).write_text(_extxyz_text(atoms_list))
-    paths.append(out_dir / extxyz_name)
-    manifest = {"crystal_lab_run": 1,
-                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "n_structures": len(atoms_list), "extxyz": extxyz_name,
-                "cif": [p.name for p in paths[:-1]]}
-    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
-    return paths
+    texts = {
+        name: cif_text(atoms)
+        for name, atoms in zip(structure_file_names(atoms_list), atoms_list, strict=True)
+    }
+    texts[extxyz_name] = _extxyz_text(atoms_list)
+    out_dir = claim_folder(out_dir, MANIFEST_NAME, lambda d: not _structure_files(d), next_free)
+    for name, text in texts.items():
+        (out_dir / name).write_text(text)
+    manifest = {
+        "crystal_lab_run": 1,
+        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "n_structures": len(atoms_list),
+        "extxyz": extxyz_name,
+        "cif": list(texts)[:-1],
+    }
+    write_atomic(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+    return [out_dir / name for name in texts]
 
 
 def _run_files(folder: Path) -> list[Path]:
@@ -360,15 +365,16 @@ def save_results(path_zip: str | os.PathLike, structures=None, table=None, figur
     """Write a session's results into one zip and return its path.
 
     Layout: ``structures/000_<formula>.cif`` ... plus ``structures/structures.extxyz``,
-    ``evaluation.csv`` (``table``: a pandas DataFrame, a list of row dicts or a dict of
-    columns), ``figures/<name>.html`` (plotly, with one shared ``plotly.min.js``) or
-    ``figures/<name>.png`` (matplotlib), and a ``README.txt`` listing what is inside.
-    ``structures`` are ``ase.Atoms`` or pymatgen ``Structure``; ``figures`` a figure, a list
-    of figures or a dict name -> figure.
+    ``evaluation.csv`` (``table``: a pandas DataFrame, a list of row dicts or a dict of columns),
+    ``figures/<name>.html`` (plotly, with one shared ``plotly.min.js``) or ``figures/<name>.png``
+    (matplotlib), and a ``README.txt`` listing what is inside. ``structures`` are ``ase.Atoms``
+    or pymatgen ``Structure``; ``figures`` a figure, a list of figures or a dict name -> figure.
 
-    Never overwrites: when ``path_zip`` exists the zip goes to the first free ``name-2.zip``,
-    ``name-3.zip``, ... (:func:`unique_path`); the path returned is the one written. A structure
-    with NaN coordinates or masked ``X`` atoms refuses the save (``ValueError`` naming the row).
+    Never overwrites: when ``path_zip`` is taken the zip goes to the first free ``name-2.zip``,
+    ..., claimed atomically (:func:`crystal_lab.paths.write_new`: two processes saving at once
+    never share a name); the path returned is the one written. A folder that cannot be written
+    is refused before the zip is built; a structure with NaN coordinates or masked ``X`` atoms
+    refuses the save (``ValueError`` naming the row).
     """
     from crystal_lab import __version__
     from crystal_lab.structures import cif_text
@@ -376,9 +382,10 @@ def save_results(path_zip: str | os.PathLike, structures=None, table=None, figur
     path_zip = Path(path_zip).expanduser()
     if path_zip.suffix.lower() != ".zip":
         path_zip = path_zip.with_name(path_zip.name + ".zip")
+    check_file(path_zip, next_free=True)         # before the work: a folder it can be written to
     atoms_list = _as_atoms_list(structures)
     members: dict[str, bytes | str] = {}
-    for name, atoms in zip(structure_file_names(atoms_list), atoms_list):
+    for name, atoms in zip(structure_file_names(atoms_list), atoms_list, strict=True):
         members[f"structures/{name}"] = cif_text(atoms)
     if atoms_list:
         members["structures/structures.extxyz"] = _extxyz_text(atoms_list)
@@ -389,11 +396,12 @@ def save_results(path_zip: str | os.PathLike, structures=None, table=None, figur
     if not members:
         raise ValueError("nothing to save: pass structures, a table or figures")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    members["README.txt"] = (f"crystal_lab {__version__} results, saved {stamp}\n"
-                             f"{len(atoms_list)} structure(s)\n\n" + "\n".join(sorted(members)) + "\n")
-    path_zip.parent.mkdir(parents=True, exist_ok=True)
-    path_zip = unique_path(path_zip)
-    with zipfile.ZipFile(path_zip, "x", compression=zipfile.ZIP_DEFLATED) as zf:
+    members["README.txt"] = (
+        f"crystal_lab {__version__} results, saved {stamp}\n"
+        f"{len(atoms_list)} structure(s)\n\n" + "\n".join(sorted(members)) + "\n"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members):
             zf.writestr(name, members[name])
-    return path_zip
+    return write_new(path_zip, buf.getvalue())    # claims the name: two savers never share one

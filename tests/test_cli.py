@@ -278,10 +278,138 @@ def test_sample_runs_never_mix_and_evaluate_reads_one_run(nacl, batio3, tmp_path
     assert "same-2 (" in printed and "already holds a run" in printed and "same-3" in printed
     assert [len(read_structures(p)) for p in (out, tmp_path / "same-2", tmp_path / "same-3")] == [3, 1, 2]
     assert {a.get_chemical_formula() for a in read_structures(out)} == {"ClNa"}
+    (tmp_path / "empty").mkdir()                                          # an empty folder takes a run
+    assert cli.main(["sample", "x", "--out", str(tmp_path / "empty"), "--quiet"]) == 0
+    assert len(read_structures(tmp_path / "empty")) == 2
+
+
+class NeverRun:
+    """A model that must not be loaded or run: the output was refused before."""
+
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("the model was loaded before --out was checked")
+
+
+def _can_create_in(folder: Path) -> bool:
+    try:
+        (folder / ".probe").touch(exist_ok=False)
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+@pytest.fixture
+def unwritable_outs(tmp_path):
+    """--out values that must be refused before the model loads, and words of the refusal."""
+    (tmp_path / "hostname").write_text("a file, like /etc/hostname")
+    ro = tmp_path / "read_only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if _can_create_in(ro):                  # root: file modes do not stop it; sysfs does
+        ro = Path("/sys/fs")
+        if not (ro.is_dir() and not _can_create_in(ro)):
+            pytest.skip("no folder here is read-only to this user")
+    yield [(tmp_path / "hostname", "hostname is a file, not a folder"),
+           (tmp_path / "hostname" / "deeper" / "out", "hostname is a file, not a folder"),
+           (ro, f"creating a file in {ro} failed"),
+           (ro / "new" / "out", f"creating a file in {ro} failed")]
+    (tmp_path / "read_only").chmod(0o755)
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_sample_refuses_an_unwritable_out_before_loading_the_model(tmp_path, monkeypatch, capsys,
+                                                                   unwritable_outs, case):
+    out, words = unwritable_outs[case]
+    monkeypatch.setattr(crystal_lab, "load_model", NeverRun, raising=False)
+    before = sorted(tmp_path.rglob("*"))
+    assert cli.main(["sample", "Na Cl", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crystal-lab sample: error: ") and words in err and err.count("\n") == 1, err
+    assert sorted(tmp_path.rglob("*")) == before                          # no DIR-2 made either
+
+
+@pytest.mark.parametrize("out, written", [
+    ("new/deeper/run", "new/deeper/run"),          # missing parents are made
+    ("empty", "empty"),                            # an empty folder takes the run
+    ("notes", "notes"),                            # so does one without structure files
+    ("done", "done-2"),                            # a folder holding a run: the next free name
+])
+def test_sample_writes_where_it_can(nacl, tmp_path, monkeypatch, capsys, out, written):
+    from crystal_lab.workspace import read_structures, write_structures
+
     (tmp_path / "empty").mkdir()
-    assert cli.fresh_folder(tmp_path / "empty") == tmp_path / "empty"     # an empty folder is fresh
-    (tmp_path / "file").write_text("x")
-    assert cli.fresh_folder(tmp_path / "file") == tmp_path / "file-2"
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("try NaCl")
+    write_structures([nacl], tmp_path / "done")
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": FakeModel([nacl, nacl]),
+                        raising=False)
+    assert cli.main(["sample", "x", "--out", str(tmp_path / out), "--quiet"]) == 0
+    assert f"to {tmp_path / written}" in capsys.readouterr().out
+    assert len(read_structures(tmp_path / written)) == 2
+
+
+def test_sample_from_a_run_checkpoint_says_how_to_export_it(tmp_path, capsys):
+    import torch
+
+    from crystal_lab.model import checkpoint
+    from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
+
+    weights = checkpoint.to_dict(CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)))
+    for name in ("last.pt", "step_500.pt"):
+        torch.save({"model": weights, "ema": weights, "optimizer": {}, "epoch": 2, "step": 8, "rng": {}},
+                   tmp_path / name)
+        assert cli.main(["sample", "Na Cl", "--model", str(tmp_path / name), "--out", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"crystal-lab sample: error: {name} is a training run's checkpoint (epoch 2, "
+                              "step 8), not a weights file: turn it into weights with "
+                              "crystal_lab.training.loop.export(") and err.count("\n") == 1, err
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+def test_sample_refuses_an_empty_out(out, monkeypatch, capsys):
+    monkeypatch.setattr(crystal_lab, "load_model", NeverRun, raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["sample", "Na Cl", "--out", out])
+    assert exit_.value.code == 2 and "--out: must name a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sample_runs_started_together_never_share_a_folder(nacl, tmp_path, monkeypatch, trial):
+    """Real processes, released at once, all writing --out shared: a folder each, whole."""
+    import multiprocessing
+
+    from ase.build import bulk
+
+    from crystal_lab.workspace import read_structures, write_structures
+
+    write_structures([nacl], tmp_path / "warm")                          # imports done before the race
+    fork, n = multiprocessing.get_context("fork"), 4
+    barrier = fork.Barrier(n)
+
+    def run(k):
+        structures = [bulk("Cu", a=3.0 + k)] * (k + 1)
+        monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto":
+                            FakeModel(structures), raising=False)
+        barrier.wait()
+        sys.exit(cli.main(["sample", "Cu", "--out", str(tmp_path / "shared"), "--quiet"]))
+
+    procs = [fork.Process(target=run, args=(k,)) for k in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * n
+    folders = sorted(tmp_path.glob("shared*"))
+    assert [f.name for f in folders] == ["shared"] + [f"shared-{j}" for j in range(2, n + 1)]
+    sizes = set()
+    for folder in folders:                     # each folder holds one run, whole: one writer's
+        got = read_structures(folder)
+        a = {round(x.cell.cellpar()[0] * 2 ** 0.5, 6) for x in got}
+        assert len(a) == 1 and len(got) == round(a.pop() - 3.0) + 1 == len(list(folder.glob("*.cif")))
+        sizes.add(len(got))
+    assert sizes == set(range(1, n + 1))
 
 
 @pytest.mark.parametrize("device, message", [
@@ -323,11 +451,11 @@ def tiny_data(monkeypatch):
     """``crystal-lab train`` on four small crystals instead of a data set read from disk."""
     from ase.build import bulk
 
-    import crystal_lab.training.loop
+    import crystal_lab.training.run
 
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
                   bulk("MgO", "rocksalt", a=4.2)]
-    monkeypatch.setattr(crystal_lab.training.loop, "load_dataset", lambda name, split, limit=None: structures[:limit])
+    monkeypatch.setattr(crystal_lab.training.run, "load_dataset", lambda name, split, limit=None: structures[:limit])
     return ["--hidden", "16", "--layers", "1", "--batch-size", "2", "--device", "cpu"]
 
 
@@ -357,6 +485,124 @@ def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(tiny
                        f"into a new --out folder\n")
         assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
     assert cli.main(["train", *tiny_data, "--epochs", "2", "--out", str(run), "--resume", str(run / "last.pt")]) == 0
+
+
+def test_train_flags_are_train_config_fields():
+    import dataclasses
+
+    from crystal_lab.training.config import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert {dest for dest, _, _ in cli.TRAIN_OPTIONS.values()} - fields == {"resume"}
+
+
+@pytest.fixture
+def recorded_data(monkeypatch):
+    """``crystal-lab train`` on small crystals; records the data set each run asked for."""
+    from ase.build import bulk
+
+    import crystal_lab.training.run
+
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
+                  bulk("MgO", "rocksalt", a=4.2)] * 2
+    asked = []
+
+    def load(name, split, limit=None):
+        asked.append((name, split, limit))
+        return structures[:limit]
+
+    monkeypatch.setattr(crystal_lab.training.run, "load_dataset", load)
+    return asked
+
+
+RUN = ["--data", "perov_5", "--split", "test", "--limit", "6", "--hidden", "16", "--layers", "1",
+       "--batch-size", "2", "--lr", "0.002", "--seed", "4", "--epochs", "2", "--device", "cpu"]
+
+
+def test_a_bare_resume_continues_the_run_it_names(recorded_data, tmp_path, capsys):
+    import torch
+
+    run = tmp_path / "run"
+    assert cli.main(["train", *RUN, "--max-steps", "3", "--out", str(run)]) == 0
+    assert cli.main(["train", "--resume", str(run / "last.pt")]) == 0          # budget spent: nothing more
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
+    assert cli.main(["train", "--resume", str(run / "last.pt"), "--max-steps", "5"]) == 0
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert (state["step"], state["config"]["max_steps"], state["config"]["out_dir"]) == (5, 5, str(run))
+    assert recorded_data == [("perov_5", "test", 6)] * 3
+    assert not (tmp_path / "runs").exists()   # no default folder made on the way
+
+
+@pytest.mark.parametrize("flag, value, recorded", [
+    ("--data", "mp_20", "'perov_5'"), ("--split", "val", "'test'"), ("--limit", "4", "6"),
+    ("--hidden", "32", "16"), ("--layers", "2", "1"), ("--batch-size", "4", "2"), ("--lr", "0.01", "0.002"),
+    ("--seed", "0", "4"), ("--cosine", None, "False"),
+])
+def test_a_resume_flag_that_contradicts_the_run_is_one_line(recorded_data, tmp_path, capsys, flag, value, recorded):
+    run = tmp_path / "run"
+    assert cli.main(["train", *RUN, "--out", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    given = [flag] if value is None else [flag, value]
+    assert cli.main(["train", "--resume", str(run / "last.pt"), "--epochs", "3", *given]) == 2
+    err = capsys.readouterr().err
+    shown = "True" if value is None else repr(value) if flag in ("--data", "--split") else value
+    name = flag[2:].replace("-", "_")
+    assert err == (f"crystal-lab train: error: {flag} {shown} contradicts the run in {run / 'last.pt'}, which "
+                   f"records {name}={recorded}: leave {flag} out to continue the run as it was, or start a "
+                   f"new run\n")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("flag, value", [("--hidden", "32"), ("--layers", "2")])
+def test_hidden_and_layers_under_init_are_honoured_or_refused(recorded_data, tmp_path, capsys, flag, value):
+    import torch
+
+    assert cli.main(["train", *RUN, "--out", str(tmp_path / "a")]) == 0
+    init = ["--init", str(tmp_path / "a" / "last.pt"), "--limit", "4", "--device", "cpu", "--batch-size", "2"]
+    capsys.readouterr()
+    assert cli.main(["train", *init, flag, value, "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"crystal-lab train: error: {flag} {value} contradicts the init weights last.pt, "
+                          f"which records") and err.count("\n") == 1
+    same = {"--hidden": "16", "--layers": "1"}[flag]
+    assert cli.main(["train", *init, flag, same, "--epochs", "1", "--out", str(tmp_path / "c")]) == 0
+    assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["config"]["hidden"] == 16
+
+
+def test_train_refusals_are_one_line_with_exit_2(recorded_data, tmp_path, capsys):
+    from crystal_lab.training.run_files import RunLock
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli.main(["train", *RUN, "--out", str(a)]) == 0
+    assert cli.main(["train", *RUN, "--out", str(b)]) == 0
+    (tmp_path / "file").write_text("x")
+    capsys.readouterr()
+    with RunLock(tmp_path / "held"):   # a live run holds the folder
+        cases = [(["train", *RUN, "--out", str(tmp_path / "held")], "is in use by another training run (pid"),
+                 (["train", "--resume", str(a / "last.pt"), "--out", str(b)], f"{b} holds another training run"),
+                 (["train", *RUN, "--out", str(tmp_path / "file")], "is a file, not a folder"),
+                 (["train", "--resume", str(a / "last.pt"), "--data", "carbon_24"], "--data 'carbon_24' contradicts")]
+        for argv, message in cases:
+            assert cli.main(argv) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("crystal-lab train: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_two_trainings_started_together_into_one_folder_never_share_it(tmp_path):
+    import csv
+
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "crystal_lab.cli", "train", "--data", "perov_5", "--limit", "8", "--hidden", "16",
+            "--layers", "1", "--batch-size", "4", "--epochs", "3", "--device", "cpu", "--out", str(run)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    err = next(e for code, e in results if code == 2)
+    assert err.startswith("crystal-lab train: error: ") and err.count("\n") == 1
+    assert ("in use by another training run" in err) or ("already holds a training run" in err)
+    with open(run / "log.csv") as fh:
+        assert [int(r["step"]) for r in csv.DictReader(fh)] == [2, 4, 6]   # one run's rows only
 
 
 def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, monkeypatch, capsys):

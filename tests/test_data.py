@@ -199,3 +199,45 @@ def test_load_dataset_on_a_broken_file_names_it(tmp_path, small_csv, monkeypatch
 def _write(path, content: bytes):
     path.write_bytes(content)
     return path
+
+
+def test_reading_shows_a_bar_that_ends_cleanly(tmp_path, small_csv, capsys):
+    """``progress=True``: a bar counts the crystals against the expected total; it is closed and
+    cleared (not left half-filled) when the reading stops at ``limit``."""
+    from tqdm import tqdm
+
+    path = _write(tmp_path / "rows.csv", small_csv.encode())
+    quiet = read_csv(path, limit=4)
+    assert capsys.readouterr().err == ""
+    shown = read_csv(path, limit=4, progress=True, total=6)
+    err = capsys.readouterr().err
+    assert "reading rows.csv" in err and "/4" in err          # the bar, out of limit rows
+    assert [a.info["material_id"] for a in shown] == [a.info["material_id"] for a in quiet]
+    assert not list(tqdm._instances)                          # closed, none left running
+    read_csv(path, progress=True, total=6)
+    err = capsys.readouterr().err
+    assert "/6 " in err and err.endswith("\r")                  # out of all rows, then cleared
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"limit": -1}, ValueError, r"limit must be a whole number >= 1 \(or None for all\), got -1"),
+    ({"limit": 0}, ValueError, "limit must be a whole number >= 1"),
+    ({"limit": 2.5}, TypeError, "limit must be a whole number >= 1 .*got 2.5"),
+    ({"limit": "3"}, TypeError, "limit must be a whole number >= 1 .*got '3'"),
+    ({"limit": True}, TypeError, "limit must be a whole number"),
+    ({"limit": 3, "seed": -1}, ValueError, r"seed must be a whole number in \[0, 9223372036854775807\]"),
+    ({"limit": 3, "seed": 1.5}, TypeError, "seed must be a whole number"),
+    ({"limit": 3, "seed": 2**64}, ValueError, "seed must be a whole number in"),
+])
+def test_bad_limits_and_seeds_are_refused_before_the_file_is_read(monkeypatch, kwargs, error, message):
+    """One line each, before any slow parsing (the file is never looked up)."""
+    monkeypatch.setattr(data, "dataset_path", lambda *a, **k: pytest.fail("the file was looked up"))
+    with pytest.raises(error, match=message) as err:
+        load_dataset("mp_20", "train", **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_read_csv_refuses_a_bad_limit(tmp_path):
+    with pytest.raises(ValueError, match="limit must be a whole number >= 1"):
+        read_csv(tmp_path / "missing.csv", limit=-1)
+    assert len(load_dataset("perov_5", "val", limit=np.int64(2))) == 2

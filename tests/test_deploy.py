@@ -11,6 +11,7 @@ The load test that starts real hubs is ``make loadtest`` (benchmarks/loadtest/).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -320,3 +321,83 @@ def test_collect_results_downloads_every_running_students_zips(tmp_path, monkeyp
     assert (tmp_path / "ada/crystal_lab_workspace/run1.zip").read_text() == \
         "ada:crystal_lab_workspace/run1.zip"
     assert set(seen_tokens) == {"token secret"}
+
+
+# --------------------------------------------------------------------------- workshop size
+# The notebooks switch to a tiny size when CRYSTAL_LAB_CI=1. Only the test command sets it:
+# every way a class starts the course (make lab, crystal-lab lab / start, Binder, the hubs)
+# gives the notebooks their workshop defaults, even from a shell where a test run left it set.
+CI_SIZE = "CRYSTAL_LAB_CI"
+
+# a stand-in for .venv/bin/crystal-lab: the real command line interface, with its JupyterLab
+# launch replaced by a dump of the environment the server (and so every kernel) would get
+_RECORDING_CLI = """#!{python}
+import json, sys
+from crystal_lab import cli
+def record(cmd, env):
+    json.dump({{"cmd": cmd, "env": env}}, open({out!r}, "w"))
+    return 0
+cli.subprocess.call = record
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_make_lab_kernels_get_no_ci_size(tmp_path):
+    """``make lab`` (the README's main command) runs its real recipe: make's environment goes
+    through the real ``crystal-lab lab`` to the JupyterLab server its kernels inherit."""
+    bin_dir, out = tmp_path / "bin", tmp_path / "lab.json"
+    bin_dir.mkdir()
+    script = bin_dir / "crystal-lab"
+    script.write_text(_RECORDING_CLI.format(python=sys.executable, out=str(out)))
+    script.chmod(0o755)
+    stamp = tmp_path / "installed"   # newer than pyproject.toml: make installs nothing
+    stamp.touch()
+    env = {**os.environ, CI_SIZE: "1", "PYTHONPATH": str(REPO)}   # left over from a test run
+    run = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "lab",
+                          f"BIN={bin_dir}", f"STAMP={stamp}"], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    launched = json.loads(out.read_text())
+    assert "jupyterlab" in launched["cmd"]
+    assert CI_SIZE not in launched["env"], "make lab's kernels would run the notebooks at CI size"
+    assert launched["env"]["OMP_NUM_THREADS"] == "1"
+    assert "workshop defaults" in run.stderr   # the dropped switch is said, once
+
+
+def test_only_the_test_commands_set_the_ci_size():
+    makefile = (REPO / "Makefile").read_text()
+    exported = [line for line in makefile.splitlines()
+                if re.match(rf"\s*export\s+{CI_SIZE}\b", line)]
+    assert not exported, f"the Makefile exports the CI size to every target: {exported}"
+    dry = {target: subprocess.run(["make", "--no-print-directory", "-n", "-C", str(REPO), target,
+                                   "-o", ".venv/.crystal-lab-installed", "CRYSTAL_LAB_CHROMIUM=/bin/sh"],
+                                  env={k: v for k, v in os.environ.items() if k != CI_SIZE},
+                                  capture_output=True, text=True, timeout=60, check=True).stdout
+           for target in ("lab", "test")}
+    assert f"{CI_SIZE}=1" not in dry["lab"]
+    assert f"{CI_SIZE}=1" in next(line for line in dry["test"].splitlines() if "pytest" in line)
+    assert re.search(rf"^export {CI_SIZE}=1$", (REPO / ".ci" / "run").read_text(), re.MULTILINE)
+
+
+@pytest.mark.parametrize("command", ["lab", "start"])
+def test_crystal_lab_lab_and_start_drop_a_leftover_ci_size(command, tmp_path, monkeypatch):
+    from crystal_lab import cli
+    seen = {}
+    monkeypatch.setenv(CI_SIZE, "1")
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, env: seen.update(env) or 0)
+    where = ["--dir", str(REPO / "notebooks")] if command == "lab" else [str(tmp_path / "ws")]
+    assert cli.main([command, *where]) == 0
+    assert seen and CI_SIZE not in seen
+
+
+def test_binder_and_the_hubs_give_workshop_defaults(z2jh, monkeypatch):
+    start = (REPO / "binder" / "start").read_text()
+    assert re.search(rf"^unset {CI_SIZE}$", start, re.MULTILINE)
+    assert CI_SIZE not in (REPO / "binder" / "postBuild").read_text()
+    monkeypatch.setenv(CI_SIZE, "1")
+    hubs = [_configured(), _exec_config(DEPLOY / "jupyterhub_config.py", monkeypatch),
+            _exec_config(DEPLOY / "tljh" / "crystal_lab_config.py", monkeypatch)]
+    for c in hubs:
+        assert CI_SIZE not in c.Spawner.environment
+        assert CI_SIZE not in (c.Spawner.env_keep if "env_keep" in c.Spawner else [])
+    assert CI_SIZE not in z2jh["singleuser"]["extraEnv"]

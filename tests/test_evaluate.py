@@ -1,4 +1,5 @@
-"""Evaluation metrics on known cases: validity, uniqueness, novelty, matching, summary, dashboard."""
+"""Evaluation metrics on known cases: validity, uniqueness, novelty, matching, summary,
+dashboard."""
 from __future__ import annotations
 
 import numpy as np
@@ -184,6 +185,37 @@ def test_match_rate_is_diffcsp_style():
         ev.match_rate(preds, targets[:2])
 
 
+@pytest.mark.parametrize("prediction,target,rate", [
+    (rocksalt(), rocksalt(), 1.0),                   # issue 29.6: was 0.0 over n=2 "pairs" (atoms)
+    (rocksalt(5.66), to_structure(rocksalt()), 1.0),  # an Atoms against a Structure
+    (cscl_type(), rocksalt(), 0.0),                   # a polymorph: one pair, not matched
+    (_rutile(), to_structure(_rutile(4.62)), 1.0),      # a slightly larger rutile
+])
+def test_match_rate_of_one_structure_each_is_one_pair(prediction, target, rate):
+    out = ev.match_rate(prediction, target)
+    assert out["n"] == 1 and out["match_rate"] == rate, out
+
+
+def test_match_rate_refuses_one_structure_against_a_list():
+    for prediction, targets in ((rocksalt(), [rocksalt(), rocksalt()]), ([rocksalt()], rocksalt())):
+        with pytest.raises(ValueError, match="give one structure each, or two lists"):
+            ev.match_rate(prediction, targets)
+
+
+@pytest.mark.parametrize("metric", [
+    lambda d: ev.summarize(d, reference=[], stability=False, progress=False),
+    ev.validity, ev.structural_validity, ev.uniqueness, ev.novelty,
+    lambda d: ev.match(d, rocksalt()), lambda d: ev.chgnet_energy(d, progress=False),
+])
+def test_a_dict_is_refused_never_scored_by_its_keys(metric):
+    """Issue 29.6: summarize of a dict scored its keys (strings) as invalid structures."""
+    batch = {"rock salt": rocksalt(), "cesium chloride": cscl_type()}
+    with pytest.raises(TypeError, match=r"got a dict: pass list\(d.values\(\)\)"):
+        metric(batch)
+    summary = ev.summarize(list(batch.values()), reference=[], stability=False, progress=False)
+    assert summary.table["valid"].tolist() == [True, True]   # the values, as the message says
+
+
 # ---------------------------------------------------------------------------------- summary
 
 def test_summary_without_stability(tmp_path):
@@ -202,7 +234,7 @@ def test_summary_without_stability(tmp_path):
     assert "0.30 Å apart" in table.loc[3, "reason"] and "SMACT" in table.loc[4, "reason"]
     assert rates["n_valid"] == 3 and rates["validity"] == pytest.approx(0.6)
     assert rates["uniqueness"] == pytest.approx(0.6) and rates["n_novel"] == 2
-    assert np.isnan(rates["sun"]) and not table["stable"].any()
+    assert np.isnan(rates["sun"]) and (table["stable_verdict"] == "unknown").all()
     assert "E_hull" not in summary.text()
     path = summary.save(tmp_path / "summary.csv")
     with open(path) as fh:
@@ -255,7 +287,9 @@ def test_bad_structures_get_a_reason_each_and_never_stop_the_batch():
 def test_empty_batch_gives_an_empty_summary():
     summary = ev.summarize([])
     assert summary.rates["n"] == 0 and len(summary.table) == 0
-    assert "hull_complete" in summary.table.columns and "missing_subsystems" in summary.table.columns
+    assert (
+        "hull_complete" in summary.table.columns and "missing_subsystems" in summary.table.columns
+    )
     assert np.isnan(summary.rates["validity"])
     assert summary.text().startswith("0 structures")
 
@@ -327,7 +361,7 @@ def test_dashboard_table_sorting_selection_and_save(tmp_path):
         assert "Fm-3m" in fh.read()
 
 
-# ---------------------------------------------------------------------------------- the bad-row class
+# -------------------------------------------------------------------------------- the bad-row class
 
 def disordered() -> Structure:
     from pymatgen.core import Lattice
@@ -369,7 +403,7 @@ def test_every_bad_kind_gets_a_reason_and_the_good_rows_are_still_scored():
     good = list(range(0, 2 * len(BAD_ROWS), 2)) + [len(batch) - 1]
     bad = list(range(1, 2 * len(BAD_ROWS), 2))
     assert table.loc[good, "valid"].all() and not table.loc[bad, "valid"].any()
-    for i, (_, words) in zip(bad, BAD_ROWS):
+    for i, (_, words) in zip(bad, BAD_ROWS, strict=True):
         assert words in table.loc[i, "reason"], (i, table.loc[i, "reason"])
         assert not table.loc[i, "unique"] and not table.loc[i, "novel"]
     # the rock salts are one crystal; rutile is new
@@ -384,14 +418,16 @@ def test_the_single_metrics_give_bad_rows_a_verdict_and_keep_the_rest():
     struct = ev.structural_validity(batch)
     comp = ev.smact_validity(batch)
     assert [v.valid for v in struct] == [True, False] * n_bad + [True]
-    for v, (_, words) in zip(struct[1::2], BAD_ROWS):
+    for v, (_, words) in zip(struct[1::2], BAD_ROWS, strict=True):
         assert not v and words in v.reason
     assert all(comp[0::2])
     assert not comp[3] and "disordered" in comp[3].reason
     assert comp[7].valid  # a NaN structure still has a composition: NaCl is charge balanced
     labels = ev.duplicate_groups(batch)
     assert labels[1::2][:n_bad] == [-1] * n_bad and labels[0] == 0 and labels[2] == 0
-    assert ev.is_unique(batch).count(True) == 2 and ev.uniqueness(batch) == pytest.approx(2 / len(batch))
+    assert ev.is_unique(batch).count(True) == 2 and ev.uniqueness(batch) == pytest.approx(
+        2 / len(batch)
+    )
     novel = ev.is_novel(batch, reference=[rocksalt()])
     assert novel == [False, False] * n_bad + [True]
     targets = [rocksalt()] * len(batch)
@@ -516,7 +552,7 @@ def test_summarize_converts_each_structure_once(monkeypatch):
     assert all(any(c is b for c in conversions) for b in batch)
 
 
-# ---------------------------------------------------------------------------------- nonsense numbers
+# --------------------------------------------------------------------------------- nonsense numbers
 
 @pytest.mark.parametrize("kwargs,words", [
     ({"volume_per_atom": -5}, "volume_per_atom"), ({"volume_per_atom": 0}, "volume_per_atom"),
@@ -571,7 +607,9 @@ def test_a_summary_displays_as_its_report():
     assert repr(summary).startswith("<Summary: 2 structures") and "DataFrame" not in repr(summary)
     assert summary.report() == summary.text() == str(summary)
     assert "valid:      2  (100.0 %)" in summary.text()
-    assert "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()
+    assert (
+        "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()
+    )
 
 
 @pytest.mark.parametrize("viewer", ["plotly", "nglview"])
@@ -618,3 +656,67 @@ def test_bad_reference_rows_are_never_candidates():
 
     index = reference_index(reference)
     assert sorted(i for i, _ in index.skipped) == [0, 1, 2]  # flat: found when NaCl was matched
+
+
+# ------------------------------------------------------------------------- one formula, one verdict
+
+def _perovskite_written_backwards() -> Atoms:
+    return Atoms("O3TiBa", cell=[4.0] * 3, pbc=True, scaled_positions=[
+        [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 0]])
+
+
+def test_every_output_writes_formulas_as_chemists_do(tmp_path):
+    """Issue 30.6: the evaluation table, the dashboard, CIF names, reference phases and reasons
+    all use crystal_lab.structures.formula (BaTiO3, Li3PS2Cl2), never Hill order or groups."""
+    from crystal_lab.workspace import structure_file_names
+
+    argyrodite_like = Atoms("Cl2S2PLi3", cell=[6.0] * 3, pbc=True,
+                            scaled_positions=np.random.default_rng(3).uniform(0, 1, (8, 3)))
+    batch = [_perovskite_written_backwards(), argyrodite_like, Atoms("Cl2Na", cell=[6.0] * 3,
+             pbc=True, scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]])]
+    summary = ev.summarize(batch, reference=[], stability=False, progress=False)
+    assert summary.table["formula"].tolist() == ["BaTiO3", "Li3PS2Cl2", "NaCl2"]
+    assert summary.table.loc[2, "reason"].startswith("NaCl2: no charge-neutral")
+    dash = EvaluationDashboard(batch, summary=summary, viewer="plotly")
+    assert dash.formulas == ["BaTiO3", "Li3PS2Cl2", "NaCl2"]
+    assert "BaTiO3" in dash.table_html_text() and "BaO3Ti" not in dash.table_html_text()
+    assert structure_file_names(batch) == ["000_BaTiO3.cif", "001_Li3PS2Cl2.cif",
+                                           "002_NaCl2.cif"]
+    names = [e.name for e in ev.reference_table().entries(["Li", "Co", "O"])]
+    assert "LiCo2O4" in names and not any("(" in n for n in names)  # pymatgen: Li(CoO2)2
+
+
+def test_stability_is_said_once_in_the_table_the_dashboard_and_the_saved_results(tmp_path):
+    """Issue 28.5: one stability column (yes / no / unknown), not a boolean beside a verdict."""
+    import zipfile
+    from pathlib import Path
+
+    from crystal_lab.workspace import save_results
+
+    summary = ev.summarize([rocksalt()], reference=[], stability=False, progress=False)
+    table = summary.table
+    stability_columns = [c for c in table.columns if c.startswith("stable")]
+    assert stability_columns == ["stable_verdict", "stable_note"]   # the verdict and why
+    assert set(table["stable_verdict"]) <= {"yes", "no", "unknown"}
+    dash = EvaluationDashboard([rocksalt()], summary=summary, viewer="plotly")
+    assert dash.table_html_text().count(">stable<") == 1
+    saved = save_results(tmp_path / "r.zip", [rocksalt()], table=table)
+    with zipfile.ZipFile(saved) as zf:
+        header = zf.read("evaluation.csv").decode().splitlines()[0].split(",")
+    assert [c for c in header if c.startswith("stable")] == ["stable_verdict", "stable_note"]
+    csv_lines = Path(summary.save(tmp_path / "t.csv")).read_text().splitlines()
+    csv_header = csv_lines[1].split(",")   # line 0: the rates as a comment
+    assert [c for c in csv_header if c.startswith("stable")] == ["stable_verdict", "stable_note"]
+
+
+def test_no_function_shadows_its_module():
+    """Issue 28.5: ``import crystal_lab.evaluate.<m>`` is the module for every submodule m."""
+    import importlib
+    import pkgutil
+    import types
+
+    for info in pkgutil.iter_modules(ev.__path__):
+        module = importlib.import_module(f"crystal_lab.evaluate.{info.name}")
+        assert getattr(ev, info.name, module) is module, info.name
+        assert not callable(getattr(module, info.name, None)), info.name
+        assert isinstance(module, types.ModuleType)

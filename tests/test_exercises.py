@@ -112,6 +112,7 @@ def test_solution_locked_then_unlocked_by_env_or_file(locked, monkeypatch, capsy
     solution("nb02.wrap")
     out = capsys.readouterr().out
     assert "locked" in out and "np.mod" not in out
+    assert "<" not in out and "Hint block" in out   # plain text: no HTML tag printed literally
     monkeypatch.setenv(exercises.INSTRUCTOR_ENV, "1")
     solution("nb02.wrap")
     assert "np.mod" in capsys.readouterr().out

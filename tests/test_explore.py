@@ -52,6 +52,9 @@ def test_cell_sizes_and_prompts():
     assert n_atoms_options("NaCl", max_atoms=6) == [2, 4, 6]
     assert prompt_for("Li6 P2 S8") == "Li3PS4"
     assert prompt_for("P1 S2 Cl2") == "PS2Cl2"   # not pymatgen's grouped "P(SCl)2"
+    # as a chemist writes it, whatever order the composition came in
+    assert prompt_for("Cl2 S2 P1") == "PS2Cl2" and prompt_for("Cl2 Li3 S2 P1") == "Li3PS2Cl2"
+    assert prompt_for("O3 Ti1 Ba1") == "BaTiO3" and prompt_for("Cl1 Na1") == "NaCl"
 
 
 def test_every_li_p_s_cl_prompt_parses():

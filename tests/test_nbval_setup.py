@@ -94,3 +94,35 @@ def test_nbval_passes_notebooks_stored_without_widget_views_or_figures(tmp_path,
     out = _nbval(tmp_path, "stripped.ipynb", "changed.ipynb")
     assert re.search(r"\b1 failed, 5 passed\b", out), out[-3000:]
     assert "changed.ipynb::Cell 2" in out.split("short test summary")[-1], out[-3000:]
+
+
+# --------------------------------------------------------------------------- two sizes
+COURSE = sorted((TESTS.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _parameters(path: Path, ci: str | None) -> dict:
+    """The names a notebook's ``parameters`` cell defines, run with ``CRYSTAL_LAB_CI=ci``."""
+    nb = nbformat.read(path, as_version=4)
+    (source,) = [c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    saved = os.environ.pop("CRYSTAL_LAB_CI", None)
+    try:
+        if ci is not None:
+            os.environ["CRYSTAL_LAB_CI"] = ci
+        scope: dict = {}
+        exec(compile(source, str(path), "exec"), scope)  # noqa: S102 - the shipped cell
+    finally:
+        os.environ.pop("CRYSTAL_LAB_CI", None)
+        if saved is not None:
+            os.environ["CRYSTAL_LAB_CI"] = saved
+    return {k: v for k, v in scope.items() if not k.startswith("_") and k != "os"}
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_every_notebook_has_workshop_defaults_and_a_ci_size(path):
+    """One papermill ``parameters`` cell: the workshop defaults unless ``CRYSTAL_LAB_CI=1`` (what
+    ``make lab``'s kernels get: no variable), and a smaller CI size with it."""
+    workshop, ci = _parameters(path, None), _parameters(path, "1")
+    assert workshop["CI"] is False and ci["CI"] is True
+    assert _parameters(path, "0") == workshop
+    assert set(workshop) == set(ci)
+    assert any(workshop[k] != ci[k] for k in workshop if k != "CI")

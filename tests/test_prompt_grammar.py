@@ -75,8 +75,8 @@ def test_normal_form_round_trips(prompt):
 
 
 def test_split_prompt():
-    assert split_prompt("cubic BaTiO3 Ef=-1.5") == ("BaTiO3", "cubic", -1.5)
-    assert split_prompt("Li P S Cl") == ("Li P S Cl", None, None)
+    assert split_prompt("cubic BaTiO3 Ef=-1.5") == (("BaTiO3",), "cubic", -1.5)
+    assert split_prompt("Li P S Cl") == (("Li", "P", "S", "Cl"), None, None)
 
 
 @pytest.mark.parametrize("prompt, kwargs, message", [

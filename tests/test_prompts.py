@@ -128,3 +128,76 @@ def test_elements_smact_does_not_know_are_not_balanced_and_described(formula):
     counts = formula_unit(formula)
     assert charge_balanced(counts) is (len(counts) == 1)      # one element is always "balanced"
     assert describe_prompt(formula, max_atoms=10**3).startswith("Formula")
+
+
+@pytest.fixture
+def splits(monkeypatch):
+    """Count how often a prompt text is split into words (the start of every parse)."""
+    from crystal_lab import prompts
+
+    calls = []
+    real = prompts.split_prompt
+
+    def counted(text):
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(prompts, "split_prompt", counted)
+    return calls
+
+
+@pytest.mark.parametrize("text, n_atoms, overrides, expected", [
+    ("BaTiO3", 10, {}, {"counts": {"Ba": 2, "Ti": 2, "O": 6}, "n_atoms": 10}),
+    ("Ba2Ti2O6", 5, {}, {"counts": {"Ba": 1, "Ti": 1, "O": 3}, "n_atoms": 5}),
+    ("ba ti o", 7, {"crystal_system": "cubic"}, {"n_atoms": 7, "crystal_system": "cubic"}),
+    ("cubic Li P S Cl Ef=-1", None, {"formation_energy": -2.0},
+     {"formation_energy": -2.0, "crystal_system": "cubic"}),
+    ("", 4, {"crystal_system": "hexagonal"}, {"kind": "unconditional", "n_atoms": 4}),
+])
+def test_a_condition_is_never_parsed_again(splits, text, n_atoms, overrides, expected):
+    """as_condition applies n_atoms and the overrides to a Condition without re-reading its
+    text, and gives what parsing the text with them gives."""
+    from crystal_lab.prompts import as_condition
+
+    cond = parse_prompt(text)
+    assert len(splits) == 1
+    again = as_condition(cond, n_atoms=n_atoms, **overrides)
+    described = describe_prompt(cond, n_atoms=n_atoms, **overrides)
+    assert len(splits) == 1                       # neither parsed the text again
+    assert again == parse_prompt(text, n_atoms=n_atoms, **overrides)
+    assert described == describe_prompt(text, n_atoms=n_atoms, **overrides)
+    for name, value in expected.items():
+        assert getattr(again, name) == value
+
+
+@pytest.mark.parametrize("text, n_atoms, max_atoms, message", [
+    ("BaTiO3", 4, 20, "does not divide n_atoms=4"),
+    ("Li P S Cl", 3, 20, "4 elements cannot fit in n_atoms=3"),
+    ("Ba Ti O", 30, 20, "above the model's maximum of 20"),
+    ("Ba8Ti8O24", None, 20, "above the model's maximum of 20"),
+])
+def test_a_condition_is_checked_like_its_text(text, n_atoms, max_atoms, message):
+    """A Condition parsed for a larger model, or resized, gets the message its text would."""
+    from crystal_lab.prompts import as_condition
+
+    cond = parse_prompt(text, max_atoms=10**3)
+    with pytest.raises(PromptError, match=message):
+        as_condition(cond, n_atoms=n_atoms, max_atoms=max_atoms)
+    with pytest.raises(PromptError, match=message):
+        parse_prompt(text, n_atoms=n_atoms, max_atoms=max_atoms)
+
+
+def test_sample_and_check_split_a_text_once_and_a_condition_never(splits):
+    import torch
+
+    from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
+
+    torch.manual_seed(0)
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)).eval()
+    model.sample("cubic Ba Ti O", n_atoms=5, steps=2, seed=0, progress=False)
+    assert splits == ["cubic Ba Ti O"]
+    cond = model.check("BaTiO3")
+    assert len(splits) == 2
+    out = model.sample(cond, n_atoms=10, crystal_system="tetragonal", steps=2, seed=0, progress=False)
+    assert len(splits) == 2
+    assert out[0].get_chemical_formula() == "Ba2O6Ti2" and out[0].info["crystal_system"] == "tetragonal"

@@ -16,7 +16,7 @@ from ase.build import bulk
 from pymatgen.core import Structure
 
 from crystal_lab import evaluate as ev
-from crystal_lab.evaluate.reference_table import ReferenceTable, subsystems
+from crystal_lab.evaluate.reference_phases import ReferenceTable, subsystems
 from crystal_lab.structures import to_structure
 from crystal_lab.view import EvaluationDashboard
 
@@ -36,7 +36,7 @@ def cubic_srtio3(a: float = 3.91) -> Atoms:
 def tiny_table(tmp_path, rows):
     """An npz in the shipped layout from (material_id, split, formula, n_atoms, e_per_atom)."""
     path = tmp_path / "table.npz"
-    cols = list(zip(*rows))
+    cols = list(zip(*rows, strict=True))
     np.savez(path, material_id=np.array(cols[0]), split=np.array(cols[1]),
              formula=np.array(cols[2]), n_atoms=np.array(cols[3], dtype=np.int16),
              e_per_atom=np.array(cols[4], dtype=np.float32),
@@ -160,13 +160,13 @@ def test_stability_relaxes_only_the_evaluated_structure(monkeypatch):
     calls = []
     original = hull_module.relax_one
 
-    def counting(atoms, *args, **kwargs):
-        calls.append(atoms.get_chemical_formula())
-        return original(atoms, *args, **kwargs)
+    def counting(row, *args, **kwargs):
+        calls.append(row.formula)   # the evaluated row, read once
+        return original(row, *args, **kwargs)
 
     monkeypatch.setattr(hull_module, "relax_one", counting)
     result = ev.stability(cubic_srtio3(), steps=20, progress=False)
-    assert calls == ["O3SrTi"]  # one relaxation: the structure, no reference phase
+    assert calls == ["SrTiO3"]  # one relaxation: the structure, no reference phase
     assert np.isfinite(result.e_above_hull)
 
 
@@ -194,13 +194,13 @@ def test_rock_salt_licl_against_a_val_only_table_is_flagged_not_ranked():
     summary = ev.summarize([licl], reference=[rocksalt()], hull="val", progress=False)
     row = summary.table.iloc[0]
     assert not row["hull_complete"] and row["missing_subsystems"] == ["Cl-Li"]
-    assert not row["stable"] and row["stable_uncertain"] and not row["sun"]
-    assert row["stable_verdict"] == "unknown"
+    assert row["stable_verdict"] == "unknown" and not row["sun"]
+    assert summary.rates["n_stable_uncertain"] == 1       # below the cut, yet unknown
     assert row["stable_note"].startswith("unknown: the reference table has no compound of Cl-Li")
     assert summary.rates["n_sun"] == 0 and summary.rates["n_sun_uncertain"] == 1
     assert "stable yes / no / unknown: 0 / 0 / 1" in summary.text()
     full = ev.summarize([licl], reference=[rocksalt()], progress=False)
-    assert full.table.iloc[0]["hull_complete"] and full.table.iloc[0]["stable"]
+    assert full.table.iloc[0]["hull_complete"]
     assert full.table.iloc[0]["stable_verdict"] == "yes"
 
 
@@ -220,7 +220,6 @@ def test_summary_and_dashboard_place_generated_structures_on_the_phase_diagram(t
              Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[5, 5, 5], pbc=True)]
     summary = ev.summarize(batch, reference=[rocksalt()], steps=60, progress=False)
     table, rates = summary
-    assert table["stable"].tolist() == [True, False, True, False]
     assert table["sun"].tolist() == [False, False, True, False]  # rock salt is not novel
     assert table["hull_complete"].tolist()[:3] == [True, True, True]
     assert table["hull_complete"].isna().tolist() == [False, False, False, True]  # not evaluated
@@ -285,7 +284,6 @@ def test_batio3_reads_unknown_because_the_table_has_no_ba_ti_compound():
     assert table["stable_verdict"].tolist() == ["unknown", "yes"]
     assert table.loc[0, "stable_note"].startswith(
         "unknown: the reference table has no compound of Ba-Ti")
-    assert table["stable"].tolist() == [False, True]
     assert (rates["n_stable"], rates["n_stable_no"], rates["n_stable_unknown"]) == (1, 0, 1)
     assert "stable yes / no / unknown: 1 / 0 / 1" in summary.text()
     no_chgnet = ev.summarize([rocksalt()], reference=[rocksalt()], stability=False,
@@ -347,3 +345,56 @@ def test_relaxation_steps_are_capped_with_an_estimate():
         with pytest.raises(ValueError, match="the cap is"):
             ev.relax(rocksalt(), steps=steps, progress=False)
     assert ev.StabilitySettings(steps=MAX_RELAX_STEPS).steps == MAX_RELAX_STEPS
+
+
+# ---------------------------------------------------------------------------------- converted once
+
+def _count_calls(monkeypatch, module_name: str, name: str, key) -> dict:
+    """Count calls of ``module.name`` by ``key(first argument)``, wherever crystal_lab imported
+    it."""
+    import sys
+
+    counts: dict = {}
+    original = getattr(importlib.import_module(module_name), name)
+
+    def counting(x, *args, **kwargs):
+        k = key(x)
+        counts[k] = counts.get(k, 0) + 1
+        return original(x, *args, **kwargs)
+
+    for mod_name, module in list(sys.modules.items()):
+        if mod_name.startswith("crystal_lab") and getattr(module, name, None) is original:
+            monkeypatch.setattr(module, name, counting)
+    return counts
+
+
+def test_summarize_and_the_dashboard_read_convert_and_validate_each_structure_once(monkeypatch):
+    """Issue 28.3: over a whole summarize with stability on (relaxation included) and the
+    dashboard built on it, each input is read once (``unreadable_reason``, ``symbols_of``),
+    converted to pymatgen once, and validated once (structural and compositional)."""
+    batch = [rocksalt(), cubic_srtio3(),
+             Atoms("NaCl", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[5, 5, 5], pbc=True)]
+    ids = {id(a): k for k, a in enumerate(batch)}
+
+    def which(x):   # an input (by identity), a Row of one, or anything else
+        return ids.get(id(getattr(x, "original", x)), "other")
+
+    conversions = _count_calls(monkeypatch, "crystal_lab.structures", "to_structure",
+                               lambda x: which(x) if isinstance(x, Atoms) else "not Atoms")
+    reads = _count_calls(monkeypatch, "crystal_lab.structures", "unreadable_reason", which)
+    symbols = _count_calls(monkeypatch, "crystal_lab.structures", "symbols_of", which)
+    structural = _count_calls(monkeypatch, "crystal_lab.evaluate.validation", "check_structure",
+                              which)
+    compositional = _count_calls(monkeypatch, "crystal_lab.evaluate.validation",
+                                 "check_composition", which)
+    dash = EvaluationDashboard(batch, reference=[], stability=True, steps=5, viewer="plotly")
+    table = dash.summary.table
+    assert table["valid"].tolist() == [True, True, False]
+    assert np.isfinite(table["e_above_hull"][:2]).all()          # CHGNet ran on the valid two
+    assert all(r.info["relax_steps"] <= 5 for r in dash.summary.relaxed[:2])
+    assert dash.chemical_systems() == ["Cl-Na", "O-Sr-Ti"]
+    assert dash.phase_diagram_figure("Cl-Na").data                # the hull reads the rows too
+    once = {0: 1, 1: 1, 2: 1}
+    assert {k: v for k, v in conversions.items() if k != "not Atoms"} == once, conversions
+    assert reads == once and symbols == once, (reads, symbols)
+    assert structural == once and compositional == once, (structural, compositional)

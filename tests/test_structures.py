@@ -134,3 +134,46 @@ def test_write_cif_refuses_what_a_cif_cannot_hold(nacl, tmp_path, make, words):
     with pytest.raises(ValueError, match=f"cannot write a CIF: .*{words}"):
         write_cif(make(nacl), tmp_path / "x.cif")
     assert not (tmp_path / "x.cif").exists()
+
+
+@pytest.mark.parametrize("given,reduced,whole", [
+    (Atoms("O3TiBa"), "BaTiO3", "BaTiO3"),              # ASE's Hill order would say BaO3Ti
+    (Atoms("ClNa"), "NaCl", "NaCl"),                    # ASE: ClNa
+    (Atoms("O4Ti2"), "TiO2", "Ti2O4"),                  # ASE: O4Ti2
+    (Atoms("OTi2"), "Ti2O", "Ti2O"),
+    (Atoms("Cl2S2PLi3"), "Li3PS2Cl2", "Li3PS2Cl2"),     # pymatgen's reduced_formula: Li3P(SCl)2
+    ("Li6P2S4Cl4", "Li3PS2Cl2", "Li6P2S4Cl4"),
+    ({"O": 3, "Ti": 1, "Sr": 1}, "SrTiO3", "SrTiO3"),
+    (["Cl", "Na", "Cl", "Na"], "NaCl", "Na2Cl2"),
+])
+def test_formulas_as_chemists_write_them(given, reduced, whole):
+    """Issue 30.6: the one formula function writes cations first (pymatgen's electronegativity
+    order), never ASE's Hill order nor pymatgen's grouped polyanions."""
+    from pymatgen.core import Composition
+
+    assert formula(given) == reduced
+    assert formula(given, reduce=False) == whole
+    assert formula(Composition(whole)) == reduced              # a Composition reads the same
+    if isinstance(given, Atoms):
+        given.cell, given.pbc = [6, 6, 6], True
+        given.positions = np.random.default_rng(0).uniform(0, 6, (len(given), 3))
+        assert formula(to_structure(given)) == reduced         # a Structure reads the same
+        assert formula(given) != given.get_chemical_formula()  # not ASE's Hill order
+
+
+def test_the_view_has_no_formula_of_its_own():
+    from crystal_lab import view
+    from crystal_lab.view import facts
+
+    assert not hasattr(facts, "formula") or facts.formula is formula
+    with pytest.raises(AttributeError):
+        view.formula  # noqa: B018 -- the one formula is crystal_lab.structures.formula
+    perovskite = Atoms("O3TiBa", cell=[4, 4, 4], pbc=True, scaled_positions=[
+        [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 0]])
+    assert facts.describe(perovskite)["formula"] == "BaTiO3"
+
+
+def test_a_dict_is_not_a_list_of_structures(nacl):
+    with pytest.raises(TypeError, match=r"got a dict: pass list\(d.values\(\)\)"):
+        as_list({"a": nacl})
+    assert as_list({"a": nacl}.values()) == [nacl]

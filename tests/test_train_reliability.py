@@ -20,15 +20,9 @@ import torch
 import tqdm.std
 from ase.build import bulk
 
-from crystal_lab.training.loop import (
-    BUCKETS,
-    TensorData,
-    atomic_save,
-    batch_width,
-    batches,
-    read_log,
-    train,
-)
+from crystal_lab.training.batches import BUCKETS, TensorData, batch_width, batches
+from crystal_lab.training.loop import read_log, train
+from crystal_lab.training.run_files import atomic_save
 
 STRUCTURES = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43),
               bulk("Cu", "fcc", a=3.6), bulk("MgO", "rocksalt", a=4.2)]
@@ -175,7 +169,7 @@ def test_a_max_steps_stop_ends_its_one_bar_full(tmp_path, bars, max_steps):
 
 
 def test_a_run_that_fails_leaves_its_bar_unfinished(tmp_path, bars, monkeypatch):
-    import crystal_lab.training.loop as tr
+    import crystal_lab.training.run as tr
 
     calls = []
 
@@ -240,7 +234,8 @@ def test_a_signal_saves_a_checkpoint_and_a_second_run_into_the_folder_is_refused
     assert state["step"] >= 10   # beyond the first epoch's log row: the interrupted epoch's steps too
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
     # the lock went with the process: the run resumes in the same folder
-    train(structures=STRUCTURES, epochs=state["epoch"] + 1, out_dir=tmp_path, resume=tmp_path / "last.pt", **TINY)
+    again = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 10   # the run's own data
+    train(structures=again, epochs=state["epoch"] + 1, resume=tmp_path / "last.pt", progress=False)
 
 
 def test_concurrent_checkpoint_writes_never_share_a_temporary_file(tmp_path, monkeypatch):
@@ -307,7 +302,7 @@ def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
 def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path, monkeypatch, capsys):
     """torch.compile can fail only when the backward graph is compiled (e.g. a C++ compiler
     error on a CPU): the run goes on eagerly instead of crashing."""
-    import crystal_lab.training.loop as tr
+    import crystal_lab.training.run as tr
 
     class Broken(torch.autograd.Function):
         @staticmethod
@@ -328,3 +323,252 @@ def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path
     train(structures=STRUCTURES, epochs=2, out_dir=tmp_path, compile=True, **TINY)
     assert "torch.compile failed in the backward pass (CppCompileError" in capsys.readouterr().out
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 4
+
+
+# ---------------------------------------------------------------- a run is one thing: exact resume
+
+def weights(path):
+    state = torch.load(path, weights_only=True)
+    return {f"{part}.{k}": v for part in ("model", "ema") for k, v in state[part]["state_dict"].items()}
+
+
+def log_rows(path):
+    """The log's rows without the wall-clock column."""
+    return [row[:-1] for row in (line.split(",") for line in path.read_text().splitlines())]
+
+
+@pytest.mark.parametrize("stop", [1, 2, 3, 5])   # 2 batches an epoch: mid-epoch and at an epoch's end
+def test_a_run_stopped_and_resumed_is_the_run_never_stopped(tmp_path, stop):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(structures=STRUCTURES, epochs=3, out_dir=whole, **TINY)
+    train(structures=STRUCTURES, epochs=3, out_dir=parts, max_steps=stop, **TINY)
+    assert torch.load(parts / "last.pt", weights_only=True)["step"] == stop
+    train(structures=STRUCTURES, resume=parts / "last.pt", max_steps=100, progress=False)
+    a, b = weights(whole / "last.pt"), weights(parts / "last.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert log_rows(parts / "log.csv") == log_rows(whole / "log.csv")
+    assert read_log(parts / "log.csv")["step"] == [2, 4, 6]
+
+
+def test_the_checkpoint_records_the_whole_config(tmp_path):
+    from crystal_lab.training.config import FIELDS
+
+    train(structures=STRUCTURES, epochs=2, out_dir=tmp_path, seed=7, lr=2e-3, cosine=True, p_csp=0.5, **TINY)
+    config = torch.load(tmp_path / "last.pt", weights_only=True)["config"]
+    assert set(config) == set(FIELDS)
+    assert {k: config[k] for k in ("data", "hidden", "layers", "batch_size", "seed", "lr", "cosine", "p_csp",
+                                   "epochs", "warmup")} == {"data": None, "hidden": 16, "layers": 1,
+                                                            "batch_size": 2, "seed": 7, "lr": 2e-3,
+                                                            "cosine": True, "p_csp": 0.5, "epochs": 2,
+                                                            "warmup": 500}
+
+
+@pytest.mark.parametrize("first, again, trained", [
+    ({"max_steps": 3}, {}, 0),                      # a bare resume keeps the step budget: nothing more
+    ({"max_steps": 3}, {"max_steps": 3}, 0),
+    ({"max_steps": 3}, {"max_steps": 5}, 2),
+    ({"epochs": 2}, {}, 0),                         # ... and the epoch budget
+    ({"epochs": 2}, {"epochs": 2}, 0),
+    ({"epochs": 1}, {"epochs": 3}, 4),
+])
+def test_budgets_count_the_whole_run(tmp_path, monkeypatch, first, again, trained):
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)   # a resume writes into its run's folder, not a default one here
+    tmp_path = tmp_path / "run"
+    train(structures=STRUCTURES, out_dir=tmp_path, **{"epochs": 100, **first}, **TINY)
+    before = torch.load(tmp_path / "last.pt", weights_only=True)["step"]
+    log_before = (tmp_path / "log.csv").read_text()
+    train(structures=STRUCTURES, resume=tmp_path / "last.pt", progress=False, **again)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == before + trained
+    if not trained:
+        assert (tmp_path / "log.csv").read_text() == log_before   # no row for nothing done
+    steps = read_log(tmp_path / "log.csv")["step"]
+    assert steps == sorted(set(steps))
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 2), ("batch_size", 4), ("lr", 0.01),
+                                            ("seed", 3), ("cosine", True), ("ema_decay", 0.9), ("p_csp", 1.0),
+                                            ("warmup", 10)])
+def test_a_resume_refuses_a_setting_that_contradicts_the_run(tmp_path, setting, value):
+    from crystal_lab.training.config import RunMismatch
+
+    train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
+    recorded = torch.load(tmp_path / "last.pt", weights_only=True)["config"][setting]
+    before = (tmp_path / "last.pt").read_bytes()
+    message = (f"^{setting}={value!r} contradicts the run in {tmp_path / 'last.pt'}, which records "
+               f"{setting}={recorded!r}: leave {setting} out")
+    with pytest.raises(RunMismatch, match=re.escape(message).replace("\\^", "^")):
+        train(structures=STRUCTURES, epochs=2, resume=tmp_path / "last.pt", progress=False, **{setting: value})
+    assert (tmp_path / "last.pt").read_bytes() == before
+    # the same value as recorded is no contradiction
+    train(structures=STRUCTURES, epochs=2, resume=tmp_path / "last.pt", progress=False, **{setting: recorded})
+    assert read_log(tmp_path / "log.csv")["epoch"] == [1, 2]
+
+
+@pytest.mark.parametrize("other", [STRUCTURES[:3], STRUCTURES[::-1], [bulk("Cu", "fcc", a=3.7)] + STRUCTURES[1:]])
+def test_a_resume_on_other_data_is_refused(tmp_path, other):
+    train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
+    with pytest.raises(ValueError, match="^resume: the training data differ from the run's"):
+        train(structures=other, epochs=2, resume=tmp_path / "last.pt", progress=False)
+    with pytest.raises(ValueError, match=r"trained on structures given in Python \(data=None\)"):
+        train(epochs=2, resume=tmp_path / "last.pt", progress=False)
+
+
+@pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 3)])
+def test_init_weights_decide_the_network_size_and_a_contradiction_is_refused(tmp_path, setting, value):
+    from crystal_lab.training.config import RunMismatch
+
+    train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "a", **TINY)
+    init = tmp_path / "a" / "last.pt"
+    with pytest.raises(RunMismatch, match=f"^{setting}={value} contradicts the init weights last.pt, which "
+                                          f"records {setting}={TINY[setting]}"):
+        train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "b", init=init, **{**TINY, setting: value})
+    assert not (tmp_path / "b" / "last.pt").exists()
+    model = train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "c", init=init, progress=False)
+    config = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["config"]
+    assert (config["hidden"], config["layers"], config["warmup"]) == (16, 1, 100)
+    assert (model.config.hidden, model.config.layers) == (16, 1)
+
+
+# ---------------------------------------------------------------- a resume never writes into another run
+
+def test_a_resume_into_a_folder_holding_another_run_is_refused_and_changes_nothing(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(structures=STRUCTURES, epochs=1, out_dir=a, **TINY)
+    train(structures=STRUCTURES, epochs=2, out_dir=b, **TINY)
+    before = {p.name: p.read_bytes() for p in b.iterdir() if p.name != ".lock"}
+    with pytest.raises(ValueError, match=f"^{b} holds another training run .*: resume into {a}, or into a new"):
+        train(structures=STRUCTURES, epochs=3, resume=a / "last.pt", out_dir=b, progress=False)
+    (b / "last.pt").unlink()
+    before.pop("last.pt")
+    with pytest.raises(ValueError, match=f"^{b} holds another run's log.csv"):
+        train(structures=STRUCTURES, epochs=3, resume=a / "last.pt", out_dir=b, progress=False)
+    assert {p.name: p.read_bytes() for p in b.iterdir() if p.name != ".lock"} == before
+
+
+def test_a_resume_into_a_new_folder_carries_the_log_and_the_old_folder_stays(tmp_path):
+    a, c = tmp_path / "a", tmp_path / "c"
+    train(structures=STRUCTURES, epochs=1, out_dir=a, **TINY)
+    old = {p.name: p.read_bytes() for p in a.iterdir() if p.name != ".lock"}
+    train(structures=STRUCTURES, epochs=2, resume=a / "last.pt", out_dir=c, progress=False)
+    assert read_log(c / "log.csv")["step"] == [2, 4]
+    assert {p.name: p.read_bytes() for p in a.iterdir() if p.name != ".lock"} == old
+    # the copy is the same run: resuming its older checkpoint into it is allowed
+    train(structures=STRUCTURES, epochs=3, resume=a / "last.pt", out_dir=c, progress=False)
+    assert read_log(c / "log.csv")["step"] == [2, 4, 6]
+
+
+def test_an_out_dir_that_is_a_file_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("mine\n")
+    with pytest.raises(NotADirectoryError, match=f"^{path} is a file, not a folder"):
+        train(structures=STRUCTURES, epochs=1, out_dir=path, **TINY)
+    assert path.read_text() == "mine\n"
+
+
+# ---------------------------------------------------------------- TensorData files
+
+@pytest.mark.parametrize("content", ["pickle", "text", "empty", "dict"])
+def test_tensor_data_load_of_a_wrong_file_is_one_line(tmp_path, content):
+    import pickle
+
+    from crystal_lab.model.checkpoint import CheckpointError
+
+    path = tmp_path / "data.pt"
+    if content == "pickle":
+        path.write_bytes(pickle.dumps(threading.Lock.__name__) + pickle.dumps(object))   # a class: not weights-only
+        torch.save({"x": io.BytesIO}, path, _use_new_zipfile_serialization=True)
+    elif content == "text":
+        path.write_text("frac,numbers\n1,2\n")
+    elif content == "empty":
+        path.write_bytes(b"")
+    else:
+        torch.save({"frac": torch.zeros(2, 3, 3)}, path)
+    with pytest.raises(CheckpointError) as err:
+        TensorData.load(path)
+    message = str(err.value)
+    assert message.startswith("data.pt is not ") and "\n" not in message and "weights_only" not in message
+    data = TensorData.from_atoms(STRUCTURES, max_atoms=20)
+    data.save(tmp_path / "good.pt")
+    again = TensorData.load(tmp_path / "good.pt")
+    assert again.digest() == data.digest() and torch.equal(again.frac, data.frac)
+
+
+# ---------------------------------------------------------------- SIGTERM, then a bare --resume
+
+P5 = ["--data", "perov_5", "--split", "val", "--limit", "32", "--hidden", "32", "--layers", "1",
+      "--batch-size", "8", "--epochs", "12", "--device", "cpu", "--save-every", "1000"]
+
+
+def crystal_lab_train(*argv):
+    return [sys.executable, "-m", "crystal_lab.cli", "train", *argv]
+
+
+def test_sigterm_mid_run_then_a_bare_resume_continues_the_same_run(tmp_path):
+    """perov_5 (not the default mp_20), 32 crystals, a 32x1 network: stopped by SIGTERM after its
+    first epoch, resumed by ``--resume D/last.pt`` alone, it ends as the same run never stopped."""
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    reference = subprocess.Popen(crystal_lab_train(*P5, "--out", str(whole)), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(crystal_lab_train(*P5, "--out", str(run)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        while not (run / "log.csv").exists() or len(read_log(run / "log.csv").get("step", [])) < 1:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+        assert reference.wait(timeout=300) == 0, reference.stderr.read()
+    finally:
+        proc.kill()
+        reference.kill()
+    assert proc.returncode == -signal.SIGTERM and "stopped at SIGTERM after" in out, err
+    stopped = torch.load(run / "last.pt", weights_only=True)
+    assert 4 <= stopped["step"] < 48            # 4 steps an epoch, 12 epochs: stopped on the way
+    resumed = subprocess.run(crystal_lab_train("--resume", str(run / "last.pt")), capture_output=True,
+                             text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["config"] == torch.load(whole / "last.pt", weights_only=True)["config"] | {"out_dir": str(run)}
+    assert (state["config"]["data"], state["config"]["limit"], state["config"]["hidden"]) == ("perov_5", 32, 32)
+    assert (state["epoch"], state["step"]) == (12, 48)
+    a, b = weights(whole / "last.pt"), weights(run / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)   # the same data, batches, noise and steps
+    steps = read_log(run / "log.csv")["step"]
+    assert steps == [4 * k for k in range(1, 13)]    # no row twice, none missing
+    assert log_rows(run / "log.csv") == log_rows(whole / "log.csv")
+
+
+# ---------------------------------------------------------------- TrainConfig as the run's one description
+
+def test_a_train_config_and_keywords_describe_the_same_run(tmp_path):
+    from crystal_lab.training.config import TrainConfig
+
+    config = TrainConfig(epochs=2, hidden=16, layers=1, batch_size=2, out_dir=str(tmp_path / "a"))
+    train(config, structures=STRUCTURES, progress=False)
+    train(structures=STRUCTURES, epochs=2, out_dir=tmp_path / "b", **TINY)
+    a, b = weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'"):
+        train(structures=STRUCTURES, epoch=2, out_dir=tmp_path / "c", **TINY)
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got str"):
+        train("mp_20", out_dir=tmp_path / "c")
+    with pytest.raises(ValueError, match="^seed must be a whole number in .*got -1"):
+        TrainConfig(seed=-1)
+
+
+def test_evaluate_gives_the_same_losses_twice_and_changes_nothing(tmp_path):
+    from crystal_lab.training.loop import evaluate
+
+    model = train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
+    held_out = TensorData.from_atoms([bulk("KCl", "rocksalt", a=6.3), bulk("Al", "fcc", a=4.05)] * 3, 20)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    first = evaluate(model, held_out, batch_size=4, seed=1)
+    assert evaluate(model, held_out, batch_size=4, seed=1) == first
+    assert evaluate(model, held_out, batch_size=4, seed=2) != first   # the noise draws are the seed's
+    assert set(first) == {"loss", "coord", "lattice", "types"} and all(np.isfinite(list(first.values())))
+    assert torch.equal(torch.get_rng_state(), rng) and not model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -89,19 +89,24 @@ def test_stop_after_k_steps_gives_partial_results_then_generates_again(tiny_mode
     assert all(a.info["complete"] for a in g.results)
 
 
-def test_bad_prompt_clears_results_and_says_so_plainly(tiny_model):
+def test_a_refused_prompt_keeps_the_last_good_results_and_says_so_plainly(tiny_model):
     g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1, steps=3)
     ngl = g.viewer.ngl
     g.generate(wait=True)
     assert g.results and g.error is None
-    g.prompt.value = "Qx"
-    assert "Cannot generate: Qx is not an element." in g.helper.value
-    g.generate(wait=True)
-    assert g.error is not None and g.results == [] and g.label.value == ""
-    assert g.status.value.count("Cannot generate: Qx is not an element.") == 1
-    assert "Error" not in g.status.value                  # no Python class name
-    assert g.viewer.widget.layout.display == "none"       # the old structure is gone
-    assert not g.generate_button.disabled and g.save_button.disabled
+    good, label, badges = list(g.results), g.label.value, g.badges.value
+    for bad, message in [("Qx", "Qx is not an element."), ("Og1", "Og")]:
+        g.prompt.value = bad
+        assert f"Cannot generate: {message}" in g.helper.value
+        g.generate(wait=True)
+        assert g.error is not None
+        assert _text(g.status.value).count(f"Cannot generate: {message}") == 1
+        assert "the last results, of 'NaCl'" in _text(g.status.value)
+        assert "Error" not in g.status.value                  # no Python class name
+        # the last good results, their label, badges and view stay
+        assert g.results == good and g.label.value == label and g.badges.value == badges
+        assert g.viewer.widget.layout.display == "" and g.viewer.ngl is ngl
+        assert not g.generate_button.disabled and not g.save_button.disabled
     g.prompt.value = "nacl"                               # accepted (case-insensitive)
     g.prompt.value = "srtio3"
     assert g.helper.value.lower().count("did you mean srtio3?") == 1   # said once, by prompts
@@ -231,7 +236,8 @@ def test_results_clear_when_a_run_starts_and_options_pass_through(tiny_model):
     assert kwargs["crystal_system"] == "cubic" and kwargs["formation_energy"] == -1.5
     g.formation_energy.value = "low"                        # a bad target: a plain sentence
     g.generate(wait=True)
-    assert "formation-energy target must be a number" in g.status.value and g.results == []
+    assert "formation-energy target must be a number" in g.status.value
+    assert len(g.results) == 2                              # refused: the last results stay
 
 
 def test_save_writes_a_zip_with_cifs(tiny_model, tmp_path):
@@ -281,6 +287,115 @@ def test_one_generate_click_checks_the_prompt_once(tiny_model):
         g.generate(wait=True)
     finally:
         del tiny_model.check, tiny_model.sample
-    assert checks == ["NaCl"] and len(samples) == 1
+    assert len(checks) == 1 and len(samples) == 1
+    assert checks[0] is g._parsed[1]                         # the text's one parse, checked
     assert type(samples[0]).__name__ == "Condition"          # sampled as parsed, not re-parsed
     assert g.error is None and len(g.results) == 1
+
+
+# --------------------------------------------------------------------------- issue 30.5
+@pytest.fixture
+def parses(monkeypatch):
+    """Count how often a prompt text is split into words (the start of every parse)."""
+    from crystal_lab import prompts
+
+    calls, real = [], prompts.split_prompt
+
+    def counted(text):
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(prompts, "split_prompt", counted)
+    return calls
+
+
+def test_the_prompt_is_parsed_once_per_text_change(tiny_model, parses):
+    g = GenerateWidget(tiny_model, prompt="Ba Ti O", n_atoms=5, n_samples=1, steps=2)
+    assert parses == ["Ba Ti O"]
+    g.n_atoms.value, g.n_samples.value, g.steps.value, g.seed.value = 10, 2, 3, 4
+    g.crystal_system.value = "tetragonal"
+    g.formation_energy.value = "-1.2"
+    assert parses == ["Ba Ti O"]                           # other fields: no new parse
+    assert "10 atoms" in _text(g.helper.value)
+    g.prompt.value = "BaTiO3"
+    assert parses == ["Ba Ti O", "BaTiO3"]
+    g.generate(wait=True)                                  # Generate and sampling: none either
+    assert parses == ["Ba Ti O", "BaTiO3"] and g.error is None and len(g.results) == 2
+
+
+def test_the_prompt_words_show_in_the_controls(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="cubic SrTiO3", n_atoms=5, n_samples=1, steps=2)
+    assert g.crystal_system.value == "cubic"               # the prompt's word, in the menu
+    g.prompt.value = "SrTiO3 Ef=-1.5"
+    assert g.crystal_system.value == "any" and g.formation_energy.value == "-1.5"
+    g.prompt.value = "hexagonal SrTiO3 Ef=-2"
+    assert (g.crystal_system.value, g.formation_energy.value) == ("hexagonal", "-2")
+    assert "Note" not in _text(g.helper.value)
+    g.crystal_system.value = "cubic"                       # set by hand: it wins, and says so
+    g.formation_energy.value = "-1"
+    helper = _text(g.helper.value)
+    assert "the crystal-system menu (cubic) wins over 'hexagonal' in the prompt" in helper
+    assert "the E_form field (-1) wins over Ef=-2 in the prompt" in helper
+    assert g._sample_kwargs()["crystal_system"] == "cubic"
+    assert g._checked.crystal_system == "cubic" and g._checked.formation_energy == -1.0
+    g.prompt.value = "tetragonal SrTiO3"                   # a hand-set menu keeps its value
+    assert g.crystal_system.value == "cubic" and "wins over 'tetragonal'" in _text(g.helper.value)
+    g.crystal_system.value = "any"                         # given back to the prompt
+    g.prompt.value = "trigonal SrTiO3"
+    assert g.crystal_system.value == "trigonal"
+
+
+def test_the_measured_quality_sits_beside_the_output(tiny_model):
+    from crystal_lab.view.quality import RANDOM_SEARCH, load_quality
+
+    g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1, steps=2)
+    q = load_quality()
+    facts = _text(g.facts.value)
+    assert f"{100 * q.match_rate:.1f}%" in facts and f"{100 * RANDOM_SEARCH[0]:.1f}%" in facts
+    assert "cl-quality-facts" in g.facts._dom_classes
+    beside = [c for c in g.results_box.children if isinstance(c, type(g.results_box.children[-1]))
+              and g.facts in getattr(c, "children", ())]
+    assert beside and g.viewer.widget in beside[0].children   # next to the structure's view
+    assert GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, quality="").facts.value == ""
+
+
+def test_a_run_stopped_on_purpose_ends_its_bar_complete(tiny_model, monkeypatch):
+    """03's x0_hat cell stops each run early with a callback: the bar must end complete (tqdm's
+    notebook bar turns red when it closes short of its total) and be closed."""
+    import tqdm.auto
+
+    closed = []
+
+    class Recording(tqdm.auto.tqdm):
+        def close(self):
+            closed.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    out = tiny_model.sample("NaCl", n_atoms=2, steps=6, seed=0, progress=True,
+                            callback=lambda info: info["step"] >= 2)
+    assert out and not out[0].info["complete"]
+    assert closed and all(n == total for n, total in closed), closed
+    tiny_model.sample("NaCl", n_atoms=2, steps=4, seed=0, progress=True)
+    assert closed[-1] == (4, 4)
+
+
+def test_the_space_group_field_follows_the_prompt_and_reaches_the_sampler(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="Fm-3m NaCl", n_atoms=2, n_samples=1, steps=2)
+    assert g.space_group.value == "225 · Fm-3m"            # the prompt's word, in the field
+    g.prompt.value = "NaCl sg=221"
+    assert g.space_group.value == "221 · Pm-3m"
+    g.prompt.value = "NaCl"
+    assert g.space_group.value == ""                       # gone with the word
+    g.space_group.value = "225 · Fm-3m"                    # picked by hand
+    assert g._sample_kwargs()["space_group"] == 225
+    g.generate(wait=True)
+    assert g.error is None and g.results
+    assert all(a.info["template"]["space_group"] == 225 for a in g.results)
+    g.prompt.value = "NaCl sg=221"                         # the hand-picked field wins, and says so
+    assert g.space_group.value == "225 · Fm-3m"
+    assert "the space-group field (225 · Fm-3m) wins over '221 · Pm-3m'" in _text(g.helper.value)
+    g.space_group.value = "P1"                              # a symbol typed by hand: the free model
+    assert g._sample_kwargs()["space_group"] == "P1"
+    g.space_group.value = "Fm3q"                            # a bad one: the model's one-line refusal
+    assert "Cannot generate" in _text(g.helper.value)

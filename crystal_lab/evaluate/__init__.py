@@ -7,13 +7,15 @@ out). The metric definitions follow CDVAE (Xie et al., ICLR 2022), DiffCSP (Jiao
 The modules import pymatgen, SMACT, CHGNet and pandas only inside the functions that need them, so
 importing this package stays fast. The evaluation dashboard is :mod:`crystal_lab.view`'s.
 
-Modules: :mod:`.validity`, :mod:`.uniqueness`, :mod:`.matching`, :mod:`.baseline`,
-:mod:`.chgnet` (the CHGNet runtime), :mod:`.hull` (formation energy, E_hull), :mod:`.summary`.
+Modules (no function shares its module's name): :mod:`.validation` (``validity``,
+``structural_validity``, ``smact_validity``), :mod:`.duplicates` (``uniqueness``, ``novelty``),
+:mod:`.matching` (``match``, ``match_rate``), :mod:`.baseline`, :mod:`.chgnet` (the CHGNet runtime),
+:mod:`.hull` (formation energy, E_hull, ``stability``), :mod:`.reference_phases` (the shipped CHGNet
+table, ``reference_table``), :mod:`.training_index` (MP-20 val by formula, for novelty),
+:mod:`.rows` (one record per input, made once), :mod:`.summary` (``summarize``).
 """
 from __future__ import annotations
 
-# Two functions share their module's name (validity, uniqueness). Each ``from .x import x`` runs
-# after module x was first imported, so the package attribute is the function (a test checks it).
 from .baseline import random_baseline
 from .chgnet import CellTooLargeError, InvalidCellError, chgnet_energy, get_chgnet, relax
 from .duplicates import (
@@ -36,16 +38,17 @@ from .hull import (
     stability,
 )
 from .matching import Match, match, match_rate, rms_distance
-from .reference_table import ReferenceTable, reference_table
+from .reference_phases import ReferenceTable, reference_table
 from .settings import MAX_ATOMS_CHGNET, STABILITY_THRESHOLD, StabilitySettings
 from .summary import Summary, summarize
 from .validation import Validity, smact_validity, structural_validity, validity
 
 __all__ = [
     "MAX_ATOMS_CHGNET", "STABILITY_THRESHOLD", "CellTooLargeError", "ElementReference",
-    "HullReference", "InvalidCellError", "Match", "ReferenceTable", "Stability", "StabilitySettings", "Summary",
-    "Validity", "chgnet_energy", "default_matcher", "default_reference", "duplicate_groups",
-    "e_above_hull", "elemental_references", "formation_energy", "get_chgnet", "hull_reference",
+    "HullReference", "InvalidCellError", "Match", "ReferenceTable", "Stability",
+    "StabilitySettings", "Summary", "Validity", "chgnet_energy", "default_matcher",
+    "default_reference", "duplicate_groups", "e_above_hull", "elemental_references",
+    "formation_energy", "get_chgnet", "hull_reference",
     "is_novel", "is_unique", "match", "match_rate", "novelty", "random_baseline",
     "reference_table", "relax", "rms_distance", "smact_validity", "stability",
     "structural_validity", "summarize", "uniqueness", "validity",

@@ -50,7 +50,7 @@ def _random_structure(counts: dict[str, int], rng: np.random.Generator,
 def _training_n_atoms() -> np.ndarray:
     """Atoms per structure of MP-20 val (from the shipped table); 1..MAX_ATOMS if it is missing."""
     try:
-        from .reference_table import reference_table
+        from .reference_phases import reference_table
 
         table = reference_table()
         return table.n_atoms[table.rows("val")]
@@ -65,7 +65,7 @@ def _system_counts(elements, n_atoms: int | None, rng: np.random.Generator) -> d
         sizes = sizes[sizes >= k]
         n_atoms = int(rng.choice(sizes)) if len(sizes) else k
     extra = rng.multinomial(n_atoms - k, np.full(k, 1 / k))
-    return {el: 1 + int(x) for el, x in zip(elements, extra)}
+    return {el: 1 + int(x) for el, x in zip(elements, extra, strict=True)}
 
 
 def random_baseline(prompt_or_targets, n_atoms: int | None = None, n_samples: int = 1,
@@ -125,17 +125,17 @@ def random_baseline(prompt_or_targets, n_atoms: int | None = None, n_samples: in
 
 
 def _check_arguments(n_samples, seed, volume_per_atom, n_atoms) -> None:
-    from .settings import is_number, is_whole
+    from ..arguments import is_number
 
-    if not is_whole(n_samples) or n_samples < 0:
+    if not is_number(n_samples, integer=True) or n_samples < 0:
         raise ValueError(f"n_samples must be a whole number >= 0, got {n_samples!r}")
-    if seed is not None and (not is_whole(seed) or seed < 0):
+    if seed is not None and (not is_number(seed, integer=True) or seed < 0):
         raise ValueError(f"seed must be a whole number >= 0 (or None), got {seed!r}")
     lo, hi = VOLUME_PER_ATOM_RANGE
     if not is_number(volume_per_atom) or not lo <= volume_per_atom <= hi:  # NaN fails too
         raise ValueError(f"volume_per_atom must be a number of A^3 per atom between {lo:g} and "
                          f"{hi:g} (MP-20's mean is {VOLUME_PER_ATOM}), got {volume_per_atom!r}")
-    if n_atoms is not None and (not is_whole(n_atoms) or n_atoms < 1):
+    if n_atoms is not None and (not is_number(n_atoms, integer=True) or n_atoms < 1):
         raise ValueError(f"n_atoms must be a whole number >= 1 (or None), got {n_atoms!r}")
 
 

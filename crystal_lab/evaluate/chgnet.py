@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import as_list, is_single, like_input, symbols_of, to_atoms, to_structure
+from ..structures import like_input
+from .rows import Row, row_of, rows_of
 from .settings import (
     MAX_ATOMS_CHGNET,
     RELAX_FMAX,
@@ -68,10 +69,9 @@ class InvalidCellError(ValueError):
 
 
 def check_valid(x) -> None:
-    """Raise :class:`InvalidCellError` for a structure that is not structurally valid (NaN, a
-    flat or near-singular cell, overlapping atoms): on such a cell the neighbour list of
-    CHGNet's graph can grow without bound."""
-    from .rows import row_of
+    """Raise :class:`InvalidCellError` for a structure (or :class:`~.rows.Row`, whose verdict is
+    reused) that is not structurally valid (NaN, a flat or near-singular cell, overlapping
+    atoms): on such a cell the neighbour list of CHGNet's graph can grow without bound."""
     from .validation import structural_row
 
     verdict = structural_row(row_of(x))
@@ -96,9 +96,10 @@ def chgnet_energy(structures, max_atoms: int = MAX_ATOMS_CHGNET, skip_too_large:
     above ``max_atoms`` raises :class:`CellTooLargeError`, or gives ``nan`` with
     ``skip_too_large=True``. A structurally invalid cell (see :func:`check_valid`) raises
     :class:`InvalidCellError`, or gives ``nan`` with ``skip_invalid=True``. One structure in gives
-    a float out.
+    a float out. Structures are read through their :class:`~.rows.Row` (rows are taken as they
+    are): each is converted to pymatgen once.
     """
-    items = as_list(structures)
+    items, single = rows_of(structures)
     energies = [float("nan")] * len(items)
     batches: list[list[int]] = []
     total = max_atoms + 1
@@ -109,7 +110,7 @@ def chgnet_energy(structures, max_atoms: int = MAX_ATOMS_CHGNET, skip_too_large:
             if not skip_invalid:
                 raise
             continue
-        n = len(symbols_of(x))
+        n = len(x.symbols)
         if n > max_atoms:
             if not skip_too_large:
                 check_size(n, max_atoms)
@@ -124,15 +125,15 @@ def chgnet_energy(structures, max_atoms: int = MAX_ATOMS_CHGNET, skip_too_large:
     for batch in batches:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            preds = model.predict_structure([to_structure(items[i]) for i in batch], task="e",
+            preds = model.predict_structure([items[i].structure for i in batch], task="e",
                                             batch_size=len(batch))
-        for i, p in zip(batch, preds if isinstance(preds, list) else [preds]):
+        for i, p in zip(batch, preds if isinstance(preds, list) else [preds], strict=True):
             energies[i] = float(p["e"])
         if bar is not None:
             bar.update(len(batch))
     if bar is not None:
         bar.close()
-    return energies[0] if is_single(structures) else energies
+    return energies[0] if single else energies
 
 
 # --------------------------------------------------------------------------- relaxation
@@ -150,9 +151,10 @@ def _fingerprint(atoms, *settings) -> str:
     return h.hexdigest()
 
 
-def relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
+def relax_one(row: Row, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
               progress: bool) -> tuple[float, Any, int, bool]:
-    """FIRE-relax a copy of ``atoms``: (energy per atom, relaxed Atoms, steps taken, converged).
+    """FIRE-relax a copy of the row's atoms: (energy per atom, relaxed Atoms, steps taken,
+    converged). ``row``: a :class:`~.rows.Row` (its validity verdict is reused) or a structure.
 
     The relaxed Atoms carry ``info["chgnet_energy_before"]`` (the energy per atom as given),
     ``info["chgnet_energy"]`` (after), ``relax_steps`` and ``relax_converged``. Results are cached
@@ -162,8 +164,10 @@ def relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
     from ase.optimize import FIRE
 
     check_relax_arguments(steps, fmax)
-    check_size(len(atoms), max_atoms)
-    check_valid(atoms)
+    row = row_of(row)
+    check_size(row.n_atoms, max_atoms)
+    check_valid(row)
+    atoms = row.atoms
     key = _fingerprint(atoms, int(steps), float(fmax), relax_cell)
     if key in _RELAX_CACHE:
         _RELAX_CACHE.move_to_end(key)
@@ -179,7 +183,8 @@ def relax_one(atoms, steps: int, fmax: float, relax_cell: bool, max_atoms: int,
         warnings.simplefilter("ignore")
         before = float(work.get_potential_energy()) / len(work)
         opt = FIRE(target, logfile=None)
-        for converged in opt.irun(fmax=fmax, steps=int(steps)):
+        for step_converged in opt.irun(fmax=fmax, steps=int(steps)):
+            converged = step_converged
             if bar is not None:
                 bar.update(1)
             n += 1
@@ -213,13 +218,11 @@ def relax(structures, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX, relax_
     >>> relaxed.info["chgnet_energy_before"], relaxed.info["chgnet_energy"]  # doctest: +SKIP
     """
     check_relax_arguments(steps, fmax)
-    items = as_list(structures)
-    single = is_single(structures)
+    items, single = rows_of(structures)
     out = []
-    for x in progress_bar(items, progress and not single, "CHGNet relax"):
-        _, relaxed, _, _ = relax_one(to_atoms(x), steps, fmax, relax_cell, max_atoms,
-                                     progress and single)
-        result = like_input(relaxed, x)
+    for row in progress_bar(items, progress and not single, "CHGNet relax"):
+        _, relaxed, _, _ = relax_one(row, steps, fmax, relax_cell, max_atoms, progress and single)
+        result = like_input(relaxed, row.original)
         if result is not relaxed:
             result.properties.update(relaxed.info)
         out.append(result)

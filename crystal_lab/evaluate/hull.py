@@ -19,12 +19,12 @@ Definitions used here:
 * ``stable`` (MatterGen's S.U.N., Zeni et al. Nature 2025): E_hull below a threshold, by default
   0.1 eV/atom (MatterGen's "stable" cut; 0 would be strict thermodynamic stability).
 * ``hull_complete``: every sub-system the E_hull depends on (all binaries, ...; see
-  :func:`~crystal_lab.evaluate.reference_table.subsystems`) has at least one compound in the
+  :func:`~crystal_lab.evaluate.reference_phases.subsystems`) has at least one compound in the
   reference; ``missing_subsystems`` names those that have none. Where the reference is incomplete
   the E_hull may be too low (a missing phase can only lower the hull).
 
 The reference phases are the shipped CHGNet table of all of MP-20 val + test
-(:mod:`.reference_table`, single-point energies of the DFT-relaxed structures, computed once by
+(:mod:`.reference_phases`, single-point energies of the DFT-relaxed structures, computed once by
 ``scripts/build_reference_table.py``): nothing about the reference is computed at evaluation time.
 Only the evaluated structures run through CHGNet.
 """
@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import as_list, is_metal, is_single, symbols_of, to_atoms, unreadable_reason
+from ..structures import as_list, is_metal
 from .chgnet import chgnet_energy, relax_one
-from .reference_table import ALL_SPLITS, ReferenceTable, reference_table
+from .reference_phases import ALL_SPLITS, ReferenceTable, reference_table
+from .rows import row_of, rows_of
 from .settings import STABILITY_THRESHOLD, StabilitySettings, progress_bar, resolve
 
 # --------------------------------------------------------------------------- elemental references
@@ -135,7 +136,7 @@ class Stability:
 
 
 class HullReference:
-    """The competing phases of every hull: the shipped CHGNet table (:mod:`.reference_table`).
+    """The competing phases of every hull: the shipped CHGNet table (:mod:`.reference_phases`).
 
     ``splits``: which MP-20 splits supply the compounds: ``("val", "test")`` (default, all of
     MP-20 here) or ``"val"`` (the training data only). ``structures``: more reference phases of
@@ -165,17 +166,18 @@ class HullReference:
     def progress(self) -> bool:
         return self.settings.progress
 
-    def energy(self, atoms, relax_cell: bool = True) -> tuple[float, Any]:
-        """CHGNet energy per atom of ``atoms`` per the settings: (energy, relaxed Atoms or None)."""
+    def energy(self, structure, relax_cell: bool = True) -> tuple[float, Any]:
+        """CHGNet energy per atom of a structure (or :class:`~.rows.Row`) per the settings:
+        (energy, relaxed Atoms or None)."""
         s = self.settings
+        row = row_of(structure)
         if s.relax:
-            e, relaxed, _, _ = relax_one(to_atoms(atoms), s.steps, s.fmax, relax_cell,
-                                          s.max_atoms, False)
+            e, relaxed, _, _ = relax_one(row, s.steps, s.fmax, relax_cell, s.max_atoms, False)
             return e, relaxed
-        return chgnet_energy(to_atoms(atoms), max_atoms=s.max_atoms, progress=False), None
+        return chgnet_energy(row, max_atoms=s.max_atoms, progress=False), None
 
     def elemental_references(self, elements: Sequence[str]) -> dict[str, ElementReference]:
-        """The chemical potential of each element (see :meth:`ReferenceTable.elemental_reference`)."""
+        """Each element's chemical potential (see :meth:`ReferenceTable.elemental_reference`)."""
         out = {}
         for el in elements:
             e, source, built = self.table.elemental_reference(el)
@@ -196,18 +198,19 @@ class HullReference:
         return self.table.missing_subsystems(elements)
 
     def evaluate(self, structure, energy_per_atom: float | None = None) -> Stability:
-        """Energy, formation energy, E_hull and reference completeness of one structure
-        (relaxed per the settings unless ``energy_per_atom`` is given)."""
+        """Energy, formation energy, E_hull and reference completeness of one structure or
+        :class:`~.rows.Row` (relaxed per the settings unless ``energy_per_atom`` is given)."""
         from pymatgen.analysis.phase_diagram import PDEntry
         from pymatgen.core import Composition
 
-        symbols = symbols_of(structure)
+        row = row_of(structure)
+        symbols = list(row.symbols)
         system = sorted(set(symbols))
         missing = tuple(self.missing_subsystems(system))
         refs = self.elemental_references(system)
         relaxed = None
         if energy_per_atom is None:
-            energy_per_atom, relaxed = self.energy(structure)
+            energy_per_atom, relaxed = self.energy(row)
         counts = {el: symbols.count(el) for el in system}
         comp = Composition(counts)
         e_form = energy_per_atom - sum(counts[el] / len(symbols) * refs[el].energy_per_atom
@@ -224,14 +227,14 @@ class HullReference:
     def evaluate_safely(self, structure) -> Stability:
         """:meth:`evaluate`, with any error recorded in ``reason`` instead of raised (a
         structure that cannot be read at all gets its reason and ``hull_complete=None``)."""
-        problem = unreadable_reason(structure)
-        if problem and not problem.startswith("non-finite"):
+        row = row_of(structure)
+        if not row.symbols:  # not a structure, disordered or empty: nothing to read
             nan = float("nan")
-            return Stability(nan, nan, nan, None, problem, None, ())
+            return Stability(nan, nan, nan, None, row.problem, None, ())
         try:
-            return self.evaluate(structure)
+            return self.evaluate(row)
         except Exception as err:  # noqa: BLE001 -- recorded per structure
-            return _failed(structure, self, err)
+            return _failed(row.symbols, self, err)
 
 
 _HULLS: dict = {}  # (splits, settings) -> HullReference, for the shipped table
@@ -263,13 +266,13 @@ def hull_reference(reference=None, settings: StabilitySettings | None = None,
     return HullReference(ALL_SPLITS, structures=reference, settings=s)
 
 
-def _failed(structure, hull: HullReference, err: Exception) -> Stability:
+def _failed(symbols, hull: HullReference, err: Exception) -> Stability:
     """No energy: the error as ``reason``; the reference completeness still as it is."""
     nan = float("nan")
     try:
-        missing = tuple(hull.missing_subsystems(sorted(set(symbols_of(structure)))))
+        missing = tuple(hull.missing_subsystems(sorted(set(symbols))))
         complete = not missing
-    except Exception:  # noqa: BLE001 -- a structure we cannot even read
+    except Exception:  # noqa: BLE001 -- elements the table does not know
         missing, complete = (), None
     return Stability(nan, nan, nan, None, f"{type(err).__name__}: {err}", complete, missing)
 
@@ -286,25 +289,26 @@ def stability(structures, reference=None, settings: StabilitySettings | None = N
     """
     hull = hull_reference(reference, settings, relax=relax, steps=steps, fmax=fmax,
                           max_atoms=max_atoms, progress=progress)
-    items = as_list(structures)
+    rows, single = rows_of(structures)
     out = []
-    for x in progress_bar(items, hull.settings.progress and len(items) > 1, "stability"):
-        out.append(hull.evaluate_safely(x))
-    return out[0] if is_single(structures) else out
+    for row in progress_bar(rows, hull.settings.progress and len(rows) > 1, "stability"):
+        out.append(hull.evaluate_safely(row))
+    return out[0] if single else out
 
 
 def e_above_hull(structures, reference=None, settings: StabilitySettings | None = None,
                  **overrides):
     """Energy above the CHGNet convex hull of the reference phases (eV/atom; see module doc)."""
     result = stability(structures, reference, settings, **overrides)
-    return result.e_above_hull if is_single(structures) else [r.e_above_hull for r in result]
+    return result.e_above_hull if isinstance(result, Stability) else \
+        [r.e_above_hull for r in result]
 
 
 def formation_energy(structures, reference=None, settings: StabilitySettings | None = None,
                      **overrides):
     """CHGNet formation energy per atom against the elemental references (eV/atom)."""
     result = stability(structures, reference, settings, **overrides)
-    return (result.formation_energy_per_atom if is_single(structures)
+    return (result.formation_energy_per_atom if isinstance(result, Stability)
             else [r.formation_energy_per_atom for r in result])
 
 

@@ -94,26 +94,32 @@ def match(structures, target, matcher=None):
     return out[0] if single else out
 
 
-def match_rate(predictions: Sequence[Any], targets: Sequence[Any], require_valid: bool = True,
-               matcher=None, progress: bool = False) -> dict:
+def match_rate(predictions: Sequence[Any] | Any, targets: Sequence[Any] | Any,
+               require_valid: bool = True, matcher=None, progress: bool = False) -> dict:
     """DiffCSP's CSP metric for paired lists: ``{"match_rate", "rms_dist", "n", "n_matched",
-    "n_invalid", "reasons"}``.
+    "n_invalid", "reasons"}``. One structure each (``match_rate(atoms, target)``) is one pair
+    (``n == 1``); a structure against a list, or lists of different lengths, is a ``ValueError``.
 
     Pair i counts as matched when prediction i matches target i; with ``require_valid`` (as in
-    DiffCSP) a pair where either structure fails :func:`~crystal_lab.evaluate.validity` is unmatched.
-    A pair where either is not even structurally valid (or not a structure) is never compared
-    either way. ``rms_dist`` is the mean normalised RMS over matched pairs (nan when none
+    DiffCSP) a pair where either structure fails :func:`~crystal_lab.evaluate.validity` is
+    unmatched. A pair where either is not even structurally valid (or not a structure) is never
+    compared either way. ``rms_dist`` is the mean normalised RMS over matched pairs (nan when none
     matched); ``reasons`` maps each pair that was not compared to why.
     """
     from .settings import progress_bar
 
-    if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
+    preds, one_prediction = rows_of(predictions)
+    gts, one_target = rows_of(targets)
+    if one_prediction != one_target:
+        raise ValueError("match_rate pairs prediction i with target i: give one structure each, "
+                         "or two lists of the same length (use match() for one against many)")
+    if len(preds) != len(gts):
+        raise ValueError(f"{len(preds)} predictions but {len(gts)} targets")
     matcher = matcher or default_matcher()
-    preds, _ = rows_of(list(predictions))
-    gts, _ = rows_of(list(targets))
     rms, reasons = [], {}
-    for i, (pred, gt) in enumerate(progress_bar(list(zip(preds, gts)), progress, "matching")):
+    for i, (pred, gt) in enumerate(
+        progress_bar(list(zip(preds, gts, strict=True)), progress, "matching")
+    ):
         check = validity if require_valid else structural_row
         why = [f"{name}: {v.reason}" for name, v in (("prediction", check(pred)),
                                                       ("target", check(gt))) if not v]
@@ -123,7 +129,7 @@ def match_rate(predictions: Sequence[Any], targets: Sequence[Any], require_valid
         d = _rms(matcher, pred.structure, gt.structure)
         if d is not None:
             rms.append(d)
-    n = len(targets)
+    n = len(gts)
     return {"match_rate": len(rms) / n if n else float("nan"),
             "rms_dist": float(np.mean(rms)) if rms else float("nan"),
             "n": n, "n_matched": len(rms), "n_invalid": len(reasons), "reasons": reasons}

@@ -1,14 +1,17 @@
-"""One record per evaluated row: the structure converted to pymatgen once, and why not when not.
+"""One record per evaluated input: made once, carried to every metric.
 
-Every metric of :mod:`crystal_lab.evaluate` reads a :class:`Row` instead of converting its input
-again: :func:`rows_of` builds them once on entry (one ``Atoms -> Structure`` conversion per
-structure), and a row that cannot be evaluated (None, another object, a disordered Structure,
-no atoms, NaN coordinates, a cell that cannot be built) carries its ``problem`` instead, so one
-bad row never stops a batch.
+:func:`rows_of` makes one :class:`Row` per input on entry: the input is read once
+(``unreadable_reason``, ``symbols_of``), converted once (``Atoms -> Structure``), and its
+validity verdicts are computed at most once and kept on the row (``Row.verdicts``, filled by
+:mod:`.validation`). Matching, uniqueness, novelty, CHGNet energies and relaxations, the hull and
+the dashboard all read the row (its ``structure``, ``atoms``, ``symbols`` and verdicts) instead
+of converting or checking the input again. A row that cannot be evaluated (None, another object,
+a disordered Structure, no atoms, NaN coordinates, a cell that cannot be built) carries its
+``problem`` instead, so one bad row never stops a batch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -19,6 +22,7 @@ from ..structures import (
     formula,
     is_single,
     reduced_formula,
+    space_group,
     symbols_of,
     to_atoms,
     to_structure,
@@ -28,37 +32,50 @@ from ..structures import (
 
 @dataclass(eq=False)
 class Row:
-    """One input structure: ``original`` as given, ``structure`` (pymatgen, None when
-    ``problem``), its chemical ``symbols`` and ``problem`` ("" when it can be evaluated)."""
+    """One input: ``original`` as given, ``structure`` (pymatgen, None when ``problem``), its
+    chemical ``symbols``, ``problem`` ("" when it can be evaluated) and ``verdicts`` (the
+    validity verdicts computed so far, by their settings; see :mod:`.validation`)."""
 
     original: Any
     structure: Any = None
     symbols: tuple[str, ...] = ()
     problem: str = ""
+    verdicts: dict = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
         return not self.problem
 
+    @property
+    def n_atoms(self) -> int:
+        """Atoms (sites) of the input; 0 for something that is not a structure."""
+        return len(self.original) if is_single(self.original) else 0
+
     @cached_property
     def atoms(self):
-        """The row as ``ase.Atoms`` (the original when it is one)."""
+        """The row as ``ase.Atoms``: the original when it is one, else converted once."""
         return to_atoms(self.original)
 
     @cached_property
     def formula(self) -> str:
-        """The formula a student reads (:func:`crystal_lab.structures.formula`), "" if unknown."""
+        """The formula a person reads (:func:`crystal_lab.structures.formula`), "" if unknown."""
         return formula(list(self.symbols)) if self.symbols else ""
 
     @cached_property
     def reduced_formula(self) -> str:
         """pymatgen's reduced formula (the key structures are grouped by), "" if unknown."""
-        return reduced_formula(self.structure if self.structure is not None else
-                               self.original) if self.symbols else ""
+        return reduced_formula(list(self.symbols)) if self.symbols else ""
+
+    @cached_property
+    def space_group(self) -> tuple[str, int | None]:
+        """``(symbol, number)`` of the structure (``("", None)`` with a problem or masked atoms)."""
+        if self.problem or "X" in self.symbols:
+            return "", None
+        return space_group(self.structure, checked=True)
 
 
 def row_of(x: Any) -> Row:
-    """The :class:`Row` of one input (a structure or anything else)."""
+    """The :class:`Row` of one input (a structure or anything else); a Row is returned as is."""
     if isinstance(x, Row):
         return x
     problem = unreadable_reason(x)
@@ -82,7 +99,8 @@ def rows_of(structures) -> tuple[list[Row], bool]:
     """``(rows, single)``: one :class:`Row` per input, and whether one structure was given.
 
     ``None`` and other non-structures inside a list become rows with a problem; a bare
-    non-structure (not in a list) is a ``TypeError``.
+    non-structure (not in a list) is a ``TypeError``, and so is a dict (its keys are not
+    structures: pass ``list(d.values())``). Rows pass through unchanged.
     """
     single = is_single(structures) or isinstance(structures, Row)
     items = [structures] if single else as_list(structures)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arguments import check_number
+
 #: the largest cell CHGNet evaluates (memory; see :mod:`.chgnet`). Not the model's atom limit.
 MAX_ATOMS_CHGNET = int(os.environ.get("CRYSTAL_LAB_CHGNET_MAX_ATOMS", "64"))
 STABILITY_THRESHOLD = 0.1   # eV/atom above hull (MatterGen's S.U.N. "stable")
@@ -25,27 +27,17 @@ SECONDS_PER_STEP = 0.35
 RELAX_FMAX = 0.1            # eV/A force convergence
 
 
-def is_whole(v) -> bool:
-    """A whole number (Python or numpy int, not bool)."""
-    return not isinstance(v, bool) and isinstance(v, (int, np.integer))
-
-
-def is_number(v) -> bool:
-    """A real number (Python or numpy int or float, not bool); NaN and inf included."""
-    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
-
-
 def check_relax_arguments(steps, fmax) -> None:
     """``ValueError`` unless ``steps`` is a whole number >= 0 and ``fmax`` a finite number > 0."""
-    if not is_whole(steps) or steps < 0:
-        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    check_number("steps", steps, integer=True, minimum=0)
     if steps > MAX_RELAX_STEPS:
         minutes = steps * SECONDS_PER_STEP / 60
-        raise ValueError(f"steps={steps} FIRE steps would take up to about {minutes:.0f} min per "
-                         f"structure; the cap is {MAX_RELAX_STEPS} (set CRYSTAL_LAB_MAX_RELAX_STEPS "
-                         "to raise it)")
-    if not is_number(fmax) or not np.isfinite(fmax) or not fmax > 0:
-        raise ValueError(f"fmax must be a finite number > 0 (eV/A), got {fmax!r}")
+        raise ValueError(
+            f"steps={steps} FIRE steps would take up to about {minutes:.0f} min per "
+            f"structure; the cap is {MAX_RELAX_STEPS} (set CRYSTAL_LAB_MAX_RELAX_STEPS "
+            "to raise it)"
+        )
+    check_number("fmax", fmax, above=0, note=" (eV/A)")
 
 
 @dataclass(frozen=True)
@@ -70,11 +62,9 @@ class StabilitySettings:
         if not isinstance(self.relax, (bool, np.bool_)):
             raise TypeError(f"relax must be True or False, got {self.relax!r}")
         check_relax_arguments(self.steps, self.fmax)
-        if not is_whole(self.max_atoms) or self.max_atoms < 1:
-            raise ValueError(f"max_atoms must be a whole number >= 1, got {self.max_atoms!r}")
-        if not is_number(self.threshold) or not np.isfinite(self.threshold):
-            raise ValueError(f"threshold must be a finite number of eV/atom (MatterGen's cut is "
-                             f"{STABILITY_THRESHOLD}), got {self.threshold!r}")
+        check_number("max_atoms", self.max_atoms, integer=True, minimum=1)
+        check_number("threshold", self.threshold,
+                     note=f" of eV/atom (MatterGen's cut is {STABILITY_THRESHOLD})")
         if not isinstance(self.progress, (bool, np.bool_)):
             raise TypeError(f"progress must be True or False, got {self.progress!r}")
 
@@ -97,7 +87,7 @@ def resolve(settings: StabilitySettings | None = None, **overrides) -> Stability
 
 
 def progress_bar(iterable, progress: bool, desc: str, total: int | None = None):
-    """``iterable`` wrapped in a tqdm bar when ``progress`` is on (the evaluation's one bar helper)."""
+    """``iterable`` in a tqdm bar when ``progress`` is on (the evaluation's one bar helper)."""
     if not progress:
         return iterable
     from tqdm.auto import tqdm

@@ -1,7 +1,9 @@
 """One table and a few rates for a batch of generated crystals: valid, unique, novel, stable, S.U.N.
 
-* valid: CDVAE structural and compositional validity (:mod:`.validity`).
-* unique: first occurrence of each distinct valid crystal in the batch (:mod:`.uniqueness`).
+* formula: as chemists write it (:func:`crystal_lab.structures.formula`: ``BaTiO3``,
+  ``Li3PS2Cl2``).
+* valid: CDVAE structural and compositional validity (:mod:`.validation`).
+* unique: first occurrence of each distinct valid crystal in the batch (:mod:`.duplicates`).
 * novel: matches no reference structure (default: the training data, MP-20 val).
 * stable: three-valued, ``stable_verdict`` "yes" / "no" / "unknown" with ``stable_note`` (one
   sentence). "yes": CHGNet energy above the hull of the shipped MP-20 reference table below
@@ -9,17 +11,19 @@
   reference (every sub-system the hull depends on has a compound in the table, ``hull_complete``).
   "unknown": below the cut but the reference lacks a phase the hull needs ("the reference table
   has no compound of Ba-Ti"), or CHGNet gave no energy; "no": at or above the cut, or the
-  structure is invalid (not evaluated). ``stable`` is the boolean for "yes";
-  ``stable_uncertain`` marks "unknown" rows below the cut.
+  structure is invalid (not evaluated). Stability is said once: there is no second, boolean
+  column beside the verdict.
 * S.U.N. (MatterGen, Zeni et al., Nature 2025): stable ("yes") *and* unique *and* novel; the
   S.U.N. rate is the number of S.U.N. structures over all generated structures
   (``n_sun_uncertain`` beside it counts "unknown" ones that are unique and novel).
 
 All rates are fractions of the whole batch ``n``; "unknown" counts as not stable in the rates and
-is reported apart (``n_stable_unknown``). Each input is converted once on entry
-(:mod:`.rows`). A row that cannot be evaluated (None, another object, a disordered Structure,
-NaN coordinates, no atoms, a degenerate cell, atoms on top of each other) gets its reason in the
-``reason`` column, never reaches the matchers or CHGNet, and never stops the batch.
+is reported apart (``n_stable_unknown``; ``n_stable_uncertain`` of them are below the cut). Each
+input becomes one :class:`~.rows.Row` on entry (:mod:`.rows`): read, converted and validated
+once, and that row goes to the matchers, CHGNet, the hull and the dashboard. A row that cannot be
+evaluated (None, another object, a disordered Structure, NaN coordinates, no atoms, a degenerate
+cell, atoms on top of each other) gets its reason in the ``reason`` column, never reaches the
+matchers or CHGNet, and never stops the batch.
 ``baseline=True`` evaluates, with the same settings, one random structure of the same
 composition per structure (:func:`random_baseline`) and shows its rates beside the model's
 (``Summary.baseline``).
@@ -31,15 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import is_single, space_group
+from .hull import hull_reference
 from .rows import rows_of
 from .settings import StabilitySettings, progress_bar, resolve
 
 COLUMNS = ["formula", "n_atoms", "space_group", "space_group_number", "structurally_valid",
            "compositionally_valid", "valid", "reason", "unique", "duplicate_of", "novel",
            "energy_per_atom", "formation_energy_per_atom", "e_above_hull", "hull_complete",
-           "missing_subsystems", "built_references", "stable_verdict", "stable",
-           "stable_uncertain", "stable_note", "sun"]
+           "missing_subsystems", "built_references", "stable_verdict", "stable_note", "sun"]
 RATE_KEYS = ("validity", "uniqueness", "novelty", "stability", "sun")
 VERDICTS = ("yes", "no", "unknown")
 
@@ -50,6 +53,7 @@ class Summary:
 
     Unpacks as ``table, rates = summarize(...)``. ``save(path)`` writes the table as CSV.
     ``baseline``: the :class:`Summary` of the random baseline when asked for, else None.
+    ``rows``: the evaluated :class:`~.rows.Row` of each input (what the dashboard reads).
     """
 
     table: Any
@@ -58,12 +62,13 @@ class Summary:
     relaxed: list = field(default_factory=list, repr=False)
     hull: Any = field(default=None, repr=False)
     baseline: Any = field(default=None, repr=False)
+    rows: list = field(default_factory=list, repr=False)
 
     def __iter__(self):
         return iter((self.table, self.rates))
 
     def save(self, path) -> str:
-        """Write the per-structure table as CSV (rates go in the header comment); return the path."""
+        """Write the per-structure table as CSV (rates in the header comment); return the path."""
         from pathlib import Path
 
         path = Path(path)
@@ -135,7 +140,7 @@ class Summary:
     def __repr__(self) -> str:
         return f"<Summary: {self.text()}>"
 
-    def _repr_pretty_(self, p, cycle) -> None:  # IPython / Jupyter display: the report
+    def _repr_pretty_(self, p, _cycle) -> None:  # IPython / Jupyter display: the report
         p.text(self.text())
 
 
@@ -160,6 +165,7 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
               callback=None, baseline: bool = False, baseline_seed: int = 0) -> Summary:
     """Evaluate a batch: one table row per structure plus the rates (see module docstring).
 
+    ``structures``: one structure or a list of them (a dict is refused: pass its values).
     ``reference``: structures for novelty (default: the training data, MP-20 val, from the
     shipped index: no CIF is parsed unless a formula matches). ``hull``: the competing phases
     (default: the CHGNet table of all of MP-20; ``"val"`` for the training data only, or a
@@ -178,87 +184,16 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
     rows, _ = rows_of(structures)
     n = len(rows)
     if n == 0:
-        return Summary(_empty_table(), _rates(None, 0, stability, s), [], [], None,
-                       _empty_baseline(stability, s) if baseline else None)
-
-    from .duplicates import duplicate_labels, novel_flags, reference_index
-    from .hull import hull_reference
-    from .validation import combined, smact_row, structural_row
+        empty = Summary(_empty_table(), _rates(_empty_table(), 0, stability, s))
+        return Summary(empty.table, empty.rates, baseline=empty if baseline else None)
 
     def report(stage: str, done: int, total: int) -> None:
         if callback is not None:
             callback(stage, done, total)
 
-    report("validity", 0, n)
-    struct = [structural_row(r) for r in rows]
-    comp = [smact_row(r) for r in rows]
-    overall = [combined(a, b) for a, b in zip(struct, comp)]
-    ok = [bool(v) for v in struct]  # only structurally valid rows reach the matchers
-    report("uniqueness", 0, n)
-    labels = duplicate_labels(rows, ok, matcher, s.progress)
-    report("loading the reference set" if reference is None else "novelty", 0, n)
-    index = reference_index(reference)
-    report("novelty", 0, n)
-    novel = novel_flags(rows, ok, index, matcher, s.progress)
-    table_rows = []
-    for i, r in enumerate(rows):
-        sg_symbol, sg_number = space_group(r.structure) if ok[i] else ("", None)
-        table_rows.append({
-            "formula": r.reduced_formula,
-            "n_atoms": len(r.original) if is_single(r.original) else 0,
-            "space_group": sg_symbol, "space_group_number": sg_number,
-            "structurally_valid": struct[i].valid, "compositionally_valid": comp[i].valid,
-            "valid": overall[i].valid, "reason": overall[i].reason,
-            "unique": labels[i] == i, "duplicate_of": labels[i] if labels[i] >= 0 else None,
-            "novel": novel[i],
-        })
-    import pandas as pd
-
-    table = pd.DataFrame(table_rows, columns=COLUMNS[:11])
-    table["space_group_number"] = table["space_group_number"].astype("Int64")  # None -> <NA>
-    table["duplicate_of"] = table["duplicate_of"].astype("Int64")
-
-    relaxed: list = [None] * n
-    hull_ref = None
-    nan = float("nan")
-    energy, e_form, e_hull = [nan] * n, [nan] * n, [nan] * n
-    complete: list = [None] * n
-    missing: list = [None] * n
-    built: list = [None] * n
-    verdict = ["unknown"] * n
-    note = ["unknown: stability was not computed (stability=False)"] * n
-    if stability:
-        hull_ref = hull_reference(hull, s)
-        todo = [i for i in range(n) if overall[i].valid]
-        for k, i in enumerate(progress_bar(todo, s.progress, "CHGNet stability")):
-            report("CHGNet stability", k, len(todo))
-            result = hull_ref.evaluate_safely(rows[i].atoms)
-            energy[i], e_form[i], e_hull[i] = (result.energy_per_atom,
-                                               result.formation_energy_per_atom,
-                                               result.e_above_hull)
-            relaxed[i] = result.relaxed
-            if result.hull_complete is not None:
-                complete[i], missing[i] = result.hull_complete, list(result.missing_subsystems)
-                built[i] = list(result.built_references)
-            verdict[i], note[i] = result.verdict(s.threshold)
-        report("CHGNet stability", len(todo), len(todo))
-        for i in set(range(n)) - set(todo):
-            verdict[i] = "no"
-            note[i] = f"no: not evaluated, the structure is invalid ({overall[i].reason})"
-    table["energy_per_atom"] = energy
-    table["formation_energy_per_atom"] = e_form
-    table["e_above_hull"] = e_hull
-    table["hull_complete"] = pd.array(complete, dtype="boolean")  # <NA>: not evaluated
-    table["missing_subsystems"] = missing
-    table["built_references"] = built
-    table["stable_verdict"] = verdict
-    table["stable"] = table["stable_verdict"] == "yes"
-    below = np.array(e_hull) < s.threshold  # nan compares False
-    table["stable_uncertain"] = (table["stable_verdict"] == "unknown").to_numpy() & below
-    table["stable_note"] = note
-    table["sun"] = table["stable"] & table["unique"] & table["novel"]
-
-    rates = _rates(table, n, stability, s)
+    table = _metric_table(rows, reference, matcher, s.progress, report)
+    hull_ref = hull_reference(hull, s) if stability else None
+    relaxed = _add_stability(table, rows, hull_ref, s, report)
     report("done", n, n)
     base = None
     if baseline:
@@ -268,33 +203,107 @@ def summarize(structures, reference=None, stability: bool = True, hull=None,
                                          seed=baseline_seed),
                          reference=reference, stability=stability, hull=hull, settings=s,
                          matcher=matcher)
-    return Summary(table, rates, [r.original for r in rows], relaxed, hull_ref, base)
+    return Summary(table, _rates(table, n, stability, s), [r.original for r in rows], relaxed,
+                   hull_ref, base, rows)
 
 
-def _empty_baseline(stability: bool, s: StabilitySettings) -> Summary:
-    return Summary(_empty_table(), _rates(None, 0, stability, s))
+def _metric_table(rows, reference, matcher, progress: bool, report):
+    """The first columns: formula, space group, validity, uniqueness, novelty (one row each)."""
+    import pandas as pd
+
+    from .duplicates import duplicate_labels, novel_flags, reference_index
+    from .validation import combined, smact_row, structural_row
+
+    n = len(rows)
+    report("validity", 0, n)
+    struct = [structural_row(r) for r in rows]
+    comp = [smact_row(r) for r in rows]
+    ok = [bool(v) for v in struct]  # only structurally valid rows reach the matchers
+    report("uniqueness", 0, n)
+    labels = duplicate_labels(rows, ok, matcher, progress)
+    report("loading the reference set" if reference is None else "novelty", 0, n)
+    index = reference_index(reference)
+    report("novelty", 0, n)
+    novel = novel_flags(rows, ok, index, matcher, progress)
+    records = []
+    for i, r in enumerate(rows):
+        both = combined(struct[i], comp[i])
+        sg_symbol, sg_number = r.space_group if ok[i] else ("", None)
+        records.append({
+            "formula": r.formula, "n_atoms": r.n_atoms,
+            "space_group": sg_symbol, "space_group_number": sg_number,
+            "structurally_valid": struct[i].valid, "compositionally_valid": comp[i].valid,
+            "valid": both.valid, "reason": both.reason,
+            "unique": labels[i] == i, "duplicate_of": labels[i] if labels[i] >= 0 else None,
+            "novel": novel[i]})
+    table = pd.DataFrame(records, columns=COLUMNS[:11])
+    table["space_group_number"] = table["space_group_number"].astype("Int64")  # None -> <NA>
+    table["duplicate_of"] = table["duplicate_of"].astype("Int64")
+    return table
+
+
+def _add_stability(table, rows, hull_ref, s: StabilitySettings, report) -> list:
+    """Add CHGNet energies, E_hull and the verdict of each row to ``table``; return the relaxed
+    structures. Stability is said once, in ``stable_verdict`` (yes / no / unknown; the sentence
+    why in ``stable_note``). Without a hull (``stability=False``) every verdict is "unknown"; an
+    invalid row is "no". ``sun``: "yes", unique and novel."""
+    import pandas as pd
+
+    n = len(rows)
+    nan = float("nan")
+    cols = {"energy_per_atom": [nan] * n, "formation_energy_per_atom": [nan] * n,
+            "e_above_hull": [nan] * n, "hull_complete": [None] * n,
+            "missing_subsystems": [None] * n, "built_references": [None] * n,
+            "stable_verdict": ["unknown"] * n,
+            "stable_note": ["unknown: stability was not computed (stability=False)"] * n}
+    relaxed: list = [None] * n
+    todo = [i for i in range(n) if table.at[i, "valid"]] if hull_ref is not None else []
+    for k, i in enumerate(progress_bar(todo, s.progress, "CHGNet stability")):
+        report("CHGNet stability", k, len(todo))
+        result = hull_ref.evaluate_safely(rows[i])
+        cols["energy_per_atom"][i] = result.energy_per_atom
+        cols["formation_energy_per_atom"][i] = result.formation_energy_per_atom
+        cols["e_above_hull"][i] = result.e_above_hull
+        relaxed[i] = result.relaxed
+        if result.hull_complete is not None:
+            cols["hull_complete"][i] = result.hull_complete
+            cols["missing_subsystems"][i] = list(result.missing_subsystems)
+            cols["built_references"][i] = list(result.built_references)
+        cols["stable_verdict"][i], cols["stable_note"][i] = result.verdict(s.threshold)
+    if hull_ref is not None:
+        report("CHGNet stability", len(todo), len(todo))
+        for i in set(range(n)) - set(todo):
+            cols["stable_verdict"][i] = "no"
+            cols["stable_note"][i] = ("no: not evaluated, the structure is invalid "
+                                      f"({table.at[i, 'reason']})")
+    for name, values in cols.items():
+        table[name] = pd.array(values, dtype="boolean") if name == "hull_complete" else values
+    table["sun"] = (table["stable_verdict"] == "yes") & table["unique"] & table["novel"]
+    return relaxed
+
+
+def _uncertain(table, threshold: float):
+    """Rows whose verdict is "unknown" although their E_hull is below the cut (the reference
+    lacks a phase their hull needs)."""
+    below = table["e_above_hull"].to_numpy(dtype=float) < threshold  # nan compares False
+    return (table["stable_verdict"] == "unknown").to_numpy() & below
 
 
 def _rates(table, n: int, stability: bool, s: StabilitySettings) -> dict:
     nan = float("nan")
+    t = table
 
     def rate(count: int) -> float:
         return count / n if n else nan
 
     def count(mask) -> int:
-        return int(np.asarray(mask, dtype=bool).sum()) if table is not None else 0
+        return int(np.asarray(mask, dtype=bool).sum())
 
-    t = table
-    keys = ("structurally_valid", "compositionally_valid", "valid", "unique", "novel", "stable",
-            "stable_uncertain", "sun")
-    counts = {k: count(t[k]) if t is not None else 0 for k in keys}
-    finite = np.isfinite(t["e_above_hull"].to_numpy(dtype=float)) if t is not None else None
-    evaluated = count(finite) if t is not None else 0
-    incomplete = count(finite & ~t["hull_complete"].fillna(True).to_numpy(dtype=bool)) \
-        if t is not None else 0
-    verdicts = {v: count(t["stable_verdict"] == v) if t is not None else 0 for v in VERDICTS}
-    sun_uncertain = count(t["stable_uncertain"] & t["unique"] & t["novel"]) \
-        if t is not None else 0
+    counts = {k: count(t[k]) for k in ("structurally_valid", "compositionally_valid", "valid",
+                                       "unique", "novel", "sun")}
+    verdicts = {v: count(t["stable_verdict"] == v) for v in VERDICTS}
+    uncertain = _uncertain(t, s.threshold)
+    finite = np.isfinite(t["e_above_hull"].to_numpy(dtype=float))
     return {
         "n": n,
         "n_valid": counts["valid"], "validity": rate(counts["valid"]),
@@ -304,12 +313,14 @@ def _rates(table, n: int, stability: bool, s: StabilitySettings) -> dict:
         "n_novel": counts["novel"], "novelty": rate(counts["novel"]),
         "stability_evaluated": bool(stability),
         "stability_threshold": s.threshold,
-        "n_evaluated": evaluated,
-        "n_stable": counts["stable"], "stability": rate(counts["stable"]) if stability else nan,
+        "n_evaluated": count(finite),
+        "n_stable": verdicts["yes"], "stability": rate(verdicts["yes"]) if stability else nan,
         "n_stable_no": verdicts["no"], "n_stable_unknown": verdicts["unknown"],
-        "n_stable_uncertain": counts["stable_uncertain"],
-        "n_incomplete_reference": incomplete,
+        "n_stable_uncertain": count(uncertain),
+        "n_incomplete_reference": count(finite & ~t["hull_complete"].fillna(True)
+                                        .to_numpy(dtype=bool)),
         "n_sun": counts["sun"], "sun": rate(counts["sun"]) if stability else nan,
-        "n_sun_uncertain": sun_uncertain,
+        "n_sun_uncertain": count(uncertain & t["unique"].to_numpy(dtype=bool)
+                                 & t["novel"].to_numpy(dtype=bool)),
         "relaxed": bool(s.relax and stability), "relax_steps": s.steps if s.relax else 0,
     }

@@ -1,7 +1,7 @@
 """The novelty reference (MP-20 val, the training data) without parsing 9,047 CIFs.
 
 Novelty compares a structure only with the reference structures of the same reduced formula, and
-most generated formulas match none. The shipped CHGNet table (:mod:`.reference_table`) already
+most generated formulas match none. The shipped CHGNet table (:mod:`.reference_phases`) already
 holds the reduced formula and material id of every MP-20 val structure, so it is the index: a
 formula with no entry is novel at once, and for a formula with entries only those few rows are
 read from the data layer (``crystal_lab.datasets``; the CSV text is read once, ~0.3 s, and only the
@@ -16,7 +16,7 @@ from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
-from .reference_table import reference_table
+from .reference_phases import reference_table
 
 STRUCTURE_CACHE_SIZE = 2048
 
@@ -79,7 +79,7 @@ class TrainingIndex:
 
 
 @lru_cache(maxsize=1)
-def training_index() -> TrainingIndex:
+def load_training_index() -> TrainingIndex:
     """The :class:`TrainingIndex` of MP-20 val, built once per session (milliseconds)."""
     return TrainingIndex()
 

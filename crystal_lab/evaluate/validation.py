@@ -58,7 +58,7 @@ class Validity:
     def __repr__(self) -> str:
         return f"<Validity {self}>"
 
-    def _repr_pretty_(self, p, cycle) -> None:  # IPython / Jupyter display
+    def _repr_pretty_(self, p, _cycle) -> None:  # IPython / Jupyter display
         p.text(str(self))
 
 
@@ -75,9 +75,19 @@ def _shortest_lattice_vector(matrix: np.ndarray) -> float:
 
 def structural_row(row: Row, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME,
                    max_length: float = MAX_LENGTH) -> Validity:
-    """Structural validity of one :class:`~crystal_lab.evaluate.rows.Row`, cheapest checks first
-    (the problem of an unreadable row, volume, lattice lengths, an atom's own image, then the
-    distance matrix), so a degenerate cell never reaches an expensive step."""
+    """Structural validity of one :class:`~crystal_lab.evaluate.rows.Row`, computed once per row
+    and settings (kept in ``row.verdicts``): every metric that asks again reads the verdict."""
+    key = ("structural", cutoff, min_volume, max_length)
+    if key not in row.verdicts:
+        row.verdicts[key] = check_structure(row, cutoff, min_volume, max_length)
+    return row.verdicts[key]
+
+
+def check_structure(row: Row, cutoff: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME,
+                    max_length: float = MAX_LENGTH) -> Validity:
+    """Compute structural validity, cheapest checks first (the problem of an unreadable row,
+    volume, lattice lengths, an atom's own image, then the distance matrix), so a degenerate
+    cell never reaches an expensive step. Call :func:`structural_row`, which keeps the verdict."""
     if row.problem:
         return Validity(False, row.problem)
     s = row.structure
@@ -86,7 +96,9 @@ def structural_row(row: Row, cutoff: float = MIN_DISTANCE, min_volume: float = M
         return Validity(False, f"cell volume {volume:.3g} Å^3 < {min_volume} Å^3")
     longest = float(max(s.lattice.abc))
     if longest > max_length:
-        return Validity(False, f"lattice length {longest:.1f} Å > {max_length:g} Å (absurd lattice)")
+        return Validity(
+            False, f"lattice length {longest:.1f} Å > {max_length:g} Å (absurd lattice)"
+        )
     self_image = _shortest_lattice_vector(s.lattice.matrix)
     if self_image < cutoff:
         return Validity(False, f"an atom is {self_image:.2f} Å from its own periodic image "
@@ -127,7 +139,7 @@ def structural_validity(structures, cutoff: float = MIN_DISTANCE, min_volume: fl
 
 
 def _check_positive(**values) -> None:
-    from .settings import is_number
+    from ..arguments import is_number
 
     for name, v in values.items():
         if not is_number(v) or not np.isfinite(v) or not v > 0:
@@ -165,12 +177,25 @@ def _smact_valid(elements: tuple[str, ...], counts: tuple[int, ...],
                  use_pauling_test: bool = True, include_alloys: bool = True) -> bool:
     """CDVAE's ``smact_validity(comp, count)`` with SMACT's smact14 oxidation states: the one
     implementation is :func:`crystal_lab.chemistry.charge_balanced` (cached there)."""
-    return charge_balanced(dict(zip(elements, counts)), use_pauling_test, include_alloys)
+    return charge_balanced(
+        dict(zip(elements, counts, strict=True)), use_pauling_test, include_alloys
+    )
 
 
 def smact_row(x: Any, use_pauling_test: bool = True, include_alloys: bool = True) -> Validity:
-    """Compositional validity of one :class:`~crystal_lab.evaluate.rows.Row`, Composition or
-    formula string."""
+    """Compositional validity of one :class:`~crystal_lab.evaluate.rows.Row` (computed once per
+    row and settings, kept in ``row.verdicts``), Composition or formula string."""
+    if not isinstance(x, Row):
+        return check_composition(x, use_pauling_test, include_alloys)
+    key = ("compositional", use_pauling_test, include_alloys)
+    if key not in x.verdicts:
+        x.verdicts[key] = check_composition(x, use_pauling_test, include_alloys)
+    return x.verdicts[key]
+
+
+def check_composition(x: Any, use_pauling_test: bool = True,
+                      include_alloys: bool = True) -> Validity:
+    """Compute compositional validity (call :func:`smact_row`, which keeps a row's verdict)."""
     if isinstance(x, Row) and not x.symbols:
         return Validity(False, x.problem or "no atoms")
     try:
@@ -179,7 +204,7 @@ def smact_row(x: Any, use_pauling_test: bool = True, include_alloys: bool = True
         return Validity(False, str(err))
     if _smact_valid(elements, counts, use_pauling_test, include_alloys):
         return Validity(True)
-    symbols = [el for el, n in zip(elements, counts) for _ in range(n)]
+    symbols = [el for el, n in zip(elements, counts, strict=True) for _ in range(n)]
     return Validity(False, f"{formula(symbols)}: no charge-neutral oxidation states passing the "
                            "Pauling electronegativity test (SMACT)")
 

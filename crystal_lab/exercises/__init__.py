@@ -280,7 +280,7 @@ def solution(exercise_id: str) -> None:
         return
     if not solutions_unlocked():
         print(f"[{exercise_id}] Solutions are locked for now. Try hint({exercise_id!r}), "
-              f"ask your instructor, or look at the <details> hint above the exercise.")
+              f"ask your instructor, or open the Hint block above the exercise.")
         return
     text = reveal(ex.solution)
     if "```" in text or ex.choices:  # Markdown (with its own code fences, or a quiz's reason)

@@ -17,7 +17,7 @@ def _n_params(hidden: int, layers: int) -> int:
 
 
 def _param_ratio(answer) -> bool:
-    return abs(number(answer) - _n_params(64, 2) / _n_params(32, 2)) < 0.05
+    return abs(number(answer) - _n_params(64, 2) / _n_params(32, 2)) < 0.01   # two decimals
 
 
 EXERCISES: dict[str, Exercise] = {

@@ -5,15 +5,16 @@ training objective (one random t a crystal, each process noises its own variable
 predicts all three). Files are :mod:`crystal_lab.model.checkpoint`'s: ``crystal_lab.load_model()``
 returns the pretrained MP-20 model that ships inside the package.
 
-Bad arguments to ``sample`` get one :class:`~crystal_lab.prompts.PromptError` line from here or
-from :mod:`crystal_lab.prompts` (which this module's checks use); a device this machine lacks
-gets a ``ValueError`` from :func:`resolve_device`.
+A bad prompt, ``n_atoms`` or condition gets one :class:`~crystal_lab.prompts.PromptError` line
+(from :func:`crystal_lab.prompts.as_condition`, or from here for what this model cannot honour);
+a bad number (``n_samples``, ``steps``, ``seed``, ``batch_size``, the guidance weights) gets one
+``ValueError`` / ``TypeError`` line from :func:`crystal_lab.arguments.check_number`, a callback
+that cannot be called a ``TypeError``, and a device this machine lacks a ``ValueError`` from
+:func:`resolve_device`.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import warnings
 from typing import NamedTuple
 
@@ -22,17 +23,17 @@ import torch
 from ase.data import chemical_symbols
 from torch import nn
 
+from ..arguments import MAX_SEED, check_number
 from ..datasets import CrystalBatch
 from ..prompts import (
     CRYSTAL_SYSTEMS,
     TRAINING_FORMATION_ENERGY_RANGE,
     Condition,
     PromptError,
-    check_n_atoms,
+    as_condition,
     outside_training_range,
-    parse_prompt,
-    whole_number,
 )
+from ..symmetry.templates import space_group_number
 from . import limits
 from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
 from .denoiser import Denoiser
@@ -52,22 +53,23 @@ class _Plan(NamedTuple):
     property_guidance: float | None = None
 
 
-def _check_property_guidance(w) -> float | None:
-    """``sample``'s ``property_guidance``: None (the config's) or a number >= 0."""
-    if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0):
-        raise PromptError(f"property_guidance must be a number >= 0 (0 = none), got {w!r}")
-    return None if w is None else float(w)
+def _check_guidance(guidance, property_guidance) -> tuple[float | None, float | None]:
+    """``sample``'s guidance weights: None (the config's) or a number in the range of
+    :mod:`crystal_lab.model.limits` (where that says why)."""
+    return (check_number("guidance", guidance, minimum=0, maximum=limits.MAX_GUIDANCE, allow_none=True,
+                         note=" (1 = no guidance; beyond that the samples break)"),
+            check_number("property_guidance", property_guidance, minimum=0,
+                         maximum=limits.MAX_PROPERTY_GUIDANCE, allow_none=True,
+                         note=" (0 = none; beyond that the samples break)"))
 
 
 def _random_seed() -> int:
     return int(np.random.SeedSequence().entropy % 2**31)
 
 
-def _check_seed(seed) -> int:
-    seed = whole_number(seed, "seed", minimum=0, also=" (or None for a random one)")
-    if seed >= 2**63:
-        raise PromptError(f"seed must be below 2**63, got {seed}")
-    return seed
+def _check_seed(seed) -> int | None:
+    return check_number("seed", seed, integer=True, minimum=0, maximum=MAX_SEED, allow_none=True,
+                        note=" (or None for a random one)")
 
 
 def _warn_if_extrapolating(cond: Condition) -> None:
@@ -85,6 +87,8 @@ def _request_info(request) -> dict:
         info["crystal_system"] = CRYSTAL_SYSTEMS[request.system - 1]
     if request.energy is not None:
         info["formation_energy_target"] = float(request.energy)
+    if request.template is not None:
+        info["template"] = request.template.info()
     return info
 
 
@@ -134,10 +138,11 @@ class CrystalDiffusionModel(nn.Module):
         return self.loss_padded(frac0, numbers, mask, x0_lat, system, energy, generator)
 
     def loss_padded(self, frac0, numbers, mask, x0_lat, system=None, energy=None,
-                    generator: torch.Generator | None = None, amp: bool = False) -> dict:
+                    generator: torch.Generator | None = None, amp: bool = False, symmetry=None) -> dict:
         """:meth:`loss` on padded tensors (B,N,3), (B,N), (B,N) with the clean lattice parameters
         (B,6) computed beforehand: the fast trainer's entry. No step here waits for the GPU.
-        ``amp``: run the denoiser under bfloat16 autocast (CUDA)."""
+        ``amp``: run the denoiser under bfloat16 autocast (CUDA). ``symmetry``: a
+        :class:`crystal_lab.symmetry.noise.SymmetricNoise` (each crystal's noise kept on its group)."""
         c, dev = self.config.training, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
@@ -145,12 +150,16 @@ class CrystalDiffusionModel(nn.Module):
             return torch.rand(*shape, generator=generator, device=dev)
 
         t = rand(B).clamp_min(1e-3)
-        x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
-        x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
-        tokens, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
+        if symmetry is not None:   # DiffCSP++: noise on each crystal's orbits and lattice family
+            x_frac, target_frac, x_lat, eps_lat, masked = symmetry.add_noise(
+                self.noise, frac0, x0_lat, numbers, t, generator)
+        else:
+            x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
+            x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
+            _, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
         csp = rand(B) < c.p_csp
         masked = masked & mask & ~csp[:, None]
-        tokens = torch.where(masked, torch.full_like(tokens, MASK), numbers).masked_fill(~mask, MASK)
+        tokens = torch.where(masked, torch.full_like(numbers, MASK), numbers).masked_fill(~mask, MASK)
         cond = self.condition_vector(numbers, mask, rand(B) < c.p_uncond)
         extra = {}
         if system is not None:   # each inverse-design condition is dropped on its own
@@ -171,20 +180,22 @@ class CrystalDiffusionModel(nn.Module):
               seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
               progress: bool = True, callback=None, crystal_system: str | None = None,
               formation_energy: float | None = None, guidance: float | None = None,
-              allow_large: bool = False, property_guidance: float | None = None) -> Condition:
+              allow_large: bool = False, property_guidance: float | None = None,
+              space_group: int | str | None = None) -> Condition:
         """Every check :meth:`sample` runs, without sampling: the parsed :class:`Condition`, or the
         :class:`~crystal_lab.prompts.PromptError` ``sample`` would raise (same message).
 
         Takes ``sample``'s arguments; the Generate widget uses it for its helper line.
         """
         return self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-                          formation_energy, guidance, allow_large, property_guidance).cond
+                          formation_energy, guidance, allow_large, property_guidance, space_group).cond
 
     def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
                seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
                progress: bool = True, callback=None, crystal_system: str | None = None,
                formation_energy: float | None = None, guidance: float | None = None,
-               allow_large: bool = False, property_guidance: float | None = None):
+               allow_large: bool = False, property_guidance: float | None = None,
+               space_group: int | str | None = None):
         """Generate crystals for a prompt (see :mod:`crystal_lab.prompts`).
 
         ``prompt``: a prompt text, a list of element symbols, None (unconditional) or a
@@ -203,10 +214,15 @@ class CrystalDiffusionModel(nn.Module):
         Runs beyond the caps of :mod:`crystal_lab.model.limits` (structures, steps, batch size) are
         refused, with an estimate of the time or memory, unless ``allow_large=True``. Each
         result's ``atoms.info`` records ``prompt``,
-        ``seed``, ``steps`` and, when asked, ``crystal_system`` and ``formation_energy_target``.
+        ``seed``, ``steps`` and, when asked, ``crystal_system``, ``formation_energy_target`` and
+        ``template``. ``space_group`` (225, ``"Fm-3m"``; or the prompt's ``"sg=225"`` / ``"Fm-3m"``):
+        symmetry by construction, each reverse step projected onto a template of that group
+        (Wyckoff sites, lattice family, one element per orbit) chosen by
+        :func:`crystal_lab.symmetry.retrieval.choose_templates`; a ``crystal_system`` chooses among
+        that system's templates; ``space_group=1`` (P1) is the free model.
         """
         plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-                          formation_energy, guidance, allow_large, property_guidance)
+                          formation_energy, guidance, allow_large, property_guidance, space_group)
         cond = plan.cond
         _warn_if_extrapolating(cond)
         seed = _random_seed() if plan.seed is None else plan.seed
@@ -219,39 +235,26 @@ class CrystalDiffusionModel(nn.Module):
                          desc=f"sampling {cond.text or 'any'}")
 
     def _plan(self, prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-              formation_energy, guidance, allow_large, property_guidance=None) -> _Plan:
+              formation_energy, guidance, allow_large, property_guidance=None, space_group=None) -> _Plan:
         """Check every argument of :meth:`sample` (the one place that does)."""
-        cond = self._condition(prompt, n_atoms, crystal_system, formation_energy)
-        n_samples = whole_number(n_samples, "n_samples")
+        cond = self._condition(prompt, n_atoms, crystal_system, formation_energy, space_group)
+        n_samples = check_number("n_samples", n_samples, integer=True, minimum=1)
         n_steps = self._steps(steps)
-        seed = None if seed is None else _check_seed(seed)
-        batch_size = whole_number(batch_size, "batch_size")
+        seed = _check_seed(seed)
+        batch_size = check_number("batch_size", batch_size, integer=True, minimum=1)
         if callback is not None and not callable(callback):
-            raise PromptError(f"callback must be a function of one dict (or None), got {callback!r}")
-        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, numbers.Real)
-                                     or not math.isfinite(guidance) or guidance < 0):
-            raise PromptError(f"guidance must be a number >= 0 (1 = no guidance), got {guidance!r}")
+            raise TypeError(f"callback must be a function of one dict (or None), got {callback!r}")
+        guidance, property_guidance = _check_guidance(guidance, property_guidance)
         self._check_size(n_samples, n_steps, allow_large, min(batch_size, n_samples))
-        return _Plan(cond, n_samples, n_steps, seed, batch_size, None if guidance is None else float(guidance),
-                     _check_property_guidance(property_guidance))
+        return _Plan(cond, n_samples, n_steps, seed, batch_size, guidance, property_guidance)
 
-    def _condition(self, prompt, n_atoms, crystal_system, formation_energy) -> Condition:
-        """The prompt as a :class:`Condition` this network can honour."""
+    def _condition(self, prompt, n_atoms, crystal_system, formation_energy, space_group=None) -> Condition:
+        """The prompt as a :class:`Condition` this network can honour (its space group a number)."""
         max_atoms = self.config.network.max_atoms
-        if isinstance(prompt, Condition) and n_atoms is None and crystal_system is None \
-                and formation_energy is None:
-            cond = prompt
-            if cond.n_atoms is not None:
-                check_n_atoms(cond.n_atoms, max_atoms)
-            if len(cond.elements) > (cond.n_atoms or max_atoms):
-                raise PromptError(f"{len(cond.elements)} elements cannot fit in a cell of "
-                                  f"{cond.n_atoms or max_atoms} atoms")
-        else:
-            if isinstance(prompt, Condition):   # its normal form, with the arguments that override it
-                n_atoms = prompt.n_atoms if n_atoms is None else n_atoms
-                prompt = prompt.prompt
-            cond = parse_prompt(prompt, n_atoms=n_atoms, max_atoms=max_atoms,
-                                crystal_system=crystal_system, formation_energy=formation_energy)
+        cond = as_condition(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
+        group = cond.space_group if space_group is None else space_group
+        if group is not None:
+            cond = dataclasses.replace(cond, space_group=space_group_number(group))
         E = self.config.network.num_elements
         too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > E]
         if too_big:
@@ -262,6 +265,8 @@ class CrystalDiffusionModel(nn.Module):
             if not sizes:
                 raise PromptError(f"the training data hold no cell of {len(cond.elements)} to {max_atoms} "
                                   f"atoms to draw a size from: pass n_atoms")
+        if cond.space_group is not None or cond.crystal_system is not None:   # a template fits, or the
+            requests_for(cond, 1, self._n_atoms_hist(), max_atoms, np.random.default_rng(0))   # error says why
         return cond
 
     def _n_atoms_hist(self) -> dict[int, float]:
@@ -273,7 +278,7 @@ class CrystalDiffusionModel(nn.Module):
             return self.config.sampler.default_steps
         if isinstance(steps, str) and steps.strip().lower() == "full":
             return self.config.sampler.full_steps
-        return whole_number(steps, "steps", also=" or 'full'")
+        return check_number("steps", steps, integer=True, minimum=1, note=" or 'full'")
 
     def estimate_seconds(self, n_samples: int, steps: int) -> float:
         """About how long sampling ``n_samples`` structures with ``steps`` steps takes here."""
@@ -292,11 +297,11 @@ class CrystalDiffusionModel(nn.Module):
 
     def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
                     batch_size: int = 64, progress: bool = True, allow_large: bool = False,
-                    property_guidance: float | None = None) -> list:
+                    property_guidance: float | None = None, space_group: int | str | None = None) -> list:
         """One structure for each prompt in ``prompts`` (a list or tuple of prompts or
         :class:`Condition` s; ``n_atoms``: one int, or one per prompt), batched together by size:
         e.g. crystal-structure prediction for a whole test set. A bare string is refused: use
-        :meth:`sample` for one prompt, or ``[prompt]``."""
+        :meth:`sample` for one prompt, or ``[prompt]``. ``space_group`` applies to every prompt."""
         if isinstance(prompts, (str, Condition)) or not isinstance(prompts, (list, tuple)):
             raise PromptError(f"sample_many takes a list of prompts, got {type(prompts).__name__} "
                               f"{prompts!r}: use sample() for one prompt, or pass [prompt]")
@@ -304,11 +309,12 @@ class CrystalDiffusionModel(nn.Module):
         if len(sizes) != len(prompts):
             raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
         n_steps = self._steps(steps)
-        batch_size = whole_number(batch_size, "batch_size")
-        seed = _random_seed() if seed is None else _check_seed(seed)
-        property_guidance = _check_property_guidance(property_guidance)
+        batch_size = check_number("batch_size", batch_size, integer=True, minimum=1)
+        seed = _check_seed(seed)
+        seed = _random_seed() if seed is None else seed
+        _, property_guidance = _check_guidance(None, property_guidance)
         self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
-        conds = [self._condition(p, n, None, None) for p, n in zip(prompts, sizes)]
+        conds = [self._condition(p, n, None, None, space_group) for p, n in zip(prompts, sizes)]
         for c in conds:
             _warn_if_extrapolating(c)
         rng = np.random.default_rng(seed)
@@ -349,7 +355,8 @@ class CrystalDiffusionModel(nn.Module):
                     if return_trajectory:   # the final structure replaces the last t=0 frame
                         kept = frames if stopped else frames[:-1]
                         trajectories.append([step[i] for step in kept] + [atoms])
-                if stopped:
+                if stopped:   # stopped on purpose: the bar ends complete (not red) and goes
+                    bar.total = bar.n
                     break
         self.train(was_training)
         return trajectories if return_trajectory else results

@@ -3,6 +3,10 @@
 ``sample`` refuses more than :data:`MAX_SAMPLES` structures, more than :data:`MAX_STEPS` reverse
 steps, and batches of more than :data:`MAX_BATCH_SIZE` structures, each with an estimate of what
 it would cost, unless it is given ``allow_large=True`` (``crystal-lab sample --allow-large``).
+
+It refuses guidance weights above :data:`MAX_GUIDANCE` and :data:`MAX_PROPERTY_GUIDANCE`
+always: beyond them the shipped model's samples break (measured, see each constant), so a larger
+weight teaches nothing but a broken cell.
 """
 from __future__ import annotations
 
@@ -16,6 +20,19 @@ MAX_SAMPLES = 10_000
 MAX_STEPS = 1000
 #: ``sample`` refuses batches of more structures than this unless ``allow_large=True``
 MAX_BATCH_SIZE = 1024
+#: the largest classifier-free guidance weight of the elements ``sample`` takes (1 = none).
+#: Measured with the shipped weights at 50 steps, a sample "plausible" when every distance is
+#: above 0.5 Å and the volume 5-60 Å^3 per atom: 32 "Li P S Cl" cells of 8 atoms were all
+#: plausible at guidance 1 and 5, but only 81% at 10 (volumes up to 219 Å^3 per atom), 78% at 20
+#: and 28% at 1000; 16 "Ti O" (3 atoms) and 16 "Ba Ti O" (5 atoms) cells were all plausible up
+#: to 10, and at 1e6 a 3-atom cell of 2,266 Å^3 came out. So: at most 5.
+MAX_GUIDANCE = 5.0
+#: the largest property guidance weight (crystal system and energy; 0 = none, MatterGen's
+#: gamma = 2 is 1). Measured as for :data:`MAX_GUIDANCE`, with ``crystal_system="cubic"`` and a
+#: -2 eV/atom target: 16 "Ba Ti O" cells were all plausible from 0 to 5, but at 10 and 20 one had
+#: two atoms closer than 0.5 Å; 32 more were 97% plausible from 0 to 10 and 47% at 1000; at 1e6 a
+#: 3-atom "Ti O" cell of 1.4 Å^3 came out. So: at most 5, where the first break was seen.
+MAX_PROPERTY_GUIDANCE = 5.0
 #: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
 SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
 #: memory a batch needs per pair feature (batch x atoms^2 x hidden float32 values), for the estimate
@@ -63,5 +80,5 @@ def check_size(n_samples: int, steps: int, batch_size: int, allow_large, *, seco
     raise PromptError(f"{what}; pass allow_large=True to run it anyway")
 
 
-__all__ = ["MAX_BATCH_SIZE", "MAX_SAMPLES", "MAX_STEPS", "check_size", "duration", "estimate_bytes",
+__all__ = ["MAX_BATCH_SIZE", "MAX_GUIDANCE", "MAX_PROPERTY_GUIDANCE", "MAX_SAMPLES", "MAX_STEPS", "check_size", "duration", "estimate_bytes",
            "estimate_seconds"]

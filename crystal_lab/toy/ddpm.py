@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..arguments import check_number
 from .process import ToyNoise
 
 __all__ = ["ToyDDPM", "ToyNet"]
@@ -65,11 +66,11 @@ class ToyDDPM:
     """
 
     def __init__(self, n_steps: int = 100, hidden: int = 128, seed: int = 0):
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 2:
-            raise ValueError(f"n_steps must be a whole number of at least 2, got {n_steps!r}")
-        self.T = int(n_steps)
+        self.T = check_number("n_steps", n_steps, integer=True, minimum=2)
         self.noise = ToyNoise()
-        self.alpha_bar = self.noise.alpha_bar(torch.arange(self.T + 1, dtype=torch.float64) / self.T)
+        self.alpha_bar = self.noise.alpha_bar(
+            torch.arange(self.T + 1, dtype=torch.float64) / self.T
+        )
         torch.manual_seed(seed)
         self.net = ToyNet(hidden)
         self.losses: list[float] = []
@@ -144,9 +145,7 @@ class ToyDDPM:
         if method not in ("ancestral", "ddim"):
             raise ValueError(f"method must be 'ancestral' or 'ddim', got {method!r}")
         steps = self.T if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
-                or not 1 <= steps <= self.T:
-            raise ValueError(f"steps must be a whole number from 1 to {self.T}, got {steps!r}")
+        check_number("steps", steps, integer=True, minimum=1, maximum=self.T)
         eta = 1.0 if method == "ancestral" else 0.0
         g = torch.Generator().manual_seed(seed)
         with _one_thread():

@@ -3,6 +3,9 @@ plans drawn from it (shuffled, crystals of similar size together, optionally in 
 buckets so that compiled code sees a few fixed shapes)."""
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -11,12 +14,6 @@ from ..model.diffusion import CrystalDiffusionModel
 
 #: the padded atom counts of compiled training batches (one compiled shape each; MP-20 has <= 20)
 BUCKETS = (6, 10, 14, 20)
-
-
-def prepare(structures, max_atoms: int) -> list[CrystalBatch]:
-    """Each crystal as its own CrystalBatch (float32); crystals above ``max_atoms`` are dropped.
-    (The per-crystal form that ``collate`` batches: kept for comparisons, see bench_train.py.)"""
-    return [CrystalBatch.from_atoms([a], dtype=torch.float32) for a in structures if len(a) <= max_atoms]
 
 
 def collate(items: list[CrystalBatch]) -> CrystalBatch:
@@ -117,7 +114,25 @@ class TensorData:
 
     @classmethod
     def load(cls, path) -> TensorData:
-        return cls(**torch.load(path, map_location="cpu", weights_only=True))
+        """Tensors written by :meth:`save` (read safely: ``weights_only=True``); anything else is one
+        :class:`~crystal_lab.model.checkpoint.CheckpointError` line naming the file."""
+        from ..model.checkpoint import read
+
+        parts = read(path, verify=False, kind="a TensorData file (TensorData.save)")
+        names = ("frac", "numbers", "n", "lattice")
+        if not isinstance(parts, dict) or not all(isinstance(parts.get(k), torch.Tensor) for k in names):
+            from ..model.checkpoint import CheckpointError
+
+            raise CheckpointError(f"{Path(path).name} is not a TensorData file (TensorData.save): it lacks "
+                                  f"the tensors {', '.join(names)}")
+        return cls(**{k: parts[k] for k in (*names, "system", "energy") if k in parts})
+
+    def digest(self) -> str:
+        """A short fingerprint of the crystals (sha256 of their tensors): the same data, the same digest."""
+        h = hashlib.sha256()
+        for t in (self.frac, self.numbers, self.n, self.lattice):
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def to(self, device) -> TensorData:
         for k in ("frac", "numbers", "n", "mask", "system", "energy", "x0_lat"):

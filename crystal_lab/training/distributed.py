@@ -1,6 +1,6 @@
-"""Data-parallel training under ``torchrun``: joining the process group, each process's share of
-a batch, and the few collective steps the training loop needs (one process: all of them are
-no-ops)."""
+"""The objective as the loop runs it: compiled (``torch.compile``, or eagerly where that fails) and
+data-parallel under ``torchrun`` (joining the process group, each process's share of a batch, and
+the few collective steps the training loop needs; in one process all of them are no-ops)."""
 from __future__ import annotations
 
 import os
@@ -66,3 +66,23 @@ def all_mean(x: torch.Tensor, world: int) -> torch.Tensor:
     x = x.clone()
     dist.all_reduce(x)
     return x / world
+
+
+def compiled(fn):
+    """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the first call
+    (no C++ compiler, an unsupported platform or torch build): eager code computes the same."""
+    state = {"fn": None}
+
+    def call(*args, **kwargs):
+        if state["fn"] is None:
+            try:
+                fast = torch.compile(fn, dynamic=False)   # one static graph per bucket shape
+                out = fast(*args, **kwargs)
+                state["fn"] = fast
+                return out
+            except Exception as err:  # noqa: BLE001 - any compiler failure: run eagerly instead
+                print(f"torch.compile failed ({str(err).splitlines()[0][:120]}); running eagerly")
+                state["fn"] = fn
+        return state["fn"](*args, **kwargs)
+
+    return call

@@ -1,60 +1,272 @@
 """Training: the CDVAE CSVs in, a checkpoint out. One loop, CPU or CUDA, resumable.
 
     from crystal_lab.training.loop import train
-    model = train(data="mp_20", split="val", epochs=10, out_dir="runs/mp20")
+    model = train(data="perov_5", split="val", limit=256, hidden=64, epochs=10, out_dir="runs/p5")
+    model = train(resume="runs/p5/last.pt", epochs=20)     # the same run, ten epochs more
 
-Every ``save_every_minutes`` minutes, at the end, and when the process gets SIGTERM or SIGINT
-(a Binder/JupyterHub cull, Ctrl-C, a notebook's interrupt) it writes ``out_dir/last.pt`` (model,
-EMA weights, optimiser, epoch, step, RNG state) and appends to ``out_dir/log.csv``;
-``resume=out_dir/last.pt`` carries on exactly where it stopped (the log keeps only the rows up to
-the checkpoint), so a long run can be done in pieces. One run at a time holds ``out_dir``: a
-second run into it is refused while the first is alive, and a new run (no ``resume``) into a
-folder that holds an earlier run's ``last.pt`` or ``log.csv`` is refused too (a ``ValueError``
-naming both ways out), so no run's work is overwritten. ``progress`` shows one bar for the whole
-run (epochs, or the time budget) with the epoch and the loss.
-
-Under ``torchrun --nproc-per-node N`` the loop runs data-parallel (DistributedDataParallel; NCCL
-on CUDA, gloo on CPU): ``batch_size`` stays the global batch, each process trains its share of
-every batch, and only rank 0 writes the checkpoint and the log.
+A run is one :class:`~crystal_lab.training.config.TrainConfig` (``train``'s keywords are its
+fields). ``out_dir/last.pt``, written every ``save_every_minutes``, at the end and on SIGTERM or
+SIGINT, records it with the models, the optimiser, the place in the epoch under way and every
+random state: ``resume=`` restores the whole run and goes on as if it had never stopped (the same
+batches, noise, steps and ``log.csv`` rows). A setting given at resume that contradicts the run is
+refused; ``epochs`` and ``max_steps`` count the whole run. One run at a time holds ``out_dir``,
+and no run writes into a folder holding another. Under ``torchrun --nproc-per-node N`` the loop
+runs data-parallel: ``batch_size`` stays the global batch; only rank 0 writes files.
 """
 from __future__ import annotations
 
 import contextlib
-import copy
-import csv
 import math
 import signal
 import time
+import uuid
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..datasets import load_dataset
 from ..model import checkpoint
-from ..model.diffusion import CrystalDiffusionModel, ModelConfig, NetworkConfig
-from .batches import BUCKETS, TensorData, batch_width, batches, collate, prepare
-from .distributed import Objective, agree_on_stop, all_mean, setup_distributed, shard
+from ..model.diffusion import CrystalDiffusionModel
+from .batches import BUCKETS, TensorData, batch_width, batches
+from .config import TrainConfig, settings_of
+from .distributed import agree_on_stop, all_mean, setup_distributed, shard
+from .run import LOSS_KEYS, Run, load_data, run_config, start
 from .run_files import (
-    OccupiedRunFolder,
     RunLock,
+    RunLog,
     StopSignals,
     atomic_save,
+    claim_folder,
     read_log,
-    refuse_occupied,
-    truncate_log,
+    read_run_checkpoint,
 )
 from .run_progress import RunBar
 
 
-def fit_model_stats(model: CrystalDiffusionModel, data: TensorData) -> None:
-    """Lattice standardisation and the distribution of atom counts, from the training data."""
-    model.noise.lattice.fit(data.lattice, data.n)
-    counts = np.bincount(data.n.numpy(), minlength=model.config.network.max_atoms + 1)
-    model.config.data.n_atoms_hist = {int(k): float(v / counts.sum()) for k, v in enumerate(counts) if v > 0}
+def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
+          structures=None, tensors: TensorData | None = None, progress: bool = True,
+          **settings) -> CrystalDiffusionModel:
+    """Train a new run, or resume one, and return its EMA model (see the module docstring).
+
+    ``settings`` are :class:`TrainConfig`'s fields (or pass a whole ``config``). ``structures``
+    (a list of Atoms) or ``tensors`` (a :class:`TensorData`) replace ``data``/``split``/``limit``;
+    a resume of such a run needs the same ones again. Bad settings are a ``ValueError``.
+    """
+    given = settings_of(config, settings)
+    if structures is not None or tensors is not None:   # data given in Python, not a data set's
+        given.update(data=None, limit=None)
+    state = read_run_checkpoint(resume) if resume else None
+    cfg, init_model = run_config(given, state, resume)
+    rank, world, dev, own_group = setup_distributed(cfg.device)
+    out_dir = Path(cfg.out_dir)
+    with RunLock(out_dir) if rank == 0 else contextlib.nullcontext():
+        run_id = (state or {}).get("run_id") or uuid.uuid4().hex
+        if rank == 0:
+            claim_folder(out_dir, resume, state, run_id)
+        run = start(cfg, state, init_model, load_data(cfg, structures, tensors), (rank, world, dev))
+        run.run_id = run_id
+        why, received = fit(run, progress)
+        report_stop(run, why, progress)
+    if own_group:
+        torch.distributed.destroy_process_group()
+    if received is not None:   # the run is saved: now let the signal do what it does
+        signal.raise_signal(received)
+    return run.ema
 
 
-def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floor: float = 0.05) -> float:
+def fit(run: Run, progress: bool) -> tuple[str | None, int | None]:
+    """Train epochs until the run's budgets are spent or it is stopped; save; return why it stopped
+    early (None, "budget", "max_steps" or a signal's name) and the signal received."""
+    cfg, rank = run.config, run.place[0]
+    show = progress and rank == 0
+    why = "max_steps" if cfg.max_steps is not None and run.step >= cfg.max_steps else None
+    partial_at = run.step if run.batch else None   # a part-epoch row the resumed epoch replaces
+    log = RunLog(Path(cfg.out_dir) / "log.csv", rank == 0, partial_at=partial_at)
+    with StopSignals() as signals, log:
+        bar = RunBar(cfg.epochs, run.epoch, cfg.max_minutes, show)
+        try:
+            while run.epoch < cfg.epochs and why is None:
+                why, done = train_epoch(run, signals, bar if show else None)
+                if done:
+                    run.epoch += 1
+                    bar.epoch_done(run.epoch, loss_means(run)[0])
+                if done or run.batch:   # a whole epoch, or the part done before a stop
+                    lr = run.opt.param_groups[0]["lr"]
+                    log.row(run.epoch, run.step, loss_means(run), lr, run.elapsed)
+                if done:
+                    run.batch, run.epoch_rng = 0, run.rng.bit_generator.state
+                    run.sums.zero_()
+        except BaseException:
+            bar.finish(planned=False)
+            raise
+        # a completed run or a planned stop ends the bar full; a signal does not
+        bar.finish(planned=signals.received is None, at_budget=why == "budget")
+        save(run)
+    return why, signals.received
+
+
+def train_epoch(run: Run, signals: StopSignals, bar: RunBar | None) -> tuple[str | None, bool]:
+    """The epoch under way, from its next batch on: (why the run stops, or None; whether the epoch
+    is done). A stop at its last batch ends the epoch first."""
+    cfg, (rank, world, dev) = run.config, run.place
+    run.rng.bit_generator.state = run.epoch_rng
+    sizes = run.tensors.n.cpu().numpy()
+    pad = tuple(sorted(cfg.buckets or BUCKETS)) if run.compile else None
+    if pad and pad[-1] < run.tensors.frac.shape[1]:
+        pad = pad + (int(run.tensors.frac.shape[1]),)
+    plan = batches(sizes, cfg.batch_size, run.rng, drop_last=run.compile, buckets=pad)
+    plan = [b for b in plan if len(b) >= world]
+    full = run.tensors.frac.shape[1] if run.compile else 0
+    for j in range(run.batch, len(plan)):
+        idx = shard(torch.as_tensor(plan[j], device=dev), rank, world)
+        losses = train_step(run, idx, batch_width(sizes, plan[j], pad, full))
+        run.batch = j + 1
+        if bar is not None and j % 20 == 0:   # reading a number waits for the GPU: now and then
+            bar.tick(run.epoch, float(losses["loss"].detach()))
+        why = stop_reason(run, signals)
+        if why is not None:
+            return why, run.batch == len(plan)
+        if time.time() - run.last_save > 60 * cfg.save_every_minutes:
+            save(run)
+    return None, True
+
+
+def train_step(run: Run, idx: torch.Tensor, width: int) -> dict:
+    """One optimiser step on the crystals ``idx`` padded to ``width`` atoms, and the EMA update.
+    The step's noise is drawn from a seed of (run seed, process, step): a resumed run draws it
+    again."""
+    cfg, model = run.config, run.model
+    seed_step(run)
+    for group in run.opt.param_groups:
+        group["lr"] = lr_at(run.step, cfg.lr, cfg.warmup, schedule_progress(run))
+    batch = run.tensors.batch(idx, width=width)
+    extra = {} if run.sites is None else {"symmetry": symmetric_noise(run, idx)}
+    losses = run.loss_fn(*batch, amp=run.amp, **extra)
+    run.opt.zero_grad(set_to_none=True)
+    try:
+        losses["loss"].backward()
+    except Exception as err:   # a backward graph that fails to compile: go on eagerly
+        if run.loss_fn is run.eager:
+            raise
+        print(f"torch.compile failed in the backward pass ({str(err).splitlines()[0][:120]}); "
+              "running eagerly", flush=True)
+        run.loss_fn = run.eager
+        run.opt.zero_grad(set_to_none=True)
+        losses = run.loss_fn(*batch, amp=run.amp, **extra)
+        losses["loss"].backward()
+    params = list(model.parameters())
+    torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+    run.opt.step()
+    run.step += 1
+    with torch.no_grad():   # the EMA as one fused multi-tensor update
+        decay = min(cfg.ema_decay, (1 + run.step) / (10 + run.step))
+        torch._foreach_lerp_(list(run.ema.parameters()), params, 1 - decay)
+        run.sums += torch.stack([losses[k].detach().float() for k in LOSS_KEYS])
+    return losses
+
+
+def symmetric_noise(run: Run, idx: torch.Tensor):
+    """The ``symmetric`` run's constrained noise for the crystals ``idx``."""
+    from ..symmetry.noise import SymmetricNoise
+
+    return SymmetricNoise([run.sites[i] for i in idx.tolist()], run.place[2])
+
+
+def seed_step(run: Run) -> None:
+    """Seed this step's noise from (run seed, process, step), on the CPU and the run's device:
+    a resumed run draws the same noise again. (Each generator alone: ``torch.manual_seed``
+    visits every backend and costs about 0.7 ms a call on a CPU, a generator's own 15 us.)"""
+    seed = ((run.config.seed * 1_000_003 + run.place[0]) * 1_000_033 + run.step) % 2**63
+    torch.default_generator.manual_seed(seed)
+    dev = run.place[2]
+    if dev.type == "cuda":
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        torch.cuda.default_generators[index].manual_seed(seed)
+    elif dev.type == "mps":
+        torch.mps.manual_seed(seed)
+
+
+def stop_reason(run: Run, signals: StopSignals) -> str | None:
+    """Why the run stops now (None: it goes on): its time budget, a signal, its step budget."""
+    cfg, (_, world, dev) = run.config, run.place
+    why = None
+    if cfg.max_minutes is not None and time.time() - run.t_start > 60 * cfg.max_minutes:
+        why = "budget"
+    if signals.received is not None:
+        why = signal.Signals(signals.received).name
+    if world > 1:   # every process stops at the same step (checked now and then: it syncs)
+        why = agree_on_stop(why, dev, world) if run.step % 20 == 0 else None
+    if cfg.max_steps is not None and run.step >= cfg.max_steps:   # the same step in every process
+        why = why or "max_steps"
+    return why
+
+
+def loss_means(run: Run) -> list[float]:
+    """The mean losses of the epoch under way so far (over every process)."""
+    return (all_mean(run.sums, run.place[1]) / max(1, run.batch)).tolist()
+
+
+def schedule_progress(run: Run) -> float | None:
+    """The fraction of the run done, for the cosine schedule (None: no decay)."""
+    cfg = run.config
+    if not cfg.cosine:
+        return None
+    if cfg.max_minutes is not None:
+        return (time.time() - run.t_start) / (60 * cfg.max_minutes)
+    return run.epoch / cfg.epochs
+
+
+def save(run: Run) -> None:
+    """Write ``out_dir/last.pt`` (rank 0): all a resume needs to go on as if never stopped."""
+    if run.place[0] != 0:
+        return
+    ckpt = {"model": checkpoint.to_dict(run.model), "ema": checkpoint.to_dict(run.ema),
+            "optimizer": run.opt.state_dict(), "epoch": run.epoch, "step": run.step,
+            "batch": run.batch, "rng": run.epoch_rng, "sums": run.sums.detach().cpu(),
+            "seconds": run.elapsed,
+            "config": run.config.to_dict(), "run_id": run.run_id, "data_digest": run.data_digest}
+    atomic_save(ckpt, Path(run.config.out_dir) / "last.pt")
+    run.last_save = time.time()
+
+
+def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int = 64,
+             seed: int = 0) -> dict:
+    """The mean losses of ``model`` on ``tensors`` (e.g. a held-out split), with the noise drawn
+    from ``seed`` (the same draws for every model compared) and no change to anything."""
+    was_training = model.training
+    model.eval()
+    if tensors.x0_lat is None:
+        tensors.fit_params(model)
+    sums, n = torch.zeros(len(LOSS_KEYS)), 0
+    dev = next(model.parameters()).device
+    with torch.no_grad(), torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for start in range(0, len(tensors.n), batch_size):
+            stop = min(start + batch_size, len(tensors.n))
+            idx = torch.arange(start, stop, device=tensors.n.device)
+            losses = model.loss_padded(*tensors.batch(idx, trim=True))
+            sums += torch.stack([losses[k].float().cpu() for k in LOSS_KEYS]) * len(idx)
+            n += len(idx)
+    model.train(was_training)
+    return dict(zip(LOSS_KEYS, (sums / max(1, n)).tolist()))
+
+
+def report_stop(run: Run, why: str | None, progress: bool) -> None:
+    """Say why an early stop happened (a planned one only with ``progress``) and where the
+    checkpoint is."""
+    cfg = run.config
+    planned = why in ("budget", "max_steps")
+    if run.place[0] != 0 or why is None or not (progress or not planned):
+        return
+    reason = (f"the {cfg.max_minutes:g}-minute budget" if why == "budget"
+              else f"max_steps={cfg.max_steps}" if why == "max_steps" else why)
+    last = Path(cfg.out_dir) / "last.pt"
+    print(f"stopped at {reason} after {run.epoch} epochs ({run.step} steps); "
+          f"checkpoint saved to {last}"
+          + ("" if planned else f" (resume with resume={str(last)!r})"), flush=True)
+
+
+def lr_at(step: int, lr: float, warmup: int, progress: float | None = None,
+          floor: float = 0.05) -> float:
     """Linear warm-up over ``warmup`` steps, then constant, or (given ``progress`` in [0, 1], the
     fraction of the run done) a cosine decay to ``floor * lr``."""
     scale = min(1.0, (step + 1) / warmup)
@@ -63,294 +275,15 @@ def lr_at(step: int, lr: float, warmup: int, progress: float | None = None, floo
     return lr * scale
 
 
-def load_init(init) -> CrystalDiffusionModel:
-    """A model from a weights file (shipped ``.pt`` with its sidecar, or a run's ``last.pt``)."""
-    return checkpoint.load_weights(init)
-
-
-def train(data: str = "mp_20", split: str = "val", epochs: int = 10, device: str = "auto",
-          out_dir: str | Path = "runs/model", resume: str | Path | None = None, hidden: int = 128,
-          layers: int = 4, batch_size: int | None = None, lr: float | None = None, seed: int = 0,
-          max_minutes: float | None = None, ema_decay: float = 0.999, limit: int | None = None,
-          structures=None, save_every: float | None = None, progress: bool = True, init: str | Path | None = None,
-          tensors: TensorData | None = None, cosine: bool = False, compile: bool | None = None,
-          amp: bool | None = None, p_csp: float | None = None, save_every_minutes: float = 10.0,
-          buckets: tuple[int, ...] | None = None, max_steps: int | None = None) -> CrystalDiffusionModel:
-    """Train (or resume) a model; returns the EMA model. See the module docstring.
-
-    ``structures`` (a list of Atoms) or ``tensors`` (a :class:`TensorData`) replaces
-    ``data``/``split``; ``limit`` keeps the first rows; ``max_minutes`` stops cleanly (with a
-    checkpoint) after that much wall time. A resumed run keeps its batch size and learning rate
-    unless new ones are given. ``init``: start from the weights in that file (any shipped or
-    exported model) with a fresh optimiser. ``cosine``: decay the learning rate to 5% over the run
-    (over ``max_minutes`` when given, else over ``epochs``). ``save_every_minutes``: the interval
-    of the periodic checkpoint (``save_every`` is the same setting's older name). On CUDA, ``amp``
-    (bfloat16 autocast) and ``compile`` (``torch.compile``, falling back to eager code where it
-    fails) default to on. ``buckets``: the padded atom counts of compiled batches (each shape is
-    compiled once; default :data:`BUCKETS`); eager batches are cut to their largest crystal.
-    ``max_steps`` stops (with a checkpoint) after that many optimiser steps in all.
-    Bad settings (zero or negative sizes, rates or times) raise ``ValueError``.
-    """
-    if save_every is not None:
-        save_every_minutes = save_every
-    check_settings(epochs=epochs, hidden=hidden, layers=layers, batch_size=batch_size, lr=lr,
-                   max_minutes=max_minutes, save_every_minutes=save_every_minutes, ema_decay=ema_decay,
-                   limit=limit, p_csp=p_csp, max_steps=max_steps)
-    rank, world, dev, own_group = setup_distributed(device)
-    cuda = dev.type == "cuda"
-    amp = cuda if amp is None else amp
-    torch.manual_seed(seed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(out_dir) if rank == 0 else contextlib.nullcontext()
-    with lock:
-        if not resume:   # a new run never writes over an earlier one's checkpoint and log
-            refuse_occupied(out_dir)
-        state = read_run_checkpoint(resume) if resume else None
-        saved = state.get("hparams", {}) if state else {}
-        batch_size = batch_size if batch_size is not None else saved.get("batch_size", 64)
-        lr = lr if lr is not None else saved.get("lr", 1e-3)
-        if world > 1 and batch_size < world:
-            raise ValueError(f"batch_size {batch_size} is smaller than the {world} processes; "
-                             "it is the global batch, shared between them")
-        if state:
-            model = checkpoint.from_dict(state["model"], f"{Path(resume).name} (model)")
-            ema = checkpoint.from_dict(state["ema"], f"{Path(resume).name} (EMA)")
-        elif init:
-            model = load_init(init)
-            ema = copy.deepcopy(model)
-        else:
-            model = CrystalDiffusionModel(ModelConfig(NetworkConfig(hidden=hidden, layers=layers)))
-        if tensors is None:
-            if structures is None:
-                structures = load_dataset(data, split, limit=limit)
-            tensors = TensorData.from_atoms(structures, model.config.network.max_atoms)
-        if not (state or init):
-            fit_model_stats(model, tensors)
-            ema = copy.deepcopy(model)
-        if p_csp is not None:   # the fraction of crystals trained as CSP (atom types given)
-            model.config.training.p_csp = ema.config.training.p_csp = p_csp
-        tensors.fit_params(model)
-        tensors.to(dev)
-        model.to(dev).train()
-        ema.to(dev).eval()
-        torch.manual_seed(seed + rank)   # each process its own noise draws
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4, **({"fused": True} if cuda else {}))
-        epoch, step = 0, 0
-        rng = np.random.default_rng(seed)   # the same batch plan in every process
-        if state:
-            opt.load_state_dict(state["optimizer"])
-            epoch, step = state["epoch"], state["step"]
-            rng.bit_generator.state = state["rng"]
-        compile = cuda if compile is None else compile
-        objective = Objective(model)
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            objective = DistributedDataParallel(objective, device_ids=[dev.index] if cuda else None)
-        loss_fn = compiled(objective) if compile else objective
-        pad = tuple(sorted(buckets or BUCKETS)) if compile else None
-        if pad and pad[-1] < tensors.frac.shape[1]:
-            pad = pad + (int(tensors.frac.shape[1]),)
-        sizes = tensors.n.cpu().numpy()
-        log_path = out_dir / "log.csv"
-        if state and rank == 0:
-            truncate_log(log_path, step)
-        new_log = not log_path.exists()
-        t_start = last_save = time.time()
-        first_step = step
-        warmup = 500 if not init else 100
-        ema_params, model_params = list(ema.parameters()), list(model.parameters())
-
-        def save():
-            if rank != 0:
-                return
-            ckpt = {"model": checkpoint.to_dict(model), "ema": checkpoint.to_dict(ema), "optimizer": opt.state_dict(),
-                    "epoch": epoch, "step": step, "rng": rng.bit_generator.state,
-                    "hparams": {"batch_size": batch_size, "lr": lr}}
-            atomic_save(ckpt, out_dir / "last.pt")
-
-        def progress_of_run() -> float | None:
-            if not cosine:
-                return None
-            if max_minutes is not None:
-                return (time.time() - t_start) / (60 * max_minutes)
-            return epoch / max(1, epochs)
-
-        show = progress and rank == 0
-        why = None   # why the loop stopped early: "budget", "max_steps" or a signal's name
-        with StopSignals() as signals, open(log_path, "a", newline="") if rank == 0 else \
-                contextlib.nullcontext() as log_fh:
-            log = csv.writer(log_fh) if rank == 0 else None
-            if new_log and log:
-                log.writerow(["epoch", "step", "loss", "coord", "lattice", "types", "lr", "seconds"])
-            bar = RunBar(epochs, epoch, max_minutes, show)
-            try:
-                while epoch < epochs and why is None:
-                    plan = batches(sizes, batch_size, rng, drop_last=compile, buckets=pad)
-                    plan = [b for b in plan if len(b) >= world]
-                    widths = [batch_width(sizes, b, pad, 0 if not compile else tensors.frac.shape[1]) for b in plan]
-                    order = torch.as_tensor(np.concatenate(plan), device=dev)
-                    bounds = np.cumsum([0] + [len(b) for b in plan])
-                    sums = torch.zeros(4, device=dev)
-                    n_batches = 0
-                    for j in range(len(plan)):
-                        for group in opt.param_groups:
-                            group["lr"] = lr_at(step - first_step if init else step, lr, warmup, progress_of_run())
-                        idx = shard(order[bounds[j]:bounds[j + 1]], rank, world)
-                        frac, numbers, mask, x0_lat, system, energy = tensors.batch(idx, width=widths[j])
-                        losses = loss_fn(frac, numbers, mask, x0_lat, system, energy, amp=amp)
-                        opt.zero_grad(set_to_none=True)
-                        try:
-                            losses["loss"].backward()
-                        except Exception as err:   # a backward graph that fails to compile
-                            if loss_fn is objective:
-                                raise
-                            print(f"torch.compile failed in the backward pass ({str(err).splitlines()[0][:120]}); "
-                                  "running eagerly", flush=True)
-                            loss_fn = objective
-                            opt.zero_grad(set_to_none=True)
-                            losses = loss_fn(frac, numbers, mask, x0_lat, system, energy, amp=amp)
-                            losses["loss"].backward()
-                        torch.nn.utils.clip_grad_norm_(model_params, 1.0, foreach=True)
-                        opt.step()
-                        step += 1
-                        with torch.no_grad():   # the EMA as one fused multi-tensor update
-                            torch._foreach_lerp_(ema_params, model_params, 1 - min(ema_decay, (1 + step) / (10 + step)))
-                            sums += torch.stack([losses[k].detach().float() for k in LOSS_KEYS])
-                        n_batches += 1
-                        if show and j % 20 == 0:   # reading a number waits for the GPU: now and then only
-                            bar.tick(epoch, float(losses["loss"].detach()))
-                        if max_minutes is not None and time.time() - t_start > 60 * max_minutes:
-                            why = "budget"
-                        if max_steps is not None and step >= max_steps:
-                            why = "max_steps"
-                        if signals.received is not None:
-                            why = signal.Signals(signals.received).name
-                        if world > 1:   # every process stops at the same step (checked now and then: it syncs)
-                            why = agree_on_stop(why, dev, world) if step % 20 == 0 else None
-                        if why is not None:
-                            break
-                        if time.time() - last_save > 60 * save_every_minutes:
-                            save()
-                            last_save = time.time()
-                    means = (all_mean(sums, world) / max(1, n_batches)).tolist()
-                    if why is None:
-                        epoch += 1
-                        bar.epoch_done(epoch, means[0])
-                    if log:
-                        log.writerow([epoch, step] + [f"{v:.5f}" for v in means]
-                                     + [f"{opt.param_groups[0]['lr']:.2e}", f"{time.time() - t_start:.0f}"])
-                        log_fh.flush()
-            except BaseException:
-                bar.finish(planned=False)
-                raise
-            # a completed run or a planned stop ends the bar full; a signal does not
-            bar.finish(planned=signals.received is None, at_budget=why == "budget")
-            save()
-        planned = why in ("budget", "max_steps")
-        if rank == 0 and why is not None and (progress or not planned):
-            reason = (f"the {max_minutes:g}-minute budget" if why == "budget"
-                      else f"max_steps={max_steps}" if why == "max_steps" else why)
-            print(f"stopped at {reason} after {epoch} epochs ({step} steps); "
-                  f"checkpoint saved to {out_dir / 'last.pt'}"
-                  + ("" if planned else f" (resume with resume={str(out_dir / 'last.pt')!r})"),
-                  flush=True)
-    if own_group:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
-    if signals.received is not None:   # the run is saved: now let the signal do what it does
-        signal.raise_signal(signals.received)
-    return ema
-
-
-LOSS_KEYS = ("loss", "coord", "lattice", "types")
-
-
-def check_settings(**values) -> None:
-    """ValueError, naming the setting and what is allowed, for a nonsense training setting."""
-    def number(x) -> bool:
-        return not isinstance(x, bool) and isinstance(x, (int, float, np.integer, np.floating)) and math.isfinite(x)
-
-    def whole(x) -> bool:
-        return not isinstance(x, bool) and isinstance(x, (int, np.integer))
-
-    rules = {
-        "epochs": (lambda x: whole(x) and x >= 1, "a whole number >= 1"),
-        "hidden": (lambda x: whole(x) and x >= 2 and x % 2 == 0, "an even whole number >= 2"),
-        "layers": (lambda x: whole(x) and x >= 1, "a whole number >= 1"),
-        "batch_size": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1"),
-        "limit": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1 (or None for all)"),
-        "max_steps": (lambda x: x is None or (whole(x) and x >= 1), "a whole number >= 1 (or None)"),
-        "lr": (lambda x: x is None or (number(x) and x > 0), "a number > 0"),
-        "max_minutes": (lambda x: x is None or (number(x) and x > 0), "a number of minutes > 0 (or None)"),
-        "save_every_minutes": (lambda x: number(x) and x > 0, "a number of minutes > 0"),
-        "ema_decay": (lambda x: number(x) and 0 <= x < 1, "a number in [0, 1)"),
-        "p_csp": (lambda x: x is None or (number(x) and 0 <= x <= 1), "a fraction in [0, 1]"),
-    }
-    for name, value in values.items():
-        ok, allowed = rules[name]
-        if not ok(value):
-            raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
-def compiled(fn):
-    """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the first call
-    (no C++ compiler, an unsupported platform or torch build): eager code computes the same."""
-    state = {"fn": None}
-
-    def call(*args, **kwargs):
-        if state["fn"] is None:
-            try:
-                fast = torch.compile(fn, dynamic=False)   # one static graph per bucket shape
-                out = fast(*args, **kwargs)
-                state["fn"] = fast
-                return out
-            except Exception as err:  # noqa: BLE001 - any compiler failure: run eagerly instead
-                print(f"torch.compile failed ({str(err).splitlines()[0][:120]}); running eagerly")
-                state["fn"] = fn
-        return state["fn"](*args, **kwargs)
-
-    return call
-
-
-def read_run_checkpoint(path) -> dict:
-    """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
-    if not Path(path).exists():
-        raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
-    try:
-        return checkpoint.read_run(path)
-    except checkpoint.CheckpointError as err:
-        raise checkpoint.CheckpointError(f"resume: {err}") from None
-
-
 def export(run_checkpoint: str | Path, out: str | Path, **card) -> str:
-    """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was trained)."""
+    """Ship a run's EMA weights: float16, with a sha256 sidecar holding ``card`` (how it was
+    trained: the run's config and where it stood, unless ``card`` says otherwise)."""
     state = checkpoint.read_run(run_checkpoint)
     ema = checkpoint.from_dict(state["ema"], f"{Path(run_checkpoint).name} (EMA)")
-    card = {"epochs": state["epoch"], "steps": state["step"], **card}
+    card = {"epochs": state["epoch"], "steps": state["step"], "train_config": state.get("config"),
+            **card}
     return checkpoint.save(ema, out, half=True, **card)
 
 
-#: what ``crystal_lab.training.loop`` offers (the data, run-folder and distributed helpers live in
-#: ``train_data``, ``run_files`` and ``distributed``; the ones callers use are re-exported here)
-__all__ = [
-    "BUCKETS",
-    "Objective",
-    "OccupiedRunFolder",
-    "TensorData",
-    "atomic_save",
-    "batch_width",
-    "batches",
-    "check_settings",
-    "collate",
-    "compiled",
-    "export",
-    "fit_model_stats",
-    "load_init",
-    "lr_at",
-    "prepare",
-    "read_log",
-    "train",
-]
+__all__ = ["evaluate", "export", "lr_at", "read_log", "save", "train", "train_epoch",
+           "train_step"]

@@ -24,14 +24,16 @@ VOLUME_PER_ATOM_RANGE = (9.6, 40.3)
 def structure_quality(atoms: Atoms) -> dict:
     """``{"valid", "reason", "smact", "smact_reason", "volume_per_atom", "volume_ok",
     "spacegroup"}`` for one structure."""
-    from crystal_lab.evaluate.validation import smact_validity, structural_validity
+    from crystal_lab.evaluate.rows import row_of
+    from crystal_lab.evaluate.validation import smact_row, structural_row
 
     if (atoms.numbers == 0).any():
         return {"valid": False, "reason": "atom types still masked", "smact": False,
                 "smact_reason": "atom types still masked", "volume_per_atom": float("nan"),
                 "volume_ok": False, "spacegroup": spacegroup(atoms)}
-    s = structural_validity(atoms)
-    c = smact_validity(atoms)
+    row = row_of(atoms)   # read and converted once for both verdicts
+    s = structural_row(row)
+    c = smact_row(row)
     vpa = abs(atoms.cell.volume) / max(len(atoms), 1)
     lo, hi = VOLUME_PER_ATOM_RANGE
     return {"valid": bool(s.valid), "reason": s.reason, "smact": bool(c.valid),

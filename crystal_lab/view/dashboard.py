@@ -16,20 +16,21 @@ ipywidgets progress bar while it works) and shows
   ``viewer="plotly"``);
 * a "Save CSV" button writing into ``results/`` (the folder the Generate widget saves to).
 
-Formulas are :func:`crystal_lab.structures.formula` everywhere (the evaluation writes its
-reasons with the same function).
+Formulas are :func:`crystal_lab.structures.formula` everywhere, as chemists write them (the
+evaluation writes its table and reasons with the same function). The dashboard reads the
+evaluation's rows (:mod:`crystal_lab.evaluate.rows`): each structure is converted and checked
+once, by ``summarize``, and never again here.
 """
 from __future__ import annotations
 
 import html
 from pathlib import Path
 
-from crystal_lab.evaluate.rows import row_of
+from crystal_lab.evaluate.rows import rows_of
 from crystal_lab.evaluate.settings import RELAX_STEPS, STABILITY_THRESHOLD
-from crystal_lab.structures import as_list, to_atoms, to_structure
+from crystal_lab.structures import as_list
 
 from . import hull_figure, tables
-from .facts import formula
 from .tables import COLUMNS, FILTERS
 
 __all__ = ["COLUMNS", "FILTERS", "RESULTS_DIR", "EvaluationDashboard"]
@@ -66,8 +67,9 @@ class EvaluationDashboard:
             raise ValueError(f"summary has {len(summary.table)} rows for "
                              f"{len(self.structures)} structures")
         self.summary = summary
-        self.formulas = [formula(to_atoms(s)) if not row_of(s).problem else "n/a"
-                         for s in self.structures]  # a bad row has its reason in the table
+        self.records = _rows(summary, self.structures)   # one Row per structure, made once
+        self.formulas = [r.formula if r.ok else "n/a"    # a bad row has its reason in the table
+                         for r in self.records]
         self.sort_column, self.descending = "index", False
         self.order = list(range(len(self.structures)))
         self.selected: int | None = None
@@ -246,10 +248,11 @@ class EvaluationDashboard:
         """One viewer for the dashboard: the nglview stage is created once and updated in
         place; the plotly figure replaces the previous one. A row with nothing to draw (None,
         a disordered or NaN structure) hides the viewer; its reason is in the detail."""
-        if row_of(self.structures[index]).problem:
+        row = self.records[index]
+        if row.problem:
             self.view_box.layout.display = "none"
             return
-        atoms = to_atoms(self.structures[index])
+        atoms = row.atoms
         if self.viewer == "plotly":
             from .crystal_figures import structure_figure
 
@@ -280,7 +283,7 @@ class EvaluationDashboard:
         for i in table.index:
             if tables.is_missing(table.at[i, "e_above_hull"]):
                 continue
-            els = sorted({site.specie.symbol for site in to_structure(self.structures[i])})
+            els = sorted(set(self.records[i].symbols))
             name = "-".join(els)
             if 2 <= len(els) <= 4 and name not in systems:
                 systems.append(name)
@@ -294,7 +297,8 @@ class EvaluationDashboard:
         if hull is None:
             raise ValueError("no CHGNet results: evaluate with stability=True")
         elements = sorted(system.split("-"))
-        generated = hull_figure.generated_rows(self.summary.table, self.structures,
+        generated = hull_figure.generated_rows(self.summary.table,
+                                               [r.structure for r in self.records],
                                                self.formulas, elements)
         return hull_figure.phase_diagram_figure(
             hull.entries(elements), generated,
@@ -323,6 +327,16 @@ class EvaluationDashboard:
             self.save_status.value = f"saved {self.save(self.save_path.value)}"
         except OSError as err:
             self.save_status.value = f"could not save: {err}"
+
+
+def _rows(summary, structures) -> list:
+    """The summary's rows when it has them for these structures, else rows made once here."""
+    rows = getattr(summary, "rows", None) or []
+    if len(rows) == len(structures) and all(
+        r.original is s for r, s in zip(rows, structures, strict=True)
+    ):
+        return list(rows)
+    return rows_of(structures)[0]
 
 
 def _display(obj) -> bool:

@@ -1,19 +1,20 @@
 """What a person reads about one structure: formula, space group, volume, density, distances.
 
-``as_atoms`` / ``periodic_copies`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies out).
-Atoms with atomic number 0 (symbol "X") are atom types still masked during diffusion: they
+The formula is :func:`crystal_lab.structures.formula` (the lab's one formula function).
+
+``as_atoms`` / ``periodic_copies`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies
+out). Atoms with atomic number 0 (symbol "X") are atom types still masked during diffusion: they
 have no mass, no space group and never a formula subscript of their own.
 Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
 """
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
-from crystal_lab.structures import SYMPREC
+from crystal_lab.arguments import check_number
+from crystal_lab.structures import SYMPREC, formula
 
 __all__ = [
     "MAX_DRAWN_ATOMS",
@@ -21,7 +22,6 @@ __all__ = [
     "check_index",
     "check_repeat",
     "describe",
-    "formula",
     "min_distance",
     "periodic_copies",
     "spacegroup",
@@ -64,20 +64,10 @@ def periodic_copies(structures) -> list[Atoms]:
     return [as_atoms(s) for s in structures]
 
 
-def _whole(value, name: str) -> int:
-    """``value`` as an int: Python and numpy integers pass, anything else is a TypeError."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a whole number, not {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a whole number, not {value!r}") from None
-
-
 def check_index(index, n: int, what: str = "structures") -> int:
     """``index`` (negative counts from the end) as a position in ``range(n)``: TypeError for a
     non-integer, IndexError outside the range."""
-    i = _whole(index, "index")
+    i = check_number("index", index, integer=True)
     if not -n <= i < n:
         raise IndexError(f"index {i} out of range for {n} {what}")
     return i % n
@@ -91,7 +81,7 @@ def check_repeat(repeat, n_atoms: int | None = None,
     ``max_atoms`` (or None) to draw it anyway."""
     if not isinstance(repeat, (tuple, list, np.ndarray)):
         repeat = (repeat,) * 3
-    repeat = tuple(_whole(r, "repeat") for r in repeat)
+    repeat = tuple(check_number("repeat", r, integer=True) for r in repeat)
     if len(repeat) != 3 or min(repeat) < 1:
         raise ValueError(f"repeat must be three positive integers, got {repeat}")
     total = None if n_atoms is None else int(n_atoms) * int(np.prod(repeat))
@@ -134,17 +124,6 @@ def spacegroup(atoms: Atoms, symprec: float = SYMPREC) -> str:
     return f"{symbol_} ({number})" if number else "unknown"
 
 
-def formula(symbols, reduce: bool = True) -> str:
-    """The one formula style of every view (:func:`crystal_lab.structures.formula`):
-    ``"BaTiO3"``, ``"Ba3TiO"``, ``"Cl"``, ``"Cl + 1 X"``; ``symbols`` is an ``ase.Atoms`` or a
-    list of chemical symbols."""
-    from crystal_lab.structures import formula as _structures_formula
-
-    if not isinstance(symbols, Atoms):
-        symbols = list(symbols)
-    return _structures_formula(symbols, reduce=reduce)
-
-
 def describe(atoms: Atoms) -> dict:
     """Formula, space group, volume (Å³), density (g/cm³; NaN while atom types are masked),
     minimum distance (Å, periodic) and ``t`` when ``atoms.info`` has it."""
@@ -153,7 +132,7 @@ def describe(atoms: Atoms) -> dict:
     volume = float(abs(atoms.cell.volume))
     mass = float(atomic_masses[real].sum())
     info = {
-        "formula": formula([symbol(int(z)) for z in atoms.numbers]),
+        "formula": formula([symbol(int(z)) for z in atoms.numbers]),   # as chemists write it
         "n_atoms": len(atoms),
         "spacegroup": spacegroup(atoms),
         "volume": volume,

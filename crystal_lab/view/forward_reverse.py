@@ -24,8 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
+from crystal_lab.structures import formula
+
 from .crystal_figures import trajectory_figure
-from .facts import as_atoms, formula, min_distance
+from .facts import as_atoms, min_distance
 from .ngl import FrameViewer, frame_labels
 
 __all__ = [

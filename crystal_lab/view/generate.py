@@ -5,10 +5,14 @@
 * a prompt box (CSS class ``cl-prompt``) and, under it, a live prompt-helper line: the model's
   own checks (``model.check``, the checks ``model.sample`` runs, on every field) and, when they
   pass, :func:`crystal_lab.chemistry.describe_prompt`; it also suggests a corrected spelling
-  ("did you mean SrTiO3?", :func:`suggest_prompt`). The helper and Generate never disagree;
+  ("did you mean SrTiO3?", :func:`suggest_prompt`). The helper and Generate never disagree.
+  The prompt is parsed once per change of its text (a :class:`~crystal_lab.prompts.Condition`
+  that the other fields only resize or override); the words it holds show in the controls
+  ("cubic SrTiO3" sets the crystal-system menu, "Ef=-1.5" the energy field), and when a control
+  was set by hand to something else, the helper says that the control wins;
 * ``n_atoms`` (0 = let the model choose), ``n_samples``, ``steps`` (0 = the model's default)
-  and ``seed`` controls, and
-  two optional targets: a crystal system and a formation energy (eV/atom), passed to
+  and ``seed`` controls, and three optional targets: a crystal system, a formation energy
+  (eV/atom) and a space group (a number or a symbol; 1 = P1, the free model), passed to
   ``model.sample`` only when set;
 * Generate (``cl-generate``), Stop (``cl-stop``) and Save results (``cl-save``) buttons;
 * a progress bar with the current diffusion time ``t`` and an estimate of the time left, and a
@@ -17,7 +21,10 @@
 * a results area (``cl-results``): the formulas of the run, a picker, the quality badges of the
   picked structure (:mod:`crystal_lab.view.badges`) and ONE persistent nglview stage
   (:class:`crystal_lab.view.ngl.FrameViewer`) that shows the structure forming and then the
-  results, updated in place for every run.
+  results, updated in place for every run; beside it, the model's measured quality
+  (``cl-quality-facts``: its match rate beside the random-search floor,
+  :func:`crystal_lab.view.quality.quality_facts`). A refused prompt leaves the last good
+  results and their view in place.
 
 Sampling runs in a background thread so the kernel stays free to handle the Stop button
 (widget updates from a thread reach JupyterLab 4; see the ipywidgets documentation,
@@ -36,21 +43,29 @@ from pathlib import Path
 import ipywidgets as w
 
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, suggest_prompt
+from crystal_lab.structures import formula
 
 from .boxes import sentence
-from .facts import formula
+from .generate_prompt import PromptControls
 from .messages import ERROR as _ERROR
 from .messages import coloured as _coloured
 from .messages import format_seconds, plain_error, progress_of, run_status
 
-__all__ = ["CRYSTAL_SYSTEMS", "GenerateWidget", "suggest_prompt"]
+__all__ = ["CRYSTAL_SYSTEMS", "SPACE_GROUP_CHOICES", "GenerateWidget", "suggest_prompt"]
 
-class GenerateWidget(w.VBox):
+#: the space-group field's suggestions (any number 1-230 or symbol can be typed): the free model,
+#: then groups common in MP-20 (Fm-3m 14% of MP-20 val, I4/mmm, C2/m and Pnma 5% each)
+SPACE_GROUP_CHOICES = ("1 · P1", "225 · Fm-3m", "221 · Pm-3m", "139 · I4/mmm", "12 · C2/m",
+                       "62 · Pnma", "194 · P6_3/mmc", "166 · R-3m", "136 · P4_2/mnm")
+
+class GenerateWidget(PromptControls, w.VBox):
     """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
 
     ``model``: a :class:`crystal_lab.model.diffusion.CrystalDiffusionModel` (default: the shipped model,
     loaded when the helper line first runs its checks, as the widget is built). ``steps=None``
-    uses the model's default number of steps.
+    uses the model's default number of steps. ``quality``: the facts line beside the output
+    (default: the shipped model's measured quality; ``""`` for none, e.g. for a model you
+    trained yourself, whose quality nobody measured).
     ``batch_size``: passed to ``model.sample`` (and used for the progress bar).
     ``stream_every``: redraw the forming structure every this many steps (default: about ten
     redraws per run). ``save_dir``: where Save results writes (default ``results/``).
@@ -62,7 +77,7 @@ class GenerateWidget(w.VBox):
     def __init__(self, model=None, prompt: str = "Ba Ti O", n_atoms: int | None = 5,
                  n_samples: int = 3, steps: int | None = None, seed: int = 0,
                  stream_every: int | None = None, save_dir: str = "results",
-                 batch_size: int = 64):
+                 batch_size: int = 64, quality: str | None = None):
         self._model = model
         self.results: list = []
         self.quality: list[dict] = []
@@ -73,7 +88,8 @@ class GenerateWidget(w.VBox):
         self.batch_size = int(batch_size)
         self.save_dir = Path(save_dir)
         self._thread: threading.Thread | None = None
-        self._checked = None   # the Condition of the last check that passed
+        self._shown_prompt = ""   # the prompt of the results on show
+        self._init_prompt_state()
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
@@ -103,6 +119,10 @@ class GenerateWidget(w.VBox):
                                        placeholder="eV/atom, optional",
                                        style={"description_width": "100px"},
                                        layout=w.Layout(width="260px"))
+        self.space_group = w.Combobox(value="", options=SPACE_GROUP_CHOICES, ensure_option=False,
+                                      description="space group", placeholder="any: the model's choice",
+                                      style={"description_width": "100px"},
+                                      layout=w.Layout(width="260px"))
         self.generate_button = w.Button(description="Generate", button_style="primary",
                                         icon="play")
         self.generate_button.add_class("cl-generate")
@@ -121,25 +141,34 @@ class GenerateWidget(w.VBox):
                                  layout=w.Layout(width="420px", display="none"))
         self.badges = w.HTML("")
         from .ngl import FrameViewer
+        from .quality import quality_facts
 
         self.viewer = FrameViewer([], controls=False, compact=True, width="420px",
                                   height="340px", save_dir=self.save_dir)
-        self.results_box = w.VBox([self.label, self.picker, self.badges, self.viewer.widget])
+        facts = quality_facts() if quality is None else quality
+        self.facts = w.HTML(f'<div style="font-size:90%;color:#444;border-left:3px solid #d9822b;'
+                            f'padding-left:8px">{html.escape(facts)}</div>' if facts else "",
+                            layout=w.Layout(width="240px", margin="0 0 0 12px"))
+        self.facts.add_class("cl-quality-facts")
+        self.results_box = w.VBox([self.label, self.picker, self.badges,
+                                   w.HBox([self.viewer.widget, self.facts])])
         self.results_box.add_class("cl-results")
 
-        for field in (self.prompt, self.n_atoms, self.n_samples, self.steps,
-                      self.crystal_system, self.formation_energy):
+        self.prompt.observe(self._on_prompt, names="value")
+        for field in (self.n_atoms, self.n_samples, self.steps):
             field.observe(self._update_helper, names="value")
+        for field in (self.crystal_system, self.formation_energy, self.space_group):
+            field.observe(self._on_target, names="value")
         self.generate_button.on_click(self._on_generate)
         self.stop_button.on_click(self._on_stop)
         self.save_button.on_click(self._on_save)
         self.picker.observe(self._on_pick, names="value")
-        self._update_helper()
+        self._on_prompt()
 
         super().__init__([
             self.prompt, self.helper,
             w.HBox([self.n_atoms, self.n_samples, self.steps, self.seed]),
-            w.HBox([self.crystal_system, self.formation_energy]),
+            w.HBox([self.crystal_system, self.formation_energy, self.space_group]),
             w.HBox([self.generate_button, self.stop_button, self.save_button]),
             w.HBox([self.progress, self.status]),
             self.results_box,
@@ -168,30 +197,12 @@ class GenerateWidget(w.VBox):
         """True while a sampling thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
-    def _update_helper(self, change=None) -> None:
-        """The helper line: what ``model.check`` says of the current fields (the error Generate
-        would show), else the prompt's description."""
-        from crystal_lab.chemistry import describe_prompt
-
-        problem = self._check_inputs(record=False)
-        if problem is not None:
-            text, colour = problem, _ERROR
-        else:
-            text = describe_prompt(self.prompt.value, self.n_atoms.value or None,
-                                   max_atoms=self._max_atoms())
-            colour = "#9a6700" if "Warning" in text else "#555"
-            guess = suggest_prompt(self.prompt.value)
-            if guess and "did you mean" not in text.lower():  # describe_prompt may say it
-                text += f" Did you mean {guess}?"
-        self.helper.value = (f'<span style="color:{colour};font-size:90%">{html.escape(text)}'
-                             f'</span>')
-
     def _set_running(self, running: bool) -> None:
         self.generate_button.disabled = running
         self.stop_button.disabled = not running
         self.save_button.disabled = running or not self.results
         for c in (self.prompt, self.n_atoms, self.n_samples, self.steps, self.seed,
-                  self.crystal_system, self.formation_energy):
+                  self.crystal_system, self.formation_energy, self.space_group):
             c.disabled = running
 
     def _set_picker(self, options: list, value) -> None:
@@ -224,6 +235,9 @@ class GenerateWidget(w.VBox):
                  "batch_size": self.batch_size}
         if self.crystal_system.value != "any":
             extra["crystal_system"] = self.crystal_system.value
+        group = self.space_group.value.split("·")[0].strip()
+        if group:   # a number (225) or a symbol (Fm-3m): the model checks it
+            extra["space_group"] = int(group) if group.isdigit() else group
         text = self.formation_energy.value.strip()
         if text:
             try:
@@ -232,21 +246,6 @@ class GenerateWidget(w.VBox):
                 raise ValueError(f"the formation-energy target must be a number in eV/atom, "
                                  f"not {text!r}") from None
         return extra
-
-    def _check_inputs(self, record: bool = True) -> str | None:
-        """A plain sentence saying what ``model.check`` (every check ``model.sample`` runs)
-        finds wrong with the fields, or None. ``record``: keep the error in ``.error``."""
-        try:
-            self._checked = self.model.check(self.prompt.value, **self._sample_kwargs())
-        except (ValueError, TypeError, OSError, RuntimeError) as err:  # PromptError: a ValueError
-            sentence = f"Cannot generate: {plain_error(err)}"
-            guess = suggest_prompt(self.prompt.value)
-            if guess and "did you mean" not in sentence.lower():  # prompts' message may have it
-                sentence += f" Did you mean {guess}?"
-            if record:
-                self.error = err
-            return sentence
-        return None
 
     # ------------------------------------------------------------------ actions
     def generate(self, wait: bool = False) -> None:
@@ -258,10 +257,10 @@ class GenerateWidget(w.VBox):
             self._stop.clear()
             self.error, self.stopped, self.last_step = None, False, None
             problem = self._check_inputs()
-            if problem is not None:   # old results go: they do not belong to this prompt
-                self._clear_results()
-                self.progress.value, self.progress.bar_style = 0.0, ""
-                self.status.value = _coloured(problem, _ERROR)
+            if problem is not None:   # refused: the last good results and their view stay
+                kept = (f" (below: the last results, of {html.escape(self._shown_prompt)!s})"
+                        if self.results else "")
+                self.status.value = _coloured(problem, _ERROR) + kept
                 return
             self._clear_results("<i>generating...</i>")
             self._set_running(True)
@@ -288,8 +287,8 @@ class GenerateWidget(w.VBox):
     def save(self, path=None) -> Path:
         """Write the last results into a zip (CIF + extxyz) in ``save_dir``; returns its path.
         An existing file is never replaced: the zip goes to the next free name
-        (``name-2.zip``, ...; :func:`crystal_lab.workspace.unique_path`)."""
-        from crystal_lab.workspace import save_results, unique_path
+        (``name-2.zip``, ...), claimed atomically by :func:`crystal_lab.workspace.save_results`."""
+        from crystal_lab.workspace import save_results
 
         if not self.results:
             raise ValueError("nothing to save yet: press Generate first")
@@ -297,8 +296,6 @@ class GenerateWidget(w.VBox):
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             name = "".join(c if c.isalnum() else "_" for c in self.prompt.value.strip()) or "any"
             path = self.save_dir / f"generated_{name}_{stamp}.zip"
-        path = unique_path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         return Path(save_results(path, self.results))
 
     def _on_generate(self, button=None) -> None:
@@ -375,6 +372,7 @@ class GenerateWidget(w.VBox):
 
         self.quality = [structure_quality(a) for a in results]
         self.results = results
+        self._shown_prompt = repr(self.prompt.value)
         self.stopped = bool(results) and not all(a.info.get("complete", True) for a in results)
         formulas = [formula(a) for a in results]
         note = " (stopped early: partial results)" if self.stopped else ""

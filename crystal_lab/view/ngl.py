@@ -15,6 +15,7 @@ chips and symbols) and a short description (:func:`describe_html`).
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,16 +89,12 @@ def pdb_text(atoms: Atoms) -> str:
 
 def save_cif(atoms: Atoms, path, keep_existing: bool = False) -> Path:
     """Write ``atoms`` to the CIF file ``path`` (:func:`crystal_lab.structures.write_cif`:
-    ValueError for NaN coordinates or masked "X" atoms); returns the path written.
-    ``keep_existing=True``: an existing file stays and the CIF goes to the next free name
-    (``name-2.cif``, ...; :func:`crystal_lab.workspace.unique_path`)."""
+    ValueError for NaN coordinates or masked "X" atoms, a one-line OSError for a path that
+    cannot be written); returns the path written. ``keep_existing=True``: an existing file stays
+    and the CIF goes to the next free name (``name-2.cif``, ...), claimed atomically."""
     from crystal_lab.structures import write_cif
 
-    if keep_existing:
-        from crystal_lab.workspace import unique_path
-
-        path = unique_path(path)
-    return write_cif(atoms, path)
+    return write_cif(atoms, path, keep_existing=keep_existing)
 
 
 # Show component ``show`` of the stage and hide the others, in the browser. NGL loads files
@@ -120,6 +117,42 @@ if (!view._clHooked) {
 view.stage.compList.forEach(function (c, k) { c.setVisibility(k === show); });
 if (view.stage.compList[show]) { view.stage.compList[show].autoView(0); }
 """
+
+# A view that connects again (a reloaded page, a notebook reopened from its saved widget state)
+# is rebuilt by nglview from the replay archive: it loads every file at once (so they may land
+# in any order), replays only messages marked ``fire_embed`` and then re-applies the
+# representations the frontend last reported, in which hidden frames' representations are
+# recorded as invisible: the stage came back blank. This message, the archive's last, is
+# marked ``fire_embed``: it puts the components back in the kernel's order (by the name each
+# was loaded with), rebuilds each one's representations from the kernel's record, stops that
+# re-application, and then shows the current frame (``_SHOW_JS``).
+_RESTORE_JS = """
+var view = this, order = %s, specs = %s;
+view._set_representation_from_repr_dict = function () {};
+var rank = function (c) { return c.name in order ? order[c.name] : 1e9; };
+view.stage.compList.sort(function (a, b) { return rank(a) - rank(b); });
+view.stage.compList.forEach(function (c) {
+  if (!(c.name in specs)) { return; }
+  c.removeAllRepresentations();
+  specs[c.name].forEach(function (r) { c.addRepresentation(r[0], r[1]); });
+});
+"""
+# The tilt every new view gets (a tilted view shows all three cell axes): (axis, angle) spins.
+TILT = (([1, 0, 0], -0.45), ([0, 1, 0], 0.6))
+
+# after nglview has sized the rebuilt view: a reloaded page's view starts face-on (nglview
+# records the new, empty stage's camera before it replays), so it gets the tilt of a new view
+# again; then the camera is fitted to the shown frame
+_REFIT_JS = """
+setTimeout(function () {
+  var controls = view.stage.viewerControls, m = controls.getOrientation().elements;
+  var turned = Math.abs(m[1]) + Math.abs(m[2]) + Math.abs(m[4]) + Math.abs(m[6])
+               + Math.abs(m[8]) + Math.abs(m[9]) > 1e-3 * Math.abs(m[0]);
+  if (!turned) { TILT_SPINS }
+  var c = view.stage.compList[view._clShow];
+  if (c) { c.autoView(0); }
+}, 300);
+""".replace("TILT_SPINS", " ".join(f"controls.spin({axis}, {angle});" for axis, angle in TILT))
 
 
 def shown_component(message: dict) -> int | None:
@@ -202,6 +235,8 @@ class FrameViewer:
         self.widget.viewer = self  # keep a handle from the displayed box
         self.frames: list[Atoms] = []
         self._components: dict[int, object] = {}
+        self._reprs: dict[str, tuple[str, list]] = {}   # component id -> (name, representations)
+        self._serial = 0
         self._html: dict[int, str] = {}
         self._shown: int | None = None
         self._oriented = False
@@ -253,6 +288,7 @@ class FrameViewer:
             self.ngl.handle_resize()   # the stage was created in a hidden box: size it now
         for comp in old:
             self.ngl.remove_component(comp)
+            self._reprs.pop(comp.id, None)
         if old:   # positions moved down: say again which one is shown
             self._show_js(self._position(self._components[index]))
         self._sync_archive()
@@ -276,8 +312,12 @@ class FrameViewer:
 
         if k not in self._components:
             atoms = self.frames[k].repeat(self.repeat)
+            self._serial += 1
+            name = f"cl-frame-{self._serial}"   # how a reconnected view finds it (_RESTORE_JS)
+            before = {id(m) for m in self.ngl._ngl_msg_archive}
             comp = self.ngl.add_component(nglview.TextStructure(pdb_text(atoms), ext="pdb"),
-                                          default_representation=False, infer_bonds="none")
+                                          default_representation=False, infer_bonds="none",
+                                          name=name)
             comp.add_ball_and_stick(selection="not MSK and not CEL", color_scheme="element",
                                     radius_scale=1.0, aspect_ratio=2.2)
             if (atoms.numbers == 0).any():
@@ -287,6 +327,9 @@ class FrameViewer:
                                zOffset=1.0, fixedSize=True, radius=2.0)
             comp.add_unitcell()   # hidden on arrival by the _SHOW_JS hook unless it is shown
             self._components[k] = comp
+            self._reprs[comp.id] = (name, [
+                [m["args"][0], m["kwargs"]] for m in self.ngl._ngl_msg_archive
+                if id(m) not in before and m.get("methodName") == "addRepresentation"])
         return self._components[k]
 
     def _show_js(self, position: int) -> None:
@@ -303,8 +346,8 @@ class FrameViewer:
             if sync:
                 self._sync_archive()
             if not self._oriented:  # a tilted view shows all three cell axes
-                self.ngl.control.spin([1, 0, 0], -0.45)
-                self.ngl.control.spin([0, 1, 0], 0.6)
+                for axis, angle in TILT:
+                    self.ngl.control.spin(axis, angle)
                 self._oriented = True
         frame = self.frames[index]
         self.legend.value = legend_html(frame.numbers)
@@ -334,9 +377,23 @@ class FrameViewer:
                                                       "removeRepresentation"))]
         shown = self._components.get(self._shown)
         position = self._position(shown) if shown is not None else -1
-        keep.append(self.ngl._get_remote_call_msg("executeCode", target="Widget",
-                                                  args=[_SHOW_JS % position]))
+        keep.append(self._restore_msg(position))
         self.ngl._ngl_msg_archive = keep
+
+    def _restore_msg(self, position: int) -> dict:
+        """The message that rebuilds a reconnected view (``_RESTORE_JS``, then ``_SHOW_JS``):
+        every component in the kernel's order with its representations, frame ``position``
+        shown. Marked ``fire_embed`` so that nglview replays it when it rebuilds a view."""
+        order, specs = {}, {}
+        for k, comp_id in enumerate(self.ngl._ngl_component_ids):
+            if comp_id in self._reprs:
+                name, reprs = self._reprs[comp_id]
+                order[name], specs[name] = k, reprs
+        code = (_RESTORE_JS % (json.dumps(order), json.dumps(specs)) + _SHOW_JS % position
+                + _REFIT_JS)
+        msg = self.ngl._get_remote_call_msg("executeCode", target="Widget", args=[code])
+        msg["fire_embed"] = True
+        return msg
 
     def _save_clicked(self, _button) -> None:
         i = self.index
@@ -345,5 +402,5 @@ class FrameViewer:
         try:
             path = save_cif(atoms, self.save_dir / name, keep_existing=True)
             self.save_status.value = f"saved <code>{html.escape(str(path))}</code>"
-        except ValueError as err:
+        except (ValueError, OSError) as err:   # a read-only folder too: the status line says it
             self.save_status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"

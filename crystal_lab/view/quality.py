@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["ANCHORS", "ANCHORS_TRAINED_ON", "PACKAGE_FILE", "RANDOM_SEARCH", "ModelQuality", "QualityBox",
-           "default_results_path", "load_quality", "quality_box", "quality_line",
+           "default_results_path", "load_quality", "quality_box", "quality_facts", "quality_line",
            "shipped_results"]
 
 #: environment variable naming another facts file (e.g. the ``model.json`` of a new benchmark)
@@ -189,6 +189,19 @@ def quality_line(path: str | Path | None = None) -> str:
     if q.trained_on:
         text += f"; trained on {q.trained_on} only"
     return text + "."
+
+
+def quality_facts(path: str | Path | None = None) -> str:
+    """The measured facts to show beside a model's output (the Generate widget), in one short
+    sentence: the shipped model's CSP match rate beside the random-search floor."""
+    try:
+        q = load_quality(path)
+    except (FileNotFoundError, ValueError) as err:
+        return f"The shipped model's benchmark is not available here ({err})."
+    return (f"How good is the shipped model? It matches {100 * q.match_rate:.1f}% of "
+            f"{q.n_targets} MP-20 test crystals at {q.steps} steps; random search matches "
+            f"{100 * RANDOM_SEARCH[0]:.1f}%. Each structure is a proposal to check, not a "
+            f"prediction.")
 
 
 def quality_box(path: str | Path | None = None) -> QualityBox:

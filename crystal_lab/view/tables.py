@@ -2,7 +2,8 @@
 the HTML table and the detail list of one row.
 
 Every function takes ``summarize``'s table (a pandas DataFrame, one row per structure) and the
-rows' formulas (:func:`crystal_lab.structures.formula`, the one formula style of the lab).
+rows' formulas (:func:`crystal_lab.structures.formula`, the one formula of the lab, as chemists
+write it). Stability is one column, ``stable_verdict`` (yes / no / unknown), shown as "stable".
 """
 from __future__ import annotations
 
@@ -63,13 +64,13 @@ def columns_of(table) -> list[tuple[str, str]]:
 
 
 def stable_text(row, threshold: float) -> str:
-    """The three-valued stable verdict of one row: "yes", "no" or "unknown", with the
-    evaluation's note ("unknown: the reference table has no compound of Ba-Ti"). A table without
-    ``stable_verdict`` has the boolean ``stable`` only: "yes" or "no"."""
-    verdict = row.get("stable_verdict") if hasattr(row, "get") else None
+    """The three-valued stable verdict of one row (its one stability column, ``stable_verdict``):
+    "yes", "no" or "unknown", with the evaluation's note ("unknown: the reference table has no
+    compound of Ba-Ti"); "unknown" when the table has no verdict."""
+    verdict = row.get("stable_verdict")
     if is_missing(verdict):
-        verdict = "yes" if bool(row["stable"]) else "no"
-    note = row.get("stable_note") if hasattr(row, "get") else None
+        verdict = "unknown"
+    note = row.get("stable_note")
     if not is_missing(note):
         note = str(note)
         return note if note.lower().startswith(str(verdict).lower()) else f"{verdict}: {note}"

@@ -84,9 +84,11 @@ class NotebookPage:
         self.page.on("websocket", lambda ws: ws.on("framereceived", self.kernel.on_frame))
 
     # -- opening and running ------------------------------------------------------------------
-    def open(self, timeout: float = 120.0) -> None:
-        """Load ``/lab/tree/<path>`` with a reset workspace and wait for an idle kernel."""
-        url = f"{self.server.url}/lab/tree/{quote(self.path)}?reset&token={self.server.token}"
+    def open(self, timeout: float = 120.0, reset: bool = True) -> None:
+        """Load ``/lab/tree/<path>`` (with a reset workspace unless ``reset=False``: the
+        student's last layout) and wait for an idle kernel."""
+        query = "reset&" if reset else ""
+        url = f"{self.server.url}/lab/tree/{quote(self.path)}?{query}token={self.server.token}"
         self.page.goto(url, timeout=timeout * 1000)
         self.page.wait_for_selector(f"{ACTIVE} .jp-Notebook .jp-Cell", timeout=timeout * 1000)
         idle = self.page.locator(f"{ACTIVE} .jp-Notebook-ExecutionIndicator[data-status='idle']")

@@ -34,3 +34,14 @@ def shrink_png(source: Path, target: Path, max_bytes: int = 400_000, width: int 
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(buffer.getvalue())
     return buffer.tell()
+
+
+def coloured_fraction(png: bytes, spread: int = 60) -> float:
+    """Share of clearly coloured pixels (channels differing by more than ``spread``): the atoms
+    and cell lines of a structure view, not the grey of a resize handle over a blank canvas."""
+    import numpy as np
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    if pixels.size == 0:
+        return 0.0
+    return float(np.mean(pixels.max(axis=2) - pixels.min(axis=2) > spread))

@@ -46,6 +46,12 @@ LAB_SETTINGS = {
 }
 
 
+# The JupyterLab settings the package ships (pyproject.toml installs them into
+# <prefix>/share/jupyter/lab/settings/overrides.d/ with the package: `make lab`, Binder and the
+# hub recipes get them so): the widget manager saves widget state with the notebook.
+SHIPPED_SETTINGS = Path(__file__).resolve().parents[2] / "jupyter-settings" / "crystal-lab.json"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -117,6 +123,10 @@ def start_lab(root_dir: Path, state_dir: Path, extra_env: dict | None = None,
     for folder in (workspaces_dir, runtime_dir, config_dir, data_dir):
         folder.mkdir(exist_ok=True)
     _write_settings(settings_dir)
+    app_settings_dir = state_dir / "app-settings"   # as installed with the package
+    (app_settings_dir / "overrides.d").mkdir(parents=True, exist_ok=True)
+    (app_settings_dir / "overrides.d" / SHIPPED_SETTINGS.name).write_bytes(
+        SHIPPED_SETTINGS.read_bytes())
 
     port, token = free_port(), secrets.token_hex(24)
     env = dict(os.environ)
@@ -143,6 +153,7 @@ def start_lab(root_dir: Path, state_dir: Path, extra_env: dict | None = None,
         "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",  # offline: no PyPI extension listing
         "--ServerApp.terminals_enabled=False",
+        f"--LabApp.app_settings_dir={app_settings_dir}",
     ]
     if os.geteuid() == 0:  # containers and CI images often run as root
         command.append("--allow-root")

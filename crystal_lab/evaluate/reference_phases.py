@@ -126,16 +126,16 @@ class ReferenceTable:
     def with_structures(self, structures, progress: bool = False) -> ReferenceTable:
         """A copy with ``structures`` added as reference phases at their CHGNet single-point
         energies (no relaxation: give relaxed structures)."""
-        from ..structures import reduced_formula, symbols_of
         from .chgnet import chgnet_energy
+        from .rows import rows_of
 
-        items = list(structures)
-        energies = chgnet_energy(items, skip_too_large=True, skip_invalid=True,
-                                 progress=progress) if items else []
+        rows, _ = rows_of(list(structures))   # each read and converted once
+        energies = chgnet_energy(rows, skip_too_large=True, skip_invalid=True,
+                                 progress=progress) if rows else []
         extra = list(self.extra)
-        for k, (x, e) in enumerate(zip(items, energies)):
+        for k, (row, e) in enumerate(zip(rows, energies, strict=True)):
             if np.isfinite(e):
-                extra.append((reduced_formula(x), len(symbols_of(x)), float(e), f"yours #{k}"))
+                extra.append((row.reduced_formula, len(row.symbols), float(e), f"yours #{k}"))
         return ReferenceTable(self.splits, self.path, extra)
 
     # ------------------------------------------------------------------------------ elements
@@ -191,7 +191,9 @@ class ReferenceTable:
         from pymatgen.analysis.phase_diagram import PDEntry
         from pymatgen.core import Composition
 
-        out = []
+        from ..structures import formula
+
+        out = []   # each named by its formula as chemists write it (Li3PS2Cl2, not Li3P(SCl)2)
         for el in sorted(set(elements)):
             e, source, _ = self.elemental_reference(el)
             out.append(PDEntry(Composition({el: 1}), e, name=el, attribute=source))
@@ -199,12 +201,12 @@ class ReferenceTable:
             comp = Composition(str(self.formula[i]))
             scale = self.n_atoms[i] / comp.num_atoms
             out.append(PDEntry(comp * scale, self.e_per_atom[i] * self.n_atoms[i],
-                               name=str(self.formula[i]), attribute=str(self.material_id[i])))
+                               name=formula(comp), attribute=str(self.material_id[i])))
         for j in self._extra_rows(elements):
-            formula, n_atoms, e, name = self.extra[j]
-            comp = Composition(formula)
-            out.append(PDEntry(comp * (n_atoms / comp.num_atoms), e * n_atoms, name=formula,
-                               attribute=name))
+            key, n_atoms, e, name = self.extra[j]
+            comp = Composition(key)
+            out.append(PDEntry(comp * (n_atoms / comp.num_atoms), e * n_atoms,
+                               name=formula(comp), attribute=name))
         return out
 
     def phase_diagram(self, elements: Sequence[str]):

@@ -1,0 +1,164 @@
+"""Project a batch of noisy crystals onto their templates (DiffCSP++'s constraint, zero-shot).
+
+The network and its weights stay as they are; after each reverse step (and on the initial
+noise) every crystal that has a template is moved onto it, so its symmetry is exact at every
+step:
+
+- **coordinates**: each orbit moves through its representative. Every member is pulled back
+  through its operation (``x_rep ~ W_j^-1 (x_j - w_j)``), the estimates are unwrapped on the
+  torus next to one of them and averaged, the average is projected onto the representative's
+  Wyckoff site (free directions kept, special positions pinned), and all members are rebuilt.
+  A plain average over the group's images, without the sites, lets atoms collapse onto
+  special positions and overlap: the site projector is what prevents it.
+- **lattice**: the metric ``G = L L^T`` is averaged over the group's rotations in the
+  primitive basis (``W^T G W``), which puts the cell in its crystal family (cubic: one length;
+  hexagonal: the 120 degree angle; face-centred primitive cells: their 60 degree rhombohedron).
+- **types**: one element per orbit; the logits are averaged over the orbit and the orbit takes
+  the element its first atom draws.
+
+Crystals without a template (``None``: the free model, P1) are left exactly as they are.
+"""
+from __future__ import annotations
+
+import torch
+
+from .sites import Sites
+from .templates import Template
+
+
+def _wrap(x: torch.Tensor) -> torch.Tensor:
+    return x - torch.floor(x)
+
+
+def _wrap_delta(d: torch.Tensor) -> torch.Tensor:
+    return d - torch.round(d)
+
+
+class Projector:
+    """The projection of one batch: ``sites[b]`` is crystal ``b``'s realised template, or None.
+
+    Row ``b`` holds ``sites[b].n_atoms`` atoms in the template's order (orbit after orbit), padded
+    to the batch's width. Tensors are built once per batch, on ``device``.
+    """
+
+    def __init__(self, sites: list[Sites | None], device=None):
+        self.rows = [b for b, s in enumerate(sites) if s is not None]
+        chosen = [sites[b] for b in self.rows]
+        if not chosen:
+            return
+        f64 = {"dtype": torch.float64, "device": device}
+        cat = lambda key, **kw: torch.cat([torch.as_tensor(getattr(s, key), **kw) for s in chosen])
+        offsets = torch.tensor([0] + [len(s.ref) for s in chosen[:-1]]).cumsum(0)
+        self.orbit = torch.cat([torch.as_tensor(s.orbit) + o for s, o in zip(chosen, offsets)]).to(device)
+        self.W, self.W_inv, self.w = cat("W", **f64), cat("W_inv", **f64), cat("w", **f64)
+        self.ref, self.P = cat("ref", **f64), cat("P", **f64)
+        n_orbits = len(self.ref)
+        self.count = torch.zeros(n_orbits, **f64).index_add_(0, self.orbit, torch.ones(len(self.orbit), **f64))
+        atom = torch.arange(len(self.orbit), device=device)
+        first = torch.full((n_orbits,), len(atom), dtype=torch.long, device=device)
+        self.first = first.scatter_reduce(0, self.orbit, atom, reduce="amin")[self.orbit]
+        k_max = max(len(s.rotations) for s in chosen)
+        self.rot = torch.eye(3, **f64).repeat(len(chosen), k_max, 1, 1)   # padded with the identity
+        self.trans = torch.zeros(len(chosen), k_max, 3, **f64)
+        self.weight = torch.zeros(len(chosen), k_max, **f64)
+        for i, s in enumerate(chosen):
+            self.rot[i, : len(s.rotations)] = torch.as_tensor(s.rotations, **f64)
+            self.trans[i, : len(s.rotations)] = torch.as_tensor(s.translations, **f64)
+            self.weight[i, : len(s.rotations)] = 1.0 / len(s.rotations)
+        self.row = torch.cat([torch.full((s.n_atoms,), i) for i, s in enumerate(chosen)]).to(device)
+        self.rot_inv = torch.linalg.inv(self.rot).round()
+        self.n = torch.tensor([s.n_atoms for s in chosen], device=device)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def _atoms_mask(self, width: int) -> torch.Tensor:
+        return torch.arange(width, device=self.n.device)[None] < self.n[:, None]
+
+    def _orbit_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-orbit means of per-atom ``values`` (A, ...)."""
+        total = torch.zeros(len(self.count), *values.shape[1:], dtype=values.dtype, device=values.device)
+        total.index_add_(0, self.orbit, values)
+        return total / self.count.to(values.dtype).view(-1, *[1] * (values.dim() - 1))
+
+    # --- the three variables -----------------------------------------------------------------
+    def coords(self, frac: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3) fractional coordinates with every templated crystal on its Wyckoff sites."""
+        if not self:
+            return frac
+        sub = frac[self.rows]
+        mask = self._atoms_mask(sub.shape[1])
+        x = sub[mask].double()
+        rep = self._orbit_mean(self._estimates(x))
+        rep = self.ref + torch.einsum("oij,oj->oi", self.P, _wrap_delta(rep - self.ref))   # onto the site
+        x = _wrap(torch.einsum("aij,aj->ai", self.W, rep[self.orbit]) + self.w)
+        sub = sub.clone()
+        sub[mask] = x.to(frac.dtype)
+        out = frac.clone()
+        out[self.rows] = sub
+        return out
+
+    def _estimates(self, x: torch.Tensor) -> torch.Tensor:
+        """(A, 3) positions -> each atom's estimate of its orbit's representative, unwrapped next
+        to the estimate of the orbit's first atom (pulled back through its own operation).
+
+        Each atom is pulled back through every operation of the group and keeps the image nearest
+        that reference: the orbit is matched as a set, so two atoms heading for the same place
+        take neighbouring members' places instead of dragging the representative onto a
+        special position where they would coincide."""
+        own = torch.einsum("aij,aj->ai", self.W_inv, x - self.w)
+        ref = own[self.first]
+        images = torch.einsum("akij,akj->aki", self.rot_inv[self.row], x[:, None] - self.trans[self.row])
+        d = _wrap_delta(images - ref[:, None])
+        best = (d * d).sum(-1).argmin(1)
+        return ref + d[torch.arange(len(x)), best]
+
+    def metric(self, lattice: torch.Tensor) -> torch.Tensor:
+        """(B', 3, 3) lattices of the templated rows -> their symmetrised metrics ``L L^T``."""
+        lat = lattice.double()
+        gram = lat @ lat.transpose(-1, -2)
+        return torch.einsum("bk,bkji,bjl,bklm->bim", self.weight, self.rot, gram, self.rot)
+
+    def lattice(self, params: torch.Tensor, n_atoms: torch.Tensor, process) -> torch.Tensor:
+        """(B, 6) parameters of the lattice ``process`` (its ``to_lattice`` / ``to_params``) with
+        every templated crystal's metric symmetrised under its group's rotations."""
+        if not self:
+            return params
+        rows = torch.tensor(self.rows, device=params.device)
+        gram = self.metric(process.to_lattice(params[rows], n_atoms[rows]))
+        vals, vecs = torch.linalg.eigh(gram)
+        root = vecs @ torch.diag_embed(vals.clamp_min(1e-12).sqrt()) @ vecs.transpose(-1, -2)
+        out = params.clone()
+        out[rows] = process.to_params(root, n_atoms[rows].double()).to(params.dtype)
+        return out
+
+    def logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, N, E) element logits averaged over each orbit."""
+        if not self:
+            return logits
+        sub = logits[self.rows]
+        mask = self._atoms_mask(sub.shape[1])
+        sub = sub.clone()
+        sub[mask] = self._orbit_mean(sub[mask].double())[self.orbit].to(logits.dtype)
+        out = logits.clone()
+        out[self.rows] = sub
+        return out
+
+    def types(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N) tokens with one element per orbit: the orbit's first atom's."""
+        if not self:
+            return tokens
+        sub = tokens[self.rows].clone()
+        mask = self._atoms_mask(sub.shape[1])
+        flat = sub[mask]
+        sub[mask] = flat[self.first]
+        out = tokens.clone()
+        out[self.rows] = sub
+        return out
+
+
+def projector(templates: list[Template | None], device=None) -> Projector:
+    """The :class:`Projector` of a batch whose crystal ``b`` follows ``templates[b]`` (None: free)."""
+    from .sites import realise
+
+    return Projector([None if t is None else realise(t) for t in templates], device)
