@@ -98,7 +98,7 @@ def _cmd_sample(args) -> int:
     out = workspace.check_run_folder(args.out)  # a file there, a read-only folder: before sampling
     model = load_model(path=args.model, device=args.device)
     kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps, "seed": args.seed,
-              "allow_large": args.allow_large}
+              "allow_large": args.allow_large, "space_group": args.space_group}
     try:                                        # bad input ends here, before any folder is made
         model.check(args.prompt, **kwargs)
     except ValueError as err:                   # say it in this command's words
@@ -172,6 +172,7 @@ TRAIN_OPTIONS = {
     "--batch-size": ("batch_size", _whole(1), "crystals per batch (default 64)"),
     "--lr": ("lr", _positive, "learning rate (default 1e-3)"),
     "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
+    "--symmetric": ("symmetric", bool, "DiffCSP++ noise: each crystal's own orbits and lattice family"),
     "--seed": ("seed", _whole(0), "random seed (default 0)"),
     "--save-every": ("save_every_minutes", _positive, "minutes between periodic checkpoints (default 10)"),
 }
@@ -251,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_steps, default=None,
                    help="reverse steps, or 'full' for the trained 1000-step schedule (default: the model's)")
     p.add_argument("--seed", type=_whole(0), default=None, help="random seed")
+    p.add_argument("--space-group", default=None, type=lambda v: int(v) if v.isdigit() else v,
+                   help="symmetry by construction: 225 or Fm-3m (1 = P1, the free model)")
     p.add_argument("--allow-large", action="store_true",
                    help="run more samples or steps than the caps (the refusal says how long it would take)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

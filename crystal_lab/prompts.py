@@ -16,6 +16,8 @@ formation energy (the spirit of Chemeleon's text prompts, but a small grammar, n
                    "formation energy of -1.5 eV/atom"
                                      formation energy per atom in eV/atom ("eV/atom" optional;
                                      "Ef=-1e-1" and "Ef=2.5E-1" are numbers too)
+    space group  = "sg=225", "sg=Fm-3m", or a bare Hermann-Mauguin symbol that is not also a
+                   formula ("Fm-3m", "P6_3/mmc", "Pnma"; "P1" and "Cm" are formulas: write sg=1)
     filler words = a, an, with, and                             (ignored)
 
 Examples: ``"cubic BaTiO3"``, ``"hexagonal Li P S Cl"``, ``"Li P S Cl Ef=-1.5"``,
@@ -67,6 +69,8 @@ _TARGET_NAME = r"(?<![A-Za-z])(?:e_?f(?:orm)?|formation[\s_]+energy)"
 _TARGET = re.compile(rf"{_TARGET_NAME}(?:\s*(?:=|:|of\b|is\b)\s*|\s+)(?P<value>{_NUMBER})"
                      rf"(?:\s*ev(?:\s*/\s*atom)?)?(?![\w.])", re.IGNORECASE)
 _TARGET_WITHOUT_VALUE = re.compile(rf"{_TARGET_NAME}(?![A-Za-z])", re.IGNORECASE)
+#: a space-group word: "sg=225" / "sg:Fm-3m", or a bare symbol such as "Fm-3m", "P6_3/mmc"
+_SG_WORD = re.compile(r"(?:(?i:sg)[=:](?P<value>\S+))|[PABCFIR](?:[-0-9_/]|[mncabde])+")
 _BARE_NUMBER = re.compile(rf"{_NUMBER}(?:ev(?:/atom)?)?", re.IGNORECASE)
 _UNDERSTOOD = (f"a prompt understands element symbols (Ba Ti O) or a formula (BaTiO3), "
                f"a crystal system ({', '.join(CRYSTAL_SYSTEMS)}) and a formation-energy target "
@@ -104,6 +108,7 @@ class Condition:
     formula_unit: dict[str, int] | None = field(default=None, compare=False)
     crystal_system: str | None = None       # one of CRYSTAL_SYSTEMS, or None: any
     formation_energy: float | None = None   # target formation energy per atom (eV/atom), or None
+    space_group: int | str | None = None    # 1-230 or a symbol as typed (the model reads it), or None
 
     @property
     def atomic_numbers(self) -> list[int]:
@@ -121,7 +126,8 @@ class Condition:
         """The whole prompt in its normal form, e.g. ``"cubic BaTiO3 Ef=-1.5"``: parsing it
         again gives the same condition (for the same ``n_atoms``)."""
         target = None if self.formation_energy is None else f"Ef={self.formation_energy:g}"
-        return " ".join(p for p in (self.crystal_system, self.text, target) if p)
+        group = None if self.space_group is None else f"sg={self.space_group}"
+        return " ".join(p for p in (self.crystal_system, self.text, target, group) if p)
 
 
 def _element(token: str) -> str:
@@ -202,17 +208,45 @@ def as_condition(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
     _check_fit(cond.elements, size, max_atoms)
     system = prompt.crystal_system if crystal_system is None else _crystal_system(crystal_system)
     target = prompt.formation_energy if formation_energy is None else _formation_energy(formation_energy)
-    return dataclasses.replace(cond, n_atoms=size, crystal_system=system, formation_energy=target)
+    return dataclasses.replace(cond, n_atoms=size, crystal_system=system, formation_energy=target,
+                               space_group=prompt.space_group)
 
 
 def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest: bool) -> Condition:
     if n_atoms is not None:
         n_atoms = check_n_atoms(n_atoms, max_atoms)
+    group = None
+    if isinstance(prompt, str):
+        prompt, group = take_space_group(prompt)
     words, system, target = split_prompt(prompt) if isinstance(prompt, str) else (None, None, None)
     system = system if crystal_system is None else _crystal_system(crystal_system)
     target = target if formation_energy is None else _formation_energy(formation_energy)
     cond = _composition_condition(prompt, words, n_atoms, max_atoms, suggest)
-    return dataclasses.replace(cond, crystal_system=system, formation_energy=target)
+    return dataclasses.replace(cond, crystal_system=system, formation_energy=target, space_group=group)
+
+
+def take_space_group(text: str) -> tuple[str, int | str | None]:
+    """The prompt text without its space-group word, and that word (``"sg=225"``: 225,
+    ``"Fm-3m"``: ``"Fm-3m"``, as typed; None if there is none). The model reads the symbol."""
+    found, kept = [], []
+    for token in re.split(r"(\s+)", text):
+        m = _SG_WORD.fullmatch(token)
+        if m and (m["value"] or not _is_formula(token)):
+            value = m["value"] or token
+            found.append(int(value) if value.isdigit() else value)
+        else:
+            kept.append(token)
+    if len(found) > 1:
+        raise PromptError(f"two space groups ({found[0]} and {found[1]}): give one")
+    return "".join(kept), (found[0] if found else None)
+
+
+def _is_formula(token: str) -> bool:
+    try:
+        _parse_formula(token)
+    except PromptError:
+        return False
+    return True
 
 
 def split_prompt(text: str) -> tuple[tuple[str, ...], str | None, float | None]:

@@ -150,8 +150,8 @@ def test_generated_markers_sit_where_pymatgen_draws_that_composition():
     above = next(tr for tr in PDPlotter(diagram, show_unstable=10, backend="plotly").get_plot()
                  .data if tr.name == "Above Hull")
     theirs = {(round(a / (a + b + c), 6), round(b / (a + b + c), 6))
-              for a, b, c in zip(above.a, above.b, above.c)}
-    ours = {(round(a, 6), round(b, 6)) for a, b in zip(mine.a, mine.b)}
+              for a, b, c in zip(above.a, above.b, above.c, strict=True)}
+    ours = {(round(a, 6), round(b, 6)) for a, b in zip(mine.a, mine.b, strict=True)}
     assert ours <= theirs and len(ours) == len(unstable)
 
 

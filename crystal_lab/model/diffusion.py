@@ -33,6 +33,7 @@ from ..prompts import (
     as_condition,
     outside_training_range,
 )
+from ..symmetry.templates import space_group_number
 from . import limits
 from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
 from .denoiser import Denoiser
@@ -86,6 +87,8 @@ def _request_info(request) -> dict:
         info["crystal_system"] = CRYSTAL_SYSTEMS[request.system - 1]
     if request.energy is not None:
         info["formation_energy_target"] = float(request.energy)
+    if request.template is not None:
+        info["template"] = request.template.info()
     return info
 
 
@@ -135,10 +138,11 @@ class CrystalDiffusionModel(nn.Module):
         return self.loss_padded(frac0, numbers, mask, x0_lat, system, energy, generator)
 
     def loss_padded(self, frac0, numbers, mask, x0_lat, system=None, energy=None,
-                    generator: torch.Generator | None = None, amp: bool = False) -> dict:
+                    generator: torch.Generator | None = None, amp: bool = False, symmetry=None) -> dict:
         """:meth:`loss` on padded tensors (B,N,3), (B,N), (B,N) with the clean lattice parameters
         (B,6) computed beforehand: the fast trainer's entry. No step here waits for the GPU.
-        ``amp``: run the denoiser under bfloat16 autocast (CUDA)."""
+        ``amp``: run the denoiser under bfloat16 autocast (CUDA). ``symmetry``: a
+        :class:`crystal_lab.symmetry.noise.SymmetricNoise` (each crystal's noise kept on its group)."""
         c, dev = self.config.training, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
@@ -146,12 +150,16 @@ class CrystalDiffusionModel(nn.Module):
             return torch.rand(*shape, generator=generator, device=dev)
 
         t = rand(B).clamp_min(1e-3)
-        x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
-        x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
-        tokens, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
+        if symmetry is not None:   # DiffCSP++: noise on each crystal's orbits and lattice family
+            x_frac, target_frac, x_lat, eps_lat, masked = symmetry.add_noise(
+                self.noise, frac0, x0_lat, numbers, t, generator)
+        else:
+            x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
+            x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
+            _, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
         csp = rand(B) < c.p_csp
         masked = masked & mask & ~csp[:, None]
-        tokens = torch.where(masked, torch.full_like(tokens, MASK), numbers).masked_fill(~mask, MASK)
+        tokens = torch.where(masked, torch.full_like(numbers, MASK), numbers).masked_fill(~mask, MASK)
         cond = self.condition_vector(numbers, mask, rand(B) < c.p_uncond)
         extra = {}
         if system is not None:   # each inverse-design condition is dropped on its own
@@ -172,20 +180,22 @@ class CrystalDiffusionModel(nn.Module):
               seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
               progress: bool = True, callback=None, crystal_system: str | None = None,
               formation_energy: float | None = None, guidance: float | None = None,
-              allow_large: bool = False, property_guidance: float | None = None) -> Condition:
+              allow_large: bool = False, property_guidance: float | None = None,
+              space_group: int | str | None = None) -> Condition:
         """Every check :meth:`sample` runs, without sampling: the parsed :class:`Condition`, or the
         :class:`~crystal_lab.prompts.PromptError` ``sample`` would raise (same message).
 
         Takes ``sample``'s arguments; the Generate widget uses it for its helper line.
         """
         return self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-                          formation_energy, guidance, allow_large, property_guidance).cond
+                          formation_energy, guidance, allow_large, property_guidance, space_group).cond
 
     def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
                seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
                progress: bool = True, callback=None, crystal_system: str | None = None,
                formation_energy: float | None = None, guidance: float | None = None,
-               allow_large: bool = False, property_guidance: float | None = None):
+               allow_large: bool = False, property_guidance: float | None = None,
+               space_group: int | str | None = None):
         """Generate crystals for a prompt (see :mod:`crystal_lab.prompts`).
 
         ``prompt``: a prompt text, a list of element symbols, None (unconditional) or a
@@ -204,10 +214,15 @@ class CrystalDiffusionModel(nn.Module):
         Runs beyond the caps of :mod:`crystal_lab.model.limits` (structures, steps, batch size) are
         refused, with an estimate of the time or memory, unless ``allow_large=True``. Each
         result's ``atoms.info`` records ``prompt``,
-        ``seed``, ``steps`` and, when asked, ``crystal_system`` and ``formation_energy_target``.
+        ``seed``, ``steps`` and, when asked, ``crystal_system``, ``formation_energy_target`` and
+        ``template``. ``space_group`` (225, ``"Fm-3m"``; or the prompt's ``"sg=225"`` / ``"Fm-3m"``):
+        symmetry by construction, each reverse step projected onto a template of that group
+        (Wyckoff sites, lattice family, one element per orbit) chosen by
+        :func:`crystal_lab.symmetry.retrieval.choose_templates`; a ``crystal_system`` chooses among
+        that system's templates; ``space_group=1`` (P1) is the free model.
         """
         plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-                          formation_energy, guidance, allow_large, property_guidance)
+                          formation_energy, guidance, allow_large, property_guidance, space_group)
         cond = plan.cond
         _warn_if_extrapolating(cond)
         seed = _random_seed() if plan.seed is None else plan.seed
@@ -220,9 +235,9 @@ class CrystalDiffusionModel(nn.Module):
                          desc=f"sampling {cond.text or 'any'}")
 
     def _plan(self, prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-              formation_energy, guidance, allow_large, property_guidance=None) -> _Plan:
+              formation_energy, guidance, allow_large, property_guidance=None, space_group=None) -> _Plan:
         """Check every argument of :meth:`sample` (the one place that does)."""
-        cond = self._condition(prompt, n_atoms, crystal_system, formation_energy)
+        cond = self._condition(prompt, n_atoms, crystal_system, formation_energy, space_group)
         n_samples = check_number("n_samples", n_samples, integer=True, minimum=1)
         n_steps = self._steps(steps)
         seed = _check_seed(seed)
@@ -233,10 +248,13 @@ class CrystalDiffusionModel(nn.Module):
         self._check_size(n_samples, n_steps, allow_large, min(batch_size, n_samples))
         return _Plan(cond, n_samples, n_steps, seed, batch_size, guidance, property_guidance)
 
-    def _condition(self, prompt, n_atoms, crystal_system, formation_energy) -> Condition:
-        """The prompt as a :class:`Condition` this network can honour."""
+    def _condition(self, prompt, n_atoms, crystal_system, formation_energy, space_group=None) -> Condition:
+        """The prompt as a :class:`Condition` this network can honour (its space group a number)."""
         max_atoms = self.config.network.max_atoms
         cond = as_condition(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
+        group = cond.space_group if space_group is None else space_group
+        if group is not None:
+            cond = dataclasses.replace(cond, space_group=space_group_number(group))
         E = self.config.network.num_elements
         too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > E]
         if too_big:
@@ -247,6 +265,8 @@ class CrystalDiffusionModel(nn.Module):
             if not sizes:
                 raise PromptError(f"the training data hold no cell of {len(cond.elements)} to {max_atoms} "
                                   f"atoms to draw a size from: pass n_atoms")
+        if cond.space_group is not None or cond.crystal_system is not None:   # a template fits, or the
+            requests_for(cond, 1, self._n_atoms_hist(), max_atoms, np.random.default_rng(0))   # error says why
         return cond
 
     def _n_atoms_hist(self) -> dict[int, float]:
@@ -277,11 +297,11 @@ class CrystalDiffusionModel(nn.Module):
 
     def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
                     batch_size: int = 64, progress: bool = True, allow_large: bool = False,
-                    property_guidance: float | None = None) -> list:
+                    property_guidance: float | None = None, space_group: int | str | None = None) -> list:
         """One structure for each prompt in ``prompts`` (a list or tuple of prompts or
         :class:`Condition` s; ``n_atoms``: one int, or one per prompt), batched together by size:
         e.g. crystal-structure prediction for a whole test set. A bare string is refused: use
-        :meth:`sample` for one prompt, or ``[prompt]``."""
+        :meth:`sample` for one prompt, or ``[prompt]``. ``space_group`` applies to every prompt."""
         if isinstance(prompts, (str, Condition)) or not isinstance(prompts, (list, tuple)):
             raise PromptError(f"sample_many takes a list of prompts, got {type(prompts).__name__} "
                               f"{prompts!r}: use sample() for one prompt, or pass [prompt]")
@@ -294,7 +314,7 @@ class CrystalDiffusionModel(nn.Module):
         seed = _random_seed() if seed is None else seed
         _, property_guidance = _check_guidance(None, property_guidance)
         self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
-        conds = [self._condition(p, n, None, None) for p, n in zip(prompts, sizes)]
+        conds = [self._condition(p, n, None, None, space_group) for p, n in zip(prompts, sizes)]
         for c in conds:
             _warn_if_extrapolating(c)
         rng = np.random.default_rng(seed)

@@ -9,6 +9,7 @@ restricts the element logits to the listed elements and makes sure each of them 
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from ..prompts import CRYSTAL_SYSTEMS, Condition
+from ..prompts import CRYSTAL_SYSTEMS, MAX_ATOMS, Condition, PromptError
 from ..symmetry.projection import Projector, projector
 from ..symmetry.templates import Template
 from .noise import MASK
@@ -106,6 +107,55 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
             fixed = tuple(atomic_numbers[e] for e, k in cond.counts.items() for _ in range(k))
         system = CRYSTAL_SYSTEMS.index(cond.crystal_system) + 1 if cond.crystal_system else 0
         out.append(Request(n, z, fixed, system, cond.formation_energy, cond.text))
+    return with_templates(out, cond, rng, max_atoms)
+
+
+#: whether ``space_group=None`` (no group, no crystal system asked) samples with symmetry templates
+#: drawn from the training data (True) or runs the free model (False); see
+#: benchmarks/results/symmetry_sampling.json
+SYMMETRIC_BY_DEFAULT = False
+
+
+def _choose(choose_templates, cond: Condition, n: int, rng: np.random.Generator, max_atoms: int) -> list:
+    """``n`` templates for the condition. A formula given by its formula unit alone (no n_atoms)
+    that fills no orbits of the group is tried at 2, 3, ... formula units (ZnO in P6_3mc: Zn2O2)."""
+    kw = {"elements": cond.elements if cond.kind == "chemical_system" else (), "n": n, "rng": rng,
+          "crystal_system": cond.crystal_system, "space_group": cond.space_group}
+    if cond.kind != "formula":
+        return choose_templates(counts=None, n_atoms=cond.n_atoms, **kw)
+    unit = cond.formula_unit or cond.counts
+    size = sum(unit.values())
+    if cond.n_atoms != size:
+        return choose_templates(counts=cond.counts, n_atoms=cond.n_atoms, **kw)
+    first = None
+    for k in range(1, max_atoms // size + 1):
+        try:
+            return choose_templates(counts={e: c * k for e, c in unit.items()}, n_atoms=size * k, **kw)
+        except PromptError as err:
+            first = first or err
+    raise first
+
+
+def with_templates(requests: list[Request], cond: Condition, rng: np.random.Generator,
+                   max_atoms: int = MAX_ATOMS) -> list[Request]:
+    """The requests with a symmetry template each (``crystal_lab.symmetry.retrieval``) when the
+    condition asks for a space group or a crystal system (or by default, see
+    :data:`SYMMETRIC_BY_DEFAULT`); ``space_group=1`` (P1) is the free model. A template fixes the
+    cell's size and, where its orbits have elements, every atom's element in the template's order."""
+    group = cond.space_group
+    if group == 1 or (group is None and cond.crystal_system is None and not SYMMETRIC_BY_DEFAULT):
+        return requests
+    from ..symmetry.retrieval import choose_templates
+    from ..symmetry.sites import realise
+
+    templates = _choose(choose_templates, cond, len(requests), rng, max_atoms)
+    out = []
+    for r, t in zip(requests, templates):
+        try:
+            z = tuple(int(x) for x in realise(t).numbers)
+        except ValueError as err:
+            raise PromptError(str(err)) from None
+        out.append(dataclasses.replace(r, n_atoms=t.n_atoms, fixed=None if t.is_open else z, template=t))
     return out
 
 

@@ -5,7 +5,7 @@
 * :mod:`.bonds`: bond and periodic-image geometry;
 * :mod:`.ngl`: the nglview viewer (one persistent stage per widget), its PDB writer and
   description; :mod:`.crystal_figures`: plotly figures and the one play/slider helper;
-* :mod:`.visualizer`: ``Visualizer``; :mod:`.generate`: ``GenerateWidget``;
+* :mod:`.visualizer`: ``Visualizer`` and ``view(atoms, viewer="ngl" | "plotly")`` (ASE's ``view``); :mod:`.generate`: ``GenerateWidget``;
   :mod:`.forward_reverse`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
   :mod:`.badges`: the quality badges of a generated structure;
 * :mod:`.tables` and :mod:`.hull_figure`: the dashboard's table and figures as plain functions;
@@ -23,7 +23,8 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "Visualizer": "visualizer", "FrameViewer": "ngl", "GenerateWidget": "generate",
+    "Visualizer": "visualizer", "view": "visualizer", "VIEWERS": "visualizer",
+    "FrameViewer": "ngl", "GenerateWidget": "generate",
     "EvaluationDashboard": "dashboard", "structure_figure": "crystal_figures",
     "trajectory_figure": "crystal_figures", "add_player": "crystal_figures", "describe": "facts",
     "legend_html": "style", "quality_badges": "badges",

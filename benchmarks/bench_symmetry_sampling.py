@@ -1,0 +1,193 @@
+"""Symmetry by construction, zero-shot: the shipped weights (no retraining) sampled free and with
+each reverse step projected onto a space-group template (crystal_lab.symmetry.projection).
+
+    python benchmarks/bench_symmetry_sampling.py                       # 1,000 CSP targets, 1,000 samples
+    python benchmarks/bench_symmetry_sampling.py --csp 200 --uncond 200   # the size recorded here
+
+Parts, same model, same seeds, default steps, one sample per target:
+
+* **CSP** on MP-20 *test* targets (never used for training or tuning): free (today's sampler),
+  the oracle template (``template_of(target)``: the right group and Wyckoff sites) and, when
+  ``crystal_lab.symmetry.retrieval`` exists, the template it retrieves for the formula. Match rate
+  and RMSE (``crystal_lab.evaluate.match_rate``, DiffCSP's metric), the share whose space group
+  (spglib, symprec 0.1) equals the target's, the share whose group equals the template's at
+  symprec 0.1 and 1e-3, and the retrieved template's right-group / right-template rates.
+* **Unconditional**: free against templates drawn from MP-20 val (retrieval's training-frequency
+  draw when it exists, else val crystals' own templates with the elements opened): triclinic share
+  and crystal-system total variation against val.
+* **Time**: 3 structures of 5 atoms at one thread, free and symmetric side by side (the first
+  symmetric call, which imports pyxtal and realises the template, is reported apart).
+
+Writes ``benchmarks/results/symmetry_sampling.json`` after each part and prints the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import spglib
+import torch
+from _results import save_json
+
+from crystal_lab.datasets import load_dataset
+from crystal_lab.evaluate import match_rate
+from crystal_lab.model.checkpoint import load_model
+from crystal_lab.model.sampler import Request
+from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
+from crystal_lab.symmetry.sites import realise
+from crystal_lab.symmetry.templates import Orbit, Template, template_of
+
+OUT = Path(__file__).parent / "results" / "symmetry_sampling.json"
+
+
+def group(atoms, symprec: float = 0.1) -> int | None:
+    data = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers),
+                                       symprec=symprec)
+    return None if data is None else int(data.number)
+
+
+def csp_request(target, template: Template | None) -> Request:
+    label = target.get_chemical_formula("metal")
+    if template is None:
+        z = tuple(int(x) for x in sorted(target.numbers))
+        return Request(len(z), tuple(sorted(set(z))), z, label=label)
+    z = tuple(int(x) for x in realise(template).numbers)
+    return Request(len(z), tuple(sorted(set(z))), z, label=label, template=template)
+
+
+def run(model, requests, steps, seed):
+    start = time.perf_counter()
+    out = model._run(requests, steps=steps, seed=seed, desc="", progress=False)
+    return out, time.perf_counter() - start
+
+
+def retrieved(targets, seed) -> list[Template | None] | None:
+    try:
+        from crystal_lab.symmetry.retrieval import choose_templates
+    except ImportError:
+        return None
+    rng, out = np.random.default_rng(seed), []
+    for t in targets:
+        counts = {}
+        for s in t.get_chemical_symbols():
+            counts[s] = counts.get(s, 0) + 1
+        try:
+            out.append(choose_templates(counts=counts, n_atoms=len(t), rng=rng)[0])
+        except ValueError:
+            out.append(None)   # no template fits: the free sampler
+    return out
+
+
+def csp_row(model, targets, templates, steps, seed) -> dict:
+    requests = [csp_request(t, tpl) for t, tpl in zip(targets, templates)]
+    out, seconds = run(model, requests, steps, seed)
+    m = match_rate(out, targets)
+    truth = [group(t) for t in targets]
+    row = {"match_rate": m["match_rate"], "rms_dist": m["rms_dist"], "n_invalid": m["n_invalid"],
+           "same_space_group": float(np.mean([group(o) == g for o, g in zip(out, truth)])),
+           "seconds": seconds}
+    with_tpl = [(o, tpl) for o, tpl in zip(out, templates) if tpl is not None]
+    if with_tpl:
+        row["n_with_template"] = len(with_tpl)
+        for p in (0.1, 1e-3):
+            row[f"template_group_at_{p:g}"] = float(np.mean([group(o, p) == tpl.space_group for o, tpl in with_tpl]))
+        oracle = [template_of(t) for t in targets]
+        row["right_group"] = float(np.mean([tpl is not None and tpl.space_group == o.space_group
+                                            for tpl, o in zip(templates, oracle)]))
+        row["right_template"] = float(np.mean([tpl == o for tpl, o in zip(templates, oracle)]))
+    return row
+
+
+def csp_part(model, n, steps, seed) -> dict:
+    targets = load_dataset("mp_20", "test", limit=n, seed=seed)
+    modes = {"free": [None] * len(targets), "oracle": [template_of(t) for t in targets]}
+    ret = retrieved(targets, seed)
+    if ret is not None:
+        modes["retrieved"] = ret
+    rows = {}
+    for name, templates in modes.items():
+        rows[name] = csp_row(model, targets, templates, steps, seed)
+        print(f"CSP {name:9s} " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in rows[name].items()), flush=True)
+    return {"n_targets": len(targets), "rows": rows}
+
+
+def open_template(template: Template) -> Template:
+    return Template(template.space_group, tuple(Orbit(o.letter, o.multiplicity, None) for o in template.orbits))
+
+
+def drawn_templates(n, seed, val) -> list[Template]:
+    try:
+        from crystal_lab.symmetry.retrieval import choose_templates
+        rng = np.random.default_rng(seed)
+        return [choose_templates(counts=None, rng=rng)[0] for _ in range(n)]
+    except ImportError:
+        pick = np.random.default_rng(seed).choice(len(val), size=n, replace=False)
+        return [open_template(template_of(val[i])) for i in pick]
+
+
+def distribution(groups) -> dict[str, float]:
+    systems = [crystal_system_of(g) if g else "triclinic" for g in groups]
+    return {c: float(np.mean([s == c for s in systems])) for c in CRYSTAL_SYSTEMS}
+
+
+def uncond_part(model, n, steps, seed) -> dict:
+    val = load_dataset("mp_20", "val")
+    ref = distribution([a.info["spacegroup.number"] for a in val])
+    hist = model._n_atoms_hist()
+    sizes, w = np.array(sorted(hist)), np.array([hist[k] for k in sorted(hist)], dtype=float)
+    free = [Request(int(k)) for k in np.random.default_rng(seed).choice(sizes, size=n, p=w / w.sum())]
+    sym = [Request(t.n_atoms, template=t) for t in drawn_templates(n, seed, val)]
+    rows = {"val": {"systems": ref}}
+    for name, requests in (("free", free), ("symmetric", sym)):
+        out, seconds = run(model, requests, steps, seed)
+        dist = distribution([group(o) for o in out])
+        tv = 0.5 * sum(abs(dist[c] - ref[c]) for c in CRYSTAL_SYSTEMS)
+        rows[name] = {"triclinic": dist["triclinic"], "tv_vs_val": tv, "systems": dist, "seconds": seconds}
+        print(f"unconditional {name:9s} triclinic {dist['triclinic']:.3f} TV {tv:.3f} ({seconds:.0f} s)", flush=True)
+    return {"n_samples": n, "rows": rows}
+
+
+def time_part(model, seed, repeats: int = 2) -> dict:
+    nacl = Template(225, (Orbit("a", 1, "Na"), Orbit("b", 1, "Cl")))
+    perov = Template(221, (Orbit("a", 1, "Sr"), Orbit("b", 1, "Ti"), Orbit("c", 3, "O")))
+    start = time.perf_counter()
+    realise(nacl)
+    first = time.perf_counter() - start
+    free = [Request(5, (8, 22, 38), (38, 22, 8, 8, 8))] * 3
+    sym = [Request(5, (8, 22, 38), tuple(int(x) for x in realise(perov).numbers), template=perov)] * 3
+    best = {}
+    for name, requests in (("free", free), ("symmetric", sym)) * 2:
+        times = [run(model, requests, model.config.sampler.default_steps, seed)[1] for _ in range(repeats)]
+        best[name] = min(times + [best.get(name, float("inf"))])
+    print(f"time, 3 structures of 5 atoms: free {best['free']:.2f} s, symmetric {best['symmetric']:.2f} s "
+          f"(first realise incl. pyxtal import {first:.2f} s)", flush=True)
+    return {"free_s": best["free"], "symmetric_s": best["symmetric"], "first_realise_s": first}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csp", type=int, default=1000)
+    ap.add_argument("--uncond", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    model = load_model()
+    steps = args.steps or model.config.sampler.default_steps
+    result = {"steps": steps, "seed": args.seed, "weights": "shipped (no retraining)", "threads": 1,
+              "machine": platform.processor() or platform.machine(), "symprec": 0.1}
+    result["time"] = time_part(model, args.seed)
+    save_json(result, args.out)
+    result["csp"] = csp_part(model, args.csp, steps, args.seed)
+    save_json(result, args.out)
+    result["unconditional"] = uncond_part(model, args.uncond, steps, args.seed)
+    save_json(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
