@@ -46,9 +46,12 @@ PYTEST_ARGS ?= tests $(wildcard notebooks) $(NBVAL) -m "$(PYTEST_MARKERS)" -ra -
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# An editable install skips pyproject's data-files: the JupyterLab setting that saves widget state
+# with a notebook (views survive a reload and a reopen) is copied into the venv's prefix by hand.
+$(STAMP): pyproject.toml jupyter-settings/crystal-lab.json
 	@$(MAKE) --no-print-directory torch
 	$(BIN)/python -m pip install -e ".[test]"
+	install -D -m 644 jupyter-settings/crystal-lab.json $(VENV)/share/jupyter/lab/settings/overrides.d/crystal-lab.json
 	@touch $@
 
 venv:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 def save_json(result: dict, path) -> Path:
-    """Write ``result`` to ``path`` as JSON (indent 1), making its folder; print and return where."""
+    """Write ``result`` to ``path`` as JSON (indent 1), making its folder; print and return
+    where."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

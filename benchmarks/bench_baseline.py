@@ -4,7 +4,8 @@
     python benchmarks/bench_baseline.py --n 200 --relax-n 20  # quicker
 
 Samples ``--n`` structures from the shipped model (unconditional, seed 0, default steps), makes
-one random structure of the same composition per sample (:func:`crystal_lab.evaluate.random_baseline`:
+one random structure of the same composition per sample
+(:func:`crystal_lab.evaluate.random_baseline`:
 uniform positions in a cell of the training set's volume per atom), and evaluates both with
 :func:`crystal_lab.evaluate.summarize` against the shipped CHGNet table of all of MP-20 (novelty
 against MP-20 val, the training data). Stability uses CHGNet single points (``relax=False``) on

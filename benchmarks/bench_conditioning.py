@@ -109,23 +109,34 @@ def crystal_system_part(model, n: int, steps, seed: int, symprecs, batch_size: i
     out = {"n_per_system": n, "symprec": symprecs[0], "measure": headline,
            "measures": list(measures), "per_system": {}}
     found = {}
-    for label, texts in (("unconditioned", prompts),
-                         ("conditioned", [f"{s} {p}" for s, p in zip(asked, prompts)])):
+    for label, texts in (
+        ("unconditioned", prompts),
+        ("conditioned", [f"{s} {p}" for s, p in zip(asked, prompts, strict=True)]),
+    ):
         t0 = time.perf_counter()
-        samples = model.sample_many(texts, n_atoms=sizes, steps=steps, seed=seed, batch_size=batch_size)
+        samples = model.sample_many(
+            texts, n_atoms=sizes, steps=steps, seed=seed, batch_size=batch_size
+        )
         out[f"{label}_sampling_s"] = time.perf_counter() - t0
         found[label] = {name: [crystal_system(a, p, lat) for a in samples]
                         for name, (p, lat) in tqdm(measures.items(), desc=f"spglib ({label})")}
     training = _val_systems()
     for system in CRYSTAL_SYSTEMS:
         idx = [i for i, s in enumerate(asked) if s == system]
-        rate = {label: {name: float(np.mean([matches(system, found[label][name][i], lat) for i in idx]))
-                        for name, (_, lat) in measures.items()} for label in found}
+        rate = {
+            label: {
+                name: float(np.mean([matches(system, found[label][name][i], lat) for i in idx]))
+                for name, (_, lat) in measures.items()
+            }
+            for label in found
+        }
         out["per_system"][system] = {
             "n": len(idx),
             "conditioned": rate["conditioned"][headline],
             "unconditioned": rate["unconditioned"][headline],
-            "by_measure": {name: {label: rate[label][name] for label in found} for name in measures},
+            "by_measure": {
+                name: {label: rate[label][name] for label in found} for name in measures
+            },
             "training_share": float((training == system).mean()),
         }
     for label in ("conditioned", "unconditioned"):
@@ -162,15 +173,31 @@ def formation_energy_part(model, systems, m: int, steps, seed: int, relax_steps:
     for system, target in tqdm(jobs, desc="formation-energy targets"):
         t0 = time.perf_counter()
         extra = {} if target is None else {"formation_energy": target}
-        samples = model.sample(None if system == "any" else system, n_samples=m, steps=steps, seed=seed, batch_size=batch_size,
-                               progress=False, **extra)
+        samples = model.sample(
+            None if system == "any" else system,
+            n_samples=m,
+            steps=steps,
+            seed=seed,
+            batch_size=batch_size,
+            progress=False,
+            **extra,
+        )
         t1 = time.perf_counter()
-        results = stability(samples, relax=relax_steps > 0, steps=max(relax_steps, 1), progress=False)
+        results = stability(
+            samples, relax=relax_steps > 0, steps=max(relax_steps, 1), progress=False
+        )
         t_chgnet += time.perf_counter() - t1
         t_sample += t1 - t0
-        for atoms, r in zip(samples, results):
-            rows.append({"system": system, "target": target, "formula": atoms.get_chemical_formula("hill"),
-                         "formation_energy": r.formation_energy_per_atom, "e_above_hull": r.e_above_hull})
+        for atoms, r in zip(samples, results, strict=True):
+            rows.append(
+                {
+                    "system": system,
+                    "target": target,
+                    "formula": atoms.get_chemical_formula("hill"),
+                    "formation_energy": r.formation_energy_per_atom,
+                    "e_above_hull": r.e_above_hull,
+                }
+            )
     df = pd.DataFrame(rows)
     ok = df[np.isfinite(df.formation_energy)]
     out = {"samples_per_condition": m, "systems": list(systems), "relax_steps": relax_steps,
@@ -204,9 +231,13 @@ def _stats(sel: pd.DataFrame) -> dict:
     e = sel.formation_energy.to_numpy(float)
     if not len(e):
         return {"n": 0, "mean": None, "std": None, "median": None}
-    return {"n": len(e), "mean": float(e.mean()), "std": float(e.std(ddof=1)) if len(e) > 1 else 0.0,
-            "median": float(np.median(e)),
-            "e_above_hull_median": _finite(float(np.nanmedian(sel.e_above_hull.to_numpy(float))))}
+    return {
+        "n": len(e),
+        "mean": float(e.mean()),
+        "std": float(e.std(ddof=1)) if len(e) > 1 else 0.0,
+        "median": float(np.median(e)),
+        "e_above_hull_median": _finite(float(np.nanmedian(sel.e_above_hull.to_numpy(float)))),
+    }
 
 
 def table(r: dict) -> str:
@@ -221,24 +252,37 @@ def table(r: dict) -> str:
         for s, v in c["per_system"].items():
             cells = [f"{100 * v['by_measure'][m]['conditioned']:.1f}% vs "
                      f"{100 * v['by_measure'][m]['unconditioned']:.1f}%" for m in names]
-            lines.append(f"| {s} | {v['n']} | " + " | ".join(cells) + f" | {100 * v['training_share']:.1f}% |")
+            lines.append(
+                f"| {s} | {v['n']} | "
+                + " | ".join(cells)
+                + f" | {100 * v['training_share']:.1f}% |"
+            )
         cells = [f"{100 * c['mean_by_measure'][m]['conditioned']:.1f}% vs "
                  f"{100 * c['mean_by_measure'][m]['unconditioned']:.1f}%" for m in names]
         lines.append("| mean | | " + " | ".join(cells) + " | |")
         lines.append("")
     if "formation_energy" in r:
         f = r["formation_energy"]
-        lines += [(f"CHGNet formation energy (eV/atom; CHGNet, not DFT; {f['relax_steps']} FIRE steps) "
-                  f"of {f['samples_per_condition']} samples per system and target, systems "
-                  f"{', '.join(f['systems'])}"),
-                  "| target | n | mean | std | median | median E_hull |", "|---|---|---|---|---|---|"]
+        lines += [
+            (
+                f"CHGNet formation energy (eV/atom; CHGNet, not DFT; {f['relax_steps']} FIRE "
+                f"steps) of {f['samples_per_condition']} samples per system and target, systems "
+                f"{', '.join(f['systems'])}"
+            ),
+            "| target | n | mean | std | median | median E_hull |",
+            "|---|---|---|---|---|---|",
+        ]
         for t, v in f["per_target"].items():
             if v["n"]:
-                lines.append(f"| {t} | {v['n']} | {v['mean']:.3f} | {v['std']:.3f} | {v['median']:.3f} | "
-                             f"{_fmt(v['e_above_hull_median'])} |")
+                lines.append(
+                    f"| {t} | {v['n']} | {v['mean']:.3f} | {v['std']:.3f} | {v['median']:.3f} | "
+                    f"{_fmt(v['e_above_hull_median'])} |"
+                )
         s = f["spearman"]
-        lines.append(f"\nSpearman rank correlation, target vs outcome: {_fmt(s['rho'])} "
-                     f"(p = {_fmt(s['p'], '.2g')}, n = {s['n']}); failed CHGNet evaluations: {f['n_failed']}")
+        lines.append(
+            f"\nSpearman rank correlation, target vs outcome: {_fmt(s['rho'])} "
+            f"(p = {_fmt(s['p'], '.2g')}, n = {s['n']}); failed CHGNet evaluations: {f['n_failed']}"
+        )
         heads = [f"Ef={k}" if k not in ("none", "spearman") else k
                  for k in f["per_system"][f["systems"][0]]]
         lines += ["\nmean CHGNet formation energy per chemical system and target (eV/atom)",
@@ -255,23 +299,45 @@ def _fmt(x, spec: str = ".3f") -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n-per-system", type=int, default=200, help="CSP prompts per crystal system")
-    ap.add_argument("--samples", type=int, default=48, help="samples per chemical system and target")
+    ap.add_argument(
+        "--samples", type=int, default=48, help="samples per chemical system and target"
+    )
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS))
-    ap.add_argument("--relax-steps", type=int, default=50, help="CHGNet FIRE steps (0: single points)")
-    ap.add_argument("--symprec", type=float, nargs="+", default=[0.1, 0.5],
-                    help="spglib tolerances (A); the first is the headline and the lattice-only one")
+    ap.add_argument(
+        "--relax-steps", type=int, default=50, help="CHGNet FIRE steps (0: single points)"
+    )
+    ap.add_argument(
+        "--symprec",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.5],
+        help="spglib tolerances (A); the first is the headline and the lattice-only one",
+    )
     ap.add_argument("--steps", type=int, default=None, help="reverse steps (default: the model's)")
-    ap.add_argument("--property-guidance", type=float, default=None,
-                    help="classifier-free guidance of crystal system and energy (0 = none; default: the model's)")
+    ap.add_argument(
+        "--property-guidance",
+        type=float,
+        default=None,
+        help="classifier-free guidance of crystal system and energy "
+        "(0 = none; default: the model's)",
+    )
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--weights", default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="10 prompts a crystal system; 6 samples a "
-                    "target on any / Ti O / Mg Pd; CHGNet single points (see the module doc for times)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="10 prompts a crystal system; 6 samples a "
+        "target on any / Ti O / Mg Pd; CHGNet single points (see the module doc for times)",
+    )
     ap.add_argument("--skip", nargs="*", default=[], choices=["system", "energy"])
-    ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/conditioning.json)")
+    ap.add_argument(
+        "--out", default=None, help="JSON path (default: benchmarks/results/conditioning.json)"
+    )
     ap.add_argument("--update", action="store_true",
                     help="keep the parts of an existing JSON that this run skips")
     args = ap.parse_args(argv)
@@ -292,16 +358,25 @@ def main(argv=None):
                      f"conditions, {args.relax_steps} FIRE steps")
     size = "; ".join(parts)
     print(f"size: {size}{' (--quick)' if args.quick else ''}", flush=True)
-    out = {"size": size, "quick": args.quick, "steps": steps, "seed": args.seed,
-           "weights": str(args.weights or "shipped"), "device": str(model.device),
-           "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-           "torch": torch.__version__, "property_guidance": model.config.sampler.property_guidance}
+    out = {
+        "size": size,
+        "quick": args.quick,
+        "steps": steps,
+        "seed": args.seed,
+        "weights": str(args.weights or "shipped"),
+        "device": str(model.device),
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "property_guidance": model.config.sampler.property_guidance,
+    }
     if "system" not in args.skip:
         out["crystal_system"] = crystal_system_part(model, args.n_per_system, steps, args.seed,
                                                     args.symprec, args.batch_size)
     if "energy" not in args.skip:
-        out["formation_energy"] = formation_energy_part(model, args.systems, args.samples, steps,
-                                                        args.seed, args.relax_steps, args.batch_size)
+        out["formation_energy"] = formation_energy_part(
+            model, args.systems, args.samples, steps, args.seed, args.relax_steps, args.batch_size
+        )
     out["seconds"] = time.perf_counter() - t0
     path = Path(args.out) if args.out else RESULTS / ("conditioning_quick.json" if args.quick
                                                       else "conditioning.json")

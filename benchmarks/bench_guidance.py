@@ -43,12 +43,25 @@ def main(argv=None) -> None:
     out = {"n": args.n, "rows": []}
     for w in WEIGHTS:
         for prompt in PROMPTS:
-            atoms = model.sample(prompt, n_samples=args.n, seed=args.seed, guidance=w, progress=False)
-            row = {"w": w, "prompt": prompt,
-                   "smact_validity": float(np.mean([v.valid for v in smact_validity(atoms)])),
-                   "structural_validity": float(np.mean([v.valid for v in structural_validity(atoms)]))}
-            cubic = model.sample(prompt, n_samples=args.n, seed=args.seed, guidance=w, progress=False,
-                                 crystal_system="cubic")
+            atoms = model.sample(
+                prompt, n_samples=args.n, seed=args.seed, guidance=w, progress=False
+            )
+            row = {
+                "w": w,
+                "prompt": prompt,
+                "smact_validity": float(np.mean([v.valid for v in smact_validity(atoms)])),
+                "structural_validity": float(
+                    np.mean([v.valid for v in structural_validity(atoms)])
+                ),
+            }
+            cubic = model.sample(
+                prompt,
+                n_samples=args.n,
+                seed=args.seed,
+                guidance=w,
+                progress=False,
+                crystal_system="cubic",
+            )
             row["cubic_when_asked"] = float(np.mean([crystal_system(a) == "cubic" for a in cubic]))
             out["rows"].append(row)
             print(row, flush=True)

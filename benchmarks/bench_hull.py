@@ -9,7 +9,8 @@
    near [-0.05, 0.1] eV/atom. ``--n`` compounds of MP-20 test (seed 0; elemental phases left out,
    they are their own reference) are placed on the val-only hull with their table energies (no
    CHGNet runs); the same structures are placed on a DFT hull of val built from the data set's
-   ``formation_energy_per_atom`` (read through ``crystal_lab.datasets.load_dataset`` at run time, never
+   ``formation_energy_per_atom`` (read through ``crystal_lab.datasets.load_dataset`` at run time,
+   never
    stored). Reports the fraction in [-0.05, 0.1], the median, the worst cases, and the same split
    by complete / incomplete reference (:meth:`ReferenceTable.missing_subsystems`).
 2. Leave one out: the same test compounds, each against every other val + test compound, CHGNet
@@ -144,10 +145,16 @@ def distribution(values) -> dict:
     if not len(v):
         return {"n": 0}
     inside = (v >= WINDOW[0]) & (v <= WINDOW[1])
-    return {"n": len(v), "fraction_in_window": round(float(inside.mean()), 4),
-            "median": round(float(np.median(v)), 4), "mean": round(float(v.mean()), 4),
-            "p05": round(float(np.percentile(v, 5)), 4), "p95": round(float(np.percentile(v, 95)), 4),
-            "below_-0.05": int((v < WINDOW[0]).sum()), "above_0.1": int((v > WINDOW[1]).sum())}
+    return {
+        "n": len(v),
+        "fraction_in_window": round(float(inside.mean()), 4),
+        "median": round(float(np.median(v)), 4),
+        "mean": round(float(v.mean()), 4),
+        "p05": round(float(np.percentile(v, 5)), 4),
+        "p95": round(float(np.percentile(v, 95)), 4),
+        "below_-0.05": int((v < WINDOW[0]).sum()),
+        "above_0.1": int((v > WINDOW[1]).sum()),
+    }
 
 
 def main(argv=None) -> dict:
@@ -172,7 +179,9 @@ def main(argv=None) -> dict:
     full = ReferenceTable(("val", "test"), path=path)
     test_rows = [i for i in full.rows("test") if len(Composition(str(full.formula[i]))) > 1]
     rng = np.random.default_rng(args.seed)
-    pick = sorted(int(i) for i in rng.choice(test_rows, size=min(args.n, len(test_rows)), replace=False))
+    pick = sorted(
+        int(i) for i in rng.choice(test_rows, size=min(args.n, len(test_rows)), replace=False)
+    )
 
     t0 = time.perf_counter()
     chgnet, complete, missing, skipped = [], [], [], []

@@ -31,7 +31,9 @@ def import_seconds(module: str) -> tuple[float, float]:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
     out = {}
@@ -39,9 +41,11 @@ def main(argv=None) -> dict:
         runs = [import_seconds(module) for _ in range(args.repeat)]
         out[module] = {"import_s_median": statistics.median(r[0] for r in runs),
                        "process_s_median": statistics.median(r[1] for r in runs)}
-        print(f"import {module:24s} {out[module]['import_s_median']:.3f} s "
-              f"(whole python -c: {out[module]['process_s_median']:.2f} s), median of {args.repeat}",
-              flush=True)
+        print(
+            f"import {module:24s} {out[module]['import_s_median']:.3f} s "
+            f"(whole python -c: {out[module]['process_s_median']:.2f} s), median of {args.repeat}",
+            flush=True,
+        )
     return out
 
 

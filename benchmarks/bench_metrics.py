@@ -99,8 +99,15 @@ def first_evaluation(old_commit: str, timeout: int = 1800) -> dict:
     for label, path in (("new (shipped table and index)", root), (f"old ({old_commit})", old)):
         env = {**os.environ, "PYTHONPATH": str(path), "PYTHONWARNINGS": "ignore"}
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", FIRST_EVAL, str(samples)], check=False, env=env,
-                              capture_output=True, text=True, timeout=timeout, cwd=work)
+        proc = subprocess.run(
+            [sys.executable, "-c", FIRST_EVAL, str(samples)],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=work,
+        )
         if proc.returncode:
             out[label] = {"error": proc.stderr.strip().splitlines()[-1:]}
             continue

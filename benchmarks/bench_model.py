@@ -1,6 +1,7 @@
 """Benchmark the shipped model: CSP match rate, unconditional validity, sampling speed.
 
-    python benchmarks/bench_model.py                 # the README numbers (about 20-40 min on 2 cores)
+    python benchmarks/bench_model.py                 # the README numbers (about 20-40 min on 2
+    cores)
     python benchmarks/bench_model.py --quick         # a smoke run of every section (a few minutes)
 
 Prints a Markdown table and writes ``benchmarks/results/model.json`` and ``model.md``.
@@ -32,8 +33,12 @@ def formula_prompt(atoms) -> str:
 
 def csp(model, targets, steps, seed):
     t0 = time.perf_counter()
-    preds = model.sample_many([formula_prompt(a) for a in targets], n_atoms=[len(a) for a in targets],
-                              steps=steps, seed=seed)
+    preds = model.sample_many(
+        [formula_prompt(a) for a in targets],
+        n_atoms=[len(a) for a in targets],
+        steps=steps,
+        seed=seed,
+    )
     seconds = time.perf_counter() - t0
     stats = match_rate(preds, targets, progress=True)
     return {**stats, "steps": steps, "seconds": seconds, "structures_per_s": len(targets) / seconds}
@@ -45,14 +50,21 @@ def generation(model, n, steps, seed):
     seconds = time.perf_counter() - t0
     struct = np.mean([v.valid for v in structural_validity(samples)])
     comp = np.mean([v.valid for v in smact_validity(samples)])
-    return {"n": n, "steps": steps, "structural_validity": float(struct),
-            "compositional_validity": float(comp), "seconds": seconds, "structures_per_s": n / seconds,
-            "symmetry": symmetry(samples)}
+    return {
+        "n": n,
+        "steps": steps,
+        "structural_validity": float(struct),
+        "compositional_validity": float(comp),
+        "seconds": seconds,
+        "structures_per_s": n / seconds,
+        "symmetry": symmetry(samples),
+    }
 
 
 def symmetry(samples, symprec: float = 0.1) -> dict:
     """Crystal-system distribution of ``samples`` (spglib, symprec 0.1 A) against MP-20 val's:
-    the share triclinic and the total variation distance (``bench_symmetry.py`` has the diagnosis)."""
+    the share triclinic and the total variation distance (``bench_symmetry.py`` has the
+    diagnosis)."""
     from bench_symmetry import describe, mp20_distribution
 
     reference = mp20_distribution("val")
@@ -81,17 +93,27 @@ def speed(model, n, steps, seed):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n-csp", type=int, default=1000)
     ap.add_argument("--n-gen", type=int, default=1000)
-    ap.add_argument("--n-full", type=int, default=100, help="CSP targets for the 1000-step comparison")
-    ap.add_argument("--n-speed", type=int, default=16, help="structures in the side-by-side speed run")
+    ap.add_argument(
+        "--n-full", type=int, default=100, help="CSP targets for the 1000-step comparison"
+    )
+    ap.add_argument(
+        "--n-speed", type=int, default=16, help="structures in the side-by-side speed run"
+    )
     ap.add_argument("--steps", type=int, default=None, help="default: the model's default")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["csp", "full", "gen", "speed", "budget"])
-    ap.add_argument("--compare", default=None, help="weights to time beside --weights in the budget section")
+    ap.add_argument(
+        "--skip", nargs="*", default=[], choices=["csp", "full", "gen", "speed", "budget"]
+    )
+    ap.add_argument(
+        "--compare", default=None, help="weights to time beside --weights in the budget section"
+    )
     ap.add_argument("--compare-label", default=None, help="what to call them in the table")
     ap.add_argument("--scored", default=None,
                     help="take the CSP and generation numbers from scripts/score_gpu_run.py's JSON "
@@ -102,9 +124,14 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     model = cl.load_model(args.weights, device="cpu")
     steps = args.steps or model.config.default_steps
-    out = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-           "torch": torch.__version__, "weights": str(args.weights or "shipped"),
-           "parameters": count_parameters(model), "default_steps": steps}
+    out = {
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "weights": str(args.weights or "shipped"),
+        "parameters": count_parameters(model),
+        "default_steps": steps,
+    }
 
     test = cl.load_dataset("mp_20", "test")
     rng = np.random.default_rng(args.seed)
@@ -114,7 +141,11 @@ def main(argv=None):
     if args.scored:
         scored = json.loads(Path(args.scored).read_text())
         out["csp"] = {**scored["csp"], "steps": steps, "sampled_on": scored["run"]["device"]}
-        out["generation"] = {**scored["generation"], "steps": steps, "sampled_on": scored["run"]["device"]}
+        out["generation"] = {
+            **scored["generation"],
+            "steps": steps,
+            "sampled_on": scored["run"]["device"],
+        }
         out["scored_from"] = Path(args.scored).name
         args.skip = list(args.skip) + ["csp", "gen"]
     if "budget" not in args.skip:
@@ -130,7 +161,9 @@ def main(argv=None):
         print(out["csp"], flush=True)
     if "full" not in args.skip:
         sub = targets[: args.n_full]
-        print(f"CSP on the first {len(sub)} of them: {steps} steps vs the full 1000 ...", flush=True)
+        print(
+            f"CSP on the first {len(sub)} of them: {steps} steps vs the full 1000 ...", flush=True
+        )
         out["csp_subset_fast"] = csp(model, sub, steps, args.seed)
         out["csp_subset_full"] = csp(model, sub, model.config.full_steps, args.seed)
         print(out["csp_subset_fast"], out["csp_subset_full"], flush=True)
@@ -146,9 +179,14 @@ def main(argv=None):
         ours = speed(model, args.n_speed, steps, args.seed)
         theirs = speed(big, args.n_speed, "full", args.seed)
         ours_full = speed(model, args.n_speed, "full", args.seed)
-        out["speed"] = {"n": args.n_speed, "ours_default_per_s": ours, "ours_1000_steps_per_s": ours_full,
-                        "chemeleon_size_1000_pc_per_s": theirs, "speedup": ours / theirs,
-                        "chemeleon_size_parameters": count_parameters(big)}
+        out["speed"] = {
+            "n": args.n_speed,
+            "ours_default_per_s": ours,
+            "ours_1000_steps_per_s": ours_full,
+            "chemeleon_size_1000_pc_per_s": theirs,
+            "speedup": ours / theirs,
+            "chemeleon_size_parameters": count_parameters(big),
+        }
         print(out["speed"], flush=True)
 
     RESULTS.mkdir(exist_ok=True)
@@ -185,12 +223,22 @@ def markdown(r: dict) -> str:
                       "DiffCSP 83.3%; MP-20 itself 89.9%")]
         if "symmetry" in g:
             y = g["symmetry"]
-            rows.append(_row(f"triclinic share / crystal-system TV distance to MP-20 val (spglib {y['symprec']:g})",
-                             f"{100 * y['triclinic']:.1f}% / {y['tv_distance']:.2f}",
-                             f"MP-20 val {100 * y['mp20_val']['triclinic']:.1f}% / 0; goal <= 10% / <= 0.15"))
+            rows.append(
+                _row(
+                    "triclinic share / crystal-system TV distance to MP-20 val "
+                    f"(spglib {y['symprec']:g})",
+                    f"{100 * y['triclinic']:.1f}% / {y['tv_distance']:.2f}",
+                    f"MP-20 val {100 * y['mp20_val']['triclinic']:.1f}% / 0; goal <= 10% / <= 0.15",
+                )
+            )
     if "budget" in r:
-        budgets = [("CPU budget: load / 3 structures of 5 atoms / of 20 atoms", r["budget"]["shipped"],
-                    "budget < 2 s / < 3 s")]
+        budgets = [
+            (
+                "CPU budget: load / 3 structures of 5 atoms / of 20 atoms",
+                r["budget"]["shipped"],
+                "budget < 2 s / < 3 s",
+            )
+        ]
         if "compare" in r["budget"]:
             label = r["budget"].get("compare_label", r["budget"]["compare_weights"])
             budgets.append((f"the same for {label}, side by side", r["budget"]["compare"], ""))
@@ -199,13 +247,22 @@ def markdown(r: dict) -> str:
                  for measure, b, anchors in budgets]
     if "speed" in r:
         v = r["speed"]
-        rows += [_row(f"structures / s, default ({r['default_steps']} steps, 1 call a step)",
-                      f"{v['ours_default_per_s']:.2f}"),
-                 _row("structures / s, our model at 1000 steps", f"{v['ours_1000_steps_per_s']:.3f}"),
-                 _row("structures / s, Chemeleon-size net (512 x 6), 1000 predictor-corrector steps",
-                      f"{v['chemeleon_size_1000_pc_per_s']:.4f}"),
-                 _row("speed-up of the default over the Chemeleon-size run", f"{v['speedup']:.0f}x",
-                      "target >= 50x")]
+        rows += [
+            _row(
+                f"structures / s, default ({r['default_steps']} steps, 1 call a step)",
+                f"{v['ours_default_per_s']:.2f}",
+            ),
+            _row("structures / s, our model at 1000 steps", f"{v['ours_1000_steps_per_s']:.3f}"),
+            _row(
+                "structures / s, Chemeleon-size net (512 x 6), 1000 predictor-corrector steps",
+                f"{v['chemeleon_size_1000_pc_per_s']:.4f}",
+            ),
+            _row(
+                "speed-up of the default over the Chemeleon-size run",
+                f"{v['speedup']:.0f}x",
+                "target >= 50x",
+            ),
+        ]
     rows.append(f"\n{r['parameters']:,} parameters; {r['machine']}; torch {r['torch']}.")
     return "\n".join(rows)
 

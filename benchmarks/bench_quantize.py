@@ -7,8 +7,8 @@ quality side by side with the float32 model, same seeds.
 ``torch.ao.quantization.quantize_dynamic`` stores the Linear weights as int8 and quantises the
 activations on the fly. Measured here, one torch thread:
 
-* the lab's CPU budget: ``load_model()`` (in 3 fresh processes, and 3 times in this one) and 3 structures of 5 atoms
-  at default steps (median of 3 after a warm-up), for both models;
+* the lab's CPU budget: ``load_model()`` (in 3 fresh processes, and 3 times in this one) and 3
+  structures of 5 atoms at default steps (median of 3 after a warm-up), for both models;
 * quality: CSP match rate and RMSE on ``--n`` MP-20 test structures (the model trained on val),
   structural validity of ``--n`` unconditional samples, how many CSP predictions of the two models
   match each other, and the denoiser's output difference on the same inputs.
@@ -64,20 +64,23 @@ def formula_prompt(atoms) -> str:
 def output_difference(a, b, seed: int) -> dict:
     """Largest and RMS difference of the three outputs, relative to the float model's RMS."""
     g = torch.Generator().manual_seed(seed)
-    B, N = 16, 10
-    frac = torch.rand(B, N, 3, generator=g)
-    tokens = torch.randint(1, 84, (B, N), generator=g)
-    mask = torch.ones(B, N, dtype=torch.bool)
-    lat = torch.randn(B, 6, generator=g)
+    batch, n_atoms = 16, 10
+    frac = torch.rand(batch, n_atoms, 3, generator=g)
+    tokens = torch.randint(1, 84, (batch, n_atoms), generator=g)
+    mask = torch.ones(batch, n_atoms, dtype=torch.bool)
+    lat = torch.randn(batch, 6, generator=g)
     lattice = a.noise.lattice.to_lattice(lat, mask.sum(1))
-    t = torch.rand(B, generator=g)
-    cond = torch.zeros(B, a.config.network.num_elements + 1)
+    t = torch.rand(batch, generator=g)
+    cond = torch.zeros(batch, a.config.network.num_elements + 1)
     cond[:, -1] = 1.0
     with torch.no_grad():
         out_a = a.denoiser(frac, tokens, lat, lattice, t, cond, mask)
         out_b = b.denoiser(frac, tokens, lat, lattice, t, cond, mask)
-    rel = [float(((x - y).pow(2).mean() / x.pow(2).mean()).sqrt()) for x, y in zip(out_a, out_b)]
-    return dict(zip(("score", "lattice", "types"), rel))
+    rel = [
+        float(((x - y).pow(2).mean() / x.pow(2).mean()).sqrt())
+        for x, y in zip(out_a, out_b, strict=True)
+    ]
+    return dict(zip(("score", "lattice", "types"), rel, strict=True))
 
 
 def fresh_load_seconds(repeats: int = 3) -> list[float]:
@@ -88,12 +91,20 @@ def fresh_load_seconds(repeats: int = 3) -> list[float]:
 
     code = ("import time, torch, crystal_lab; torch.set_num_threads(1); t = time.perf_counter(); "
             "crystal_lab.load_model(device='cpu'); print(time.perf_counter() - t)")
-    return [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-                  .stdout.split()[-1]) for _ in range(repeats)]
+    return [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )
+        for _ in range(repeats)
+    ]
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "quantize.json"))
@@ -129,7 +140,9 @@ def main(argv=None) -> dict:
         print(name, json.dumps(row), flush=True)
     agree = match_rate(preds["int8"], preds["float32"], require_valid=False)
     out["int8_matches_float32"] = agree["match_rate"]
-    out["speedup_three_of_5"] = out["float32"]["three_of_5_atoms_s"] / out["int8"]["three_of_5_atoms_s"]
+    out["speedup_three_of_5"] = (
+        out["float32"]["three_of_5_atoms_s"] / out["int8"]["three_of_5_atoms_s"]
+    )
     out["speedup_csp"] = out["float32"]["csp_s"] / out["int8"]["csp_s"]
     print(json.dumps({k: v for k, v in out.items() if k not in ("float32", "int8")}, indent=1))
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

@@ -1,7 +1,8 @@
 """Why are generated crystals mostly triclinic? The crystal-system distribution of unconditional
 samples against MP-20's, and candidate causes side by side on the shipped model.
 
-    python benchmarks/bench_symmetry.py                                    # 200 / 100 / 40 / 8 samples
+    python benchmarks/bench_symmetry.py                                    # 200 / 100 / 40 / 8
+    samples
     python benchmarks/bench_symmetry.py --n 32 --n-variant 32 --n-full 16  # the size recorded here
 
 Measures (spglib through pymatgen's SpacegroupAnalyzer, symprec 0.1 A, MP-20's own tolerance):
@@ -69,8 +70,15 @@ def load_npz(path) -> list:
     from ase import Atoms
 
     z = np.load(path)
-    return [Atoms(numbers=z["numbers"][i, :k], cell=z["cell"][i], scaled_positions=z["frac"][i, :k], pbc=True)
-            for i, k in enumerate(z["n"])]
+    return [
+        Atoms(
+            numbers=z["numbers"][i, :k],
+            cell=z["cell"][i],
+            scaled_positions=z["frac"][i, :k],
+            pbc=True,
+        )
+        for i, k in enumerate(z["n"])
+    ]
 
 
 def describe(structures, reference: dict, symprec: float) -> dict:
@@ -82,8 +90,17 @@ def describe(structures, reference: dict, symprec: float) -> dict:
             "cell_triclinic": distribution(cells)["triclinic"]}
 
 
-def sampler_rows(model, n: int, n_variant: int, n_full: int, seed: int, symprec: float, reference: dict,
-                 which, save=None) -> list[dict]:
+def sampler_rows(
+    model,
+    n: int,
+    n_variant: int,
+    n_full: int,
+    seed: int,
+    symprec: float,
+    reference: dict,
+    which,
+    save=None,
+) -> list[dict]:
     variants = {
         "default: 50 deterministic steps": ({}, 50, n),
         "200 steps": ({}, 200, n_full),
@@ -106,8 +123,12 @@ def sampler_rows(model, n: int, n_variant: int, n_full: int, seed: int, symprec:
             setattr(model.config.sampler, k, getattr(type(base)(), k))
         row = {"row": name, "steps": steps, "settings": settings, "sampling_s": seconds,
                **describe(samples, reference, symprec)}
-        print(f"{name:46s} n={row['n']:4d}  triclinic {row['triclinic']:.1%}  TV {row['tv_distance']:.2f}  "
-              f"cell triclinic {row['cell_triclinic']:.1%}  ({seconds:.0f} s)", flush=True)
+        print(
+            f"{name:46s} n={row['n']:4d}  triclinic {row['triclinic']:.1%}  "
+            f"TV {row['tv_distance']:.2f}  "
+            f"cell triclinic {row['cell_triclinic']:.1%}  ({seconds:.0f} s)",
+            flush=True,
+        )
         rows.append(row)
         if save is not None:
             save(rows)
@@ -136,41 +157,66 @@ def one_call_rows(model, n: int, times, seed: int, symprec: float) -> list[dict]
         t = torch.full((n,), float(t_val))
         x_frac, _ = model.noise.coords.add_noise(frac0, t[:, None], g)
         x_lat, _ = model.noise.lattice.add_noise(x0_lat, t, g)
-        score, eps, _ = model.denoiser(x_frac, numbers, x_lat, model.noise.lattice.to_lattice(x_lat, nn_), t,
-                                       cond, mask)
+        score, eps, _ = model.denoiser(
+            x_frac, numbers, x_lat, model.noise.lattice.to_lattice(x_lat, nn_), t, cond, mask
+        )
         zero = torch.zeros(n)
         den_frac = model.noise.coords.step(x_frac, score, t[:, None], zero[:, None])
         den_lat = model.noise.lattice.step(x_lat, eps, t, zero)
         noisy = to_atoms_list(x_frac, numbers, model.noise.lattice.to_lattice(x_lat, nn_), mask)
-        denoised = to_atoms_list(den_frac, numbers, model.noise.lattice.to_lattice(den_lat, nn_), mask)
+        denoised = to_atoms_list(
+            den_frac, numbers, model.noise.lattice.to_lattice(den_lat, nn_), mask
+        )
         kept = lambda structures: float(np.mean([crystal_system(a, symprec) == s
-                                                 for a, s in zip(structures, truth)]))
+                                                 for a, s in zip(structures, truth, strict=True)]))
         sigma = float(model.noise.coords.sigma(torch.tensor(float(t_val))))
-        row = {"t": float(t_val), "sigma_frac": sigma, "n": n, "kept_noisy": kept(noisy),
-               "kept_denoised": kept(denoised),
-               "triclinic_denoised": distribution([crystal_system(a, symprec) for a in denoised])["triclinic"]}
-        print(f"t={t_val:.3f} (sigma {sigma:.4f}): crystal system kept {row['kept_noisy']:.1%} noisy, "
-              f"{row['kept_denoised']:.1%} after one denoising call", flush=True)
+        row = {
+            "t": float(t_val),
+            "sigma_frac": sigma,
+            "n": n,
+            "kept_noisy": kept(noisy),
+            "kept_denoised": kept(denoised),
+            "triclinic_denoised": distribution([crystal_system(a, symprec) for a in denoised])[
+                "triclinic"
+            ],
+        }
+        print(
+            f"t={t_val:.3f} (sigma {sigma:.4f}): crystal system kept "
+            f"{row['kept_noisy']:.1%} noisy, {row['kept_denoised']:.1%} after one denoising call",
+            flush=True,
+        )
         rows.append(row)
     return rows
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=200, help="unconditional samples for the default row")
     ap.add_argument("--n-variant", type=int, default=100, help="samples for each other sampler row")
-    ap.add_argument("--n-full", type=int, default=40,
-                    help="samples for the 200-step row (the 1000-step row gets a fifth: 0 skips it)")
-    ap.add_argument("--n-one-call", type=int, default=200, help="MP-20 val crystals for the one-call rows")
+    ap.add_argument(
+        "--n-full",
+        type=int,
+        default=40,
+        help="samples for the 200-step row (the 1000-step row gets a fifth: 0 skips it)",
+    )
+    ap.add_argument(
+        "--n-one-call", type=int, default=200, help="MP-20 val crystals for the one-call rows"
+    )
     ap.add_argument("--times", type=float, nargs="+", default=[0.02, 0.1, 0.3])
-    ap.add_argument("--rows", nargs="*", default=[], help="only sampler rows whose name contains one of these")
+    ap.add_argument(
+        "--rows", nargs="*", default=[], help="only sampler rows whose name contains one of these"
+    )
     ap.add_argument("--symprec", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", default=None)
     ap.add_argument("--out", default=str(RESULTS / "symmetry.json"))
     ap.add_argument("--structures", default=None,
                     help="only describe saved structures (a gpu_run.py .npz) against MP-20 val")
-    ap.add_argument("--n-reference", type=int, default=400, help="MP-20 val crystals for the reference row")
+    ap.add_argument(
+        "--n-reference", type=int, default=400, help="MP-20 val crystals for the reference row"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.structures:
@@ -179,7 +225,10 @@ def main(argv=None) -> dict:
         return row
     model = load_model(args.weights, device="cpu")
     reference = mp20_distribution("val")
-    print(f"MP-20 val: triclinic {reference['triclinic']:.1%}, cubic {reference['cubic']:.1%}", flush=True)
+    print(
+        f"MP-20 val: triclinic {reference['triclinic']:.1%}, cubic {reference['cubic']:.1%}",
+        flush=True,
+    )
     out = {"symprec": args.symprec, "seed": args.seed, "weights": args.weights or "shipped",
            "machine": f"{platform.machine()}, 1 torch thread", "torch": torch.__version__,
            "mp20_val": reference,
@@ -191,8 +240,17 @@ def main(argv=None) -> dict:
         Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
     save([])
-    sampler_rows(model, args.n, args.n_variant, args.n_full, args.seed, args.symprec, reference, args.rows,
-                 save)
+    sampler_rows(
+        model,
+        args.n,
+        args.n_variant,
+        args.n_full,
+        args.seed,
+        args.symprec,
+        reference,
+        args.rows,
+        save,
+    )
     return out
 
 

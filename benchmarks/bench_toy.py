@@ -50,7 +50,9 @@ def timed_fit(n_iters: int, one_thread: bool, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="1000 iterations instead of 8000")
     ap.add_argument("--compare-iters", type=int, default=500,
                     help="iterations of the run with torch's default thread count")
@@ -63,7 +65,11 @@ def main(argv=None) -> dict:
         run = timed_fit(n_iters if one_thread else min(n_iters, args.compare_iters), one_thread,
                         args.seed)
         out["runs"].append(run)
-        label = "one thread (fit's setting)" if one_thread else f"{run['threads']} threads (torch default)"
+        label = (
+            "one thread (fit's setting)"
+            if one_thread
+            else f"{run['threads']} threads (torch default)"
+        )
         print(f"{label:32s} fit {run['iterations']} it: {run['fit_s']:6.1f} s "
               f"({run['ms_per_iteration']:.2f} ms/it)  sample 1500: {run['sample_1500_s']:.2f} s  "
               f"energy distance to data: {run['energy_distance']:.4f}", flush=True)

@@ -20,7 +20,9 @@ def main(n: int = 3) -> None:
     t0 = time.perf_counter()
     results = model.sample("Ba Ti O", n_atoms=5, n_samples=n, seed=0, progress=False)
     sampling = time.perf_counter() - t0
-    structure_quality(results[0])  # imports (pymatgen, SMACT, spglib) once, as the first run of a widget
+    structure_quality(
+        results[0]
+    )  # imports (pymatgen, SMACT, spglib) once, as the first run of a widget
     t0 = time.perf_counter()
     for a in results:
         structure_quality(a)

@@ -172,6 +172,7 @@ TRAIN_OPTIONS = {
     "--batch-size": ("batch_size", _whole(1), "crystals per batch (default 64)"),
     "--lr": ("lr", _positive, "learning rate (default 1e-3)"),
     "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
+    "--symmetric": ("symmetric", bool, "DiffCSP++ noise: each crystal's own orbits and lattice family"),
     "--seed": ("seed", _whole(0), "random seed (default 0)"),
     "--save-every": ("save_every_minutes", _positive, "minutes between periodic checkpoints (default 10)"),
 }

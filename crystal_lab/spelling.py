@@ -19,7 +19,12 @@ def _segmentations(text: str) -> list[list[str]]:
             return
         for width in (2, 1):
             symbol = low[i:i + width].capitalize()
-            if len(symbol) == width and symbol.isalpha() and symbol in atomic_numbers and symbol != "X":
+            if (
+                len(symbol) == width
+                and symbol.isalpha()
+                and symbol in atomic_numbers
+                and symbol != "X"
+            ):
                 j = i + width
                 while j < len(low) and low[j].isdigit():
                     j += 1

@@ -80,7 +80,9 @@ def as_list(x: Any) -> list:
         raise TypeError(f"expected ase.Atoms, pymatgen Structure or a list of them, got a "
                         f"{type(x).__name__}: pass list(d.values()) to use its values")
     if isinstance(x, (str, bytes)) or not isinstance(x, Iterable):
-        raise TypeError(f"expected ase.Atoms, pymatgen Structure or a list of them, got {type(x).__name__}")
+        raise TypeError(
+            f"expected ase.Atoms, pymatgen Structure or a list of them, got {type(x).__name__}"
+        )
     return list(x)
 
 
@@ -118,14 +120,14 @@ def to_atoms(x: Any) -> Atoms:
 
 
 def like_input(atoms: Atoms, original: Any):
-    """``atoms`` as the same type as ``original`` (Atoms in -> Atoms out, Structure in -> Structure out)."""
+    """``atoms`` as ``original``'s type (Atoms in -> Atoms out, Structure in -> Structure out)."""
     return atoms if isinstance(original, Atoms) else to_structure(atoms)
 
 
 # --------------------------------------------------------------------------- formulas
 
 def symbols_of(x: Any) -> list[str]:
-    """Chemical symbols of a structure (``"X"`` for a masked atom), without building a pymatgen object.
+    """Chemical symbols of a structure (``"X"`` for a masked atom), without a pymatgen object.
 
     A disordered pymatgen Structure (partial occupancy) has no one symbol per site: ``ValueError``.
     """

@@ -59,7 +59,7 @@ def single_points(todo, out_csv: Path, split_of: dict, chunk: int = 64) -> None:
                 warnings.simplefilter("ignore")
                 preds = model.predict_structure([s for _, s in part], task="e", batch_size=16)
             preds = preds if isinstance(preds, list) else [preds]
-            for (mid, s), p in zip(part, preds):
+            for (mid, s), p in zip(part, preds, strict=True):
                 w.writerow([mid, split_of[mid], s.composition.reduced_formula, len(s),
                             f"{float(p['e']):.6f}"])
             fh.flush()
@@ -108,16 +108,24 @@ def write_table(out_csv: Path, built, out: Path) -> None:
     energy = [float(r["e_per_atom"]) for r in rows] + [e for _, _, e in built]
     how = [""] * len(rows) + [label for _, label, _ in built]
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, material_id=np.array(ids), split=np.array(split), formula=np.array(formula),
-                        n_atoms=np.array(n_atoms, dtype=np.int16),
-                        e_per_atom=np.array(energy, dtype=np.float32),
-                        built=np.array([s == "built" for s in split]), built_from=np.array(how))
+    np.savez_compressed(
+        out,
+        material_id=np.array(ids),
+        split=np.array(split),
+        formula=np.array(formula),
+        n_atoms=np.array(n_atoms, dtype=np.int16),
+        e_per_atom=np.array(energy, dtype=np.float32),
+        built=np.array([s == "built" for s in split]),
+        built_from=np.array(how),
+    )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(ids)} rows, {len(built)} built)")
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work", default="runs/reftable", help="resume folder (energies.csv, built.json)")
+    p.add_argument(
+        "--work", default="runs/reftable", help="resume folder (energies.csv, built.json)"
+    )
     p.add_argument("--limit", type=int, default=None, help="first rows of each split only (a try)")
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))

@@ -1,8 +1,10 @@
-"""One GPU lease: benchmark the trainer, train 384x6 from warm weights, export, sample the benchmarks.
+"""One GPU lease: benchmark the trainer, train 384x6 from warm weights, export, sample the
+benchmarks.
 
     pip install -q --no-deps --target /tmp/site build/gpu_carry/ase-*.whl
     PYTHONPATH=/tmp/site:. python scripts/gpu_run.py --data build/gpu_carry --minutes 6 --out $OUT
-    PYTHONPATH=. python scripts/gpu_run.py --data build/gpu_carry --out /tmp/dry --dry-run   # on a CPU first
+    PYTHONPATH=. python scripts/gpu_run.py --data build/gpu_carry --out /tmp/dry --dry-run   # on a
+    CPU first
 
 Runs on a bare machine that has torch and numpy (the ase wheel travels in ``<data>``; not pymatgen,
 CHGNet or Jupyter): only the model core of crystal_lab is imported. ``<data>`` is written by
@@ -15,7 +17,8 @@ never goes into git). In order, everything into ``--out`` (no file above 16 MB):
    steps, minutes of compiling); the compiled bucketed rate is the training run's own
    (``train_steps_per_s`` in ``run.json``, compiling included), against 16.6 ms a step for the
    padded compiled trainer on an H200 (README);
-2. training for ``--minutes`` from ``<data>/init.pt`` with ``crystal_lab.training.loop.train``: bucketed
+2. training for ``--minutes`` from ``<data>/init.pt`` with ``crystal_lab.training.loop.train``:
+   bucketed
    compiled batches, bf16, the per-layer FiLM conditioning (zero-initialised, so the warm start
    begins exactly at the init weights), the crystal-system and energy conditions dropped half the
    time each (what property classifier-free guidance needs), fresh optimiser, cosine decay; then
@@ -76,9 +79,14 @@ def main(argv=None) -> None:
     ap.add_argument("--n-csp", type=int, default=None, help="first N CSP targets only (a try)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--run-dir", default="/tmp/crystal_lab_run")
-    ap.add_argument("--dry-run", action="store_true", help="toy sizes, to check the script on a CPU")
-    ap.add_argument("--bench-compiled", action="store_true",
-                    help="also time the compiled padded and bucketed steps (several minutes of compiling)")
+    ap.add_argument(
+        "--dry-run", action="store_true", help="toy sizes, to check the script on a CPU"
+    )
+    ap.add_argument(
+        "--bench-compiled",
+        action="store_true",
+        help="also time the compiled padded and bucketed steps (several minutes of compiling)",
+    )
     args = ap.parse_args(argv)
     t_all = time.time()
     data_dir, out = Path(args.data), Path(args.out)
@@ -110,14 +118,29 @@ def main(argv=None) -> None:
         (out / "bench_train.json").write_text(json.dumps(info, indent=1))
 
     t0 = time.time()
-    train(tensors=data, init=init, device=device, epochs=10**6, max_minutes=args.minutes, max_steps=max_steps,
-          batch_size=batch_size, lr=args.lr, cosine=True, p_csp=args.p_csp, out_dir=args.run_dir,
-          save_every_minutes=1e9, progress=False)
+    train(
+        tensors=data,
+        init=init,
+        device=device,
+        epochs=10**6,
+        max_minutes=args.minutes,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=args.lr,
+        cosine=True,
+        p_csp=args.p_csp,
+        out_dir=args.run_dir,
+        save_every_minutes=1e9,
+        progress=False,
+    )
     info["train_seconds"] = time.time() - t0
     state = torch.load(Path(args.run_dir) / "last.pt", map_location="cpu", weights_only=True)
     info.update(epochs=state["epoch"], steps=state["step"],
-                train_steps_per_s=state["step"] / info["train_seconds"])   # compiling included
-    print(f"trained {info['train_seconds']:.0f} s: {state['step']} steps, {state['epoch']} epochs", flush=True)
+                train_steps_per_s=state["step"] / info["train_seconds"])  # compiling included
+    print(
+        f"trained {info['train_seconds']:.0f} s: {state['step']} steps, {state['epoch']} epochs",
+        flush=True,
+    )
     init_card = json.loads(init.with_suffix(".json").read_text())
     export(Path(args.run_dir) / "last.pt", out / "mp20.pt", data="MP-20 val",
            hardware=info["device"], warm_start=init_card.get("file"),
@@ -130,8 +153,9 @@ def main(argv=None) -> None:
     targets = json.loads((data_dir / "targets.json").read_text())
     targets = {k: v[:args.n_csp] for k, v in targets.items()}
     t0 = time.time()
-    preds = model.sample_many(targets["prompts"], n_atoms=targets["n_atoms"], seed=0, batch_size=500,
-                              progress=False)
+    preds = model.sample_many(
+        targets["prompts"], n_atoms=targets["n_atoms"], seed=0, batch_size=500, progress=False
+    )
     info["csp_seconds"] = time.time() - t0
     save_structures(out / "csp.npz", preds)
     t0 = time.time()

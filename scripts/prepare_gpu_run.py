@@ -38,7 +38,9 @@ def main(argv=None) -> None:
 
     TensorData.from_atoms(cl.load_dataset("mp_20", "val"), max_atoms=20).save(out / "train.pt")
     test = cl.load_dataset("mp_20", "test")
-    pick = sorted(np.random.default_rng(args.seed).choice(len(test), size=args.n_csp, replace=False))
+    pick = sorted(
+        np.random.default_rng(args.seed).choice(len(test), size=args.n_csp, replace=False)
+    )
     targets = {"index": [int(i) for i in pick], "prompts": [formula_prompt(test[i]) for i in pick],
                "n_atoms": [len(test[i]) for i in pick]}
     (out / "targets.json").write_text(json.dumps(targets))
@@ -46,9 +48,25 @@ def main(argv=None) -> None:
         shutil.copy(f, out / ("init" + f.suffix))
     import ase
 
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "-d", str(out), f"ase=={ase.__version__}"], check=True)
-    print(f"wrote {out}: " + ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in sorted(out.iterdir())))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(out),
+            f"ase=={ase.__version__}",
+        ],
+        check=True,
+    )
+    print(
+        f"wrote {out}: "
+        + ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in sorted(out.iterdir()))
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Execute one course notebook and store it the way the repository keeps notebooks.
 
     python scripts/run_notebook.py notebooks/03_generate.ipynb            # CI size, written back
-    python scripts/run_notebook.py notebooks/03_generate.ipynb --workshop # workshop size, timed only
+    python scripts/run_notebook.py notebooks/03_generate.ipynb --workshop # workshop size, timed
+    only
 
 At CI size (``CRYSTAL_LAB_CI=1``) the executed notebook is written back with its text outputs
 (nbval compares them) and without what must not be committed (:func:`strip`): plotly figures,

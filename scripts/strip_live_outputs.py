@@ -20,7 +20,9 @@ LIVE_ONLY = ("application/vnd.plotly.v1+json", "application/vnd.jupyter.widget-v
 def is_live_only(output: dict) -> bool:
     data = output.get("data", {})
     html = "".join(data.get("text/html", ""))
-    return any(k in data for k in LIVE_ONLY) or "Plotly.newPlot" in html or "plotly.js" in html.lower()
+    return (
+        any(k in data for k in LIVE_ONLY) or "Plotly.newPlot" in html or "plotly.js" in html.lower()
+    )
 
 
 def strip(nb: dict) -> dict:
@@ -42,7 +44,9 @@ def main(paths: list[str]) -> int:
         nb = json.loads(text)
         stripped = strip(nb)
         if stripped != nb:
-            path.write_text(json.dumps(stripped, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            path.write_text(
+                json.dumps(stripped, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
             changed.append(path)
     for path in changed:
         print(f"stripped live-only outputs from {path}")

@@ -24,6 +24,7 @@ Screenshots and a log per notebook go to ``artifacts/browser/`` (or ``$CRYSTAL_L
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -529,10 +530,10 @@ def test_browser_tests_fail_without_a_browser(tmp_path):
 
 
 # ----------------------------------------------------------------- the phase diagram's size
-# px: a hull a student can read at workshop size (1280 px window). Measured here: the Ba-O-Ti
-# triangle of the dashboard tab drew 266 px wide before the hull figure was made readable,
-# 480 px after (labels legible, legend and colour bar beside it).
-MIN_PLOT_WIDTH = 450
+# px: a hull a projector can show (1280 px window). Measured here: the Ba-O-Ti triangle of the
+# dashboard tab drew 266 px wide at first, 480 px once made readable, 658 px at 960x720 (issue 30:
+# at least 600 px of plot area).
+MIN_PLOT_WIDTH = 600
 
 # the plot area of each visible plotly figure under ``root``: the ternary triangle, the 3D scene
 # or the x axis's domain, in px, and where the legend lies relative to the plot area
@@ -588,6 +589,9 @@ def test_phase_diagram_tab_is_readable(open_notebook):
     if area["legend_right"] is not None:
         assert area["legend_right"] <= area["figure_right"] + 1, (
             f"the legend runs off the figure's right edge: {area}")
+    (figure,) = dashboard.evaluate(_FIGURE_TEXTS)   # the CHGNet hull's labels, as drawn
+    overlaps = _text_problems(figure, "phase diagram")
+    assert not overlaps, "\n".join(overlaps)
     problems = page.problems()
     assert not problems, _report("views_evaluate.ipynb", problems)
 
@@ -606,6 +610,7 @@ def wheel_site(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "crystal_lab", source / "crystal_lab", ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "jupyter-settings", source / "jupyter-settings")
     quiet = {"capture_output": True, "text": True, "timeout": 600 * LOAD}
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                             "--no-build-isolation", "-w", str(base / "dist"), str(source)],
@@ -617,6 +622,19 @@ def wheel_site(tmp_path_factory) -> Path:
                               "--target", str(site), str(wheel)], **quiet, check=False)
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
     return site
+
+
+def test_the_wheel_installs_the_jupyterlab_settings(wheel_site):
+    """The package installs its JupyterLab settings where JupyterLab reads overrides
+    (<prefix>/share/jupyter/lab/settings/overrides.d): the widget manager saves widget state
+    with the notebook in every lab that installs the package (make lab, Binder, the hubs)."""
+    import json
+
+    installed = wheel_site / "share/jupyter/lab/settings/overrides.d/crystal-lab.json"
+    assert installed.is_file(), sorted(str(p.relative_to(wheel_site))
+                                       for p in wheel_site.rglob("*.json"))[:20]
+    settings = json.loads(installed.read_text())
+    assert settings["@jupyter-widgets/jupyterlab-manager:plugin"]["saveState"] is True
 
 
 @pytest.mark.browser
@@ -771,15 +789,28 @@ def _redraw_problems(when: str, before, after) -> list[str]:
 
 
 def _save(page, lab_server) -> dict:
-    """Save the notebook from the File menu; returns the saved file (the contents API's)."""
-    page.page.locator(".lm-MenuBar-item:has(.lm-MenuBar-itemLabel:text-is('File'))").click()
-    page.page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Save Notebook'))").click()
-    deadline = time.monotonic() + SETTLE
-    while time.monotonic() < deadline:
-        saved = lab_server.api(f"/api/contents/{page.path}")["content"]
-        if any(cell.get("outputs") for cell in saved["cells"]):
-            return saved
-        time.sleep(0.5)
+    """Save the notebook (File > Save Notebook, else Ctrl+S in the notebook: a keystroke can
+    land outside it); returns the saved file (the contents API's) once it holds the outputs."""
+    from browser.driver import ACTIVE
+
+    def menu():
+        page.page.locator(".lm-MenuBar-item:has(.lm-MenuBar-itemLabel:text-is('File'))").click()
+        page.page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Save Notebook'))"
+                          ).click()
+
+    def keys():
+        page.page.keyboard.press("Escape")
+        page.page.locator(f"{ACTIVE} .jp-Cell .jp-InputPrompt").first.click()
+        page.page.keyboard.press("Control+s")
+
+    for attempt in (menu, keys, menu):
+        attempt()
+        deadline = time.monotonic() + SETTLE / 2
+        while time.monotonic() < deadline:
+            saved = lab_server.api(f"/api/contents/{page.path}")["content"]
+            if any(cell.get("outputs") for cell in saved["cells"]):
+                return saved
+            time.sleep(0.5)
     raise AssertionError(f"{page.path}: no outputs in the saved notebook after Save")
 
 
@@ -827,3 +858,86 @@ def test_views_survive_reload_and_reopen(lab_browser, lab_server):
     finally:
         _write_log(page)
         page.close()
+
+
+# ------------------------------------------------------------------ figures for a projector
+# every rendered text of each visible plotly figure, with its kind and box (px), and the toolbar
+_FIGURE_TEXTS = """root => [...root.querySelectorAll('.js-plotly-plot')]
+  .filter(gd => gd.getBoundingClientRect().width > 1 && gd._fullLayout)
+  .map(gd => {
+    const box = e => { const r = e.getBoundingClientRect();
+                       return [r.left, r.top, r.right, r.bottom]; };
+    const kind = t => t.closest('.textpoint') ? 'label' : t.closest('.legend') ? 'legend'
+      : t.closest('.g-gtitle') ? 'title' : t.closest('.colorbar') ? 'colorbar'
+      : t.closest('.xtick, .x2tick') ? 'xtick' : 'axis';
+    const texts = [...gd.querySelectorAll('svg text')]
+      .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0)
+      .map(t => ({text: t.textContent.trim().slice(0, 50), kind: kind(t), box: box(t)}));
+    const bar = gd.querySelector('.modebar');
+    return {texts, modebar: bar ? box(bar) : null,
+            kind: gd._fullLayout.ternary ? 'ternary' : (gd._fullLayout.scene ? '3d' : '2d'),
+            width: gd.getBoundingClientRect().width, height: gd.getBoundingClientRect().height};
+  })"""
+
+
+def _overlaps(p, q, tolerance: float = 1.0) -> bool:
+    return (min(p[2], q[2]) - max(p[0], q[0]) > tolerance
+            and min(p[3], q[3]) - max(p[1], q[1]) > tolerance)
+
+
+def _text_problems(figure: dict, name: str) -> list[str]:
+    """Labels covering any other text (label, legend, colour bar, title), the title under the
+    toolbar or the legend."""
+    problems = []
+    texts = figure["texts"]
+    for i, a in enumerate(texts):
+        for b in texts[i + 1:]:
+            pair = {a["kind"], b["kind"]}
+            if ("label" in pair or pair <= {"title", "legend", "colorbar"}) and \
+                    _overlaps(a["box"], b["box"]):
+                problems.append(f"{name}: {a['kind']} {a['text']!r} overlaps "
+                                f"{b['kind']} {b['text']!r}")
+    if figure["modebar"]:
+        problems += [f"{name}: the title {t['text']!r} runs under the toolbar"
+                     for t in texts if t["kind"] == "title"
+                     and _overlaps(t["box"], figure["modebar"])]
+    return problems
+
+
+@pytest.mark.browser
+def test_figures_fit_a_projector(open_notebook):
+    """The hull (a Ba-O-Ti ternary with close Ti-O phases and 23 generated structures), the
+    quality-against-steps figure and the score figure, as drawn in JupyterLab: the hull's
+    triangle at least 600 px wide, no label over another text or the colour bar, titles clear of
+    the toolbar, readable log ticks (one per measured step count), the score's element legend."""
+    from browser.driver import ACTIVE
+
+    page = open_notebook("fixtures/views_projector.ipynb")
+    page.run_all(TIMEOUT)
+    problems = page.problems()
+    notebook = page.page.locator(f"{ACTIVE} .jp-Notebook").first
+    figures = notebook.evaluate(_FIGURE_TEXTS)
+    areas = notebook.evaluate(_PLOT_AREAS)
+    _screenshot(page, "fixture_views_projector")
+    assert not problems, _report("views_projector.ipynb", problems)
+    assert [f["kind"] for f in figures] == ["ternary", "2d", "3d"], figures
+    hull, steps, score = figures
+    assert areas[0]["width"] >= 600 and areas[0]["height"] >= 500, areas[0]
+    labels = [t["text"] for t in hull["texts"] if t["kind"] == "label"]
+    phases = {re.sub(r" \(#.*\)$", "", t) for t in labels}
+    assert {"TiO", "Ti2O3", "TiO2", "BaTiO3", "BaO"} <= phases, labels
+    picked = re.findall(r"#\d+", " ".join(labels))
+    assert 1 <= len(picked) <= 3, labels   # the picked ones; the other 20 on hover
+    colourbar = [t for t in hull["texts"] if t["kind"] == "colorbar"]
+    assert colourbar, "no colour bar text"
+    ticks = [t["text"] for t in steps["texts"] if t["kind"] == "xtick"]
+    assert ticks == ["5", "10", "20", "50"], ticks   # one per measured step count, no "6 7 8 9"
+    assert steps["width"] >= 800 and score["width"] >= 600 and score["height"] >= 480
+    legend = {t["text"] for t in score["texts"] if t["kind"] == "legend"}
+    assert {"Ba", "Ti", "O"} & legend or any("masked" in t for t in legend), legend
+    problems = []
+    for name, figure in zip(("hull", "quality against steps", "score"), figures):
+        problems += _text_problems(figure, name)
+    print(f"hull plot area {areas[0]['width']:.0f}x{areas[0]['height']:.0f} px, "
+          f"{len(hull['texts'])} texts; labels {labels}")
+    assert not problems, "\n".join(problems)

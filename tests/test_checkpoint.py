@@ -16,7 +16,9 @@ from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 def tiny_file(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    checkpoint.save(CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)), path, half=True, note="test")
+    checkpoint.save(
+        CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)), path, half=True, note="test"
+    )
     return path
 
 
@@ -53,14 +55,20 @@ def test_broken_and_foreign_files_get_one_line_each(tmp_path, tiny_file, capsys)
                 load_model(path, device="cpu", verify=verify)
             text = str(err.value)
             assert name in text and "\n" not in text, text
-            assert "weights_only" not in text and "False" not in text, text   # never the unsafe way round
+            assert "weights_only" not in text and "False" not in text, (
+                text
+            )  # never the unsafe way round
     assert "must never run" not in capsys.readouterr().out
     assert "empty.pt is not a loadable crystal_lab checkpoint: it is empty (0 bytes)" in str(
         pytest.raises(CheckpointError, load_model, tmp_path / "empty.pt").value)
     refused = pytest.raises(CheckpointError, load_model, tmp_path / "pickle.pt").value
     assert "Python objects other than tensors" in str(refused)
-    assert "truncated or damaged" in str(pytest.raises(CheckpointError, load_model, tmp_path / "half.pt").value)
-    assert "not a torch file" in str(pytest.raises(CheckpointError, load_model, tmp_path / "text.pt").value)
+    assert "truncated or damaged" in str(
+        pytest.raises(CheckpointError, load_model, tmp_path / "half.pt").value
+    )
+    assert "not a torch file" in str(
+        pytest.raises(CheckpointError, load_model, tmp_path / "text.pt").value
+    )
 
 
 @pytest.mark.parametrize("sidecar, message", [
@@ -74,7 +82,9 @@ def test_a_bad_sidecar_is_one_line(tmp_path, tiny_file, sidecar, message):
     path = tmp_path / "tiny.pt"
     path.write_bytes(tiny_file.read_bytes())
     path.with_suffix(".json").write_text(sidecar)
-    with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+    with pytest.raises(
+        CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ) as err:
         load_model(path, device="cpu")
     assert "\n" not in str(err.value) and "verify=False" in str(err.value)
     assert load_model(path, device="cpu", verify=False).config.network.hidden == 16
@@ -88,25 +98,42 @@ def test_missing_files_and_folders(tmp_path):
 
 
 def test_run_checkpoints_and_weights_files_are_told_apart(tmp_path, tiny_file):
-    with pytest.raises(CheckpointError, match="tiny.pt is a model's weights file, not a training run's checkpoint"):
+    with pytest.raises(
+        CheckpointError, match="tiny.pt is a model's weights file, not a training run's checkpoint"
+    ):
         checkpoint.read_run(tiny_file)
     with pytest.raises(CheckpointError, match="is a model's weights file"):
         checkpoint.read_run(DEFAULT_WEIGHTS)
     text = _with_sidecar(tmp_path / "notes.pt", b"just some notes\n")
-    with pytest.raises(CheckpointError, match="notes.pt is not a readable training checkpoint: not a torch file"):
+    with pytest.raises(
+        CheckpointError, match="notes.pt is not a readable training checkpoint: not a torch file"
+    ):
         checkpoint.read_run(text)
-    with pytest.raises(CheckpointError, match="notes.pt is not a loadable crystal_lab checkpoint: not a torch file"):
+    with pytest.raises(
+        CheckpointError, match="notes.pt is not a loadable crystal_lab checkpoint: not a torch file"
+    ):
         checkpoint.load_weights(text)
     torch.save({"model": {}, "epoch": 1}, tmp_path / "partial.pt")
-    with pytest.raises(CheckpointError, match=r"partial.pt is not a training run's checkpoint \(no ema, optimizer"):
+    with pytest.raises(
+        CheckpointError, match=r"partial.pt is not a training run's checkpoint \(no ema, optimizer"
+    ):
         checkpoint.read_run(tmp_path / "partial.pt")
-    run = {"model": checkpoint.to_dict(load_model(tiny_file)), "ema": checkpoint.to_dict(load_model(tiny_file)),
-           "optimizer": {}, "epoch": 1, "step": 2, "rng": {}}
+    run = {
+        "model": checkpoint.to_dict(load_model(tiny_file)),
+        "ema": checkpoint.to_dict(load_model(tiny_file)),
+        "optimizer": {},
+        "epoch": 1,
+        "step": 2,
+        "rng": {},
+    }
     torch.save(run, tmp_path / "last.pt")
     assert checkpoint.read_run(tmp_path / "last.pt")["step"] == 2
     assert checkpoint.load_weights(tmp_path / "last.pt").config.network.hidden == 16
-    with pytest.raises(CheckpointError, match=r"last.pt is a training run's checkpoint \(epoch 1, step 2\), not a "
-                                              "weights file"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"last.pt is a training run's checkpoint \(epoch 1, step 2\), not a "
+        "weights file",
+    ):
         load_model(tmp_path / "last.pt", verify=False)
 
 
@@ -118,9 +145,14 @@ def test_upgrade_file_keeps_the_card_and_the_model(tmp_path, tiny_file):
     before = load_model(path, device="cpu")
     digest = checkpoint.upgrade_file(path)
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["sha256"] == digest and meta["note"] == "test" and meta["bytes"] == path.stat().st_size
+    assert (
+        meta["sha256"] == digest and meta["note"] == "test" and meta["bytes"] == path.stat().st_size
+    )
     after = load_model(path, device="cpu")
-    assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(before.state_dict().values(), after.state_dict().values(), strict=True)
+    )
 
 
 @pytest.mark.parametrize("device", ["tpu", "gpu", "cuda:x", "", "quantum:0", 3, None])
@@ -146,7 +178,7 @@ def test_a_path_that_is_not_a_path_is_one_line(path):
     assert "\n" not in str(err.value)
 
 
-# ------------------------------------------------------------------------- broken numbers, run files
+# ------------------------------------------------------------------------ broken numbers, run files
 
 
 def _poisoned(tmp_path, key, value, name="poisoned.pt"):
@@ -257,8 +289,11 @@ def test_a_failed_save_keeps_the_old_weights_whole(tmp_path, tiny_file, monkeypa
     with pytest.raises(OSError, match=r"cannot write .*mine.pt \(No space left on device\)$"):
         checkpoint.save(bigger, path)
     monkeypatch.undo()
-    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["mine.json", "mine.pt"]
-    assert load_model(path, device="cpu").config.network.hidden == 16      # still verified, still whole
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "mine.json",
+        "mine.pt",
+    ]
+    assert load_model(path, device="cpu").config.network.hidden == 16  # still verified, still whole
 
 
 @pytest.mark.parametrize("where, words", [("a_file/w.pt", "a_file is a file, not a folder"),

@@ -23,7 +23,9 @@ def model():
 def crystal():
     rng = np.random.default_rng(0)
     cell = np.array([[4.1, 0.2, 0.0], [0.5, 3.7, 0.1], [0.3, -0.4, 5.2]])
-    return Atoms(numbers=[8, 22, 56, 8, 8, 3], cell=cell, scaled_positions=rng.random((6, 3)), pbc=True)
+    return Atoms(
+        numbers=[8, 22, 56, 8, 8, 3], cell=cell, scaled_positions=rng.random((6, 3)), pbc=True
+    )
 
 
 def outputs(model, atoms, t=0.4, masked=(1, 4)):
@@ -46,14 +48,14 @@ def test_rotation_invariance(model, crystal):
     rotated = crystal.copy()
     rotated.set_cell(crystal.cell[:] @ q, scale_atoms=True)
     assert not np.allclose(rotated.cell[:], crystal.cell[:])
-    for a, b in zip(outputs(model, crystal), outputs(model, rotated)):
+    for a, b in zip(outputs(model, crystal), outputs(model, rotated), strict=True):
         assert torch.allclose(a, b, atol=1e-8)
 
 
 def test_translation_invariance(model, crystal):
     moved = crystal.copy()
     moved.set_scaled_positions((crystal.get_scaled_positions() + [0.37, 0.81, 0.55]) % 1.0)
-    for a, b in zip(outputs(model, crystal), outputs(model, moved)):
+    for a, b in zip(outputs(model, crystal), outputs(model, moved), strict=True):
         assert torch.allclose(a, b, atol=1e-8)
 
 
@@ -99,20 +101,21 @@ def test_padding_does_not_change_outputs(model, crystal):
 
 # ---------------------------------------------------------------- FiLM conditioning of every layer
 
-def random_inputs(model, B=3, N=6, seed=0):
+def random_inputs(model, seed=0):
+    batch, n_atoms = 3, 6   # the three conditions in `extra` below
     g = torch.Generator().manual_seed(seed)
-    frac = torch.rand(B, N, 3, generator=g)
-    tokens = torch.randint(1, 90, (B, N), generator=g)
+    frac = torch.rand(batch, n_atoms, 3, generator=g)
+    tokens = torch.randint(1, 90, (batch, n_atoms), generator=g)
     tokens[:, 0] = 0
-    mask = torch.ones(B, N, dtype=torch.bool)
+    mask = torch.ones(batch, n_atoms, dtype=torch.bool)
     mask[0, 4:] = False
-    lat = torch.randn(B, 6, generator=g)
+    lat = torch.randn(batch, 6, generator=g)
     lattice = model.noise.lattice.to_lattice(lat, mask.sum(1))
-    cond = torch.zeros(B, model.config.network.num_elements + 1)
+    cond = torch.zeros(batch, model.config.network.num_elements + 1)
     cond[:, [7, 21]] = 1.0
     extra = {"system": torch.tensor([0, 3, 7]), "energy": torch.tensor([-1.0, -2.0, 0.0]),
                  "energy_given": torch.tensor([True, False, True])}
-    return (frac, tokens, lat, lattice, torch.rand(B, generator=g), cond, mask), extra
+    return (frac, tokens, lat, lattice, torch.rand(batch, generator=g), cond, mask), extra
 
 
 def plain_layers(monkeypatch):
@@ -120,8 +123,13 @@ def plain_layers(monkeypatch):
     from crystal_lab.model import denoiser
 
     forward = denoiser.MessageLayer.forward
-    monkeypatch.setattr(denoiser.MessageLayer, "forward",
-                        lambda self, h, edge, pair_mask, n_atoms, c=None: forward(self, h, edge, pair_mask, n_atoms))
+    monkeypatch.setattr(
+        denoiser.MessageLayer,
+        "forward",
+        lambda self, h, edge, pair_mask, n_atoms, c=None: forward(
+            self, h, edge, pair_mask, n_atoms
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -141,19 +149,25 @@ def test_shipped_weights_load_with_zero_film_and_compute_what_they_did(shipped, 
             with monkeypatch.context() as m:
                 plain_layers(m)
                 without = shipped.denoiser(*args, **kw)
-            for a, b in zip(with_film, without):
+            for a, b in zip(with_film, without, strict=True):
                 assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("prompt,kw", [("Ba Ti O", {"n_atoms": 5}), (None, {"crystal_system": "cubic"}),
-                                       ("TiO2", {"formation_energy": -2.0})])
+@pytest.mark.parametrize(
+    "prompt,kw",
+    [
+        ("Ba Ti O", {"n_atoms": 5}),
+        (None, {"crystal_system": "cubic"}),
+        ("TiO2", {"formation_energy": -2.0}),
+    ],
+)
 def test_shipped_samples_are_unchanged_by_the_film_layers(shipped, monkeypatch, prompt, kw):
     run = lambda: shipped.sample(prompt, n_samples=2, steps=8, seed=4, progress=False, **kw)
     with_film = run()
     with monkeypatch.context() as m:
         plain_layers(m)
         without = run()
-    for a, b in zip(with_film, without):
+    for a, b in zip(with_film, without, strict=True):
         assert (a.numbers == b.numbers).all()
         assert np.array_equal(a.positions, b.positions) and np.array_equal(a.cell[:], b.cell[:])
 
@@ -188,7 +202,11 @@ def test_film_carries_each_condition_to_every_layer(key):
     model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=3)).eval()
     with torch.no_grad():
         films = [p for layer in model.denoiser.layers for p in layer.film.parameters()]
-        for p in list(model.denoiser.system.parameters()) + list(model.denoiser.energy.parameters()) + films:
+        for p in (
+            list(model.denoiser.system.parameters())
+            + list(model.denoiser.energy.parameters())
+            + films
+        ):
             p.normal_(0, 0.3)
     args, extra = random_inputs(model)
     extra["energy_given"] = torch.ones(3, dtype=torch.bool)
@@ -242,7 +260,7 @@ def test_property_guidance_mixes_with_and_without_the_properties(shipped, w):
             net.calls.clear()
             got = guided(net, w, *args, extra, wp)
             assert net.calls == [3 * 3 if w != 1.0 else 2 * 3]   # one batched call
-            for g, f, p, u in zip(got, full, no_prop, uncond):
+            for g, f, p, u in zip(got, full, no_prop, uncond, strict=True):
                 want = (u + w * (f - u) if w != 1.0 else f) + wp * (f - p)
                 assert torch.allclose(g, want, rtol=1e-4, atol=1e-4)
 
@@ -257,9 +275,9 @@ def test_property_guidance_zero_is_no_guidance_and_costs_no_call(shipped):
         zero = guided(net, 1.0, *args, extra, 0.0)
         no_props = guided(net, 1.0, *args, {}, 3.0)   # nothing to guide: the plain call
     assert net.calls == [3, 3, 3]
-    for a, b in zip(plain, zero):
+    for a, b in zip(plain, zero, strict=True):
         assert torch.equal(a, b)
-    assert all(torch.equal(a, b) for a, b in zip(no_props, shipped.denoiser(*args)))
+    assert all(torch.equal(a, b) for a, b in zip(no_props, shipped.denoiser(*args), strict=True))
 
 
 @pytest.mark.parametrize("kw", [{"crystal_system": "cubic"}, {"formation_energy": -2.5},
@@ -268,10 +286,10 @@ def test_sample_property_guidance_zero_equals_default_and_nonzero_changes_sample
     run = lambda **extra: shipped.sample("Ti O", n_atoms=6, n_samples=3, steps=10, seed=2,
                                          progress=False, **kw, **extra)
     default, zero, guided_ = run(), run(property_guidance=0), run(property_guidance=2.0)
-    for a, b in zip(default, zero):
+    for a, b in zip(default, zero, strict=True):
         assert (a.numbers == b.numbers).all() and np.array_equal(a.positions, b.positions)
     assert any(not np.allclose(a.positions, b.positions) or not np.allclose(a.cell[:], b.cell[:])
-               for a, b in zip(default, guided_))
+               for a, b in zip(default, guided_, strict=True))
     assert shipped.config.sampler.property_guidance == 0.0
 
 

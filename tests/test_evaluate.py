@@ -1,4 +1,5 @@
-"""Evaluation metrics on known cases: validity, uniqueness, novelty, matching, summary, dashboard."""
+"""Evaluation metrics on known cases: validity, uniqueness, novelty, matching, summary,
+dashboard."""
 from __future__ import annotations
 
 import numpy as np
@@ -286,7 +287,9 @@ def test_bad_structures_get_a_reason_each_and_never_stop_the_batch():
 def test_empty_batch_gives_an_empty_summary():
     summary = ev.summarize([])
     assert summary.rates["n"] == 0 and len(summary.table) == 0
-    assert "hull_complete" in summary.table.columns and "missing_subsystems" in summary.table.columns
+    assert (
+        "hull_complete" in summary.table.columns and "missing_subsystems" in summary.table.columns
+    )
     assert np.isnan(summary.rates["validity"])
     assert summary.text().startswith("0 structures")
 
@@ -358,7 +361,7 @@ def test_dashboard_table_sorting_selection_and_save(tmp_path):
         assert "Fm-3m" in fh.read()
 
 
-# ---------------------------------------------------------------------------------- the bad-row class
+# -------------------------------------------------------------------------------- the bad-row class
 
 def disordered() -> Structure:
     from pymatgen.core import Lattice
@@ -400,7 +403,7 @@ def test_every_bad_kind_gets_a_reason_and_the_good_rows_are_still_scored():
     good = list(range(0, 2 * len(BAD_ROWS), 2)) + [len(batch) - 1]
     bad = list(range(1, 2 * len(BAD_ROWS), 2))
     assert table.loc[good, "valid"].all() and not table.loc[bad, "valid"].any()
-    for i, (_, words) in zip(bad, BAD_ROWS):
+    for i, (_, words) in zip(bad, BAD_ROWS, strict=True):
         assert words in table.loc[i, "reason"], (i, table.loc[i, "reason"])
         assert not table.loc[i, "unique"] and not table.loc[i, "novel"]
     # the rock salts are one crystal; rutile is new
@@ -415,14 +418,16 @@ def test_the_single_metrics_give_bad_rows_a_verdict_and_keep_the_rest():
     struct = ev.structural_validity(batch)
     comp = ev.smact_validity(batch)
     assert [v.valid for v in struct] == [True, False] * n_bad + [True]
-    for v, (_, words) in zip(struct[1::2], BAD_ROWS):
+    for v, (_, words) in zip(struct[1::2], BAD_ROWS, strict=True):
         assert not v and words in v.reason
     assert all(comp[0::2])
     assert not comp[3] and "disordered" in comp[3].reason
     assert comp[7].valid  # a NaN structure still has a composition: NaCl is charge balanced
     labels = ev.duplicate_groups(batch)
     assert labels[1::2][:n_bad] == [-1] * n_bad and labels[0] == 0 and labels[2] == 0
-    assert ev.is_unique(batch).count(True) == 2 and ev.uniqueness(batch) == pytest.approx(2 / len(batch))
+    assert ev.is_unique(batch).count(True) == 2 and ev.uniqueness(batch) == pytest.approx(
+        2 / len(batch)
+    )
     novel = ev.is_novel(batch, reference=[rocksalt()])
     assert novel == [False, False] * n_bad + [True]
     targets = [rocksalt()] * len(batch)
@@ -547,7 +552,7 @@ def test_summarize_converts_each_structure_once(monkeypatch):
     assert all(any(c is b for c in conversions) for b in batch)
 
 
-# ---------------------------------------------------------------------------------- nonsense numbers
+# --------------------------------------------------------------------------------- nonsense numbers
 
 @pytest.mark.parametrize("kwargs,words", [
     ({"volume_per_atom": -5}, "volume_per_atom"), ({"volume_per_atom": 0}, "volume_per_atom"),
@@ -602,7 +607,9 @@ def test_a_summary_displays_as_its_report():
     assert repr(summary).startswith("<Summary: 2 structures") and "DataFrame" not in repr(summary)
     assert summary.report() == summary.text() == str(summary)
     assert "valid:      2  (100.0 %)" in summary.text()
-    assert "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()
+    assert (
+        "unique:     2  (100.0 %)" in summary.text() and "novel:      1  (50.0 %)" in summary.text()
+    )
 
 
 @pytest.mark.parametrize("viewer", ["plotly", "nglview"])
@@ -651,7 +658,7 @@ def test_bad_reference_rows_are_never_candidates():
     assert sorted(i for i, _ in index.skipped) == [0, 1, 2]  # flat: found when NaCl was matched
 
 
-# ---------------------------------------------------------------------------------- one formula, one verdict
+# ------------------------------------------------------------------------- one formula, one verdict
 
 def _perovskite_written_backwards() -> Atoms:
     return Atoms("O3TiBa", cell=[4.0] * 3, pbc=True, scaled_positions=[

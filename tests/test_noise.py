@@ -29,7 +29,9 @@ def test_coords_forward_statistics_and_wrap():
     assert (x_small < 0.5).any()                                      # some crossed 1.0 -> 0.0
     x_big, _ = coords.add_noise(x0, torch.ones(20000, dtype=torch.float64), gen())
     hist = torch.histc(x_big, bins=10, min=0, max=1) / x_big.numel()
-    assert torch.allclose(hist, torch.full((10,), 0.1, dtype=hist.dtype), atol=0.01)   # ~uniform at t=1
+    assert torch.allclose(
+        hist, torch.full((10,), 0.1, dtype=hist.dtype), atol=0.01
+    )  # ~uniform at t=1
 
 
 def test_coords_target_has_unit_scale_and_matches_score():
@@ -41,7 +43,9 @@ def test_coords_target_has_unit_scale_and_matches_score():
     # at small sigma the wrapped-normal score is the Gaussian score -d / sigma^2
     from crystal_lab.model.noise import wrapped_normal_score
     d = torch.tensor([0.001, -0.002], dtype=torch.float64)
-    assert torch.allclose(wrapped_normal_score(d, torch.tensor(0.01, dtype=torch.float64)), -d / 1e-4)
+    assert torch.allclose(
+        wrapped_normal_score(d, torch.tensor(0.01, dtype=torch.float64)), -d / 1e-4
+    )
 
 
 def test_coords_step_recovers_clean_point_with_exact_score():
@@ -51,7 +55,7 @@ def test_coords_step_recovers_clean_point_with_exact_score():
     x_t, target = coords.add_noise(x0, t, gen(4))
     x_prev = coords.step(x_t, target, t, torch.zeros_like(t))
     assert x_prev.shape == x_t.shape
-    assert wrap_delta(x_prev - x0).abs().max() < 1e-6               # Tweedie jump with the true score
+    assert wrap_delta(x_prev - x0).abs().max() < 1e-6  # Tweedie jump with the true score
     x_mid = coords.step(x_t, target, t, t / 2, gen(5), stochastic=True)
     assert x_mid.shape == x_t.shape and x_mid.min() >= 0 and x_mid.max() < 1
 
@@ -73,13 +77,13 @@ def test_lattice_forward_statistics_and_step():
     x0 = torch.full((20000, 6), 1.5)
     x_t, eps = lat.add_noise(x0, torch.zeros(20000), gen())
     assert torch.allclose(x_t, x0, atol=0.05)                         # t=0: (almost) the data
-    x_T, _ = lat.add_noise(x0, torch.ones(20000), gen())
-    assert abs(float(x_T.mean())) < 0.05 and abs(float(x_T.std()) - 1) < 0.02   # t=1: N(0, I)
+    x_one, _ = lat.add_noise(x0, torch.ones(20000), gen())
+    assert abs(float(x_one.mean())) < 0.05 and abs(float(x_one.std()) - 1) < 0.02   # t=1: N(0, I)
     t = torch.full((20000,), 0.6)
     x_t, eps = lat.add_noise(x0, t, gen(1))
     assert torch.allclose(lat.step(x_t, eps, t, torch.zeros_like(t)), x0, atol=1e-4)
     assert lat.step(x_t, eps, t, t / 2, gen(2), eta=1.0).shape == x0.shape
-    lattice = lat.to_lattice(x_T[:100], torch.full((100,), 8))
+    lattice = lat.to_lattice(x_one[:100], torch.full((100,), 8))
     assert (torch.det(lattice) > 0).all()                             # every noisy lattice is valid
 
 
@@ -108,8 +112,11 @@ def test_crystal_noise_on_atoms_same_seed_same_picture():
     nacl = bulk("NaCl", "rocksalt", a=5.64)
     same = noise.add_noise_atoms(nacl, 0.0)
     assert np.allclose(same.cell, nacl.cell) and np.array_equal(same.numbers, nacl.numbers)
-    assert np.allclose(wrap_delta(torch.tensor(same.get_scaled_positions() - nacl.get_scaled_positions())),
-                       0, atol=0.05)
+    assert np.allclose(
+        wrap_delta(torch.tensor(same.get_scaled_positions() - nacl.get_scaled_positions())),
+        0,
+        atol=0.05,
+    )
     a, b = noise.add_noise_atoms(nacl, 0.6, seed=3), noise.add_noise_atoms(nacl, 0.6, seed=3)
     assert np.array_equal(a.get_positions(), b.get_positions()) and a.info["t"] == 0.6
     end = noise.add_noise_atoms(nacl, 1.0)

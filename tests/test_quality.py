@@ -99,6 +99,7 @@ def test_a_wheel_installed_elsewhere_shows_the_numbers(tmp_path):
         shutil.copy(REPO / name, src / name)
     shutil.copytree(REPO / "crystal_lab", src / "crystal_lab",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO / "jupyter-settings", src / "jupyter-settings")   # the wheel's data files
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "CRYSTAL_LAB_BENCHMARK", "VIRTUAL_ENV")}
     wheels = tmp_path / "wheels"

@@ -36,7 +36,7 @@ def cubic_srtio3(a: float = 3.91) -> Atoms:
 def tiny_table(tmp_path, rows):
     """An npz in the shipped layout from (material_id, split, formula, n_atoms, e_per_atom)."""
     path = tmp_path / "table.npz"
-    cols = list(zip(*rows))
+    cols = list(zip(*rows, strict=True))
     np.savez(path, material_id=np.array(cols[0]), split=np.array(cols[1]),
              formula=np.array(cols[2]), n_atoms=np.array(cols[3], dtype=np.int16),
              e_per_atom=np.array(cols[4], dtype=np.float32),
@@ -350,7 +350,8 @@ def test_relaxation_steps_are_capped_with_an_estimate():
 # ---------------------------------------------------------------------------------- converted once
 
 def _count_calls(monkeypatch, module_name: str, name: str, key) -> dict:
-    """Count calls of ``module.name`` by ``key(first argument)``, wherever crystal_lab imported it."""
+    """Count calls of ``module.name`` by ``key(first argument)``, wherever crystal_lab imported
+    it."""
     import sys
 
     counts: dict = {}

@@ -3,6 +3,9 @@ MP-20 val templates, and template retrieval for prompts."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,13 @@ from ase.build import bulk
 
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, PromptError
 from crystal_lab.structures import to_structure
+from crystal_lab.symmetry.index import (
+    decode_template,
+    element_similarity,
+    encode_orbits,
+    load_index,
+)
+from crystal_lab.symmetry.retrieval import choose_templates, is_known, rank_templates, wyckoff_fills
 from crystal_lab.symmetry.templates import (
     Orbit,
     Template,
@@ -106,3 +116,128 @@ def test_bad_space_groups_get_one_line(bad, words):
 
 def test_crystal_systems_use_the_prompt_names():
     assert {Template(n, ()).crystal_system for n in range(1, 231)} == set(CRYSTAL_SYSTEMS)
+
+
+# --------------------------------------------------------------------------- the shipped index
+
+def test_the_index_holds_mp20_val_templates_and_nothing_else():
+    index = load_index()
+    assert index.meta["dataset"] == "mp_20" and index.meta["split"] == "val"
+    assert index.meta["symprec"] == 0.1 and index.meta["spglib"]
+    assert index.total == 9047 and 8000 < len(index.templates) <= 9047
+    assert all(1 <= t.n_atoms <= 20 and not t.is_open for t in index.templates)
+    assert all(t == t.canonical() for t in index.templates[:500])
+    by_group = Counter()
+    for t, c in zip(index.templates, index.counts):
+        by_group[t.space_group] += int(c)
+    assert 140 <= len(by_group) <= 170  # 156 space groups in val
+    assert by_group.most_common(1)[0][0] == 225 and 0.10 < by_group[225] / index.total < 0.18
+    triclinic = (by_group[1] + by_group[2]) / index.total
+    assert 0.02 < triclinic < 0.06  # 4.0% in MP-20 val
+    shipped = resources.files("crystal_lab.symmetry").joinpath("data")
+    assert sum(f.stat().st_size for f in map(Path, map(str, shipped.iterdir()))) < 150_000
+
+
+def test_index_text_round_trips():
+    t = Template.make(62, [Orbit("c", 4, "Ca"), Orbit("b", 4, "Ti"), Orbit("c", 4, "O"), Orbit("d", 8, "O")])
+    assert decode_template(62, encode_orbits(t)) == t
+    assert decode_template(47, "A8O a1 i2Ba") == Template.make(47, [Orbit("A", 8, "O"), Orbit("a", 1),
+                                                                     Orbit("i", 2, "Ba")])
+    with pytest.raises(ValueError, match="not an orbit"):
+        decode_template(225, "4a")
+
+
+def test_known_templates_in_any_description():
+    rock_salt = template_of(bulk("NaCl", "rocksalt", a=5.64))
+    swapped = Template.make(225, [Orbit("b", 1, "Na"), Orbit("a", 1, "Cl")])  # the origin at Cl
+    assert swapped.canonical() == rock_salt.canonical() and swapped != rock_salt
+    assert is_known(rock_salt) and is_known(swapped)
+    assert is_known(rock_salt.with_elements([None, None]))
+    assert not is_known(Template.make(225, [Orbit("a", 1, "Og"), Orbit("b", 1, "Ts")]))
+    assert not is_known(Template.make(230, [Orbit("a", 8, None)]))
+
+
+def test_element_similarity_is_chemical():
+    assert element_similarity("Na", "Na") == 1.0
+    assert element_similarity("Na", "K") == element_similarity("K", "Na") > 0.05
+    assert element_similarity("Na", "K") > 5 * element_similarity("Na", "Cl")
+    assert element_similarity("Cl", "Br") > element_similarity("Cl", "Fe")
+
+
+# --------------------------------------------------------------------------- retrieval
+
+def test_rank_templates_fills_every_orbit_with_the_formula():
+    index = load_index()
+    formulas = [dict(t.counts) for t in index.templates[::300]] + [
+        {"K": 1, "Br": 1}, {"Sr": 1, "Ti": 1, "O": 3}, {"Zn": 2, "O": 2}, {"Li": 1, "Fe": 1, "P": 1, "O": 4}]
+    for counts in formulas:
+        ranked = rank_templates(counts, k=5)
+        assert 1 <= len(ranked) <= 5, counts
+        scores = [s for _, s in ranked]
+        assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1 + 1e-9
+        for t, _ in ranked:
+            assert t.counts == counts and not t.is_open and t == t.canonical()
+
+
+def test_rank_templates_knows_rock_salt_and_perovskite():
+    (kbr, _), *_ = rank_templates({"K": 1, "Br": 1}, k=1)
+    assert kbr.symbol == "Fm-3m" and kbr.canonical() == template_of(bulk("KBr", "rocksalt", a=6.6)).canonical()
+    (perovskite, _), *_ = rank_templates({"Ba": 1, "Ti": 1, "O": 3}, k=1)
+    assert str(perovskite) == "Pm-3m: Ba 1a, Ti 1b, O 3c"
+    frequency_only = rank_templates({"K": 1, "Br": 1}, k=50, similarity=lambda a, b: 1.0)
+    assert {t for t, _ in frequency_only} >= {kbr}
+
+
+def test_choose_templates_holds_the_filters():
+    rng = np.random.default_rng(0)
+    for system in CRYSTAL_SYSTEMS:
+        drawn = choose_templates(counts=None, crystal_system=system, n=20, rng=rng)
+        assert len(drawn) == 20 and {t.crystal_system for t in drawn} == {system}
+        assert all(t.is_open for t in drawn)
+    assert {t.space_group for t in choose_templates(counts=None, space_group="Fm-3m", n=10, rng=rng)} == {225}
+    sized = choose_templates(counts=None, n_atoms=5, n=10, rng=rng)
+    assert {t.n_atoms for t in sized} == {5}
+    system = choose_templates(counts=None, elements=("Ba", "Ti", "O"), n=10, rng=rng)
+    assert all(set(t.counts) == {"Ba", "Ti", "O"} for t in system)
+    cubic = choose_templates(counts={"Sr": 1, "Ti": 1, "O": 3}, crystal_system="cubic", n=3, rng=rng)
+    assert all(t.crystal_system == "cubic" and t.counts == {"Sr": 1, "Ti": 1, "O": 3} for t in cubic)
+    best = choose_templates(counts={"Sr": 1, "Ti": 1, "O": 3}, rng=rng)
+    assert best == [rank_templates({"Sr": 1, "Ti": 1, "O": 3}, k=1)[0][0]]
+
+
+def test_unconditional_draws_follow_the_training_frequencies():
+    drawn = choose_templates(counts=None, n=3000, rng=np.random.default_rng(1))
+    share = Counter(t.crystal_system for t in drawn)
+    assert share["triclinic"] / 3000 < 0.07  # MP-20 val: 4.0%
+    assert 0.2 < share["cubic"] / 3000 < 0.4
+    assert np.mean([is_known(t) for t in drawn]) == 1.0
+
+
+def test_a_group_without_training_template_uses_wyckoff_combinations():
+    rng = np.random.default_rng(0)
+    (t,) = choose_templates(counts={"Na": 1, "Cl": 1}, space_group=221, rng=rng)
+    assert t.space_group == 221 and t.counts == {"Na": 1, "Cl": 1}
+    fills = wyckoff_fills(230, {None: 20})
+    assert fills and all(f.space_group == 230 and f.n_atoms == 20 and f.is_open for f in fills)
+    odd = {"Na": 3, "Cl": 1, "K": 1, "Br": 1, "Li": 1, "F": 1, "Cs": 1, "I": 1, "Rb": 1}
+    assert choose_templates(counts=odd, rng=rng) == [Template.make(1, [Orbit("a", 1, e) for e in
+                                                                       ["Na"] * 3 + list(odd)[1:]])]
+    with pytest.raises(PromptError, match="1, 3, 4, 6, 8, 12, 24, 48 atoms") as info:
+        choose_templates(counts={"Na": 1, "Cl": 2}, space_group=229, rng=rng)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"counts": {"Xx": 1}}, "not an element"), ({"counts": {"Na": 0}}, "whole numbers"),
+    ({"counts": {"Na": 1, "Cl": 1}, "n_atoms": 4}, "not n_atoms=4"),
+    ({"counts": None, "crystal_system": "cubik"}, "unknown crystal system"),
+    ({"counts": None, "space_group": "Fm3q"}, "unknown space group"),
+    ({"counts": None, "space_group": 225, "crystal_system": "hexagonal"}, "is cubic"),
+    ({"counts": None, "space_group": 230, "n_atoms": 7}, "8, 12, 16, 24, 48"),
+    ({"counts": None, "elements": ("Na", "Cl"), "space_group": 230}, "give a formula"),
+    ({"counts": None, "n": 0}, "n must be"),
+    ({"counts": {"Na": 1, "Cl": 1, "K": 1, "Br": 1, "Li": 1}, "crystal_system": "cubic"}, "12 most common cubic")])
+def test_bad_retrieval_inputs_get_one_line(kwargs, words):
+    with pytest.raises(PromptError, match=words) as info:
+        choose_templates(rng=np.random.default_rng(0), **kwargs)
+    assert "\n" not in str(info.value)

@@ -371,7 +371,11 @@ def test_the_checkpoint_records_the_whole_config(tmp_path):
     ({"epochs": 2}, {"epochs": 2}, 0),
     ({"epochs": 1}, {"epochs": 3}, 4),
 ])
-def test_budgets_count_the_whole_run(tmp_path, first, again, trained):
+def test_budgets_count_the_whole_run(tmp_path, monkeypatch, first, again, trained):
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)   # a resume writes into its run's folder, not a default one here
+    tmp_path = tmp_path / "run"
     train(structures=STRUCTURES, out_dir=tmp_path, **{"epochs": 100, **first}, **TINY)
     before = torch.load(tmp_path / "last.pt", weights_only=True)["step"]
     log_before = (tmp_path / "log.csv").read_text()
@@ -381,6 +385,7 @@ def test_budgets_count_the_whole_run(tmp_path, first, again, trained):
         assert (tmp_path / "log.csv").read_text() == log_before   # no row for nothing done
     steps = read_log(tmp_path / "log.csv")["step"]
     assert steps == sorted(set(steps))
+    assert list(elsewhere.iterdir()) == []
 
 
 @pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 2), ("batch_size", 4), ("lr", 0.01),

@@ -2,6 +2,7 @@
 filters that say so, optional evaluation columns, one results folder, the baseline bars."""
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -96,7 +97,7 @@ def test_hull_figure_is_large_labelled_and_has_one_generated_trace(system):
     fig = phase_diagram_figure(entries, generated, title="test")
     layout = fig.layout
     assert (layout.width, layout.height, layout.autosize) == (HULL_WIDTH, HULL_HEIGHT, False)
-    assert layout.width >= 700 and layout.height >= 500
+    assert layout.width >= 900 and layout.height >= 700     # >= 600 px of plot area
     assert layout.legend.x >= 1.0 and layout.legend.xanchor == "left"    # outside the plot
     for tr in fig.data:
         bar = getattr(getattr(tr, "marker", None), "colorbar", None)
@@ -104,11 +105,15 @@ def test_hull_figure_is_large_labelled_and_has_one_generated_trace(system):
             assert bar.x >= 1.0 and bar.xanchor == "left"                 # outside the plot
     mine = [tr for tr in fig.data if (tr.name or "").startswith("generated")]
     assert len(mine) == 1 and mine[0].name == f"generated ({len(generated)})"
-    shown = [t for t in mine[0].text if t]           # one text per point: "#0, #2" shared
-    assert sorted(", ".join(shown).split(", ")) == sorted(
-        label.split()[0] for label, _, _ in generated)
+    # text for the picked structures only (default: the 3 lowest in E_hull), one per point
+    texts = (next(tr for tr in fig.data if tr.name == "labels").text if len(system) == 3
+             else mine[0].text)
+    shown = [m for t in texts if t for m in re.findall(r"#\d+(?:, #\d+)*", t)]
+    picked = sorted(", ".join(shown).split(", "))
+    assert len(picked) == min(3, len(generated))
     if len(system) >= 3:
         assert "#0, #2" in shown                      # two BaTiO3 at one composition
+        assert "#1" not in picked                     # BaO2, far above the hull: on hover
     assert all("E_hull" in h for h in mine[0].hovertext)
     names = " ".join(str(tr.name) for tr in fig.data)
     assert "#0 BaTiO3" not in names                   # no legend entry listing the structures
@@ -118,7 +123,9 @@ def test_hull_figure_is_large_labelled_and_has_one_generated_trace(system):
         labels = next(tr for tr in fig.data if tr.name == "labels")
         stable = {e.composition.reduced_formula for e in PhaseDiagram(entries).stable_entries
                   if len(e.composition.elements) > 1}
-        assert set(labels.text) == stable and {"BaO", "TiO2", "BaTiO3"} <= stable
+        named = {re.sub(r" \(#.*\)$", "", t) for t in labels.text if not t.startswith("#")}
+        assert named == stable and {"BaO", "TiO2", "BaTiO3"} <= stable
+        assert "BaTiO3 (#0, #2)" in labels.text   # a picked text joins the phase at its point
     if len(system) == 4:                              # shown, not hidden behind a legend click
         assert any((tr.name or "").startswith("Labels") and tr.visible is True
                    for tr in fig.data)
@@ -143,8 +150,8 @@ def test_generated_markers_sit_where_pymatgen_draws_that_composition():
     above = next(tr for tr in PDPlotter(diagram, show_unstable=10, backend="plotly").get_plot()
                  .data if tr.name == "Above Hull")
     theirs = {(round(a / (a + b + c), 6), round(b / (a + b + c), 6))
-              for a, b, c in zip(above.a, above.b, above.c)}
-    ours = {(round(a, 6), round(b, 6)) for a, b in zip(mine.a, mine.b)}
+              for a, b, c in zip(above.a, above.b, above.c, strict=True)}
+    ours = {(round(a, 6), round(b, 6)) for a, b in zip(mine.a, mine.b, strict=True)}
     assert ours <= theirs and len(ours) == len(unstable)
 
 

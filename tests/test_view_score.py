@@ -108,9 +108,15 @@ def test_score_figure_draws_the_arrows_at_the_picked_t(model):
     vectors = np.c_[xs[:, 1] - xs[:, 0], ys[:, 1] - ys[:, 0], zs[:, 1] - zs[:, 0]]
     np.testing.assert_allclose(vectors, scale * r.score, atol=1e-9)
     assert np.linalg.norm(vectors, axis=1).max() == pytest.approx(1.5)
-    after = next(tr for tr in fig.data if tr.name == "after the step")
+    after = next(tr for tr in fig.data if tr.name.startswith("after the step"))
     start = r.atoms.get_scaled_positions(wrap=False) @ r.atoms.cell.array
-    np.testing.assert_allclose(np.c_[after.x, after.y, after.z], start + r.displacement)
+    zoom = fig.layout.meta["step_zoom"]          # a short step is drawn enlarged, and says so
+    np.testing.assert_allclose(np.c_[after.x, after.y, after.z], start + zoom * r.displacement)
+    steps = np.linalg.norm(np.c_[after.x, after.y, after.z] - start, axis=1)
+    assert steps.max() >= 0.6 * 1.5 - 1e-9 or zoom == 1.0
+    assert (zoom == 1.0) == ("x" not in after.name)
+    legend = {tr.name for tr in fig.data if tr.legendgroup == "elements"}
+    assert {"Na", "Cl"} <= legend or "X = masked (type not yet chosen)" in legend
     assert "t = 0.60" in fig.layout.title.text and "t = 0.40" in fig.layout.title.text
     with pytest.raises(ValueError, match=r"t must be a number in \[0, 1\]"):
         score_figure(records, t=1.5)

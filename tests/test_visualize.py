@@ -165,7 +165,7 @@ def test_plot_bonds_end_on_drawn_atoms(nacl, batio3):
     for atoms in (nacl, batio3):
         fig = Visualizer(atoms).plot(0)
         bonds = next(tr for tr in fig.data if tr.name == "bonds")
-        ends = np.array([[x, y, z] for x, y, z in zip(bonds.x, bonds.y, bonds.z)
+        ends = np.array([[x, y, z] for x, y, z in zip(bonds.x, bonds.y, bonds.z, strict=True)
                          if x is not None], float)
         assert len(ends) > 0
         drawn = np.concatenate([np.c_[tr.x, tr.y, tr.z] for tr in fig.data
@@ -332,3 +332,25 @@ def test_widgets_read_as_one_sentence_without_a_kernel(nacl, batio3):
     assert text == "Visualizer: run this cell to open the viewer."
     assert "VBox" not in repr(box) and "NGLWidget" not in repr(box)
     assert repr(Visualizer([nacl]).view_trajectory()) == text
+
+
+def test_view_dispatches_to_one_backend_each_and_names_the_choices():
+    """``view(atoms, viewer=...)``, ASE-style: the ngl widget box or a plotly figure of the same
+    crystal, a list gets the index it asks for, and an unknown viewer is one line."""
+    import ipywidgets
+    import plotly.graph_objects as go
+    from ase.build import bulk
+
+    from crystal_lab.view import VIEWERS, view
+
+    nacl, cu = bulk("NaCl", "rocksalt", a=5.64), bulk("Cu", "fcc", a=3.6)
+    assert isinstance(view(nacl), ipywidgets.Widget)
+    fig = view([nacl, cu], viewer="plotly", index=1)
+    assert isinstance(fig, go.Figure)
+    assert {tr.name for tr in fig.data if tr.name} >= {"Cu"}
+    assert "Na" not in {tr.name for tr in fig.data if tr.name}
+    for bad in ("ase", "NGL", ""):
+        with pytest.raises(ValueError, match=r"^viewer must be one of 'ngl', 'plotly', got") as err:
+            view(nacl, viewer=bad)
+        assert "\n" not in str(err.value)
+    assert VIEWERS == ("ngl", "plotly")

@@ -299,13 +299,13 @@ def parses(monkeypatch):
     """Count how often a prompt text is split into words (the start of every parse)."""
     from crystal_lab import prompts
 
-    calls, real = [], prompts._split_words
+    calls, real = [], prompts.split_prompt
 
     def counted(text):
         calls.append(text)
         return real(text)
 
-    monkeypatch.setattr(prompts, "_split_words", counted)
+    monkeypatch.setattr(prompts, "split_prompt", counted)
     return calls
 
 
@@ -378,3 +378,24 @@ def test_a_run_stopped_on_purpose_ends_its_bar_complete(tiny_model, monkeypatch)
     assert closed and all(n == total for n, total in closed), closed
     tiny_model.sample("NaCl", n_atoms=2, steps=4, seed=0, progress=True)
     assert closed[-1] == (4, 4)
+
+
+def test_the_space_group_field_follows_the_prompt_and_reaches_the_sampler(tiny_model):
+    g = GenerateWidget(tiny_model, prompt="Fm-3m NaCl", n_atoms=2, n_samples=1, steps=2)
+    assert g.space_group.value == "225 · Fm-3m"            # the prompt's word, in the field
+    g.prompt.value = "NaCl sg=221"
+    assert g.space_group.value == "221 · Pm-3m"
+    g.prompt.value = "NaCl"
+    assert g.space_group.value == ""                       # gone with the word
+    g.space_group.value = "225 · Fm-3m"                    # picked by hand
+    assert g._sample_kwargs()["space_group"] == 225
+    g.generate(wait=True)
+    assert g.error is None and g.results
+    assert all(a.info["template"]["space_group"] == 225 for a in g.results)
+    g.prompt.value = "NaCl sg=221"                         # the hand-picked field wins, and says so
+    assert g.space_group.value == "225 · Fm-3m"
+    assert "the space-group field (225 · Fm-3m) wins over '221 · Pm-3m'" in _text(g.helper.value)
+    g.space_group.value = "P1"                              # a symbol typed by hand: the free model
+    assert g._sample_kwargs()["space_group"] == "P1"
+    g.space_group.value = "Fm3q"                            # a bad one: the model's one-line refusal
+    assert "Cannot generate" in _text(g.helper.value)

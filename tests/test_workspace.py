@@ -57,7 +57,12 @@ def test_create_workspace_gives_students_output_cleared_notebooks(course, tmp_pa
     (course / "02_answers.ipynb").write_text(json.dumps(nb))
     create_workspace(tmp_path / "ws", source=course)
     got = json.loads((tmp_path / "ws" / "02_answers.ipynb").read_text())
-    assert got["cells"][1] == {"cell_type": "code", "source": "6 * 7", "execution_count": None, "outputs": []}
+    assert got["cells"][1] == {
+        "cell_type": "code",
+        "source": "6 * 7",
+        "execution_count": None,
+        "outputs": [],
+    }
     assert got["cells"][0] == nb["cells"][0]
 
 
@@ -145,7 +150,10 @@ def test_save_results_zip_has_structures_table_and_figures(nacl, batio3, tmp_pat
                          "structures/001_BaTiO3.cif", "structures/structures.extxyz",
                          "figures/energy_histogram.html", "figures/plotly.min.js"}
         rows = list(csv.DictReader(io.StringIO(zf.read("evaluation.csv").decode())))
-        assert rows == [{"formula": "NaCl", "valid": "True"}, {"formula": "BaTiO3", "valid": "False"}]
+        assert rows == [
+            {"formula": "NaCl", "valid": "True"},
+            {"formula": "BaTiO3", "valid": "False"},
+        ]
         html = zf.read("figures/energy_histogram.html").decode()
         assert 'src="plotly.min.js"' in html  # one shared copy of plotly.js, works offline
         frames = ase.io.read(io.StringIO(zf.read("structures/structures.extxyz").decode()),
@@ -191,7 +199,9 @@ def test_unique_path_never_returns_an_existing_path(tmp_path):
     assert unique_path(tmp_path / "results.zip") == tmp_path / "results.zip"
 
 
-@pytest.mark.parametrize("make_bad,words", [(lambda a: nan_position(a, 1), "NaN"), (masked_atom, "masked")])
+@pytest.mark.parametrize(
+    "make_bad,words", [(lambda a: nan_position(a, 1), "NaN"), (masked_atom, "masked")]
+)
 def test_unwritable_rows_are_refused_naming_the_row_and_nothing_is_written(
         nacl, batio3, tmp_path, make_bad, words):
     batch = [nacl, batio3, make_bad(nacl)]

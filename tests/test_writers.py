@@ -121,8 +121,9 @@ def test_processes_claiming_one_folder_never_share_it(tmp_path, trial):
 
     assert released_together(writer) == [0] * N_PROCESSES
     folders = {k: Path((tmp_path / f"{k}.txt").read_text()) for k in range(N_PROCESSES)}
-    assert sorted(folders.values()) == sorted([tmp_path / "out"] + [tmp_path / f"out-{j}"
-                                                                     for j in range(2, N_PROCESSES + 1)])
+    assert sorted(folders.values()) == sorted(
+        [tmp_path / "out"] + [tmp_path / f"out-{j}" for j in range(2, N_PROCESSES + 1)]
+    )
     for k, folder in folders.items():
         got = read_structures(folder)
         assert len(got) == k + 1 == len(list(folder.glob("*.cif")))
@@ -164,7 +165,10 @@ def _bad_outputs(tmp_path, read_only):
         "a file": (tmp_path / "hostname", "is a file, not a folder"),
         "a file as a parent": (tmp_path / "hostname" / "out", "hostname is a file, not a folder"),
         "a read-only folder": (read_only, f"creating a file in {read_only} failed"),
-        "inside a read-only folder": (read_only / "new" / "out", f"creating a file in {read_only} failed"),
+        "inside a read-only folder": (
+            read_only / "new" / "out",
+            f"creating a file in {read_only} failed",
+        ),
     }
 
 

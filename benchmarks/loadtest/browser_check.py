@@ -104,7 +104,9 @@ def main() -> int:
             result["run_all_s"] = page.run_all(timeout=600)
             result["problems"] = page.problems()
             result["canvases_drawn"] = page.n_canvases_drawn
-            result["screenshot"] = str(page.screenshot(ARTIFACTS / "00_welcome.png").relative_to(REPO))
+            result["screenshot"] = str(
+                page.screenshot(ARTIFACTS / "00_welcome.png").relative_to(REPO)
+            )
         finally:
             page.close()
         workspace = run_dir / "home" / STUDENT / "crystal_lab_workspace"

@@ -16,6 +16,7 @@ descendant process it has seen (by process id, checked against its start time).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -100,10 +101,8 @@ class Hub:
         except psutil.NoSuchProcess:
             return []
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 self.seen.setdefault(p.pid, p.create_time())
-            except psutil.NoSuchProcess:
-                pass
         return procs
 
     def stop(self) -> None:

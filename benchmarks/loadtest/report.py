@@ -1,6 +1,6 @@
 """Merge the load test's result files into one figure and print their tables (docs/deploy.md).
 
-    python benchmarks/loadtest/report.py benchmarks/results/loadtest*.json --plot assets/loadtest.png
+python benchmarks/loadtest/report.py benchmarks/results/loadtest*.json --plot assets/loadtest.png
 """
 from __future__ import annotations
 

@@ -45,9 +45,10 @@ from .validation import Validity, smact_validity, structural_validity, validity
 
 __all__ = [
     "MAX_ATOMS_CHGNET", "STABILITY_THRESHOLD", "CellTooLargeError", "ElementReference",
-    "HullReference", "InvalidCellError", "Match", "ReferenceTable", "Stability", "StabilitySettings", "Summary",
-    "Validity", "chgnet_energy", "default_matcher", "default_reference", "duplicate_groups",
-    "e_above_hull", "elemental_references", "formation_energy", "get_chgnet", "hull_reference",
+    "HullReference", "InvalidCellError", "Match", "ReferenceTable", "Stability",
+    "StabilitySettings", "Summary", "Validity", "chgnet_energy", "default_matcher",
+    "default_reference", "duplicate_groups", "e_above_hull", "elemental_references",
+    "formation_energy", "get_chgnet", "hull_reference",
     "is_novel", "is_unique", "match", "match_rate", "novelty", "random_baseline",
     "reference_table", "relax", "rms_distance", "smact_validity", "stability",
     "structural_validity", "summarize", "uniqueness", "validity",

@@ -65,7 +65,7 @@ def _system_counts(elements, n_atoms: int | None, rng: np.random.Generator) -> d
         sizes = sizes[sizes >= k]
         n_atoms = int(rng.choice(sizes)) if len(sizes) else k
     extra = rng.multinomial(n_atoms - k, np.full(k, 1 / k))
-    return {el: 1 + int(x) for el, x in zip(elements, extra)}
+    return {el: 1 + int(x) for el, x in zip(elements, extra, strict=True)}
 
 
 def random_baseline(prompt_or_targets, n_atoms: int | None = None, n_samples: int = 1,

@@ -127,7 +127,7 @@ def chgnet_energy(structures, max_atoms: int = MAX_ATOMS_CHGNET, skip_too_large:
             warnings.simplefilter("ignore")
             preds = model.predict_structure([items[i].structure for i in batch], task="e",
                                             batch_size=len(batch))
-        for i, p in zip(batch, preds if isinstance(preds, list) else [preds]):
+        for i, p in zip(batch, preds if isinstance(preds, list) else [preds], strict=True):
             energies[i] = float(p["e"])
         if bar is not None:
             bar.update(len(batch))
@@ -183,7 +183,8 @@ def relax_one(row: Row, steps: int, fmax: float, relax_cell: bool, max_atoms: in
         warnings.simplefilter("ignore")
         before = float(work.get_potential_energy()) / len(work)
         opt = FIRE(target, logfile=None)
-        for converged in opt.irun(fmax=fmax, steps=int(steps)):
+        for step_converged in opt.irun(fmax=fmax, steps=int(steps)):
+            converged = step_converged
             if bar is not None:
                 bar.update(1)
             n += 1

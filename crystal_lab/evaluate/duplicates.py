@@ -10,7 +10,8 @@ finds a match under any rotation, translation, permutation of same-element atoms
   In per-structure tables the first member of each group of duplicates is marked unique.
 * **Novelty** (MatterGen; CDVAE/DiffCSP use the same idea for "novel" samples): a structure is novel
   if no reference structure (by default the model's training data, MP-20 val, indexed by the
-  shipped table: :mod:`.training_index`) of the same reduced composition matches it. MatterGen compares against its training set with an ordered/disordered-aware matcher;
+  shipped table: :mod:`.training_index`) of the same reduced composition matches it. MatterGen
+  compares against its training set with an ordered/disordered-aware matcher;
   we use the standard ordered ``StructureMatcher`` with the tolerances above.
 
 Comparisons are only made within a reduced composition (``NaCl`` vs ``Na2Cl2`` are the same
@@ -124,7 +125,7 @@ def _default_reference(name: str = "mp_20", split: str = "val") -> tuple:
 
 
 def default_reference() -> list:
-    """The model's training data, MP-20 ``val`` (see weights/ model card), loaded once and cached."""
+    """The model's training data, MP-20 ``val`` (see weights/ model card), loaded once, cached."""
     return list(_default_reference("mp_20", "val"))
 
 
@@ -209,7 +210,7 @@ def novel_flags(rows: Sequence[Row], ok: Sequence[bool], index, matcher=None,
     """Per row: novel against ``index`` (a reference index); rows with ``ok[i]`` False: False."""
     matcher = matcher or default_matcher()
     out = []
-    for r, good in progress_bar(list(zip(rows, ok)), progress, "novelty"):
+    for r, good in progress_bar(list(zip(rows, ok, strict=True)), progress, "novelty"):
         out.append(bool(good) and not any(
             _fit(matcher, r.structure, ref) for j in index.candidates(r.reduced_formula)
             if (ref := index.structure(j)) is not None))

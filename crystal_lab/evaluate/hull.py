@@ -177,7 +177,7 @@ class HullReference:
         return chgnet_energy(row, max_atoms=s.max_atoms, progress=False), None
 
     def elemental_references(self, elements: Sequence[str]) -> dict[str, ElementReference]:
-        """The chemical potential of each element (see :meth:`ReferenceTable.elemental_reference`)."""
+        """Each element's chemical potential (see :meth:`ReferenceTable.elemental_reference`)."""
         out = {}
         for el in elements:
             e, source, built = self.table.elemental_reference(el)

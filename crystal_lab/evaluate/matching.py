@@ -101,9 +101,9 @@ def match_rate(predictions: Sequence[Any] | Any, targets: Sequence[Any] | Any,
     (``n == 1``); a structure against a list, or lists of different lengths, is a ``ValueError``.
 
     Pair i counts as matched when prediction i matches target i; with ``require_valid`` (as in
-    DiffCSP) a pair where either structure fails :func:`~crystal_lab.evaluate.validity` is unmatched.
-    A pair where either is not even structurally valid (or not a structure) is never compared
-    either way. ``rms_dist`` is the mean normalised RMS over matched pairs (nan when none
+    DiffCSP) a pair where either structure fails :func:`~crystal_lab.evaluate.validity` is
+    unmatched. A pair where either is not even structurally valid (or not a structure) is never
+    compared either way. ``rms_dist`` is the mean normalised RMS over matched pairs (nan when none
     matched); ``reasons`` maps each pair that was not compared to why.
     """
     from .settings import progress_bar
@@ -117,7 +117,9 @@ def match_rate(predictions: Sequence[Any] | Any, targets: Sequence[Any] | Any,
         raise ValueError(f"{len(preds)} predictions but {len(gts)} targets")
     matcher = matcher or default_matcher()
     rms, reasons = [], {}
-    for i, (pred, gt) in enumerate(progress_bar(list(zip(preds, gts)), progress, "matching")):
+    for i, (pred, gt) in enumerate(
+        progress_bar(list(zip(preds, gts, strict=True)), progress, "matching")
+    ):
         check = validity if require_valid else structural_row
         why = [f"{name}: {v.reason}" for name, v in (("prediction", check(pred)),
                                                       ("target", check(gt))) if not v]

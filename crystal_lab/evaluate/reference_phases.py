@@ -133,7 +133,7 @@ class ReferenceTable:
         energies = chgnet_energy(rows, skip_too_large=True, skip_invalid=True,
                                  progress=progress) if rows else []
         extra = list(self.extra)
-        for k, (row, e) in enumerate(zip(rows, energies)):
+        for k, (row, e) in enumerate(zip(rows, energies, strict=True)):
             if np.isfinite(e):
                 extra.append((row.reduced_formula, len(row.symbols), float(e), f"yours #{k}"))
         return ReferenceTable(self.splits, self.path, extra)

@@ -32,9 +32,11 @@ def check_relax_arguments(steps, fmax) -> None:
     check_number("steps", steps, integer=True, minimum=0)
     if steps > MAX_RELAX_STEPS:
         minutes = steps * SECONDS_PER_STEP / 60
-        raise ValueError(f"steps={steps} FIRE steps would take up to about {minutes:.0f} min per "
-                         f"structure; the cap is {MAX_RELAX_STEPS} (set CRYSTAL_LAB_MAX_RELAX_STEPS "
-                         "to raise it)")
+        raise ValueError(
+            f"steps={steps} FIRE steps would take up to about {minutes:.0f} min per "
+            f"structure; the cap is {MAX_RELAX_STEPS} (set CRYSTAL_LAB_MAX_RELAX_STEPS "
+            "to raise it)"
+        )
     check_number("fmax", fmax, above=0, note=" (eV/A)")
 
 
@@ -85,7 +87,7 @@ def resolve(settings: StabilitySettings | None = None, **overrides) -> Stability
 
 
 def progress_bar(iterable, progress: bool, desc: str, total: int | None = None):
-    """``iterable`` wrapped in a tqdm bar when ``progress`` is on (the evaluation's one bar helper)."""
+    """``iterable`` in a tqdm bar when ``progress`` is on (the evaluation's one bar helper)."""
     if not progress:
         return iterable
     from tqdm.auto import tqdm

@@ -20,9 +20,10 @@
 All rates are fractions of the whole batch ``n``; "unknown" counts as not stable in the rates and
 is reported apart (``n_stable_unknown``; ``n_stable_uncertain`` of them are below the cut). Each
 input becomes one :class:`~.rows.Row` on entry (:mod:`.rows`): read, converted and validated
-once, and that row goes to the matchers, CHGNet, the hull and the dashboard. A row that cannot be evaluated (None, another object, a disordered Structure,
-NaN coordinates, no atoms, a degenerate cell, atoms on top of each other) gets its reason in the
-``reason`` column, never reaches the matchers or CHGNet, and never stops the batch.
+once, and that row goes to the matchers, CHGNet, the hull and the dashboard. A row that cannot be
+evaluated (None, another object, a disordered Structure, NaN coordinates, no atoms, a degenerate
+cell, atoms on top of each other) gets its reason in the ``reason`` column, never reaches the
+matchers or CHGNet, and never stops the batch.
 ``baseline=True`` evaluates, with the same settings, one random structure of the same
 composition per structure (:func:`random_baseline`) and shows its rates beside the model's
 (``Summary.baseline``).
@@ -67,7 +68,7 @@ class Summary:
         return iter((self.table, self.rates))
 
     def save(self, path) -> str:
-        """Write the per-structure table as CSV (rates go in the header comment); return the path."""
+        """Write the per-structure table as CSV (rates in the header comment); return the path."""
         from pathlib import Path
 
         path = Path(path)
@@ -139,7 +140,7 @@ class Summary:
     def __repr__(self) -> str:
         return f"<Summary: {self.text()}>"
 
-    def _repr_pretty_(self, p, cycle) -> None:  # IPython / Jupyter display: the report
+    def _repr_pretty_(self, p, _cycle) -> None:  # IPython / Jupyter display: the report
         p.text(self.text())
 
 

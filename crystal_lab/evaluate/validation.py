@@ -58,7 +58,7 @@ class Validity:
     def __repr__(self) -> str:
         return f"<Validity {self}>"
 
-    def _repr_pretty_(self, p, cycle) -> None:  # IPython / Jupyter display
+    def _repr_pretty_(self, p, _cycle) -> None:  # IPython / Jupyter display
         p.text(str(self))
 
 
@@ -96,7 +96,9 @@ def check_structure(row: Row, cutoff: float = MIN_DISTANCE, min_volume: float = 
         return Validity(False, f"cell volume {volume:.3g} Å^3 < {min_volume} Å^3")
     longest = float(max(s.lattice.abc))
     if longest > max_length:
-        return Validity(False, f"lattice length {longest:.1f} Å > {max_length:g} Å (absurd lattice)")
+        return Validity(
+            False, f"lattice length {longest:.1f} Å > {max_length:g} Å (absurd lattice)"
+        )
     self_image = _shortest_lattice_vector(s.lattice.matrix)
     if self_image < cutoff:
         return Validity(False, f"an atom is {self_image:.2f} Å from its own periodic image "
@@ -175,7 +177,9 @@ def _smact_valid(elements: tuple[str, ...], counts: tuple[int, ...],
                  use_pauling_test: bool = True, include_alloys: bool = True) -> bool:
     """CDVAE's ``smact_validity(comp, count)`` with SMACT's smact14 oxidation states: the one
     implementation is :func:`crystal_lab.chemistry.charge_balanced` (cached there)."""
-    return charge_balanced(dict(zip(elements, counts)), use_pauling_test, include_alloys)
+    return charge_balanced(
+        dict(zip(elements, counts, strict=True)), use_pauling_test, include_alloys
+    )
 
 
 def smact_row(x: Any, use_pauling_test: bool = True, include_alloys: bool = True) -> Validity:
@@ -200,7 +204,7 @@ def check_composition(x: Any, use_pauling_test: bool = True,
         return Validity(False, str(err))
     if _smact_valid(elements, counts, use_pauling_test, include_alloys):
         return Validity(True)
-    symbols = [el for el, n in zip(elements, counts) for _ in range(n)]
+    symbols = [el for el, n in zip(elements, counts, strict=True) for _ in range(n)]
     return Validity(False, f"{formula(symbols)}: no charge-neutral oxidation states passing the "
                            "Pauling electronegativity test (SMACT)")
 

@@ -50,7 +50,11 @@ def to_dict(model: CrystalDiffusionModel, half: bool = False) -> dict:
     stores the denoiser's float weights as float16 (half the size; cast back on loading)."""
     def cast(key, value):
         value = value.detach().cpu()
-        return value.half() if half and key.startswith("denoiser.") and value.is_floating_point() else value
+        return (
+            value.half()
+            if half and key.startswith("denoiser.") and value.is_floating_point()
+            else value
+        )
 
     return {"format": FORMAT, "config": model.config.to_dict(),
             "state_dict": {k: cast(k, v) for k, v in model.state_dict().items()}}
@@ -61,11 +65,15 @@ def from_dict(ckpt: dict, name: str = "the checkpoint") -> CrystalDiffusionModel
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT_V1:
         ckpt = upgrade_v1(ckpt, name)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{name} is not a crystal_lab checkpoint (missing format tag {FORMAT!r})")
+        raise CheckpointError(
+            f"{name} is not a crystal_lab checkpoint (missing format tag {FORMAT!r})"
+        )
     try:
         model = CrystalDiffusionModel(ModelConfig.from_dict(ckpt["config"]))
     except (AttributeError, TypeError, KeyError) as err:
-        raise CheckpointError(f"{name}: the checkpoint's config does not fit this version: {err}") from None
+        raise CheckpointError(
+            f"{name}: the checkpoint's config does not fit this version: {err}"
+        ) from None
     state = ckpt.get("state_dict", {})
     check_finite(state, name)
     # float16 weights are cast back to float32 as they are copied in; weights without the
@@ -87,9 +95,11 @@ def check_finite(state: dict, name: str = "the checkpoint") -> None:
         key, value = bad[0]
         count = int((~torch.isfinite(value)).sum())
         more = f" (and {len(bad) - 1} more tensor(s))" if len(bad) > 1 else ""
-        raise CheckpointError(f"{name}: tensor {key} holds {count} NaN/inf value(s) of {value.numel()}"
-                              f"{more}: these weights are broken (a diverged training run?); use an "
-                              "earlier checkpoint or the shipped weights")
+        raise CheckpointError(
+            f"{name}: tensor {key} holds {count} NaN/inf value(s) of {value.numel()}"
+            f"{more}: these weights are broken (a diverged training run?); use an "
+            "earlier checkpoint or the shipped weights"
+        )
 
 
 def upgrade_v1(ckpt: dict, name: str = "the checkpoint") -> dict:
@@ -97,7 +107,8 @@ def upgrade_v1(ckpt: dict, name: str = "the checkpoint") -> dict:
     (``ModelConfig`` reads them), its noise dict becomes the noise modules' buffers."""
     try:
         noise, lat = ckpt["noise"], ckpt["noise"]["lattice"]
-        coords = WrappedNormalCoords(noise["sigma_min"], noise["sigma_max"])   # recomputes its tables
+        # recomputes its tables
+        coords = WrappedNormalCoords(noise["sigma_min"], noise["sigma_max"])
         state = {f"denoiser.{k}": v for k, v in ckpt["state_dict"].items()}
         state.update({f"noise.coords.{k}": v for k, v in coords.state_dict().items()})
         state.update({"noise.lattice.mean": torch.tensor(lat["mean"], dtype=torch.float32),
@@ -111,7 +122,7 @@ def upgrade_v1(ckpt: dict, name: str = "the checkpoint") -> dict:
 
 
 def save(model: CrystalDiffusionModel, path: str | Path, half: bool = False, **card) -> str:
-    """Write ``model``'s weights file and its sha256 sidecar (``card`` adds to it); returns the sha256.
+    """Write ``model``'s weights file and its sha256 sidecar (``card`` adds to it); return the hash.
     A path that cannot be written is refused in one line first; each file appears whole (written
     beside it, then renamed), so a crash never leaves half a weights file under the name."""
     path = check_file(path)
@@ -144,11 +155,15 @@ def recorded_sha256(path: Path) -> str:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{meta_path.name} (beside {path.name}) is not valid JSON ({err}); restore it "
-                              "or pass verify=False to load an unverified file you trust") from None
+        raise CheckpointError(
+            f"{meta_path.name} (beside {path.name}) is not valid JSON ({err}); restore it "
+            "or pass verify=False to load an unverified file you trust"
+        ) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
-        raise CheckpointError(f"{meta_path.name} (beside {path.name}) records no sha256; restore it "
-                              "or pass verify=False to load an unverified file you trust")
+        raise CheckpointError(
+            f"{meta_path.name} (beside {path.name}) records no sha256; restore it "
+            "or pass verify=False to load an unverified file you trust"
+        )
     return meta["sha256"]
 
 
@@ -186,7 +201,9 @@ def _why_unreadable(data: bytes, err: Exception) -> str:
     return f"the file is truncated or damaged ({type(err).__name__})"
 
 
-def load_model(path: str | Path | None = None, device: str = "auto", verify: bool = True) -> CrystalDiffusionModel:
+def load_model(
+    path: str | Path | None = None, device: str = "auto", verify: bool = True
+) -> CrystalDiffusionModel:
     """Load a model: by default the MP-20 model shipped in ``crystal_lab/weights`` (offline).
 
     The file is checked against the sha256 recorded beside it (``<name>.json``) and read with
@@ -196,11 +213,13 @@ def load_model(path: str | Path | None = None, device: str = "auto", verify: boo
     """
     dev = resolve_device(device)
     if path is not None and not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path (str or pathlib.Path) or None for the shipped model, "
-                        f"got {type(path).__name__}")
+        raise TypeError(
+            f"path must be a file path (str or pathlib.Path) or None for the shipped model, "
+            f"got {type(path).__name__}"
+        )
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     if verify and path.is_file() and not path.with_suffix(".json").is_file():
-        _refuse_run_checkpoint(path, read(path, verify=False))   # say what it is, not "verify=False"
+        _refuse_run_checkpoint(path, read(path, verify=False))  # say what it is, not "verify=False"
     ckpt = read(path, verify)
     _refuse_run_checkpoint(path, ckpt)
     return from_dict(ckpt, path.name).to(dev).eval()
@@ -213,7 +232,11 @@ def is_run_checkpoint(state) -> bool:
 
 def _refuse_run_checkpoint(path: Path, state) -> None:
     if is_run_checkpoint(state):
-        where = f" (epoch {state['epoch']}, step {state['step']})" if "step" in state and "epoch" in state else ""
+        where = (
+            f" (epoch {state['epoch']}, step {state['step']})"
+            if "step" in state and "epoch" in state
+            else ""
+        )
         raise CheckpointError(
             f"{path.name} is a training run's checkpoint{where}, not a weights file: turn it into "
             f"weights with crystal_lab.training.loop.export({str(path)!r}, 'weights.pt') and load "
@@ -225,12 +248,16 @@ def read_run(path: str | Path) -> dict:
     path = Path(path)
     state = read(path, verify=False, kind="a readable training checkpoint")
     if isinstance(state, dict) and state.get("format") in (FORMAT, FORMAT_V1):
-        raise CheckpointError(f"{path.name} is a model's weights file, not a training run's checkpoint "
-                              f"(last.pt): start a new run from these weights with init= (crystal-lab "
-                              f"train --init {path})")
+        raise CheckpointError(
+            f"{path.name} is a model's weights file, not a training run's checkpoint "
+            f"(last.pt): start a new run from these weights with init= (crystal-lab "
+            f"train --init {path})"
+        )
     missing = [k for k in RUN_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
-        raise CheckpointError(f"{path.name} is not a training run's checkpoint (no {', '.join(missing)})")
+        raise CheckpointError(
+            f"{path.name} is not a training run's checkpoint (no {', '.join(missing)})"
+        )
     return state
 
 

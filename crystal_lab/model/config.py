@@ -75,7 +75,9 @@ class ModelConfig:
         given = {"network": network, "training": training, "sampler": sampler, "data": data}
         for name, cls in self.GROUPS.items():
             value = given[name]
-            object.__setattr__(self, name, cls(**value) if isinstance(value, dict) else value or cls())
+            object.__setattr__(
+                self, name, cls(**value) if isinstance(value, dict) else value or cls()
+            )
         for key, value in flat.items():
             setattr(self, key, value)
 
@@ -127,14 +129,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"device={device!r}: torch finds no CUDA GPU on this machine{build}; "
                              f"use device='cpu' or 'auto'")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-                             f"numbered from 0")
+            raise ValueError(
+                f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                f"numbered from 0"
+            )
     elif dev.type == "mps":
         if not torch.backends.mps.is_available():
-            raise ValueError(f"device={device!r}: no Apple GPU (MPS) on this machine; use device='cpu'")
+            raise ValueError(
+                f"device={device!r}: no Apple GPU (MPS) on this machine; use device='cpu'"
+            )
     elif dev.type != "cpu":
         raise ValueError(allowed)
     return dev
 
 
-__all__ = ["DEVICES", "DataStats", "ModelConfig", "NetworkConfig", "TrainingConfig", "resolve_device"]
+__all__ = [
+    "DEVICES",
+    "DataStats",
+    "ModelConfig",
+    "NetworkConfig",
+    "TrainingConfig",
+    "resolve_device",
+]

@@ -4,8 +4,8 @@ Inputs for a batch of B crystals padded to N atoms: noisy fractional coordinates
 atom tokens (B,N) (0 = masked), noisy log-lattice parameters (B,6), time t (B,), and the
 condition: a multi-hot vector of the allowed elements (B,E+1, the last entry the "no condition"
 flag), optionally a crystal-system token (B,) (0 = not asked, 1-7 = triclinic ... cubic) and a
-formation-energy target (B,) in eV/atom with a flag saying whether it is asked (B,). Outputs: the normalised
-coordinate score (B,N,3), the lattice noise (B,6) and element logits (B,N,E).
+formation-energy target (B,) in eV/atom with a flag saying whether it is asked (B,). Outputs: the
+normalised coordinate score (B,N,3), the lattice noise (B,6) and element logits (B,N,E).
 
 Why it is invariant (the property tests check each):
 * rotation: the lattice enters only through rotation-invariant parameters (see
@@ -31,7 +31,9 @@ NEW_CONDITION_KEYS = ("system.", "energy.")   # absent from weights made before 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of t in [0, 1] (Vaswani et al. 2017; DDPM)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=t.dtype) / half)
+    freqs = torch.exp(
+        -math.log(10000.0) * torch.arange(half, device=t.device, dtype=t.dtype) / half
+    )
     args = 1000.0 * t[:, None] * freqs[None]
     return torch.cat([torch.sin(args), torch.cos(args)], -1)
 
@@ -41,7 +43,8 @@ def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 
 
 class MessageLayer(nn.Module):
-    """One round of all-pairs messages: m_ij = phi(h_i, h_j, edge_ij, lattice); h_i += psi(h_i, mean_j m_ij).
+    """One round of all-pairs messages: m_ij = phi(h_i, h_j, edge_ij, lattice), then
+    h_i += psi(h_i, mean_j m_ij).
 
     The normalised node features are modulated by the condition ``c`` (B, hidden) as in DiT's
     adaLN (Peebles & Xie 2023): ``x = norm(h) * (1 + scale(c)) + shift(c)``. The ``film`` map
@@ -76,14 +79,14 @@ class MessageLayer(nn.Module):
         if c is not None:
             scale, shift = self.film(c).chunk(2, -1)
             x = x * (1 + scale[:, None]) + shift[:, None]
-        # the first linear layer of phi, split so it costs O(N) for the nodes and O(N^2) only for edges
+        # the first linear layer of phi, split: O(N) for the nodes and O(N^2) only for the edges
         m = self.msg(self.src(x)[:, :, None] + self.dst(x)[:, None, :] + self.edge(edge))
         agg = (m * pair_mask[..., None]).sum(2) / n_atoms[:, None, None]
         return h + self.update(torch.cat([x, agg], -1))
 
 
 class Denoiser(nn.Module):
-    """The score network of :mod:`crystal_lab.model.diffusion` (see the module docstring for its tensors).
+    """The score network of :mod:`crystal_lab.model.diffusion` (its tensors: the module docstring).
 
     Conditioning: the time, the allowed elements and the optional crystal system and
     formation-energy target form one condition vector ``c`` (B, hidden). It is added once to the
@@ -100,13 +103,17 @@ class Denoiser(nn.Module):
     def __init__(self, hidden: int = 128, layers: int = 4, num_elements: int = 100,
                  n_freq: int = 8, n_rbf: int = 16, film_rank: int = 32):
         super().__init__()
-        self.hidden, self.num_elements, self.n_freq, self.n_rbf = hidden, num_elements, n_freq, n_rbf
-        self.register_buffer("freqs", 2 * math.pi * torch.arange(1, n_freq + 1, dtype=torch.float32),
-                             persistent=False)
+        self.hidden, self.num_elements = hidden, num_elements
+        self.n_freq, self.n_rbf = n_freq, n_rbf
+        self.register_buffer(
+            "freqs",
+            2 * math.pi * torch.arange(1, n_freq + 1, dtype=torch.float32),
+            persistent=False,
+        )
         self.register_buffer("rbf_centres", torch.linspace(0.0, 3.0, n_rbf), persistent=False)
         self.token = nn.Embedding(num_elements + 1, hidden)  # 0 = MASK
         self.time = mlp(hidden, hidden, hidden)
-        self.cond = nn.Linear(num_elements + 1, hidden)       # allowed elements + "no condition" flag
+        self.cond = nn.Linear(num_elements + 1, hidden)  # allowed elements + "no condition" flag
         self.lattice_in = mlp(6, hidden, hidden)
         # inverse-design conditions; their output layers start at zero, so a model warm-started
         # from weights without them computes exactly what those weights computed
@@ -123,7 +130,7 @@ class Denoiser(nn.Module):
         self.lattice_head = mlp(hidden, hidden, 6)
 
     def edge_features(self, frac, lattice_params, lattice, mask):
-        """Fourier features of fractional differences, RBFs of (minimum-image) distances, lattice."""
+        """Fourier features of fractional differences, RBFs of minimum-image distances, lattice."""
         d = wrap_delta(frac[:, None, :, :] - frac[:, :, None, :])            # (B,N,N,3)
         angles = d[..., None] * self.freqs                                   # (B,N,N,3,F)
         fourier = torch.cat([torch.sin(angles), torch.cos(angles)], -1).flatten(-2)
@@ -134,14 +141,14 @@ class Denoiser(nn.Module):
         lat = lattice_params[:, None, None, :].expand(*d.shape[:3], 6)
         return torch.cat([fourier, rbf, lat], -1)
 
-    def forward(self, frac, tokens, lattice_params, lattice, t, cond, mask, system=None, energy=None,
-                energy_given=None):
+    def forward(self, frac, tokens, lattice_params, lattice, t, cond, mask, system=None,
+                energy=None, energy_given=None):
         """See the module docstring. ``lattice`` (B,3,3) is the matrix the parameters describe."""
         n_atoms = mask.sum(1).clamp_min(1).to(frac.dtype)
         pair_mask = (mask[:, :, None] & mask[:, None, :]).to(frac.dtype)
         edge = self.edge_features(frac, lattice_params, lattice, mask)
         # c: the condition (time, elements, properties); graph: c plus the lattice, added to the
-        # nodes in the order the first weights were trained with, so they compute bit for bit the same
+        # nodes in the order the first weights were trained with (so they compute bit for bit alike)
         c = self.time(timestep_embedding(t, self.hidden)) + self.cond(cond)
         graph = c + self.lattice_in(lattice_params)
         if system is not None:

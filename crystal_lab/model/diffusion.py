@@ -138,10 +138,11 @@ class CrystalDiffusionModel(nn.Module):
         return self.loss_padded(frac0, numbers, mask, x0_lat, system, energy, generator)
 
     def loss_padded(self, frac0, numbers, mask, x0_lat, system=None, energy=None,
-                    generator: torch.Generator | None = None, amp: bool = False) -> dict:
+                    generator: torch.Generator | None = None, amp: bool = False, symmetry=None) -> dict:
         """:meth:`loss` on padded tensors (B,N,3), (B,N), (B,N) with the clean lattice parameters
         (B,6) computed beforehand: the fast trainer's entry. No step here waits for the GPU.
-        ``amp``: run the denoiser under bfloat16 autocast (CUDA)."""
+        ``amp``: run the denoiser under bfloat16 autocast (CUDA). ``symmetry``: a
+        :class:`crystal_lab.symmetry.noise.SymmetricNoise` (each crystal's noise kept on its group)."""
         c, dev = self.config.training, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
@@ -149,12 +150,16 @@ class CrystalDiffusionModel(nn.Module):
             return torch.rand(*shape, generator=generator, device=dev)
 
         t = rand(B).clamp_min(1e-3)
-        x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
-        x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
-        tokens, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
+        if symmetry is not None:   # DiffCSP++: noise on each crystal's orbits and lattice family
+            x_frac, target_frac, x_lat, eps_lat, masked = symmetry.add_noise(
+                self.noise, frac0, x0_lat, numbers, t, generator)
+        else:
+            x_frac, target_frac = self.noise.coords.add_noise(frac0, t[:, None], generator)
+            x_lat, eps_lat = self.noise.lattice.add_noise(x0_lat, t, generator)
+            _, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
         csp = rand(B) < c.p_csp
         masked = masked & mask & ~csp[:, None]
-        tokens = torch.where(masked, torch.full_like(tokens, MASK), numbers).masked_fill(~mask, MASK)
+        tokens = torch.where(masked, torch.full_like(numbers, MASK), numbers).masked_fill(~mask, MASK)
         cond = self.condition_vector(numbers, mask, rand(B) < c.p_uncond)
         extra = {}
         if system is not None:   # each inverse-design condition is dropped on its own

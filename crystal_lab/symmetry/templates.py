@@ -16,11 +16,13 @@ reads a space group the way a person writes it (``225``, ``"Fm-3m"``, ``"Fm3m"``
 from __future__ import annotations
 
 import difflib
+import gzip
 import json
 import numbers
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,8 @@ from ..structures import SYMPREC, to_atoms
 
 #: atoms of the conventional cell per atom of the primitive cell, by the symbol's lattice letter
 CENTERING = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "F": 4, "R": 3}
+#: the normalizer's Wyckoff relabellings, per space group (built by scripts/build_template_index.py)
+ALTERNATIVES_FILE = "wyckoff_alternatives.json.gz"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,18 @@ class Template:
         return Template.make(self.space_group, [Orbit(o.letter, o.multiplicity, e)
                                                 for o, e in zip(self.orbits, elements)])
 
+    def canonical(self) -> Template:
+        """The same crystal's template with the smallest letters among its equivalent descriptions:
+        an origin shift or axis change that keeps the group (its Euclidean normalizer) relabels
+        Wyckoff positions, so rock salt is "Na 4a, Cl 4b" or "Na 4b, Cl 4a" by where the origin
+        sits. Compare templates of crystals through this form."""
+        return _canonical(self)
+
+    def opened(self) -> Template:
+        """The canonical template of the orbits alone (every element ``None``): the space group and
+        Wyckoff pattern, for comparing structure types."""
+        return _canonical(self.with_elements([None] * len(self.orbits)))
+
     def info(self) -> dict[str, Any]:
         """A JSON-able dict (for ``atoms.info["template"]``); :meth:`from_info` reads it back."""
         return {"space_group": self.space_group, "symbol": self.symbol,
@@ -124,6 +140,29 @@ class Template:
         sites = [f"{o.element + ' ' if o.element else ''}{o.multiplicity * factor}{o.letter}"
                  for o in self.orbits]
         return f"{self.symbol}: {', '.join(sites)}"
+
+
+@lru_cache(maxsize=1)
+def _alternatives() -> dict[int, list[dict[str, str]]]:
+    """Per space group, the Wyckoff relabellings of its normalizer (from pyxtal's table of
+    Wyckoff sets, shipped as ``data/wyckoff_alternatives.json.gz``)."""
+    data = json.loads(gzip.decompress(resources.files("crystal_lab.symmetry").joinpath(
+        "data", ALTERNATIVES_FILE).read_bytes()))
+    return {int(sg): [dict(zip(data["letters"][sg].split(), row.split())) for row in rows]
+            for sg, rows in data["alternatives"].items()}
+
+
+@lru_cache(maxsize=65536)
+def _canonical(template: Template) -> Template:
+    best, best_key = None, sorted(_orbit_key(o) for o in template.orbits)
+    for relabel in _alternatives().get(template.space_group, ()):
+        key = sorted(_orbit_key(Orbit(relabel[o.letter], o.multiplicity, o.element)) for o in template.orbits)
+        if key < best_key:
+            best, best_key = relabel, key
+    if best is None:
+        return template
+    return Template.make(template.space_group, [Orbit(best[o.letter], o.multiplicity, o.element)
+                                               for o in template.orbits])
 
 
 # --------------------------------------------------------------------------- reading a crystal

@@ -68,7 +68,9 @@ class ToyDDPM:
     def __init__(self, n_steps: int = 100, hidden: int = 128, seed: int = 0):
         self.T = check_number("n_steps", n_steps, integer=True, minimum=2)
         self.noise = ToyNoise()
-        self.alpha_bar = self.noise.alpha_bar(torch.arange(self.T + 1, dtype=torch.float64) / self.T)
+        self.alpha_bar = self.noise.alpha_bar(
+            torch.arange(self.T + 1, dtype=torch.float64) / self.T
+        )
         torch.manual_seed(seed)
         self.net = ToyNet(hidden)
         self.losses: list[float] = []

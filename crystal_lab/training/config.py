@@ -15,10 +15,9 @@ with it; ``TrainConfig.p_csp``, when given, sets its ``p_csp``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
-import numpy as np
+from ..arguments import MAX_SEED, check_number, is_number
 
 
 @dataclass
@@ -34,6 +33,7 @@ class TrainConfig:
     layers: int = 4
     init: str | None = None           # a weights file (or run checkpoint) to start from
     p_csp: float | None = None        # the fraction trained as CSP (None: the model's own)
+    symmetric: bool = False           # DiffCSP++ noise: each crystal's orbits and lattice family
     # the optimisation
     seed: int = 0
     batch_size: int = 64
@@ -68,8 +68,8 @@ class TrainConfig:
 
 
 #: the fields that make a run what it is: fixed at its start, never changed by a resume
-RUN_FIELDS = ("data", "split", "limit", "hidden", "layers", "init", "p_csp", "seed", "batch_size",
-              "lr", "warmup", "cosine", "ema_decay")
+RUN_FIELDS = ("data", "split", "limit", "hidden", "layers", "init", "p_csp", "symmetric", "seed",
+              "batch_size", "lr", "warmup", "cosine", "ema_decay")
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
@@ -89,50 +89,48 @@ class RunMismatch(ValueError):
                 f"as it was, or start a new run")
 
 
-def _number(x) -> bool:
-    kinds = (int, float, np.integer, np.floating)
-    return not isinstance(x, bool) and isinstance(x, kinds) and math.isfinite(x)
-
-
-def _whole(x) -> bool:
-    return not isinstance(x, bool) and isinstance(x, (int, np.integer))
-
-
-def _optional(rule):
-    return lambda x: x is None or rule(x)
-
-
-RULES = {
-    "data": (_optional(lambda x: isinstance(x, str)),
+#: the numbers of a run: name -> ``check_number``'s bounds (crystal_lab.arguments)
+NUMBERS = {
+    "epochs": {"integer": True, "minimum": 1},
+    "hidden": {"integer": True, "minimum": 2},
+    "layers": {"integer": True, "minimum": 1},
+    "seed": {"integer": True, "minimum": 0, "maximum": MAX_SEED},
+    "batch_size": {"integer": True, "minimum": 1},
+    "limit": {"integer": True, "minimum": 1, "allow_none": True, "note": " (or None for all)"},
+    "max_steps": {"integer": True, "minimum": 1, "allow_none": True},
+    "warmup": {"integer": True, "minimum": 1, "allow_none": True},
+    "lr": {"above": 0},
+    "max_minutes": {"above": 0, "allow_none": True},
+    "save_every_minutes": {"above": 0},
+    "ema_decay": {"minimum": 0, "below": 1},
+    "p_csp": {"minimum": 0, "maximum": 1, "allow_none": True},
+}
+#: the other settings: name -> (test, what is allowed)
+OTHERS = {
+    "data": (lambda x: x is None or isinstance(x, str),
              "a data set name (or None for structures given in Python)"),
     "split": (lambda x: isinstance(x, str), "a split name: train, val or test"),
-    "epochs": (lambda x: _whole(x) and x >= 1, "a whole number >= 1"),
-    "hidden": (lambda x: _whole(x) and x >= 2 and x % 2 == 0, "an even whole number >= 2"),
-    "layers": (lambda x: _whole(x) and x >= 1, "a whole number >= 1"),
-    "seed": (lambda x: _whole(x) and 0 <= x < 2**32, "a whole number in [0, 2**32)"),
-    "batch_size": (lambda x: _whole(x) and x >= 1, "a whole number >= 1"),
-    "limit": (_optional(lambda x: _whole(x) and x >= 1), "a whole number >= 1 (or None for all)"),
-    "max_steps": (_optional(lambda x: _whole(x) and x >= 1), "a whole number >= 1 (or None)"),
-    "warmup": (_optional(lambda x: _whole(x) and x >= 1), "a whole number >= 1 (or None)"),
-    "lr": (lambda x: _number(x) and x > 0, "a number > 0"),
-    "max_minutes": (_optional(lambda x: _number(x) and x > 0), "a number of minutes > 0 (or None)"),
-    "save_every_minutes": (lambda x: _number(x) and x > 0, "a number of minutes > 0"),
-    "ema_decay": (lambda x: _number(x) and 0 <= x < 1, "a number in [0, 1)"),
-    "p_csp": (_optional(lambda x: _number(x) and 0 <= x <= 1), "a fraction in [0, 1]"),
     "cosine": (lambda x: isinstance(x, bool), "True or False"),
-    "compile": (_optional(lambda x: isinstance(x, bool)), "True, False or None (on CUDA)"),
-    "amp": (_optional(lambda x: isinstance(x, bool)), "True, False or None (on CUDA)"),
-    "buckets": (_optional(lambda x: len(x) > 0 and all(_whole(b) and b >= 1 for b in x)),
+    "symmetric": (lambda x: isinstance(x, bool), "True or False"),
+    "compile": (lambda x: x is None or isinstance(x, bool), "True, False or None (on CUDA)"),
+    "amp": (lambda x: x is None or isinstance(x, bool), "True, False or None (on CUDA)"),
+    "buckets": (lambda x: x is None or (len(x) > 0 and all(is_number(b, integer=True) and b >= 1
+                                                            for b in x)),
                 "whole numbers >= 1 (or None)"),
 }
 
 
 def check(config: TrainConfig) -> None:
-    """``ValueError`` naming the setting and what is allowed, for a nonsense setting."""
-    for name, (ok, allowed) in RULES.items():
-        value = getattr(config, name)
-        if not ok(value):
-            raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    """A one-line ``ValueError`` (``WrongType`` for a wrong type, also a ``TypeError``) naming
+    the setting and what is allowed, for a nonsense setting; numbers become plain ``int`` or
+    ``float`` (numpy's included), as a checkpoint stores them."""
+    for name, bounds in NUMBERS.items():
+        setattr(config, name, check_number(name, getattr(config, name), **bounds))
+    if config.hidden % 2:
+        raise ValueError(f"hidden must be an even whole number >= 2, got {config.hidden!r}")
+    for name, (ok, allowed) in OTHERS.items():
+        if not ok(getattr(config, name)):
+            raise ValueError(f"{name} must be {allowed}, got {getattr(config, name)!r}")
 
 
 def settings_of(config: TrainConfig | None, settings: dict) -> dict:

@@ -46,6 +46,7 @@ class Run:
     compile: bool = False             # this session's choices (config None: on CUDA)
     amp: bool = False
     loss_fn: object = None            # the objective, compiled or not
+    sites: list | None = None         # ``symmetric``: each crystal's own sites (None: free noise)
     eager: object = None              # the objective, not compiled
 
     @property
@@ -118,17 +119,18 @@ def start(cfg: TrainConfig, state: dict | None, init_model, data, place: tuple) 
     if cfg.p_csp is not None:   # the fraction of crystals trained as CSP (atom types given)
         model.config.training.p_csp = ema.config.training.p_csp = cfg.p_csp
     tensors.fit_params(model)
+    sites = crystal_sites_of(tensors, digest) if cfg.symmetric else None
     tensors.to(dev)
     model.to(dev).train()
     ema.to(dev).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4,
                             **({"fused": True} if cuda else {}))
     run = Run(cfg, model, ema, opt, tensors, np.random.default_rng(cfg.seed), place,
-              sums=torch.zeros(len(LOSS_KEYS), device=dev), data_digest=digest)
+              sums=torch.zeros(len(LOSS_KEYS), device=dev), data_digest=digest, sites=sites)
     run.epoch_rng = run.rng.bit_generator.state
     if state:
         restore(run, state)
-    run.compile = cuda if cfg.compile is None else cfg.compile
+    run.compile = (cuda and not cfg.symmetric) if cfg.compile is None else cfg.compile
     run.amp = cuda if cfg.amp is None else cfg.amp
     objective = Objective(model)
     if world > 1:
@@ -137,6 +139,19 @@ def start(cfg: TrainConfig, state: dict | None, init_model, data, place: tuple) 
         objective = DistributedDataParallel(objective, device_ids=[dev.index] if cuda else None)
     run.loss_fn, run.eager = compiled(objective) if run.compile else objective, objective
     return run
+
+
+def crystal_sites_of(tensors: TensorData, digest: str) -> list:
+    """``symmetric``: each crystal's own symmetry sites (computed once per data set, cached by its
+    digest); the crystals whose template cannot be realised train with the free noise."""
+    from ..symmetry.noise import dataset_sites, default_cache_dir
+
+    sites = dataset_sites(tensors.lattice.numpy(), tensors.frac.numpy(), tensors.numbers.numpy(),
+                          tensors.n.numpy(), default_cache_dir(), digest)
+    free = sum(s is None for s in sites)
+    print(f"symmetric: {len(sites) - free} of {len(sites)} crystals on their own space group's "
+          f"sites; {free} fall back to the free noise", flush=True)
+    return sites
 
 
 def restore(run: Run, state: dict) -> None:

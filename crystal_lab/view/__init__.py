@@ -5,14 +5,16 @@
 * :mod:`.bonds`: bond and periodic-image geometry;
 * :mod:`.ngl`: the nglview viewer (one persistent stage per widget), its PDB writer and
   description; :mod:`.crystal_figures`: plotly figures and the one play/slider helper;
-* :mod:`.visualizer`: ``Visualizer``; :mod:`.generate`: ``GenerateWidget``;
+* :mod:`.visualizer`: ``Visualizer`` and ``view(atoms, viewer="ngl" | "plotly")`` (ASE's ``view``); :mod:`.generate`: ``GenerateWidget``;
   :mod:`.forward_reverse`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
   :mod:`.badges`: the quality badges of a generated structure;
 * :mod:`.tables` and :mod:`.hull_figure`: the dashboard's table and figures as plain functions;
 * :mod:`.score`: the network's predicted score as arrows on the atoms (``score_steps``,
   ``score_figure``); :mod:`.toy_figures`: the 2D toy's figures (``toy_score_figure``: its
   learned score field); :mod:`.quality`: the model's measured quality
-  beside its floor (``quality_box``); :mod:`.boxes`: widget boxes whose text form is one sentence.
+  beside its floor (``quality_box``); :mod:`.steps_figure`: quality against the number of
+  steps (``quality_steps_figure``); :mod:`.labels`: labels placed clear of each other;
+  :mod:`.boxes`: widget boxes whose text form is one sentence.
 
 Submodules load lazily (``import crystal_lab.view`` imports no widget library).
 """
@@ -21,7 +23,8 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "Visualizer": "visualizer", "FrameViewer": "ngl", "GenerateWidget": "generate",
+    "Visualizer": "visualizer", "view": "visualizer", "VIEWERS": "visualizer",
+    "FrameViewer": "ngl", "GenerateWidget": "generate",
     "EvaluationDashboard": "dashboard", "structure_figure": "crystal_figures",
     "trajectory_figure": "crystal_figures", "add_player": "crystal_figures", "describe": "facts",
     "legend_html": "style", "quality_badges": "badges",
@@ -33,7 +36,7 @@ _LAZY = {
     "get_noise": "forward_reverse", "score_steps": "score", "score_figure": "score", "ScoreStep": "score",
     "phase_diagram_figure": "hull_figure", "random_walk_figure": "toy_figures",
     "cloud_animation": "toy_figures", "loss_figure": "toy_figures",
-    "toy_score_figure": "toy_figures",
+    "toy_score_figure": "toy_figures", "quality_steps_figure": "steps_figure",
 }
 __all__ = sorted(_LAZY)  # noqa: PLE0605 (a list built from the map above)
 

@@ -56,11 +56,14 @@ def bond_pairs(atoms: Atoms, scale: float = 1.1, max_bonds: int = 8):
 
     if (atoms.numbers > 0).sum() < 1 or abs(atoms.cell.volume) < 1e-8:
         return []
-    cut = [c * scale if z > 0 else 0.0 for c, z in zip(natural_cutoffs(atoms), atoms.numbers)]
-    i, j, S = neighbor_list("ijS", atoms, cut)
+    cut = [
+        c * scale if z > 0 else 0.0
+        for c, z in zip(natural_cutoffs(atoms), atoms.numbers, strict=True)
+    ]
+    i, j, shifts = neighbor_list("ijS", atoms, cut)
     metal = np.array([_is_metal(int(z)) for z in atoms.numbers])
     keep_metal_bonds = bool(metal[atoms.numbers > 0].all())
-    pairs = [(a, b, s) for a, b, s in zip(i, j, S)
+    pairs = [(a, b, s) for a, b, s in zip(i, j, shifts, strict=True)
              if keep_metal_bonds or not (metal[a] and metal[b])]
     count = np.bincount([a for a, _, _ in pairs], minlength=len(atoms))
     return [(a, b, s) for a, b, s in pairs if count[a] <= max_bonds and count[b] <= max_bonds]
@@ -98,7 +101,7 @@ def bond_geometry(atoms: Atoms, images: bool = True, tol: float = 1e-3):
     frac = atoms.get_scaled_positions(wrap=False)
     drawn: dict[tuple, tuple[int, np.ndarray]] = {}   # rounded frac position -> (atom, frac)
     if images:
-        for k, off in zip(*boundary_images(atoms, tol)):
+        for k, off in zip(*boundary_images(atoms, tol), strict=True):
             f = frac[k] + off
             drawn[tuple(np.round(f, 3))] = (k, f)
     segments, seen = [], set()

@@ -332,7 +332,9 @@ class EvaluationDashboard:
 def _rows(summary, structures) -> list:
     """The summary's rows when it has them for these structures, else rows made once here."""
     rows = getattr(summary, "rows", None) or []
-    if len(rows) == len(structures) and all(r.original is s for r, s in zip(rows, structures)):
+    if len(rows) == len(structures) and all(
+        r.original is s for r, s in zip(rows, structures, strict=True)
+    ):
         return list(rows)
     return rows_of(structures)[0]
 

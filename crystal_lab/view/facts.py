@@ -2,8 +2,8 @@
 
 The formula is :func:`crystal_lab.structures.formula` (the lab's one formula function).
 
-``as_atoms`` / ``periodic_copies`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies out).
-Atoms with atomic number 0 (symbol "X") are atom types still masked during diffusion: they
+``as_atoms`` / ``periodic_copies`` accept ``ase.Atoms`` or pymatgen ``Structure`` (periodic copies
+out). Atoms with atomic number 0 (symbol "X") are atom types still masked during diffusion: they
 have no mass, no space group and never a formula subscript of their own.
 Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
 """

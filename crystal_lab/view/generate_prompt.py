@@ -17,6 +17,17 @@ from .messages import ERROR as _ERROR
 from .messages import plain_error
 
 
+def _group_text(group) -> str:
+    """A space group as the widget's field writes it (``"225 · Fm-3m"``); as typed if unknown."""
+    from crystal_lab.symmetry.templates import space_group_number, space_group_symbol
+
+    try:
+        number = space_group_number(group)
+    except (ValueError, TypeError):   # PromptError is a ValueError: the helper line says why
+        return str(group)
+    return f"{number} · {space_group_symbol(number)}"
+
+
 class PromptControls:
     """Prompt parsing, prompt-to-control sync and the helper line (a mixin)."""
 
@@ -40,13 +51,10 @@ class PromptControls:
 
     def _targets(self) -> dict:
         """name -> (control, its "not set" value, how a prompt's value is shown in it, label)."""
-        from crystal_lab.symmetry.templates import space_group_symbol
-
         return {"crystal_system": (self.crystal_system, "any", str, "the crystal-system menu"),
                 "formation_energy": (self.formation_energy, "", lambda v: f"{v:g}",
                                      "the E_form field"),
-                "space_group": (self.space_group, "", lambda v: f"{v} · {space_group_symbol(v)}",
-                                "the space-group field")}
+                "space_group": (self.space_group, "", _group_text, "the space-group field")}
 
     def _follow_prompt(self) -> None:
         """The crystal-system menu, the energy field and the space-group field show what the

@@ -15,6 +15,7 @@ chips and symbols) and a short description (:func:`describe_html`).
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -118,14 +119,11 @@ view.stage.compList.forEach(function (c, k) { c.setVisibility(k === show); });
 if (view.stage.compList[show]) { view.stage.compList[show].autoView(0); }
 """
 
-# A view that connects again (a reloaded page, a notebook reopened from its saved widget state)
-# is rebuilt by nglview from the replay archive: it loads every file at once (so they may land
-# in any order), replays only messages marked ``fire_embed`` and then re-applies the
-# representations the frontend last reported, in which hidden frames' representations are
-# recorded as invisible: the stage came back blank. This message, the archive's last, is
-# marked ``fire_embed``: it puts the components back in the kernel's order (by the name each
-# was loaded with), rebuilds each one's representations from the kernel's record, stops that
-# re-application, and then shows the current frame (``_SHOW_JS``).
+# A view that connects again (reloaded page, notebook reopened from saved widget state) is
+# rebuilt by nglview from the archive: all files loaded at once (any order), then only
+# ``fire_embed`` messages, then the representations the frontend last reported (hidden frames'
+# recorded invisible: a blank stage). This ``fire_embed`` message, the archive's last, restores
+# the kernel's order (by load name) and representations, stops that re-application, shows.
 _RESTORE_JS = """
 var view = this, order = %s, specs = %s;
 view._set_representation_from_repr_dict = function () {};
@@ -137,14 +135,20 @@ view.stage.compList.forEach(function (c) {
   specs[c.name].forEach(function (r) { c.addRepresentation(r[0], r[1]); });
 });
 """
-# after nglview has sized the rebuilt view: fit the camera to the shown frame again (the saved
-# orientation keeps the rotation; its zoom was taken before the structure arrived)
+# The tilt every new view gets (a tilted view shows all three cell axes): (axis, angle) spins.
+TILT = (([1, 0, 0], -0.45), ([0, 1, 0], 0.6))
+
+# once the rebuilt view is sized: face-on (the empty stage's camera was saved) gets TILT; refit
 _REFIT_JS = """
 setTimeout(function () {
+  var controls = view.stage.viewerControls, m = controls.getOrientation().elements;
+  var turned = Math.abs(m[1]) + Math.abs(m[2]) + Math.abs(m[4]) + Math.abs(m[6])
+               + Math.abs(m[8]) + Math.abs(m[9]) > 1e-3 * Math.abs(m[0]);
+  if (!turned) { TILT_SPINS }
   var c = view.stage.compList[view._clShow];
   if (c) { c.autoView(0); }
 }, 300);
-"""
+""".replace("TILT_SPINS", " ".join(f"controls.spin({axis}, {angle});" for axis, angle in TILT))
 
 
 def shown_component(message: dict) -> int | None:
@@ -228,7 +232,7 @@ class FrameViewer:
         self.frames: list[Atoms] = []
         self._components: dict[int, object] = {}
         self._reprs: dict[str, tuple[str, list]] = {}   # component id -> (name, representations)
-        self._serial = 0
+        self._serial = itertools.count()
         self._html: dict[int, str] = {}
         self._shown: int | None = None
         self._oriented = False
@@ -304,8 +308,7 @@ class FrameViewer:
 
         if k not in self._components:
             atoms = self.frames[k].repeat(self.repeat)
-            self._serial += 1
-            name = f"cl-frame-{self._serial}"   # how a reconnected view finds it (_RESTORE_JS)
+            name = f"cl-frame-{next(self._serial)}"   # how a reconnected view finds it
             before = {id(m) for m in self.ngl._ngl_msg_archive}
             comp = self.ngl.add_component(nglview.TextStructure(pdb_text(atoms), ext="pdb"),
                                           default_representation=False, infer_bonds="none",
@@ -338,12 +341,8 @@ class FrameViewer:
             if sync:
                 self._sync_archive()
             if not self._oriented:  # a tilted view shows all three cell axes
-                self.ngl.control.spin([1, 0, 0], -0.45)
-                self.ngl.control.spin([0, 1, 0], 0.6)
-                # the kernel keeps the tilt: a reconnected view starts from it (_RESTORE_JS)
-                self.ngl._remote_call("executeCode", target="Widget",
-                                      args=["this.serialize_camera_orientation()"],
-                                      fire_once=True)
+                for axis, angle in TILT:
+                    self.ngl.control.spin(axis, angle)
                 self._oriented = True
         frame = self.frames[index]
         self.legend.value = legend_html(frame.numbers)
@@ -377,9 +376,8 @@ class FrameViewer:
         self.ngl._ngl_msg_archive = keep
 
     def _restore_msg(self, position: int) -> dict:
-        """The message that rebuilds a reconnected view (``_RESTORE_JS``, then ``_SHOW_JS``):
-        every component in the kernel's order with its representations, frame ``position``
-        shown. Marked ``fire_embed`` so that nglview replays it when it rebuilds a view."""
+        """The ``fire_embed`` message that rebuilds a reconnected view: every component in the
+        kernel's order with its representations, frame ``position`` shown, camera refitted."""
         order, specs = {}, {}
         for k, comp_id in enumerate(self.ngl._ngl_component_ids):
             if comp_id in self._reprs:

@@ -12,7 +12,9 @@ draws them:
   predicted score (fractional and Cartesian), and the positions the coordinate step moves the
   atoms to;
 * :func:`score_figure` -> a plotly figure at the step nearest the ``t`` a student picks: atoms
-  before the step, arrows along the score, and where the step takes each atom (open markers).
+  before the step, arrows along the score, and where the step takes each atom (open markers;
+  a step much shorter than the arrows is drawn enlarged, the factor in the legend and title),
+  with an element legend (masked atoms white, outlined).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from ..arguments import check_number
 from .bonds import corners
 from .crystal_figures import add_player, scene_layout, structure_traces
 from .facts import symbol
-from .style import element_color
+from .style import MASKED_PLOT_COLOR, element_color
 
 __all__ = ["ScoreStep", "score_figure", "score_steps"]
 
@@ -99,9 +101,38 @@ def _segments(a: np.ndarray, b: np.ndarray) -> tuple[list, list, list]:
     return xs, ys, zs
 
 
-def _step_traces(r: ScoreStep, arrow_length: float) -> tuple[list, float, np.ndarray]:
-    """The six traces of one step (cell, atoms, arrows, arrow heads, after, the step), the
-    arrow scale (Å per unit of score) and the points the view must hold."""
+def _magnification(r: ScoreStep, arrow_length: float) -> float:
+    """How much the drawn step is enlarged: the longest step drawn ``0.6 * arrow_length`` Å
+    long when it is shorter (a step of 0.04 Å would hide under its own marker), else 1."""
+    longest = float(np.linalg.norm(r.displacement, axis=1).max()) if len(r.atoms) else 0.0
+    target = 0.6 * arrow_length
+    return target / longest if 0 < longest < target else 1.0
+
+
+def _element_keys(numbers) -> list:
+    """Legend-only traces: one coloured chip per element present ("X = masked" for 0)."""
+    import plotly.graph_objects as go
+
+    keys = []
+    for z in sorted({int(n) for n in numbers}, key=lambda n: (n == 0, n)):
+        name = "X = masked (type not yet chosen)" if z == 0 else symbol(z)
+        keys.append(go.Scatter3d(x=[None], y=[None], z=[None], mode="markers", name=name,
+                                 marker={"size": 9, "color": _atom_colour(z),
+                                         "line": {"color": "#333", "width": 1}},
+                                 legendgroup="elements", legendgrouptitle={"text": "elements"},
+                                 hoverinfo="skip"))
+    return keys
+
+
+def _atom_colour(z: int) -> str:
+    """Element colour; a masked atom white (outlined), not the near-black of the viewer."""
+    return MASKED_PLOT_COLOR if z == 0 else element_color(z)
+
+
+def _step_traces(r: ScoreStep, arrow_length: float) -> tuple[list, float, float, np.ndarray]:
+    """The traces of one step (cell, atoms, arrows, arrow heads, after, the step, element
+    keys), the arrow scale (Å per unit of score), the step's magnification and the points the
+    view must hold."""
     import plotly.graph_objects as go
 
     atoms = r.atoms
@@ -109,39 +140,45 @@ def _step_traces(r: ScoreStep, arrow_length: float) -> tuple[list, float, np.nda
     longest = float(np.linalg.norm(r.score, axis=1).max()) if len(atoms) else 0.0
     scale = arrow_length / longest if longest > 0 else 0.0
     tips = start + scale * r.score
-    after = start + r.displacement
-    colours = [element_color(int(z)) for z in atoms.numbers]
+    zoom = _magnification(r, arrow_length)
+    after = start + zoom * r.displacement
+    times = "" if zoom == 1.0 else f" (x{zoom:.0f})"
+    colours = [_atom_colour(int(z)) for z in atoms.numbers]
     names = [symbol(int(z)) for z in atoms.numbers]
     traces = [tr for tr in structure_traces(atoms.copy(), bonds=False, images=False)
               if tr.name == "cell"]
     traces.append(go.Scatter3d(
         x=start[:, 0], y=start[:, 1], z=start[:, 2], mode="markers", name="atoms at t",
-        marker={"size": 9, "color": colours, "line": {"color": "#333", "width": 1}},
+        marker={"size": 10, "color": colours, "line": {"color": "#333", "width": 2}},
         hovertext=[f"{nm} #{k}<br>|score| {np.linalg.norm(v):.2f}" for k, (nm, v) in
                    enumerate(zip(names, r.score))], hoverinfo="text"))
     ax, ay, az = _segments(start, tips)
     traces.append(go.Scatter3d(x=ax, y=ay, z=az, mode="lines", name="score (arrows)",
-                               line={"color": "#d62728", "width": 6}, hoverinfo="skip"))
+                               line={"color": "#d62728", "width": 8}, hoverinfo="skip"))
     heads = tips - start
     traces.append(go.Cone(x=tips[:, 0], y=tips[:, 1], z=tips[:, 2], u=heads[:, 0],
-                          v=heads[:, 1], w=heads[:, 2], sizemode="absolute", sizeref=0.35,
-                          anchor="tip", showscale=False,
+                          v=heads[:, 1], w=heads[:, 2], sizemode="absolute",
+                          sizeref=0.25 * arrow_length, anchor="tip", showscale=False,
                           colorscale=[[0, "#d62728"], [1, "#d62728"]],
                           name="score", showlegend=False, hoverinfo="skip"))
     traces.append(go.Scatter3d(
-        x=after[:, 0], y=after[:, 1], z=after[:, 2], mode="markers", name="after the step",
-        marker={"size": 7, "color": colours, "symbol": "circle-open",
-                "line": {"color": "#333", "width": 2}}, hoverinfo="skip"))
+        x=after[:, 0], y=after[:, 1], z=after[:, 2], mode="markers",
+        name=f"after the step{times}",
+        marker={"size": 8, "color": colours, "symbol": "circle-open",
+                "line": {"color": "#333", "width": 3}}, hoverinfo="skip"))
     dx, dy, dz = _segments(start, after)
-    traces.append(go.Scatter3d(x=dx, y=dy, z=dz, mode="lines", name="the step",
-                               line={"color": "#555", "width": 2, "dash": "dot"},
+    traces.append(go.Scatter3d(x=dx, y=dy, z=dz, mode="lines", name=f"the step{times}",
+                               line={"color": "#1f4e9c", "width": 5, "dash": "dash"},
                                hoverinfo="skip"))
-    return traces, scale, np.vstack([start, tips, after, corners(atoms.cell)])
+    traces += _element_keys(atoms.numbers)
+    return traces, scale, zoom, np.vstack([start, tips, after, corners(atoms.cell)])
 
 
-def _title(r: ScoreStep, scale: float) -> str:
-    return (f"the network's score at t = {r.t:.2f} and the step to t = {r.s:.2f} "
-            f"(arrows: {scale:.2g} Å per unit of score)")
+def _title(r: ScoreStep, scale: float, zoom: float = 1.0) -> str:
+    step = "" if zoom == 1.0 else f"; the step drawn {zoom:.0f}x longer"
+    return (f"the network's score at t = {r.t:.2f} and the step to t = {r.s:.2f}<br>"
+            f"<span style='font-size:12px'>arrows: {scale:.2g} Å per unit of score{step}"
+            "</span>")
 
 
 def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: float = 1.5,
@@ -163,18 +200,20 @@ def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: flo
     shown = list(records).index(r)
     built = [_step_traces(x, arrow_length) for x in (records if slider else [r])]
     active = shown if slider else 0
-    traces, scale, points = built[active]
+    traces, scale, zoom, points = built[active]
     fig = go.Figure(traces)
-    layout = {"title": {"text": _title(r, scale), "x": 0.02, "y": 0.98, "font": {"size": 14}},
+    layout = {"title": {"text": _title(r, scale, zoom), "x": 0.02, "y": 0.97,
+                        "font": {"size": 15}},
               "scene": scene_layout(points, zoom=1.3), "height": height,
-              "margin": {"l": 0, "r": 0, "t": 50, "b": 0},
-              "legend": {"x": 0.0, "y": 0.9, "xanchor": "left", "yanchor": "top"},
-              "meta": {"t": r.t, "s": r.s, "scale": scale,
+              "margin": {"l": 0, "r": 0, "t": 60, "b": 0},
+              "legend": {"x": 0.0, "y": 0.88, "xanchor": "left", "yanchor": "top",
+                         "font": {"size": 13}, "bgcolor": "rgba(255,255,255,0.85)"},
+              "meta": {"t": r.t, "s": r.s, "scale": scale, "step_zoom": zoom,
                        "steps": [x.t for x in records] if slider else [r.t]}}
     if slider:
         fig.frames = [go.Frame(data=tr, name=str(k), layout={
-            "scene": scene_layout(pts, zoom=1.3), "title": {"text": _title(x, sc)}})
-            for k, ((tr, sc, pts), x) in enumerate(zip(built, records))]
+            "scene": scene_layout(pts, zoom=1.3), "title": {"text": _title(x, sc, zm)}})
+            for k, ((tr, sc, zm, pts), x) in enumerate(zip(built, records))]
         add_player(fig, [str(k) for k in range(len(records))],
                    [f"{x.t:.2f}" for x in records], prefix="t = ", active=active)
         layout["margin"]["b"] = 60

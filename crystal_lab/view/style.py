@@ -21,6 +21,7 @@ __all__ = [
     "CELL_COLOR",
     "MASKED_COLOR",
     "MASKED_OPACITY",
+    "MASKED_PLOT_COLOR",
     "element_color",
     "legend_html",
     "marker_size",
@@ -28,6 +29,7 @@ __all__ = [
 
 MASKED_COLOR = "#202020"
 MASKED_OPACITY = 0.35
+MASKED_PLOT_COLOR = "#ffffff"   # a masked atom in plotly figures: white, outlined (Ti is grey)
 CELL_COLOR = "#303030"
 BOND_COLOR = "#909090"
 

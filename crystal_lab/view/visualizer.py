@@ -10,6 +10,9 @@
   for a diffusion trajectory whose cell and atom types change every step;
 * ``plot(index, repeat)`` / ``plot_trajectory()``: plotly 3D figures that need no widget
   frontend (static exports, nbval, papermill).
+
+``view(atoms, viewer="ngl" | "plotly")`` is ASE's ``ase.visualize.view`` for the lab: one call,
+one backend module each (:mod:`.ngl`, :mod:`.crystal_figures`).
 """
 from __future__ import annotations
 
@@ -21,7 +24,10 @@ from .crystal_figures import structure_figure, trajectory_figure
 from .facts import MAX_DRAWN_ATOMS, check_index, describe, periodic_copies
 from .ngl import FrameViewer, save_cif
 
-__all__ = ["Visualizer"]
+__all__ = ["VIEWERS", "Visualizer", "view"]
+
+#: ``view``'s backends: the interactive nglview stage, or a plotly figure (static exports, nbval)
+VIEWERS = ("ngl", "plotly")
 
 
 class Visualizer:
@@ -85,3 +91,17 @@ class Visualizer:
     def save_cif(self, index: int, path) -> Path:
         """Write structure ``index`` to ``path`` as CIF; returns the path."""
         return save_cif(self[index], path)
+
+
+def view(atoms, viewer: str = "ngl", index: int = 0, **options):
+    """Show one crystal or a list of them, ASE-style: ``view(atoms)``, ``view(atoms, "plotly")``.
+
+    ``atoms``: an ``ase.Atoms``, a pymatgen ``Structure`` or a list of them (the ngl viewer gets an
+    index slider). ``options`` go to :meth:`Visualizer.view` (ngl: ``repeat``, ``width``,
+    ``height``, ``max_atoms``) or :meth:`Visualizer.plot` (plotly: ``repeat``, ``bonds``,
+    ``images``, ``height``, ``max_atoms``).
+    """
+    if viewer not in VIEWERS:
+        raise ValueError(f"viewer must be one of {', '.join(map(repr, VIEWERS))}, got {viewer!r}")
+    vis = Visualizer(atoms)
+    return vis.view(index, **options) if viewer == "ngl" else vis.plot(index, **options)

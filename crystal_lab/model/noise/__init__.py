@@ -36,20 +36,27 @@ __all__ = [
 class CrystalNoise(nn.Module):
     """Coordinates, lattice and types noised together at one time ``t`` in [0, 1]."""
 
-    def __init__(self, coords: WrappedNormalCoords | None = None, lattice: LatticeDDPM | None = None,
-                 types: MaskedTypes | None = None):
+    def __init__(
+        self,
+        coords: WrappedNormalCoords | None = None,
+        lattice: LatticeDDPM | None = None,
+        types: MaskedTypes | None = None,
+    ):
         super().__init__()
         self.coords = coords or WrappedNormalCoords()
         self.lattice = lattice or LatticeDDPM()
         self.types = types or MaskedTypes()
 
-    def add_noise_atoms(self, atoms: Atoms, t: float, seed: int = 0, noise_types: bool = True) -> Atoms:
+    def add_noise_atoms(
+        self, atoms: Atoms, t: float, seed: int = 0, noise_types: bool = True
+    ) -> Atoms:
         """A copy of ``atoms`` noised to time ``t`` by all three processes (masked types -> "X").
 
         The same ``seed`` gives the same noise for every ``t``, so a slider over t shows one
         continuous path from the crystal into noise.
         """
-        if t <= 0:   # t = 0 is the crystal itself (sigma(0) = sigma_min is only the schedule's floor)
+        # t = 0 is the crystal itself (sigma(0) = sigma_min is only the schedule's floor)
+        if t <= 0:
             out = atoms.copy()
             out.info["t"] = 0.0
             return out
@@ -58,12 +65,13 @@ class CrystalNoise(nn.Module):
         as64 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64, device=dev)
         n = torch.tensor([len(atoms)], device=dev)
         tt = as64([float(t)])
-        x_frac, _ = self.coords.add_noise(as64(atoms.get_scaled_positions(wrap=True))[None], tt[:, None],
-                                          generator=g)
+        x_frac, _ = self.coords.add_noise(
+            as64(atoms.get_scaled_positions(wrap=True))[None], tt[:, None], generator=g
+        )
         lat0 = as64(atoms.cell)[None]
         x0_lat = self.lattice.to_params(lat0, n)
         x_lat, _ = self.lattice.add_noise(x0_lat, tt, generator=g)
-        # the process works in a rotation-free frame; turn the result back to the crystal's orientation
+        # the process works in a rotation-free frame; turn the result back to the crystal's axes
         rotation = torch.linalg.solve(self.lattice.to_lattice(x0_lat, n)[0], lat0[0])
         lattice = self.lattice.to_lattice(x_lat, n)[0] @ rotation
         numbers = torch.as_tensor(atoms.numbers, device=dev)[None]

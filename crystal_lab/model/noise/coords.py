@@ -40,7 +40,9 @@ def _score_rms_table(sigma_min: float, sigma_max: float) -> tuple[torch.Tensor, 
     """E|score|^2 as a function of log sigma, by quadrature (for target normalisation): a grid of
     256 log sigma values and the score's RMS at each. About 0.7 s on one CPU thread, so it is
     computed once per (sigma_min, sigma_max) in a process, however many models are built."""
-    sig = torch.exp(torch.linspace(math.log(sigma_min), math.log(sigma_max), 256, dtype=torch.float64))
+    sig = torch.exp(
+        torch.linspace(math.log(sigma_min), math.log(sigma_max), 256, dtype=torch.float64)
+    )
     x = torch.linspace(-0.5, 0.5, 4001, dtype=torch.float64)[:-1]
     k = torch.arange(-6, 7, dtype=torch.float64)
     dens = torch.exp(-(x[None, :, None] + k) ** 2 / (2 * sig[:, None, None] ** 2)).sum(-1)
@@ -77,10 +79,12 @@ class WrappedNormalCoords(nn.Module):
         w = (ls - grid[i - 1]) / (grid[i] - grid[i - 1])
         return ((1 - w) * values[i - 1] + w * values[i]).to(sigma.dtype)
 
-    def add_noise(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None):
+    def add_noise(
+        self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None
+    ):
         """Noise fractional coordinates ``x0`` (..., 3) to time ``t`` (broadcastable to x0[..., 0]).
 
-        Returns ``(x_t, target)``: the noisy coordinates and the normalised score the network learns.
+        Returns ``(x_t, target)``: the noisy coordinates and the normalised score to learn.
         """
         sigma = self.sigma(t).to(x0.dtype).expand(x0.shape[:-1]).unsqueeze(-1)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
@@ -112,17 +116,20 @@ class WrappedNormalCoords(nn.Module):
     def correct(self, x: torch.Tensor, prediction: torch.Tensor, t: torch.Tensor,
                 generator: torch.Generator | None = None, step_lr: float = 0.4) -> torch.Tensor:
         """One Langevin corrector move at fixed time ``t`` (the "corrector" of DiffCSP's and
-        Chemeleon's predictor-corrector samplers): ``x + d * score + sqrt(2 d) * z``, ``d = step_lr sigma^2``."""
+        Chemeleon's predictor-corrector samplers): ``x + d * score + sqrt(2 d) * z``,
+        ``d = step_lr sigma^2``."""
         sigma = self.sigma(t).to(x.dtype).expand(x.shape[:-1]).unsqueeze(-1)
         d = step_lr * sigma**2
         eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return wrap(x + d * prediction * self.score_rms(sigma) + torch.sqrt(2 * d) * eps)
 
-    def loss(self, prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """Mean squared error of the predicted normalised score over the real atoms (B,N,3)."""
         m = mask[..., None].to(target.dtype)
         return ((prediction.to(target.dtype) - target) ** 2 * m).sum() / (3 * m.sum())
 
     def prior(self, shape, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
-        """Samples at t = 1: uniform on the cell (the wrapped normal with sigma 0.5 is nearly uniform)."""
+        """Samples at t = 1: uniform in the cell (a wrapped normal of sigma 0.5 is near uniform)."""
         return torch.rand(shape, generator=generator, device=device, dtype=dtype)

@@ -35,9 +35,16 @@ class LatticeDDPM(nn.Module):
 
     def __init__(self, mean=None, std=None, volume_per_atom: float = 18.0, s: float = 0.008):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(6) if mean is None else torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.full((6,), 0.2) if std is None else torch.as_tensor(std, dtype=torch.float32))
-        self.register_buffer("volume_per_atom", torch.tensor(float(volume_per_atom), dtype=torch.float64))
+        self.register_buffer(
+            "mean", torch.zeros(6) if mean is None else torch.as_tensor(mean, dtype=torch.float32)
+        )
+        self.register_buffer(
+            "std",
+            torch.full((6,), 0.2) if std is None else torch.as_tensor(std, dtype=torch.float32),
+        )
+        self.register_buffer(
+            "volume_per_atom", torch.tensor(float(volume_per_atom), dtype=torch.float64)
+        )
         self.s = s
 
     # --- the lattice <-> parameter map --------------------------------------------------------
@@ -57,7 +64,9 @@ class LatticeDDPM(nn.Module):
 
     def to_lattice(self, params: torch.Tensor, n_atoms: torch.Tensor) -> torch.Tensor:
         """(B,6) standardised parameters -> (B,3,3) symmetric lattice matrices (always valid)."""
-        p = (params.double() * self.std.to(params).double() + self.mean.to(params).double()) / _OFF.to(params).double()
+        p = (
+            params.double() * self.std.to(params).double() + self.mean.to(params).double()
+        ) / _OFF.to(params).double()
         m = torch.zeros(*p.shape[:-1], 3, 3, dtype=p.dtype, device=p.device)
         m[..., _IU[0], _IU[1]] = p
         m[..., _IU[1], _IU[0]] = p
@@ -70,7 +79,9 @@ class LatticeDDPM(nn.Module):
     def fit(self, lattices: torch.Tensor, n_atoms: torch.Tensor) -> LatticeDDPM:
         """Set the volume scale and the standardisation from training lattices."""
         lat = lattices.double()
-        self.volume_per_atom.fill_(float(torch.exp(torch.mean(torch.log(torch.det(lat).abs() / n_atoms)))))
+        self.volume_per_atom.fill_(
+            float(torch.exp(torch.mean(torch.log(torch.det(lat).abs() / n_atoms))))
+        )
         p = self.raw_params(lat, n_atoms)
         self.mean.copy_(p.mean(0))
         self.std.copy_(p.std(0).clamp_min(1e-3))
@@ -83,7 +94,9 @@ class LatticeDDPM(nn.Module):
         f0 = math.cos(self.s / (1 + self.s) * math.pi / 2) ** 2
         return (f / f0).clamp(1e-4, 1.0)
 
-    def add_noise(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None):
+    def add_noise(
+        self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None
+    ):
         """Returns ``(x_t, eps)``: noisy parameters and the noise the network learns to predict."""
         abar = self.alpha_bar(t).to(x0.dtype).unsqueeze(-1)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
@@ -95,15 +108,24 @@ class LatticeDDPM(nn.Module):
 
     def step(self, x_t: torch.Tensor, prediction: torch.Tensor, t: torch.Tensor, s: torch.Tensor,
              generator: torch.Generator | None = None, eta: float = 0.0) -> torch.Tensor:
-        """DDIM step from ``t`` to ``s < t`` (Song et al. 2021); ``eta=1`` is the DDPM ancestral step."""
+        """DDIM step from ``t`` to ``s < t`` (Song et al. 2021); eta=1: DDPM's ancestral step."""
         abar_t = self.alpha_bar(t).to(x_t.dtype).unsqueeze(-1)
-        abar_s = torch.where(torch.as_tensor(s).unsqueeze(-1) > 0, self.alpha_bar(s).to(x_t.dtype).unsqueeze(-1),
-                             torch.ones_like(abar_t))
+        abar_s = torch.where(
+            torch.as_tensor(s).unsqueeze(-1) > 0,
+            self.alpha_bar(s).to(x_t.dtype).unsqueeze(-1),
+            torch.ones_like(abar_t),
+        )
         x0 = self.predict_x0(x_t, prediction, t)
         eps = (x_t - abar_t.sqrt() * x0) / (1 - abar_t).sqrt()
         var = eta**2 * (1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)
-        noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype) if eta > 0 else 0.0
-        return abar_s.sqrt() * x0 + (1 - abar_s - var).clamp_min(0).sqrt() * eps + var.sqrt() * noise
+        noise = (
+            torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+            if eta > 0
+            else 0.0
+        )
+        return (
+            abar_s.sqrt() * x0 + (1 - abar_s - var).clamp_min(0).sqrt() * eps + var.sqrt() * noise
+        )
 
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the predicted noise (the DDPM loss)."""

@@ -22,14 +22,23 @@ class MaskedTypes(nn.Module):
     def mask_prob(self, t: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(t).clamp(0.0, 1.0)
 
-    def add_noise(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None):
+    def add_noise(
+        self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None
+    ):
         """Returns ``(x_t, masked)``: tokens with some replaced by MASK, and which ones were."""
         u = torch.rand(x0.shape, generator=generator, device=x0.device)
         masked = u < self.mask_prob(t).to(x0.device).float()
         return torch.where(masked, torch.full_like(x0, MASK), x0), masked
 
-    def step(self, x_t: torch.Tensor, prediction: torch.Tensor, t: torch.Tensor, s: torch.Tensor,
-             generator: torch.Generator | None = None, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self,
+        x_t: torch.Tensor,
+        prediction: torch.Tensor,
+        t: torch.Tensor,
+        s: torch.Tensor,
+        generator: torch.Generator | None = None,
+        allowed: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Reveal some masked atoms. ``prediction``: logits (..., num_elements) over atomic numbers
         1..num_elements; ``allowed``: a boolean mask of the same shape (or broadcastable)."""
         logits = prediction.float()
@@ -46,10 +55,12 @@ class MaskedTypes(nn.Module):
     def loss(self, logits: torch.Tensor, x0: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the predicted element at the masked atoms only (MDLM's objective up to
         its time weighting); written without data-dependent shapes, so compiled code can run it."""
-        ce = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), (x0 - 1).clamp_min(0).flatten(),
-                                               reduction="none")
+        ce = torch.nn.functional.cross_entropy(
+            logits.float().flatten(0, 1), (x0 - 1).clamp_min(0).flatten(), reduction="none"
+        )
         return (ce * masked.flatten()).sum() / masked.sum().clamp_min(1)
 
     def prior(self, shape, generator=None, device=None) -> torch.Tensor:
         """Samples at t = 1: every atom masked."""
+        del generator   # nothing random here; the argument keeps the three processes' signature
         return torch.full(shape, MASK, dtype=torch.long, device=device)
