@@ -240,7 +240,7 @@ def test_nb03_solution_runs(shipped, capsys):
 
 # ----------------------------------------------------------------- quizzes
 
-@pytest.mark.parametrize("notebook", [f"nb{k:02d}" for k in range(8)])
+@pytest.mark.parametrize("notebook", [f"nb{k:02d}" for k in range(9)])
 def test_every_notebook_has_a_three_question_quiz(notebook, capsys):
     ids = [i for i in list_exercises(notebook) if i.split(".")[1].startswith("q")]
     assert ids == [f"{notebook}.q1", f"{notebook}.q2", f"{notebook}.q3"]
@@ -263,7 +263,7 @@ def _stored_notebooks():
     from pathlib import Path
 
     paths = sorted(Path(__file__).parents[1].glob("notebooks/0*.ipynb"))
-    assert len(paths) == 8
+    assert len(paths) == 9
     return [(path.name, json.loads(path.read_text())) for path in paths]
 
 
