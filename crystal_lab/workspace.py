@@ -216,9 +216,8 @@ def write_structures(structures, out_dir: str | os.PathLike,
     from crystal_lab.structures import cif_text
 
     if Path(extxyz_name).name != extxyz_name or Path(extxyz_name).suffix.lower() != ".extxyz":
-        raise ValueError(
-            f"extxyz_name must be a plain file name ending in .extxyz, got {extxyz_name!r}"
-        )
+        raise ValueError(f"extxyz_name must be a plain file name ending in .extxyz, "
+                         f"got {extxyz_name!r}")
     atoms_list = _as_atoms_list(structures)
     if not atoms_list:
         raise ValueError("no structures to write")
@@ -227,21 +226,15 @@ def write_structures(structures, out_dir: str | os.PathLike,
         raise FileExistsError(
             f"{out_dir} already holds structures from an earlier run: write this run to a new "
             f"folder (e.g. {unique_path(out_dir)}) so the two are never scored as one")
-    texts = {
-        name: cif_text(atoms)
-        for name, atoms in zip(structure_file_names(atoms_list), atoms_list, strict=True)
-    }
+    names = structure_file_names(atoms_list)
+    texts = {name: cif_text(atoms) for name, atoms in zip(names, atoms_list, strict=True)}
     texts[extxyz_name] = _extxyz_text(atoms_list)
     out_dir = claim_folder(out_dir, MANIFEST_NAME, lambda d: not _structure_files(d), next_free)
     for name, text in texts.items():
         (out_dir / name).write_text(text)
-    manifest = {
-        "crystal_lab_run": 1,
-        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "n_structures": len(atoms_list),
-        "extxyz": extxyz_name,
-        "cif": list(texts)[:-1],
-    }
+    manifest = {"crystal_lab_run": 1,
+                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "n_structures": len(atoms_list), "extxyz": extxyz_name, "cif": list(texts)[:-1]}
     write_atomic(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     return [out_dir / name for name in texts]
 
@@ -396,10 +389,9 @@ def save_results(path_zip: str | os.PathLike, structures=None, table=None, figur
     if not members:
         raise ValueError("nothing to save: pass structures, a table or figures")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    members["README.txt"] = (
-        f"crystal_lab {__version__} results, saved {stamp}\n"
-        f"{len(atoms_list)} structure(s)\n\n" + "\n".join(sorted(members)) + "\n"
-    )
+    members["README.txt"] = (f"crystal_lab {__version__} results, saved {stamp}\n"
+                             f"{len(atoms_list)} structure(s)\n\n"
+                             + "\n".join(sorted(members)) + "\n")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members):
