@@ -124,7 +124,8 @@ def test_sample_passes_options_and_writes_cifs_and_extxyz(nacl, batio3, tmp_path
                    "--seed", "3", "--device", "cpu", "--out", str(out), "--quiet"])
     assert rc == 0
     assert loaded == {"path": None, "device": "cpu"}
-    asked = {"n_atoms": 5, "n_samples": 2, "steps": 7, "seed": 3, "allow_large": False}
+    asked = {"n_atoms": 5, "n_samples": 2, "steps": 7, "seed": 3, "allow_large": False,
+             "space_group": None}
     assert model.calls == [("check", "BaTiO3", asked), ("sample", "BaTiO3", {**asked, "progress": False})]
     assert sorted(p.name for p in out.iterdir()) == ["000_BaTiO3.cif", "001_BaTiO3.cif",
                                                      "manifest.json", "samples.extxyz"]
@@ -665,3 +666,13 @@ def test_sample_caps_name_the_cli_flag(monkeypatch, tmp_path, capsys, argv, mess
     err = capsys.readouterr().err
     assert re.search(message, err) and "allow_large=True" not in err and err.count("\n") == 1
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("flag, expected", [("225", 225), ("Fm-3m", "Fm-3m"), ("1", 1)])
+def test_sample_space_group_reaches_check_and_sample(nacl, tmp_path, monkeypatch, flag, expected):
+    """``--space-group`` is passed on as asked (a number or a symbol; the model parses it)."""
+    model = FakeModel([nacl])
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)
+    rc = cli.main(["sample", "NaCl", "--space-group", flag, "--out", str(tmp_path / "s"), "--quiet"])
+    assert rc == 0
+    assert [kw["space_group"] for _, _, kw in model.calls] == [expected, expected]
