@@ -82,22 +82,22 @@ def retrieved(targets, seed) -> list[Template | None] | None:
 
 
 def csp_row(model, targets, templates, steps, seed) -> dict:
-    requests = [csp_request(t, tpl) for t, tpl in zip(targets, templates)]
+    requests = [csp_request(t, tpl) for t, tpl in zip(targets, templates, strict=True)]
     out, seconds = run(model, requests, steps, seed)
     m = match_rate(out, targets)
     truth = [group(t) for t in targets]
     row = {"match_rate": m["match_rate"], "rms_dist": m["rms_dist"], "n_invalid": m["n_invalid"],
-           "same_space_group": float(np.mean([group(o) == g for o, g in zip(out, truth)])),
+           "same_space_group": float(np.mean([group(o) == g for o, g in zip(out, truth, strict=True)])),
            "seconds": seconds}
-    with_tpl = [(o, tpl) for o, tpl in zip(out, templates) if tpl is not None]
+    with_tpl = [(o, tpl) for o, tpl in zip(out, templates, strict=True) if tpl is not None]
     if with_tpl:
         row["n_with_template"] = len(with_tpl)
         for p in (0.1, 1e-3):
             row[f"template_group_at_{p:g}"] = float(np.mean([group(o, p) == tpl.space_group for o, tpl in with_tpl]))
         oracle = [template_of(t) for t in targets]
         row["right_group"] = float(np.mean([tpl is not None and tpl.space_group == o.space_group
-                                            for tpl, o in zip(templates, oracle)]))
-        row["right_template"] = float(np.mean([tpl == o for tpl, o in zip(templates, oracle)]))
+                                            for tpl, o in zip(templates, oracle, strict=True)]))
+        row["right_template"] = float(np.mean([tpl == o for tpl, o in zip(templates, oracle, strict=True)]))
     return row
 
 

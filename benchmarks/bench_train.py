@@ -41,7 +41,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def old_step_fn(model, data, plan, device: str):
+def old_step_fn(model, data, plan):
     """One optimiser step the way the trainer did it before this change."""
     from crystal_lab.datasets import CrystalBatch
     from crystal_lab.training.batches import collate
@@ -62,7 +62,7 @@ def old_step_fn(model, data, plan, device: str):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         with torch.no_grad():
-            for pe, pm in zip(ema, model.parameters()):
+            for pe, pm in zip(ema, model.parameters(), strict=True):
                 pe.lerp_(pm, 0.001)
         float(losses["loss"])
     return step
@@ -78,7 +78,7 @@ def new_step_fn(model, data, plan, widths, device: str, use_compile: bool):
     config = TrainConfig(data=None, batch_size=max(len(b) for b in plan), lr=1e-4, device=device,
                          compile=use_compile, amp=device == "cuda", init="(the benchmark's model)")
     run = start(config, None, model, data, (0, 1, torch.device(device)))
-    batches = iter(list(zip([torch.as_tensor(b, device=device) for b in plan], widths)) * 100)
+    batches = iter(list(zip([torch.as_tensor(b, device=device) for b in plan], widths, strict=True)) * 100)
 
     def step():
         idx, width = next(batches)
@@ -134,7 +134,7 @@ def bench_train(init, data, device: str, batch_size: int, n: int, compiled_too: 
     out["mean_width"] = {k: float(np.mean(w[v[2]:])) for k, v in variants.items() for w in [v[1]]}
     if per_crystal:
         plan = variants["trimmed"][0]
-        out["per_crystal"] = steps_per_s(old_step_fn(model, data, plan, device), n, device)
+        out["per_crystal"] = steps_per_s(old_step_fn(model, data, plan), n, device)
     on_device = copy.copy(data).to(device)
     runs = [(k, False) for k in variants] + ([("padded", True), ("buckets", True)] if compiled_too else [])
     for name, use_compile in runs:

@@ -229,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crystal-lab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_lab_commands(sub)
+    _add_sample_command(sub)
+    _add_train_command(sub)
+    _add_evaluate_command(sub)
+    return parser
+
+
+def _add_lab_commands(sub) -> None:
+    """``lab`` and ``start``: JupyterLab on the notebooks, or on a copy of them."""
     p = sub.add_parser("lab", help="open JupyterLab on the course notebooks")
     p.add_argument("--dir", default=None,
                    help="folder to open (default: the course's notebooks/)")
@@ -244,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lab_options(p)
     p.set_defaults(func=_cmd_start)
 
+
+def _add_sample_command(sub) -> None:
+    """``sample``: generate crystals and write their files."""
     p = sub.add_parser("sample", help="generate crystals and write CIF + extxyz files")
     p.add_argument("prompt", nargs="?", default=None,
                    help='"Ba Ti O", "BaTiO3", "Ba1 O3 Ti1"; omit for unconditional samples')
@@ -265,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
 
+
+def _add_train_command(sub) -> None:
+    """``train``: one flag per :data:`TRAIN_OPTIONS` entry."""
     p = sub.add_parser("train", help="train or resume a model (options left out take the resumed "
                                      "run's values, else crystal_lab.training.config.TrainConfig's)")
     for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
@@ -274,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(flag, dest=dest, type=kind, default=argparse.SUPPRESS, help=text)
     p.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate_command(sub) -> None:
+    """``evaluate``: summarise structure files."""
     p = sub.add_parser("evaluate", help="summarise generated crystals (CIF / extxyz files or "
                                         "folders)")
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -282,7 +300,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", action="store_true", help="also print one row per structure")
     p.add_argument("--csv", default=None, help="write the per-structure table to this CSV file")
     p.set_defaults(func=_cmd_evaluate)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

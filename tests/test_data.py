@@ -53,7 +53,7 @@ def test_batch_round_trip_is_exact(mp20_test_rows):
     assert float(batch.frac.min()) >= 0 and float(batch.frac.max()) < 1
     assert torch.equal(batch.num_atoms, torch.tensor([len(a) for a in mp20_test_rows]))
     back = batch.to_atoms()
-    for a, b in zip(mp20_test_rows, back):
+    for a, b in zip(mp20_test_rows, back, strict=True):
         assert np.array_equal(a.numbers, b.numbers)
         assert np.array_equal(np.asarray(a.cell), np.asarray(b.cell))
         assert np.allclose(a.get_scaled_positions() % 1.0, b.get_scaled_positions(), atol=1e-12)
@@ -151,7 +151,7 @@ def small_csv(shared_data):
     import io
 
     with gzip.open(shared_data / "mp_20" / "test.csv.gz", "rt", newline="") as fh:
-        rows = [row for _, row in zip(range(7), csv.reader(fh))]
+        rows = [row for _, row in zip(range(7), csv.reader(fh), strict=False)]
     buf = io.StringIO()
     csv.writer(buf).writerows(rows)
     assert buf.getvalue().count("data_") >= 6

@@ -67,10 +67,10 @@ def test_seed_reproducible_on_same_device(shipped):
     a = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, seed=7, progress=False)
     b = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, seed=7, progress=False)
     c = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, seed=8, progress=False)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert np.array_equal(x.numbers, y.numbers) and np.allclose(x.positions, y.positions)
         assert np.allclose(x.cell[:], y.cell[:])
-    assert not all(np.allclose(x.positions, z.positions) for x, z in zip(a, c))
+    assert not all(np.allclose(x.positions, z.positions) for x, z in zip(a, c, strict=True))
 
 
 def test_batching_and_steps(shipped):
@@ -233,11 +233,11 @@ def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
     assert saved["state_dict"]["noise.lattice.mean"].dtype == torch.float32
     again = load_model(tmp_path / "v2.pt", device="cpu")
     assert again.config == old.config
-    for (k, a), (k2, b) in zip(old.state_dict().items(), again.state_dict().items()):
+    for (k, a), (k2, b) in zip(old.state_dict().items(), again.state_dict().items(), strict=True):
         assert k == k2 and a.dtype == b.dtype and torch.equal(a, b), k   # float16 values both ways
     x = old.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
     y = again.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
-    assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers, b.numbers) for a, b in zip(x, y))
+    assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers, b.numbers) for a, b in zip(x, y, strict=True))
     broken = v1_checkpoint(model)
     del broken["noise"]["lattice"]
     torch.save(broken, path)
@@ -306,7 +306,7 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
         plain = old.denoiser(frac, tokens, lat, lattice, t, cond, mask)
         asked = old.denoiser(frac, tokens, lat, lattice, t, cond, mask, system=torch.tensor([7, 2]),
                              energy=torch.tensor([-1.5, 0.0]), energy_given=torch.tensor([True, False]))
-    for a, b in zip(plain, asked):
+    for a, b in zip(plain, asked, strict=True):
         assert torch.equal(a, b)
     bad = {**ckpt, "state_dict": {k: v for k, v in state.items() if not k.startswith("token")}}
     with pytest.raises(CheckpointError, match="do not fit"):
@@ -332,7 +332,7 @@ def test_guidance_and_conditions_sample_the_prompt(tiny_model):
     """Guided and conditioned sampling honours the prompt exactly, and w = 1 is plain sampling."""
     plain = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False)
     same = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False, guidance=1.0)
-    for a, b in zip(plain, same):
+    for a, b in zip(plain, same, strict=True):
         assert np.allclose(a.get_scaled_positions(), b.get_scaled_positions())
     guided = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False,
                                guidance=2.0, crystal_system="cubic", formation_energy=-2.0)
@@ -347,7 +347,7 @@ def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
 
     checkpoint.save(tiny_model, tmp_path / "init.pt")
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 4
-    for a, sg, e in zip(structures, [225, 227] * 4, [-2.0, 0.0] * 4):
+    for a, sg, e in zip(structures, [225, 227] * 4, [-2.0, 0.0] * 4, strict=True):
         a.info.update({"spacegroup.number": sg, "formation_energy_per_atom": e})
     data = TensorData.from_atoms(structures, max_atoms=20)
     assert data.system.tolist()[:2] == [7, 7] and data.energy.tolist()[:2] == [-2.0, 0.0]
@@ -412,7 +412,7 @@ def test_sample_accepts_a_parsed_condition(tiny_model):
         cond = cl.parse_prompt(text, n_atoms=n_atoms)
         from_text = tiny_model.sample(text, n_atoms=n_atoms, n_samples=2, steps=3, seed=5, progress=False)
         from_cond = tiny_model.sample(cond, n_samples=2, steps=3, seed=5, progress=False)
-        for a, b in zip(from_text, from_cond):
+        for a, b in zip(from_text, from_cond, strict=True):
             assert np.array_equal(a.numbers, b.numbers) and np.allclose(a.positions, b.positions)
             assert a.info == b.info
 
@@ -603,7 +603,7 @@ def test_the_callback_sees_every_step_and_the_score_it_used(tiny_model):
     assert all(len(i["score"]) == 2 and i["score"][0].shape == (3, 3) for i in seen)
     assert all(np.isfinite(s).all() for i in seen for s in i["score"])
     plain = tiny_model.sample("Na Cl", n_atoms=3, n_samples=2, steps=4, seed=0, progress=False)
-    for a, b in zip(out, plain):
+    for a, b in zip(out, plain, strict=True):
         np.testing.assert_array_equal(a.positions, b.positions)
 
 

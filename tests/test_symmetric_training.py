@@ -64,7 +64,7 @@ def test_the_noisy_crystal_keeps_its_space_group_and_free_noise_does_not(batch, 
                                                                       tensors.numbers, times)
         lat = noise.lattice.to_lattice(x_lat, tensors.n)
         free_x, _ = noise.coords.add_noise(tensors.frac, times[:, None])
-        for i, (sg, k) in enumerate(zip(CRYSTALS, tensors.n.tolist())):
+        for i, (sg, k) in enumerate(zip(CRYSTALS, tensors.n.tolist(), strict=True)):
             kept.append(group(lat[i], x[i, :k], tensors.numbers[i, :k]) == sg)
             free_kept.append(group(tensors.lattice[i], free_x[i, :k], tensors.numbers[i, :k]) == sg)
             assert torch.isfinite(target[i, :k]).all() and torch.isfinite(eps[i]).all()
@@ -84,7 +84,7 @@ def test_crystals_without_sites_keep_the_free_noise(batch):
     free = (*noise.coords.add_noise(tensors.frac, times[:, None]), *noise.lattice.add_noise(x0_lat, times))
     torch.manual_seed(0)
     out = SymmetricNoise([None] * len(sites)).add_noise(noise, tensors.frac, x0_lat, tensors.numbers, times)
-    for a, b in zip(free, out[:4]):
+    for a, b in zip(free, out[:4], strict=True):
         assert torch.equal(a, b)
 
 
@@ -94,7 +94,7 @@ def test_sites_are_cached_per_data_set(batch, tmp_path):
     first = dataset_sites(*args, cache_dir=tmp_path, digest="abc")
     assert len(list(tmp_path.glob("sites-abc-*.pt"))) == 1
     again = dataset_sites(*args, cache_dir=tmp_path, digest="abc")
-    for a, b, c in zip(first, again, sites):
+    for a, b, c in zip(first, again, sites, strict=True):
         assert a.template == b.template == c.template
         np.testing.assert_array_equal(a.W, b.W)
         np.testing.assert_allclose(a.P, b.P)

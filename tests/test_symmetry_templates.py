@@ -128,7 +128,7 @@ def test_the_index_holds_mp20_val_templates_and_nothing_else():
     assert all(1 <= t.n_atoms <= 20 and not t.is_open for t in index.templates)
     assert all(t == t.canonical() for t in index.templates[:500])
     by_group = Counter()
-    for t, c in zip(index.templates, index.counts):
+    for t, c in zip(index.templates, index.counts, strict=True):
         by_group[t.space_group] += int(c)
     assert 140 <= len(by_group) <= 170  # 156 space groups in val
     assert by_group.most_common(1)[0][0] == 225 and 0.10 < by_group[225] / index.total < 0.18

@@ -273,7 +273,7 @@ def test_bucketed_batches_keep_each_batch_within_one_bucket(seed, drop_last):
         assert sorted(seen.tolist()) == list(range(len(sizes)))
     widths = [batch_width(sizes, b, BUCKETS, 20) for b in plan]
     assert set(widths) <= set(BUCKETS)
-    assert all(sizes[b].max() <= w for b, w in zip(plan, widths))
+    assert all(sizes[b].max() <= w for b, w in zip(plan, widths, strict=True))
     # padding is what the bucket needs, not the data set's 20 atoms
     assert np.mean(widths) < 20
 

@@ -138,7 +138,7 @@ def test_score_figure_with_a_slider_has_every_step(model):
     assert len(fig.frames) == 4 and fig.layout.meta["steps"] == [r.t for r in records]
     assert [s.label for s in fig.layout.sliders[0].steps] == ["1.00", "0.75", "0.50", "0.25"]
     assert fig.layout.sliders[0].active == 2 and fig.layout.meta["t"] == pytest.approx(0.5)
-    for frame, r in zip(fig.frames, records):
+    for frame, r in zip(fig.frames, records, strict=True):
         arrows = next(tr for tr in frame.data if tr.name == "score (arrows)")
         xs = np.array(arrows.x, dtype=float).reshape(-1, 3)
         ys = np.array(arrows.y, dtype=float).reshape(-1, 3)
@@ -151,7 +151,7 @@ def test_score_figure_with_a_slider_has_every_step(model):
 
 
 COMBINATIONS = [{k: v for k, v in zip(("guidance", "property_guidance", "crystal_system",
-                                       "formation_energy"), values) if v is not None}
+                                       "formation_energy"), values, strict=True) if v is not None}
                 for values in itertools.product((None, 2.0), (None, 1.0), (None, "cubic"),
                                                 (None, -1.5))]
 

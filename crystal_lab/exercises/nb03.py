@@ -49,7 +49,7 @@ def _nacl_cells(answer, model=None) -> bool:
     model = model or _reference_model()
     for steps in NACL_STEPS:
         ref = model.sample("NaCl", n_atoms=8, n_samples=2, steps=steps, seed=0, progress=False)
-        if all(_same_structure(a, b) for a, b in zip(structures, ref)):
+        if all(_same_structure(a, b) for a, b in zip(structures, ref, strict=True)):
             return True
     return False
 

@@ -187,6 +187,7 @@ class CrystalDiffusionModel(nn.Module):
 
         Takes ``sample``'s arguments; the Generate widget uses it for its helper line.
         """
+        del return_trajectory, progress   # they only change how sample runs, not what it checks
         return self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
                           formation_energy, guidance, allow_large, property_guidance, space_group).cond
 
@@ -256,7 +257,7 @@ class CrystalDiffusionModel(nn.Module):
         if group is not None:
             cond = dataclasses.replace(cond, space_group=space_group_number(group))
         E = self.config.network.num_elements
-        too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > E]
+        too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers, strict=True) if z > E]
         if too_big:
             raise PromptError(f"{', '.join(too_big)} is beyond this model's elements (H to "
                               f"{chemical_symbols[E]}, Z = 1-{E})")
@@ -314,7 +315,7 @@ class CrystalDiffusionModel(nn.Module):
         seed = _random_seed() if seed is None else seed
         _, property_guidance = _check_guidance(None, property_guidance)
         self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
-        conds = [self._condition(p, n, None, None, space_group) for p, n in zip(prompts, sizes)]
+        conds = [self._condition(p, n, None, None, space_group) for p, n in zip(prompts, sizes, strict=True)]
         for c in conds:
             _warn_if_extrapolating(c)
         rng = np.random.default_rng(seed)

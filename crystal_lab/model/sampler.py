@@ -44,9 +44,9 @@ def guided(net, w: float, frac, tokens, lat, lattice, t, cond, mask, extra: dict
     wp = float(wp) if props else 0.0
     if w == 1.0 and wp == 0.0:
         return net(frac, tokens, lat, lattice, t, cond, mask, **extra)
-    B, E1 = cond.shape
+    B = cond.shape[0]
     none = torch.zeros_like(cond)
-    none[:, E1 - 1] = 1.0
+    none[:, -1] = 1.0
     conds, extras = [cond], [extra]
     if w != 1.0:       # uncond: no element and no property condition
         conds.append(none)
@@ -150,7 +150,7 @@ def with_templates(requests: list[Request], cond: Condition, rng: np.random.Gene
 
     templates = _choose(choose_templates, cond, len(requests), rng, max_atoms)
     out = []
-    for r, t in zip(requests, templates):
+    for r, t in zip(requests, templates, strict=True):
         try:
             z = tuple(int(x) for x in realise(t).numbers)
         except ValueError as err:

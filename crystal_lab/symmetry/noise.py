@@ -76,8 +76,8 @@ def crystal_sites(lattice, frac, numbers, symprec: float = SYMPREC) -> Sites:
     reps, orbit = np.unique(np.asarray(data.equivalent_atoms), return_inverse=True)
     ref = frac[reps]
     ops = [_nearest_operation(rot, trans, ref[orbit[j]], frac[j], lattice) for j in range(len(frac))]
-    W = np.array([op[0] for op in ops], dtype=int)
-    sites = Sites(template, orbit, W, np.rint(np.linalg.inv(W)).astype(int),
+    lin = np.array([op[0] for op in ops], dtype=int)   # W of the sites docstring
+    sites = Sites(template, orbit, lin, np.rint(np.linalg.inv(lin)).astype(int),
                   np.array([op[1] for op in ops], dtype=float), ref,
                   np.array([_stabiliser_projector(rot, trans, x, lattice, symprec) for x in ref]),
                   rot.astype(int), trans.astype(float), numbers, lattice)

@@ -64,7 +64,7 @@ def _relabellings(source: dict[str, int], target: dict[str, int], merge: bool) -
             groups[c][1].append(e)
         pairs = list(groups.values())
         for choice in itertools.product(*(itertools.permutations(t) for _, t in pairs)):
-            yield {s: t for (src, _), perm in zip(pairs, choice) for s, t in zip(src, perm)}
+            yield {s: t for (src, _), perm in zip(pairs, choice, strict=True) for s, t in zip(src, perm, strict=True)}
         return
     order = sorted(source, key=source.get, reverse=True)
 
@@ -227,7 +227,7 @@ def _fallback_groups(crystal_system: str | None, space_group: int | None) -> lis
         return []
     index = load_index()
     seen: dict[int, int] = defaultdict(int)
-    for t, c in zip(index.templates, index.counts):
+    for t, c in zip(index.templates, index.counts, strict=True):
         seen[t.space_group] += int(c)
     groups = [g for g in range(1, 231) if crystal_system_of(g) == crystal_system]
     return sorted(groups, key=lambda g: -seen.get(g, 0))[:12]
@@ -265,16 +265,16 @@ def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[li
 
 def _best_assignment(template: Template, elements: tuple[str, ...]) -> tuple[Template, float]:
     sources = list(template.counts)
-    score, perm = max((math.prod(element_similarity(s, t) for s, t in zip(sources, perm)), perm)
+    score, perm = max((math.prod(element_similarity(s, t) for s, t in zip(sources, perm, strict=True)), perm)
                       for perm in itertools.permutations(elements))
-    return _relabel(template, dict(zip(sources, perm))), score
+    return _relabel(template, dict(zip(sources, perm, strict=True))), score
 
 
 @lru_cache(maxsize=64)
 def _for_system(elements: tuple[str, ...], n_atoms: int | None) -> tuple[tuple[Template, float], ...]:
     index = load_index()
     out: dict[Template, float] = defaultdict(float)
-    for t, c in zip(index.templates, index.counts):
+    for t, c in zip(index.templates, index.counts, strict=True):
         if len(t.counts) == len(elements) and (n_atoms is None or t.n_atoms == n_atoms):
             filled, score = _best_assignment(t, elements)
             out[filled] += c * score

@@ -178,19 +178,19 @@ def _describe(template: Template) -> str:
 def _build(template: Template, lattice, positions, numbers, data) -> Sites:
     rot = np.asarray(data.rotations)
     trans = np.asarray(data.translations)
-    orbit, W, w, ref, P, z = [], [], [], [], [], []
+    orbit, lin, w, ref, proj, z = [], [], [], [], [], []   # W, w and P of the docstring
     for k, o in enumerate(template.orbits):
         members = np.flatnonzero(numbers == k + 1)
         x_rep = positions[members[0]]
         ref.append(x_rep)
-        P.append(_site_projector(rot, trans, x_rep))
+        proj.append(_site_projector(rot, trans, x_rep))
         for j in members:
-            Wj, wj = _operation_to(rot, trans, x_rep, positions[j])
+            lin_j, wj = _operation_to(rot, trans, x_rep, positions[j])
             orbit.append(k)
-            W.append(Wj)
+            lin.append(lin_j)
             w.append(wj)
             z.append(atomic_numbers[o.element] if o.element else 0)
-    W = np.array(W, dtype=int)
-    W_inv = np.rint(np.linalg.inv(W)).astype(int)
-    return Sites(template, np.array(orbit), W, W_inv, np.array(w, dtype=float), np.array(ref, dtype=float),
-                 np.array(P, dtype=float), rot.astype(int), trans.astype(float), np.array(z, dtype=int), np.asarray(lattice, float))
+    lin = np.array(lin, dtype=int)
+    lin_inv = np.rint(np.linalg.inv(lin)).astype(int)
+    return Sites(template, np.array(orbit), lin, lin_inv, np.array(w, dtype=float), np.array(ref, dtype=float),
+                 np.array(proj, dtype=float), rot.astype(int), trans.astype(float), np.array(z, dtype=int), np.asarray(lattice, float))

@@ -103,7 +103,7 @@ class Template:
         if len(elements) != len(self.orbits):
             raise ValueError(f"{len(elements)} elements for the {len(self.orbits)} orbits of {self}")
         return Template.make(self.space_group, [Orbit(o.letter, o.multiplicity, e)
-                                                for o, e in zip(self.orbits, elements)])
+                                                for o, e in zip(self.orbits, elements, strict=True)])
 
     def canonical(self) -> Template:
         """The same crystal's template with the smallest letters among its equivalent descriptions:
@@ -148,7 +148,7 @@ def _alternatives() -> dict[int, list[dict[str, str]]]:
     Wyckoff sets, shipped as ``data/wyckoff_alternatives.json.gz``)."""
     data = json.loads(gzip.decompress(resources.files("crystal_lab.symmetry").joinpath(
         "data", ALTERNATIVES_FILE).read_bytes()))
-    return {int(sg): [dict(zip(data["letters"][sg].split(), row.split())) for row in rows]
+    return {int(sg): [dict(zip(data["letters"][sg].split(), row.split(), strict=True)) for row in rows]
             for sg, rows in data["alternatives"].items()}
 
 

@@ -20,7 +20,7 @@ def collate(items: list[CrystalBatch]) -> CrystalBatch:
     offsets = range(len(items))
     return CrystalBatch(torch.cat([c.lattice for c in items]), torch.cat([c.frac for c in items]),
                         torch.cat([c.numbers for c in items]),
-                        torch.cat([torch.full_like(c.batch, i) for i, c in zip(offsets, items)]))
+                        torch.cat([torch.full_like(c.batch, i) for i, c in zip(offsets, items, strict=True)]))
 
 
 def batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator,

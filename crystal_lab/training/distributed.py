@@ -47,7 +47,7 @@ def shard(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     return idx.tensor_split(world)[rank]
 
 
-def agree_on_stop(why, dev, world: int):
+def agree_on_stop(why, dev):
     """Every process stops at the same step: the reason if any process has one (else None)."""
     import torch.distributed as dist
 

@@ -27,7 +27,7 @@ class StopSignals:
     def __init__(self):
         self.received, self._old = None, {}
 
-    def _handler(self, signum, frame):
+    def _handler(self, signum, _frame):
         self.received = signum
 
     def __enter__(self):
