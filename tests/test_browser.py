@@ -650,10 +650,12 @@ def test_quality_box_in_a_workspace_from_the_wheel(lab_browser, wheel_site, tmp_
 
     env = {**os.environ, "PYTHONPATH": str(wheel_site), "CRYSTAL_LAB_BENCHMARK": "",
            "CRYSTAL_LAB_NOTEBOOKS": str(NOTEBOOK_DIR)}
-    which = subprocess.run([sys.executable, "-c", "import crystal_lab; print(crystal_lab.__file__)"],
+    which = subprocess.run([sys.executable, "-c",
+                            "import crystal_lab; print(crystal_lab.__file__)"],
                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
                            check=False)
-    assert str(wheel_site) in which.stdout, f"the kernel would import {which.stdout or which.stderr}"
+    assert str(wheel_site) in which.stdout, ("the kernel would import "
+                                             f"{which.stdout or which.stderr}")
     facts = wheel_site / QUALITY_DATA
     assert facts.is_file(), f"the wheel ships no {QUALITY_DATA}"
     rate = f"{100 * json.loads(facts.read_text())['csp']['match_rate']:.1f}%"

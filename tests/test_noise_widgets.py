@@ -145,7 +145,8 @@ def test_reverse_figure_layout_keeps_title_legend_and_crystal_apart(trajectory):
     assert layout.title.yanchor == "top" and layout.title.y >= 0.98      # the top line
     assert layout.legend.yanchor == "bottom" and layout.legend.y >= 1.0  # its own line, above
     assert layout.margin.t >= 100 and layout.height >= 500               # room for both
-    for frame, atoms in zip(fig.frames, trajectory, strict=True):                     # nothing clipped
+    # nothing clipped
+    for frame, atoms in zip(fig.frames, trajectory, strict=True):
         scene = frame.layout.scene
         pos = atoms.positions
         for k, axis in enumerate((scene.xaxis, scene.yaxis, scene.zaxis)):

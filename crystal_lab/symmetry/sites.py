@@ -87,7 +87,8 @@ def check_orbits(template: Template) -> None:
             raise ValueError(f"{group.symbol} has no Wyckoff letter {o.letter!r} (it has "
                              f"{', '.join(sorted(sizes, key=lambda x: (x == 'A', x)))})")
         if o.multiplicity != sizes[o.letter]:
-            raise ValueError(f"{group.symbol} {o.letter} puts {sizes[o.letter]} atom(s) in the primitive "
+            raise ValueError(f"{group.symbol} {o.letter} puts {sizes[o.letter]} atom(s) in the "
+                             "primitive "
                              f"cell, not {o.multiplicity}")
 
 
@@ -101,10 +102,11 @@ def _stand_in(template: Template, seed: int):
     crystal = pyxtal()
     with warnings.catch_warnings():      # pyxtal's notes on growing the stand-in's volume
         warnings.simplefilter("ignore")
-        crystal.from_random(3, template.space_group, species,
-                            [o.multiplicity * factor for o in template.orbits],
-                            sites=[[f"{o.multiplicity * factor}{o.letter}"] for o in template.orbits],
-                            force_pass=True, random_state=seed)
+        crystal.from_random(
+            3, template.space_group, species, [o.multiplicity * factor for o in template.orbits],
+            sites=[[f"{o.multiplicity * factor}{o.letter}"] for o in template.orbits],
+            force_pass=True, random_state=seed,
+        )
     return crystal.to_ase()
 
 
@@ -140,7 +142,8 @@ def _check(template: Template, data, numbers) -> str | None:
     if data is None:
         return "spglib found no symmetry"
     if data.number != template.space_group:
-        return f"its sites have the symmetry of space group {data.number}, not {template.space_group}"
+        return (f"its sites have the symmetry of space group {data.number}, not "
+                f"{template.space_group}")
     counts = np.bincount(numbers - 1, minlength=len(template.orbits))
     want = [o.multiplicity for o in template.orbits]
     if list(counts) != want:
@@ -172,7 +175,9 @@ def realise(template: Template, tries: int = 4) -> Sites:
 
 
 def _describe(template: Template) -> str:
-    return f"{template.space_group} " + " ".join(f"{o.multiplicity}{o.letter}" for o in template.orbits)
+    return f"{template.space_group} " + " ".join(
+        f"{o.multiplicity}{o.letter}" for o in template.orbits
+    )
 
 
 def _build(template: Template, lattice, positions, numbers, data) -> Sites:
@@ -192,5 +197,7 @@ def _build(template: Template, lattice, positions, numbers, data) -> Sites:
             z.append(atomic_numbers[o.element] if o.element else 0)
     lin = np.array(lin, dtype=int)
     lin_inv = np.rint(np.linalg.inv(lin)).astype(int)
-    return Sites(template, np.array(orbit), lin, lin_inv, np.array(w, dtype=float), np.array(ref, dtype=float),
-                 np.array(proj, dtype=float), rot.astype(int), trans.astype(float), np.array(z, dtype=int), np.asarray(lattice, float))
+    return Sites(template, np.array(orbit), lin, lin_inv, np.array(w, dtype=float), np.array(ref,
+                                                                                             dtype=float),
+                 np.array(proj, dtype=float), rot.astype(int), trans.astype(float),
+                 np.array(z, dtype=int), np.asarray(lattice, float))

@@ -69,8 +69,9 @@ def all_mean(x: torch.Tensor, world: int) -> torch.Tensor:
 
 
 def compiled(fn):
-    """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the first call
-    (no C++ compiler, an unsupported platform or torch build): eager code computes the same."""
+    """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the
+    first call (no C++ compiler, an unsupported platform or torch build): eager code computes the
+    same."""
     state = {"fn": None}
 
     def call(*args, **kwargs):

@@ -40,7 +40,8 @@ def add_player(fig, names: Sequence[str], labels: Sequence[str], prefix: str = "
                   "len": 0.88, "x": 0.12,
                   "steps": [{"method": "animate", "label": str(lab), "args": [[n], step_args]}
                          for n, lab in zip(names, labels, strict=True)]}
-    play = {"type": "buttons", "showactive": False, "x": 0.0, "y": 0, "xanchor": "left", "yanchor": "top",
+    play = {"type": "buttons", "showactive": False, "x": 0.0, "y": 0, "xanchor": "left",
+            "yanchor": "top",
                 "pad": {"t": 45}, "buttons": [
                     {"label": "▶", "method": "animate",
                          "args": [names, {"mode": "immediate",

@@ -112,7 +112,8 @@ def noise_curves_figure(model=None, t: float | None = None, height: int = 320):
 
     c = noise_curves(model)
     fig = go.Figure()
-    for (name, (x, y)), color in zip(_curve_dict(c).items(), ["#1f77b4", "#d62728", "#2ca02c"], strict=True):
+    for (name, (x, y)), color in zip(_curve_dict(c).items(), ["#1f77b4", "#d62728", "#2ca02c"],
+                                     strict=True):
         fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line={"color": color}))
         if t is not None:
             fig.add_trace(go.Scatter(x=[t], y=[np.interp(t, x, y)], mode="markers",

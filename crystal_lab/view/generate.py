@@ -61,17 +61,16 @@ SPACE_GROUP_CHOICES = ("1 · P1", "225 · Fm-3m", "221 · Pm-3m", "139 · I4/mmm
 class GenerateWidget(PromptControls, w.VBox):
     """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
 
-    ``model``: a :class:`crystal_lab.model.diffusion.CrystalDiffusionModel` (default: the shipped model,
-    loaded when the helper line first runs its checks, as the widget is built). ``steps=None``
-    uses the model's default number of steps. ``quality``: the facts line beside the output
-    (default: the shipped model's measured quality; ``""`` for none, e.g. for a model you
-    trained yourself, whose quality nobody measured).
-    ``batch_size``: passed to ``model.sample`` (and used for the progress bar).
-    ``stream_every``: redraw the forming structure every this many steps (default: about ten
-    redraws per run). ``save_dir``: where Save results writes (default ``results/``).
-    After a run, ``.results`` holds the structures (``ase.Atoms``), ``.quality`` their badges'
-    facts, ``.stopped`` whether Stop ended it, ``.error`` the exception of a failed run (or
-    None), ``.last_step`` the callback info of the last step.
+    ``model``: a :class:`crystal_lab.model.diffusion.CrystalDiffusionModel` (default: the shipped
+    model, loaded when the helper line first runs its checks, as the widget is built).
+    ``steps=None`` uses the model's default number of steps. ``quality``: the facts line beside the
+    output (default: the shipped model's measured quality; ``""`` for none, e.g. for a model you
+    trained yourself, whose quality nobody measured). ``batch_size``: passed to ``model.sample``
+    (and used for the progress bar). ``stream_every``: redraw the forming structure every this many
+    steps (default: about ten redraws per run). ``save_dir``: where Save results writes (default
+    ``results/``). After a run, ``.results`` holds the structures (``ase.Atoms``), ``.quality``
+    their badges' facts, ``.stopped`` whether Stop ended it, ``.error`` the exception of a failed
+    run (or None), ``.last_step`` the callback info of the last step.
     """
 
     def __init__(self, model=None, prompt: str = "Ba Ti O", n_atoms: int | None = 5,
@@ -118,7 +117,8 @@ class GenerateWidget(PromptControls, w.VBox):
                                        style={"description_width": "100px"},
                                        layout=w.Layout(width="260px"))
         self.space_group = w.Combobox(value="", options=SPACE_GROUP_CHOICES, ensure_option=False,
-                                      description="space group", placeholder="any: the model's choice",
+                                      description="space group",
+                                      placeholder="any: the model's choice",
                                       style={"description_width": "100px"},
                                       layout=w.Layout(width="260px"))
 

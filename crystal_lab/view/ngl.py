@@ -25,8 +25,15 @@ import numpy as np
 from ase import Atoms
 
 from .bonds import bond_pairs, corners
-from .facts import (MAX_DRAWN_ATOMS, as_atoms, check_index, check_repeat, describe,
-                    describe_html, symbol)
+from .facts import (
+    MAX_DRAWN_ATOMS,
+    as_atoms,
+    check_index,
+    check_repeat,
+    describe,
+    describe_html,
+    symbol,
+)
 from .style import MASKED_COLOR, MASKED_OPACITY, legend_html
 
 __all__ = ["FrameViewer", "frame_labels", "pdb_text", "save_cif"]
@@ -46,7 +53,8 @@ def pdb_text(atoms: Atoms) -> str:
     rcell = np.asarray(atoms.cell.standard_form()[0])
     pos = atoms.get_scaled_positions(wrap=False) @ rcell
     lines = ["CRYST1{:9.3f}{:9.3f}{:9.3f}{:7.2f}{:7.2f}{:7.2f} P 1           1".format(*cellpar)]
-    rows = [(symbol(int(z)), "MSK" if z == 0 else "UNL", p) for z, p in zip(atoms.numbers, pos, strict=True)]
+    rows = [(symbol(int(z)), "MSK" if z == 0 else "UNL", p) for z, p in zip(atoms.numbers, pos,
+                                                                            strict=True)]
     rows += [("X", "CEL", c) for c in corners(rcell)]
     for i, (sym, res, (x, y, z)) in enumerate(rows):
         lines.append(f"HETATM{i + 1:5d} {sym.upper():>4s} {res} A   1    "
