@@ -86,21 +86,26 @@ def csp_row(model, targets, templates, steps, seed) -> dict:
     out, seconds = run(model, requests, steps, seed)
     m = match_rate(out, targets)
     truth = [group(t) for t in targets]
-    row = {"match_rate": m["match_rate"], "rms_dist": m["rms_dist"], "n_invalid": m["n_invalid"],
-           "same_space_group": float(np.mean([group(o) == g for o, g in zip(out, truth,
-                                                                            strict=True)])),
-           "seconds": seconds}
+    row = {
+        "match_rate": m["match_rate"], "rms_dist": m["rms_dist"], "n_invalid": m["n_invalid"],
+        "same_space_group": float(
+            np.mean([group(o) == g for o, g in zip(out, truth, strict=True)])
+        ),
+        "seconds": seconds,
+    }
     with_tpl = [(o, tpl) for o, tpl in zip(out, templates, strict=True) if tpl is not None]
     if with_tpl:
         row["n_with_template"] = len(with_tpl)
         for p in (0.1, 1e-3):
-            row[f"template_group_at_{p:g}"] = float(np.mean([group(o, p) == tpl.space_group for o,
-                                                             tpl in with_tpl]))
+            row[f"template_group_at_{p:g}"] = float(
+                np.mean([group(o, p) == tpl.space_group for o, tpl in with_tpl])
+            )
         oracle = [template_of(t) for t in targets]
         row["right_group"] = float(np.mean([tpl is not None and tpl.space_group == o.space_group
                                             for tpl, o in zip(templates, oracle, strict=True)]))
-        row["right_template"] = float(np.mean([tpl == o for tpl, o in zip(templates, oracle,
-                                                                          strict=True)]))
+        row["right_template"] = float(
+            np.mean([tpl == o for tpl, o in zip(templates, oracle, strict=True)])
+        )
     return row
 
 
@@ -143,8 +148,9 @@ def uncond_part(model, n, steps, seed) -> dict:
     ref = distribution([a.info["spacegroup.number"] for a in val])
     hist = model._n_atoms_hist()
     sizes, w = np.array(sorted(hist)), np.array([hist[k] for k in sorted(hist)], dtype=float)
-    free = [Request(int(k)) for k in np.random.default_rng(seed).choice(sizes, size=n,
-                                                                        p=w / w.sum())]
+    free = [
+        Request(int(k)) for k in np.random.default_rng(seed).choice(sizes, size=n, p=w / w.sum())
+    ]
     sym = [Request(t.n_atoms, template=t) for t in drawn_templates(n, seed, val)]
     rows = {"val": {"systems": ref}}
     for name, requests in (("free", free), ("symmetric", sym)):

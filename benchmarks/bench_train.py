@@ -142,8 +142,8 @@ def bench_train(init, data, device: str, batch_size: int, n: int, compiled_too: 
         plan = variants["trimmed"][0]
         out["per_crystal"] = steps_per_s(old_step_fn(model, data, plan), n, device)
     on_device = copy.copy(data).to(device)
-    runs = [(k, False) for k in variants] + ([("padded", True), ("buckets",
-                                                                 True)] if compiled_too else [])
+    runs = [(k, False) for k in variants] + ([("padded", True),
+                                              ("buckets", True)] if compiled_too else [])
     for name, use_compile in runs:
         plan, widths, n_warm = variants[name]
         step = new_step_fn(make(init).to(device).train(), on_device, plan, widths, device,

@@ -41,19 +41,18 @@ def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATO
         return ("Cannot use this prompt: "
                 f"{str(err).rstrip('.?')}{'?' if str(err).endswith('?') else '.'}")
     if cond.kind == "unconditional":
-        size = f"{cond.n_atoms} atoms" if cond.n_atoms else ("a number of atoms drawn from the "
-                                                             "training data")
+        size = (f"{cond.n_atoms} atoms" if cond.n_atoms
+                else "a number of atoms drawn from the training data")
         text = f"Unconditional generation: any elements, {size} per cell."
     elif cond.kind == "chemical_system":
-        size = f"{cond.n_atoms} atoms" if cond.n_atoms else (f"{len(cond.elements)} to {max_atoms} "
-                                                             "atoms")
+        size = (f"{cond.n_atoms} atoms" if cond.n_atoms
+                else f"{len(cond.elements)} to {max_atoms} atoms")
         text = (f"Chemical system {'-'.join(cond.elements)}: the model chooses a composition that "
                 f"uses all of, and only, {', '.join(cond.elements)}, with {size} per cell.")
     else:
         text = (f"Formula {cond.text} (crystal-structure prediction): the composition "
                 f"{formula_text(cond.counts)} is fixed and the model places {cond.n_atoms} atoms "
-                "in a cell. "
-                "Valid n_atoms: "
+                "in a cell. Valid n_atoms: "
                 f"{', '.join(map(str, valid_n_atoms(cond.formula_unit, max_atoms)))}.")
         if not charge_balanced(cond.formula_unit):
             text += (" Warning: SMACT finds no charge-neutral oxidation states for it; it is an "

@@ -174,8 +174,7 @@ TRAIN_OPTIONS = {
     "--resume": ("resume", str,
                  ("continue the run of this last.pt: its data, network, schedule and budgets "
                                  "(flags given must agree with it, except --epochs, --max-steps, "
-                                 "--max-minutes, "
-                                 "--out, --save-every, --device)")),
+                                 "--max-minutes, --out, --save-every, --device)")),
     "--init": ("init", str,
                "start from these weights with a fresh optimiser (any shipped/exported file)"),
     "--hidden": ("hidden", _whole(1), "hidden width of the denoiser (default 128)"),

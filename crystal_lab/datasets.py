@@ -145,8 +145,7 @@ def _row_to_atoms(row: dict, path: Path, row_number: int) -> Atoms:
     cif = row.pop("cif")
     if None in row or cif is None:
         raise DataFileError(f"{path}, row {row_number}: the row has a different number of fields "
-                            "than the "
-                            f"header; the file may be truncated")
+                            "than the header; the file may be truncated")
     try:
         atoms = cif_to_atoms(cif)
     except Exception as err:  # noqa: BLE001 - pymatgen's CIF parser raises many kinds of error

@@ -272,8 +272,7 @@ def split_prompt(text: str) -> tuple[tuple[str, ...], str | None, float | None]:
                for m in _TARGET.finditer(text)]
     if len(targets) > 1:
         raise PromptError(f"two formation-energy targets ({targets[0]:g} and {targets[1]:g} "
-                          "eV/atom): "
-                          f"give one")
+                          "eV/atom): give one")
     rest = _TARGET.sub(" ", text)
     if _TARGET_WITHOUT_VALUE.search(rest):
         raise PromptError(f"a formation-energy target needs a number in eV/atom, e.g. Ef=-1.5 "
@@ -398,8 +397,7 @@ def _check_fit(elements: tuple[str, ...], n_atoms: int | None, max_atoms: int) -
         raise PromptError(f"{len(elements)} elements cannot fit in n_atoms={n_atoms}")
     if len(elements) > max_atoms:
         raise PromptError(f"{len(elements)} elements cannot fit in a cell of at most {max_atoms} "
-                          "atoms "
-                          f"(the model's maximum): give at most {max_atoms} elements")
+                          f"atoms (the model's maximum): give at most {max_atoms} elements")
 
 
 def _formula_condition(text: str, n_atoms: int | None, max_atoms: int) -> Condition:
@@ -418,12 +416,11 @@ def _formula_of_size(unit: dict[str, int], n_atoms: int, max_atoms: int) -> Cond
     if n_atoms % unit_size:
         options = valid_n_atoms(unit, max_atoms)
         raise PromptError(f"{formula_text(unit)} has {unit_size} atoms per formula unit, which "
-                          "does "
-                          f"not divide n_atoms={n_atoms} (try "
+                          f"does not divide n_atoms={n_atoms} (try "
                           f"{', '.join(map(str, options)) or 'fewer'})")
     scale = n_atoms // unit_size
-    return Condition("formula", elements=tuple(unit), counts={e: n * scale for e,
-                                                              n in unit.items()},
+    return Condition("formula", elements=tuple(unit),
+                     counts={e: n * scale for e, n in unit.items()},
                      n_atoms=n_atoms, formula_unit=unit)
 
 
@@ -436,8 +433,8 @@ def formula_unit(formula) -> dict[str, int]:
     if isinstance(formula, str):
         counts = _parse_formula(formula)
     else:
-        amounts = formula.get_el_amt_dict() if hasattr(formula,
-                                                       "get_el_amt_dict") else dict(formula)
+        amounts = (formula.get_el_amt_dict() if hasattr(formula, "get_el_amt_dict")
+                   else dict(formula))
         if not amounts or any(n != int(n) or n < 1 for n in amounts.values()):
             raise PromptError(f"a formula needs whole, positive counts, got {amounts}")
         counts = {str(e): int(n) for e, n in amounts.items()}

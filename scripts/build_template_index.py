@@ -85,8 +85,8 @@ def build_similarity(path: Path) -> Path:
             pairs[f"{a} {b}"] = float(f"{value:.4g}")
     chi = {e: Element(e).X for e in sorted(single)}
     return write_json_gz({"source": "pymatgen SubstitutionProbability (Hautier et al. 2011), "
-                                    "summed over "
-                                    "oxidation states; Pauling electronegativity from pymatgen",
+                                    "summed over oxidation states; Pauling electronegativity from "
+                                    "pymatgen",
                           "floor": FLOOR, "pairs": pairs, "sigma": SIGMA,
                           "electronegativity": {e: x for e, x in chi.items() if math.isfinite(x)}},
                          path)

@@ -127,8 +127,8 @@ def test_sample_passes_options_and_writes_cifs_and_extxyz(nacl, batio3, tmp_path
     assert loaded == {"path": None, "device": "cpu"}
     asked = {"n_atoms": 5, "n_samples": 2, "steps": 7, "seed": 3, "allow_large": False,
              "space_group": None}
-    assert model.calls == [("check", "BaTiO3", asked), ("sample", "BaTiO3", {**asked,
-                                                                             "progress": False})]
+    assert model.calls == [("check", "BaTiO3", asked), ("sample", "BaTiO3",
+                                                        {**asked, "progress": False})]
     assert sorted(p.name for p in out.iterdir()) == ["000_BaTiO3.cif", "001_BaTiO3.cif",
                                                      "manifest.json", "samples.extxyz"]
     assert "wrote 2 structure(s)" in capsys.readouterr().out
@@ -274,8 +274,8 @@ def test_sample_runs_never_mix_and_evaluate_reads_one_run(nacl, batio3, tmp_path
 
     out = tmp_path / "same"
     for structures in ([nacl, nacl.copy(), nacl.copy()], [batio3], [batio3, nacl]):
-        monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto",
-                            s=structures:
+        monkeypatch.setattr(crystal_lab, "load_model",
+                            lambda path=None, device="auto", s=structures:
                             FakeModel(s), raising=False)
         assert cli.main(["sample", "x", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
@@ -350,9 +350,8 @@ def test_sample_writes_where_it_can(nacl, tmp_path, monkeypatch, capsys, out, wr
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("try NaCl")
     write_structures([nacl], tmp_path / "done")
-    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": FakeModel([nacl,
-                                                                                               nacl]),
-                        raising=False)
+    monkeypatch.setattr(crystal_lab, "load_model",
+                        lambda path=None, device="auto": FakeModel([nacl, nacl]), raising=False)
     assert cli.main(["sample", "x", "--out", str(tmp_path / out), "--quiet"]) == 0
     assert f"to {tmp_path / written}" in capsys.readouterr().out
     assert len(read_structures(tmp_path / written)) == 2
@@ -373,8 +372,7 @@ def test_sample_from_a_run_checkpoint_says_how_to_export_it(tmp_path, capsys):
                          str(tmp_path / "s")]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"crystal-lab sample: error: {name} is a training run's checkpoint "
-                              "(epoch 2, "
-                              "step 8), not a weights file: turn it into weights with "
+                              "(epoch 2, step 8), not a weights file: turn it into weights with "
                               "crystal_lab.training.loop.export(") and err.count("\n") == 1, err
     assert not (tmp_path / "s").exists()
 
@@ -451,8 +449,8 @@ def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
     cases = [(["--resume", str(DEFAULT_WEIGHTS)],
               ("mp20.pt is a model's weights file, not a training run's "
                                                    "checkpoint (last.pt): start a new run from "
-                                                   "these "
-                                                   "weights with init= (crystal-lab train --init")),
+                                                   "these weights with init= (crystal-lab train "
+                                                   "--init")),
              (["--resume", str(notes)],
               "notes.txt is not a readable training checkpoint: not a torch file"),
              (["--init", str(notes)],
@@ -476,11 +474,10 @@ def tiny_data(monkeypatch):
 
     import crystal_lab.training.run
 
-    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc",
-                                                                                       a=3.6),
-                  bulk("MgO", "rocksalt", a=4.2)]
-    monkeypatch.setattr(crystal_lab.training.run, "load_dataset", lambda name, split,
-                        limit=None: structures[:limit])
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43),
+                  bulk("Cu", "fcc", a=3.6), bulk("MgO", "rocksalt", a=4.2)]
+    monkeypatch.setattr(crystal_lab.training.run, "load_dataset",
+                        lambda name, split, limit=None: structures[:limit])
     return ["--hidden", "16", "--layers", "1", "--batch-size", "2", "--device", "cpu"]
 
 
@@ -497,8 +494,9 @@ def test_train_stops_at_max_steps_and_says_why(tiny_data, tmp_path, capsys, step
            f"checkpoint saved to {run / 'last.pt'}" in capsys.readouterr().out
 
 
-def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(tiny_data, tmp_path,
-                                                                            capsys):
+def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(
+    tiny_data, tmp_path, capsys
+):
     run = tmp_path / "run"
     assert cli.main(["train", *tiny_data, "--epochs", "1", "--out", str(run)]) == 0
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"}
@@ -507,10 +505,8 @@ def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(tiny
         assert cli.main(["train", *tiny_data, *again, "--out", str(run)]) == 2
         err = capsys.readouterr().err
         assert err == (f"crystal-lab train: error: {run} already holds a training run (last.pt, "
-                       "log.csv); a new "
-                       "run there would overwrite it: continue it with --resume "
-                       f"{run / 'last.pt'}, or train "
-                       f"into a new --out folder\n")
+                       "log.csv); a new run there would overwrite it: continue it with --resume "
+                       f"{run / 'last.pt'}, or train into a new --out folder\n")
         assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
     assert cli.main(["train", *tiny_data, "--epochs", "2", "--out", str(run), "--resume",
                      str(run / "last.pt")]) == 0
@@ -532,9 +528,8 @@ def recorded_data(monkeypatch):
 
     import crystal_lab.training.run
 
-    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc",
-                                                                                       a=3.6),
-                  bulk("MgO", "rocksalt", a=4.2)] * 2
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43),
+                  bulk("Cu", "fcc", a=3.6), bulk("MgO", "rocksalt", a=4.2)] * 2
     asked = []
 
     def load(name, split, limit=None):
@@ -559,16 +554,16 @@ def test_a_bare_resume_continues_the_run_it_names(recorded_data, tmp_path, capsy
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
     assert cli.main(["train", "--resume", str(run / "last.pt"), "--max-steps", "5"]) == 0
     state = torch.load(run / "last.pt", weights_only=True)
-    assert (state["step"], state["config"]["max_steps"], state["config"]["out_dir"]) == (5, 5,
-                                                                                         str(run))
+    assert (state["step"], state["config"]["max_steps"],
+            state["config"]["out_dir"]) == (5, 5, str(run))
     assert recorded_data == [("perov_5", "test", 6)] * 3
     assert not (tmp_path / "runs").exists()   # no default folder made on the way
 
 
 @pytest.mark.parametrize("flag, value, recorded", [
     ("--data", "mp_20", "'perov_5'"), ("--split", "val", "'test'"), ("--limit", "4", "6"),
-    ("--hidden", "32", "16"), ("--layers", "2", "1"), ("--batch-size", "4", "2"), ("--lr", "0.01",
-                                                                                   "0.002"),
+    ("--hidden", "32", "16"), ("--layers", "2", "1"), ("--batch-size", "4", "2"),
+                                                   ("--lr", "0.01", "0.002"),
     ("--seed", "0", "4"), ("--cosine", None, "False"),
 ])
 def test_a_resume_flag_that_contradicts_the_run_is_one_line(recorded_data, tmp_path, capsys, flag,
@@ -583,16 +578,15 @@ def test_a_resume_flag_that_contradicts_the_run_is_one_line(recorded_data, tmp_p
     shown = "True" if value is None else repr(value) if flag in ("--data", "--split") else value
     name = flag[2:].replace("-", "_")
     assert err == (f"crystal-lab train: error: {flag} {shown} contradicts the run in "
-                   f"{run / 'last.pt'}, which "
-                   f"records {name}={recorded}: leave {flag} out to continue the run as it was, or "
-                   "start a "
-                   f"new run\n")
+                   f"{run / 'last.pt'}, which records {name}={recorded}: leave {flag} out to "
+                   "continue the run as it was, or start a new run\n")
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
 @pytest.mark.parametrize("flag, value", [("--hidden", "32"), ("--layers", "2")])
-def test_hidden_and_layers_under_init_are_honoured_or_refused(recorded_data, tmp_path, capsys, flag,
-                                                              value):
+def test_hidden_and_layers_under_init_are_honoured_or_refused(
+    recorded_data, tmp_path, capsys, flag, value
+):
     import torch
 
     assert cli.main(["train", *RUN, "--out", str(tmp_path / "a")]) == 0
@@ -602,8 +596,7 @@ def test_hidden_and_layers_under_init_are_honoured_or_refused(recorded_data, tmp
     assert cli.main(["train", *init, flag, value, "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"crystal-lab train: error: {flag} {value} contradicts the init weights "
-                          "last.pt, "
-                          f"which records") and err.count("\n") == 1
+                          "last.pt, which records") and err.count("\n") == 1
     same = {"--hidden": "16", "--layers": "1"}[flag]
     assert cli.main(["train", *init, flag, same, "--epochs", "1", "--out",
                      str(tmp_path / "c")]) == 0
@@ -661,9 +654,10 @@ def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, mon
     write_structures([nacl, batio3], tmp_path / "gen")
     seen = []
     module = types.ModuleType("crystal_lab.evaluate")
-    module.summarize = lambda structures, **kw: seen.append((structures,
-                                                             kw)) or types.SimpleNamespace(
-        text=lambda: f"{len(structures)} structures\nvalid: 50.0 %")
+    module.summarize = lambda structures, **kw: (
+        seen.append((structures, kw))
+        or types.SimpleNamespace(text=lambda: f"{len(structures)} structures\nvalid: 50.0 %")
+    )
     monkeypatch.setitem(sys.modules, "crystal_lab.evaluate", module)
 
     assert cli.main(["evaluate", str(tmp_path / "gen"), "--no-stability"]) == 0

@@ -232,8 +232,9 @@ def test_reading_shows_a_bar_that_ends_cleanly(tmp_path, small_csv, capsys):
     ({"limit": 3, "seed": 1.5}, TypeError, "seed must be a whole number"),
     ({"limit": 3, "seed": 2**64}, ValueError, "seed must be a whole number in"),
 ])
-def test_bad_limits_and_seeds_are_refused_before_the_file_is_read(monkeypatch, kwargs, error,
-                                                                  message):
+def test_bad_limits_and_seeds_are_refused_before_the_file_is_read(
+    monkeypatch, kwargs, error, message
+):
     """One line each, before any slow parsing (the file is never looked up)."""
     monkeypatch.setattr(data, "dataset_path", lambda *a, **k: pytest.fail("the file was looked up"))
     with pytest.raises(error, match=message) as err:

@@ -144,8 +144,8 @@ def test_notebook_metadata_is_portable(nb_path):
     kernelspec = nb.get("metadata", {}).get("kernelspec")
     if kernelspec is not None:
         assert kernelspec.get("name") == "python3", (
-            f"{nb_path.name}: kernelspec name {kernelspec.get('name')!r} is machine-specific; "
-            "use 'python3'")
+            f"{nb_path.name}: kernelspec name {kernelspec.get('name')!r} is machine-specific; use "
+            "'python3'")
     assert "widgets" not in nb.get("metadata", {}), (
         f"{nb_path.name} carries saved widget state (metadata.widgets): clear it before committing")
     for i, cell in enumerate(nb.get("cells", [])):

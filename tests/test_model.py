@@ -199,14 +199,23 @@ def v1_checkpoint(model: CrystalDiffusionModel) -> dict:
     weights alone (float16) and the noise statistics as a plain dict."""
     flat = {k: v for group in model.config.to_dict().values() for k, v in group.items()}
     lat = model.noise.lattice
-    return {"format": "crystal_lab/1", "config": flat,
-            "state_dict": {k: v.half() if v.is_floating_point() else v for k,
-                           v in model.denoiser.state_dict().items()},
-            "noise": {"sigma_min": float(model.noise.coords.sigma_min),
-                      "sigma_max": float(model.noise.coords.sigma_max),
-                      "num_elements": model.config.network.num_elements,
-                      "lattice": {"mean": lat.mean.tolist(), "std": lat.std.tolist(),
-                                  "volume_per_atom": float(lat.volume_per_atom)}}}
+    return {
+        "format": "crystal_lab/1",
+        "config": flat,
+        "state_dict": {
+            k: v.half() if v.is_floating_point() else v
+            for k, v in model.denoiser.state_dict().items()
+        },
+        "noise": {
+            "sigma_min": float(model.noise.coords.sigma_min),
+            "sigma_max": float(model.noise.coords.sigma_max),
+            "num_elements": model.config.network.num_elements,
+            "lattice": {
+                "mean": lat.mean.tolist(), "std": lat.std.tolist(),
+                "volume_per_atom": float(lat.volume_per_atom),
+            },
+        },
+    }
 
 
 def test_shipped_weights_are_in_the_current_format(shipped):
@@ -215,8 +224,9 @@ def test_shipped_weights_are_in_the_current_format(shipped):
     assert set(raw["config"]) == {"network", "training", "sampler", "data"}
     # every tensor, nothing left to fill in
     assert set(raw["state_dict"]) == set(shipped.state_dict())
-    assert {v.dtype for k,
-            v in raw["state_dict"].items() if k.startswith("denoiser.")} == {torch.float16}
+    assert {v.dtype for k, v in raw["state_dict"].items() if k.startswith("denoiser.")} == {
+        torch.float16
+    }
     meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
     n_params = sum(p.numel() for p in shipped.denoiser.parameters())
     # float16: 2 bytes each
@@ -227,8 +237,8 @@ def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
     """A crystal_lab/1 file loads (through checkpoint.upgrade_v1); saved again it is today's format
     and loads back to the same tensors and the same samples."""
     torch.manual_seed(1)
-    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=2, n_atoms_hist={4: 0.5,
-                                                                                 6: 0.5})).eval()
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=2,
+                                              n_atoms_hist={4: 0.5, 6: 0.5})).eval()
     model.noise.lattice.mean.add_(0.1)
     model.noise.lattice.volume_per_atom.fill_(17.5)
     path = tmp_path / "old.pt"
@@ -240,8 +250,9 @@ def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
     assert torch.equal(old.noise.coords.log_sigma_grid, model.noise.coords.log_sigma_grid)
     checkpoint.save(old, tmp_path / "v2.pt", half=True)
     saved = torch.load(tmp_path / "v2.pt", weights_only=True)
-    assert saved["format"] == "crystal_lab/2" and set(saved["config"]) == {"network", "training",
-                                                                           "sampler", "data"}
+    assert saved["format"] == "crystal_lab/2" and set(saved["config"]) == {
+        "network", "training", "sampler", "data",
+    }
     assert saved["state_dict"]["noise.lattice.mean"].dtype == torch.float32
     again = load_model(tmp_path / "v2.pt", device="cpu")
     assert again.config == old.config
@@ -249,9 +260,10 @@ def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
         assert k == k2 and a.dtype == b.dtype and torch.equal(a, b), k   # float16 values both ways
     x = old.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
     y = again.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
-    assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers,
-                                                                           b.numbers) for a,
-               b in zip(x, y, strict=True))
+    assert all(
+        np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers, b.numbers)
+        for a, b in zip(x, y, strict=True)
+    )
     broken = v1_checkpoint(model)
     del broken["noise"]["lattice"]
     torch.save(broken, path)
@@ -307,8 +319,9 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
     fresh = Denoiser(hidden=16, layers=1)
     assert fresh.system.weight.abs().sum() == 0 and fresh.energy[-1].weight.abs().sum() == 0
     ckpt = v1_checkpoint(shipped)
-    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(("system.",
-                                                                              "energy."))}
+    state = {
+        k: v for k, v in ckpt["state_dict"].items() if not k.startswith(("system.", "energy."))
+    }
     ckpt = {**ckpt, "state_dict": state}
     old = checkpoint.from_dict(ckpt).eval()
     B, N = 2, 3
@@ -323,8 +336,8 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
     with torch.no_grad():
         plain = old.denoiser(frac, tokens, lat, lattice, t, cond, mask)
         asked = old.denoiser(frac, tokens, lat, lattice, t, cond, mask, system=torch.tensor([7, 2]),
-                             energy=torch.tensor([-1.5, 0.0]), energy_given=torch.tensor([True,
-                                                                                          False]))
+                             energy=torch.tensor([-1.5, 0.0]),
+                             energy_given=torch.tensor([True, False]))
     for a, b in zip(plain, asked, strict=True):
         assert torch.equal(a, b)
     bad = {**ckpt, "state_dict": {k: v for k, v in state.items() if not k.startswith("token")}}
@@ -467,20 +480,21 @@ def test_too_many_elements_without_n_atoms_is_a_plain_error(tiny_model, n):
 
 
 def test_sizes_the_training_data_never_saw_are_a_plain_error():
-    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1, n_atoms_hist={2: 1.0,
-                                                                                 3: 0.0})).eval()
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1,
+                                              n_atoms_hist={2: 1.0, 3: 0.0})).eval()
     with pytest.raises(PromptError, match="the training data hold no cell of 3 to 20 atoms"):
         model.check("Na Cl O")
     assert len(model.sample("Na Cl O", n_atoms=3, steps=2, progress=False)[0]) == 3
 
 
 @pytest.mark.parametrize("callback", [123, "print", [print], object()])
-def test_a_callback_that_cannot_be_called_is_refused_before_sampling(tiny_model, monkeypatch,
-                                                                     callback):
+def test_a_callback_that_cannot_be_called_is_refused_before_sampling(
+    tiny_model, monkeypatch, callback
+):
     import crystal_lab.model.diffusion as model_module
 
-    monkeypatch.setattr(model_module, "sample_batch", lambda *a,
-                        **k: pytest.fail("sampling started"))
+    monkeypatch.setattr(model_module, "sample_batch",
+                        lambda *a, **k: pytest.fail("sampling started"))
     with pytest.raises(TypeError, match="callback must be a function") as err:
         tiny_model.sample("Na Cl", n_atoms=2, callback=callback, progress=False)
     assert not isinstance(err.value, PromptError)      # a callback is not a prompt
@@ -496,8 +510,8 @@ def test_steps_are_capped_with_an_estimate_and_allow_large(tiny_model, monkeypat
                                           r"1000\); "
                                           r"pass allow_large=True"):
         tiny_model.sample("Na Cl", n_atoms=2, n_samples=3, steps=steps, progress=False)
-    assert tiny_model.check("Na Cl", n_atoms=2, steps=steps, allow_large=True).elements == ("Na",
-                                                                                            "Cl")
+    assert tiny_model.check("Na Cl", n_atoms=2, steps=steps,
+                            allow_large=True).elements == ("Na", "Cl")
     assert tiny_model.check("Na Cl", n_atoms=2, steps="full").kind == "chemical_system"
     seen = {}
 
@@ -646,15 +660,16 @@ def test_the_callback_sees_every_step_and_the_score_it_used(tiny_model):
     ("property_guidance", float("inf"), ValueError), ("property_guidance", True, TypeError),
     ("seed", -1, ValueError), ("seed", 2**63, ValueError), ("seed", 3.0, TypeError),
 ])
-def test_guidance_and_seeds_have_a_range_checked_before_sampling(tiny_model, monkeypatch, name, bad,
-                                                                 error):
+def test_guidance_and_seeds_have_a_range_checked_before_sampling(
+    tiny_model, monkeypatch, name, bad, error
+):
     """Guidance weights beyond the measured bounds of model.limits are refused with the reason
     (the samples break), seeds outside the signed 64-bit range too, before any work."""
     import crystal_lab.model.diffusion as model_module
     from crystal_lab.model.limits import MAX_GUIDANCE, MAX_PROPERTY_GUIDANCE
 
-    monkeypatch.setattr(model_module, "sample_batch", lambda *a,
-                        **k: pytest.fail("sampling started"))
+    monkeypatch.setattr(model_module, "sample_batch",
+                        lambda *a, **k: pytest.fail("sampling started"))
     with pytest.raises(error, match=rf"^{name} must be a") as err:
         tiny_model.sample("Ti O", n_atoms=3, crystal_system="cubic", progress=False, **{name: bad})
     assert not isinstance(err.value, PromptError) and "\n" not in str(err.value)
@@ -678,8 +693,9 @@ def test_guidance_at_the_bounds_is_accepted(tiny_model):
 
 
 @pytest.mark.parametrize("seed", [-1, 2**63, 1.5, "0"])
-def test_a_training_seed_out_of_range_is_refused_before_the_data_are_read(tmp_path, monkeypatch,
-                                                                          seed):
+def test_a_training_seed_out_of_range_is_refused_before_the_data_are_read(
+    tmp_path, monkeypatch, seed
+):
     """train(seed=-1) once failed in numpy only after parsing the whole data set (11.6 s)."""
     from crystal_lab.training import loop, run
 

@@ -145,8 +145,8 @@ def test_describe_prompt_mentions_the_conditions():
 
 @pytest.mark.parametrize("text, value", [
     ("Ef=-1e-1", -0.1), ("Ef=-1E-1", -0.1), ("Ef=2.5e-1", 0.25), ("Ef=-.5e0", -0.5),
-    ("formation energy of -1e0 eV/atom", -1.0), ("Ef=-15e-1eV/atom", -1.5), ("Ef=\u22121e\u22121",
-                                                                             -0.1),
+    ("formation energy of -1e0 eV/atom", -1.0), ("Ef=-15e-1eV/atom", -1.5),
+                                         ("Ef=\u22121e\u22121", -0.1),
 ])
 def test_targets_in_scientific_notation_are_numbers(text, value):
     assert parse_prompt(f"Si {text}").formation_energy == pytest.approx(value)

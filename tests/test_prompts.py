@@ -93,17 +93,15 @@ def test_charge_balanced_agrees_with_smact_validity_on_real_and_made_up_composit
     made_up = ["NaCl2", "BaTiO3", "Li3PS4", "FeO", "Fe2O3", "CuAu", "NaK", "He", "XeF2", "KrF",
                "Li3PS4Cl", "CsPbI3", "MgSi", "OF2", "NaClO4", "PmCl3", "SiC", "GaAsN"]
     cases = [(formula_unit(f), f) for f in made_up]
-    cases += [(dict(Counter(a.get_chemical_symbols())), a) for a in load_dataset("mp_20", "test",
-                                                                                 limit=150)]
+    cases += [(dict(Counter(a.get_chemical_symbols())),
+               a) for a in load_dataset("mp_20", "test", limit=150)]
     verdicts = []
     for counts, thing in cases:
         verdicts.append(charge_balanced(counts))
         assert verdicts[-1] == bool(smact_validity(thing)), counts
     assert 0 < sum(verdicts) < len(verdicts)     # both answers occur
-    assert (
-        charge_balanced({"Ba": 2, "Ti": 2, "O": 6}) is True
-        and charge_balanced({"Na": 1, "Cl": 2}) is False
-    )
+    assert charge_balanced({"Ba": 2, "Ti": 2,
+                            "O": 6}) is True and charge_balanced({"Na": 1, "Cl": 2}) is False
 
 
 @pytest.mark.parametrize("counts", [{}, {"Xx": 1}, {"X": 2}, {"Na": 0}, {"Na": 1.5}])
@@ -114,8 +112,8 @@ def test_charge_balanced_refuses_what_is_not_a_composition(counts):
         charge_balanced(counts)
 
 
-@pytest.mark.parametrize("text, n_atoms", [("ba ti o", 5), ("BaTiO3", 10), ("cubic Li P S Cl Ef=-1",
-                                                                            None),
+@pytest.mark.parametrize("text, n_atoms", [("ba ti o", 5), ("BaTiO3", 10),
+                                           ("cubic Li P S Cl Ef=-1", None),
                                            ("", 4), ("NaCl2", None)])
 def test_describe_prompt_takes_a_parsed_condition(text, n_atoms):
     cond = parse_prompt(text, n_atoms=n_atoms)

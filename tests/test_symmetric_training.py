@@ -80,8 +80,8 @@ def test_crystals_without_sites_keep_the_free_noise(batch):
     x0_lat = noise.lattice.to_params(tensors.lattice, tensors.n).float()
     times = torch.full((len(sites),), 0.5)
     torch.manual_seed(0)
-    free = (*noise.coords.add_noise(tensors.frac, times[:, None]), *noise.lattice.add_noise(x0_lat,
-                                                                                            times))
+    free = (*noise.coords.add_noise(tensors.frac, times[:, None]),
+            *noise.lattice.add_noise(x0_lat, times))
     torch.manual_seed(0)
     out = SymmetricNoise([None] * len(sites)).add_noise(noise, tensors.frac, x0_lat,
                                                         tensors.numbers, times)

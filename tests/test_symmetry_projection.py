@@ -40,8 +40,8 @@ def _noisy(templates, seed=0):
     """Uniform noise in every coordinate, standard-normal lattice parameters."""
     g = torch.Generator().manual_seed(seed)
     n = max(realise(t).n_atoms for t in templates)
-    return torch.rand(len(templates), n, 3, generator=g), torch.randn(len(templates), 6,
-                                                                      generator=g)
+    return torch.rand(len(templates), n, 3,
+                      generator=g), torch.randn(len(templates), 6, generator=g)
 
 
 def _numbers(template):

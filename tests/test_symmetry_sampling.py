@@ -26,8 +26,8 @@ def _group(atoms, symprec=0.1):
 
 
 @pytest.mark.parametrize("text, group, composition", [
-    ("Fm-3m NaCl", "Fm-3m", "NaCl"), ("NaCl sg=225", 225, "NaCl"), ("sg:P6_3/mmc Mg", "P6_3/mmc",
-                                                                    "Mg"),
+    ("Fm-3m NaCl", "Fm-3m", "NaCl"), ("NaCl sg=225", 225, "NaCl"),
+                                                      ("sg:P6_3/mmc Mg", "P6_3/mmc", "Mg"),
     ("Pnma CaTiO3", "Pnma", "CaTiO3"), ("cubic NaCl", None, "NaCl"), ("P2O5", None, "P2O5"),
                                                       ("Cm Ba", None, "Cm Ba"),
 ])

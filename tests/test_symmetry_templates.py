@@ -93,8 +93,8 @@ def test_masked_atoms_have_no_template():
 # --------------------------------------------------------------------------- space-group symbols
 
 @pytest.mark.parametrize("text, number", [
-    (225, 225), ("225", 225), (np.int64(225), 225), ("Fm-3m", 225), ("Fm3m", 225), ("F m -3 m",
-                                                                                    225),
+    (225, 225), ("225", 225), (np.int64(225), 225), ("Fm-3m", 225), ("Fm3m", 225),
+                                          ("F m -3 m", 225),
     ("F 4/m -3 2/m", 225), ("P63/mmc", 194), ("P6_3/mmc", 194), ("P2_1/n", 14), ("P21/c", 14),
     ("P1", 1), ("P-1", 2), ("Ia3d", 230), ("R-3m", 166), ("Pnma", 62), ("P b n m", 62)])
 def test_space_group_number_reads_what_people_write(text, number):
@@ -141,13 +141,12 @@ def test_the_index_holds_mp20_val_templates_and_nothing_else():
 
 
 def test_index_text_round_trips():
-    t = Template.make(
-        62, [Orbit("c", 4, "Ca"), Orbit("b", 4, "Ti"), Orbit("c", 4, "O"), Orbit("d", 8, "O")]
-    )
+    t = Template.make(62, [Orbit("c", 4, "Ca"), Orbit("b", 4, "Ti"), Orbit("c", 4, "O"),
+                           Orbit("d", 8, "O")])
     assert decode_template(62, encode_orbits(t)) == t
-    assert decode_template(47, "A8O a1 i2Ba") == Template.make(47, [Orbit("A", 8, "O"), Orbit("a",
-                                                                                              1),
-                                                                     Orbit("i", 2, "Ba")])
+    assert decode_template(47, "A8O a1 i2Ba") == Template.make(
+        47, [Orbit("A", 8, "O"), Orbit("a", 1), Orbit("i", 2, "Ba")]
+    )
     with pytest.raises(ValueError, match="not an orbit"):
         decode_template(225, "4a")
 
@@ -174,8 +173,8 @@ def test_element_similarity_is_chemical():
 def test_rank_templates_fills_every_orbit_with_the_formula():
     index = load_index()
     formulas = [dict(t.counts) for t in index.templates[::300]] + [
-        {"K": 1, "Br": 1}, {"Sr": 1, "Ti": 1, "O": 3}, {"Zn": 2, "O": 2}, {"Li": 1, "Fe": 1, "P": 1,
-                                                                           "O": 4}]
+        {"K": 1, "Br": 1}, {"Sr": 1, "Ti": 1, "O": 3}, {"Zn": 2,
+                                                        "O": 2}, {"Li": 1, "Fe": 1, "P": 1, "O": 4}]
     for counts in formulas:
         ranked = rank_templates(counts, k=5)
         assert 1 <= len(ranked) <= 5, counts
@@ -187,8 +186,10 @@ def test_rank_templates_fills_every_orbit_with_the_formula():
 
 def test_rank_templates_knows_rock_salt_and_perovskite():
     (kbr, _), *_ = rank_templates({"K": 1, "Br": 1}, k=1)
-    assert kbr.symbol == "Fm-3m" and kbr.canonical() == template_of(bulk("KBr", "rocksalt",
-                                                                         a=6.6)).canonical()
+    assert (
+        kbr.symbol == "Fm-3m"
+        and kbr.canonical() == template_of(bulk("KBr", "rocksalt", a=6.6)).canonical()
+    )
     (perovskite, _), *_ = rank_templates({"Ba": 1, "Ti": 1, "O": 3}, k=1)
     assert str(perovskite) == "Pm-3m: Ba 1a, Ti 1b, O 3c"
     frequency_only = rank_templates({"K": 1, "Br": 1}, k=50, similarity=lambda a, b: 1.0)

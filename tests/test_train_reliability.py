@@ -47,10 +47,8 @@ def test_nonsense_settings_are_refused_with_their_name(tmp_path, name, bad):
 
 
 def test_numpy_whole_numbers_are_accepted(tmp_path):
-    train(
-        structures=STRUCTURES, out_dir=tmp_path, epochs=np.int64(1),
-        **{**TINY, "batch_size": np.int64(2)},
-    )
+    train(structures=STRUCTURES, out_dir=tmp_path, epochs=np.int64(1),
+          **{**TINY, "batch_size": np.int64(2)})
     assert read_log(tmp_path / "log.csv")["epoch"] == [1.0]
 
 
@@ -87,8 +85,9 @@ def test_resume_drops_log_rows_beyond_the_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("held", [("last.pt", "log.csv"), ("last.pt",), ("log.csv",)])
 @pytest.mark.parametrize("start", [{}, {"init": "from_run"}])
-def test_a_new_run_into_a_folder_holding_a_run_is_refused_and_changes_nothing(tmp_path, held,
-                                                                              start):
+def test_a_new_run_into_a_folder_holding_a_run_is_refused_and_changes_nothing(
+    tmp_path, held, start
+):
     first = tmp_path / "first"
     train(structures=STRUCTURES, epochs=1, out_dir=first, **TINY)
     run = tmp_path / "run"
@@ -174,10 +173,8 @@ def test_a_whole_run_has_one_bar_over_its_epochs(tmp_path, bars, epochs):
 
 @pytest.mark.parametrize("max_steps", [1, 5])
 def test_a_max_steps_stop_ends_its_one_bar_full(tmp_path, bars, max_steps):
-    train(
-        structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps,
-        **{**TINY, "progress": True},
-    )
+    train(structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps,
+          **{**TINY, "progress": True})
     assert len(bars) == 1 and bars[0][0] == bars[0][1] >= 1
 
 
@@ -196,8 +193,8 @@ def test_a_run_that_fails_leaves_its_bar_unfinished(tmp_path, bars, monkeypatch)
 
     monkeypatch.setattr(tr, "compiled", failing)
     with pytest.raises(RuntimeError, match="out of memory"):
-        train(structures=STRUCTURES, epochs=4, out_dir=tmp_path, compile=True, **{**TINY,
-                                                                                  "progress": True})
+        train(structures=STRUCTURES, epochs=4, out_dir=tmp_path, compile=True,
+              **{**TINY, "progress": True})
     assert [(n, total) for n, total, *_ in bars] == [(1, 4)]   # not drawn as finished
 
 
@@ -222,8 +219,9 @@ RUNNER = textwrap.dedent("""
 def start_run(out_dir):
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(out_dir)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    while not (out_dir / "log.csv").exists() or len(read_log(out_dir / "log.csv").get("step",
-                                                                                      [])) < 1:
+    while (
+        not (out_dir / "log.csv").exists() or len(read_log(out_dir / "log.csv").get("step", [])) < 1
+    ):
         assert proc.poll() is None, proc.stderr.read()   # the run died before its first log row
         time.sleep(0.2)
     return proc
@@ -312,10 +310,8 @@ def test_bucket_padding_gives_the_same_tensors_on_the_real_atoms():
 
 @pytest.mark.parametrize("max_steps", [1, 3, 7])
 def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
-    train(
-        structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps,
-        **{**TINY, "progress": True},
-    )
+    train(structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps,
+          **{**TINY, "progress": True})
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["step"] == max_steps
     assert (
@@ -323,8 +319,9 @@ def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
     )
 
 
-def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path, monkeypatch,
-                                                                        capsys):
+def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(
+    tmp_path, monkeypatch, capsys
+):
     """torch.compile can fail only when the backward graph is compiled (e.g. a C++ compiler
     error on a CPU): the run goes on eagerly instead of crashing."""
     import crystal_lab.training.run as tr
@@ -354,8 +351,8 @@ def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path
 
 def weights(path):
     state = torch.load(path, weights_only=True)
-    return {f"{part}.{k}": v for part in ("model", "ema") for k,
-            v in state[part]["state_dict"].items()}
+    return {f"{part}.{k}": v for part in ("model",
+                                          "ema") for k, v in state[part]["state_dict"].items()}
 
 
 def log_rows(path):
@@ -417,8 +414,8 @@ def test_budgets_count_the_whole_run(tmp_path, monkeypatch, first, again, traine
     assert list(elsewhere.iterdir()) == []
 
 
-@pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 2), ("batch_size", 4), ("lr",
-                                                                                               0.01),
+@pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 2), ("batch_size", 4),
+                                            ("lr", 0.01),
                                             ("seed", 3), ("cosine", True), ("ema_decay", 0.9),
                                             ("p_csp", 1.0), ("warmup", 10)])
 def test_a_resume_refuses_a_setting_that_contradicts_the_run(tmp_path, setting, value):
@@ -439,9 +436,8 @@ def test_a_resume_refuses_a_setting_that_contradicts_the_run(tmp_path, setting, 
     assert read_log(tmp_path / "log.csv")["epoch"] == [1, 2]
 
 
-@pytest.mark.parametrize(
-    "other", [STRUCTURES[:3], STRUCTURES[::-1], [bulk("Cu", "fcc", a=3.7)] + STRUCTURES[1:]]
-)
+@pytest.mark.parametrize("other", [STRUCTURES[:3], STRUCTURES[::-1],
+                                   [bulk("Cu", "fcc", a=3.7)] + STRUCTURES[1:]])
 def test_a_resume_on_other_data_is_refused(tmp_path, other):
     train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
     with pytest.raises(ValueError, match="^resume: the training data differ from the run's"):
@@ -451,8 +447,9 @@ def test_a_resume_on_other_data_is_refused(tmp_path, other):
 
 
 @pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 3)])
-def test_init_weights_decide_the_network_size_and_a_contradiction_is_refused(tmp_path, setting,
-                                                                             value):
+def test_init_weights_decide_the_network_size_and_a_contradiction_is_refused(
+    tmp_path, setting, value
+):
     from crystal_lab.training.config import RunMismatch
 
     train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "a", **TINY)
@@ -460,10 +457,8 @@ def test_init_weights_decide_the_network_size_and_a_contradiction_is_refused(tmp
     with pytest.raises(RunMismatch,
                        match=f"^{setting}={value} contradicts the init weights last.pt, which "
                                           f"records {setting}={TINY[setting]}"):
-        train(
-            structures=STRUCTURES, epochs=1, out_dir=tmp_path / "b", init=init,
-            **{**TINY, setting: value},
-        )
+        train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "b", init=init,
+              **{**TINY, setting: value})
     assert not (tmp_path / "b" / "last.pt").exists()
     model = train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "c", init=init,
                   progress=False)
@@ -611,8 +606,8 @@ def test_evaluate_gives_the_same_losses_twice_and_changes_nothing(tmp_path):
     from crystal_lab.training.loop import evaluate
 
     model = train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
-    held_out = TensorData.from_atoms([bulk("KCl", "rocksalt", a=6.3), bulk("Al", "fcc",
-                                                                           a=4.05)] * 3, 20)
+    held_out = TensorData.from_atoms([bulk("KCl", "rocksalt", a=6.3),
+                                      bulk("Al", "fcc", a=4.05)] * 3, 20)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     first = evaluate(model, held_out, batch_size=4, seed=1)

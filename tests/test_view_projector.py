@@ -90,8 +90,8 @@ def test_crowded_points_on_an_edge_get_lifted_labels():
     texts = ["Ti2O3", "Ti3O5", "TiO2"]
     positions, drawn = place_label_texts(points, texts, bounds=(0, 0, 658, 570))
     lifts = [d.count("<br>") for d in drawn]
-    boxes = [_box(x, y, t, p, 13, k) for (x, y), t, p, k in zip(points, texts, positions, lifts,
-                                                                strict=True)]
+    boxes = [_box(x, y, t, p, 13,
+                  k) for (x, y), t, p, k in zip(points, texts, positions, lifts, strict=True)]
     assert all(_overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
     assert any(lifts) and all(d.replace("<br>", "") == t for d, t in zip(drawn, texts, strict=True))
     assert place_labels(points, texts, bounds=(0, 0, 658, 570))   # the one-line variant runs

@@ -185,10 +185,10 @@ def test_the_property_guidance_changes_the_arrows(model):
     assert not np.allclose(plain[0].score_frac, pushed[0].score_frac, atol=1e-4)
 
 
-@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), (0, ValueError), (float("nan"),
-                                                                              ValueError),
-                                        (float("inf"), ValueError), ("2", TypeError), (True,
-                                                                                       TypeError)])
+@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), (0, ValueError),
+                                        (float("nan"), ValueError),
+                                        (float("inf"), ValueError), ("2", TypeError),
+                                        (True, TypeError)])
 def test_arrow_length_must_be_a_positive_finite_number(model, bad, error):
     records = score_steps(model, "NaCl", n_atoms=2, seed=1, steps=2)
     with pytest.raises(error, match=r"arrow_length must be a number > 0 \(Å\), got "):

@@ -33,9 +33,8 @@ def check_relax_arguments(steps, fmax) -> None:
     if steps > MAX_RELAX_STEPS:
         minutes = steps * SECONDS_PER_STEP / 60
         raise ValueError(
-            f"steps={steps} FIRE steps would take up to about {minutes:.0f} min per "
-            f"structure; the cap is {MAX_RELAX_STEPS} (set CRYSTAL_LAB_MAX_RELAX_STEPS "
-            "to raise it)"
+            f"steps={steps} FIRE steps would take up to about {minutes:.0f} min per structure; the "
+            f"cap is {MAX_RELAX_STEPS} (set CRYSTAL_LAB_MAX_RELAX_STEPS to raise it)"
         )
     check_number("fmax", fmax, above=0, note=" (eV/A)")
 

@@ -48,15 +48,14 @@ EXERCISES: dict[str, Exercise] = {
         title="Does a cell 30 % too large still match?",
         check=_scaled_match,
         hint=(
-            "Build `big = target.copy(); big.set_cell(big.cell * 1.3, scale_atoms=True)` and "
-            "call `match(big, target)`. Then read pymatgen's `StructureMatcher(scale=...)` "
+            "Build `big = target.copy(); big.set_cell(big.cell * 1.3, scale_atoms=True)` and call "
+            "`match(big, target)`. Then read pymatgen's `StructureMatcher(scale=...)` "
             "documentation."
         ),
         solution=hide(
-            "big = target.copy()\n"
-            "big.set_cell(big.cell * 1.3, scale_atoms=True)\n"
-            "answer = bool(match(big, target))   # True: the matcher rescales both volumes first\n"
-            "check('nb04.scaled_match', answer)"
+            "big = target.copy()\nbig.set_cell(big.cell * 1.3, scale_atoms=True)\nanswer = "
+            "bool(match(big, target))   # True: the matcher rescales both volumes "
+            "first\ncheck('nb04.scaled_match', answer)"
         ),
     ),
     "nb04.ltol": question(

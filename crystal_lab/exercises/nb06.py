@@ -36,13 +36,11 @@ EXERCISES: dict[str, Exercise] = {
               "`CrystalDiffusionModel(ModelConfig(hidden=h, layers=2))` for h = 32 and 64, add up "
               "`p.numel()` over `model.parameters()`, and divide (two decimals)."),
         solution=hide(
-            "from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig\n"
-            "def count(h):\n"
-            "    m = CrystalDiffusionModel(ModelConfig(hidden=h, layers=2))\n"
-            "    return sum(p.numel() for p in m.parameters() if p.requires_grad)\n"
-            "answer = count(64) / count(32)   # about 3, not 4: the square matrices quadruple,\n"
-            "# but embeddings and output heads that scale with hidden only double\n"
-            "check('nb06.param_ratio', answer)"),
+            "from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig\ndef "
+            "count(h):\n    m = CrystalDiffusionModel(ModelConfig(hidden=h, layers=2))\n    return "
+            "sum(p.numel() for p in m.parameters() if p.requires_grad)\nanswer = count(64) / "
+            "count(32)   # about 3, not 4: the square matrices quadruple,\n# but embeddings and "
+            "output heads that scale with hidden only double\ncheck('nb06.param_ratio', answer)"),
     ),
     "nb06.q1": question(
         'Your training loss halves. This means ...',

@@ -81,17 +81,14 @@ EXERCISES: dict[str, Exercise] = {
               "formation energies the model saw for these elements. Where do your failing targets "
               "lie relative to them?"),
         solution=hide(
-            "energies = system_formation_energies(system)\n"
-            "print(f'training data: {energies.min():.2f} to {energies.max():.2f} eV/atom')\n"
-            "target = float(energies.min()) - 1.0     # well below anything the model saw here\n"
-            "outcome = stability(model.sample(system, n_samples=n_per_target, steps=steps, "
-            "seed=seed,\n"
-            "                                 formation_energy=target, progress=False),\n"
-            "                    relax=relax_steps > 0, steps=max(relax_steps, 1), "
-            "progress=False)\n"
-            "print('mean outcome', np.nanmean([r.formation_energy_per_atom for r in outcome]))\n"
-            "answer = {'system': system, 'target': target}\n"
-            "check('nb07.stops_working', answer)"),
+            "energies = system_formation_energies(system)\nprint(f'training data: "
+            "{energies.min():.2f} to {energies.max():.2f} eV/atom')\ntarget = "
+            "float(energies.min()) - 1.0     # well below anything the model saw here\noutcome = "
+            "stability(model.sample(system, n_samples=n_per_target, steps=steps, seed=seed,\n      "
+            "                           formation_energy=target, progress=False),\n                "
+            "    relax=relax_steps > 0, steps=max(relax_steps, 1), progress=False)\nprint('mean "
+            "outcome', np.nanmean([r.formation_energy_per_atom for r in outcome]))\nanswer = "
+            "{'system': system, 'target': target}\ncheck('nb07.stops_working', answer)"),
     ),
     "nb07.why": Exercise(
         title="Why does it stop working there?",

@@ -249,9 +249,8 @@ def read_run(path: str | Path) -> dict:
     state = read(path, verify=False, kind="a readable training checkpoint")
     if isinstance(state, dict) and state.get("format") in (FORMAT, FORMAT_V1):
         raise CheckpointError(
-            f"{path.name} is a model's weights file, not a training run's checkpoint "
-            f"(last.pt): start a new run from these weights with init= (crystal-lab "
-            f"train --init {path})"
+            f"{path.name} is a model's weights file, not a training run's checkpoint (last.pt): "
+            f"start a new run from these weights with init= (crystal-lab train --init {path})"
         )
     missing = [k for k in RUN_KEYS if not isinstance(state, dict) or k not in state]
     if missing:

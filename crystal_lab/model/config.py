@@ -131,7 +131,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(
                 f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-                f"numbered from 0"
+                "numbered from 0"
             )
     elif dev.type == "mps":
         if not torch.backends.mps.is_available():

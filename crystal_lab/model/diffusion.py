@@ -76,8 +76,8 @@ def _warn_if_extrapolating(cond: Condition) -> None:
     if outside_training_range(cond.formation_energy):
         lo, hi = TRAINING_FORMATION_ENERGY_RANGE
         warnings.warn(f"a formation-energy target of {cond.formation_energy:g} eV/atom is outside "
-                      "the "
-                      f"training data's {lo} to {hi} eV/atom: the model extrapolates", UserWarning,
+                      f"the training data's {lo} to {hi} eV/atom: the model extrapolates",
+                      UserWarning,
                       stacklevel=3)
 
 
@@ -162,8 +162,8 @@ class CrystalDiffusionModel(nn.Module):
             _, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
         csp = rand(B) < c.p_csp
         masked = masked & mask & ~csp[:, None]
-        tokens = torch.where(masked, torch.full_like(numbers, MASK), numbers).masked_fill(~mask,
-                                                                                          MASK)
+        tokens = torch.where(masked, torch.full_like(numbers, MASK),
+                             numbers).masked_fill(~mask, MASK)
         cond = self.condition_vector(numbers, mask, rand(B) < c.p_uncond)
         extra = {}
         if system is not None:   # each inverse-design condition is dropped on its own
@@ -195,9 +195,8 @@ class CrystalDiffusionModel(nn.Module):
         """
         del return_trajectory, progress   # they only change how sample runs, not what it checks
         return self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback,
-                          crystal_system,
-                          formation_energy, guidance, allow_large, property_guidance,
-                          space_group).cond
+                          crystal_system, formation_energy, guidance, allow_large,
+                          property_guidance, space_group).cond
 
     def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1,
                steps: int | str | None = None,
@@ -232,8 +231,8 @@ class CrystalDiffusionModel(nn.Module):
         that system's templates; ``space_group=1`` (P1) is the free model.
         """
         plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback,
-                          crystal_system,
-                          formation_energy, guidance, allow_large, property_guidance, space_group)
+                          crystal_system, formation_energy, guidance, allow_large,
+                          property_guidance, space_group)
         cond = plan.cond
         _warn_if_extrapolating(cond)
         seed = _random_seed() if plan.seed is None else plan.seed
@@ -274,15 +273,11 @@ class CrystalDiffusionModel(nn.Module):
             raise PromptError(f"{', '.join(too_big)} is beyond this model's elements (H to "
                               f"{chemical_symbols[E]}, Z = 1-{E})")
         if cond.n_atoms is None:
-            sizes = [
-                n
-                for n, w in self._n_atoms_hist().items()
-                if w > 0 and len(cond.elements) <= n <= max_atoms
-            ]
+            sizes = [n for n, w in self._n_atoms_hist().items()
+                     if w > 0 and len(cond.elements) <= n <= max_atoms]
             if not sizes:
                 raise PromptError(f"the training data hold no cell of {len(cond.elements)} to "
-                                  f"{max_atoms} "
-                                  f"atoms to draw a size from: pass n_atoms")
+                                  f"{max_atoms} atoms to draw a size from: pass n_atoms")
         # a template fits, or the
         if cond.space_group is not None or cond.crystal_system is not None:
             # error says why
@@ -331,8 +326,8 @@ class CrystalDiffusionModel(nn.Module):
         if isinstance(prompts, (str, Condition)) or not isinstance(prompts, (list, tuple)):
             raise PromptError(f"sample_many takes a list of prompts, got {type(prompts).__name__} "
                               f"{prompts!r}: use sample() for one prompt, or pass [prompt]")
-        sizes = list(n_atoms) if isinstance(n_atoms, (list, tuple,
-                                                      np.ndarray)) else [n_atoms] * len(prompts)
+        listed = isinstance(n_atoms, (list, tuple, np.ndarray))
+        sizes = list(n_atoms) if listed else [n_atoms] * len(prompts)
         if len(sizes) != len(prompts):
             raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
         n_steps = self._steps(steps)
@@ -341,8 +336,8 @@ class CrystalDiffusionModel(nn.Module):
         seed = _random_seed() if seed is None else seed
         _, property_guidance = _check_guidance(None, property_guidance)
         self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
-        conds = [self._condition(p, n, None, None, space_group) for p, n in zip(prompts, sizes,
-                                                                                strict=True)]
+        conds = [self._condition(p, n, None, None,
+                                 space_group) for p, n in zip(prompts, sizes, strict=True)]
         for c in conds:
             _warn_if_extrapolating(c)
         rng = np.random.default_rng(seed)

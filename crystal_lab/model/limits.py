@@ -52,12 +52,8 @@ def duration(seconds: float) -> str:
 def estimate_seconds(n_samples: int, steps: int, default_steps: int, device: str) -> float:
     """About how long sampling takes on ``device`` ("cpu" or "cuda"): it scales with structures
     and steps from :data:`SAMPLES_PER_SECOND` at the model's default steps."""
-    return (
-        n_samples
-        * steps
-        / default_steps
-        / SAMPLES_PER_SECOND["cuda" if device == "cuda" else "cpu"]
-    )
+    per_second = SAMPLES_PER_SECOND["cuda" if device == "cuda" else "cpu"]
+    return n_samples * steps / default_steps / per_second
 
 
 def estimate_bytes(batch_size: int, n_atoms: int, hidden: int) -> float:

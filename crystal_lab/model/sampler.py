@@ -316,8 +316,9 @@ def reverse_step(net, noise, config: SamplerConfig, inputs: Inputs, state: State
     state = project(noise, inputs, State(frac, lat, tokens))
     for _ in range(config.corrector_steps if correct else 0):
         score_c, _, _ = predict(net, noise, config, inputs, state, s)
-        state.frac = inputs.symmetry.coords(noise.coords.correct(state.frac, score_c, s[:, None],
-                                                                 generator))
+        state.frac = inputs.symmetry.coords(
+            noise.coords.correct(state.frac, score_c, s[:, None], generator)
+        )
     return state, prediction
 
 
@@ -379,9 +380,11 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
             frames.append(current)
         info = {"step": k + 1, "n_steps": steps, "t": float(s[0]), "n_done": n_done,
                 "n_total": n_total or B, "atoms": current}
-        if callback is not None and callback(info | {"score": score_of(noise, prediction, t,
-                                                                       inputs.n)}) \
-                and k < steps - 1:
+        if (
+            callback is not None
+            and callback(info | {"score": score_of(noise, prediction, t, inputs.n)})
+            and k < steps - 1
+        ):
             stopped = True   # finish cleanly: jump straight to t = 0 from the last prediction
             state, _ = reverse_step(net, noise, config, inputs, state, s, torch.zeros_like(s),
                                     generator, prediction=prediction, correct=False)

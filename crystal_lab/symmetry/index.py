@@ -100,8 +100,8 @@ class TemplateIndex:
         """Write the gzipped JSON file (deterministic bytes: no time stamp in the gzip header)."""
         path = Path(path)
         text = json.dumps(self.to_json(), separators=(",", ":"))
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
-                                                    filename="") as gz:
+        with open(path, "wb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
             gz.write(text.encode())
         return path
 

@@ -160,8 +160,8 @@ class SymmetricNoise(Projector):
         _, mask = self._rows(frac0)
         eps_rep = torch.randn(len(self.ref), 3, generator=generator, device=frac0.device,
                               dtype=torch.float64)
-        d = torch.einsum("aij,aj->ai", self.W, torch.einsum("oij,oj->oi", self.P,
-                                                            eps_rep)[self.orbit])
+        per_orbit = torch.einsum("oij,oj->oi", self.P, eps_rep)
+        d = torch.einsum("aij,aj->ai", self.W, per_orbit[self.orbit])
         sigma = process.sigma(t[self.rows].double())[:, None].expand(mask.shape)[mask][:, None]
         x0 = clean[self.rows][mask].double()
         x_t = x0 + sigma * d

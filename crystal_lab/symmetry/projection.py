@@ -49,13 +49,14 @@ class Projector:
         f64 = {"dtype": torch.float64, "device": device}
         cat = lambda key, **kw: torch.cat([torch.as_tensor(getattr(s, key), **kw) for s in chosen])
         offsets = torch.tensor([0] + [len(s.ref) for s in chosen[:-1]]).cumsum(0)
-        self.orbit = torch.cat([torch.as_tensor(s.orbit) + o for s, o in zip(chosen, offsets,
-                                                                             strict=True)]).to(device)
+        self.orbit = torch.cat(
+            [torch.as_tensor(s.orbit) + o for s, o in zip(chosen, offsets, strict=True)]
+        ).to(device)
         self.W, self.W_inv, self.w = cat("W", **f64), cat("W_inv", **f64), cat("w", **f64)
         self.ref, self.P = cat("ref", **f64), cat("P", **f64)
         n_orbits = len(self.ref)
-        self.count = torch.zeros(n_orbits, **f64).index_add_(0, self.orbit,
-                                                             torch.ones(len(self.orbit), **f64))
+        ones = torch.ones(len(self.orbit), **f64)
+        self.count = torch.zeros(n_orbits, **f64).index_add_(0, self.orbit, ones)
         atom = torch.arange(len(self.orbit), device=device)
         first = torch.full((n_orbits,), len(atom), dtype=torch.long, device=device)
         self.first = first.scatter_reduce(0, self.orbit, atom, reduce="amin")[self.orbit]

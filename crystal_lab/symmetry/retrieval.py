@@ -54,8 +54,8 @@ def _check_counts(counts) -> dict[str, int]:
     return {e: int(n) for e, n in counts.items()}
 
 
-def _relabellings(source: dict[str, int], target: dict[str, int], merge: bool) -> Iterator[dict[str,
-                                                                                                str]]:
+def _relabellings(source: dict[str, int], target: dict[str, int],
+                  merge: bool) -> Iterator[dict[str, str]]:
     """Maps of the source elements onto the target's that keep every target count: one to one
     (``merge=False``), or several source elements onto one (``merge=True``)."""
     if not merge:
@@ -66,9 +66,11 @@ def _relabellings(source: dict[str, int], target: dict[str, int], merge: bool) -
             groups[c][1].append(e)
         pairs = list(groups.values())
         for choice in itertools.product(*(itertools.permutations(t) for _, t in pairs)):
-            yield {s: t for (src, _), perm in zip(pairs, choice, strict=True) for s, t in zip(src,
-                                                                                              perm,
-                                                                                              strict=True)}
+            yield {
+                s: t
+                for (src, _), perm in zip(pairs, choice, strict=True)
+                for s, t in zip(src, perm, strict=True)
+            }
         return
     order = sorted(source, key=source.get, reverse=True)
 
@@ -122,8 +124,8 @@ def _ranking(key: tuple[tuple[str, int], ...],
     return tuple((t, s / total) for t, s in ranked)
 
 
-def rank_templates(counts: dict[str, int], k: int = 5, similarity=None) -> list[tuple[Template,
-                                                                                      float]]:
+def rank_templates(counts: dict[str, int], k: int = 5,
+                   similarity=None) -> list[tuple[Template, float]]:
     """The ``k`` best templates for a composition (atoms per primitive cell, e.g. ``{"Na": 1,
     "Cl": 1}``), every orbit's element filled, with scores that sum to 1 over all candidates.
     ``similarity(a, b)``: how well element b replaces a (default
@@ -222,8 +224,8 @@ def p1_template(counts: dict) -> Template:
 def _no_fit(space_group: int, what: str) -> PromptError:
     mults = ", ".join(map(str, _primitive_multiplicities(space_group)))
     return PromptError(f"no Wyckoff combination of {space_group_symbol(space_group)} "
-                       f"({space_group}) "
-                       f"holds {what}: its orbits put {mults} atoms in the primitive cell")
+                       f"({space_group}) holds {what}: its orbits put {mults} atoms in the "
+                       "primitive cell")
 
 
 def _fallback_groups(crystal_system: str | None, space_group: int | None) -> list[int]:
@@ -250,8 +252,8 @@ def _keeps(crystal_system: str | None, space_group: int | None):
     return keep
 
 
-def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[list[Template],
-                                                                              np.ndarray]:
+def _for_formula(counts, n_atoms, keep, crystal_system,
+                 space_group) -> tuple[list[Template], np.ndarray]:
     counts = _check_counts(counts)
     if n_atoms is not None and n_atoms != sum(counts.values()):
         raise PromptError(f"counts {formula_text(counts)} make {sum(counts.values())} atoms, not "
@@ -275,15 +277,16 @@ def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[li
 
 def _best_assignment(template: Template, elements: tuple[str, ...]) -> tuple[Template, float]:
     sources = list(template.counts)
-    score, perm = max((math.prod(element_similarity(s, t) for s, t in zip(sources, perm,
-                                                                          strict=True)), perm)
-                      for perm in itertools.permutations(elements))
+    score, perm = max(
+        (math.prod(element_similarity(s, t) for s, t in zip(sources, perm, strict=True)), perm)
+        for perm in itertools.permutations(elements)
+    )
     return _relabel(template, dict(zip(sources, perm, strict=True))), score
 
 
 @lru_cache(maxsize=64)
-def _for_system(elements: tuple[str, ...], n_atoms: int | None) -> tuple[tuple[Template, float],
-                                                                         ...]:
+def _for_system(elements: tuple[str, ...],
+                n_atoms: int | None) -> tuple[tuple[Template, float], ...]:
     index = load_index()
     out: dict[Template, float] = defaultdict(float)
     for t, c in zip(index.templates, index.counts, strict=True):
@@ -294,8 +297,11 @@ def _for_system(elements: tuple[str, ...], n_atoms: int | None) -> tuple[tuple[T
 
 
 def _open_templates(n_atoms: int | None) -> list[tuple[Template, float]]:
-    return [(t, c) for t,
-            c in load_index().open_counts.items() if n_atoms is None or t.n_atoms == n_atoms]
+    return [
+        (t, c)
+        for t, c in load_index().open_counts.items()
+        if n_atoms is None or t.n_atoms == n_atoms
+    ]
 
 
 def _check_filters(crystal_system, space_group, elements, n) -> tuple[str | None, int | None]:

@@ -88,8 +88,7 @@ def check_orbits(template: Template) -> None:
                              f"{', '.join(sorted(sizes, key=lambda x: (x == 'A', x)))})")
         if o.multiplicity != sizes[o.letter]:
             raise ValueError(f"{group.symbol} {o.letter} puts {sizes[o.letter]} atom(s) in the "
-                             "primitive "
-                             f"cell, not {o.multiplicity}")
+                             f"primitive cell, not {o.multiplicity}")
 
 
 def _stand_in(template: Template, seed: int):
@@ -197,7 +196,7 @@ def _build(template: Template, lattice, positions, numbers, data) -> Sites:
             z.append(atomic_numbers[o.element] if o.element else 0)
     lin = np.array(lin, dtype=int)
     lin_inv = np.rint(np.linalg.inv(lin)).astype(int)
-    return Sites(template, np.array(orbit), lin, lin_inv, np.array(w, dtype=float), np.array(ref,
-                                                                                             dtype=float),
+    return Sites(template, np.array(orbit), lin, lin_inv, np.array(w, dtype=float),
+                 np.array(ref, dtype=float),
                  np.array(proj, dtype=float), rot.astype(int), trans.astype(float),
                  np.array(z, dtype=int), np.asarray(lattice, float))

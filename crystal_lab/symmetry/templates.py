@@ -104,9 +104,13 @@ class Template:
             raise ValueError(
                 f"{len(elements)} elements for the {len(self.orbits)} orbits of {self}"
             )
-        return Template.make(self.space_group, [Orbit(o.letter, o.multiplicity, e)
-                                                for o, e in zip(self.orbits, elements,
-                                                                strict=True)])
+        return Template.make(
+            self.space_group,
+            [
+                Orbit(o.letter, o.multiplicity, e)
+                for o, e in zip(self.orbits, elements, strict=True)
+            ],
+        )
 
     def canonical(self) -> Template:
         """The same crystal's template with the smallest letters among its equivalent descriptions:
@@ -136,8 +140,7 @@ class Template:
             return cls.make(int(info["space_group"]), orbits)
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError("not a template's info (space_group and orbits [letter, "
-                             "multiplicity, "
-                             f"element]): {error}") from None
+                             f"multiplicity, element]): {error}") from None
 
     def __str__(self) -> str:
         factor = CENTERING[self.symbol[0]]
@@ -251,8 +254,8 @@ def space_group_number(value) -> int:
         if 1 <= int(value) <= 230:
             return int(value)
         raise PromptError(f"space-group numbers run from 1 to 230, got {value}")
-    if isinstance(value, numbers.Real) and not isinstance(value,
-                                                          bool) and float(value).is_integer():
+    if (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and float(value).is_integer()):
         return space_group_number(int(value))
     if not isinstance(value, str) or not value.strip():
         raise PromptError(f"a space group is a number (225) or a symbol (Fm-3m), got {value!r}")

@@ -18,10 +18,11 @@ BUCKETS = (6, 10, 14, 20)
 
 def collate(items: list[CrystalBatch]) -> CrystalBatch:
     offsets = range(len(items))
-    return CrystalBatch(torch.cat([c.lattice for c in items]), torch.cat([c.frac for c in items]),
-                        torch.cat([c.numbers for c in items]),
-                        torch.cat([torch.full_like(c.batch, i) for i, c in zip(offsets, items,
-                                                                               strict=True)]))
+    return CrystalBatch(
+        torch.cat([c.lattice for c in items]), torch.cat([c.frac for c in items]),
+        torch.cat([c.numbers for c in items]),
+        torch.cat([torch.full_like(c.batch, i) for i, c in zip(offsets, items, strict=True)]),
+    )
 
 
 def batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator,
@@ -120,8 +121,8 @@ class TensorData:
         return cls(frac, numbers, torch.tensor([len(a) for a in rows]), lattice, system, energy)
 
     def save(self, path) -> None:
-        torch.save({k: getattr(self, k) for k in ("frac", "numbers", "n", "lattice", "system",
-                                                  "energy")}, path)
+        keys = ("frac", "numbers", "n", "lattice", "system", "energy")
+        torch.save({k: getattr(self, k) for k in keys}, path)
 
     @classmethod
     def load(cls, path) -> TensorData:
@@ -131,13 +132,12 @@ class TensorData:
 
         parts = read(path, verify=False, kind="a TensorData file (TensorData.save)")
         names = ("frac", "numbers", "n", "lattice")
-        if not isinstance(parts, dict) or not all(isinstance(parts.get(k),
-                                                             torch.Tensor) for k in names):
+        if not isinstance(parts,
+                          dict) or not all(isinstance(parts.get(k), torch.Tensor) for k in names):
             from ..model.checkpoint import CheckpointError
 
             raise CheckpointError(f"{Path(path).name} is not a TensorData file (TensorData.save): "
-                                  "it lacks "
-                                  f"the tensors {', '.join(names)}")
+                                  f"it lacks the tensors {', '.join(names)}")
         return cls(**{k: parts[k] for k in (*names, "system", "energy") if k in parts})
 
     def digest(self) -> str:
@@ -155,8 +155,8 @@ class TensorData:
 
     def fit_params(self, model: CrystalDiffusionModel) -> None:
         """The clean lattice parameters under ``model``'s standardisation, once."""
-        self.x0_lat = model.noise.lattice.to_params(self.lattice,
-                                                    self.n.to(self.lattice.device)).float()
+        n = self.n.to(self.lattice.device)
+        self.x0_lat = model.noise.lattice.to_params(self.lattice, n).float()
 
     def batch(self, idx: torch.Tensor, trim: bool = False, width: int | None = None) -> tuple:
         """(frac, numbers, mask, x0_lat, system, energy) of crystals ``idx``, padded to ``width``

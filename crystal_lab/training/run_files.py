@@ -178,13 +178,10 @@ class OccupiedRunFolder(ValueError):
         if "last.pt" in self.held:
             shown = repr(str(last)) if resume.endswith("=") else str(last)
             return (f"{self.folder} already holds a training run ({', '.join(self.held)}); a new "
-                    "run "
-                    f"there would overwrite it: continue it with {resume}{shown}, or train into a "
-                    "new "
-                    f"{out_dir}")
+                    f"run there would overwrite it: continue it with {resume}{shown}, or train "
+                    f"into a new {out_dir}")
         return (f"{self.folder} already holds an earlier run's log.csv (no last.pt to resume "
-                "from): train "
-                f"into a new {out_dir}, or delete that log.csv first")
+                f"from): train into a new {out_dir}, or delete that log.csv first")
 
 
 def refuse_occupied(out_dir: Path) -> None:
@@ -208,17 +205,16 @@ def claim_folder(out_dir: Path, resume, state: dict | None, run_id: str) -> None
         other = _run_id(last)
         if other is None or other != run_id:
             raise ValueError(f"{out_dir} holds another training run (its last.pt); resuming "
-                             f"{resume} there "
-                             f"would overwrite it: resume into {resume.parent}, or into a new, "
-                             "empty folder")
+                             f"{resume} there would overwrite it: resume into {resume.parent}, or "
+                             "into a new, empty folder")
     elif (
         not last.exists()
         and (out_dir / "log.csv").exists()
         and out_dir.resolve() != resume.parent.resolve()
     ):
         raise ValueError(f"{out_dir} holds another run's log.csv; resuming {resume} there would "
-                         "mix the two "
-                         f"logs: resume into {resume.parent}, or into a new, empty folder")
+                         f"mix the two logs: resume into {resume.parent}, or into a new, empty "
+                         "folder")
     carry_log(resume.parent / "log.csv", out_dir / "log.csv", state["step"])
 
 

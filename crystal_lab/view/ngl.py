@@ -53,8 +53,8 @@ def pdb_text(atoms: Atoms) -> str:
     rcell = np.asarray(atoms.cell.standard_form()[0])
     pos = atoms.get_scaled_positions(wrap=False) @ rcell
     lines = ["CRYST1{:9.3f}{:9.3f}{:9.3f}{:7.2f}{:7.2f}{:7.2f} P 1           1".format(*cellpar)]
-    rows = [(symbol(int(z)), "MSK" if z == 0 else "UNL", p) for z, p in zip(atoms.numbers, pos,
-                                                                            strict=True)]
+    rows = [(symbol(int(z)), "MSK" if z == 0 else "UNL",
+             p) for z, p in zip(atoms.numbers, pos, strict=True)]
     rows += [("X", "CEL", c) for c in corners(rcell)]
     for i, (sym, res, (x, y, z)) in enumerate(rows):
         lines.append(f"HETATM{i + 1:5d} {sym.upper():>4s} {res} A   1    "

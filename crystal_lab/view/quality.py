@@ -23,9 +23,8 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["ANCHORS", "ANCHORS_TRAINED_ON", "PACKAGE_FILE", "RANDOM_SEARCH", "ModelQuality",
-           "QualityBox",
-           "default_results_path", "load_quality", "quality_box", "quality_facts", "quality_line",
-           "shipped_results"]
+           "QualityBox", "default_results_path", "load_quality", "quality_box", "quality_facts",
+           "quality_line", "shipped_results"]
 
 #: environment variable naming another facts file (e.g. the ``model.json`` of a new benchmark)
 RESULTS_ENV = "CRYSTAL_LAB_BENCHMARK"
@@ -202,7 +201,7 @@ def quality_facts(path: str | Path | None = None) -> str:
     return (f"How good is the shipped model? It matches {100 * q.match_rate:.1f}% of "
             f"{q.n_targets} MP-20 test crystals at {q.steps} steps; random search matches "
             f"{100 * RANDOM_SEARCH[0]:.1f}%. Each structure is a proposal to check, not a "
-            f"prediction.")
+            "prediction.")
 
 
 def quality_box(path: str | Path | None = None) -> QualityBox:

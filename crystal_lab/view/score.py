@@ -177,8 +177,7 @@ def _step_traces(r: ScoreStep, arrow_length: float) -> tuple[list, float, float,
 def _title(r: ScoreStep, scale: float, zoom: float = 1.0) -> str:
     step = "" if zoom == 1.0 else f"; the step drawn {zoom:.0f}x longer"
     return (f"the network's score at t = {r.t:.2f} and the step to t = {r.s:.2f}<br>"
-            f"<span style='font-size:12px'>arrows: {scale:.2g} Å per unit of score{step}"
-            "</span>")
+            f"<span style='font-size:12px'>arrows: {scale:.2g} Å per unit of score{step}</span>")
 
 
 def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: float = 1.5,

@@ -58,9 +58,8 @@ def random_walk_figure(positions: np.ndarray, step: float | None = None, n_frame
     fig.update_xaxes(range=[-lim, lim])
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", row=1, col=1)
     fig.update_yaxes(range=[0, 1.15 * ymax], row=1, col=2)
-    fig.update_layout(height=height, plot_bgcolor="white", margin={"l": 30, "r": 10, "t": 40,
-                                                                   "b": 10},
-                      legend={"x": 0.75, "y": 1.0})
+    fig.update_layout(height=height, plot_bgcolor="white",
+                      margin={"l": 30, "r": 10, "t": 40, "b": 10}, legend={"x": 0.75, "y": 1.0})
     return fig
 
 
