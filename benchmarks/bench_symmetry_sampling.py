@@ -1,8 +1,8 @@
 """Symmetry by construction, zero-shot: the shipped weights (no retraining) sampled free and with
 each reverse step projected onto a space-group template (crystal_lab.symmetry.projection).
 
-    python benchmarks/bench_symmetry_sampling.py                       # 1,000 CSP targets, 1,000 samples
-    python benchmarks/bench_symmetry_sampling.py --csp 200 --uncond 200   # the size recorded here
+    python benchmarks/bench_symmetry_sampling.py                         # 1,000 targets and samples
+    python benchmarks/bench_symmetry_sampling.py --csp 200 --uncond 200  # the size recorded here
 
 Parts, same model, same seeds, default steps, one sample per target:
 
@@ -82,22 +82,25 @@ def retrieved(targets, seed) -> list[Template | None] | None:
 
 
 def csp_row(model, targets, templates, steps, seed) -> dict:
-    requests = [csp_request(t, tpl) for t, tpl in zip(targets, templates)]
+    requests = [csp_request(t, tpl) for t, tpl in zip(targets, templates, strict=True)]
     out, seconds = run(model, requests, steps, seed)
     m = match_rate(out, targets)
     truth = [group(t) for t in targets]
     row = {"match_rate": m["match_rate"], "rms_dist": m["rms_dist"], "n_invalid": m["n_invalid"],
-           "same_space_group": float(np.mean([group(o) == g for o, g in zip(out, truth)])),
+           "same_space_group": float(np.mean([group(o) == g for o, g in zip(out, truth,
+                                                                            strict=True)])),
            "seconds": seconds}
-    with_tpl = [(o, tpl) for o, tpl in zip(out, templates) if tpl is not None]
+    with_tpl = [(o, tpl) for o, tpl in zip(out, templates, strict=True) if tpl is not None]
     if with_tpl:
         row["n_with_template"] = len(with_tpl)
         for p in (0.1, 1e-3):
-            row[f"template_group_at_{p:g}"] = float(np.mean([group(o, p) == tpl.space_group for o, tpl in with_tpl]))
+            row[f"template_group_at_{p:g}"] = float(np.mean([group(o, p) == tpl.space_group for o,
+                                                             tpl in with_tpl]))
         oracle = [template_of(t) for t in targets]
         row["right_group"] = float(np.mean([tpl is not None and tpl.space_group == o.space_group
-                                            for tpl, o in zip(templates, oracle)]))
-        row["right_template"] = float(np.mean([tpl == o for tpl, o in zip(templates, oracle)]))
+                                            for tpl, o in zip(templates, oracle, strict=True)]))
+        row["right_template"] = float(np.mean([tpl == o for tpl, o in zip(templates, oracle,
+                                                                          strict=True)]))
     return row
 
 
@@ -116,7 +119,8 @@ def csp_part(model, n, steps, seed) -> dict:
 
 
 def open_template(template: Template) -> Template:
-    return Template(template.space_group, tuple(Orbit(o.letter, o.multiplicity, None) for o in template.orbits))
+    return Template(template.space_group, tuple(Orbit(o.letter, o.multiplicity,
+                                                      None) for o in template.orbits))
 
 
 def drawn_templates(n, seed, val) -> list[Template]:
@@ -139,15 +143,18 @@ def uncond_part(model, n, steps, seed) -> dict:
     ref = distribution([a.info["spacegroup.number"] for a in val])
     hist = model._n_atoms_hist()
     sizes, w = np.array(sorted(hist)), np.array([hist[k] for k in sorted(hist)], dtype=float)
-    free = [Request(int(k)) for k in np.random.default_rng(seed).choice(sizes, size=n, p=w / w.sum())]
+    free = [Request(int(k)) for k in np.random.default_rng(seed).choice(sizes, size=n,
+                                                                        p=w / w.sum())]
     sym = [Request(t.n_atoms, template=t) for t in drawn_templates(n, seed, val)]
     rows = {"val": {"systems": ref}}
     for name, requests in (("free", free), ("symmetric", sym)):
         out, seconds = run(model, requests, steps, seed)
         dist = distribution([group(o) for o in out])
         tv = 0.5 * sum(abs(dist[c] - ref[c]) for c in CRYSTAL_SYSTEMS)
-        rows[name] = {"triclinic": dist["triclinic"], "tv_vs_val": tv, "systems": dist, "seconds": seconds}
-        print(f"unconditional {name:9s} triclinic {dist['triclinic']:.3f} TV {tv:.3f} ({seconds:.0f} s)", flush=True)
+        rows[name] = {"triclinic": dist["triclinic"], "tv_vs_val": tv, "systems": dist,
+                      "seconds": seconds}
+        print(f"unconditional {name:9s} triclinic {dist['triclinic']:.3f} TV {tv:.3f} "
+              f"({seconds:.0f} s)", flush=True)
     return {"n_samples": n, "rows": rows}
 
 
@@ -158,12 +165,15 @@ def time_part(model, seed, repeats: int = 2) -> dict:
     realise(nacl)
     first = time.perf_counter() - start
     free = [Request(5, (8, 22, 38), (38, 22, 8, 8, 8))] * 3
-    sym = [Request(5, (8, 22, 38), tuple(int(x) for x in realise(perov).numbers), template=perov)] * 3
+    sym = [Request(5, (8, 22, 38), tuple(int(x) for x in realise(perov).numbers),
+                   template=perov)] * 3
     best = {}
     for name, requests in (("free", free), ("symmetric", sym)) * 2:
-        times = [run(model, requests, model.config.sampler.default_steps, seed)[1] for _ in range(repeats)]
+        times = [run(model, requests, model.config.sampler.default_steps,
+                     seed)[1] for _ in range(repeats)]
         best[name] = min(times + [best.get(name, float("inf"))])
-    print(f"time, 3 structures of 5 atoms: free {best['free']:.2f} s, symmetric {best['symmetric']:.2f} s "
+    print(f"time, 3 structures of 5 atoms: free {best['free']:.2f} s, symmetric "
+          f"{best['symmetric']:.2f} s "
           f"(first realise incl. pyxtal import {first:.2f} s)", flush=True)
     return {"free_s": best["free"], "symmetric_s": best["symmetric"], "first_realise_s": first}
 

@@ -54,7 +54,7 @@ def _electronegativity():
 def methods() -> dict:
     chi = _electronegativity()
 
-    def frequency(a: str, b: str) -> float:
+    def frequency(_a: str, _b: str) -> float:   # the elements do not matter: counts alone
         return 1.0
 
     def shared(a: str, b: str) -> float:
@@ -91,7 +91,8 @@ def score(truths, similarity) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=OUT)
@@ -105,19 +106,25 @@ def main(argv=None) -> None:
            "note": "the index is MP-20 val (9,047 crystals), not train (27,136)",
            "targets": {"split": "mp_20 test", "n": len(truths), "seed": args.seed,
                        "selection": "as bench_model.py's CSP targets"},
-           "right_template": "same space group, Wyckoff orbits and element per orbit (canonical form)",
+           "right_template": "same space group, Wyckoff orbits and element per orbit (canonical "
+                             "form)",
            "pattern_in_index": float(np.mean([t.opened() in patterns for t in truths])),
            "template_in_index": float(np.mean([index.count(t) > 0 for t in truths])),
            "rows": {}}
     print(f"{len(truths)} MP-20 test formulas; index: MP-20 val ({index.total} crystals, "
           f"{len(index.templates)} templates), not train")
-    print(f"the right group + Wyckoff pattern exists in the index for {out['pattern_in_index']:.1%}")
-    print(f"{'method':38s} {'top-1':>6s} {'top-5':>6s} {'group':>6s} {'pattern':>7s} {'none':>5s} {'ms':>5s}")
+    print(
+        f"the right group + Wyckoff pattern exists in the index for {out['pattern_in_index']:.1%}"
+    )
+    print(f"{'method':38s} {'top-1':>6s} {'top-5':>6s} {'group':>6s} {'pattern':>7s} {'none':>5s} "
+          f"{'ms':>5s}")
     for name, similarity in methods().items():
         row = score(truths, similarity)
         out["rows"][name] = row
-        print(f"{name:38s} {row['top1']:6.1%} {row['top5']:6.1%} {row['top1_same_space_group']:6.1%} "
-              f"{row['top1_same_wyckoff_pattern']:7.1%} {row['no_candidate']:5.1%} {row['ms_per_formula']:5.0f}",
+        print(f"{name:38s} {row['top1']:6.1%} {row['top5']:6.1%} "
+              f"{row['top1_same_space_group']:6.1%} "
+              f"{row['top1_same_wyckoff_pattern']:7.1%} {row['no_candidate']:5.1%} "
+              f"{row['ms_per_formula']:5.0f}",
               flush=True)
     save_json(out, args.out)
 

@@ -75,9 +75,13 @@ def check_number(name: str, value, *, integer: bool = False, minimum=None, maxim
     message = f"{name} must be {what}, got {value!r}"
     if not is_number(value, integer=integer):
         raise WrongType(message)
-    if not math.isfinite(value) \
-            or (minimum is not None and value < minimum) or (maximum is not None and value > maximum) \
-            or (above is not None and value <= above) or (below is not None and value >= below):
+    if (
+        not math.isfinite(value)
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
+        or (above is not None and value <= above)
+        or (below is not None and value >= below)
+    ):
         raise ValueError(message)
     return int(value) if integer else float(value)
 

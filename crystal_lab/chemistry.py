@@ -26,7 +26,8 @@ from .structures import formula_text
 
 
 def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
-                    crystal_system: str | None = None, formation_energy: float | None = None) -> str:
+                    crystal_system: str | None = None,
+                    formation_energy: float | None = None) -> str:
     """A student-facing explanation of what the model will do with ``prompt`` (one paragraph).
 
     Normalises the prompt, lists the valid ``n_atoms`` for a formula, warns (does not refuse)
@@ -37,20 +38,26 @@ def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATO
     try:
         cond = as_condition(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
     except PromptError as err:
-        return f"Cannot use this prompt: {str(err).rstrip('.?')}{'?' if str(err).endswith('?') else '.'}"
+        return ("Cannot use this prompt: "
+                f"{str(err).rstrip('.?')}{'?' if str(err).endswith('?') else '.'}")
     if cond.kind == "unconditional":
-        size = f"{cond.n_atoms} atoms" if cond.n_atoms else "a number of atoms drawn from the training data"
+        size = f"{cond.n_atoms} atoms" if cond.n_atoms else ("a number of atoms drawn from the "
+                                                             "training data")
         text = f"Unconditional generation: any elements, {size} per cell."
     elif cond.kind == "chemical_system":
-        size = f"{cond.n_atoms} atoms" if cond.n_atoms else f"{len(cond.elements)} to {max_atoms} atoms"
+        size = f"{cond.n_atoms} atoms" if cond.n_atoms else (f"{len(cond.elements)} to {max_atoms} "
+                                                             "atoms")
         text = (f"Chemical system {'-'.join(cond.elements)}: the model chooses a composition that "
                 f"uses all of, and only, {', '.join(cond.elements)}, with {size} per cell.")
     else:
         text = (f"Formula {cond.text} (crystal-structure prediction): the composition "
-                f"{formula_text(cond.counts)} is fixed and the model places {cond.n_atoms} atoms in a cell. "
-                f"Valid n_atoms: {', '.join(map(str, valid_n_atoms(cond.formula_unit, max_atoms)))}.")
+                f"{formula_text(cond.counts)} is fixed and the model places {cond.n_atoms} atoms "
+                "in a cell. "
+                "Valid n_atoms: "
+                f"{', '.join(map(str, valid_n_atoms(cond.formula_unit, max_atoms)))}.")
         if not charge_balanced(cond.formula_unit):
-            text += " Warning: SMACT finds no charge-neutral oxidation states for it; it is an unlikely compound."
+            text += (" Warning: SMACT finds no charge-neutral oxidation states for it; it is an "
+                     "unlikely compound.")
     return text + _describe_targets(cond)
 
 
@@ -68,7 +75,8 @@ def _describe_targets(cond: Condition) -> str:
     return text
 
 
-def charge_balanced(counts: dict[str, int], use_pauling_test: bool = True, include_alloys: bool = True) -> bool:
+def charge_balanced(counts: dict[str, int], use_pauling_test: bool = True,
+                    include_alloys: bool = True) -> bool:
     """Whether SMACT finds a charge-neutral, electronegativity-ordered set of oxidation states.
 
     CDVAE's compositional-validity rule (``smact_validity`` in its ``eval_utils.py``) with SMACT's
@@ -77,12 +85,15 @@ def charge_balanced(counts: dict[str, int], use_pauling_test: bool = True, inclu
     gcd-reduced counts and (``use_pauling_test``) pass the Pauling electronegativity test.
     ``counts``: element symbol -> whole count, e.g. ``{"Ba": 1, "Ti": 1, "O": 3}``.
     """
-    if not counts or any(e not in atomic_numbers or e == "X" or not is_number(n, integer=True) or n < 1
-                         for e, n in counts.items()):
+    if not counts or any(
+        e not in atomic_numbers or e == "X" or not is_number(n, integer=True) or n < 1
+        for e, n in counts.items()
+    ):
         raise ValueError(f"counts must map element symbols to whole counts, got {counts!r}")
     elements = tuple(sorted(counts, key=atomic_numbers.__getitem__))
     g = math.gcd(*(int(counts[e]) for e in elements))
-    return _balanced(elements, tuple(int(counts[e]) // g for e in elements), use_pauling_test, include_alloys)
+    return _balanced(elements, tuple(int(counts[e]) // g for e in elements), use_pauling_test,
+                     include_alloys)
 
 
 @lru_cache(maxsize=65536)
@@ -99,7 +110,8 @@ def _balanced(elements: tuple[str, ...], counts: tuple[int, ...], use_pauling_te
         warnings.simplefilter("ignore", UserWarning)
         try:
             space = smact.element_dictionary(elements)
-        except KeyError:   # an element SMACT has no data for (e.g. Og): no oxidation states to balance
+        # an element SMACT has no data for (e.g. Og): no oxidation states to balance
+        except KeyError:
             return False
     smact_elems = [space[e] for e in elements]
     electronegs = [e.pauling_eneg for e in smact_elems]

@@ -1,7 +1,7 @@
 """The ``crystal-lab`` command.
 
     crystal-lab lab [--dir DIR]              JupyterLab on the course notebooks
-    crystal-lab start [DIR]                  copy the notebooks into a workspace of your own, open it
+    crystal-lab start [DIR]                  copy the notebooks into a workspace of yours, open it
     crystal-lab sample PROMPT --n-atoms N    generate crystals, write CIF files + one extxyz into a
                                              fresh folder (never into an earlier run's)
     crystal-lab train --epochs N ...         train (or resume) a model
@@ -97,15 +97,16 @@ def _cmd_sample(args) -> int:
 
     out = workspace.check_run_folder(args.out)  # a file there, a read-only folder: before sampling
     model = load_model(path=args.model, device=args.device)
-    kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps, "seed": args.seed,
-              "allow_large": args.allow_large, "space_group": args.space_group}
+    kwargs = {"n_atoms": args.n_atoms, "n_samples": args.n_samples, "steps": args.steps,
+              "seed": args.seed, "allow_large": args.allow_large, "space_group": args.space_group}
     try:                                        # bad input ends here, before any folder is made
         model.check(args.prompt, **kwargs)
     except ValueError as err:                   # say it in this command's words
         raise ValueError(str(err).replace("allow_large=True", "--allow-large")) from None
     structures = model.sample(args.prompt, progress=not args.quiet, **kwargs)
     # the folder is claimed for this run alone (another run started beside it gets DIR-2, ...)
-    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz", next_free=True)
+    paths = workspace.write_structures(structures, out, extxyz_name="samples.extxyz",
+                                       next_free=True)
     moved = f" ({out} already holds a run)" if paths[0].parent != out else ""
     print(f"wrote {len(structures)} structure(s) to {paths[0].parent}{moved}: "
           f"{len(paths) - 1} CIF file(s) and {paths[-1].name}")
@@ -125,7 +126,9 @@ def _whole(minimum: int):
         try:
             return check_number("value", int(text), integer=True, minimum=minimum)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number >= {minimum}, got {text!r}"
+            ) from None
     parse.__name__ = f"whole number >= {minimum}"
     return parse
 
@@ -148,33 +151,43 @@ def _steps(text: str) -> int | str:
     try:
         return _whole(1)(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 or 'full', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number >= 1 or 'full', got {text!r}"
+        ) from None
 
 
-#: ``crystal-lab train`` option -> field of ``crystal_lab.training.config.TrainConfig`` (``--resume``:
-#: the run to continue, a keyword of ``train``), its type and its help
+#: ``crystal-lab train`` option -> field of ``crystal_lab.training.config.TrainConfig``
+#: (``--resume``: the run to continue, a keyword of ``train``), its type and its help
 TRAIN_OPTIONS = {
     "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24 (default mp_20)"),
     "--split": ("split", str, "split to train on: train, val or test (default val)"),
     "--limit": ("limit", _whole(1), "use only the first N structures of the split"),
     "--epochs": ("epochs", _whole(1), "epochs of the whole run (default 10)"),
-    "--max-steps": ("max_steps", _whole(1), "stop cleanly (with a checkpoint) after N optimiser steps in all"),
-    "--max-minutes": ("max_minutes", _positive, "stop cleanly (with a checkpoint) after this long (each session)"),
+    "--max-steps": ("max_steps", _whole(1),
+                    "stop cleanly (with a checkpoint) after N optimiser steps in all"),
+    "--max-minutes": ("max_minutes", _positive,
+                      "stop cleanly (with a checkpoint) after this long (each session)"),
     "--device": ("device", str, "auto, cpu or cuda"),
-    "--out": ("out_dir", str, ("run folder for checkpoints and logs (default runs/model; with --resume: "
+    "--out": ("out_dir", str,
+              ("run folder for checkpoints and logs (default runs/model; with --resume: "
                                "the checkpoint's folder)")),
-    "--resume": ("resume", str, ("continue the run of this last.pt: its data, network, schedule and budgets "
-                                 "(flags given must agree with it, except --epochs, --max-steps, --max-minutes, "
+    "--resume": ("resume", str,
+                 ("continue the run of this last.pt: its data, network, schedule and budgets "
+                                 "(flags given must agree with it, except --epochs, --max-steps, "
+                                 "--max-minutes, "
                                  "--out, --save-every, --device)")),
-    "--init": ("init", str, "start from these weights with a fresh optimiser (any shipped/exported file)"),
+    "--init": ("init", str,
+               "start from these weights with a fresh optimiser (any shipped/exported file)"),
     "--hidden": ("hidden", _whole(1), "hidden width of the denoiser (default 128)"),
     "--layers": ("layers", _whole(1), "message-passing layers (default 4)"),
     "--batch-size": ("batch_size", _whole(1), "crystals per batch (default 64)"),
     "--lr": ("lr", _positive, "learning rate (default 1e-3)"),
     "--cosine": ("cosine", bool, "decay the learning rate (cosine) over the run"),
-    "--symmetric": ("symmetric", bool, "DiffCSP++ noise: each crystal's own orbits and lattice family"),
+    "--symmetric": ("symmetric", bool,
+                    "DiffCSP++ noise: each crystal's own orbits and lattice family"),
     "--seed": ("seed", _whole(0), "random seed (default 0)"),
-    "--save-every": ("save_every_minutes", _positive, "minutes between periodic checkpoints (default 10)"),
+    "--save-every": ("save_every_minutes", _positive,
+                     "minutes between periodic checkpoints (default 10)"),
 }
 #: the flag of each TrainConfig field, for messages
 TRAIN_FLAGS = {dest: flag for flag, (dest, _, _) in TRAIN_OPTIONS.items()}
@@ -186,7 +199,8 @@ def _cmd_train(args) -> int:
     from crystal_lab.training.run_files import OccupiedRunFolder, RunFolderInUse
 
     kwargs = {dest: getattr(args, dest) for dest, _, _ in TRAIN_OPTIONS.values()
-              if hasattr(args, dest)}  # only what was given: the resumed run's or TrainConfig's for the rest
+              # only what was given: the resumed run's or TrainConfig's for the rest
+              if hasattr(args, dest)}
     try:
         train(**kwargs)                 # a planned stop prints its reason and the checkpoint's path
     except OccupiedRunFolder as err:    # say it in this command's words
@@ -229,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crystal-lab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_lab_commands(sub)
+    _add_sample_command(sub)
+    _add_train_command(sub)
+    _add_evaluate_command(sub)
+    return parser
+
+
+def _add_lab_commands(sub) -> None:
+    """``lab`` and ``start``: JupyterLab on the notebooks, or on a copy of them."""
     p = sub.add_parser("lab", help="open JupyterLab on the course notebooks")
     p.add_argument("--dir", default=None,
                    help="folder to open (default: the course's notebooks/)")
@@ -244,18 +267,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lab_options(p)
     p.set_defaults(func=_cmd_start)
 
+
+def _add_sample_command(sub) -> None:
+    """``sample``: generate crystals and write their files."""
     p = sub.add_parser("sample", help="generate crystals and write CIF + extxyz files")
     p.add_argument("prompt", nargs="?", default=None,
                    help='"Ba Ti O", "BaTiO3", "Ba1 O3 Ti1"; omit for unconditional samples')
     p.add_argument("--n-atoms", type=_whole(1), default=None, help="atoms per cell")
     p.add_argument("--n-samples", type=_whole(1), default=1, help="number of crystals (default 1)")
     p.add_argument("--steps", type=_steps, default=None,
-                   help="reverse steps, or 'full' for the trained 1000-step schedule (default: the model's)")
+                   help="reverse steps, or 'full' for the trained 1000-step schedule (default: the "
+                        "model's)")
     p.add_argument("--seed", type=_whole(0), default=None, help="random seed")
     p.add_argument("--space-group", default=None, type=lambda v: int(v) if v.isdigit() else v,
                    help="symmetry by construction: 225 or Fm-3m (1 = P1, the free model)")
     p.add_argument("--allow-large", action="store_true",
-                   help="run more samples or steps than the caps (the refusal says how long it would take)")
+                   help="run more samples or steps than the caps (the refusal says how long it "
+                        "would take)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped MP-20 model)")
     p.add_argument("--out", type=_folder_name, default="samples",
@@ -265,15 +293,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("train", help="train or resume a model (options left out take the resumed "
-                                     "run's values, else crystal_lab.training.config.TrainConfig's)")
+
+def _add_train_command(sub) -> None:
+    """``train``: one flag per :data:`TRAIN_OPTIONS` entry."""
+    p = sub.add_parser(
+        "train",
+        help="train or resume a model (options left out take the resumed "
+        "run's values, else crystal_lab.training.config.TrainConfig's)",
+    )
     for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
         if kind is bool:
-            p.add_argument(flag, dest=dest, action="store_true", default=argparse.SUPPRESS, help=text)
+            p.add_argument(flag, dest=dest, action="store_true", default=argparse.SUPPRESS,
+                           help=text)
         else:
             p.add_argument(flag, dest=dest, type=kind, default=argparse.SUPPRESS, help=text)
     p.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate_command(sub) -> None:
+    """``evaluate``: summarise structure files."""
     p = sub.add_parser("evaluate", help="summarise generated crystals (CIF / extxyz files or "
                                         "folders)")
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -282,7 +320,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", action="store_true", help="also print one row per structure")
     p.add_argument("--csv", default=None, help="write the per-structure table to this CSV file")
     p.set_defaults(func=_cmd_evaluate)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,7 +100,8 @@ def read_csv(path: str | os.PathLike, limit: int | None = None, progress: bool =
     ``progress``: a progress bar over the rows (``total``: how many to expect), for reads that
     take seconds (MP-20 val parses about 500 CIFs a second on one core).
     """
-    limit = check_number("limit", limit, integer=True, minimum=1, allow_none=True, note=" (or None for all)")
+    limit = check_number("limit", limit, integer=True, minimum=1, allow_none=True,
+                         note=" (or None for all)")
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file")
@@ -109,13 +110,16 @@ def read_csv(path: str | os.PathLike, limit: int | None = None, progress: bool =
     row_number = 1   # the header is row 1
     try:
         with opener(path, "rt", newline="", encoding="utf-8") as fh, warnings.catch_warnings():
-            # pymatgen warns once per noble gas that it has no Pauling electronegativity: not our concern
+            # pymatgen warns once per noble gas that it has no Pauling electronegativity: not our
+            # concern
             warnings.filterwarnings("ignore", message="No Pauling electronegativity")
             reader = csv.DictReader(fh, strict=True)
             if reader.fieldnames is None:
-                raise DataFileError(f"{path}: the file is empty (a CDVAE CSV has a header with a cif column)")
+                raise DataFileError(f"{path}: the file is empty (a CDVAE CSV has a header with a "
+                                    "cif column)")
             if "cif" not in reader.fieldnames:
-                raise DataFileError(f"{path}: no 'cif' column (columns: {', '.join(reader.fieldnames)[:200]})")
+                raise DataFileError(f"{path}: no 'cif' column (columns: "
+                                    f"{', '.join(reader.fieldnames)[:200]})")
             bounds = [x for x in (total, limit) if x is not None]
             rows = _rows(reader, progress, min(bounds) if bounds else None, f"reading {path.name}")
             for row_number, row in enumerate(rows, start=2):
@@ -124,7 +128,8 @@ def read_csv(path: str | os.PathLike, limit: int | None = None, progress: bool =
                     break
                 out.append(_row_to_atoms(row, path, row_number))
     except (gzip.BadGzipFile, zlib.error) as err:
-        raise DataFileError(f"{path}: not a valid gzip file, or its compressed data are corrupt ({err})") from None
+        raise DataFileError(f"{path}: not a valid gzip file, or its compressed data are corrupt "
+                            f"({err})") from None
     except EOFError:
         raise DataFileError(f"{path}: the file is truncated (it ends inside its compressed data, "
                             f"after row {row_number})") from None
@@ -139,13 +144,15 @@ def read_csv(path: str | os.PathLike, limit: int | None = None, progress: bool =
 def _row_to_atoms(row: dict, path: Path, row_number: int) -> Atoms:
     cif = row.pop("cif")
     if None in row or cif is None:
-        raise DataFileError(f"{path}, row {row_number}: the row has a different number of fields than the "
+        raise DataFileError(f"{path}, row {row_number}: the row has a different number of fields "
+                            "than the "
                             f"header; the file may be truncated")
     try:
         atoms = cif_to_atoms(cif)
     except Exception as err:  # noqa: BLE001 - pymatgen's CIF parser raises many kinds of error
         raise DataFileError(f"{path}, row {row_number}: its CIF does not parse "
-                            f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}); "
+                            f"({type(err).__name__}: "
+                            f"{str(err).splitlines()[0][:120] if str(err) else ''}); "
                             f"the file may be truncated or damaged") from None
     atoms.info.update({k: _parse_value(v) for k, v in row.items() if k})
     return atoms
@@ -210,12 +217,14 @@ def _verify_cached(name: str, split: str, path: Path) -> None:
                       f"{expected[:12]}...): delete it to download again")
 
 
-def dataset_path(name: str, split: str, download_missing: bool = True, url: str | None = None) -> Path:
+def dataset_path(name: str, split: str, download_missing: bool = True,
+                 url: str | None = None) -> Path:
     """Find (or download once) ``<name>/<split>.csv``; see the module docstring for the order."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATASETS)}")
     if split not in DATASETS[name]["splits"]:
-        raise ValueError(f"unknown split {split!r} of {name}; choose from {list(DATASETS[name]['splits'])}")
+        raise ValueError(f"unknown split {split!r} of {name}; choose from "
+                         f"{list(DATASETS[name]['splits'])}")
     candidates = []
     if data_dir() is not None:
         candidates += [data_dir() / name / f"{split}.csv.gz", data_dir() / name / f"{split}.csv"]
@@ -246,12 +255,13 @@ def load_dataset(name: str, split: str, limit: int | None = None, seed: int | No
                  download_missing: bool = True, progress: bool = False) -> list[Atoms]:
     """Load a public data set split as ``list[ase.Atoms]`` (properties in ``atoms.info``).
 
-    ``limit`` keeps the first ``limit`` rows, or a random subset of that size when ``seed`` is given:
-    a whole number >= 1 (or None for all) and a seed in numpy's range, both checked before the file
-    is read (``ValueError`` / ``TypeError``, one line).
-    ``progress``: a progress bar while the CIFs are parsed (a whole MP-20 split takes 15-20 s).
+    ``limit`` keeps the first ``limit`` rows, or a random subset of that size when ``seed`` is
+    given: a whole number >= 1 (or None for all) and a seed in numpy's range, both checked before
+    the file is read (``ValueError`` / ``TypeError``, one line). ``progress``: a progress bar while
+    the CIFs are parsed (a whole MP-20 split takes 15-20 s).
     """
-    limit = check_number("limit", limit, integer=True, minimum=1, allow_none=True, note=" (or None for all)")
+    limit = check_number("limit", limit, integer=True, minimum=1, allow_none=True,
+                         note=" (or None for all)")
     seed = check_number("seed", seed, integer=True, minimum=0, maximum=MAX_SEED, allow_none=True)
     path = dataset_path(name, split, download_missing=download_missing)
     total = DATASETS.get(name, {}).get("splits", {}).get(split)
@@ -315,7 +325,7 @@ class CrystalBatch:
                 for i in range(self.num_crystals)]
 
     def padded(self):
-        """Dense views ``(frac (B,N,3), numbers (B,N), mask (B,N))`` padded to the largest crystal."""
+        """Dense views ``(frac (B,N,3), numbers (B,N), mask (B,N))``, padded to the largest."""
         import torch
 
         counts = self.num_atoms

@@ -66,7 +66,7 @@ def enumerate_compositions(elements: Sequence[str] | str, max_coeff: int = 6,
         total = sum(coeffs)
         if total == 0 or (max_atoms is not None and total > max_atoms):
             continue
-        comp = Composition({el: c for el, c in zip(elements, coeffs) if c})
+        comp = Composition({el: c for el, c in zip(elements, coeffs, strict=True) if c})
         if distinct:
             key = comp.reduced_formula
             if key in seen:
@@ -82,7 +82,7 @@ def charge_neutral(compositions, use_pauling_test: bool = True) -> list:
 
     compositions = list(compositions)
     verdicts = smact_validity(compositions, use_pauling_test=use_pauling_test)
-    return [c for c, v in zip(compositions, verdicts) if v.valid]
+    return [c for c, v in zip(compositions, verdicts, strict=True) if v.valid]
 
 
 def composition_funnel(elements: Sequence[str] | str, max_coeff: int = 6,

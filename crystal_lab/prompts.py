@@ -32,9 +32,10 @@ prompt (text, list, None or a :class:`Condition` already parsed) into a :class:`
 ``sample``'s other arguments are numbers checked by :func:`crystal_lab.arguments.check_number`
 (``ValueError`` / ``TypeError``). The messages about what one model can do (elements beyond its
 embedding table, the size caps) are raised by :mod:`crystal_lab.model.diffusion`; those about
-weights files by :mod:`crystal_lab.model.checkpoint`. A word the grammar does not know gets a message listing what it understands; a formula typed in the wrong
-letter case gets a suggestion ("srtio3": did you mean SrTiO3?). The prose that explains a prompt
-to a student is :func:`crystal_lab.chemistry.describe_prompt`.
+weights files by :mod:`crystal_lab.model.checkpoint`. A word the grammar does not know gets a
+message listing what it understands; a formula typed in the wrong letter case gets a suggestion
+("srtio3": did you mean SrTiO3?). The prose that explains a prompt to a student is
+:func:`crystal_lab.chemistry.describe_prompt`.
 """
 from __future__ import annotations
 
@@ -82,7 +83,8 @@ def crystal_system_of(space_group_number: int) -> str:
     is 225)."""
     n = space_group_number
     if not is_number(n) or not math.isfinite(n) or n != int(n) or not 1 <= n <= 230:
-        raise PromptError(f"space-group number must be a whole number 1-230, got {space_group_number!r}")
+        raise PromptError("space-group number must be a whole number 1-230, got "
+                          f"{space_group_number!r}")
     n = int(n)
     return CRYSTAL_SYSTEMS[sum(n >= first for first in _SYSTEM_FIRST_SG) - 1]
 
@@ -108,7 +110,8 @@ class Condition:
     formula_unit: dict[str, int] | None = field(default=None, compare=False)
     crystal_system: str | None = None       # one of CRYSTAL_SYSTEMS, or None: any
     formation_energy: float | None = None   # target formation energy per atom (eV/atom), or None
-    space_group: int | str | None = None    # 1-230 or a symbol as typed (the model reads it), or None
+    # 1-230 or a symbol as typed (the model reads it), or None
+    space_group: int | str | None = None
 
     @property
     def atomic_numbers(self) -> list[int]:
@@ -181,7 +184,8 @@ def _split_system(items) -> tuple[str, ...]:
 
 
 def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
-                 crystal_system: str | None = None, formation_energy: float | None = None) -> Condition:
+                 crystal_system: str | None = None,
+                 formation_energy: float | None = None) -> Condition:
     """Turn a prompt into a :class:`Condition`; raise :class:`PromptError` on bad input.
 
     The grammar is in this module's docstring. ``crystal_system`` and ``formation_energy``
@@ -191,7 +195,8 @@ def parse_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
 
 
 def as_condition(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
-                 crystal_system: str | None = None, formation_energy: float | None = None) -> Condition:
+                 crystal_system: str | None = None,
+                 formation_energy: float | None = None) -> Condition:
     """The one entry of a prompt: a text, a list of symbols or None is parsed (once, by
     :func:`parse_prompt`); a :class:`Condition` is taken as it is, never parsed again.
 
@@ -207,12 +212,15 @@ def as_condition(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATOMS,
         cond = _formula_of_size(cond.formula_unit, size, max_atoms)
     _check_fit(cond.elements, size, max_atoms)
     system = prompt.crystal_system if crystal_system is None else _crystal_system(crystal_system)
-    target = prompt.formation_energy if formation_energy is None else _formation_energy(formation_energy)
+    target = (
+        prompt.formation_energy if formation_energy is None else _formation_energy(formation_energy)
+    )
     return dataclasses.replace(cond, n_atoms=size, crystal_system=system, formation_energy=target,
                                space_group=prompt.space_group)
 
 
-def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest: bool) -> Condition:
+def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy,
+           suggest: bool) -> Condition:
     if n_atoms is not None:
         n_atoms = check_n_atoms(n_atoms, max_atoms)
     group = None
@@ -222,7 +230,8 @@ def _parse(prompt, n_atoms, max_atoms, crystal_system, formation_energy, suggest
     system = system if crystal_system is None else _crystal_system(crystal_system)
     target = target if formation_energy is None else _formation_energy(formation_energy)
     cond = _composition_condition(prompt, words, n_atoms, max_atoms, suggest)
-    return dataclasses.replace(cond, crystal_system=system, formation_energy=target, space_group=group)
+    return dataclasses.replace(cond, crystal_system=system, formation_energy=target,
+                               space_group=group)
 
 
 def take_space_group(text: str) -> tuple[str, int | str | None]:
@@ -258,10 +267,12 @@ def split_prompt(text: str) -> tuple[tuple[str, ...], str | None, float | None]:
     if not isinstance(text, str):
         raise PromptError(f"a prompt must be a string, a list of element symbols or None, "
                           f"got {type(text).__name__}")
-    targets = [_formation_energy(float(m["value"].replace("\u2212", "-")), name="the formation-energy target")
+    targets = [_formation_energy(float(m["value"].replace("\u2212", "-")),
+                                 name="the formation-energy target")
                for m in _TARGET.finditer(text)]
     if len(targets) > 1:
-        raise PromptError(f"two formation-energy targets ({targets[0]:g} and {targets[1]:g} eV/atom): "
+        raise PromptError(f"two formation-energy targets ({targets[0]:g} and {targets[1]:g} "
+                          "eV/atom): "
                           f"give one")
     rest = _TARGET.sub(" ", text)
     if _TARGET_WITHOUT_VALUE.search(rest):
@@ -312,7 +323,8 @@ def _formation_energy(value, name: str = "formation_energy") -> float:
         raise PromptError(f"{name} must be a finite number in eV/atom, got {value!r}")
     if abs(value) > _MAX_ABS_TARGET:
         lo, hi = TRAINING_FORMATION_ENERGY_RANGE
-        raise PromptError(f"a formation energy of {value:g} eV/atom is outside -{_MAX_ABS_TARGET:g} to "
+        raise PromptError(f"a formation energy of {value:g} eV/atom is outside "
+                          f"-{_MAX_ABS_TARGET:g} to "
                           f"{_MAX_ABS_TARGET:g} eV/atom (the training data span {lo} to {hi})")
     return float(value)
 
@@ -350,15 +362,18 @@ def suggest_prompt(prompt) -> str | None:
     return guess
 
 
-def _composition_condition(prompt, words: tuple[str, ...] | None, n_atoms: int | None, max_atoms: int,
-                           suggest: bool) -> Condition:
+def _composition_condition(prompt, words: tuple[str, ...] | None, n_atoms: int | None,
+                           max_atoms: int, suggest: bool) -> Condition:
     """The composition part: unconditional, a chemical system or a formula. ``words``: a text
-    prompt's composition words (from :func:`split_prompt`); None when ``prompt`` is a list or None."""
+    prompt's composition words (from :func:`split_prompt`); None when ``prompt`` is a list or
+    None."""
     if words is not None:
         text = " ".join(words)
         tokens = [p for w in words for p in w.split("-") if p]
         try:
-            if any(ch.isdigit() for ch in text) or (len(tokens) == 1 and len(_TOKEN.findall(text)) > 1):
+            if any(ch.isdigit() for ch in text) or (
+                len(tokens) == 1 and len(_TOKEN.findall(text)) > 1
+            ):
                 return _formula_condition(text, n_atoms, max_atoms)
             elements = _split_system(tokens)
         except PromptError as err:
@@ -382,7 +397,8 @@ def _check_fit(elements: tuple[str, ...], n_atoms: int | None, max_atoms: int) -
     if n_atoms is not None and len(elements) > n_atoms:
         raise PromptError(f"{len(elements)} elements cannot fit in n_atoms={n_atoms}")
     if len(elements) > max_atoms:
-        raise PromptError(f"{len(elements)} elements cannot fit in a cell of at most {max_atoms} atoms "
+        raise PromptError(f"{len(elements)} elements cannot fit in a cell of at most {max_atoms} "
+                          "atoms "
                           f"(the model's maximum): give at most {max_atoms} elements")
 
 
@@ -391,7 +407,8 @@ def _formula_condition(text: str, n_atoms: int | None, max_atoms: int) -> Condit
     if n_atoms is None:
         n_atoms = sum(counts.values())
         if n_atoms > max_atoms:
-            raise PromptError(f"{text} has {n_atoms} atoms, above the model's maximum of {max_atoms}")
+            raise PromptError(f"{text} has {n_atoms} atoms, above the model's maximum of "
+                              f"{max_atoms}")
     return _formula_of_size(formula_unit(counts), n_atoms, max_atoms)
 
 
@@ -400,22 +417,27 @@ def _formula_of_size(unit: dict[str, int], n_atoms: int, max_atoms: int) -> Cond
     unit_size = sum(unit.values())
     if n_atoms % unit_size:
         options = valid_n_atoms(unit, max_atoms)
-        raise PromptError(f"{formula_text(unit)} has {unit_size} atoms per formula unit, which does "
-                          f"not divide n_atoms={n_atoms} (try {', '.join(map(str, options)) or 'fewer'})")
+        raise PromptError(f"{formula_text(unit)} has {unit_size} atoms per formula unit, which "
+                          "does "
+                          f"not divide n_atoms={n_atoms} (try "
+                          f"{', '.join(map(str, options)) or 'fewer'})")
     scale = n_atoms // unit_size
-    return Condition("formula", elements=tuple(unit), counts={e: n * scale for e, n in unit.items()},
+    return Condition("formula", elements=tuple(unit), counts={e: n * scale for e,
+                                                              n in unit.items()},
                      n_atoms=n_atoms, formula_unit=unit)
 
 
 def formula_unit(formula) -> dict[str, int]:
-    """The smallest whole-number counts of a formula: ``"Li6P2S8"`` -> ``{"Li": 3, "P": 1, "S": 4}``.
+    """The smallest whole-number counts of a formula: ``"Li6P2S8"`` -> ``{"Li": 3, "P": 1,
+    "S": 4}``.
 
     ``formula``: a formula string, a pymatgen ``Composition`` or a dict of element counts.
     """
     if isinstance(formula, str):
         counts = _parse_formula(formula)
     else:
-        amounts = formula.get_el_amt_dict() if hasattr(formula, "get_el_amt_dict") else dict(formula)
+        amounts = formula.get_el_amt_dict() if hasattr(formula,
+                                                       "get_el_amt_dict") else dict(formula)
         if not amounts or any(n != int(n) or n < 1 for n in amounts.values()):
             raise PromptError(f"a formula needs whole, positive counts, got {amounts}")
         counts = {str(e): int(n) for e, n in amounts.items()}

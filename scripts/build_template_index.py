@@ -84,10 +84,12 @@ def build_similarity(path: Path) -> Path:
         if a < b and value > FLOOR:
             pairs[f"{a} {b}"] = float(f"{value:.4g}")
     chi = {e: Element(e).X for e in sorted(single)}
-    return write_json_gz({"source": "pymatgen SubstitutionProbability (Hautier et al. 2011), summed over "
+    return write_json_gz({"source": "pymatgen SubstitutionProbability (Hautier et al. 2011), "
+                                    "summed over "
                                     "oxidation states; Pauling electronegativity from pymatgen",
                           "floor": FLOOR, "pairs": pairs, "sigma": SIGMA,
-                          "electronegativity": {e: x for e, x in chi.items() if math.isfinite(x)}}, path)
+                          "electronegativity": {e: x for e, x in chi.items() if math.isfinite(x)}},
+                         path)
 
 
 def build_templates(args) -> Path:
@@ -111,7 +113,8 @@ def build_templates(args) -> Path:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=["index", "alternatives", "similarity"], default=None)
     ap.add_argument("--dataset", default="mp_20")
     ap.add_argument("--split", default="val")

@@ -650,10 +650,12 @@ def test_quality_box_in_a_workspace_from_the_wheel(lab_browser, wheel_site, tmp_
 
     env = {**os.environ, "PYTHONPATH": str(wheel_site), "CRYSTAL_LAB_BENCHMARK": "",
            "CRYSTAL_LAB_NOTEBOOKS": str(NOTEBOOK_DIR)}
-    which = subprocess.run([sys.executable, "-c", "import crystal_lab; print(crystal_lab.__file__)"],
+    which = subprocess.run([sys.executable, "-c",
+                            "import crystal_lab; print(crystal_lab.__file__)"],
                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
                            check=False)
-    assert str(wheel_site) in which.stdout, f"the kernel would import {which.stdout or which.stderr}"
+    assert str(wheel_site) in which.stdout, ("the kernel would import "
+                                             f"{which.stdout or which.stderr}")
     facts = wheel_site / QUALITY_DATA
     assert facts.is_file(), f"the wheel ships no {QUALITY_DATA}"
     rate = f"{100 * json.loads(facts.read_text())['csp']['match_rate']:.1f}%"
@@ -764,7 +766,7 @@ def _wait_redrawn(page, before: list[tuple[int, float]]) -> list[tuple[int, floa
     while True:
         after = _view_colours(page)
         again = len(after) == len(before) and all(
-            a >= REDRAWN * b for (_, a), (_, b) in zip(after, before))
+            a >= REDRAWN * b for (_, a), (_, b) in zip(after, before, strict=True))
         if again or time.monotonic() > deadline:
             return after
         time.sleep(1.0)
@@ -785,7 +787,7 @@ def _redraw_problems(when: str, before, after) -> list[str]:
     if len(after) != len(before):
         return [f"{when}: {len(after)} 3D views on the page, {len(before)} before"]
     return [f"{when}: the view in cell {cell} drew {a:.3%} coloured pixels, {b:.3%} before"
-            for (cell, a), (_, b) in zip(after, before) if a < REDRAWN * b]
+            for (cell, a), (_, b) in zip(after, before, strict=True) if a < REDRAWN * b]
 
 
 def _save(page, lab_server) -> dict:
@@ -936,7 +938,7 @@ def test_figures_fit_a_projector(open_notebook):
     legend = {t["text"] for t in score["texts"] if t["kind"] == "legend"}
     assert {"Ba", "Ti", "O"} & legend or any("masked" in t for t in legend), legend
     problems = []
-    for name, figure in zip(("hull", "quality against steps", "score"), figures):
+    for name, figure in zip(("hull", "quality against steps", "score"), figures, strict=True):
         problems += _text_problems(figure, name)
     print(f"hull plot area {areas[0]['width']:.0f}x{areas[0]['height']:.0f} px, "
           f"{len(hull['texts'])} texts; labels {labels}")

@@ -41,7 +41,8 @@ def test_no_command_is_a_usage_error(capsys):
 
 
 def test_lab_dry_run_prints_jupyterlab_command_on_the_folder(course, capsys, launched):
-    assert cli.main(["lab", "--dir", str(course), "--port", "8123", "--no-browser", "--dry-run"]) == 0
+    assert cli.main(["lab", "--dir", str(course), "--port", "8123", "--no-browser",
+                     "--dry-run"]) == 0
     cmd = shlex.split(capsys.readouterr().out.strip())
     assert cmd[:3] == [sys.executable, "-m", "jupyterlab"]
     assert f"--ServerApp.root_dir={course.resolve()}" in cmd
@@ -126,7 +127,8 @@ def test_sample_passes_options_and_writes_cifs_and_extxyz(nacl, batio3, tmp_path
     assert loaded == {"path": None, "device": "cpu"}
     asked = {"n_atoms": 5, "n_samples": 2, "steps": 7, "seed": 3, "allow_large": False,
              "space_group": None}
-    assert model.calls == [("check", "BaTiO3", asked), ("sample", "BaTiO3", {**asked, "progress": False})]
+    assert model.calls == [("check", "BaTiO3", asked), ("sample", "BaTiO3", {**asked,
+                                                                             "progress": False})]
     assert sorted(p.name for p in out.iterdir()) == ["000_BaTiO3.cif", "001_BaTiO3.cif",
                                                      "manifest.json", "samples.extxyz"]
     assert "wrote 2 structure(s)" in capsys.readouterr().out
@@ -204,7 +206,8 @@ def test_train_maps_every_option_to_its_keyword(fake_train, tmp_path):
     assert fake_train == [{"data": "perov_5", "split": "test", "epochs": 4, "device": "cpu",
                            "out_dir": str(tmp_path / "run"), "resume": "ck.pt", "hidden": 64,
                            "layers": 3, "batch_size": 16, "lr": 0.0005, "seed": 9,
-                           "max_minutes": 1.5, "limit": 100, "save_every_minutes": 2.5, "max_steps": 30}]
+                           "max_minutes": 1.5, "limit": 100, "save_every_minutes": 2.5,
+                           "max_steps": 30}]
 
 
 def test_train_leaves_unset_options_to_train_defaults(fake_train):
@@ -221,16 +224,12 @@ def test_train_leaves_unset_options_to_train_defaults(fake_train):
     ("--layers", "0", "must be a whole number >= 1"),
     ("--batch-size", "0", "must be a whole number >= 1"),
     ("--limit", "0", "must be a whole number >= 1"),
-    ("--seed", "-1", "must be a whole number >= 0"),
-    ("--lr", "0", "must be a number > 0, got '0'"),
-    ("--lr", "-1e-3", "must be a number > 0"),
-    ("--lr", "nan", "must be a number > 0"),
-    ("--lr", "inf", "must be a number > 0"),
-    ("--max-minutes", "-1", "must be a number > 0"),
+    ("--seed", "-1", "must be a whole number >= 0"), ("--lr", "0", "must be a number > 0, got '0'"),
+    ("--lr", "-1e-3", "must be a number > 0"), ("--lr", "nan", "must be a number > 0"),
+    ("--lr", "inf", "must be a number > 0"), ("--max-minutes", "-1", "must be a number > 0"),
     ("--max-minutes", "0", "must be a number > 0"),
     ("--save-every", "0", "must be a number > 0, got '0'"),
-    ("--save-every", "-5", "must be a number > 0"),
-    ("--save-every", "nan", "must be a number > 0"),
+    ("--save-every", "-5", "must be a number > 0"), ("--save-every", "nan", "must be a number > 0"),
     ("--save-every", "soon", "must be a number > 0, got 'soon'"),
     ("--max-steps", "0", "must be a whole number >= 1, got '0'"),
     ("--max-steps", "-2", "must be a whole number >= 1"),
@@ -253,7 +252,8 @@ def test_train_refuses_nonsense_numbers(fake_train, capsys, option, value, messa
     (["--seed", "-4"], "argument --seed: must be a whole number >= 0"),
 ])
 def test_sample_refuses_nonsense_numbers(argv, message, capsys, monkeypatch):
-    monkeypatch.setattr(crystal_lab, "load_model", lambda **kw: pytest.fail("loaded"), raising=False)
+    monkeypatch.setattr(crystal_lab, "load_model", lambda **kw: pytest.fail("loaded"),
+                        raising=False)
     with pytest.raises(SystemExit) as exc:
         cli.main(["sample", "Na Cl", *argv])
     assert exc.value.code == 2 and message in capsys.readouterr().err
@@ -261,25 +261,30 @@ def test_sample_refuses_nonsense_numbers(argv, message, capsys, monkeypatch):
 
 def test_sample_accepts_steps_full_and_allow_large(nacl, tmp_path, monkeypatch):
     model = FakeModel([nacl])
-    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)
-    assert cli.main(["sample", "Na Cl", "--steps", "FULL", "--allow-large", "--out", str(tmp_path / "s"),
-                     "--quiet"]) == 0
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model,
+                        raising=False)
+    assert cli.main(["sample", "Na Cl", "--steps", "FULL", "--allow-large", "--out",
+                     str(tmp_path / "s"), "--quiet"]) == 0
     assert model.calls[-1][2]["steps"] == "full" and model.calls[-1][2]["allow_large"] is True
 
 
-def test_sample_runs_never_mix_and_evaluate_reads_one_run(nacl, batio3, tmp_path, monkeypatch, capsys):
+def test_sample_runs_never_mix_and_evaluate_reads_one_run(nacl, batio3, tmp_path, monkeypatch,
+                                                          capsys):
     from crystal_lab.workspace import read_structures
 
     out = tmp_path / "same"
     for structures in ([nacl, nacl.copy(), nacl.copy()], [batio3], [batio3, nacl]):
-        monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto", s=structures:
+        monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto",
+                            s=structures:
                             FakeModel(s), raising=False)
         assert cli.main(["sample", "x", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "same-2 (" in printed and "already holds a run" in printed and "same-3" in printed
-    assert [len(read_structures(p)) for p in (out, tmp_path / "same-2", tmp_path / "same-3")] == [3, 1, 2]
+    assert [len(read_structures(p)) for p in (out, tmp_path / "same-2",
+                                              tmp_path / "same-3")] == [3, 1, 2]
     assert {a.get_chemical_formula() for a in read_structures(out)} == {"ClNa"}
-    (tmp_path / "empty").mkdir()                                          # an empty folder takes a run
+    # an empty folder takes a run
+    (tmp_path / "empty").mkdir()
     assert cli.main(["sample", "x", "--out", str(tmp_path / "empty"), "--quiet"]) == 0
     assert len(read_structures(tmp_path / "empty")) == 2
 
@@ -326,7 +331,9 @@ def test_sample_refuses_an_unwritable_out_before_loading_the_model(tmp_path, mon
     before = sorted(tmp_path.rglob("*"))
     assert cli.main(["sample", "Na Cl", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("crystal-lab sample: error: ") and words in err and err.count("\n") == 1, err
+    assert (
+        err.startswith("crystal-lab sample: error: ") and words in err and err.count("\n") == 1
+    ), err
     assert sorted(tmp_path.rglob("*")) == before                          # no DIR-2 made either
 
 
@@ -343,7 +350,8 @@ def test_sample_writes_where_it_can(nacl, tmp_path, monkeypatch, capsys, out, wr
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("try NaCl")
     write_structures([nacl], tmp_path / "done")
-    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": FakeModel([nacl, nacl]),
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": FakeModel([nacl,
+                                                                                               nacl]),
                         raising=False)
     assert cli.main(["sample", "x", "--out", str(tmp_path / out), "--quiet"]) == 0
     assert f"to {tmp_path / written}" in capsys.readouterr().out
@@ -358,11 +366,14 @@ def test_sample_from_a_run_checkpoint_says_how_to_export_it(tmp_path, capsys):
 
     weights = checkpoint.to_dict(CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)))
     for name in ("last.pt", "step_500.pt"):
-        torch.save({"model": weights, "ema": weights, "optimizer": {}, "epoch": 2, "step": 8, "rng": {}},
+        torch.save({"model": weights, "ema": weights, "optimizer": {}, "epoch": 2, "step": 8,
+                    "rng": {}},
                    tmp_path / name)
-        assert cli.main(["sample", "Na Cl", "--model", str(tmp_path / name), "--out", str(tmp_path / "s")]) == 2
+        assert cli.main(["sample", "Na Cl", "--model", str(tmp_path / name), "--out",
+                         str(tmp_path / "s")]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"crystal-lab sample: error: {name} is a training run's checkpoint (epoch 2, "
+        assert err.startswith(f"crystal-lab sample: error: {name} is a training run's checkpoint "
+                              "(epoch 2, "
                               "step 8), not a weights file: turn it into weights with "
                               "crystal_lab.training.loop.export(") and err.count("\n") == 1, err
     assert not (tmp_path / "s").exists()
@@ -385,7 +396,8 @@ def test_sample_runs_started_together_never_share_a_folder(nacl, tmp_path, monke
 
     from crystal_lab.workspace import read_structures, write_structures
 
-    write_structures([nacl], tmp_path / "warm")                          # imports done before the race
+    # imports done before the race
+    write_structures([nacl], tmp_path / "warm")
     fork, n = multiprocessing.get_context("fork"), 4
     barrier = fork.Barrier(n)
 
@@ -408,7 +420,9 @@ def test_sample_runs_started_together_never_share_a_folder(nacl, tmp_path, monke
     for folder in folders:                     # each folder holds one run, whole: one writer's
         got = read_structures(folder)
         a = {round(x.cell.cellpar()[0] * 2 ** 0.5, 6) for x in got}
-        assert len(a) == 1 and len(got) == round(a.pop() - 3.0) + 1 == len(list(folder.glob("*.cif")))
+        assert len(a) == 1 and len(got) == round(a.pop() - 3.0) + 1 == len(
+            list(folder.glob("*.cif"))
+        )
         sizes.add(len(got))
     assert sizes == set(range(1, n + 1))
 
@@ -418,7 +432,8 @@ def test_sample_runs_started_together_never_share_a_folder(nacl, tmp_path, monke
     ("cuda:1", "device='cuda:1': torch finds no CUDA GPU on this machine"),
     ("tpu", "device must be one of auto, cpu, cuda, cuda:N, mps, got 'tpu'"),
 ])
-def test_sample_on_a_device_this_machine_lacks_is_one_line(monkeypatch, tmp_path, capsys, device, message):
+def test_sample_on_a_device_this_machine_lacks_is_one_line(monkeypatch, tmp_path, capsys, device,
+                                                           message):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -433,18 +448,25 @@ def test_train_from_the_wrong_kind_of_file_is_one_line(tmp_path, capsys):
 
     notes = tmp_path / "notes.txt"
     notes.write_text("not weights\n")
-    cases = [(["--resume", str(DEFAULT_WEIGHTS)], ("mp20.pt is a model's weights file, not a training run's "
-                                                   "checkpoint (last.pt): start a new run from these "
+    cases = [(["--resume", str(DEFAULT_WEIGHTS)],
+              ("mp20.pt is a model's weights file, not a training run's "
+                                                   "checkpoint (last.pt): start a new run from "
+                                                   "these "
                                                    "weights with init= (crystal-lab train --init")),
-             (["--resume", str(notes)], "notes.txt is not a readable training checkpoint: not a torch file"),
-             (["--init", str(notes)], "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
-             (["--resume", str(tmp_path / "nope.pt")], f"resume: no checkpoint at {tmp_path / 'nope.pt'}"),
+             (["--resume", str(notes)],
+              "notes.txt is not a readable training checkpoint: not a torch file"),
+             (["--init", str(notes)],
+              "notes.txt is not a loadable crystal_lab checkpoint: not a torch file"),
+             (["--resume", str(tmp_path / "nope.pt")],
+              f"resume: no checkpoint at {tmp_path / 'nope.pt'}"),
              (["--init", str(tmp_path / "nope.pt")], "no weights at"),
              (["--device", "tpu"], "device must be one of auto, cpu, cuda")]
     for argv, message in cases:
         assert cli.main(["train", "--out", str(tmp_path / "run"), "--limit", "4", *argv]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("crystal-lab train: error: ") and message in err and err.count("\n") == 1, err
+        assert (
+            err.startswith("crystal-lab train: error: ") and message in err and err.count("\n") == 1
+        ), err
 
 
 @pytest.fixture
@@ -454,9 +476,11 @@ def tiny_data(monkeypatch):
 
     import crystal_lab.training.run
 
-    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc",
+                                                                                       a=3.6),
                   bulk("MgO", "rocksalt", a=4.2)]
-    monkeypatch.setattr(crystal_lab.training.run, "load_dataset", lambda name, split, limit=None: structures[:limit])
+    monkeypatch.setattr(crystal_lab.training.run, "load_dataset", lambda name, split,
+                        limit=None: structures[:limit])
     return ["--hidden", "16", "--layers", "1", "--batch-size", "2", "--device", "cpu"]
 
 
@@ -465,15 +489,16 @@ def test_train_stops_at_max_steps_and_says_why(tiny_data, tmp_path, capsys, step
     import torch
 
     run = tmp_path / "run"
-    assert cli.main(["train", *tiny_data, "--epochs", "50", "--max-steps", str(steps), "--save-every", "0.5",
-                     "--out", str(run)]) == 0
+    assert cli.main(["train", *tiny_data, "--epochs", "50", "--max-steps", str(steps),
+                     "--save-every", "0.5", "--out", str(run)]) == 0
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["step"] == steps
     assert f"stopped at max_steps={steps} after {state['epoch']} epochs ({steps} steps); " \
            f"checkpoint saved to {run / 'last.pt'}" in capsys.readouterr().out
 
 
-def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(tiny_data, tmp_path, capsys):
+def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(tiny_data, tmp_path,
+                                                                            capsys):
     run = tmp_path / "run"
     assert cli.main(["train", *tiny_data, "--epochs", "1", "--out", str(run)]) == 0
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"}
@@ -481,11 +506,14 @@ def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(tiny
     for again in (["--epochs", "2"], ["--epochs", "2", "--init", str(run / "last.pt")]):
         assert cli.main(["train", *tiny_data, *again, "--out", str(run)]) == 2
         err = capsys.readouterr().err
-        assert err == (f"crystal-lab train: error: {run} already holds a training run (last.pt, log.csv); a new "
-                       f"run there would overwrite it: continue it with --resume {run / 'last.pt'}, or train "
+        assert err == (f"crystal-lab train: error: {run} already holds a training run (last.pt, "
+                       "log.csv); a new "
+                       "run there would overwrite it: continue it with --resume "
+                       f"{run / 'last.pt'}, or train "
                        f"into a new --out folder\n")
         assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
-    assert cli.main(["train", *tiny_data, "--epochs", "2", "--out", str(run), "--resume", str(run / "last.pt")]) == 0
+    assert cli.main(["train", *tiny_data, "--epochs", "2", "--out", str(run), "--resume",
+                     str(run / "last.pt")]) == 0
 
 
 def test_train_flags_are_train_config_fields():
@@ -504,7 +532,8 @@ def recorded_data(monkeypatch):
 
     import crystal_lab.training.run
 
-    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
+    structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc",
+                                                                                       a=3.6),
                   bulk("MgO", "rocksalt", a=4.2)] * 2
     asked = []
 
@@ -525,21 +554,25 @@ def test_a_bare_resume_continues_the_run_it_names(recorded_data, tmp_path, capsy
 
     run = tmp_path / "run"
     assert cli.main(["train", *RUN, "--max-steps", "3", "--out", str(run)]) == 0
-    assert cli.main(["train", "--resume", str(run / "last.pt")]) == 0          # budget spent: nothing more
+    # budget spent: nothing more
+    assert cli.main(["train", "--resume", str(run / "last.pt")]) == 0
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
     assert cli.main(["train", "--resume", str(run / "last.pt"), "--max-steps", "5"]) == 0
     state = torch.load(run / "last.pt", weights_only=True)
-    assert (state["step"], state["config"]["max_steps"], state["config"]["out_dir"]) == (5, 5, str(run))
+    assert (state["step"], state["config"]["max_steps"], state["config"]["out_dir"]) == (5, 5,
+                                                                                         str(run))
     assert recorded_data == [("perov_5", "test", 6)] * 3
     assert not (tmp_path / "runs").exists()   # no default folder made on the way
 
 
 @pytest.mark.parametrize("flag, value, recorded", [
     ("--data", "mp_20", "'perov_5'"), ("--split", "val", "'test'"), ("--limit", "4", "6"),
-    ("--hidden", "32", "16"), ("--layers", "2", "1"), ("--batch-size", "4", "2"), ("--lr", "0.01", "0.002"),
+    ("--hidden", "32", "16"), ("--layers", "2", "1"), ("--batch-size", "4", "2"), ("--lr", "0.01",
+                                                                                   "0.002"),
     ("--seed", "0", "4"), ("--cosine", None, "False"),
 ])
-def test_a_resume_flag_that_contradicts_the_run_is_one_line(recorded_data, tmp_path, capsys, flag, value, recorded):
+def test_a_resume_flag_that_contradicts_the_run_is_one_line(recorded_data, tmp_path, capsys, flag,
+                                                            value, recorded):
     run = tmp_path / "run"
     assert cli.main(["train", *RUN, "--out", str(run)]) == 0
     before = {p.name: p.read_bytes() for p in run.iterdir()}
@@ -549,25 +582,31 @@ def test_a_resume_flag_that_contradicts_the_run_is_one_line(recorded_data, tmp_p
     err = capsys.readouterr().err
     shown = "True" if value is None else repr(value) if flag in ("--data", "--split") else value
     name = flag[2:].replace("-", "_")
-    assert err == (f"crystal-lab train: error: {flag} {shown} contradicts the run in {run / 'last.pt'}, which "
-                   f"records {name}={recorded}: leave {flag} out to continue the run as it was, or start a "
+    assert err == (f"crystal-lab train: error: {flag} {shown} contradicts the run in "
+                   f"{run / 'last.pt'}, which "
+                   f"records {name}={recorded}: leave {flag} out to continue the run as it was, or "
+                   "start a "
                    f"new run\n")
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
 @pytest.mark.parametrize("flag, value", [("--hidden", "32"), ("--layers", "2")])
-def test_hidden_and_layers_under_init_are_honoured_or_refused(recorded_data, tmp_path, capsys, flag, value):
+def test_hidden_and_layers_under_init_are_honoured_or_refused(recorded_data, tmp_path, capsys, flag,
+                                                              value):
     import torch
 
     assert cli.main(["train", *RUN, "--out", str(tmp_path / "a")]) == 0
-    init = ["--init", str(tmp_path / "a" / "last.pt"), "--limit", "4", "--device", "cpu", "--batch-size", "2"]
+    init = ["--init", str(tmp_path / "a" / "last.pt"), "--limit", "4", "--device", "cpu",
+            "--batch-size", "2"]
     capsys.readouterr()
     assert cli.main(["train", *init, flag, value, "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"crystal-lab train: error: {flag} {value} contradicts the init weights last.pt, "
+    assert err.startswith(f"crystal-lab train: error: {flag} {value} contradicts the init weights "
+                          "last.pt, "
                           f"which records") and err.count("\n") == 1
     same = {"--hidden": "16", "--layers": "1"}[flag]
-    assert cli.main(["train", *init, flag, same, "--epochs", "1", "--out", str(tmp_path / "c")]) == 0
+    assert cli.main(["train", *init, flag, same, "--epochs", "1", "--out",
+                     str(tmp_path / "c")]) == 0
     assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["config"]["hidden"] == 16
 
 
@@ -580,23 +619,33 @@ def test_train_refusals_are_one_line_with_exit_2(recorded_data, tmp_path, capsys
     (tmp_path / "file").write_text("x")
     capsys.readouterr()
     with RunLock(tmp_path / "held"):   # a live run holds the folder
-        cases = [(["train", *RUN, "--out", str(tmp_path / "held")], "is in use by another training run (pid"),
-                 (["train", "--resume", str(a / "last.pt"), "--out", str(b)], f"{b} holds another training run"),
+        cases = [(["train", *RUN, "--out", str(tmp_path / "held")],
+                  "is in use by another training run (pid"),
+                 (["train", "--resume", str(a / "last.pt"), "--out", str(b)],
+                  f"{b} holds another training run"),
                  (["train", *RUN, "--out", str(tmp_path / "file")], "is a file, not a folder"),
-                 (["train", "--resume", str(a / "last.pt"), "--data", "carbon_24"], "--data 'carbon_24' contradicts")]
+                 (["train", "--resume", str(a / "last.pt"), "--data", "carbon_24"],
+                  "--data 'carbon_24' contradicts")]
         for argv, message in cases:
             assert cli.main(argv) == 2
             err = capsys.readouterr().err
-            assert err.startswith("crystal-lab train: error: ") and message in err and err.count("\n") == 1, err
+            assert (
+                err.startswith("crystal-lab train: error: ")
+                and message in err
+                and err.count("\n") == 1
+            ), err
 
 
 def test_two_trainings_started_together_into_one_folder_never_share_it(tmp_path):
     import csv
 
     run = tmp_path / "run"
-    argv = [sys.executable, "-m", "crystal_lab.cli", "train", "--data", "perov_5", "--limit", "8", "--hidden", "16",
-            "--layers", "1", "--batch-size", "4", "--epochs", "3", "--device", "cpu", "--out", str(run)]
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    argv = [sys.executable, "-m", "crystal_lab.cli", "train", "--data", "perov_5", "--limit", "8",
+            "--hidden", "16",
+            "--layers", "1", "--batch-size", "4", "--epochs", "3", "--device", "cpu", "--out",
+            str(run)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     assert sorted(code for code, _ in results) == [0, 2], results
     err = next(e for code, e in results if code == 2)
@@ -612,7 +661,8 @@ def test_evaluate_reads_files_and_prints_the_summary(nacl, batio3, tmp_path, mon
     write_structures([nacl, batio3], tmp_path / "gen")
     seen = []
     module = types.ModuleType("crystal_lab.evaluate")
-    module.summarize = lambda structures, **kw: seen.append((structures, kw)) or types.SimpleNamespace(
+    module.summarize = lambda structures, **kw: seen.append((structures,
+                                                             kw)) or types.SimpleNamespace(
         text=lambda: f"{len(structures)} structures\nvalid: 50.0 %")
     monkeypatch.setitem(sys.modules, "crystal_lab.evaluate", module)
 
@@ -652,7 +702,8 @@ def test_console_script_is_installed():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--n-samples", "20000"], r"20000 samples would take about .* pass --allow-large to run it anyway"),
+    (["--n-samples", "20000"],
+     r"20000 samples would take about .* pass --allow-large to run it anyway"),
     (["--steps", "5000"], r"steps=5000 would take about .* pass --allow-large to run it anyway"),
 ])
 def test_sample_caps_name_the_cli_flag(monkeypatch, tmp_path, capsys, argv, message):
@@ -661,7 +712,8 @@ def test_sample_caps_name_the_cli_flag(monkeypatch, tmp_path, capsys, argv, mess
     from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig
 
     model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1))
-    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model,
+                        raising=False)
     assert cli.main(["sample", "Na Cl", "--n-atoms", "2", *argv, "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert re.search(message, err) and "allow_large=True" not in err and err.count("\n") == 1
@@ -672,7 +724,9 @@ def test_sample_caps_name_the_cli_flag(monkeypatch, tmp_path, capsys, argv, mess
 def test_sample_space_group_reaches_check_and_sample(nacl, tmp_path, monkeypatch, flag, expected):
     """``--space-group`` is passed on as asked (a number or a symbol; the model parses it)."""
     model = FakeModel([nacl])
-    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model, raising=False)
-    rc = cli.main(["sample", "NaCl", "--space-group", flag, "--out", str(tmp_path / "s"), "--quiet"])
+    monkeypatch.setattr(crystal_lab, "load_model", lambda path=None, device="auto": model,
+                        raising=False)
+    rc = cli.main(["sample", "NaCl", "--space-group", flag, "--out", str(tmp_path / "s"),
+                   "--quiet"])
     assert rc == 0
     assert [kw["space_group"] for _, _, kw in model.calls] == [expected, expected]

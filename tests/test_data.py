@@ -53,7 +53,7 @@ def test_batch_round_trip_is_exact(mp20_test_rows):
     assert float(batch.frac.min()) >= 0 and float(batch.frac.max()) < 1
     assert torch.equal(batch.num_atoms, torch.tensor([len(a) for a in mp20_test_rows]))
     back = batch.to_atoms()
-    for a, b in zip(mp20_test_rows, back):
+    for a, b in zip(mp20_test_rows, back, strict=True):
         assert np.array_equal(a.numbers, b.numbers)
         assert np.array_equal(np.asarray(a.cell), np.asarray(b.cell))
         assert np.allclose(a.get_scaled_positions() % 1.0, b.get_scaled_positions(), atol=1e-12)
@@ -104,9 +104,12 @@ def test_download_once_cache_and_verify(isolated, shared_data, monkeypatch):
     real = data.download
     monkeypatch.setattr(data, "download", lambda *a, **k: calls.append(a) or real(*a, **k))
     path = data.dataset_path("perov_5", "val", url=src.as_uri())
-    assert path == isolated / "cache" / "perov_5" / "val.csv" and path.read_bytes() == src.read_bytes()
+    assert (
+        path == isolated / "cache" / "perov_5" / "val.csv" and path.read_bytes() == src.read_bytes()
+    )
     assert len(calls) == 1
-    assert data.dataset_path("perov_5", "val", url=src.as_uri()) == path   # cached: no second download
+    # cached: no second download
+    assert data.dataset_path("perov_5", "val", url=src.as_uri()) == path
     assert len(calls) == 1
     assert (isolated / "cache" / "sha256.json").exists()
     path.write_text("material_id,cif\n")                                      # corrupt the cache
@@ -151,7 +154,7 @@ def small_csv(shared_data):
     import io
 
     with gzip.open(shared_data / "mp_20" / "test.csv.gz", "rt", newline="") as fh:
-        rows = [row for _, row in zip(range(7), csv.reader(fh))]
+        rows = [row for _, row in zip(range(7), csv.reader(fh), strict=False)]
     buf = io.StringIO()
     csv.writer(buf).writerows(rows)
     assert buf.getvalue().count("data_") >= 6
@@ -170,8 +173,7 @@ def _broken(tmp_path, small_csv) -> dict:
         "cut.csv.gz": (good_gz[: len(good_gz) // 2], "truncated"),
         "cut.csv": (small_csv[: len(small_csv) // 2].encode(), "truncated"),
         "nocif.csv": (small_csv.replace("cif", "structure", 1).encode(), "no 'cif' column"),
-        "empty.csv": (b"", "the file is empty"),
-        "zipped.csv": (good_gz, "not a text file"),
+        "empty.csv": (b"", "the file is empty"), "zipped.csv": (good_gz, "not a text file"),
         "badcif.csv": (f"{header}\n".encode() + b",".join([b"x"] * len(header.split(","))) + b"\n",
                        "row 2: its CIF does not parse"),
     }
@@ -225,11 +227,13 @@ def test_reading_shows_a_bar_that_ends_cleanly(tmp_path, small_csv, capsys):
     ({"limit": 2.5}, TypeError, "limit must be a whole number >= 1 .*got 2.5"),
     ({"limit": "3"}, TypeError, "limit must be a whole number >= 1 .*got '3'"),
     ({"limit": True}, TypeError, "limit must be a whole number"),
-    ({"limit": 3, "seed": -1}, ValueError, r"seed must be a whole number in \[0, 9223372036854775807\]"),
+    ({"limit": 3, "seed": -1}, ValueError,
+     r"seed must be a whole number in \[0, 9223372036854775807\]"),
     ({"limit": 3, "seed": 1.5}, TypeError, "seed must be a whole number"),
     ({"limit": 3, "seed": 2**64}, ValueError, "seed must be a whole number in"),
 ])
-def test_bad_limits_and_seeds_are_refused_before_the_file_is_read(monkeypatch, kwargs, error, message):
+def test_bad_limits_and_seeds_are_refused_before_the_file_is_read(monkeypatch, kwargs, error,
+                                                                  message):
     """One line each, before any slow parsing (the file is never looked up)."""
     monkeypatch.setattr(data, "dataset_path", lambda *a, **k: pytest.fail("the file was looked up"))
     with pytest.raises(error, match=message) as err:

@@ -17,18 +17,20 @@ SETUP = textwrap.dedent("""
     from ase.build import bulk
 
     def structures():
-        base = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43), bulk("Cu", "fcc", a=3.6),
-                bulk("MgO", "rocksalt", a=4.2), bulk("NaCl", "rocksalt", a=5.6, cubic=True),
-                bulk("Cu", "fcc", a=3.6, cubic=True)]
+        base = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43),
+                bulk("Cu", "fcc", a=3.6), bulk("MgO", "rocksalt", a=4.2),
+                bulk("NaCl", "rocksalt", a=5.6, cubic=True), bulk("Cu", "fcc", a=3.6, cubic=True)]
         return base * 6
-    KW = dict(epochs=4, hidden=16, layers=2, batch_size=12, lr=5e-2, seed=0, progress=False, compile=False)
+    KW = dict(epochs=4, hidden=16, layers=2, batch_size=12, lr=5e-2, seed=0, progress=False,
+              compile=False)
 """)
 
 RUNNER = SETUP + textwrap.dedent("""
     import sys, os, torch
     from crystal_lab.training.loop import train
     model = train(structures=structures(), out_dir=sys.argv[1], **KW)
-    torch.save({k: v for k, v in model.state_dict().items()}, f"{sys.argv[1]}/rank{os.environ['RANK']}.pt")
+    torch.save({k: v for k, v in model.state_dict().items()},
+               f"{sys.argv[1]}/rank{os.environ['RANK']}.pt")
 """)
 
 
@@ -41,7 +43,8 @@ def runs(tmp_path_factory):
     (root / "ddp").mkdir()
     script = root / "runner.py"
     script.write_text(RUNNER)
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nnodes", "1",
                            "--nproc-per-node", "2", str(script), str(root / "ddp")],
                           capture_output=True, text=True, timeout=600, check=False)
     return root, proc

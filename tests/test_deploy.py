@@ -370,7 +370,8 @@ def test_only_the_test_commands_set_the_ci_size():
                 if re.match(rf"\s*export\s+{CI_SIZE}\b", line)]
     assert not exported, f"the Makefile exports the CI size to every target: {exported}"
     dry = {target: subprocess.run(["make", "--no-print-directory", "-n", "-C", str(REPO), target,
-                                   "-o", ".venv/.crystal-lab-installed", "CRYSTAL_LAB_CHROMIUM=/bin/sh"],
+                                   "-o", ".venv/.crystal-lab-installed",
+                                   "CRYSTAL_LAB_CHROMIUM=/bin/sh"],
                                   env={k: v for k, v in os.environ.items() if k != CI_SIZE},
                                   capture_output=True, text=True, timeout=60, check=True).stdout
            for target in ("lab", "test")}

@@ -1,11 +1,12 @@
 """No exercise can be passed by a value the notebook itself hands the student.
 
 For every exercise cell of every course notebook (a cell that calls ``check("nbNN.name", ...)``),
-the answer the cell builds is filled, in place of each ``...``, with every value the notebook
-offers before the student has thought: each parameter of its ``parameters`` cell (at the CI size
-and at the workshop defaults; lists also item by item; not its on/off switches; for a dict
-answer such as ``{"system": system, "target": ...}``, the parameters named after the slot) and each number or quoted string written in
-the exercise cell itself (its comments included). The check must not accept any of them.
+the answer the cell builds is filled, in place of each ``...``, with every value the notebook offers
+before the student has thought: each parameter of its ``parameters`` cell (at the CI size and at the
+workshop defaults; lists also item by item; not its on/off switches; for a dict answer such as
+``{"system": system, "target": ...}``, the parameters named after the slot) and each number or
+quoted string written in the exercise cell itself (its comments included). The check must not accept
+any of them.
 """
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ def test_the_notebook_placeholder_is_not_an_answer():
                         "answers.append(answer)"), scope)
     verdict = judge("nb07.stops_working", scope["answers"][0])
     assert verdict.ok is None and "No answer yet" in verdict.message
-    for number in re.findall(r"(?<![\w.])[-+]?\d+(?:\.\d+)?", source):     # no number in the cell passes
+    # no number in the cell passes
+    for number in re.findall(r"(?<![\w.])[-+]?\d+(?:\.\d+)?", source):
         assert not is_correct("nb07.stops_working", {"system": "Ti O", "target": float(number)})
 
 

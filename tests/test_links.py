@@ -58,12 +58,14 @@ def text_of(path: Path) -> str:
 
 
 def binder_targets(query: str) -> list[str]:
-    """Repository paths a Binder link opens (``labpath``, ``filepath``, ``urlpath=lab/tree/...``)."""
+    """Repository paths a Binder link opens (``labpath``, ``filepath``,
+    ``urlpath=lab/tree/...``)."""
     params = parse_qs(html.unescape(query or "").lstrip("?"))
     targets = params.get("labpath", []) + params.get("filepath", [])
     for urlpath in params.get("urlpath", []):
         urlpath = unquote(urlpath).lstrip("/")
-        match = re.match(r"(?:lab/tree|tree|notebooks|edit|lab/workspaces/[^/]+/tree)/(.+)", urlpath)
+        match = re.match(r"(?:lab/tree|tree|notebooks|edit|lab/workspaces/[^/]+/tree)/(.+)",
+                         urlpath)
         if match:
             targets.append(match.group(1))
     return [unquote(t).split("?")[0] for t in targets]
@@ -108,7 +110,8 @@ def test_readme_has_a_binder_link_that_opens_a_notebook():
     targets = [t for kind, _, _, t in links(REPO / "README.md") if kind == "binder"]
     assert targets, "README.md needs a Binder launch link (badge)"
     assert any(t and t.endswith(".ipynb") for t in targets), (
-        "README's Binder link should open a notebook, e.g. ?urlpath=lab/tree/notebooks/00_welcome.ipynb")
+        "README's Binder link should open a notebook, e.g. "
+        "?urlpath=lab/tree/notebooks/00_welcome.ipynb")
 
 
 def test_instructor_guide_links_the_same_binder_as_readme():
@@ -185,7 +188,8 @@ def test_link_parser_finds_and_checks_links(tmp_path):
 #: opened before running, they show a widget repr or nothing; the committed notebook stays clean
 LIVE_ONLY_OUTPUTS = (
     "application/vnd.plotly.v1+json",             # a stored plotly figure (large, stale)
-    "application/vnd.jupyter.widget-view+json",   # a widget view: "VBox(children=..." without a kernel
+    # a widget view: "VBox(children=..." without a kernel
+    "application/vnd.jupyter.widget-view+json",
     "application/vnd.jupyter.widget-state+json",  # saved widget state
 )
 

@@ -31,7 +31,8 @@ def test_shipped_model_loads_offline(shipped):
     assert isinstance(shipped, CrystalDiffusionModel)
     assert not shipped.training and shipped.device.type == "cpu"
     assert shipped.config.max_atoms == 20
-    assert abs(sum(shipped.config.n_atoms_hist.values()) - 1) < 1e-6   # fitted on MP-20, not the default
+    # fitted on MP-20, not the default
+    assert abs(sum(shipped.config.n_atoms_hist.values()) - 1) < 1e-6
 
 
 def test_chemical_system_prompt_is_honoured(shipped):
@@ -67,20 +68,21 @@ def test_seed_reproducible_on_same_device(shipped):
     a = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, seed=7, progress=False)
     b = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, seed=7, progress=False)
     c = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, seed=8, progress=False)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert np.array_equal(x.numbers, y.numbers) and np.allclose(x.positions, y.positions)
         assert np.allclose(x.cell[:], y.cell[:])
-    assert not all(np.allclose(x.positions, z.positions) for x, z in zip(a, c))
+    assert not all(np.allclose(x.positions, z.positions) for x, z in zip(a, c, strict=True))
 
 
 def test_batching_and_steps(shipped):
-    out = shipped.sample("Na Cl", n_atoms=4, n_samples=5, batch_size=2, steps=5, seed=0, progress=False)
+    out = shipped.sample("Na Cl", n_atoms=4, n_samples=5, batch_size=2, steps=5, seed=0,
+                         progress=False)
     assert len(out) == 5 and all(a.info["steps"] == 5 for a in out)
 
 
 def test_trajectory_from_noise_to_crystal(shipped):
-    trajs = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=6, seed=0, return_trajectory=True,
-                           progress=False)
+    trajs = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=6, seed=0,
+                           return_trajectory=True, progress=False)
     assert len(trajs) == 2 and all(len(t) == 7 for t in trajs)
     first, last = trajs[0][0], trajs[0][-1]
     assert first.info["t"] == 1.0 and last.info["t"] == 0.0
@@ -111,8 +113,10 @@ def test_callback_can_stop_cleanly(shipped):
     ({"prompt": "Ba Ti O", "n_atoms": 30}, "above the model's maximum of 20"),
     ({"prompt": "Qq"}, "Qq is not an element"),
     ({"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 0}, "n_samples must be a whole number >= 1"),
-    ({"prompt": "Ba Ti O", "n_atoms": 5, "steps": 0}, "steps must be a whole number >= 1 or 'full'"),
-    ({"prompt": "Ba Ti O", "n_atoms": 5, "batch_size": -1}, "batch_size must be a whole number >= 1"),
+    ({"prompt": "Ba Ti O", "n_atoms": 5, "steps": 0},
+     "steps must be a whole number >= 1 or 'full'"),
+    ({"prompt": "Ba Ti O", "n_atoms": 5, "batch_size": -1},
+     "batch_size must be a whole number >= 1"),
 ])
 def test_bad_arguments_raise_clear_errors(shipped, kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -166,7 +170,8 @@ def test_tiny_train_then_sample_and_resume(tmp_path):
     assert model.config.n_atoms_hist == {1: 0.25, 2: 0.75}
     out = model.sample("Na Cl", n_atoms=2, n_samples=2, steps=4, seed=0, progress=False)
     assert all(sorted(a.get_chemical_symbols()) == ["Cl", "Na"] for a in out)
-    train(structures=structures, epochs=3, out_dir=tmp_path, resume=tmp_path / "last.pt", progress=False)
+    train(structures=structures, epochs=3, out_dir=tmp_path, resume=tmp_path / "last.pt",
+          progress=False)
     assert read_log(tmp_path / "log.csv")["epoch"] == [1.0, 2.0, 3.0]
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 6
 
@@ -195,8 +200,10 @@ def v1_checkpoint(model: CrystalDiffusionModel) -> dict:
     flat = {k: v for group in model.config.to_dict().values() for k, v in group.items()}
     lat = model.noise.lattice
     return {"format": "crystal_lab/1", "config": flat,
-            "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.denoiser.state_dict().items()},
-            "noise": {"sigma_min": float(model.noise.coords.sigma_min), "sigma_max": float(model.noise.coords.sigma_max),
+            "state_dict": {k: v.half() if v.is_floating_point() else v for k,
+                           v in model.denoiser.state_dict().items()},
+            "noise": {"sigma_min": float(model.noise.coords.sigma_min),
+                      "sigma_max": float(model.noise.coords.sigma_max),
                       "num_elements": model.config.network.num_elements,
                       "lattice": {"mean": lat.mean.tolist(), "std": lat.std.tolist(),
                                   "volume_per_atom": float(lat.volume_per_atom)}}}
@@ -206,18 +213,22 @@ def test_shipped_weights_are_in_the_current_format(shipped):
     raw = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
     assert raw["format"] == checkpoint.FORMAT == "crystal_lab/2"
     assert set(raw["config"]) == {"network", "training", "sampler", "data"}
-    assert set(raw["state_dict"]) == set(shipped.state_dict())        # every tensor, nothing left to fill in
-    assert {v.dtype for k, v in raw["state_dict"].items() if k.startswith("denoiser.")} == {torch.float16}
+    # every tensor, nothing left to fill in
+    assert set(raw["state_dict"]) == set(shipped.state_dict())
+    assert {v.dtype for k,
+            v in raw["state_dict"].items() if k.startswith("denoiser.")} == {torch.float16}
     meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
     n_params = sum(p.numel() for p in shipped.denoiser.parameters())
-    assert meta["bytes"] == DEFAULT_WEIGHTS.stat().st_size < 2 * n_params + 1_000_000   # float16: 2 bytes each
+    # float16: 2 bytes each
+    assert meta["bytes"] == DEFAULT_WEIGHTS.stat().st_size < 2 * n_params + 1_000_000
 
 
 def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
     """A crystal_lab/1 file loads (through checkpoint.upgrade_v1); saved again it is today's format
     and loads back to the same tensors and the same samples."""
     torch.manual_seed(1)
-    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=2, n_atoms_hist={4: 0.5, 6: 0.5})).eval()
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=2, n_atoms_hist={4: 0.5,
+                                                                                 6: 0.5})).eval()
     model.noise.lattice.mean.add_(0.1)
     model.noise.lattice.volume_per_atom.fill_(17.5)
     path = tmp_path / "old.pt"
@@ -229,19 +240,23 @@ def test_a_v1_file_upgrades_to_the_same_model(tmp_path):
     assert torch.equal(old.noise.coords.log_sigma_grid, model.noise.coords.log_sigma_grid)
     checkpoint.save(old, tmp_path / "v2.pt", half=True)
     saved = torch.load(tmp_path / "v2.pt", weights_only=True)
-    assert saved["format"] == "crystal_lab/2" and set(saved["config"]) == {"network", "training", "sampler", "data"}
+    assert saved["format"] == "crystal_lab/2" and set(saved["config"]) == {"network", "training",
+                                                                           "sampler", "data"}
     assert saved["state_dict"]["noise.lattice.mean"].dtype == torch.float32
     again = load_model(tmp_path / "v2.pt", device="cpu")
     assert again.config == old.config
-    for (k, a), (k2, b) in zip(old.state_dict().items(), again.state_dict().items()):
+    for (k, a), (k2, b) in zip(old.state_dict().items(), again.state_dict().items(), strict=True):
         assert k == k2 and a.dtype == b.dtype and torch.equal(a, b), k   # float16 values both ways
     x = old.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
     y = again.sample("Ba Ti O", n_atoms=6, n_samples=2, steps=4, seed=3, progress=False)
-    assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers, b.numbers) for a, b in zip(x, y))
+    assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.numbers,
+                                                                           b.numbers) for a,
+               b in zip(x, y, strict=True))
     broken = v1_checkpoint(model)
     del broken["noise"]["lattice"]
     torch.save(broken, path)
-    with pytest.raises(CheckpointError, match="old.pt: a crystal_lab/1 checkpoint with a missing or bad part"):
+    with pytest.raises(CheckpointError,
+                       match="old.pt: a crystal_lab/1 checkpoint with a missing or bad part"):
         load_model(path, device="cpu", verify=False)
 
 
@@ -252,7 +267,8 @@ def test_noise_tables_are_buffers_that_travel_with_the_model(tiny_model):
 
     assert CrystalNoise.state_dict is torch.nn.Module.state_dict
     keys = set(tiny_model.state_dict())
-    assert {"noise.coords.log_sigma_grid", "noise.lattice.std", "noise.lattice.volume_per_atom"} <= keys
+    assert {"noise.coords.log_sigma_grid", "noise.lattice.std",
+            "noise.lattice.volume_per_atom"} <= keys
     double = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)).double()
     assert double.noise.lattice.mean.dtype == torch.float64
     meta = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1)).to("meta")
@@ -267,7 +283,8 @@ def test_model_config_groups_and_the_first_flat_names():
     assert c.network == NetworkConfig(hidden=64, layers=3)
     assert c.sampler == SamplerConfig(default_steps=20) and c.training == TrainingConfig(p_csp=0.5)
     assert c.data == DataStats({4: 1.0})
-    assert (c.hidden, c.default_steps, c.corrector_steps) == (64, 20, 0)   # flat names read their group
+    # flat names read their group
+    assert (c.hidden, c.default_steps, c.corrector_steps) == (64, 20, 0)
     c.corrector_steps = 1
     assert c.sampler.corrector_steps == 1
     assert ModelConfig.from_dict(c.to_dict()) == c
@@ -290,7 +307,8 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
     fresh = Denoiser(hidden=16, layers=1)
     assert fresh.system.weight.abs().sum() == 0 and fresh.energy[-1].weight.abs().sum() == 0
     ckpt = v1_checkpoint(shipped)
-    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(("system.", "energy."))}
+    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(("system.",
+                                                                              "energy."))}
     ckpt = {**ckpt, "state_dict": state}
     old = checkpoint.from_dict(ckpt).eval()
     B, N = 2, 3
@@ -305,8 +323,9 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
     with torch.no_grad():
         plain = old.denoiser(frac, tokens, lat, lattice, t, cond, mask)
         asked = old.denoiser(frac, tokens, lat, lattice, t, cond, mask, system=torch.tensor([7, 2]),
-                             energy=torch.tensor([-1.5, 0.0]), energy_given=torch.tensor([True, False]))
-    for a, b in zip(plain, asked):
+                             energy=torch.tensor([-1.5, 0.0]), energy_given=torch.tensor([True,
+                                                                                          False]))
+    for a, b in zip(plain, asked, strict=True):
         assert torch.equal(a, b)
     bad = {**ckpt, "state_dict": {k: v for k, v in state.items() if not k.startswith("token")}}
     with pytest.raises(CheckpointError, match="do not fit"):
@@ -317,7 +336,8 @@ def test_old_weights_load_and_new_conditions_start_at_zero(shipped):
     ({"prompt": "Og1"}, r"Og is beyond this model's elements \(H to Fm, Z = 1-100\)"),
     ({"prompt": "Ba", "seed": "abc"}, r"seed must be a whole number in \[0, "),
     ({"prompt": "Ba", "seed": -1}, r"seed must be a whole number in \[0, "),
-    ({"prompt": "Ba", "n_samples": 10**6}, r"1000000 samples would take about .* h on cpu .*allow_large=True"),
+    ({"prompt": "Ba", "n_samples": 10**6},
+     r"1000000 samples would take about .* h on cpu .*allow_large=True"),
     ({"prompt": "Ba", "crystal_system": "cubicc"}, "crystal_system must be one of triclinic"),
     ({"prompt": "Ba", "formation_energy": "low"}, "formation_energy must be a finite number"),
     ({"prompt": "Ba", "guidance": -1}, r"guidance must be a number in \[0, 5\] \(1 = no guidance"),
@@ -331,8 +351,9 @@ def test_bad_input_gets_one_line_errors(shipped, kwargs, message):
 def test_guidance_and_conditions_sample_the_prompt(tiny_model):
     """Guided and conditioned sampling honours the prompt exactly, and w = 1 is plain sampling."""
     plain = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False)
-    same = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False, guidance=1.0)
-    for a, b in zip(plain, same):
+    same = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False,
+                             guidance=1.0)
+    for a, b in zip(plain, same, strict=True):
         assert np.allclose(a.get_scaled_positions(), b.get_scaled_positions())
     guided = tiny_model.sample("Na Cl", n_atoms=4, n_samples=2, steps=3, seed=1, progress=False,
                                guidance=2.0, crystal_system="cubic", formation_energy=-2.0)
@@ -347,12 +368,12 @@ def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
 
     checkpoint.save(tiny_model, tmp_path / "init.pt")
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 4
-    for a, sg, e in zip(structures, [225, 227] * 4, [-2.0, 0.0] * 4):
+    for a, sg, e in zip(structures, [225, 227] * 4, [-2.0, 0.0] * 4, strict=True):
         a.info.update({"spacegroup.number": sg, "formation_energy_per_atom": e})
     data = TensorData.from_atoms(structures, max_atoms=20)
     assert data.system.tolist()[:2] == [7, 7] and data.energy.tolist()[:2] == [-2.0, 0.0]
-    model = train(tensors=data, init=tmp_path / "init.pt", epochs=2, batch_size=4, out_dir=tmp_path / "run",
-                  progress=False, cosine=True)
+    model = train(tensors=data, init=tmp_path / "init.pt", epochs=2, batch_size=4,
+                  out_dir=tmp_path / "run", progress=False, cosine=True)
     assert model.config.hidden == tiny_model.config.hidden
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert state["step"] == 4 and state["epoch"] == 2
@@ -366,23 +387,16 @@ def test_fast_trainer_warm_start_and_export(tmp_path, tiny_model):
 
 # ---------------------------------------------------------------- check(): sample's checks alone
 BAD_SAMPLE_ARGUMENTS = [
-    {"prompt": "Ba Ti O", "n_atoms": 30},
-    {"prompt": "Qq"},
-    {"prompt": "Og1"},
-    {"prompt": "BaTiO3", "n_atoms": 7},
-    {"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 0},
+    {"prompt": "Ba Ti O", "n_atoms": 30}, {"prompt": "Qq"}, {"prompt": "Og1"},
+    {"prompt": "BaTiO3", "n_atoms": 7}, {"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 0},
     {"prompt": "Ba Ti O", "n_atoms": 5, "n_samples": 2.0},
     {"prompt": "Ba Ti O", "n_atoms": 5, "steps": 0},
     {"prompt": "Ba Ti O", "n_atoms": 5, "steps": "many"},
     {"prompt": "Ba Ti O", "n_atoms": 5, "steps": 10**6},
-    {"prompt": "Ba Ti O", "n_atoms": 5, "batch_size": -1},
-    {"prompt": "Ba", "seed": "abc"},
-    {"prompt": "Ba", "n_samples": 10**6},
-    {"prompt": "Ba", "crystal_system": "cubicc"},
-    {"prompt": "Ba", "formation_energy": "low"},
-    {"prompt": "Ba", "guidance": -1},
-    {"prompt": "Ba", "callback": 123},
-    {"prompt": "cubic Ba Ef=1e3"},
+    {"prompt": "Ba Ti O", "n_atoms": 5, "batch_size": -1}, {"prompt": "Ba", "seed": "abc"},
+    {"prompt": "Ba", "n_samples": 10**6}, {"prompt": "Ba", "crystal_system": "cubicc"},
+    {"prompt": "Ba", "formation_energy": "low"}, {"prompt": "Ba", "guidance": -1},
+    {"prompt": "Ba", "callback": 123}, {"prompt": "cubic Ba Ef=1e3"},
 ]
 
 
@@ -410,9 +424,10 @@ def test_check_returns_the_condition_and_does_not_sample(tiny_model):
 def test_sample_accepts_a_parsed_condition(tiny_model):
     for text, n_atoms in [("Na Cl", 4), ("NaCl", 4), ("cubic Si Ef=-0.5", 2), ("", 3)]:
         cond = cl.parse_prompt(text, n_atoms=n_atoms)
-        from_text = tiny_model.sample(text, n_atoms=n_atoms, n_samples=2, steps=3, seed=5, progress=False)
+        from_text = tiny_model.sample(text, n_atoms=n_atoms, n_samples=2, steps=3, seed=5,
+                                      progress=False)
         from_cond = tiny_model.sample(cond, n_samples=2, steps=3, seed=5, progress=False)
-        for a, b in zip(from_text, from_cond):
+        for a, b in zip(from_text, from_cond, strict=True):
             assert np.array_equal(a.numbers, b.numbers) and np.allclose(a.positions, b.positions)
             assert a.info == b.info
 
@@ -432,7 +447,8 @@ def test_whole_numbers_accept_numpy_integers_and_refuse_the_rest(tiny_model):
     assert [len(a) for a in out] == [4, 4] and all(a.info["steps"] == 2 for a in out)
     for name in ("n_atoms", "n_samples", "steps", "seed", "batch_size"):
         for bad in (True, 1.5, 4.0, "4", [4]):
-            with pytest.raises(ValueError, match=f"{name} must be a whole number (>=|in) \\[?[01]") as err:
+            with pytest.raises(ValueError,
+                               match=f"{name} must be a whole number (>=|in) \\[?[01]") as err:
                 tiny_model.check("Na Cl", **({"n_atoms": 4} | {name: bad}))
             assert repr(bad) in str(err.value)
             # n_atoms is part of the prompt; the others are numbers of the wrong type
@@ -451,17 +467,20 @@ def test_too_many_elements_without_n_atoms_is_a_plain_error(tiny_model, n):
 
 
 def test_sizes_the_training_data_never_saw_are_a_plain_error():
-    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1, n_atoms_hist={2: 1.0, 3: 0.0})).eval()
+    model = CrystalDiffusionModel(ModelConfig(hidden=16, layers=1, n_atoms_hist={2: 1.0,
+                                                                                 3: 0.0})).eval()
     with pytest.raises(PromptError, match="the training data hold no cell of 3 to 20 atoms"):
         model.check("Na Cl O")
     assert len(model.sample("Na Cl O", n_atoms=3, steps=2, progress=False)[0]) == 3
 
 
 @pytest.mark.parametrize("callback", [123, "print", [print], object()])
-def test_a_callback_that_cannot_be_called_is_refused_before_sampling(tiny_model, monkeypatch, callback):
+def test_a_callback_that_cannot_be_called_is_refused_before_sampling(tiny_model, monkeypatch,
+                                                                     callback):
     import crystal_lab.model.diffusion as model_module
 
-    monkeypatch.setattr(model_module, "sample_batch", lambda *a, **k: pytest.fail("sampling started"))
+    monkeypatch.setattr(model_module, "sample_batch", lambda *a,
+                        **k: pytest.fail("sampling started"))
     with pytest.raises(TypeError, match="callback must be a function") as err:
         tiny_model.sample("Na Cl", n_atoms=2, callback=callback, progress=False)
     assert not isinstance(err.value, PromptError)      # a callback is not a prompt
@@ -471,11 +490,14 @@ def test_a_callback_that_cannot_be_called_is_refused_before_sampling(tiny_model,
 def test_steps_are_capped_with_an_estimate_and_allow_large(tiny_model, monkeypatch, steps):
     import crystal_lab.model.diffusion as model_module
 
-    with pytest.raises(PromptError, match=rf"steps={int(steps)} would take about \d+ (s|min|h) on cpu "
-                                          rf"for 3 structure\(s\) \(cap {MAX_STEPS}; 'full' is 1000\); "
+    with pytest.raises(PromptError,
+                       match=rf"steps={int(steps)} would take about \d+ (s|min|h) on cpu "
+                                          rf"for 3 structure\(s\) \(cap {MAX_STEPS}; 'full' is "
+                                          r"1000\); "
                                           r"pass allow_large=True"):
         tiny_model.sample("Na Cl", n_atoms=2, n_samples=3, steps=steps, progress=False)
-    assert tiny_model.check("Na Cl", n_atoms=2, steps=steps, allow_large=True).elements == ("Na", "Cl")
+    assert tiny_model.check("Na Cl", n_atoms=2, steps=steps, allow_large=True).elements == ("Na",
+                                                                                            "Cl")
     assert tiny_model.check("Na Cl", n_atoms=2, steps="full").kind == "chemical_system"
     seen = {}
 
@@ -514,8 +536,10 @@ def test_targets_inside_the_training_range_do_not_warn(tiny_model, recwarn):
 def test_the_prompts_conditions_are_recorded_and_survive_extxyz(tiny_model, tmp_path):
     from crystal_lab.workspace import read_structures, write_structures
 
-    out = tiny_model.sample("cubic Na Cl Ef=-2", n_atoms=2, n_samples=2, steps=2, seed=4, progress=False)
-    out += tiny_model.sample("Na Cl", n_atoms=2, steps=2, seed=4, crystal_system="hexagonal", progress=False)
+    out = tiny_model.sample("cubic Na Cl Ef=-2", n_atoms=2, n_samples=2, steps=2, seed=4,
+                            progress=False)
+    out += tiny_model.sample("Na Cl", n_atoms=2, steps=2, seed=4, crystal_system="hexagonal",
+                             progress=False)
     out += tiny_model.sample("NaCl", steps=2, seed=4, progress=False)
     assert [a.info.get("crystal_system") for a in out] == ["cubic", "cubic", "hexagonal", None]
     assert [a.info.get("formation_energy_target") for a in out] == [-2.0, -2.0, None, None]
@@ -533,8 +557,8 @@ def test_sample_many_refuses_anything_but_a_list_of_prompts(tiny_model, prompts)
 
 
 def test_sample_many_takes_texts_and_conditions(tiny_model):
-    out = tiny_model.sample_many(["NaCl", cl.parse_prompt("Si", n_atoms=2), ("Mg", "O")], n_atoms=[2, None, 4],
-                                 steps=2, seed=0, progress=False)
+    out = tiny_model.sample_many(["NaCl", cl.parse_prompt("Si", n_atoms=2), ("Mg", "O")],
+                                 n_atoms=[2, None, 4], steps=2, seed=0, progress=False)
     assert [len(a) for a in out] == [2, 2, 4]
     assert [a.info["prompt"] for a in out] == ["NaCl", "Si", "Mg O"]
     with pytest.raises(PromptError, match="steps=2000 would take"):
@@ -544,13 +568,19 @@ def test_sample_many_takes_texts_and_conditions(tiny_model):
 @pytest.mark.parametrize("batch_size", [MAX_BATCH_SIZE + 1, 5000, 10**6])
 def test_batch_size_is_capped_with_a_memory_estimate(tiny_model, batch_size):
     n = min(batch_size, MAX_SAMPLES)
-    with pytest.raises(PromptError, match=rf"batches of {n} structures would need about [\d.]+ GB of memory .*"
-                                          rf"\(batch_size cap {MAX_BATCH_SIZE}\).*allow_large=True"):
+    with pytest.raises(
+        PromptError,
+        match=rf"batches of {n} structures would need about [\d.]+ GB of memory .*"
+        rf"\(batch_size cap {MAX_BATCH_SIZE}\).*allow_large=True",
+    ):
         tiny_model.check("Na Cl", n_atoms=2, n_samples=n, batch_size=batch_size)
     # a batch larger than the run is only as large as the run
     assert tiny_model.check("Na Cl", n_atoms=2, n_samples=3, batch_size=batch_size).n_atoms == 2
-    assert tiny_model.check("Na Cl", n_atoms=2, n_samples=n, batch_size=batch_size, allow_large=True)
-    assert tiny_model.estimate_bytes(2 * batch_size) == pytest.approx(2 * tiny_model.estimate_bytes(batch_size))
+    assert tiny_model.check("Na Cl", n_atoms=2, n_samples=n, batch_size=batch_size,
+                            allow_large=True)
+    assert tiny_model.estimate_bytes(2 * batch_size) == pytest.approx(
+        2 * tiny_model.estimate_bytes(batch_size)
+    )
 
 
 @pytest.mark.parametrize("value", ["no", 0, 1, None, "False"])
@@ -562,7 +592,8 @@ def test_allow_large_must_be_a_bool(tiny_model, value):
 
 
 def test_sample_many_takes_numpy_sizes(tiny_model):
-    out = tiny_model.sample_many(["NaCl", "MgO"], n_atoms=np.array([2, 4]), steps=2, seed=0, progress=False)
+    out = tiny_model.sample_many(["NaCl", "MgO"], n_atoms=np.array([2, 4]), steps=2, seed=0,
+                                 progress=False)
     assert [len(a) for a in out] == [2, 4]
 
 
@@ -572,7 +603,8 @@ SHIPPED_SAMPLES = [
     ({}, [[0.9914, 0.4987, 0.1327], [0.1959, 0.6645, 0.5315], [0.6649, 0.1169, 0.4734],
           [0.8494, 0.2796, 0.8688], [0.3406, 0.2907, 0.8238]],
      [3.85, 3.756, 6.663, 103.318, 106.186, 91.58]),
-    ({"guidance": 2.0, "property_guidance": 1.0, "crystal_system": "cubic", "space_group": 1},   # P1: free
+    # space group 1 (P1): the free model
+    ({"guidance": 2.0, "property_guidance": 1.0, "crystal_system": "cubic", "space_group": 1},
      [[0.0415, 0.2305, 0.0203], [0.0372, 0.616, 0.5768], [0.5393, 0.1096, 0.5804],
       [0.0267, 0.1329, 0.6437], [0.5396, 0.6773, 0.0162]],
      [4.032, 4.006, 4.71, 97.997, 90.938, 89.81]),
@@ -603,7 +635,7 @@ def test_the_callback_sees_every_step_and_the_score_it_used(tiny_model):
     assert all(len(i["score"]) == 2 and i["score"][0].shape == (3, 3) for i in seen)
     assert all(np.isfinite(s).all() for i in seen for s in i["score"])
     plain = tiny_model.sample("Na Cl", n_atoms=3, n_samples=2, steps=4, seed=0, progress=False)
-    for a, b in zip(out, plain):
+    for a, b in zip(out, plain, strict=True):
         np.testing.assert_array_equal(a.positions, b.positions)
 
 
@@ -614,38 +646,45 @@ def test_the_callback_sees_every_step_and_the_score_it_used(tiny_model):
     ("property_guidance", float("inf"), ValueError), ("property_guidance", True, TypeError),
     ("seed", -1, ValueError), ("seed", 2**63, ValueError), ("seed", 3.0, TypeError),
 ])
-def test_guidance_and_seeds_have_a_range_checked_before_sampling(tiny_model, monkeypatch, name, bad, error):
+def test_guidance_and_seeds_have_a_range_checked_before_sampling(tiny_model, monkeypatch, name, bad,
+                                                                 error):
     """Guidance weights beyond the measured bounds of model.limits are refused with the reason
     (the samples break), seeds outside the signed 64-bit range too, before any work."""
     import crystal_lab.model.diffusion as model_module
     from crystal_lab.model.limits import MAX_GUIDANCE, MAX_PROPERTY_GUIDANCE
 
-    monkeypatch.setattr(model_module, "sample_batch", lambda *a, **k: pytest.fail("sampling started"))
+    monkeypatch.setattr(model_module, "sample_batch", lambda *a,
+                        **k: pytest.fail("sampling started"))
     with pytest.raises(error, match=rf"^{name} must be a") as err:
         tiny_model.sample("Ti O", n_atoms=3, crystal_system="cubic", progress=False, **{name: bad})
     assert not isinstance(err.value, PromptError) and "\n" not in str(err.value)
     if name != "seed":
         assert "samples break" in str(err.value)
         with pytest.raises(error, match=rf"^{name} must be a"):
-            tiny_model.sample_many(["TiO2"], progress=False, **{name: bad}) if name == "property_guidance" \
+            tiny_model.sample_many(["TiO2"], progress=False,
+                                   **{name: bad}) if name == "property_guidance" \
                 else tiny_model.check("Ti O", **{name: bad})
-    assert MAX_GUIDANCE >= 2 and MAX_PROPERTY_GUIDANCE >= 1      # MatterGen's gamma = 2 stays allowed
+    # MatterGen's gamma = 2 stays allowed
+    assert MAX_GUIDANCE >= 2 and MAX_PROPERTY_GUIDANCE >= 1
 
 
 def test_guidance_at_the_bounds_is_accepted(tiny_model):
     from crystal_lab.model.limits import MAX_GUIDANCE, MAX_PROPERTY_GUIDANCE
 
     out = tiny_model.sample("cubic Ti O", n_atoms=3, steps=2, seed=2**63 - 1, progress=False,
-                            guidance=MAX_GUIDANCE, property_guidance=np.float32(MAX_PROPERTY_GUIDANCE))
+                            guidance=MAX_GUIDANCE,
+                            property_guidance=np.float32(MAX_PROPERTY_GUIDANCE))
     assert len(out) == 1 and out[0].info["seed"] == 2**63 - 1
 
 
 @pytest.mark.parametrize("seed", [-1, 2**63, 1.5, "0"])
-def test_a_training_seed_out_of_range_is_refused_before_the_data_are_read(tmp_path, monkeypatch, seed):
+def test_a_training_seed_out_of_range_is_refused_before_the_data_are_read(tmp_path, monkeypatch,
+                                                                          seed):
     """train(seed=-1) once failed in numpy only after parsing the whole data set (11.6 s)."""
     from crystal_lab.training import loop, run
 
     monkeypatch.setattr(run, "load_dataset", lambda *a, **k: pytest.fail("the data were read"))
     with pytest.raises(ValueError, match=r"^seed must be a whole number in \[0, "):
-        loop.train(data="mp_20", split="train", out_dir=tmp_path, epochs=1, seed=seed, progress=False)
+        loop.train(data="mp_20", split="train", out_dir=tmp_path, epochs=1, seed=seed,
+                   progress=False)
     assert not any(tmp_path.iterdir())

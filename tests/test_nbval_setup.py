@@ -29,13 +29,15 @@ def _notebook(path: Path, stdout: str) -> None:
         new_code_cell("class Thing:\n    pass\nThing()", outputs=[new_output(
             "execute_result", data={"text/plain": "<__main__.Thing at 0x7f00deadbeef>"},
             execution_count=1)]),
-        new_code_cell("import time\nt0 = time.time(); print(f'sampled in {time.time() - t0 + 0.5:.2f} s')",
+        new_code_cell("import time\nt0 = time.time(); print(f'sampled in {time.time() - t0 + "
+                      "0.5:.2f} s')",
                       outputs=[new_output("stream", name="stdout", text="sampled in 3.21 s\n")]),
     ]
     for i, cell in enumerate(cells, start=1):
         cell.execution_count = i  # nbval treats a cell with outputs but no count as never run
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nbformat.write(nb, path)
 
 
@@ -57,7 +59,10 @@ def test_nbval_ignores_varying_outputs_but_catches_real_changes(tmp_path):
     _notebook(tmp_path / "changed.ipynb", stdout="ko\n")
     out = _nbval(tmp_path, "same.ipynb", "changed.ipynb")
     assert re.search(r"\b1 failed, 7 passed\b", out), out[-3000:]
-    assert "changed.ipynb::Cell 0" in out and "same.ipynb::Cell" not in out.split("short test summary")[-1]
+    assert (
+        "changed.ipynb::Cell 0" in out
+        and "same.ipynb::Cell" not in out.split("short test summary")[-1]
+    )
 
 
 def _live_only_notebook(path: Path, stored_text: str, widget_text: bool) -> None:
@@ -72,14 +77,16 @@ def _live_only_notebook(path: Path, stored_text: str, widget_text: bool) -> None
                                             "IntSlider(value=0, description='n')",
                                             execution_count=1)),
         new_code_cell("import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2]))"),
-        new_code_cell("from IPython.display import display\ndisplay(widgets.Button())\nprint('hello')",
+        new_code_cell("from IPython.display import "
+                      "display\ndisplay(widgets.Button())\nprint('hello')",
                       outputs=widget_output("display_data", "Button(style=ButtonStyle())")
                       + [new_output("stream", name="stdout", text=stored_text)]),
     ]
     for i, cell in enumerate(cells, start=1):
         cell.execution_count = i
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nbformat.write(nb, path)
 
 

@@ -53,7 +53,7 @@ def test_forward_mid_t_is_partially_masked_and_reproducible(model, batio3):
     a = nw.forward_frames(big, [0.3, 0.6], model=model, seed=7)
     b = nw.forward_frames(big, [0.3, 0.6], model=model, seed=7)
     c = nw.forward_frames(big, [0.3, 0.6], model=model, seed=8)
-    for x, y in zip(a, b):                               # same seed, same picture
+    for x, y in zip(a, b, strict=True):                               # same seed, same picture
         np.testing.assert_array_equal(x.positions, y.positions)
         np.testing.assert_array_equal(x.numbers, y.numbers)
     assert not np.array_equal(a[1].positions, c[1].positions)
@@ -145,7 +145,8 @@ def test_reverse_figure_layout_keeps_title_legend_and_crystal_apart(trajectory):
     assert layout.title.yanchor == "top" and layout.title.y >= 0.98      # the top line
     assert layout.legend.yanchor == "bottom" and layout.legend.y >= 1.0  # its own line, above
     assert layout.margin.t >= 100 and layout.height >= 500               # room for both
-    for frame, atoms in zip(fig.frames, trajectory):                     # nothing clipped
+    # nothing clipped
+    for frame, atoms in zip(fig.frames, trajectory, strict=True):
         scene = frame.layout.scene
         pos = atoms.positions
         for k, axis in enumerate((scene.xaxis, scene.yaxis, scene.zaxis)):

@@ -214,7 +214,8 @@ def _fake_venv(tmp_path: Path, torch_imports: bool = False) -> tuple[Path, Path]
     return venv, log
 
 
-def _make_torch(venv: Path, index: str, timeout: int = 2) -> tuple[subprocess.CompletedProcess, float]:
+def _make_torch(venv: Path, index: str, timeout: int = 2) -> tuple[subprocess.CompletedProcess,
+                                                                   float]:
     import time
 
     start = time.monotonic()

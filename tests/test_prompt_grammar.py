@@ -25,7 +25,8 @@ from crystal_lab.spelling import suggest_formula
     ("Li P S Cl Ef=-1.5", "chemical_system", ("Li", "P", "S", "Cl"), None, -1.5),
     ("Li P S Cl Ef -1.5", "chemical_system", ("Li", "P", "S", "Cl"), None, -1.5),
     ("Li-P-S-Cl, E_form = -1.5 eV/atom", "chemical_system", ("Li", "P", "S", "Cl"), None, -1.5),
-    ("a Cubic BaTiO3 with formation energy of -3 eV/atom", "formula", ("Ba", "Ti", "O"), "cubic", -3.0),
+    ("a Cubic BaTiO3 with formation energy of -3 eV/atom", "formula", ("Ba", "Ti", "O"), "cubic",
+     -3.0),
     ("ba ti o TETRAGONAL ef=+0.25", "chemical_system", ("Ba", "Ti", "O"), "tetragonal", 0.25),
     ("Si Ef=\u22122", "chemical_system", ("Si",), None, -2.0),     # a typographic minus
     ("cubic", "unconditional", (), "cubic", None),
@@ -144,7 +145,8 @@ def test_describe_prompt_mentions_the_conditions():
 
 @pytest.mark.parametrize("text, value", [
     ("Ef=-1e-1", -0.1), ("Ef=-1E-1", -0.1), ("Ef=2.5e-1", 0.25), ("Ef=-.5e0", -0.5),
-    ("formation energy of -1e0 eV/atom", -1.0), ("Ef=-15e-1eV/atom", -1.5), ("Ef=\u22121e\u22121", -0.1),
+    ("formation energy of -1e0 eV/atom", -1.0), ("Ef=-15e-1eV/atom", -1.5), ("Ef=\u22121e\u22121",
+                                                                             -0.1),
 ])
 def test_targets_in_scientific_notation_are_numbers(text, value):
     assert parse_prompt(f"Si {text}").formation_energy == pytest.approx(value)
@@ -165,6 +167,7 @@ def test_more_elements_than_the_largest_cell_is_one_line(n):
 
     symbols = chemical_symbols[1:n + 1]
     for prompt in (symbols, " ".join(symbols)):
-        with pytest.raises(PromptError, match=f"{n} elements cannot fit in a cell of at most 20 atoms"):
+        with pytest.raises(PromptError,
+                           match=f"{n} elements cannot fit in a cell of at most 20 atoms"):
             parse_prompt(prompt)
     assert parse_prompt(symbols[:20]).elements == tuple(symbols[:20])

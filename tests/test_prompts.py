@@ -4,7 +4,8 @@ from crystal_lab.chemistry import describe_prompt
 from crystal_lab.prompts import PromptError, formula_unit, parse_prompt, valid_n_atoms
 
 
-@pytest.mark.parametrize("prompt", ["Ba Ti O", "Ba-Ti-O", ["Ba", "Ti", "O"], "ba ti o", " Ba,Ti,O "])
+@pytest.mark.parametrize("prompt", ["Ba Ti O", "Ba-Ti-O", ["Ba", "Ti", "O"], "ba ti o",
+                                    " Ba,Ti,O "])
 def test_chemical_system_forms(prompt):
     cond = parse_prompt(prompt, n_atoms=5)
     assert cond.kind == "chemical_system"
@@ -51,17 +52,14 @@ def test_unconditional(prompt):
 
 
 @pytest.mark.parametrize("prompt, n_atoms, message", [
-    ("Ba Xx O", 5, "Xx is not an element"),
-    ("BaXx3", None, "Xx is not an element"),
-    ("Ba Ti Ba", 5, "Ba is listed twice"),
-    ("BaTiBa", None, "Ba appears twice"),
+    ("Ba Xx O", 5, "Xx is not an element"), ("BaXx3", None, "Xx is not an element"),
+    ("Ba Ti Ba", 5, "Ba is listed twice"), ("BaTiBa", None, "Ba appears twice"),
     ("Ba Ti O", 2, "3 elements cannot fit in n_atoms=2"),
     ("Ba Ti O", 0, "n_atoms must be a whole number >= 1"),
     ("Ba Ti O", 21, "above the model's maximum of 20"),
     ("BaTiO3", 7, "5 atoms per formula unit, which does not divide n_atoms=7 (try 5, 10, 15, 20)"),
     ("Ba5Ti5O15", None, "25 atoms, above the model's maximum of 20"),
-    (42, None, "a prompt must be a string"),
-    (["Ba", 3], None, "elements must be strings"),
+    (42, None, "a prompt must be a string"), (["Ba", 3], None, "elements must be strings"),
     ("Ba Ti O", 5.0, "n_atoms must be a whole number"),
 ])
 def test_bad_input_one_line_errors(prompt, n_atoms, message):
@@ -95,13 +93,17 @@ def test_charge_balanced_agrees_with_smact_validity_on_real_and_made_up_composit
     made_up = ["NaCl2", "BaTiO3", "Li3PS4", "FeO", "Fe2O3", "CuAu", "NaK", "He", "XeF2", "KrF",
                "Li3PS4Cl", "CsPbI3", "MgSi", "OF2", "NaClO4", "PmCl3", "SiC", "GaAsN"]
     cases = [(formula_unit(f), f) for f in made_up]
-    cases += [(dict(Counter(a.get_chemical_symbols())), a) for a in load_dataset("mp_20", "test", limit=150)]
+    cases += [(dict(Counter(a.get_chemical_symbols())), a) for a in load_dataset("mp_20", "test",
+                                                                                 limit=150)]
     verdicts = []
     for counts, thing in cases:
         verdicts.append(charge_balanced(counts))
         assert verdicts[-1] == bool(smact_validity(thing)), counts
     assert 0 < sum(verdicts) < len(verdicts)     # both answers occur
-    assert charge_balanced({"Ba": 2, "Ti": 2, "O": 6}) is True and charge_balanced({"Na": 1, "Cl": 2}) is False
+    assert (
+        charge_balanced({"Ba": 2, "Ti": 2, "O": 6}) is True
+        and charge_balanced({"Na": 1, "Cl": 2}) is False
+    )
 
 
 @pytest.mark.parametrize("counts", [{}, {"Xx": 1}, {"X": 2}, {"Na": 0}, {"Na": 1.5}])
@@ -112,7 +114,8 @@ def test_charge_balanced_refuses_what_is_not_a_composition(counts):
         charge_balanced(counts)
 
 
-@pytest.mark.parametrize("text, n_atoms", [("ba ti o", 5), ("BaTiO3", 10), ("cubic Li P S Cl Ef=-1", None),
+@pytest.mark.parametrize("text, n_atoms", [("ba ti o", 5), ("BaTiO3", 10), ("cubic Li P S Cl Ef=-1",
+                                                                            None),
                                            ("", 4), ("NaCl2", None)])
 def test_describe_prompt_takes_a_parsed_condition(text, n_atoms):
     cond = parse_prompt(text, n_atoms=n_atoms)
@@ -198,6 +201,10 @@ def test_sample_and_check_split_a_text_once_and_a_condition_never(splits):
     assert splits == ["cubic Ba Ti O"]
     cond = model.check("BaTiO3")
     assert len(splits) == 2
-    out = model.sample(cond, n_atoms=10, crystal_system="tetragonal", steps=2, seed=0, progress=False)
+    out = model.sample(cond, n_atoms=10, crystal_system="tetragonal", steps=2, seed=0,
+                       progress=False)
     assert len(splits) == 2
-    assert out[0].get_chemical_formula() == "Ba2O6Ti2" and out[0].info["crystal_system"] == "tetragonal"
+    assert (
+        out[0].get_chemical_formula() == "Ba2O6Ti2"
+        and out[0].info["crystal_system"] == "tetragonal"
+    )

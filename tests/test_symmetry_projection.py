@@ -40,7 +40,8 @@ def _noisy(templates, seed=0):
     """Uniform noise in every coordinate, standard-normal lattice parameters."""
     g = torch.Generator().manual_seed(seed)
     n = max(realise(t).n_atoms for t in templates)
-    return torch.rand(len(templates), n, 3, generator=g), torch.randn(len(templates), 6, generator=g)
+    return torch.rand(len(templates), n, 3, generator=g), torch.randn(len(templates), 6,
+                                                                      generator=g)
 
 
 def _numbers(template):
@@ -72,10 +73,12 @@ def test_projection_is_idempotent_and_keeps_a_symmetric_crystal():
     frac, params, n, process = _project(TEMPLATES, seed=1)
     proj = projector(TEMPLATES)
     again = proj.coords(frac)
-    assert torch.allclose(torch.remainder(again - frac + 0.5, 1.0) - 0.5, torch.zeros_like(frac), atol=1e-5)
+    assert torch.allclose(torch.remainder(again - frac + 0.5, 1.0) - 0.5, torch.zeros_like(frac),
+                          atol=1e-5)
     assert torch.allclose(proj.lattice(params, n, process), params, atol=1e-4)
     sites = realise(TEMPLATES[1])       # the stand-in crystal pyxtal built is already on its sites
-    x = torch.as_tensor((np.einsum("aij,aj->ai", sites.W, sites.ref[sites.orbit]) + sites.w) % 1.0)[None]
+    x = torch.as_tensor((np.einsum("aij,aj->ai", sites.W,
+                                   sites.ref[sites.orbit]) + sites.w) % 1.0)[None]
     assert torch.allclose(projector([TEMPLATES[1]]).coords(x), x, atol=1e-9)
 
 

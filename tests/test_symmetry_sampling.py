@@ -26,8 +26,10 @@ def _group(atoms, symprec=0.1):
 
 
 @pytest.mark.parametrize("text, group, composition", [
-    ("Fm-3m NaCl", "Fm-3m", "NaCl"), ("NaCl sg=225", 225, "NaCl"), ("sg:P6_3/mmc Mg", "P6_3/mmc", "Mg"),
-    ("Pnma CaTiO3", "Pnma", "CaTiO3"), ("cubic NaCl", None, "NaCl"), ("P2O5", None, "P2O5"), ("Cm Ba", None, "Cm Ba"),
+    ("Fm-3m NaCl", "Fm-3m", "NaCl"), ("NaCl sg=225", 225, "NaCl"), ("sg:P6_3/mmc Mg", "P6_3/mmc",
+                                                                    "Mg"),
+    ("Pnma CaTiO3", "Pnma", "CaTiO3"), ("cubic NaCl", None, "NaCl"), ("P2O5", None, "P2O5"),
+                                                      ("Cm Ba", None, "Cm Ba"),
 ])
 def test_space_group_words(text, group, composition):
     cond = parse_prompt(text)
@@ -40,9 +42,11 @@ def test_two_space_groups_are_refused():
         parse_prompt("Fm-3m NaCl sg=221")
 
 
-# (formula, group): a formula unit too small for the group's orbits is doubled (ZnO in P6_3mc: Zn2O2)
+# (formula, group): a formula unit too small for the group's orbits is doubled (ZnO in P6_3mc:
+# Zn2O2)
 PAIRS = [("NaCl", 225), ("CsCl", 221), ("SrTiO3", "Pm-3m"), ("Mg", 194), ("ZnO", 186), ("Si", 227),
-         ("TiO2", 136), ("GaAs", 216), ("CaF2", "Fm-3m"), ("Bi2Se3", 166), ("LiCoO2", "R-3m"), ("MoS2", 194)]
+         ("TiO2", 136), ("GaAs", 216), ("CaF2", "Fm-3m"), ("Bi2Se3", 166), ("LiCoO2", "R-3m"),
+         ("MoS2", 194)]
 
 
 @pytest.mark.parametrize("formula, group", PAIRS)
@@ -75,7 +79,8 @@ def test_p1_is_the_free_model(model):
 
 
 def test_crystal_system_chooses_among_its_templates(model):
-    out = model.sample(None, crystal_system="hexagonal", n_samples=4, steps=STEPS, seed=3, progress=False)
+    out = model.sample(None, crystal_system="hexagonal", n_samples=4, steps=STEPS, seed=3,
+                       progress=False)
     for atoms in out:
         template = Template.from_info(atoms.info["template"])
         assert crystal_system_of(template.space_group) == "hexagonal"
@@ -92,7 +97,8 @@ def test_sample_many_follows_each_prompt(model):
     ("NaCl", {"space_group": "Fm3x"}, "unknown space group 'Fm3x' (did you mean"),
     ("NaCl", {"space_group": 500}, "1 to 230"),
     # Ia-3d's smallest orbits put 8 atoms in the primitive cell: Na8Cl16 is above the 20-atom limit
-    ("NaCl2", {"space_group": 230}, "no Wyckoff combination of Ia-3d (230) holds NaCl2: its orbits put 8, 12"),
+    ("NaCl2", {"space_group": 230},
+     "no Wyckoff combination of Ia-3d (230) holds NaCl2: its orbits put 8, 12"),
 ])
 def test_bad_space_groups_get_one_line(model, prompt, kwargs, message):
     with pytest.raises(PromptError) as err:
@@ -111,4 +117,6 @@ def test_extxyz_keeps_the_template(model, tmp_path):
     out = model.sample("NaCl", space_group=225, steps=STEPS, seed=5, progress=False)
     workspace.write_structures(out, tmp_path / "run", extxyz_name="s.extxyz")
     back = ase.io.read(tmp_path / "run" / "s.extxyz", index=":")
-    assert Template.from_info(back[0].info["template"]) == Template.from_info(out[0].info["template"])
+    assert Template.from_info(back[0].info["template"]) == Template.from_info(
+        out[0].info["template"]
+    )

@@ -32,7 +32,8 @@ from crystal_lab.symmetry.templates import (
 
 def _perovskite() -> Atoms:
     return Atoms("SrTiO3", cell=[3.905] * 3, pbc=True,
-                 scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+                 scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5],
+                                   [0, 0.5, 0.5]])
 
 
 # --------------------------------------------------------------------------- template_of
@@ -92,7 +93,8 @@ def test_masked_atoms_have_no_template():
 # --------------------------------------------------------------------------- space-group symbols
 
 @pytest.mark.parametrize("text, number", [
-    (225, 225), ("225", 225), (np.int64(225), 225), ("Fm-3m", 225), ("Fm3m", 225), ("F m -3 m", 225),
+    (225, 225), ("225", 225), (np.int64(225), 225), ("Fm-3m", 225), ("Fm3m", 225), ("F m -3 m",
+                                                                                    225),
     ("F 4/m -3 2/m", 225), ("P63/mmc", 194), ("P6_3/mmc", 194), ("P2_1/n", 14), ("P21/c", 14),
     ("P1", 1), ("P-1", 2), ("Ia3d", 230), ("R-3m", 166), ("Pnma", 62), ("P b n m", 62)])
 def test_space_group_number_reads_what_people_write(text, number):
@@ -128,7 +130,7 @@ def test_the_index_holds_mp20_val_templates_and_nothing_else():
     assert all(1 <= t.n_atoms <= 20 and not t.is_open for t in index.templates)
     assert all(t == t.canonical() for t in index.templates[:500])
     by_group = Counter()
-    for t, c in zip(index.templates, index.counts):
+    for t, c in zip(index.templates, index.counts, strict=True):
         by_group[t.space_group] += int(c)
     assert 140 <= len(by_group) <= 170  # 156 space groups in val
     assert by_group.most_common(1)[0][0] == 225 and 0.10 < by_group[225] / index.total < 0.18
@@ -139,9 +141,12 @@ def test_the_index_holds_mp20_val_templates_and_nothing_else():
 
 
 def test_index_text_round_trips():
-    t = Template.make(62, [Orbit("c", 4, "Ca"), Orbit("b", 4, "Ti"), Orbit("c", 4, "O"), Orbit("d", 8, "O")])
+    t = Template.make(
+        62, [Orbit("c", 4, "Ca"), Orbit("b", 4, "Ti"), Orbit("c", 4, "O"), Orbit("d", 8, "O")]
+    )
     assert decode_template(62, encode_orbits(t)) == t
-    assert decode_template(47, "A8O a1 i2Ba") == Template.make(47, [Orbit("A", 8, "O"), Orbit("a", 1),
+    assert decode_template(47, "A8O a1 i2Ba") == Template.make(47, [Orbit("A", 8, "O"), Orbit("a",
+                                                                                              1),
                                                                      Orbit("i", 2, "Ba")])
     with pytest.raises(ValueError, match="not an orbit"):
         decode_template(225, "4a")
@@ -169,7 +174,8 @@ def test_element_similarity_is_chemical():
 def test_rank_templates_fills_every_orbit_with_the_formula():
     index = load_index()
     formulas = [dict(t.counts) for t in index.templates[::300]] + [
-        {"K": 1, "Br": 1}, {"Sr": 1, "Ti": 1, "O": 3}, {"Zn": 2, "O": 2}, {"Li": 1, "Fe": 1, "P": 1, "O": 4}]
+        {"K": 1, "Br": 1}, {"Sr": 1, "Ti": 1, "O": 3}, {"Zn": 2, "O": 2}, {"Li": 1, "Fe": 1, "P": 1,
+                                                                           "O": 4}]
     for counts in formulas:
         ranked = rank_templates(counts, k=5)
         assert 1 <= len(ranked) <= 5, counts
@@ -181,7 +187,8 @@ def test_rank_templates_fills_every_orbit_with_the_formula():
 
 def test_rank_templates_knows_rock_salt_and_perovskite():
     (kbr, _), *_ = rank_templates({"K": 1, "Br": 1}, k=1)
-    assert kbr.symbol == "Fm-3m" and kbr.canonical() == template_of(bulk("KBr", "rocksalt", a=6.6)).canonical()
+    assert kbr.symbol == "Fm-3m" and kbr.canonical() == template_of(bulk("KBr", "rocksalt",
+                                                                         a=6.6)).canonical()
     (perovskite, _), *_ = rank_templates({"Ba": 1, "Ti": 1, "O": 3}, k=1)
     assert str(perovskite) == "Pm-3m: Ba 1a, Ti 1b, O 3c"
     frequency_only = rank_templates({"K": 1, "Br": 1}, k=50, similarity=lambda a, b: 1.0)
@@ -194,13 +201,16 @@ def test_choose_templates_holds_the_filters():
         drawn = choose_templates(counts=None, crystal_system=system, n=20, rng=rng)
         assert len(drawn) == 20 and {t.crystal_system for t in drawn} == {system}
         assert all(t.is_open for t in drawn)
-    assert {t.space_group for t in choose_templates(counts=None, space_group="Fm-3m", n=10, rng=rng)} == {225}
+    assert {t.space_group for t in choose_templates(counts=None, space_group="Fm-3m", n=10,
+                                                    rng=rng)} == {225}
     sized = choose_templates(counts=None, n_atoms=5, n=10, rng=rng)
     assert {t.n_atoms for t in sized} == {5}
     system = choose_templates(counts=None, elements=("Ba", "Ti", "O"), n=10, rng=rng)
     assert all(set(t.counts) == {"Ba", "Ti", "O"} for t in system)
-    cubic = choose_templates(counts={"Sr": 1, "Ti": 1, "O": 3}, crystal_system="cubic", n=3, rng=rng)
-    assert all(t.crystal_system == "cubic" and t.counts == {"Sr": 1, "Ti": 1, "O": 3} for t in cubic)
+    cubic = choose_templates(counts={"Sr": 1, "Ti": 1, "O": 3}, crystal_system="cubic", n=3,
+                             rng=rng)
+    assert all(t.crystal_system == "cubic" and t.counts == {"Sr": 1, "Ti": 1,
+                                                            "O": 3} for t in cubic)
     best = choose_templates(counts={"Sr": 1, "Ti": 1, "O": 3}, rng=rng)
     assert best == [rank_templates({"Sr": 1, "Ti": 1, "O": 3}, k=1)[0][0]]
 
@@ -236,7 +246,8 @@ def test_a_group_without_training_template_uses_wyckoff_combinations():
     ({"counts": None, "space_group": 230, "n_atoms": 7}, "8, 12, 16, 24, 48"),
     ({"counts": None, "elements": ("Na", "Cl"), "space_group": 230}, "give a formula"),
     ({"counts": None, "n": 0}, "n must be"),
-    ({"counts": {"Na": 1, "Cl": 1, "K": 1, "Br": 1, "Li": 1}, "crystal_system": "cubic"}, "12 most common cubic")])
+    ({"counts": {"Na": 1, "Cl": 1, "K": 1, "Br": 1, "Li": 1}, "crystal_system": "cubic"},
+     "12 most common cubic")])
 def test_bad_retrieval_inputs_get_one_line(kwargs, words):
     with pytest.raises(PromptError, match=words) as info:
         choose_templates(rng=np.random.default_rng(0), **kwargs)

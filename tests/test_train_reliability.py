@@ -34,8 +34,7 @@ TINY = {"hidden": 16, "layers": 1, "batch_size": 2, "progress": False}
 @pytest.mark.parametrize("name,bad", [
     ("epochs", 0), ("epochs", -3), ("epochs", 2.5), ("epochs", True),
     ("lr", 0), ("lr", -1e-3), ("lr", float("nan")), ("lr", "1e-3"),
-    ("hidden", 0), ("hidden", -16), ("hidden", 15), ("hidden", 32.0),
-    ("layers", 0), ("layers", -1),
+    ("hidden", 0), ("hidden", -16), ("hidden", 15), ("hidden", 32.0), ("layers", 0), ("layers", -1),
     ("batch_size", 0), ("batch_size", -64), ("batch_size", 8.0),
     ("max_minutes", 0), ("max_minutes", -1), ("max_minutes", float("inf")),
     ("save_every_minutes", 0), ("save_every_minutes", -5),
@@ -48,7 +47,10 @@ def test_nonsense_settings_are_refused_with_their_name(tmp_path, name, bad):
 
 
 def test_numpy_whole_numbers_are_accepted(tmp_path):
-    train(structures=STRUCTURES, out_dir=tmp_path, epochs=np.int64(1), **{**TINY, "batch_size": np.int64(2)})
+    train(
+        structures=STRUCTURES, out_dir=tmp_path, epochs=np.int64(1),
+        **{**TINY, "batch_size": np.int64(2)},
+    )
     assert read_log(tmp_path / "log.csv")["epoch"] == [1.0]
 
 
@@ -62,7 +64,8 @@ def test_resume_from_something_that_is_not_a_run_checkpoint_is_a_clear_error(tmp
     with pytest.raises(ValueError, match="resume: .*(not a readable training checkpoint|init=)"):
         train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=path, **TINY)
     with pytest.raises(ValueError, match="^resume: no checkpoint at .*missing.pt$"):
-        train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=tmp_path / "missing.pt", **TINY)
+        train(structures=STRUCTURES, out_dir=tmp_path / "run", resume=tmp_path / "missing.pt",
+              **TINY)
 
 
 # ---------------------------------------------------------------- resume and the log
@@ -80,11 +83,12 @@ def test_resume_drops_log_rows_beyond_the_checkpoint(tmp_path):
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 6
 
 
-# ---------------------------------------------------------------- a new run never overwrites an old one
+# ------------------------------------------------------------ a new run never overwrites an old one
 
 @pytest.mark.parametrize("held", [("last.pt", "log.csv"), ("last.pt",), ("log.csv",)])
 @pytest.mark.parametrize("start", [{}, {"init": "from_run"}])
-def test_a_new_run_into_a_folder_holding_a_run_is_refused_and_changes_nothing(tmp_path, held, start):
+def test_a_new_run_into_a_folder_holding_a_run_is_refused_and_changes_nothing(tmp_path, held,
+                                                                              start):
     first = tmp_path / "first"
     train(structures=STRUCTURES, epochs=1, out_dir=first, **TINY)
     run = tmp_path / "run"
@@ -95,7 +99,8 @@ def test_a_new_run_into_a_folder_holding_a_run_is_refused_and_changes_nothing(tm
     kwargs = {"init": first / "last.pt"} if start else {}
     if "last.pt" in held:
         message = (f"{run} already holds a training run ({', '.join(held)}); a new run there would "
-                   f"overwrite it: continue it with resume='{run / 'last.pt'}', or train into a new out_dir")
+                   f"overwrite it: continue it with resume='{run / 'last.pt'}', or train into a "
+                   "new out_dir")
     else:
         message = f"{run} already holds an earlier run's log.csv (no last.pt to resume from)"
     with pytest.raises(ValueError, match="^" + re.escape(message)):
@@ -109,13 +114,15 @@ def test_a_folder_without_a_run_is_free_and_a_resume_continues_in_place(tmp_path
     (run / "notes.txt").write_text("mine\n")   # other files are not a run
     train(structures=STRUCTURES, epochs=1, out_dir=run, **TINY)
     train(structures=STRUCTURES, epochs=2, out_dir=run, resume=run / "last.pt", **TINY)
-    assert read_log(run / "log.csv")["epoch"] == [1, 2] and (run / "notes.txt").read_text() == "mine\n"
+    assert (
+        read_log(run / "log.csv")["epoch"] == [1, 2] and (run / "notes.txt").read_text() == "mine\n"
+    )
 
 
 # ---------------------------------------------------------------- the planned stop
 
 class Recorder(tqdm.std.tqdm):
-    """The real tqdm bar, writing to a string; records (n, total, last line) of every bar as it closes."""
+    """The real tqdm bar, writing to a string; records (n, total, last line) of each closed bar."""
 
     closed: ClassVar[list] = []
 
@@ -140,14 +147,17 @@ def bars(monkeypatch):
 def test_time_budget_stop_reads_as_planned_and_no_bar_is_left_unfinished(tmp_path, bars, capsys):
     many = STRUCTURES * 50   # 100 batches an epoch: the 0.01 s budget ends inside the first
     with warnings.catch_warnings():
-        warnings.simplefilter("error")   # e.g. "Converting a tensor with requires_grad=True to a scalar"
+        # e.g. "Converting a tensor with requires_grad=True to a scalar"
+        warnings.simplefilter("error")
         train(structures=many, epochs=1000, out_dir=tmp_path, max_minutes=0.01 / 60,
               **{**TINY, "progress": True})
     out = capsys.readouterr().out
     state = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert f"stopped at the {0.01 / 60:g}-minute budget after {state['epoch']} epochs ({state['step']} steps)" in out
+    assert (f"stopped at the {0.01 / 60:g}-minute budget after {state['epoch']} epochs "
+            f"({state['step']} steps)") in out
     assert state["epoch"] < 1000
-    assert len(bars) == 1 and bars[0][0] == bars[0][1] == 1   # one bar, over the budget's one second, full
+    # one bar, over the budget's one second, full
+    assert len(bars) == 1 and bars[0][0] == bars[0][1] == 1
     assert "100%" in bars[0][2] and "epoch=1" in bars[0][2] and "loss=" in bars[0][2]
 
 
@@ -164,7 +174,10 @@ def test_a_whole_run_has_one_bar_over_its_epochs(tmp_path, bars, epochs):
 
 @pytest.mark.parametrize("max_steps", [1, 5])
 def test_a_max_steps_stop_ends_its_one_bar_full(tmp_path, bars, max_steps):
-    train(structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps, **{**TINY, "progress": True})
+    train(
+        structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps,
+        **{**TINY, "progress": True},
+    )
     assert len(bars) == 1 and bars[0][0] == bars[0][1] >= 1
 
 
@@ -183,7 +196,8 @@ def test_a_run_that_fails_leaves_its_bar_unfinished(tmp_path, bars, monkeypatch)
 
     monkeypatch.setattr(tr, "compiled", failing)
     with pytest.raises(RuntimeError, match="out of memory"):
-        train(structures=STRUCTURES, epochs=4, out_dir=tmp_path, compile=True, **{**TINY, "progress": True})
+        train(structures=STRUCTURES, epochs=4, out_dir=tmp_path, compile=True, **{**TINY,
+                                                                                  "progress": True})
     assert [(n, total) for n, total, *_ in bars] == [(1, 4)]   # not drawn as finished
 
 
@@ -200,15 +214,16 @@ RUNNER = textwrap.dedent("""
     from ase.build import bulk
     from crystal_lab.training.loop import train
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 10
-    train(structures=structures, epochs=10**6, hidden=16, layers=1, batch_size=2, out_dir=sys.argv[1],
-          progress=False, save_every_minutes=1000)
+    train(structures=structures, epochs=10**6, hidden=16, layers=1, batch_size=2,
+          out_dir=sys.argv[1], progress=False, save_every_minutes=1000)
 """)
 
 
 def start_run(out_dir):
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(out_dir)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    while not (out_dir / "log.csv").exists() or len(read_log(out_dir / "log.csv").get("step", [])) < 1:
+    while not (out_dir / "log.csv").exists() or len(read_log(out_dir / "log.csv").get("step",
+                                                                                      [])) < 1:
         assert proc.poll() is None, proc.stderr.read()   # the run died before its first log row
         time.sleep(0.2)
     return proc
@@ -231,10 +246,12 @@ def test_a_signal_saves_a_checkpoint_and_a_second_run_into_the_folder_is_refused
         assert "KeyboardInterrupt" in err
     assert f"stopped at {sig.name} after" in out and "resume with resume=" in out
     state = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert state["step"] >= 10   # beyond the first epoch's log row: the interrupted epoch's steps too
+    # beyond the first epoch's log row: the interrupted epoch's steps too
+    assert state["step"] >= 10
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
     # the lock went with the process: the run resumes in the same folder
-    again = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 10   # the run's own data
+    # the run's own data
+    again = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 10
     train(structures=again, epochs=state["epoch"] + 1, resume=tmp_path / "last.pt", progress=False)
 
 
@@ -247,7 +264,8 @@ def test_concurrent_checkpoint_writes_never_share_a_temporary_file(tmp_path, mon
         real_save(obj, f)
 
     monkeypatch.setattr(torch, "save", slow_save)
-    threads = [threading.Thread(target=atomic_save, args=({"who": i}, tmp_path / "last.pt")) for i in range(3)]
+    threads = [threading.Thread(target=atomic_save, args=({"who": i},
+                                                          tmp_path / "last.pt")) for i in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -273,13 +291,14 @@ def test_bucketed_batches_keep_each_batch_within_one_bucket(seed, drop_last):
         assert sorted(seen.tolist()) == list(range(len(sizes)))
     widths = [batch_width(sizes, b, BUCKETS, 20) for b in plan]
     assert set(widths) <= set(BUCKETS)
-    assert all(sizes[b].max() <= w for b, w in zip(plan, widths))
+    assert all(sizes[b].max() <= w for b, w in zip(plan, widths, strict=True))
     # padding is what the bucket needs, not the data set's 20 atoms
     assert np.mean(widths) < 20
 
 
 def test_bucket_padding_gives_the_same_tensors_on_the_real_atoms():
-    data = TensorData.from_atoms(STRUCTURES + [bulk("NaCl", "rocksalt", a=5.6, cubic=True)], max_atoms=20)
+    data = TensorData.from_atoms(STRUCTURES + [bulk("NaCl", "rocksalt", a=5.6, cubic=True)],
+                                 max_atoms=20)
     data.fit_params(__import__("crystal_lab").CrystalDiffusionModel())
     idx = torch.tensor([0, 2])
     small = data.batch(idx, trim=True)
@@ -293,13 +312,19 @@ def test_bucket_padding_gives_the_same_tensors_on_the_real_atoms():
 
 @pytest.mark.parametrize("max_steps", [1, 3, 7])
 def test_max_steps_stops_there_with_a_checkpoint(tmp_path, capsys, max_steps):
-    train(structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps, **{**TINY, "progress": True})
+    train(
+        structures=STRUCTURES, epochs=100, out_dir=tmp_path, max_steps=max_steps,
+        **{**TINY, "progress": True},
+    )
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["step"] == max_steps
-    assert f"stopped at max_steps={max_steps} after {state['epoch']} epochs" in capsys.readouterr().out
+    assert (
+        f"stopped at max_steps={max_steps} after {state['epoch']} epochs" in capsys.readouterr().out
+    )
 
 
-def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path, monkeypatch, capsys):
+def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path, monkeypatch,
+                                                                        capsys):
     """torch.compile can fail only when the backward graph is compiled (e.g. a C++ compiler
     error on a CPU): the run goes on eagerly instead of crashing."""
     import crystal_lab.training.run as tr
@@ -329,7 +354,8 @@ def test_a_backward_pass_that_fails_to_compile_falls_back_to_eager_code(tmp_path
 
 def weights(path):
     state = torch.load(path, weights_only=True)
-    return {f"{part}.{k}": v for part in ("model", "ema") for k, v in state[part]["state_dict"].items()}
+    return {f"{part}.{k}": v for part in ("model", "ema") for k,
+            v in state[part]["state_dict"].items()}
 
 
 def log_rows(path):
@@ -337,7 +363,8 @@ def log_rows(path):
     return [row[:-1] for row in (line.split(",") for line in path.read_text().splitlines())]
 
 
-@pytest.mark.parametrize("stop", [1, 2, 3, 5])   # 2 batches an epoch: mid-epoch and at an epoch's end
+# 2 batches an epoch: mid-epoch and at an epoch's end
+@pytest.mark.parametrize("stop", [1, 2, 3, 5])
 def test_a_run_stopped_and_resumed_is_the_run_never_stopped(tmp_path, stop):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     train(structures=STRUCTURES, epochs=3, out_dir=whole, **TINY)
@@ -353,19 +380,21 @@ def test_a_run_stopped_and_resumed_is_the_run_never_stopped(tmp_path, stop):
 def test_the_checkpoint_records_the_whole_config(tmp_path):
     from crystal_lab.training.config import FIELDS
 
-    train(structures=STRUCTURES, epochs=2, out_dir=tmp_path, seed=7, lr=2e-3, cosine=True, p_csp=0.5, **TINY)
+    train(structures=STRUCTURES, epochs=2, out_dir=tmp_path, seed=7, lr=2e-3, cosine=True,
+          p_csp=0.5, **TINY)
     config = torch.load(tmp_path / "last.pt", weights_only=True)["config"]
     assert set(config) == set(FIELDS)
-    assert {k: config[k] for k in ("data", "hidden", "layers", "batch_size", "seed", "lr", "cosine", "p_csp",
+    assert {k: config[k] for k in ("data", "hidden", "layers", "batch_size", "seed", "lr", "cosine",
+                                   "p_csp",
                                    "epochs", "warmup")} == {"data": None, "hidden": 16, "layers": 1,
                                                             "batch_size": 2, "seed": 7, "lr": 2e-3,
-                                                            "cosine": True, "p_csp": 0.5, "epochs": 2,
-                                                            "warmup": 500}
+                                                            "cosine": True, "p_csp": 0.5,
+                                                            "epochs": 2, "warmup": 500}
 
 
 @pytest.mark.parametrize("first, again, trained", [
-    ({"max_steps": 3}, {}, 0),                      # a bare resume keeps the step budget: nothing more
-    ({"max_steps": 3}, {"max_steps": 3}, 0),
+    # a bare resume keeps the step budget: nothing more
+    ({"max_steps": 3}, {}, 0), ({"max_steps": 3}, {"max_steps": 3}, 0),
     ({"max_steps": 3}, {"max_steps": 5}, 2),
     ({"epochs": 2}, {}, 0),                         # ... and the epoch budget
     ({"epochs": 2}, {"epochs": 2}, 0),
@@ -388,9 +417,10 @@ def test_budgets_count_the_whole_run(tmp_path, monkeypatch, first, again, traine
     assert list(elsewhere.iterdir()) == []
 
 
-@pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 2), ("batch_size", 4), ("lr", 0.01),
-                                            ("seed", 3), ("cosine", True), ("ema_decay", 0.9), ("p_csp", 1.0),
-                                            ("warmup", 10)])
+@pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 2), ("batch_size", 4), ("lr",
+                                                                                               0.01),
+                                            ("seed", 3), ("cosine", True), ("ema_decay", 0.9),
+                                            ("p_csp", 1.0), ("warmup", 10)])
 def test_a_resume_refuses_a_setting_that_contradicts_the_run(tmp_path, setting, value):
     from crystal_lab.training.config import RunMismatch
 
@@ -400,14 +430,18 @@ def test_a_resume_refuses_a_setting_that_contradicts_the_run(tmp_path, setting, 
     message = (f"^{setting}={value!r} contradicts the run in {tmp_path / 'last.pt'}, which records "
                f"{setting}={recorded!r}: leave {setting} out")
     with pytest.raises(RunMismatch, match=re.escape(message).replace("\\^", "^")):
-        train(structures=STRUCTURES, epochs=2, resume=tmp_path / "last.pt", progress=False, **{setting: value})
+        train(structures=STRUCTURES, epochs=2, resume=tmp_path / "last.pt", progress=False,
+              **{setting: value})
     assert (tmp_path / "last.pt").read_bytes() == before
     # the same value as recorded is no contradiction
-    train(structures=STRUCTURES, epochs=2, resume=tmp_path / "last.pt", progress=False, **{setting: recorded})
+    train(structures=STRUCTURES, epochs=2, resume=tmp_path / "last.pt", progress=False,
+          **{setting: recorded})
     assert read_log(tmp_path / "log.csv")["epoch"] == [1, 2]
 
 
-@pytest.mark.parametrize("other", [STRUCTURES[:3], STRUCTURES[::-1], [bulk("Cu", "fcc", a=3.7)] + STRUCTURES[1:]])
+@pytest.mark.parametrize(
+    "other", [STRUCTURES[:3], STRUCTURES[::-1], [bulk("Cu", "fcc", a=3.7)] + STRUCTURES[1:]]
+)
 def test_a_resume_on_other_data_is_refused(tmp_path, other):
     train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
     with pytest.raises(ValueError, match="^resume: the training data differ from the run's"):
@@ -417,29 +451,36 @@ def test_a_resume_on_other_data_is_refused(tmp_path, other):
 
 
 @pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 3)])
-def test_init_weights_decide_the_network_size_and_a_contradiction_is_refused(tmp_path, setting, value):
+def test_init_weights_decide_the_network_size_and_a_contradiction_is_refused(tmp_path, setting,
+                                                                             value):
     from crystal_lab.training.config import RunMismatch
 
     train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "a", **TINY)
     init = tmp_path / "a" / "last.pt"
-    with pytest.raises(RunMismatch, match=f"^{setting}={value} contradicts the init weights last.pt, which "
+    with pytest.raises(RunMismatch,
+                       match=f"^{setting}={value} contradicts the init weights last.pt, which "
                                           f"records {setting}={TINY[setting]}"):
-        train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "b", init=init, **{**TINY, setting: value})
+        train(
+            structures=STRUCTURES, epochs=1, out_dir=tmp_path / "b", init=init,
+            **{**TINY, setting: value},
+        )
     assert not (tmp_path / "b" / "last.pt").exists()
-    model = train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "c", init=init, progress=False)
+    model = train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "c", init=init,
+                  progress=False)
     config = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["config"]
     assert (config["hidden"], config["layers"], config["warmup"]) == (16, 1, 100)
     assert (model.config.hidden, model.config.layers) == (16, 1)
 
 
-# ---------------------------------------------------------------- a resume never writes into another run
+# ----------------------------------------------------------- a resume never writes into another run
 
 def test_a_resume_into_a_folder_holding_another_run_is_refused_and_changes_nothing(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     train(structures=STRUCTURES, epochs=1, out_dir=a, **TINY)
     train(structures=STRUCTURES, epochs=2, out_dir=b, **TINY)
     before = {p.name: p.read_bytes() for p in b.iterdir() if p.name != ".lock"}
-    with pytest.raises(ValueError, match=f"^{b} holds another training run .*: resume into {a}, or into a new"):
+    with pytest.raises(ValueError,
+                       match=f"^{b} holds another training run .*: resume into {a}, or into a new"):
         train(structures=STRUCTURES, epochs=3, resume=a / "last.pt", out_dir=b, progress=False)
     (b / "last.pt").unlink()
     before.pop("last.pt")
@@ -478,7 +519,8 @@ def test_tensor_data_load_of_a_wrong_file_is_one_line(tmp_path, content):
 
     path = tmp_path / "data.pt"
     if content == "pickle":
-        path.write_bytes(pickle.dumps(threading.Lock.__name__) + pickle.dumps(object))   # a class: not weights-only
+        # a class: not weights-only
+        path.write_bytes(pickle.dumps(threading.Lock.__name__) + pickle.dumps(object))
         torch.save({"x": io.BytesIO}, path, _use_new_zipfile_serialization=True)
     elif content == "text":
         path.write_text("frac,numbers\n1,2\n")
@@ -489,7 +531,11 @@ def test_tensor_data_load_of_a_wrong_file_is_one_line(tmp_path, content):
     with pytest.raises(CheckpointError) as err:
         TensorData.load(path)
     message = str(err.value)
-    assert message.startswith("data.pt is not ") and "\n" not in message and "weights_only" not in message
+    assert (
+        message.startswith("data.pt is not ")
+        and "\n" not in message
+        and "weights_only" not in message
+    )
     data = TensorData.from_atoms(STRUCTURES, max_atoms=20)
     data.save(tmp_path / "good.pt")
     again = TensorData.load(tmp_path / "good.pt")
@@ -510,8 +556,8 @@ def test_sigterm_mid_run_then_a_bare_resume_continues_the_same_run(tmp_path):
     """perov_5 (not the default mp_20), 32 crystals, a 32x1 network: stopped by SIGTERM after its
     first epoch, resumed by ``--resume D/last.pt`` alone, it ends as the same run never stopped."""
     whole, run = tmp_path / "whole", tmp_path / "run"
-    reference = subprocess.Popen(crystal_lab_train(*P5, "--out", str(whole)), stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, text=True)
+    reference = subprocess.Popen(crystal_lab_train(*P5, "--out", str(whole)),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     proc = subprocess.Popen(crystal_lab_train(*P5, "--out", str(run)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -527,12 +573,14 @@ def test_sigterm_mid_run_then_a_bare_resume_continues_the_same_run(tmp_path):
     assert proc.returncode == -signal.SIGTERM and "stopped at SIGTERM after" in out, err
     stopped = torch.load(run / "last.pt", weights_only=True)
     assert 4 <= stopped["step"] < 48            # 4 steps an epoch, 12 epochs: stopped on the way
-    resumed = subprocess.run(crystal_lab_train("--resume", str(run / "last.pt")), capture_output=True,
-                             text=True, timeout=300, check=False)
+    resumed = subprocess.run(crystal_lab_train("--resume", str(run / "last.pt")),
+                             capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr
     state = torch.load(run / "last.pt", weights_only=True)
-    assert state["config"] == torch.load(whole / "last.pt", weights_only=True)["config"] | {"out_dir": str(run)}
-    assert (state["config"]["data"], state["config"]["limit"], state["config"]["hidden"]) == ("perov_5", 32, 32)
+    assert state["config"] == torch.load(whole / "last.pt",
+                                         weights_only=True)["config"] | {"out_dir": str(run)}
+    assert (state["config"]["data"], state["config"]["limit"],
+            state["config"]["hidden"]) == ("perov_5", 32, 32)
     assert (state["epoch"], state["step"]) == (12, 48)
     a, b = weights(whole / "last.pt"), weights(run / "last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)   # the same data, batches, noise and steps
@@ -541,7 +589,7 @@ def test_sigterm_mid_run_then_a_bare_resume_continues_the_same_run(tmp_path):
     assert log_rows(run / "log.csv") == log_rows(whole / "log.csv")
 
 
-# ---------------------------------------------------------------- TrainConfig as the run's one description
+# --------------------------------------------------------- TrainConfig as the run's one description
 
 def test_a_train_config_and_keywords_describe_the_same_run(tmp_path):
     from crystal_lab.training.config import TrainConfig
@@ -563,12 +611,15 @@ def test_evaluate_gives_the_same_losses_twice_and_changes_nothing(tmp_path):
     from crystal_lab.training.loop import evaluate
 
     model = train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
-    held_out = TensorData.from_atoms([bulk("KCl", "rocksalt", a=6.3), bulk("Al", "fcc", a=4.05)] * 3, 20)
+    held_out = TensorData.from_atoms([bulk("KCl", "rocksalt", a=6.3), bulk("Al", "fcc",
+                                                                           a=4.05)] * 3, 20)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     first = evaluate(model, held_out, batch_size=4, seed=1)
     assert evaluate(model, held_out, batch_size=4, seed=1) == first
-    assert evaluate(model, held_out, batch_size=4, seed=2) != first   # the noise draws are the seed's
-    assert set(first) == {"loss", "coord", "lattice", "types"} and all(np.isfinite(list(first.values())))
+    # the noise draws are the seed's
+    assert evaluate(model, held_out, batch_size=4, seed=2) != first
+    assert set(first) == {"loss", "coord", "lattice",
+                          "types"} and all(np.isfinite(list(first.values())))
     assert torch.equal(torch.get_rng_state(), rng) and not model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -9,15 +9,15 @@ from crystal_lab.view.steps_figure import quality_steps_figure, steps_verdict, w
 
 
 def test_labels_of_close_points_do_not_overlap():
-    """Three phases on one edge, 30 px apart (closer than Ti2O3, TiO2, TiO in the 670 px triangle) and a
-    picked structure above them: one position for all would overlap; the placed boxes do not,
+    """Three phases on one edge, 30 px apart (closer than Ti2O3, TiO2, TiO in the 670 px triangle)
+    and a picked structure above them: one position for all would overlap; the placed boxes do not,
     and stay inside the plot."""
     points = [(300.0, 100.0), (330.0, 100.0), (360.0, 100.0), (330.0, 130.0)]
     texts = ["Ti2O3", "TiO2", "TiO", "#0, #2"]
     positions = place_labels(points, texts, bounds=(0, 0, 600, 520))
-    same = [_box(x, y, t, "top right", 13) for (x, y), t in zip(points, texts)]
+    same = [_box(x, y, t, "top right", 13) for (x, y), t in zip(points, texts, strict=True)]
     assert any(_overlap(a, b) > 0 for i, a in enumerate(same) for b in same[i + 1:])
-    boxes = [_box(x, y, t, p, 13) for (x, y), t, p in zip(points, texts, positions)]
+    boxes = [_box(x, y, t, p, 13) for (x, y), t, p in zip(points, texts, positions, strict=True)]
     assert all(_overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
     assert all(b[0] >= 0 and b[2] <= 600 and b[1] >= 0 for b in boxes)
 
@@ -52,7 +52,7 @@ def test_wilson_interval():
 def _quality(valid, match, dist=(1.2, 1.6, 1.9, 2.0)):
     steps = [5, 10, 20, 50]
     q = {f"{k} steps": {"valid": v, "match": m, "min_distance": d}
-         for k, v, m, d in zip(steps, valid, match, dist)}
+         for k, v, m, d in zip(steps, valid, match, dist, strict=True)}
     q["random baseline"] = {"valid": 0.3, "match": 0.0, "min_distance": 0.9}
     return q
 
@@ -90,7 +90,8 @@ def test_crowded_points_on_an_edge_get_lifted_labels():
     texts = ["Ti2O3", "Ti3O5", "TiO2"]
     positions, drawn = place_label_texts(points, texts, bounds=(0, 0, 658, 570))
     lifts = [d.count("<br>") for d in drawn]
-    boxes = [_box(x, y, t, p, 13, k) for (x, y), t, p, k in zip(points, texts, positions, lifts)]
+    boxes = [_box(x, y, t, p, 13, k) for (x, y), t, p, k in zip(points, texts, positions, lifts,
+                                                                strict=True)]
     assert all(_overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
-    assert any(lifts) and all(d.replace("<br>", "") == t for d, t in zip(drawn, texts))
+    assert any(lifts) and all(d.replace("<br>", "") == t for d, t in zip(drawn, texts, strict=True))
     assert place_labels(points, texts, bounds=(0, 0, 658, 570))   # the one-line variant runs

@@ -138,7 +138,7 @@ def test_score_figure_with_a_slider_has_every_step(model):
     assert len(fig.frames) == 4 and fig.layout.meta["steps"] == [r.t for r in records]
     assert [s.label for s in fig.layout.sliders[0].steps] == ["1.00", "0.75", "0.50", "0.25"]
     assert fig.layout.sliders[0].active == 2 and fig.layout.meta["t"] == pytest.approx(0.5)
-    for frame, r in zip(fig.frames, records):
+    for frame, r in zip(fig.frames, records, strict=True):
         arrows = next(tr for tr in frame.data if tr.name == "score (arrows)")
         xs = np.array(arrows.x, dtype=float).reshape(-1, 3)
         ys = np.array(arrows.y, dtype=float).reshape(-1, 3)
@@ -151,7 +151,7 @@ def test_score_figure_with_a_slider_has_every_step(model):
 
 
 COMBINATIONS = [{k: v for k, v in zip(("guidance", "property_guidance", "crystal_system",
-                                       "formation_energy"), values) if v is not None}
+                                       "formation_energy"), values, strict=True) if v is not None}
                 for values in itertools.product((None, 2.0), (None, 1.0), (None, "cubic"),
                                                 (None, -1.5))]
 
@@ -185,8 +185,10 @@ def test_the_property_guidance_changes_the_arrows(model):
     assert not np.allclose(plain[0].score_frac, pushed[0].score_frac, atol=1e-4)
 
 
-@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), (0, ValueError), (float("nan"), ValueError),
-                                        (float("inf"), ValueError), ("2", TypeError), (True, TypeError)])
+@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), (0, ValueError), (float("nan"),
+                                                                              ValueError),
+                                        (float("inf"), ValueError), ("2", TypeError), (True,
+                                                                                       TypeError)])
 def test_arrow_length_must_be_a_positive_finite_number(model, bad, error):
     records = score_steps(model, "NaCl", n_atoms=2, seed=1, steps=2)
     with pytest.raises(error, match=r"arrow_length must be a number > 0 \(Å\), got "):

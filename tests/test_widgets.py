@@ -397,5 +397,6 @@ def test_the_space_group_field_follows_the_prompt_and_reaches_the_sampler(tiny_m
     assert "the space-group field (225 · Fm-3m) wins over '221 · Pm-3m'" in _text(g.helper.value)
     g.space_group.value = "P1"                              # a symbol typed by hand: the free model
     assert g._sample_kwargs()["space_group"] == "P1"
-    g.space_group.value = "Fm3q"                            # a bad one: the model's one-line refusal
+    # a bad one: the model's one-line refusal
+    g.space_group.value = "Fm3q"
     assert "Cannot generate" in _text(g.helper.value)

@@ -49,7 +49,7 @@ def _numbers(answer: Any) -> np.ndarray:
 
 
 def close(target, tol: float) -> Callable[[Any], bool]:
-    """A check: the answer (a number, or a sequence in this order) is within ``tol`` of ``target``."""
+    """A check: the answer (a number, or a sequence in this order) within ``tol`` of ``target``."""
     target = np.asarray(target, dtype=float)
 
     def check(answer) -> bool:

@@ -59,7 +59,8 @@ EXERCISES: dict[str, Exercise] = {
         ),
     ),
     "nb01.q2": question(
-        'The network predicts the noise $\\hat\\varepsilon$ in $x_t$, with $\\sigma_t = \\sqrt{1-\\bar\\alpha_t}$. The score $\\nabla \\log p_t(x_t)$ is then estimated by ...',
+        'The network predicts the noise $\\hat\\varepsilon$ in $x_t$, with $\\sigma_t = '
+        '\\sqrt{1-\\bar\\alpha_t}$. The score $\\nabla \\log p_t(x_t)$ is then estimated by ...',
         (
             '$\\hat\\varepsilon$',
             '$-\\hat\\varepsilon/\\sigma_t$',
@@ -78,7 +79,8 @@ EXERCISES: dict[str, Exercise] = {
         (
             'nothing: DDIM is ancestral sampling',
             'the network must be retrained for 10 steps',
-            'only the update rule: the same noise predictor is reused, with a deterministic jump between any two noise levels',
+            ('only the update rule: the same noise predictor is reused, with a deterministic jump '
+             'between any two noise levels'),
         ),
         "zb64:eNpLBgAAZABk",
         hint="Look at how toy.ToyDDPM.sample(steps=..., method='ddim') uses self.net.",

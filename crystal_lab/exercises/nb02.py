@@ -67,7 +67,8 @@ EXERCISES: dict[str, Exercise] = {
         'Why do fractional coordinates get *wrapped* normal noise?',
         (
             'a Gaussian cannot be sampled in three dimensions',
-            'coordinates live on a torus: the wrapped normal stays in the cell and tends to the uniform distribution, a prior we can sample',
+            ('coordinates live on a torus: the wrapped normal stays in the cell and tends to the '
+             'uniform distribution, a prior we can sample'),
             'it is faster to compute than a Gaussian',
         ),
         "zb64:eNpLAgAAYwBj",
@@ -78,7 +79,8 @@ EXERCISES: dict[str, Exercise] = {
         ),
     ),
     "nb02.q2": question(
-        "An atom belongs at f = 0.02; noise moved it to f = 0.97. Which way does the wrapped normal's score point?",
+        "An atom belongs at f = 0.02; noise moved it to f = 0.97. Which way does the wrapped "
+        "normal's score point?",
         (
             'towards larger f, across the cell boundary (a distance of 0.05)',
             'nowhere: the score is zero at the boundary',

@@ -49,7 +49,7 @@ def _nacl_cells(answer, model=None) -> bool:
     model = model or _reference_model()
     for steps in NACL_STEPS:
         ref = model.sample("NaCl", n_atoms=8, n_samples=2, steps=steps, seed=0, progress=False)
-        if all(_same_structure(a, b) for a, b in zip(structures, ref)):
+        if all(_same_structure(a, b) for a, b in zip(structures, ref, strict=True)):
             return True
     return False
 
@@ -104,14 +104,16 @@ EXERCISES: dict[str, Exercise] = {
             'check("nb03.network_calls", answer)'),
     ),
     "nb03.q1": question(
-        'With the elements prompt "Ba Ti O", what is guaranteed by the sampler, not learned by the network?',
+        'With the elements prompt "Ba Ti O", what is guaranteed by the sampler, not learned by the '
+        'network?',
         (
             'that the crystal is stable',
             'that only Ba, Ti and O appear, each at least once',
             'that the composition is charge neutral',
         ),
         "zb64:eNpLAgAAYwBj",
-        hint='Read the theory cell on prompts, or crystal_lab/model/sampler.py (allowed, ensure_elements).',
+        hint='Read the theory cell on prompts, or crystal_lab/model/sampler.py (allowed, '
+             'ensure_elements).',
         why=(
             "zb64:eNo1jD0SgjAUhK+ynZKC2loPYMMFHrCQDCFh8p4y3N6IY7Mz+/c51zfOofOEyrpFFqyii4JvlgPZfE0YuTL"
             "ZRRHzHEwhaUShqIY5VWd5/SrqGKyVZlAGjxjUOP7vkG2jFG3x8FJmIvFlRWKw4wSqSR9+rhCRUwXmk5loey4Lrnf"
@@ -122,7 +124,8 @@ EXERCISES: dict[str, Exercise] = {
         "Classifier-free guidance with weight $w$ uses the network's outputs as ...",
         (
             '$\\text{uncond}$ only; $w$ scales the noise',
-            '$\\text{uncond} + w\\,(\\text{cond} - \\text{uncond})$, where $w = 1$ is the plain conditional model',
+            ('$\\text{uncond} + w\\,(\\text{cond} - \\text{uncond})$, where $w = 1$ is the plain '
+             'conditional model'),
             '$w \\times \\text{cond}$',
         ),
         "zb64:eNpLAgAAYwBj",

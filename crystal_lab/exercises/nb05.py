@@ -41,7 +41,8 @@ EXERCISES: dict[str, Exercise] = {
         (
             'is stable',
             'exists as a crystal',
-            'could balance its charges with some listed oxidation states; nothing about a structure or its stability',
+            ('could balance its charges with some listed oxidation states; nothing about a '
+             'structure or its stability'),
         ),
         "zb64:eNpLBgAAZABk",
         hint='LiS passes in section 1.',
@@ -51,9 +52,11 @@ EXERCISES: dict[str, Exercise] = {
         ),
     ),
     "nb05.q2": question(
-        'A candidate has E_hull = -0.2 eV/atom, and its row says hull_complete = False (no Li-S compound in the reference). Do you believe it is stable?',
+        'A candidate has E_hull = -0.2 eV/atom, and its row says hull_complete = False (no Li-S '
+        'compound in the reference). Do you believe it is stable?',
         (
-            'no: the hull lacks competing phases, so E_hull is flattering; compare with all known phases (and DFT) first',
+            ('no: the hull lacks competing phases, so E_hull is flattering; compare with all known '
+             'phases (and DFT) first'),
             'yes, if it is also novel',
             'yes: a negative E_hull means a new stable compound',
         ),

@@ -48,7 +48,8 @@ EXERCISES: dict[str, Exercise] = {
         'Your training loss halves. This means ...',
         (
             'the generated crystals are twice as good',
-            'the network predicts the noise better on average; sample quality must still be measured by generating',
+            ('the network predicts the noise better on average; sample quality must still be '
+             'measured by generating'),
             'the model has converged',
         ),
         "zb64:eNpLAgAAYwBj",
@@ -63,7 +64,8 @@ EXERCISES: dict[str, Exercise] = {
         (
             'the clean crystal directly for all three',
             'the noise for all three',
-            'the score of the wrapped normal for coordinates, the added noise for the lattice, and the types of masked atoms',
+            ('the score of the wrapped normal for coordinates, the added noise for the lattice, '
+             'and the types of masked atoms'),
         ),
         "zb64:eNpLBgAAZABk",
         hint='Read the three loss columns and the theory of notebook 02.',
@@ -76,7 +78,8 @@ EXERCISES: dict[str, Exercise] = {
     "nb06.q3": question(
         'Both models match 0% of a handful of prompts. What can you say?',
         (
-            'too few prompts, and both are at the floor here: this cannot rank them; use more prompts and the benchmark',
+            ('too few prompts, and both are at the floor here: this cannot rank them; use more '
+             'prompts and the benchmark'),
             'the shipped model is better because it is bigger',
             'they are equally good',
         ),

@@ -84,9 +84,11 @@ EXERCISES: dict[str, Exercise] = {
             "energies = system_formation_energies(system)\n"
             "print(f'training data: {energies.min():.2f} to {energies.max():.2f} eV/atom')\n"
             "target = float(energies.min()) - 1.0     # well below anything the model saw here\n"
-            "outcome = stability(model.sample(system, n_samples=n_per_target, steps=steps, seed=seed,\n"
+            "outcome = stability(model.sample(system, n_samples=n_per_target, steps=steps, "
+            "seed=seed,\n"
             "                                 formation_energy=target, progress=False),\n"
-            "                    relax=relax_steps > 0, steps=max(relax_steps, 1), progress=False)\n"
+            "                    relax=relax_steps > 0, steps=max(relax_steps, 1), "
+            "progress=False)\n"
             "print('mean outcome', np.nanmean([r.formation_energy_per_atom for r in outcome]))\n"
             "answer = {'system': system, 'target': target}\n"
             "check('nb07.stops_working', answer)"),

@@ -56,8 +56,8 @@ class _Plan(NamedTuple):
 def _check_guidance(guidance, property_guidance) -> tuple[float | None, float | None]:
     """``sample``'s guidance weights: None (the config's) or a number in the range of
     :mod:`crystal_lab.model.limits` (where that says why)."""
-    return (check_number("guidance", guidance, minimum=0, maximum=limits.MAX_GUIDANCE, allow_none=True,
-                         note=" (1 = no guidance; beyond that the samples break)"),
+    return (check_number("guidance", guidance, minimum=0, maximum=limits.MAX_GUIDANCE,
+                         allow_none=True, note=" (1 = no guidance; beyond that the samples break)"),
             check_number("property_guidance", property_guidance, minimum=0,
                          maximum=limits.MAX_PROPERTY_GUIDANCE, allow_none=True,
                          note=" (0 = none; beyond that the samples break)"))
@@ -75,7 +75,8 @@ def _check_seed(seed) -> int | None:
 def _warn_if_extrapolating(cond: Condition) -> None:
     if outside_training_range(cond.formation_energy):
         lo, hi = TRAINING_FORMATION_ENERGY_RANGE
-        warnings.warn(f"a formation-energy target of {cond.formation_energy:g} eV/atom is outside the "
+        warnings.warn(f"a formation-energy target of {cond.formation_energy:g} eV/atom is outside "
+                      "the "
                       f"training data's {lo} to {hi} eV/atom: the model extrapolates", UserWarning,
                       stacklevel=3)
 
@@ -114,7 +115,8 @@ class CrystalDiffusionModel(nn.Module):
         return next(self.parameters()).device
 
     # ------------------------------------------------------------------ training objective
-    def condition_vector(self, numbers: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    def condition_vector(self, numbers: torch.Tensor, mask: torch.Tensor,
+                         drop: torch.Tensor) -> torch.Tensor:
         """Multi-hot of the elements present (B, E) plus a final "no condition" flag."""
         E = self.config.network.num_elements
         cond = torch.zeros(numbers.shape[0], E + 1, device=numbers.device)
@@ -138,11 +140,12 @@ class CrystalDiffusionModel(nn.Module):
         return self.loss_padded(frac0, numbers, mask, x0_lat, system, energy, generator)
 
     def loss_padded(self, frac0, numbers, mask, x0_lat, system=None, energy=None,
-                    generator: torch.Generator | None = None, amp: bool = False, symmetry=None) -> dict:
+                    generator: torch.Generator | None = None, amp: bool = False,
+                    symmetry=None) -> dict:
         """:meth:`loss` on padded tensors (B,N,3), (B,N), (B,N) with the clean lattice parameters
         (B,6) computed beforehand: the fast trainer's entry. No step here waits for the GPU.
         ``amp``: run the denoiser under bfloat16 autocast (CUDA). ``symmetry``: a
-        :class:`crystal_lab.symmetry.noise.SymmetricNoise` (each crystal's noise kept on its group)."""
+        :class:`crystal_lab.symmetry.noise.SymmetricNoise` (noise kept on each crystal's group)."""
         c, dev = self.config.training, frac0.device
         B = frac0.shape[0]
         n = mask.sum(1)
@@ -159,7 +162,8 @@ class CrystalDiffusionModel(nn.Module):
             _, masked = self.noise.types.add_noise(numbers, t[:, None], generator)
         csp = rand(B) < c.p_csp
         masked = masked & mask & ~csp[:, None]
-        tokens = torch.where(masked, torch.full_like(numbers, MASK), numbers).masked_fill(~mask, MASK)
+        tokens = torch.where(masked, torch.full_like(numbers, MASK), numbers).masked_fill(~mask,
+                                                                                          MASK)
         cond = self.condition_vector(numbers, mask, rand(B) < c.p_uncond)
         extra = {}
         if system is not None:   # each inverse-design condition is dropped on its own
@@ -169,14 +173,16 @@ class CrystalDiffusionModel(nn.Module):
             extra["energy"] = torch.nan_to_num(energy)
         lattice = self.noise.lattice.to_lattice(x_lat, n)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            score, eps, logits = self.denoiser(x_frac, tokens, x_lat, lattice, t, cond, mask, **extra)
+            score, eps, logits = self.denoiser(x_frac, tokens, x_lat, lattice, t, cond, mask,
+                                               **extra)
         coord = self.noise.coords.loss(score, target_frac, mask)
         lat = self.noise.lattice.loss(eps, eps_lat)
         types = self.noise.types.loss(logits, numbers, masked)
         return {"loss": coord + lat + types, "coord": coord, "lattice": lat, "types": types}
 
     # ------------------------------------------------------------------ sampling
-    def check(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
+    def check(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1,
+              steps: int | str | None = None,
               seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
               progress: bool = True, callback=None, crystal_system: str | None = None,
               formation_energy: float | None = None, guidance: float | None = None,
@@ -187,10 +193,14 @@ class CrystalDiffusionModel(nn.Module):
 
         Takes ``sample``'s arguments; the Generate widget uses it for its helper line.
         """
-        return self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-                          formation_energy, guidance, allow_large, property_guidance, space_group).cond
+        del return_trajectory, progress   # they only change how sample runs, not what it checks
+        return self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback,
+                          crystal_system,
+                          formation_energy, guidance, allow_large, property_guidance,
+                          space_group).cond
 
-    def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1, steps: int | str | None = None,
+    def sample(self, prompt=None, n_atoms: int | None = None, n_samples: int = 1,
+               steps: int | str | None = None,
                seed: int | None = None, return_trajectory: bool = False, batch_size: int = 64,
                progress: bool = True, callback=None, crystal_system: str | None = None,
                formation_energy: float | None = None, guidance: float | None = None,
@@ -201,27 +211,28 @@ class CrystalDiffusionModel(nn.Module):
         ``prompt``: a prompt text, a list of element symbols, None (unconditional) or a
         :class:`Condition` already parsed (by :func:`~crystal_lab.prompts.parse_prompt` or
         :meth:`check`). ``steps``: reverse steps (None: ``config.sampler.default_steps``;
-        ``"full"``: the full 1000-step schedule). ``seed``: reproducible on the same device.
-        Returns ``list[Atoms]``, or with ``return_trajectory`` a list of frame lists (t from 1 to 0)
-        per sample. ``callback(info)`` runs after each step and may return True to stop early; the
+        ``"full"``: the full 1000-step schedule). ``seed``: reproducible on the same device. Returns
+        ``list[Atoms]``, or with ``return_trajectory`` a list of frame lists (t from 1 to 0) per
+        sample. ``callback(info)`` runs after each step and may return True to stop early; the
         finished structures and the current batch's prediction are returned
         (``atoms.info["complete"]``). ``crystal_system`` (one of ``prompts.CRYSTAL_SYSTEMS``) and
         ``formation_energy`` (eV/atom) ask for more than the composition (inverse design) and
-        override the prompt's words; a target outside the training data's range warns.
-        ``guidance``: classifier-free guidance weight (default ``config.sampler.guidance``; 1 = none).
-        ``property_guidance``: classifier-free guidance of the crystal system and energy on their own
-        (default ``config.sampler.property_guidance``, 0 = none; MatterGen's factor 2 is 1 here).
-        Runs beyond the caps of :mod:`crystal_lab.model.limits` (structures, steps, batch size) are
-        refused, with an estimate of the time or memory, unless ``allow_large=True``. Each
-        result's ``atoms.info`` records ``prompt``,
-        ``seed``, ``steps`` and, when asked, ``crystal_system``, ``formation_energy_target`` and
-        ``template``. ``space_group`` (225, ``"Fm-3m"``; or the prompt's ``"sg=225"`` / ``"Fm-3m"``):
-        symmetry by construction, each reverse step projected onto a template of that group
-        (Wyckoff sites, lattice family, one element per orbit) chosen by
+        override the prompt's words; a target outside the training data's range warns. ``guidance``:
+        classifier-free guidance weight (default ``config.sampler.guidance``; 1 = none).
+        ``property_guidance``: classifier-free guidance of the crystal system and energy on their
+        own (default ``config.sampler.property_guidance``, 0 = none; MatterGen's factor 2 is 1
+        here). Runs beyond the caps of :mod:`crystal_lab.model.limits` (structures, steps, batch
+        size) are refused, with an estimate of the time or memory, unless ``allow_large=True``. Each
+        result's ``atoms.info`` records ``prompt``, ``seed``, ``steps`` and, when asked,
+        ``crystal_system``, ``formation_energy_target`` and ``template``. ``space_group`` (225,
+        ``"Fm-3m"``; or the prompt's ``"sg=225"`` / ``"Fm-3m"``): symmetry by construction, each
+        reverse step projected onto a template of that group (Wyckoff sites, lattice family, one
+        element per orbit) chosen by
         :func:`crystal_lab.symmetry.retrieval.choose_templates`; a ``crystal_system`` chooses among
         that system's templates; ``space_group=1`` (P1) is the free model.
         """
-        plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
+        plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback,
+                          crystal_system,
                           formation_energy, guidance, allow_large, property_guidance, space_group)
         cond = plan.cond
         _warn_if_extrapolating(cond)
@@ -235,7 +246,8 @@ class CrystalDiffusionModel(nn.Module):
                          desc=f"sampling {cond.text or 'any'}")
 
     def _plan(self, prompt, n_atoms, n_samples, steps, seed, batch_size, callback, crystal_system,
-              formation_energy, guidance, allow_large, property_guidance=None, space_group=None) -> _Plan:
+              formation_energy, guidance, allow_large, property_guidance=None,
+              space_group=None) -> _Plan:
         """Check every argument of :meth:`sample` (the one place that does)."""
         cond = self._condition(prompt, n_atoms, crystal_system, formation_energy, space_group)
         n_samples = check_number("n_samples", n_samples, integer=True, minimum=1)
@@ -248,7 +260,8 @@ class CrystalDiffusionModel(nn.Module):
         self._check_size(n_samples, n_steps, allow_large, min(batch_size, n_samples))
         return _Plan(cond, n_samples, n_steps, seed, batch_size, guidance, property_guidance)
 
-    def _condition(self, prompt, n_atoms, crystal_system, formation_energy, space_group=None) -> Condition:
+    def _condition(self, prompt, n_atoms, crystal_system, formation_energy,
+                   space_group=None) -> Condition:
         """The prompt as a :class:`Condition` this network can honour (its space group a number)."""
         max_atoms = self.config.network.max_atoms
         cond = as_condition(prompt, n_atoms, max_atoms, crystal_system, formation_energy)
@@ -256,17 +269,24 @@ class CrystalDiffusionModel(nn.Module):
         if group is not None:
             cond = dataclasses.replace(cond, space_group=space_group_number(group))
         E = self.config.network.num_elements
-        too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers) if z > E]
+        too_big = [e for e, z in zip(cond.elements, cond.atomic_numbers, strict=True) if z > E]
         if too_big:
             raise PromptError(f"{', '.join(too_big)} is beyond this model's elements (H to "
                               f"{chemical_symbols[E]}, Z = 1-{E})")
         if cond.n_atoms is None:
-            sizes = [n for n, w in self._n_atoms_hist().items() if w > 0 and len(cond.elements) <= n <= max_atoms]
+            sizes = [
+                n
+                for n, w in self._n_atoms_hist().items()
+                if w > 0 and len(cond.elements) <= n <= max_atoms
+            ]
             if not sizes:
-                raise PromptError(f"the training data hold no cell of {len(cond.elements)} to {max_atoms} "
+                raise PromptError(f"the training data hold no cell of {len(cond.elements)} to "
+                                  f"{max_atoms} "
                                   f"atoms to draw a size from: pass n_atoms")
-        if cond.space_group is not None or cond.crystal_system is not None:   # a template fits, or the
-            requests_for(cond, 1, self._n_atoms_hist(), max_atoms, np.random.default_rng(0))   # error says why
+        # a template fits, or the
+        if cond.space_group is not None or cond.crystal_system is not None:
+            # error says why
+            requests_for(cond, 1, self._n_atoms_hist(), max_atoms, np.random.default_rng(0))
         return cond
 
     def _n_atoms_hist(self) -> dict[int, float]:
@@ -282,7 +302,8 @@ class CrystalDiffusionModel(nn.Module):
 
     def estimate_seconds(self, n_samples: int, steps: int) -> float:
         """About how long sampling ``n_samples`` structures with ``steps`` steps takes here."""
-        return limits.estimate_seconds(n_samples, steps, self.config.sampler.default_steps, self.device.type)
+        return limits.estimate_seconds(n_samples, steps, self.config.sampler.default_steps,
+                                       self.device.type)
 
     def estimate_bytes(self, batch_size: int, n_atoms: int | None = None) -> float:
         """About how much memory one batch of ``batch_size`` cells of ``n_atoms`` atoms (default:
@@ -290,14 +311,19 @@ class CrystalDiffusionModel(nn.Module):
         return limits.estimate_bytes(batch_size, n_atoms or self.config.network.max_atoms,
                                      self.config.network.hidden)
 
-    def _check_size(self, n_samples: int, steps: int, allow_large: bool, batch_size: int = 1) -> None:
-        limits.check_size(n_samples, steps, batch_size, allow_large, seconds=self.estimate_seconds(n_samples, steps),
+    def _check_size(self, n_samples: int, steps: int, allow_large: bool,
+                    batch_size: int = 1) -> None:
+        limits.check_size(n_samples, steps, batch_size, allow_large,
+                          seconds=self.estimate_seconds(n_samples, steps),
                           batch_bytes=self.estimate_bytes(batch_size), device=self.device.type,
-                          max_atoms=self.config.network.max_atoms, full_steps=self.config.sampler.full_steps)
+                          max_atoms=self.config.network.max_atoms,
+                          full_steps=self.config.sampler.full_steps)
 
-    def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None, seed: int | None = None,
+    def sample_many(self, prompts: list, n_atoms=None, steps: int | str | None = None,
+                    seed: int | None = None,
                     batch_size: int = 64, progress: bool = True, allow_large: bool = False,
-                    property_guidance: float | None = None, space_group: int | str | None = None) -> list:
+                    property_guidance: float | None = None,
+                    space_group: int | str | None = None) -> list:
         """One structure for each prompt in ``prompts`` (a list or tuple of prompts or
         :class:`Condition` s; ``n_atoms``: one int, or one per prompt), batched together by size:
         e.g. crystal-structure prediction for a whole test set. A bare string is refused: use
@@ -305,7 +331,8 @@ class CrystalDiffusionModel(nn.Module):
         if isinstance(prompts, (str, Condition)) or not isinstance(prompts, (list, tuple)):
             raise PromptError(f"sample_many takes a list of prompts, got {type(prompts).__name__} "
                               f"{prompts!r}: use sample() for one prompt, or pass [prompt]")
-        sizes = list(n_atoms) if isinstance(n_atoms, (list, tuple, np.ndarray)) else [n_atoms] * len(prompts)
+        sizes = list(n_atoms) if isinstance(n_atoms, (list, tuple,
+                                                      np.ndarray)) else [n_atoms] * len(prompts)
         if len(sizes) != len(prompts):
             raise PromptError(f"{len(prompts)} prompts but {len(sizes)} values of n_atoms")
         n_steps = self._steps(steps)
@@ -314,14 +341,16 @@ class CrystalDiffusionModel(nn.Module):
         seed = _random_seed() if seed is None else seed
         _, property_guidance = _check_guidance(None, property_guidance)
         self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
-        conds = [self._condition(p, n, None, None, space_group) for p, n in zip(prompts, sizes)]
+        conds = [self._condition(p, n, None, None, space_group) for p, n in zip(prompts, sizes,
+                                                                                strict=True)]
         for c in conds:
             _warn_if_extrapolating(c)
         rng = np.random.default_rng(seed)
         hist, max_atoms = self._n_atoms_hist(), self.config.network.max_atoms
         requests = [requests_for(c, 1, hist, max_atoms, rng)[0] for c in conds]
         order = sorted(range(len(requests)), key=lambda i: requests[i].n_atoms)
-        out = self._run([requests[i] for i in order], steps=n_steps, seed=seed, batch_size=batch_size,
+        out = self._run([requests[i] for i in order], steps=n_steps, seed=seed,
+                        batch_size=batch_size,
                         progress=progress, property_guidance=property_guidance,
                         desc=f"sampling {len(prompts)} prompts")
         result = [None] * len(out)
@@ -343,7 +372,8 @@ class CrystalDiffusionModel(nn.Module):
         self.eval()
         results, trajectories = [], []
         chunks = [requests[i:i + batch_size] for i in range(0, len(requests), batch_size)]
-        with tqdm(total=steps * len(chunks), desc=desc, unit="step", disable=not progress, leave=False) as bar:
+        with tqdm(total=steps * len(chunks), desc=desc, unit="step", disable=not progress,
+                  leave=False) as bar:
             for chunk in chunks:
                 final, frames, stopped = sample_batch(
                     self.denoiser, self.noise, settings, chunk, steps, generator,

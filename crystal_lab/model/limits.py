@@ -33,7 +33,8 @@ MAX_GUIDANCE = 5.0
 #: two atoms closer than 0.5 Å; 32 more were 97% plausible from 0 to 10 and 47% at 1000; at 1e6 a
 #: 3-atom "Ti O" cell of 1.4 Å^3 came out. So: at most 5, where the first break was seen.
 MAX_PROPERTY_GUIDANCE = 5.0
-#: structures per second at default steps, for the estimate in that refusal (benchmarks/bench_model.py)
+#: structures per second at default steps, for the estimate in that refusal
+#: (benchmarks/bench_model.py)
 SAMPLES_PER_SECOND = {"cpu": 10.0, "cuda": 500.0}
 #: memory a batch needs per pair feature (batch x atoms^2 x hidden float32 values), for the estimate
 #: in that refusal: 256 cells of 20 atoms at hidden 384 peaked about 200 MB above the loaded model
@@ -51,7 +52,12 @@ def duration(seconds: float) -> str:
 def estimate_seconds(n_samples: int, steps: int, default_steps: int, device: str) -> float:
     """About how long sampling takes on ``device`` ("cpu" or "cuda"): it scales with structures
     and steps from :data:`SAMPLES_PER_SECOND` at the model's default steps."""
-    return n_samples * steps / default_steps / SAMPLES_PER_SECOND["cuda" if device == "cuda" else "cpu"]
+    return (
+        n_samples
+        * steps
+        / default_steps
+        / SAMPLES_PER_SECOND["cuda" if device == "cuda" else "cpu"]
+    )
 
 
 def estimate_bytes(batch_size: int, n_atoms: int, hidden: int) -> float:
@@ -65,20 +71,25 @@ def check_size(n_samples: int, steps: int, batch_size: int, allow_large, *, seco
     ``allow_large`` is True; ``batch_size`` is the size of the largest batch the run makes."""
     if not isinstance(allow_large, (bool, np.bool_)):
         raise PromptError(f"allow_large must be True or False, got {allow_large!r}")
-    if allow_large or (n_samples <= MAX_SAMPLES and steps <= MAX_STEPS and batch_size <= MAX_BATCH_SIZE):
+    if allow_large or (
+        n_samples <= MAX_SAMPLES and steps <= MAX_STEPS and batch_size <= MAX_BATCH_SIZE
+    ):
         return
     took = duration(seconds)
     if n_samples > MAX_SAMPLES:
-        what = f"{n_samples} samples would take about {took} on {device} at {steps} steps (cap {MAX_SAMPLES})"
+        what = (f"{n_samples} samples would take about {took} on {device} at {steps} steps (cap "
+                f"{MAX_SAMPLES})")
     elif steps > MAX_STEPS:
         what = (f"steps={steps} would take about {took} on {device} for {n_samples} structure(s) "
                 f"(cap {MAX_STEPS}; 'full' is {full_steps})")
     else:
-        raise PromptError(f"batches of {batch_size} structures would need about {batch_bytes / 1e9:.1f} GB of "
-                          f"memory for cells of {max_atoms} atoms (batch_size cap {MAX_BATCH_SIZE}); pass a "
+        raise PromptError(f"batches of {batch_size} structures would need about "
+                          f"{batch_bytes / 1e9:.1f} GB of "
+                          f"memory for cells of {max_atoms} atoms (batch_size cap "
+                          f"{MAX_BATCH_SIZE}); pass a "
                           f"smaller batch_size, or allow_large=True to run it anyway")
     raise PromptError(f"{what}; pass allow_large=True to run it anyway")
 
 
-__all__ = ["MAX_BATCH_SIZE", "MAX_GUIDANCE", "MAX_PROPERTY_GUIDANCE", "MAX_SAMPLES", "MAX_STEPS", "check_size", "duration", "estimate_bytes",
-           "estimate_seconds"]
+__all__ = ["MAX_BATCH_SIZE", "MAX_GUIDANCE", "MAX_PROPERTY_GUIDANCE", "MAX_SAMPLES", "MAX_STEPS",
+           "check_size", "duration", "estimate_bytes", "estimate_seconds"]

@@ -1,10 +1,10 @@
 """The reverse loop: from noise at t = 1 to crystals at t = 0 in a few large steps.
 
-One network call a step (more with guidance). Each step (:func:`reverse_step`: the step
-``sample`` takes and the one ``view.score_steps`` draws) asks the denoiser for its three
-predictions and hands each to its own noise process's ``step`` (coordinates: the DDIM-style probability-flow update on the
-torus; lattice: DDIM; types: reveal some masked atoms). The prompt is honoured by construction:
-a formula fixes the atom types from the start (crystal-structure prediction); a chemical system
+One network call a step (more with guidance). Each step (:func:`reverse_step`: the step ``sample``
+takes and the one ``view.score_steps`` draws) asks the denoiser for its three predictions and hands
+each to its own noise process's ``step`` (coordinates: the DDIM-style probability-flow update on the
+torus; lattice: DDIM; types: reveal some masked atoms). The prompt is honoured by construction: a
+formula fixes the atom types from the start (crystal-structure prediction); a chemical system
 restricts the element logits to the listed elements and makes sure each of them appears.
 """
 from __future__ import annotations
@@ -44,9 +44,9 @@ def guided(net, w: float, frac, tokens, lat, lattice, t, cond, mask, extra: dict
     wp = float(wp) if props else 0.0
     if w == 1.0 and wp == 0.0:
         return net(frac, tokens, lat, lattice, t, cond, mask, **extra)
-    B, E1 = cond.shape
+    B = cond.shape[0]
     none = torch.zeros_like(cond)
-    none[:, E1 - 1] = 1.0
+    none[:, -1] = 1.0
     conds, extras = [cond], [extra]
     if w != 1.0:       # uncond: no element and no property condition
         conds.append(none)
@@ -57,8 +57,8 @@ def guided(net, w: float, frac, tokens, lat, lattice, t, cond, mask, extra: dict
     k = len(conds)
     many = lambda x: torch.cat([x] * k)
     merged = {key: torch.cat([e[key] for e in extras]) for key in extra}
-    out = net(many(frac), many(tokens), many(lat), many(lattice), many(t), torch.cat(conds), many(mask),
-              **merged)
+    out = net(many(frac), many(tokens), many(lat), many(lattice), many(t), torch.cat(conds),
+              many(mask), **merged)
     mixed = []
     for o in out:
         parts = o.split(B)
@@ -83,7 +83,8 @@ class Request:
     n_atoms: int
     allowed: tuple[int, ...] = ()          # atomic numbers; empty = any
     fixed: tuple[int, ...] | None = None   # atomic numbers of every atom (CSP)
-    system: int = 0                        # crystal-system token (0 = any, 1-7 = triclinic ... cubic)
+    # crystal-system token (0 = any, 1-7 = triclinic ... cubic)
+    system: int = 0
     energy: float | None = None            # target formation energy per atom (eV/atom)
     label: str = ""                        # the prompt's composition in normal form ("BaTiO3")
     template: Template | None = None       # symmetry by construction (None: the free model)
@@ -116,7 +117,8 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
 SYMMETRIC_BY_DEFAULT = False
 
 
-def _choose(choose_templates, cond: Condition, n: int, rng: np.random.Generator, max_atoms: int) -> list:
+def _choose(choose_templates, cond: Condition, n: int, rng: np.random.Generator,
+            max_atoms: int) -> list:
     """``n`` templates for the condition. A formula given by its formula unit alone (no n_atoms)
     that fills no orbits of the group is tried at 2, 3, ... formula units (ZnO in P6_3mc: Zn2O2)."""
     kw = {"elements": cond.elements if cond.kind == "chemical_system" else (), "n": n, "rng": rng,
@@ -130,7 +132,8 @@ def _choose(choose_templates, cond: Condition, n: int, rng: np.random.Generator,
     first = None
     for k in range(1, max_atoms // size + 1):
         try:
-            return choose_templates(counts={e: c * k for e, c in unit.items()}, n_atoms=size * k, **kw)
+            return choose_templates(counts={e: c * k for e, c in unit.items()}, n_atoms=size * k,
+                                    **kw)
         except PromptError as err:
             first = first or err
     raise first
@@ -141,7 +144,8 @@ def with_templates(requests: list[Request], cond: Condition, rng: np.random.Gene
     """The requests with a symmetry template each (``crystal_lab.symmetry.retrieval``) when the
     condition asks for a space group or a crystal system (or by default, see
     :data:`SYMMETRIC_BY_DEFAULT`); ``space_group=1`` (P1) is the free model. A template fixes the
-    cell's size and, where its orbits have elements, every atom's element in the template's order."""
+    cell's size and, where its orbits have elements, every atom's element (in the template's
+    order)."""
     group = cond.space_group
     if group == 1 or (group is None and cond.crystal_system is None and not SYMMETRIC_BY_DEFAULT):
         return requests
@@ -150,12 +154,13 @@ def with_templates(requests: list[Request], cond: Condition, rng: np.random.Gene
 
     templates = _choose(choose_templates, cond, len(requests), rng, max_atoms)
     out = []
-    for r, t in zip(requests, templates):
+    for r, t in zip(requests, templates, strict=True):
         try:
             z = tuple(int(x) for x in realise(t).numbers)
         except ValueError as err:
             raise PromptError(str(err)) from None
-        out.append(dataclasses.replace(r, n_atoms=t.n_atoms, fixed=None if t.is_open else z, template=t))
+        out.append(dataclasses.replace(r, n_atoms=t.n_atoms, fixed=None if t.is_open else z,
+                                       template=t))
     return out
 
 
@@ -209,7 +214,8 @@ class SamplerConfig:
     corrector_steps: int = 0          # Langevin corrector calls a step (DiffCSP / Chemeleon: 1)
     lattice_eta: float = 0.0          # DDIM eta of the lattice (1 = DDPM ancestral)
     guidance: float = 1.0             # classifier-free guidance weight of the elements (1 = none)
-    final_refine: int = 0             # extra denoising calls at the last step's noise level, at t = 0
+    # extra denoising calls at the last step's noise level, at t = 0
+    final_refine: int = 0
     property_guidance: float = 0.0    # extra guidance of crystal system and energy (0 = none)
 
 
@@ -262,17 +268,21 @@ def start(noise, requests: list[Request], num_elements: int, generator: torch.Ge
     if any(r.system for r in requests):
         extra["system"] = torch.tensor([r.system for r in requests], device=device)
     if any(r.energy is not None for r in requests):
-        extra["energy"] = torch.tensor([r.energy or 0.0 for r in requests], device=device, dtype=dtype)
-        extra["energy_given"] = torch.tensor([r.energy is not None for r in requests], device=device)
+        extra["energy"] = torch.tensor([r.energy or 0.0 for r in requests], device=device,
+                                       dtype=dtype)
+        extra["energy_given"] = torch.tensor([r.energy is not None for r in requests],
+                                             device=device)
     required = [r.allowed if r.fixed is None else () for r in requests]
-    inputs = Inputs(cond, mask, n, extra, allowed, required, projector([r.template for r in requests], device))
+    inputs = Inputs(cond, mask, n, extra, allowed, required,
+                    projector([r.template for r in requests], device))
     return inputs, project(noise, inputs, State(frac, lat, tokens.masked_fill(~mask, MASK)))
 
 
 def project(noise, inputs: Inputs, state: State) -> State:
     """The state with every structure that has a template on it (free structures untouched)."""
     sym = inputs.symmetry
-    return State(sym.coords(state.frac), sym.lattice(state.lat, inputs.n, noise.lattice), sym.types(state.tokens))
+    return State(sym.coords(state.frac), sym.lattice(state.lat, inputs.n, noise.lattice),
+                 sym.types(state.tokens))
 
 
 def predict(net, noise, config: SamplerConfig, inputs: Inputs, state: State, t) -> tuple:
@@ -299,12 +309,15 @@ def reverse_step(net, noise, config: SamplerConfig, inputs: Inputs, state: State
     frac = noise.coords.step(state.frac, score, t[:, None], s[:, None], generator,
                              stochastic=config.stochastic_coords)
     lat = noise.lattice.step(state.lat, eps, t, s, generator, eta=config.lattice_eta)
-    tokens = noise.types.step(state.tokens, logits, t[:, None], s[:, None], generator, inputs.allowed)
-    tokens = ensure_elements(tokens.masked_fill(~inputs.mask, MASK), logits, inputs.mask, inputs.required)
+    tokens = noise.types.step(state.tokens, logits, t[:, None], s[:, None], generator,
+                              inputs.allowed)
+    tokens = ensure_elements(tokens.masked_fill(~inputs.mask, MASK), logits, inputs.mask,
+                             inputs.required)
     state = project(noise, inputs, State(frac, lat, tokens))
     for _ in range(config.corrector_steps if correct else 0):
         score_c, _, _ = predict(net, noise, config, inputs, state, s)
-        state.frac = inputs.symmetry.coords(noise.coords.correct(state.frac, score_c, s[:, None], generator))
+        state.frac = inputs.symmetry.coords(noise.coords.correct(state.frac, score_c, s[:, None],
+                                                                 generator))
     return state, prediction
 
 
@@ -347,7 +360,8 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
     Returns ``(structures, frames, stopped)``: final ``Atoms``; per-step frames (a list over steps
     of lists over the batch) when ``trajectory``; whether a callback asked to stop.
     """
-    inputs, state = start(noise, requests, net.num_elements, generator, next(net.parameters()).device)
+    inputs, state = start(noise, requests, net.num_elements, generator,
+                          next(net.parameters()).device)
     B = len(requests)
     ts = torch.linspace(1.0, 0.0, steps + 1, device=inputs.n.device)
     frames = [_atoms(noise, inputs, state, 1.0)] if trajectory else []
@@ -365,7 +379,8 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
             frames.append(current)
         info = {"step": k + 1, "n_steps": steps, "t": float(s[0]), "n_done": n_done,
                 "n_total": n_total or B, "atoms": current}
-        if callback is not None and callback(info | {"score": score_of(noise, prediction, t, inputs.n)}) \
+        if callback is not None and callback(info | {"score": score_of(noise, prediction, t,
+                                                                       inputs.n)}) \
                 and k < steps - 1:
             stopped = True   # finish cleanly: jump straight to t = 0 from the last prediction
             state, _ = reverse_step(net, noise, config, inputs, state, s, torch.zeros_like(s),

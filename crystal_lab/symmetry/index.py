@@ -59,13 +59,13 @@ class TemplateIndex:
 
     @cached_property
     def _count_of(self) -> dict[Template, int]:
-        return {t: int(c) for t, c in zip(self.templates, self.counts)}
+        return {t: int(c) for t, c in zip(self.templates, self.counts, strict=True)}
 
     @cached_property
     def open_counts(self) -> dict[Template, int]:
         """The templates with their elements removed (:meth:`Template.opened`) and their counts."""
         out: dict[Template, int] = defaultdict(int)
-        for t, c in zip(self.templates, self.counts):
+        for t, c in zip(self.templates, self.counts, strict=True):
             out[t.opened()] += int(c)
         return dict(out)
 
@@ -87,7 +87,7 @@ class TemplateIndex:
     def to_json(self) -> dict:
         return {**self.meta, "n_templates": len(self.templates), "n_structures": self.total,
                 "templates": [[t.space_group, encode_orbits(t), int(c)]
-                              for t, c in zip(self.templates, self.counts)]}
+                              for t, c in zip(self.templates, self.counts, strict=True)]}
 
     @classmethod
     def from_json(cls, data: dict) -> TemplateIndex:
@@ -100,7 +100,8 @@ class TemplateIndex:
         """Write the gzipped JSON file (deterministic bytes: no time stamp in the gzip header)."""
         path = Path(path)
         text = json.dumps(self.to_json(), separators=(",", ":"))
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
+                                                    filename="") as gz:
             gz.write(text.encode())
         return path
 

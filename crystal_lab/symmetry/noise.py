@@ -71,13 +71,15 @@ def crystal_sites(lattice, frac, numbers, symprec: float = SYMPREC) -> Sites:
     data = spglib.get_symmetry_dataset((lattice, frac, numbers), symprec=symprec)
     if data is None:
         raise ValueError(f"spglib found no symmetry at symprec={symprec}")
-    template = template_of(Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True), symprec)
+    template = template_of(Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True),
+                           symprec)
     rot, trans = np.asarray(data.rotations), np.asarray(data.translations)
     reps, orbit = np.unique(np.asarray(data.equivalent_atoms), return_inverse=True)
     ref = frac[reps]
-    ops = [_nearest_operation(rot, trans, ref[orbit[j]], frac[j], lattice) for j in range(len(frac))]
-    W = np.array([op[0] for op in ops], dtype=int)
-    sites = Sites(template, orbit, W, np.rint(np.linalg.inv(W)).astype(int),
+    ops = [_nearest_operation(rot, trans, ref[orbit[j]], frac[j],
+                              lattice) for j in range(len(frac))]
+    lin = np.array([op[0] for op in ops], dtype=int)   # W of the sites docstring
+    sites = Sites(template, orbit, lin, np.rint(np.linalg.inv(lin)).astype(int),
                   np.array([op[1] for op in ops], dtype=float), ref,
                   np.array([_stabiliser_projector(rot, trans, x, lattice, symprec) for x in ref]),
                   rot.astype(int), trans.astype(float), numbers, lattice)
@@ -158,7 +160,8 @@ class SymmetricNoise(Projector):
         _, mask = self._rows(frac0)
         eps_rep = torch.randn(len(self.ref), 3, generator=generator, device=frac0.device,
                               dtype=torch.float64)
-        d = torch.einsum("aij,aj->ai", self.W, torch.einsum("oij,oj->oi", self.P, eps_rep)[self.orbit])
+        d = torch.einsum("aij,aj->ai", self.W, torch.einsum("oij,oj->oi", self.P,
+                                                            eps_rep)[self.orbit])
         sigma = process.sigma(t[self.rows].double())[:, None].expand(mask.shape)[mask][:, None]
         x0 = clean[self.rows][mask].double()
         x_t = x0 + sigma * d
@@ -201,8 +204,12 @@ def dataset_sites(lattice, frac, numbers, n, cache_dir=None, digest: str | None 
 
 def _to_plain(s: Sites) -> dict:
     """Tensors and a template's info: what ``torch.load(weights_only=True)`` reads back."""
-    return {**{k: torch.as_tensor(getattr(s, k)) for k in Sites.__dataclass_fields__ if k != "template"},
-            "template": s.template.info()}
+    return {
+        **{
+            k: torch.as_tensor(getattr(s, k)) for k in Sites.__dataclass_fields__ if k != "template"
+        },
+        "template": s.template.info(),
+    }
 
 
 def _from_plain(d: dict) -> Sites:
@@ -215,7 +222,8 @@ def _from_plain(d: dict) -> Sites:
 def default_cache_dir() -> Path:
     """Where the per-data-set sites are cached: ``$CRYSTAL_LAB_CACHE/symmetry`` (or
     ``~/.cache/crystal_lab/symmetry``)."""
-    return Path(os.environ.get("CRYSTAL_LAB_CACHE", "~/.cache/crystal_lab")).expanduser() / "symmetry"
+    return Path(os.environ.get("CRYSTAL_LAB_CACHE",
+                               "~/.cache/crystal_lab")).expanduser() / "symmetry"
 
 
 __all__ = ["SymmetricNoise", "crystal_sites", "dataset_sites", "default_cache_dir", "symmetrised"]

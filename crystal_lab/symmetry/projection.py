@@ -49,11 +49,13 @@ class Projector:
         f64 = {"dtype": torch.float64, "device": device}
         cat = lambda key, **kw: torch.cat([torch.as_tensor(getattr(s, key), **kw) for s in chosen])
         offsets = torch.tensor([0] + [len(s.ref) for s in chosen[:-1]]).cumsum(0)
-        self.orbit = torch.cat([torch.as_tensor(s.orbit) + o for s, o in zip(chosen, offsets)]).to(device)
+        self.orbit = torch.cat([torch.as_tensor(s.orbit) + o for s, o in zip(chosen, offsets,
+                                                                             strict=True)]).to(device)
         self.W, self.W_inv, self.w = cat("W", **f64), cat("W_inv", **f64), cat("w", **f64)
         self.ref, self.P = cat("ref", **f64), cat("P", **f64)
         n_orbits = len(self.ref)
-        self.count = torch.zeros(n_orbits, **f64).index_add_(0, self.orbit, torch.ones(len(self.orbit), **f64))
+        self.count = torch.zeros(n_orbits, **f64).index_add_(0, self.orbit,
+                                                             torch.ones(len(self.orbit), **f64))
         atom = torch.arange(len(self.orbit), device=device)
         first = torch.full((n_orbits,), len(atom), dtype=torch.long, device=device)
         self.first = first.scatter_reduce(0, self.orbit, atom, reduce="amin")[self.orbit]
@@ -77,7 +79,8 @@ class Projector:
 
     def _orbit_mean(self, values: torch.Tensor) -> torch.Tensor:
         """Per-orbit means of per-atom ``values`` (A, ...)."""
-        total = torch.zeros(len(self.count), *values.shape[1:], dtype=values.dtype, device=values.device)
+        total = torch.zeros(len(self.count), *values.shape[1:], dtype=values.dtype,
+                            device=values.device)
         total.index_add_(0, self.orbit, values)
         return total / self.count.to(values.dtype).view(-1, *[1] * (values.dim() - 1))
 
@@ -90,7 +93,8 @@ class Projector:
         mask = self._atoms_mask(sub.shape[1])
         x = sub[mask].double()
         rep = self._orbit_mean(self._estimates(x))
-        rep = self.ref + torch.einsum("oij,oj->oi", self.P, _wrap_delta(rep - self.ref))   # onto the site
+        # onto the site
+        rep = self.ref + torch.einsum("oij,oj->oi", self.P, _wrap_delta(rep - self.ref))
         x = _wrap(torch.einsum("aij,aj->ai", self.W, rep[self.orbit]) + self.w)
         sub = sub.clone()
         sub[mask] = x.to(frac.dtype)
@@ -108,7 +112,8 @@ class Projector:
         special position where they would coincide."""
         own = torch.einsum("aij,aj->ai", self.W_inv, x - self.w)
         ref = own[self.first]
-        images = torch.einsum("akij,akj->aki", self.rot_inv[self.row], x[:, None] - self.trans[self.row])
+        images = torch.einsum("akij,akj->aki", self.rot_inv[self.row],
+                              x[:, None] - self.trans[self.row])
         d = _wrap_delta(images - ref[:, None])
         best = (d * d).sum(-1).argmin(1)
         return ref + d[torch.arange(len(x)), best]
@@ -158,7 +163,7 @@ class Projector:
 
 
 def projector(templates: list[Template | None], device=None) -> Projector:
-    """The :class:`Projector` of a batch whose crystal ``b`` follows ``templates[b]`` (None: free)."""
+    """The :class:`Projector` of a batch whose crystal ``b`` follows ``templates[b]`` (or None)."""
     from .sites import realise
 
     return Projector([None if t is None else realise(t) for t in templates], device)

@@ -2,10 +2,10 @@
 
 * **A formula** (crystal structure prediction): :func:`rank_templates` ranks the indexed templates
   whose orbits the formula fills once their elements are relabelled. A source template votes for
-  each relabelling that keeps every element's atom count, with its frequency times how readily
-  each of its elements is replaced by its new one (:func:`~crystal_lab.symmetry.index.element_similarity`,
-  from pymatgen's substitution probabilities). So NaCl's rock salt votes for KBr's, and barely
-  for a Cl-on-the-Na-site one.
+  each relabelling that keeps every element's atom count, with its frequency times how readily each
+  of its elements is replaced by its new one
+  (:func:`~crystal_lab.symmetry.index.element_similarity`, from pymatgen's substitution
+  probabilities). So NaCl's rock salt votes for KBr's, and barely for a Cl-on-the-Na-site one.
 * **A chemical system** ("Ba Ti O"): a template with as many elements, drawn by training frequency
   times the similarity of its best assignment of the asked elements.
 * **Nothing** (unconditional): a template drawn by training frequency, its orbits left open, so
@@ -44,7 +44,8 @@ def is_known(template: Template) -> bool:
 
 def _check_counts(counts) -> dict[str, int]:
     if not isinstance(counts, dict) or not counts:
-        raise PromptError(f"counts must be a dict of element -> atoms such as {{'Na': 1, 'Cl': 1}}, got {counts!r}")
+        raise PromptError("counts must be a dict of element -> atoms such as "
+                          f"{{'Na': 1, 'Cl': 1}}, got {counts!r}")
     for element, n in counts.items():
         if element not in ELEMENTS:
             raise PromptError(f"{element!r} is not an element symbol")
@@ -53,7 +54,8 @@ def _check_counts(counts) -> dict[str, int]:
     return {e: int(n) for e, n in counts.items()}
 
 
-def _relabellings(source: dict[str, int], target: dict[str, int], merge: bool) -> Iterator[dict[str, str]]:
+def _relabellings(source: dict[str, int], target: dict[str, int], merge: bool) -> Iterator[dict[str,
+                                                                                                str]]:
     """Maps of the source elements onto the target's that keep every target count: one to one
     (``merge=False``), or several source elements onto one (``merge=True``)."""
     if not merge:
@@ -64,7 +66,9 @@ def _relabellings(source: dict[str, int], target: dict[str, int], merge: bool) -
             groups[c][1].append(e)
         pairs = list(groups.values())
         for choice in itertools.product(*(itertools.permutations(t) for _, t in pairs)):
-            yield {s: t for (src, _), perm in zip(pairs, choice) for s, t in zip(src, perm)}
+            yield {s: t for (src, _), perm in zip(pairs, choice, strict=True) for s, t in zip(src,
+                                                                                              perm,
+                                                                                              strict=True)}
         return
     order = sorted(source, key=source.get, reverse=True)
 
@@ -103,20 +107,23 @@ def _vote(candidates, counts: dict[str, int], merge: bool, similarity) -> dict[T
 
 
 @lru_cache(maxsize=256)
-def _ranking(key: tuple[tuple[str, int], ...], similarity=element_similarity) -> tuple[tuple[Template, float], ...]:
+def _ranking(key: tuple[tuple[str, int], ...],
+             similarity=element_similarity) -> tuple[tuple[Template, float], ...]:
     counts = dict(key)
     index = load_index()
     scores = _vote(index.by_signature.get(signature(counts), ()), counts, False, similarity)
     if not scores:  # no template with these counts: let several source elements share one target
         n = sum(counts.values())
         scores = _vote([i for i, t in enumerate(index.templates)
-                        if t.n_atoms == n and len(t.counts) > len(counts)], counts, True, similarity)
+                        if t.n_atoms == n and len(t.counts) > len(counts)], counts, True,
+                       similarity)
     total = sum(scores.values()) or 1.0
     ranked = sorted(scores.items(), key=lambda ts: (-ts[1], ts[0].space_group, str(ts[0])))
     return tuple((t, s / total) for t, s in ranked)
 
 
-def rank_templates(counts: dict[str, int], k: int = 5, similarity=None) -> list[tuple[Template, float]]:
+def rank_templates(counts: dict[str, int], k: int = 5, similarity=None) -> list[tuple[Template,
+                                                                                      float]]:
     """The ``k`` best templates for a composition (atoms per primitive cell, e.g. ``{"Na": 1,
     "Cl": 1}``), every orbit's element filled, with scores that sum to 1 over all candidates.
     ``similarity(a, b)``: how well element b replaces a (default
@@ -214,7 +221,8 @@ def p1_template(counts: dict) -> Template:
 
 def _no_fit(space_group: int, what: str) -> PromptError:
     mults = ", ".join(map(str, _primitive_multiplicities(space_group)))
-    return PromptError(f"no Wyckoff combination of {space_group_symbol(space_group)} ({space_group}) "
+    return PromptError(f"no Wyckoff combination of {space_group_symbol(space_group)} "
+                       f"({space_group}) "
                        f"holds {what}: its orbits put {mults} atoms in the primitive cell")
 
 
@@ -227,7 +235,7 @@ def _fallback_groups(crystal_system: str | None, space_group: int | None) -> lis
         return []
     index = load_index()
     seen: dict[int, int] = defaultdict(int)
-    for t, c in zip(index.templates, index.counts):
+    for t, c in zip(index.templates, index.counts, strict=True):
         seen[t.space_group] += int(c)
     groups = [g for g in range(1, 231) if crystal_system_of(g) == crystal_system]
     return sorted(groups, key=lambda g: -seen.get(g, 0))[:12]
@@ -242,10 +250,12 @@ def _keeps(crystal_system: str | None, space_group: int | None):
     return keep
 
 
-def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[list[Template], np.ndarray]:
+def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[list[Template],
+                                                                              np.ndarray]:
     counts = _check_counts(counts)
     if n_atoms is not None and n_atoms != sum(counts.values()):
-        raise PromptError(f"counts {formula_text(counts)} make {sum(counts.values())} atoms, not n_atoms={n_atoms}")
+        raise PromptError(f"counts {formula_text(counts)} make {sum(counts.values())} atoms, not "
+                          f"n_atoms={n_atoms}")
     ranked = [(t, s) for t, s in _ranking(tuple(sorted(counts.items()))) if keep(t)]
     if ranked:
         return [t for t, _ in ranked], np.array([s for _, s in ranked])
@@ -265,16 +275,18 @@ def _for_formula(counts, n_atoms, keep, crystal_system, space_group) -> tuple[li
 
 def _best_assignment(template: Template, elements: tuple[str, ...]) -> tuple[Template, float]:
     sources = list(template.counts)
-    score, perm = max((math.prod(element_similarity(s, t) for s, t in zip(sources, perm)), perm)
+    score, perm = max((math.prod(element_similarity(s, t) for s, t in zip(sources, perm,
+                                                                          strict=True)), perm)
                       for perm in itertools.permutations(elements))
-    return _relabel(template, dict(zip(sources, perm))), score
+    return _relabel(template, dict(zip(sources, perm, strict=True))), score
 
 
 @lru_cache(maxsize=64)
-def _for_system(elements: tuple[str, ...], n_atoms: int | None) -> tuple[tuple[Template, float], ...]:
+def _for_system(elements: tuple[str, ...], n_atoms: int | None) -> tuple[tuple[Template, float],
+                                                                         ...]:
     index = load_index()
     out: dict[Template, float] = defaultdict(float)
-    for t, c in zip(index.templates, index.counts):
+    for t, c in zip(index.templates, index.counts, strict=True):
         if len(t.counts) == len(elements) and (n_atoms is None or t.n_atoms == n_atoms):
             filled, score = _best_assignment(t, elements)
             out[filled] += c * score
@@ -282,12 +294,14 @@ def _for_system(elements: tuple[str, ...], n_atoms: int | None) -> tuple[tuple[T
 
 
 def _open_templates(n_atoms: int | None) -> list[tuple[Template, float]]:
-    return [(t, c) for t, c in load_index().open_counts.items() if n_atoms is None or t.n_atoms == n_atoms]
+    return [(t, c) for t,
+            c in load_index().open_counts.items() if n_atoms is None or t.n_atoms == n_atoms]
 
 
 def _check_filters(crystal_system, space_group, elements, n) -> tuple[str | None, int | None]:
     if crystal_system is not None and crystal_system not in CRYSTAL_SYSTEMS:
-        raise PromptError(f"unknown crystal system {crystal_system!r}; choose from {', '.join(CRYSTAL_SYSTEMS)}")
+        raise PromptError(f"unknown crystal system {crystal_system!r}; choose from "
+                          f"{', '.join(CRYSTAL_SYSTEMS)}")
     if space_group is not None:
         space_group = space_group_number(space_group)
         if crystal_system is not None and crystal_system_of(space_group) != crystal_system:

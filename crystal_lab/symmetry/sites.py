@@ -87,7 +87,8 @@ def check_orbits(template: Template) -> None:
             raise ValueError(f"{group.symbol} has no Wyckoff letter {o.letter!r} (it has "
                              f"{', '.join(sorted(sizes, key=lambda x: (x == 'A', x)))})")
         if o.multiplicity != sizes[o.letter]:
-            raise ValueError(f"{group.symbol} {o.letter} puts {sizes[o.letter]} atom(s) in the primitive "
+            raise ValueError(f"{group.symbol} {o.letter} puts {sizes[o.letter]} atom(s) in the "
+                             "primitive "
                              f"cell, not {o.multiplicity}")
 
 
@@ -101,10 +102,11 @@ def _stand_in(template: Template, seed: int):
     crystal = pyxtal()
     with warnings.catch_warnings():      # pyxtal's notes on growing the stand-in's volume
         warnings.simplefilter("ignore")
-        crystal.from_random(3, template.space_group, species,
-                            [o.multiplicity * factor for o in template.orbits],
-                            sites=[[f"{o.multiplicity * factor}{o.letter}"] for o in template.orbits],
-                            force_pass=True, random_state=seed)
+        crystal.from_random(
+            3, template.space_group, species, [o.multiplicity * factor for o in template.orbits],
+            sites=[[f"{o.multiplicity * factor}{o.letter}"] for o in template.orbits],
+            force_pass=True, random_state=seed,
+        )
     return crystal.to_ase()
 
 
@@ -140,7 +142,8 @@ def _check(template: Template, data, numbers) -> str | None:
     if data is None:
         return "spglib found no symmetry"
     if data.number != template.space_group:
-        return f"its sites have the symmetry of space group {data.number}, not {template.space_group}"
+        return (f"its sites have the symmetry of space group {data.number}, not "
+                f"{template.space_group}")
     counts = np.bincount(numbers - 1, minlength=len(template.orbits))
     want = [o.multiplicity for o in template.orbits]
     if list(counts) != want:
@@ -172,25 +175,29 @@ def realise(template: Template, tries: int = 4) -> Sites:
 
 
 def _describe(template: Template) -> str:
-    return f"{template.space_group} " + " ".join(f"{o.multiplicity}{o.letter}" for o in template.orbits)
+    return f"{template.space_group} " + " ".join(
+        f"{o.multiplicity}{o.letter}" for o in template.orbits
+    )
 
 
 def _build(template: Template, lattice, positions, numbers, data) -> Sites:
     rot = np.asarray(data.rotations)
     trans = np.asarray(data.translations)
-    orbit, W, w, ref, P, z = [], [], [], [], [], []
+    orbit, lin, w, ref, proj, z = [], [], [], [], [], []   # W, w and P of the docstring
     for k, o in enumerate(template.orbits):
         members = np.flatnonzero(numbers == k + 1)
         x_rep = positions[members[0]]
         ref.append(x_rep)
-        P.append(_site_projector(rot, trans, x_rep))
+        proj.append(_site_projector(rot, trans, x_rep))
         for j in members:
-            Wj, wj = _operation_to(rot, trans, x_rep, positions[j])
+            lin_j, wj = _operation_to(rot, trans, x_rep, positions[j])
             orbit.append(k)
-            W.append(Wj)
+            lin.append(lin_j)
             w.append(wj)
             z.append(atomic_numbers[o.element] if o.element else 0)
-    W = np.array(W, dtype=int)
-    W_inv = np.rint(np.linalg.inv(W)).astype(int)
-    return Sites(template, np.array(orbit), W, W_inv, np.array(w, dtype=float), np.array(ref, dtype=float),
-                 np.array(P, dtype=float), rot.astype(int), trans.astype(float), np.array(z, dtype=int), np.asarray(lattice, float))
+    lin = np.array(lin, dtype=int)
+    lin_inv = np.rint(np.linalg.inv(lin)).astype(int)
+    return Sites(template, np.array(orbit), lin, lin_inv, np.array(w, dtype=float), np.array(ref,
+                                                                                             dtype=float),
+                 np.array(proj, dtype=float), rot.astype(int), trans.astype(float),
+                 np.array(z, dtype=int), np.asarray(lattice, float))

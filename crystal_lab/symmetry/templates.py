@@ -60,7 +60,7 @@ class Template:
 
     @classmethod
     def make(cls, space_group: int, orbits) -> Template:
-        """A template with its orbits put in the canonical order (so equal templates compare equal)."""
+        """A template with its orbits in the canonical order (equal templates compare equal)."""
         return cls(int(space_group), tuple(sorted(orbits, key=_orbit_key)))
 
     @property
@@ -101,9 +101,12 @@ class Template:
         """The same orbits (in this order) with these elements (one per orbit; None = open)."""
         elements = list(elements)
         if len(elements) != len(self.orbits):
-            raise ValueError(f"{len(elements)} elements for the {len(self.orbits)} orbits of {self}")
+            raise ValueError(
+                f"{len(elements)} elements for the {len(self.orbits)} orbits of {self}"
+            )
         return Template.make(self.space_group, [Orbit(o.letter, o.multiplicity, e)
-                                                for o, e in zip(self.orbits, elements)])
+                                                for o, e in zip(self.orbits, elements,
+                                                                strict=True)])
 
     def canonical(self) -> Template:
         """The same crystal's template with the smallest letters among its equivalent descriptions:
@@ -132,7 +135,8 @@ class Template:
                       for letter, mult, element in info["orbits"]]
             return cls.make(int(info["space_group"]), orbits)
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"not a template's info (space_group and orbits [letter, multiplicity, "
+            raise ValueError("not a template's info (space_group and orbits [letter, "
+                             "multiplicity, "
                              f"element]): {error}") from None
 
     def __str__(self) -> str:
@@ -148,7 +152,8 @@ def _alternatives() -> dict[int, list[dict[str, str]]]:
     Wyckoff sets, shipped as ``data/wyckoff_alternatives.json.gz``)."""
     data = json.loads(gzip.decompress(resources.files("crystal_lab.symmetry").joinpath(
         "data", ALTERNATIVES_FILE).read_bytes()))
-    return {int(sg): [dict(zip(data["letters"][sg].split(), row.split())) for row in rows]
+    return {int(sg): [dict(zip(data["letters"][sg].split(), row.split(),
+                               strict=True)) for row in rows]
             for sg, rows in data["alternatives"].items()}
 
 
@@ -156,7 +161,8 @@ def _alternatives() -> dict[int, list[dict[str, str]]]:
 def _canonical(template: Template) -> Template:
     best, best_key = None, sorted(_orbit_key(o) for o in template.orbits)
     for relabel in _alternatives().get(template.space_group, ()):
-        key = sorted(_orbit_key(Orbit(relabel[o.letter], o.multiplicity, o.element)) for o in template.orbits)
+        key = sorted(_orbit_key(Orbit(relabel[o.letter], o.multiplicity,
+                                      o.element)) for o in template.orbits)
         if key < best_key:
             best, best_key = relabel, key
     if best is None:
@@ -245,7 +251,8 @@ def space_group_number(value) -> int:
         if 1 <= int(value) <= 230:
             return int(value)
         raise PromptError(f"space-group numbers run from 1 to 230, got {value}")
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+    if isinstance(value, numbers.Real) and not isinstance(value,
+                                                          bool) and float(value).is_integer():
         return space_group_number(int(value))
     if not isinstance(value, str) or not value.strip():
         raise PromptError(f"a space group is a number (225) or a symbol (Fm-3m), got {value!r}")

@@ -20,7 +20,8 @@ def collate(items: list[CrystalBatch]) -> CrystalBatch:
     offsets = range(len(items))
     return CrystalBatch(torch.cat([c.lattice for c in items]), torch.cat([c.frac for c in items]),
                         torch.cat([c.numbers for c in items]),
-                        torch.cat([torch.full_like(c.batch, i) for i, c in zip(offsets, items)]))
+                        torch.cat([torch.full_like(c.batch, i) for i, c in zip(offsets, items,
+                                                                               strict=True)]))
 
 
 def batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator,
@@ -45,7 +46,8 @@ def batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator,
         return [out[i] for i in rng.permutation(len(out))]
     edges = sorted(buckets)
     if sizes.max() > edges[-1]:
-        raise ValueError(f"crystals of {sizes.max()} atoms do not fit the largest bucket ({edges[-1]})")
+        raise ValueError(f"crystals of {sizes.max()} atoms do not fit the largest bucket "
+                         f"({edges[-1]})")
     which = np.searchsorted(edges, sizes)   # bucket index of each crystal
     out, carry = [], np.array([], dtype=int)
     for k in range(len(edges)):
@@ -61,7 +63,8 @@ def batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator,
     return [out[i] for i in rng.permutation(len(out))]
 
 
-def batch_width(sizes: np.ndarray, batch: np.ndarray, buckets: tuple[int, ...] | None, full: int) -> int:
+def batch_width(sizes: np.ndarray, batch: np.ndarray, buckets: tuple[int, ...] | None,
+                full: int) -> int:
     """The padded atom count of one batch: its bucket's size, or with ``buckets=None`` ``full``
     (``0``: the batch's largest crystal)."""
     biggest = int(sizes[batch].max())
@@ -79,7 +82,9 @@ class TensorData:
     """
 
     def __init__(self, frac, numbers, n, lattice, system=None, energy=None):
-        self.frac, self.numbers, self.n, self.lattice = frac.float(), numbers.long(), n.long(), lattice.double()
+        self.frac, self.numbers, self.n, self.lattice = (
+            frac.float(), numbers.long(), n.long(), lattice.double(),
+        )
         self.mask = torch.arange(frac.shape[1])[None] < self.n[:, None]
         m = len(n)
         self.system = torch.zeros(m, dtype=torch.long) if system is None else system.long()
@@ -88,8 +93,9 @@ class TensorData:
 
     @classmethod
     def from_atoms(cls, structures, max_atoms: int) -> TensorData:
-        """Padded tensors of the crystals with at most ``max_atoms`` atoms; labels from ``atoms.info``
-        (``spacegroup.number``, ``formation_energy_per_atom``) where the data set has them."""
+        """Padded tensors of the crystals with at most ``max_atoms`` atoms; labels from
+        ``atoms.info`` (``spacegroup.number``, ``formation_energy_per_atom``) where the data set has
+        them."""
         from ..prompts import CRYSTAL_SYSTEMS, crystal_system_of
 
         rows = [a for a in structures if len(a) <= max_atoms]
@@ -105,30 +111,37 @@ class TensorData:
         sg = [a.info.get("spacegroup.number") for a in rows]
         system = torch.tensor([CRYSTAL_SYSTEMS.index(crystal_system_of(x)) + 1 if _finite(x) else 0
                                for x in sg])
-        energy = torch.tensor([float(e) if _finite(e := a.info.get("formation_energy_per_atom")) else np.nan
-                               for a in rows])
+        energy = torch.tensor(
+            [
+                float(e) if _finite(e := a.info.get("formation_energy_per_atom")) else np.nan
+                for a in rows
+            ]
+        )
         return cls(frac, numbers, torch.tensor([len(a) for a in rows]), lattice, system, energy)
 
     def save(self, path) -> None:
-        torch.save({k: getattr(self, k) for k in ("frac", "numbers", "n", "lattice", "system", "energy")}, path)
+        torch.save({k: getattr(self, k) for k in ("frac", "numbers", "n", "lattice", "system",
+                                                  "energy")}, path)
 
     @classmethod
     def load(cls, path) -> TensorData:
-        """Tensors written by :meth:`save` (read safely: ``weights_only=True``); anything else is one
-        :class:`~crystal_lab.model.checkpoint.CheckpointError` line naming the file."""
+        """Tensors written by :meth:`save` (read safely: ``weights_only=True``); anything else
+        is one :class:`~crystal_lab.model.checkpoint.CheckpointError` line naming the file."""
         from ..model.checkpoint import read
 
         parts = read(path, verify=False, kind="a TensorData file (TensorData.save)")
         names = ("frac", "numbers", "n", "lattice")
-        if not isinstance(parts, dict) or not all(isinstance(parts.get(k), torch.Tensor) for k in names):
+        if not isinstance(parts, dict) or not all(isinstance(parts.get(k),
+                                                             torch.Tensor) for k in names):
             from ..model.checkpoint import CheckpointError
 
-            raise CheckpointError(f"{Path(path).name} is not a TensorData file (TensorData.save): it lacks "
+            raise CheckpointError(f"{Path(path).name} is not a TensorData file (TensorData.save): "
+                                  "it lacks "
                                   f"the tensors {', '.join(names)}")
         return cls(**{k: parts[k] for k in (*names, "system", "energy") if k in parts})
 
     def digest(self) -> str:
-        """A short fingerprint of the crystals (sha256 of their tensors): the same data, the same digest."""
+        """A short fingerprint of the crystals (sha256 of their tensors): same data, same digest."""
         h = hashlib.sha256()
         for t in (self.frac, self.numbers, self.n, self.lattice):
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
@@ -142,7 +155,8 @@ class TensorData:
 
     def fit_params(self, model: CrystalDiffusionModel) -> None:
         """The clean lattice parameters under ``model``'s standardisation, once."""
-        self.x0_lat = model.noise.lattice.to_params(self.lattice, self.n.to(self.lattice.device)).float()
+        self.x0_lat = model.noise.lattice.to_params(self.lattice,
+                                                    self.n.to(self.lattice.device)).float()
 
     def batch(self, idx: torch.Tensor, trim: bool = False, width: int | None = None) -> tuple:
         """(frac, numbers, mask, x0_lat, system, energy) of crystals ``idx``, padded to ``width``

@@ -47,7 +47,7 @@ def shard(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     return idx.tensor_split(world)[rank]
 
 
-def agree_on_stop(why, dev, world: int):
+def agree_on_stop(why, dev):
     """Every process stops at the same step: the reason if any process has one (else None)."""
     import torch.distributed as dist
 
@@ -69,8 +69,9 @@ def all_mean(x: torch.Tensor, world: int) -> torch.Tensor:
 
 
 def compiled(fn):
-    """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the first call
-    (no C++ compiler, an unsupported platform or torch build): eager code computes the same."""
+    """``torch.compile(fn, dynamic=False)``, falling back to ``fn`` itself if compiling fails at the
+    first call (no C++ compiler, an unsupported platform or torch build): eager code computes the
+    same."""
     state = {"fn": None}
 
     def call(*args, **kwargs):

@@ -194,7 +194,7 @@ def stop_reason(run: Run, signals: StopSignals) -> str | None:
     if signals.received is not None:
         why = signal.Signals(signals.received).name
     if world > 1:   # every process stops at the same step (checked now and then: it syncs)
-        why = agree_on_stop(why, dev, world) if run.step % 20 == 0 else None
+        why = agree_on_stop(why, dev) if run.step % 20 == 0 else None
     if cfg.max_steps is not None and run.step >= cfg.max_steps:   # the same step in every process
         why = why or "max_steps"
     return why
@@ -247,7 +247,7 @@ def evaluate(model: CrystalDiffusionModel, tensors: TensorData, batch_size: int 
             sums += torch.stack([losses[k].float().cpu() for k in LOSS_KEYS]) * len(idx)
             n += len(idx)
     model.train(was_training)
-    return dict(zip(LOSS_KEYS, (sums / max(1, n)).tolist()))
+    return dict(zip(LOSS_KEYS, (sums / max(1, n)).tolist(), strict=True))
 
 
 def report_stop(run: Run, why: str | None, progress: bool) -> None:

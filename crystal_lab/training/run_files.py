@@ -27,7 +27,7 @@ class StopSignals:
     def __init__(self):
         self.received, self._old = None, {}
 
-    def _handler(self, signum, frame):
+    def _handler(self, signum, _frame):
         self.received = signum
 
     def __enter__(self):
@@ -99,7 +99,8 @@ def atomic_save(obj, path: Path) -> None:
 def carry_log(source: Path, target: Path, step: int, boundary: bool = True) -> None:
     """The log of a run resumed at ``step``: ``target``'s rows (else ``source``'s, the log beside
     the checkpoint when the run moves to a new folder) up to the checkpoint, written to ``target``.
-    ``boundary=False`` drops the row at ``step`` itself too (a part-epoch row, see :class:`RunLog`)."""
+    ``boundary=False`` drops the row at ``step`` itself too (a part-epoch row, see
+    :class:`RunLog`)."""
     log = target if target.exists() else source
     if not log.exists():
         return
@@ -176,10 +177,13 @@ class OccupiedRunFolder(ValueError):
         last = self.folder / "last.pt"
         if "last.pt" in self.held:
             shown = repr(str(last)) if resume.endswith("=") else str(last)
-            return (f"{self.folder} already holds a training run ({', '.join(self.held)}); a new run "
-                    f"there would overwrite it: continue it with {resume}{shown}, or train into a new "
+            return (f"{self.folder} already holds a training run ({', '.join(self.held)}); a new "
+                    "run "
+                    f"there would overwrite it: continue it with {resume}{shown}, or train into a "
+                    "new "
                     f"{out_dir}")
-        return (f"{self.folder} already holds an earlier run's log.csv (no last.pt to resume from): train "
+        return (f"{self.folder} already holds an earlier run's log.csv (no last.pt to resume "
+                "from): train "
                 f"into a new {out_dir}, or delete that log.csv first")
 
 
@@ -191,9 +195,10 @@ def refuse_occupied(out_dir: Path) -> None:
 
 
 def claim_folder(out_dir: Path, resume, state: dict | None, run_id: str) -> None:
-    """Check, under the run's lock, that ``out_dir`` is this run's to write: a new run needs a folder
-    without a run (:func:`refuse_occupied`); a resume needs one without another run, and gets the
-    log cut back to its checkpoint (carried over from the checkpoint's folder into a new one)."""
+    """Check, under the run's lock, that ``out_dir`` is this run's to write: a new run needs a
+    folder without a run (:func:`refuse_occupied`); a resume needs one without another run, and gets
+    the log cut back to its checkpoint (carried over from the checkpoint's folder into a new
+    one)."""
     out_dir = Path(out_dir)
     if state is None:
         refuse_occupied(out_dir)
@@ -202,10 +207,17 @@ def claim_folder(out_dir: Path, resume, state: dict | None, run_id: str) -> None
     if last.exists() and not last.samefile(resume):
         other = _run_id(last)
         if other is None or other != run_id:
-            raise ValueError(f"{out_dir} holds another training run (its last.pt); resuming {resume} there "
-                             f"would overwrite it: resume into {resume.parent}, or into a new, empty folder")
-    elif not last.exists() and (out_dir / "log.csv").exists() and out_dir.resolve() != resume.parent.resolve():
-        raise ValueError(f"{out_dir} holds another run's log.csv; resuming {resume} there would mix the two "
+            raise ValueError(f"{out_dir} holds another training run (its last.pt); resuming "
+                             f"{resume} there "
+                             f"would overwrite it: resume into {resume.parent}, or into a new, "
+                             "empty folder")
+    elif (
+        not last.exists()
+        and (out_dir / "log.csv").exists()
+        and out_dir.resolve() != resume.parent.resolve()
+    ):
+        raise ValueError(f"{out_dir} holds another run's log.csv; resuming {resume} there would "
+                         "mix the two "
                          f"logs: resume into {resume.parent}, or into a new, empty folder")
     carry_log(resume.parent / "log.csv", out_dir / "log.csv", state["step"])
 
@@ -220,7 +232,7 @@ def _run_id(path: Path) -> str | None:
 
 
 def read_run_checkpoint(path) -> dict:
-    """A run's ``last.pt`` (``checkpoint.read_run``), its errors saying they are about ``resume``."""
+    """A run's ``last.pt`` (``checkpoint.read_run``); its errors say they are about ``resume``."""
     if not Path(path).exists():
         raise checkpoint.CheckpointError(f"resume: no checkpoint at {path}")
     try:

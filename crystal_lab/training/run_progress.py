@@ -12,16 +12,19 @@ class RunBar:
     ``finish`` at the end: a planned stop (the budget, ``max_steps``) or a completed run ends it
     full; an interrupted one (a signal, an error) ends it where it was."""
 
-    def __init__(self, epochs: int, first_epoch: int = 0, max_minutes: float | None = None, show: bool = True):
+    def __init__(self, epochs: int, first_epoch: int = 0, max_minutes: float | None = None,
+                 show: bool = True):
         from tqdm.auto import tqdm
 
         self.timed, self.t0, self.shown = max_minutes is not None, time.time(), 0.0
         if self.timed:
-            self.bar = tqdm(total=max(1, math.ceil(60 * max_minutes)), desc="training", disable=not show,
+            self.bar = tqdm(total=max(1, math.ceil(60 * max_minutes)), desc="training",
+                            disable=not show,
                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} s "
                                        "[{elapsed}<{remaining}{postfix}]")
         else:
-            self.bar = tqdm(total=epochs, initial=first_epoch, desc="training", unit="epoch", disable=not show)
+            self.bar = tqdm(total=epochs, initial=first_epoch, desc="training", unit="epoch",
+                            disable=not show)
 
     def tick(self, epoch: int, loss: float | None = None) -> None:
         """Show the time used (with a budget), the epoch under way and the latest loss."""
@@ -42,8 +45,8 @@ class RunBar:
         self.tick(epoch, loss)
 
     def finish(self, planned: bool, at_budget: bool = False) -> None:
-        """Close the bar; ``planned`` (a completed run or a planned stop) ends it full: at the budget
-        the time is used up, otherwise what was done becomes the total."""
+        """Close the bar; ``planned`` (a completed run or a planned stop) ends it full: at the
+        budget the time is used up, otherwise what was done becomes the total."""
         bar = self.bar
         if planned and not bar.disable:
             target = bar.total if at_budget else max(1, bar.n)

@@ -5,9 +5,10 @@
 * :mod:`.bonds`: bond and periodic-image geometry;
 * :mod:`.ngl`: the nglview viewer (one persistent stage per widget), its PDB writer and
   description; :mod:`.crystal_figures`: plotly figures and the one play/slider helper;
-* :mod:`.visualizer`: ``Visualizer`` and ``view(atoms, viewer="ngl" | "plotly")`` (ASE's ``view``); :mod:`.generate`: ``GenerateWidget``;
-  :mod:`.forward_reverse`: the forward/reverse noise widgets; :mod:`.dashboard`: ``EvaluationDashboard``;
-  :mod:`.badges`: the quality badges of a generated structure;
+* :mod:`.visualizer`: ``Visualizer`` and ``view(atoms, viewer="ngl" | "plotly")`` (ASE's ``view``);
+  :mod:`.generate`: ``GenerateWidget``; :mod:`.forward_reverse`: the forward/reverse noise
+  widgets; :mod:`.dashboard`: ``EvaluationDashboard``; :mod:`.badges`: the quality badges of a
+  generated structure;
 * :mod:`.tables` and :mod:`.hull_figure`: the dashboard's table and figures as plain functions;
 * :mod:`.score`: the network's predicted score as arrows on the atoms (``score_steps``,
   ``score_figure``); :mod:`.toy_figures`: the 2D toy's figures (``toy_score_figure``: its
@@ -30,10 +31,14 @@ _LAZY = {
     "legend_html": "style", "quality_badges": "badges",
     "suggest_prompt": "generate", "min_distance": "facts", "spacegroup": "facts",
     "as_atoms": "facts", "save_cif": "ngl",
-    "forward_figure": "forward_reverse", "forward_frames": "forward_reverse", "forward_noise_widget": "forward_reverse",
-    "noise_curves": "forward_reverse", "noise_curves_figure": "forward_reverse", "reverse_figure": "forward_reverse",
-    "reverse_widget": "forward_reverse", "side_by_side": "forward_reverse", "trajectory_metrics": "forward_reverse",
-    "get_noise": "forward_reverse", "score_steps": "score", "score_figure": "score", "ScoreStep": "score",
+    "forward_figure": "forward_reverse", "forward_frames": "forward_reverse",
+         "forward_noise_widget": "forward_reverse",
+    "noise_curves": "forward_reverse", "noise_curves_figure": "forward_reverse",
+         "reverse_figure": "forward_reverse",
+    "reverse_widget": "forward_reverse", "side_by_side": "forward_reverse",
+         "trajectory_metrics": "forward_reverse",
+    "get_noise": "forward_reverse", "score_steps": "score", "score_figure": "score",
+         "ScoreStep": "score",
     "phase_diagram_figure": "hull_figure", "random_walk_figure": "toy_figures",
     "cloud_animation": "toy_figures", "loss_figure": "toy_figures",
     "toy_score_figure": "toy_figures", "quality_steps_figure": "steps_figure",

@@ -39,8 +39,9 @@ def add_player(fig, names: Sequence[str], labels: Sequence[str], prefix: str = "
     slider = {"active": active, "currentvalue": {"prefix": prefix}, "pad": {"t": 40, "b": 10},
                   "len": 0.88, "x": 0.12,
                   "steps": [{"method": "animate", "label": str(lab), "args": [[n], step_args]}
-                         for n, lab in zip(names, labels)]}
-    play = {"type": "buttons", "showactive": False, "x": 0.0, "y": 0, "xanchor": "left", "yanchor": "top",
+                         for n, lab in zip(names, labels, strict=True)]}
+    play = {"type": "buttons", "showactive": False, "x": 0.0, "y": 0, "xanchor": "left",
+            "yanchor": "top",
                 "pad": {"t": 45}, "buttons": [
                     {"label": "▶", "method": "animate",
                          "args": [names, {"mode": "immediate",
@@ -190,6 +191,9 @@ def _frame_label(atoms: Atoms, k: int) -> str:
     return f"{atoms.info['t']:.2f}" if "t" in atoms.info else str(k)
 
 
+CURVE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+
+
 def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                       x: Sequence[float] | None = None, xlabel: str = "t",
                       bonds: bool = True, title: str = "", frame_ms: int = 250,
@@ -211,6 +215,7 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
     if show not in ("first", "last"):
         raise ValueError(f"show must be 'first' or 'last', got {show!r}")
     active = 0 if show == "first" else len(frames) - 1
+    curves = curves or {}
     if x is None:
         x = [a.info.get("t", k) for k, a in enumerate(frames)]
     x = [float(v) for v in x]
@@ -219,49 +224,16 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                             specs=[[{"type": "scene"}, {"type": "xy"}]])
     else:
         fig = go.Figure()
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
-
-    def frame_data(k: int) -> list:
-        data = structure_traces(frames[k], bonds=bonds, images=False, per_element=False)
-        data = [tr for tr in data if tr.name != "images"] + [
-            tr for tr in data if tr.name == "images"][:1]
-        for c, (name, vals) in enumerate((curves or {}).items()):
-            ys = vals[1] if isinstance(vals, tuple) else vals
-            xs = vals[0] if isinstance(vals, tuple) else x
-            yk = float(np.interp(x[k], np.sort(xs), np.asarray(ys)[np.argsort(xs)]))
-            data.append(go.Scatter(x=[x[k]], y=[yk], mode="markers", showlegend=False,
-                                   marker={"size": 10, "color": colors[c % len(colors)],
-                                               "line": {"width": 1, "color": "black"}},
-                                   hoverinfo="skip", xaxis="x", yaxis="y"))
-        return data
-
-    # every frame must have the same traces: pad the images trace where a frame has none
-    datas = [frame_data(k) for k in range(len(frames))]
-    width = max(len(d) for d in datas)
-    for d in datas:
-        while len(d) < width:
-            n_curves = len(curves or {})
-            d.insert(len(d) - n_curves, go.Scatter3d(x=[], y=[], z=[], mode="markers",
-                                                     name="images", showlegend=False))
+    datas = _same_traces([_frame_data(frames[k], curves, x, x[k], bonds)
+                          for k in range(len(frames))], len(curves))
     for tr in datas[active]:
         fig.add_trace(tr)
-    # the element key: one legend entry per element of any frame (the traces hold no points)
-    zs = sorted({int(z) for a in frames for z in a.numbers}, key=lambda z: (z == 0, z))
-    for z in zs:
-        fig.add_trace(go.Scatter3d(
-            x=[None], y=[None], z=[None], mode="markers", name="X (masked)" if z == 0 else
-            symbol(z), legendgroup="elements", hoverinfo="skip", scene="scene",
-            marker={"size": 8, "color": element_color(z), "symbol": "circle-open" if z == 0
-                        else "circle", "opacity": MASKED_OPACITY if z == 0 else 1.0}))
+    for tr in _element_key(frames):
+        fig.add_trace(tr)
     if curves:
-        for c, (name, vals) in enumerate(curves.items()):
-            xs, ys = vals if isinstance(vals, tuple) else (x, vals)
-            fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines", name=name,
-                                     line={"color": colors[c % len(colors)], "width": 2}),
-                          row=1, col=2)
-        fig.update_xaxes(title_text=xlabel, row=1, col=2)
+        _add_curves(fig, curves, x, xlabel)
     scenes = [scene_layout(_points(a), zoom=1.3) for a in frames]   # the crystal fills its panel
-    fig.frames = [go.Frame(data=d, name=str(k), traces=list(range(width)),
+    fig.frames = [go.Frame(data=d, name=str(k), traces=list(range(len(d))),
                            layout={"scene": scenes[k]})
                   for k, d in enumerate(datas)]
     add_player(fig, [str(k) for k in range(len(frames))],
@@ -275,7 +247,60 @@ def trajectory_figure(frames: Sequence[Atoms], curves: dict | None = None,
                       paper_bgcolor="white", plot_bgcolor="white",
                       legend={"x": 0.0, "y": 1.02, "xanchor": "left", "yanchor": "bottom",
                               "orientation": "h"})
-    if curves:
-        fig.update_yaxes(gridcolor="#e5e5e5", row=1, col=2)
-        fig.update_xaxes(gridcolor="#e5e5e5", row=1, col=2)
     return fig
+
+
+def _frame_data(atoms: Atoms, curves: dict, x: list[float], xk: float, bonds: bool) -> list:
+    """One frame's traces: the structure (at most one images trace, last), then a marker at
+    ``xk`` on each curve."""
+    import plotly.graph_objects as go
+
+    data = structure_traces(atoms, bonds=bonds, images=False, per_element=False)
+    data = [tr for tr in data if tr.name != "images"] + [
+        tr for tr in data if tr.name == "images"][:1]
+    for c, vals in enumerate(curves.values()):
+        ys = vals[1] if isinstance(vals, tuple) else vals
+        xs = vals[0] if isinstance(vals, tuple) else x
+        yk = float(np.interp(xk, np.sort(xs), np.asarray(ys)[np.argsort(xs)]))
+        data.append(go.Scatter(x=[xk], y=[yk], mode="markers", showlegend=False,
+                               marker={"size": 10, "color": CURVE_COLORS[c % len(CURVE_COLORS)],
+                                       "line": {"width": 1, "color": "black"}},
+                               hoverinfo="skip", xaxis="x", yaxis="y"))
+    return data
+
+
+def _same_traces(datas: list[list], n_curves: int) -> list[list]:
+    """Every frame must have the same traces: pad the images trace where a frame has none."""
+    import plotly.graph_objects as go
+
+    width = max(len(d) for d in datas)
+    for d in datas:
+        while len(d) < width:
+            d.insert(len(d) - n_curves, go.Scatter3d(x=[], y=[], z=[], mode="markers",
+                                                     name="images", showlegend=False))
+    return datas
+
+
+def _element_key(frames: list[Atoms]) -> list:
+    """One legend entry per element of any frame (the traces hold no points)."""
+    import plotly.graph_objects as go
+
+    zs = sorted({int(z) for a in frames for z in a.numbers}, key=lambda z: (z == 0, z))
+    return [go.Scatter3d(
+        x=[None], y=[None], z=[None], mode="markers", name="X (masked)" if z == 0 else
+        symbol(z), legendgroup="elements", hoverinfo="skip", scene="scene",
+        marker={"size": 8, "color": element_color(z), "symbol": "circle-open" if z == 0
+                else "circle", "opacity": MASKED_OPACITY if z == 0 else 1.0}) for z in zs]
+
+
+def _add_curves(fig, curves: dict, x: list[float], xlabel: str) -> None:
+    """The curves as lines in the right-hand panel."""
+    import plotly.graph_objects as go
+
+    for c, (name, vals) in enumerate(curves.items()):
+        xs, ys = vals if isinstance(vals, tuple) else (x, vals)
+        fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines", name=name,
+                                 line={"color": CURVE_COLORS[c % len(CURVE_COLORS)], "width": 2}),
+                      row=1, col=2)
+    fig.update_xaxes(title_text=xlabel, gridcolor="#e5e5e5", row=1, col=2)
+    fig.update_yaxes(gridcolor="#e5e5e5", row=1, col=2)

@@ -9,6 +9,8 @@ Space groups come from spglib through pymatgen's ``SpacegroupAnalyzer``.
 """
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
@@ -22,6 +24,7 @@ __all__ = [
     "check_index",
     "check_repeat",
     "describe",
+    "describe_html",
     "min_distance",
     "periodic_copies",
     "spacegroup",
@@ -144,3 +147,29 @@ def describe(atoms: Atoms) -> dict:
     if "t" in atoms.info:
         info["t"] = float(atoms.info["t"])
     return info
+
+
+def _fmt(x: float, unit: str, digits: int = 2) -> str:
+    return f"{x:.{digits}f} {unit}" if np.isfinite(x) else "n/a"
+
+
+def describe_html(atoms: Atoms, title: str = "", inline: bool = False) -> str:
+    """The description beside a viewer: formula, atoms, space group, volume, density, d_min."""
+    d = describe(atoms)
+    esc = html.escape
+    if inline:
+        t = f"t = {d['t']:.2f} · " if "t" in d else ""
+        head = f"<b>{esc(title)}</b><br>" if title else ""
+        return (f"<div style='font-size:13px;line-height:1.5'>{head}{t}<b>{esc(d['formula'])}"
+                f"</b> · {d['n_atoms']} atoms · {esc(d['spacegroup'])}<br>V = "
+                f"{d['volume']:.1f} Å³ · ρ = {_fmt(d['density'], 'g/cm³')} · "
+                f"d<sub>min</sub> = {_fmt(d['min_distance'], 'Å')}</div>")
+    rows = [("formula", d["formula"]), ("atoms", d["n_atoms"]), ("space group", d["spacegroup"]),
+            ("volume", f"{d['volume']:.1f} Å³"), ("density", _fmt(d["density"], "g/cm³")),
+            ("min distance", _fmt(d["min_distance"], "Å"))]
+    if "t" in d:
+        rows.insert(0, ("t", f"{d['t']:.3f}"))
+    body = "".join(f"<tr><td style='padding-right:8px;color:#666'>{k}</td><td>{esc(str(v))}"
+                   f"</td></tr>" for k, v in rows)
+    head = f"<b>{esc(title)}</b>" if title else ""
+    return f"{head}<table style='font-size:13px'>{body}</table>"

@@ -112,7 +112,8 @@ def noise_curves_figure(model=None, t: float | None = None, height: int = 320):
 
     c = noise_curves(model)
     fig = go.Figure()
-    for (name, (x, y)), color in zip(_curve_dict(c).items(), ["#1f77b4", "#d62728", "#2ca02c"]):
+    for (name, (x, y)), color in zip(_curve_dict(c).items(), ["#1f77b4", "#d62728", "#2ca02c"],
+                                     strict=True):
         fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line={"color": color}))
         if t is not None:
             fig.add_trace(go.Scatter(x=[t], y=[np.interp(t, x, y)], mode="markers",
@@ -228,7 +229,7 @@ def _metrics_figure(m: dict, x: np.ndarray, xlabel: str, i: int, height: int = 3
     series = {"min distance / Å": m["min_distance"],
               "volume per atom / 10 Å³": m["volume_per_atom"] / 10.0,
               "final element fraction": m["final_fraction"]}
-    for (name, y), color in zip(series.items(), ["#1f77b4", "#d62728", "#2ca02c"]):
+    for (name, y), color in zip(series.items(), ["#1f77b4", "#d62728", "#2ca02c"], strict=True):
         y = np.where(np.isfinite(y), y, np.nan)
         fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers",
                                  line={"color": color}, marker={"size": 4}))

@@ -61,17 +61,16 @@ SPACE_GROUP_CHOICES = ("1 · P1", "225 · Fm-3m", "221 · Pm-3m", "139 · I4/mmm
 class GenerateWidget(PromptControls, w.VBox):
     """Prompt, controls, live progress, Stop, results and Save for ``model.sample``.
 
-    ``model``: a :class:`crystal_lab.model.diffusion.CrystalDiffusionModel` (default: the shipped model,
-    loaded when the helper line first runs its checks, as the widget is built). ``steps=None``
-    uses the model's default number of steps. ``quality``: the facts line beside the output
-    (default: the shipped model's measured quality; ``""`` for none, e.g. for a model you
-    trained yourself, whose quality nobody measured).
-    ``batch_size``: passed to ``model.sample`` (and used for the progress bar).
-    ``stream_every``: redraw the forming structure every this many steps (default: about ten
-    redraws per run). ``save_dir``: where Save results writes (default ``results/``).
-    After a run, ``.results`` holds the structures (``ase.Atoms``), ``.quality`` their badges'
-    facts, ``.stopped`` whether Stop ended it, ``.error`` the exception of a failed run (or
-    None), ``.last_step`` the callback info of the last step.
+    ``model``: a :class:`crystal_lab.model.diffusion.CrystalDiffusionModel` (default: the shipped
+    model, loaded when the helper line first runs its checks, as the widget is built).
+    ``steps=None`` uses the model's default number of steps. ``quality``: the facts line beside the
+    output (default: the shipped model's measured quality; ``""`` for none, e.g. for a model you
+    trained yourself, whose quality nobody measured). ``batch_size``: passed to ``model.sample``
+    (and used for the progress bar). ``stream_every``: redraw the forming structure every this many
+    steps (default: about ten redraws per run). ``save_dir``: where Save results writes (default
+    ``results/``). After a run, ``.results`` holds the structures (``ase.Atoms``), ``.quality``
+    their badges' facts, ``.stopped`` whether Stop ended it, ``.error`` the exception of a failed
+    run (or None), ``.last_step`` the callback info of the last step.
     """
 
     def __init__(self, model=None, prompt: str = "Ba Ti O", n_atoms: int | None = 5,
@@ -92,25 +91,23 @@ class GenerateWidget(PromptControls, w.VBox):
         self._init_prompt_state()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._build_fields(prompt, n_atoms, n_samples, steps, seed)
+        self._build_targets()
+        self._build_buttons()
+        self._build_results(quality)
+        self._connect()
+        super().__init__([
+            self.prompt, self.helper,
+            w.HBox([self.n_atoms, self.n_samples, self.steps, self.seed]),
+            w.HBox([self.crystal_system, self.formation_energy, self.space_group]),
+            w.HBox([self.generate_button, self.stop_button, self.save_button]),
+            w.HBox([self.progress, self.status]),
+            self.results_box,
+        ])
+        self.add_class("cl-generate-widget")
 
-        style = {"description_width": "80px"}
-        self.prompt = w.Text(value=prompt, description="prompt", style=style,
-                             placeholder='e.g. "Ba Ti O", "BaTiO3", "Li-P-S" or "" for any',
-                             layout=w.Layout(width="420px"))
-        self.prompt.add_class("cl-prompt")
-        self.helper = w.HTML(layout=w.Layout(width="640px"))
-        self.helper.add_class("cl-prompt-helper")
-        self.n_atoms = w.BoundedIntText(value=n_atoms or 0, min=0, max=self._max_atoms(),
-                                        description="n_atoms", style=style,
-                                        layout=w.Layout(width="160px"),
-                                        tooltip="atoms per cell (0: the model chooses)")
-        self.n_samples = w.BoundedIntText(value=n_samples, min=1, max=64, description="n_samples",
-                                          style=style, layout=w.Layout(width="160px"))
-        self.steps = w.BoundedIntText(value=steps or 0, min=0, max=2000, description="steps",
-                                      style=style, layout=w.Layout(width="160px"),
-                                      tooltip="reverse steps (0: the model's default)")
-        self.seed = w.IntText(value=seed, description="seed", style=style,
-                              layout=w.Layout(width="160px"))
+    def _build_targets(self) -> None:
+        """The three optional targets: crystal system, formation energy, space group."""
         self.crystal_system = w.Dropdown(options=("any",) + CRYSTAL_SYSTEMS,
                                          value="any", description="crystal system",
                                          style={"description_width": "100px"},
@@ -120,9 +117,13 @@ class GenerateWidget(PromptControls, w.VBox):
                                        style={"description_width": "100px"},
                                        layout=w.Layout(width="260px"))
         self.space_group = w.Combobox(value="", options=SPACE_GROUP_CHOICES, ensure_option=False,
-                                      description="space group", placeholder="any: the model's choice",
+                                      description="space group",
+                                      placeholder="any: the model's choice",
                                       style={"description_width": "100px"},
                                       layout=w.Layout(width="260px"))
+
+    def _build_buttons(self) -> None:
+        """Generate, Stop and Save results, the progress bar and the status line."""
         self.generate_button = w.Button(description="Generate", button_style="primary",
                                         icon="play")
         self.generate_button.add_class("cl-generate")
@@ -135,9 +136,13 @@ class GenerateWidget(PromptControls, w.VBox):
                                         layout=w.Layout(width="300px"))
         self.status = w.HTML("Press Generate to sample.")
         self.status.add_class("cl-status")
+
+    def _build_results(self, quality: str | None) -> None:
+        """The results area: formulas, picker, badges, the one viewer and the quality facts."""
         self.label = w.HTML("")
         self.label.add_class("cl-formulas")
-        self.picker = w.Dropdown(options=[], description="show", style=style,
+        self.picker = w.Dropdown(options=[], description="show",
+                                 style={"description_width": "80px"},
                                  layout=w.Layout(width="420px", display="none"))
         self.badges = w.HTML("")
         from .ngl import FrameViewer
@@ -154,6 +159,8 @@ class GenerateWidget(PromptControls, w.VBox):
                                    w.HBox([self.viewer.widget, self.facts])])
         self.results_box.add_class("cl-results")
 
+    def _connect(self) -> None:
+        """Wire the fields and buttons to their handlers, then run the helper line once."""
         self.prompt.observe(self._on_prompt, names="value")
         for field in (self.n_atoms, self.n_samples, self.steps):
             field.observe(self._update_helper, names="value")
@@ -164,16 +171,6 @@ class GenerateWidget(PromptControls, w.VBox):
         self.save_button.on_click(self._on_save)
         self.picker.observe(self._on_pick, names="value")
         self._on_prompt()
-
-        super().__init__([
-            self.prompt, self.helper,
-            w.HBox([self.n_atoms, self.n_samples, self.steps, self.seed]),
-            w.HBox([self.crystal_system, self.formation_energy, self.space_group]),
-            w.HBox([self.generate_button, self.stop_button, self.save_button]),
-            w.HBox([self.progress, self.status]),
-            self.results_box,
-        ])
-        self.add_class("cl-generate-widget")
 
     # ------------------------------------------------------------------ helpers
     def _max_atoms(self) -> int:
@@ -298,13 +295,13 @@ class GenerateWidget(PromptControls, w.VBox):
             path = self.save_dir / f"generated_{name}_{stamp}.zip"
         return Path(save_results(path, self.results))
 
-    def _on_generate(self, button=None) -> None:
+    def _on_generate(self, _button=None) -> None:
         self.generate()
 
-    def _on_stop(self, button=None) -> None:
+    def _on_stop(self, _button=None) -> None:
         self.stop()
 
-    def _on_save(self, button=None) -> None:
+    def _on_save(self, _button=None) -> None:
         try:
             path = self.save()
         except Exception as err:  # noqa: BLE001 - shown, not raised: a button has nowhere to raise to
@@ -380,7 +377,7 @@ class GenerateWidget(PromptControls, w.VBox):
                             f"{note}:</b> " + html.escape(", ".join(formulas)))
         self._set_picker([(f"{i}: {f} · " + ("valid" if q["valid"] else "invalid")
                            + f" · {q['spacegroup']}", i)
-                          for i, (f, q) in enumerate(zip(formulas, self.quality))],
+                          for i, (f, q) in enumerate(zip(formulas, self.quality, strict=True))],
                          0 if results else None)
         if results:
             self._show_result(0)

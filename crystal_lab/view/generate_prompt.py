@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 
+import ipywidgets as w
+
 from crystal_lab import prompts
 from crystal_lab.prompts import suggest_prompt
 
@@ -38,7 +40,28 @@ class PromptControls:
                              "space_group": False}
         self._syncing = False
 
-    def _on_prompt(self, change=None) -> None:
+    def _build_fields(self, prompt: str, n_atoms, n_samples: int, steps, seed: int) -> None:
+        """The prompt box, its helper line and the four number fields."""
+        style = {"description_width": "80px"}
+        self.prompt = w.Text(value=prompt, description="prompt", style=style,
+                             placeholder='e.g. "Ba Ti O", "BaTiO3", "Li-P-S" or "" for any',
+                             layout=w.Layout(width="420px"))
+        self.prompt.add_class("cl-prompt")
+        self.helper = w.HTML(layout=w.Layout(width="640px"))
+        self.helper.add_class("cl-prompt-helper")
+        self.n_atoms = w.BoundedIntText(value=n_atoms or 0, min=0, max=self._max_atoms(),
+                                        description="n_atoms", style=style,
+                                        layout=w.Layout(width="160px"),
+                                        tooltip="atoms per cell (0: the model chooses)")
+        self.n_samples = w.BoundedIntText(value=n_samples, min=1, max=64, description="n_samples",
+                                          style=style, layout=w.Layout(width="160px"))
+        self.steps = w.BoundedIntText(value=steps or 0, min=0, max=2000, description="steps",
+                                      style=style, layout=w.Layout(width="160px"),
+                                      tooltip="reverse steps (0: the model's default)")
+        self.seed = w.IntText(value=seed, description="seed", style=style,
+                              layout=w.Layout(width="160px"))
+
+    def _on_prompt(self, _change=None) -> None:
         """A new prompt text: parse it (once), show its words in the controls, update the helper."""
         text = self.prompt.value
         try:
@@ -92,7 +115,7 @@ class PromptControls:
                 notes.append(f"{label} ({value}) wins over {word} in the prompt")
         return (" Note: " + "; ".join(notes) + ".") if notes else ""
 
-    def _update_helper(self, change=None) -> None:
+    def _update_helper(self, _change=None) -> None:
         """The helper line: what ``model.check`` says of the current fields (the error Generate
         would show), else the description of the checked prompt."""
         if self._syncing:

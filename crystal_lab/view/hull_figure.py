@@ -44,7 +44,7 @@ def summary_figure(rates: dict, baseline_rates: dict | None = None):
         counts += [rates["n_stable"], rates["n_sun"]]
     values = [100 * rates[k] if rates[k] == rates[k] else 0 for k in keys]
     fig = go.Figure(go.Bar(x=names, y=values, name="model",
-                           text=[f"{v:.0f} % ({c})" for v, c in zip(values, counts)],
+                           text=[f"{v:.0f} % ({c})" for v, c in zip(values, counts, strict=True)],
                            textposition="outside", marker_color="#4c78a8"))
     if baseline_rates is not None:
         bv = [100 * baseline_rates[k] if k in baseline_rates and
@@ -84,7 +84,7 @@ def _plot_side(width: int, height: int) -> float:
     return min(w, h / (np.sqrt(3) / 2))
 
 
-def _ternary_labels(diagram, texts: Sequence[str], coords: Sequence[tuple], side: float,
+def _ternary_labels(texts: Sequence[str], coords: Sequence[tuple], side: float,
                     others: Sequence[tuple] = ()):
     """One text trace for the ternary's labels (pymatgen's ternary plot has none): the stable
     compounds' formulas and the picked structures' "#i", each placed clear of the others."""
@@ -121,7 +121,7 @@ def _merged_labels(diagram, coords, texts) -> tuple[list[str], list[tuple]]:
     points = [plot_coordinates(diagram, e.composition) for e in stable]
     labels = [formula(e.composition) for e in stable]
     key = [tuple(round(v, 4) for v in p) for p in points]
-    for c, text in zip(coords, texts):
+    for c, text in zip(coords, texts, strict=True):
         if not text:
             continue
         here = tuple(round(v, 4) for v in c)
@@ -182,13 +182,13 @@ def _generated_trace(diagram, entries, e_hull, picked, fig, size):
     n = len(diagram.elements)
     labels = [label for label, _ in entries]
     hover = [f"{label}<br>E_hull {e:+.3f} eV/atom" if e is not None else label
-             for label, e in zip(labels, e_hull)]
+             for label, e in zip(labels, e_hull, strict=True)]
     marker = {"symbol": "star", "size": 15, "color": "#e45756",
               "line": {"width": 1, "color": "black"}}
     coords = [plot_coordinates(diagram, entry.composition) for _, entry in entries]
     if n == 2:   # a binary's y is the formation energy: each structure its own point
         coords = [(c[0], diagram.get_form_energy_per_atom(entry))
-                  for c, (_, entry) in zip(coords, entries)]
+                  for c, (_, entry) in zip(coords, entries, strict=True)]
     texts = _point_labels(labels, coords, _picked(labels, e_hull, picked))
     common = {"name": f"{_GENERATED} ({len(entries)})", "hovertext": hover,
               "hoverinfo": "text", "showlegend": True}
@@ -203,7 +203,7 @@ def _generated_trace(diagram, entries, e_hull, picked, fig, size):
         return [go.Scatterternary(
             a=[c[0] for c in coords], b=[c[1] for c in coords], c=[c[2] for c in coords],
             mode="markers", marker={**marker, "size": 12}, cliponaxis=False, **common),
-            _ternary_labels(diagram, label_texts, label_coords, side, others=coords)]
+            _ternary_labels(label_texts, label_coords, side, others=coords)]
     return [go.Scatter3d(x=[c[0] for c in coords], y=[c[1] for c in coords],
                          z=[c[2] for c in coords], mode="markers+text", text=texts,
                          marker={**marker, "symbol": "diamond", "size": 7}, **common)]
@@ -239,7 +239,7 @@ def phase_diagram_figure(reference_entries: Sequence, generated: Sequence[tuple]
     elif n == 3:
         stable = [e for e in diagram.stable_entries if len(e.composition.elements) > 1]
         fig.add_trace(_ternary_labels(
-            diagram, [formula(e.composition) for e in stable],
+            [formula(e.composition) for e in stable],
             [plot_coordinates(diagram, e.composition) for e in stable], _plot_side(width, height)))
     fig.update_layout(
         autosize=False, width=width, height=height, showlegend=True,

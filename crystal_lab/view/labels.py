@@ -95,7 +95,7 @@ def place_label_texts(points: Sequence[tuple[float, float]], texts: Sequence[str
     positions, lifts = _place(points, texts, font, bounds, others, passes,
                               tuple(range(max_lift + 1)))
     drawn = []
-    for text, position, lift in zip(texts, positions, lifts):
+    for text, position, lift in zip(texts, positions, lifts, strict=True):
         pad = "<br>" * lift
         drawn.append(text if not (text and lift) else
                      f"{text}{pad}" if position.startswith("top") else f"{pad}{text}")

@@ -10,7 +10,7 @@ row) replace the components with :meth:`FrameViewer.set_frames`, in the same sta
 Structures reach NGL as PDB text (:func:`pdb_text`) with a CRYST1 record for the unit cell and
 CONECT records for the bonds (NGL's own bond guessing is off); masked atoms (atomic number 0)
 are translucent near-black spheres labelled "X". Beside the stage: an element legend (colour
-chips and symbols) and a short description (:func:`describe_html`).
+chips and symbols) and a short description (:func:`.facts.describe_html`).
 """
 from __future__ import annotations
 
@@ -25,36 +25,18 @@ import numpy as np
 from ase import Atoms
 
 from .bonds import bond_pairs, corners
-from .facts import MAX_DRAWN_ATOMS, as_atoms, check_index, check_repeat, describe, symbol
+from .facts import (
+    MAX_DRAWN_ATOMS,
+    as_atoms,
+    check_index,
+    check_repeat,
+    describe,
+    describe_html,
+    symbol,
+)
 from .style import MASKED_COLOR, MASKED_OPACITY, legend_html
 
-__all__ = ["FrameViewer", "describe_html", "frame_labels", "pdb_text", "save_cif"]
-
-
-def _fmt(x: float, unit: str, digits: int = 2) -> str:
-    return f"{x:.{digits}f} {unit}" if np.isfinite(x) else "n/a"
-
-
-def describe_html(atoms: Atoms, title: str = "", inline: bool = False) -> str:
-    """The description beside a viewer: formula, atoms, space group, volume, density, d_min."""
-    d = describe(atoms)
-    esc = html.escape
-    if inline:
-        t = f"t = {d['t']:.2f} · " if "t" in d else ""
-        head = f"<b>{esc(title)}</b><br>" if title else ""
-        return (f"<div style='font-size:13px;line-height:1.5'>{head}{t}<b>{esc(d['formula'])}"
-                f"</b> · {d['n_atoms']} atoms · {esc(d['spacegroup'])}<br>V = "
-                f"{d['volume']:.1f} Å³ · ρ = {_fmt(d['density'], 'g/cm³')} · "
-                f"d<sub>min</sub> = {_fmt(d['min_distance'], 'Å')}</div>")
-    rows = [("formula", d["formula"]), ("atoms", d["n_atoms"]), ("space group", d["spacegroup"]),
-            ("volume", f"{d['volume']:.1f} Å³"), ("density", _fmt(d["density"], "g/cm³")),
-            ("min distance", _fmt(d["min_distance"], "Å"))]
-    if "t" in d:
-        rows.insert(0, ("t", f"{d['t']:.3f}"))
-    body = "".join(f"<tr><td style='padding-right:8px;color:#666'>{k}</td><td>{esc(str(v))}"
-                   f"</td></tr>" for k, v in rows)
-    head = f"<b>{esc(title)}</b>" if title else ""
-    return f"{head}<table style='font-size:13px'>{body}</table>"
+__all__ = ["FrameViewer", "frame_labels", "pdb_text", "save_cif"]
 
 
 def pdb_text(atoms: Atoms) -> str:
@@ -71,7 +53,8 @@ def pdb_text(atoms: Atoms) -> str:
     rcell = np.asarray(atoms.cell.standard_form()[0])
     pos = atoms.get_scaled_positions(wrap=False) @ rcell
     lines = ["CRYST1{:9.3f}{:9.3f}{:9.3f}{:7.2f}{:7.2f}{:7.2f} P 1           1".format(*cellpar)]
-    rows = [(symbol(int(z)), "MSK" if z == 0 else "UNL", p) for z, p in zip(atoms.numbers, pos)]
+    rows = [(symbol(int(z)), "MSK" if z == 0 else "UNL", p) for z, p in zip(atoms.numbers, pos,
+                                                                            strict=True)]
     rows += [("X", "CEL", c) for c in corners(rcell)]
     for i, (sym, res, (x, y, z)) in enumerate(rows):
         lines.append(f"HETATM{i + 1:5d} {sym.upper():>4s} {res} A   1    "
@@ -169,6 +152,21 @@ def frame_labels(frames: Sequence[Atoms]) -> list[str]:
     return [f"{k} / {last} · t = {t:.{digits}f}" for k, t in enumerate(ts)]
 
 
+def _stage(width: str, height: str):
+    """The one NGLWidget of a viewer (orthographic, white) and the fixed-size box around it."""
+    import ipywidgets as w
+    import nglview
+
+    ngl = nglview.NGLWidget()
+    ngl.camera = "orthographic"
+    ngl.background = "white"
+    ngl._set_size(width, height)
+    ngl.layout = w.Layout(width=width, height=height)
+    ngl.add_class("cl-stage")
+    return ngl, w.Box([ngl], layout=w.Layout(width=width, height=height, overflow="hidden",
+                                             border="1px solid #ddd", flex="0 0 auto"))
+
+
 class FrameViewer:
     """One persistent nglview stage showing one of ``frames`` at a time.
 
@@ -186,7 +184,6 @@ class FrameViewer:
                  controls: bool = True, compact: bool = False, save_dir="results",
                  max_atoms: int | None = MAX_DRAWN_ATOMS, what: str = "Visualizer"):
         import ipywidgets as w
-        import nglview
 
         from .boxes import SentenceVBox, sentence
 
@@ -196,14 +193,7 @@ class FrameViewer:
         self.save_dir = Path(save_dir)
         self._on_change = on_change
         self._show_controls = controls
-        self.ngl = nglview.NGLWidget()
-        self.ngl.camera = "orthographic"
-        self.ngl.background = "white"
-        self.ngl._set_size(width, height)
-        self.ngl.layout = w.Layout(width=width, height=height)
-        self.ngl.add_class("cl-stage")
-        stage = w.Box([self.ngl], layout=w.Layout(width=width, height=height, overflow="hidden",
-                                                  border="1px solid #ddd", flex="0 0 auto"))
+        self.ngl, stage = _stage(width, height)
         self.legend = w.HTML(layout=w.Layout(width=width))
         self.legend.add_class("cl-legend-box")
         self.info = w.HTML(layout=w.Layout(min_width="210px"))

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["ANCHORS", "ANCHORS_TRAINED_ON", "PACKAGE_FILE", "RANDOM_SEARCH", "ModelQuality", "QualityBox",
+__all__ = ["ANCHORS", "ANCHORS_TRAINED_ON", "PACKAGE_FILE", "RANDOM_SEARCH", "ModelQuality",
+           "QualityBox",
            "default_results_path", "load_quality", "quality_box", "quality_facts", "quality_line",
            "shipped_results"]
 

@@ -94,7 +94,7 @@ def _nearest(records: Sequence[ScoreStep], t: float) -> ScoreStep:
 def _segments(a: np.ndarray, b: np.ndarray) -> tuple[list, list, list]:
     """None-separated line segments from each row of ``a`` to the same row of ``b``."""
     xs, ys, zs = [], [], []
-    for p, q in zip(a, b):
+    for p, q in zip(a, b, strict=True):
         xs += [p[0], q[0], None]
         ys += [p[1], q[1], None]
         zs += [p[2], q[2], None]
@@ -151,7 +151,7 @@ def _step_traces(r: ScoreStep, arrow_length: float) -> tuple[list, float, float,
         x=start[:, 0], y=start[:, 1], z=start[:, 2], mode="markers", name="atoms at t",
         marker={"size": 10, "color": colours, "line": {"color": "#333", "width": 2}},
         hovertext=[f"{nm} #{k}<br>|score| {np.linalg.norm(v):.2f}" for k, (nm, v) in
-                   enumerate(zip(names, r.score))], hoverinfo="text"))
+                   enumerate(zip(names, r.score, strict=True))], hoverinfo="text"))
     ax, ay, az = _segments(start, tips)
     traces.append(go.Scatter3d(x=ax, y=ay, z=az, mode="lines", name="score (arrows)",
                                line={"color": "#d62728", "width": 8}, hoverinfo="skip"))
@@ -213,7 +213,7 @@ def score_figure(records: Sequence[ScoreStep], t: float = 0.5, arrow_length: flo
     if slider:
         fig.frames = [go.Frame(data=tr, name=str(k), layout={
             "scene": scene_layout(pts, zoom=1.3), "title": {"text": _title(x, sc, zm)}})
-            for k, ((tr, sc, zm, pts), x) in enumerate(zip(built, records))]
+            for k, ((tr, sc, zm, pts), x) in enumerate(zip(built, records, strict=True))]
         add_player(fig, [str(k) for k in range(len(records))],
                    [f"{x.t:.2f}" for x in records], prefix="t = ", active=active)
         layout["margin"]["b"] = 60

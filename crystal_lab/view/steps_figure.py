@@ -78,8 +78,12 @@ def quality_steps_figure(quality: dict, n_targets: int, height: int = 560, width
         fig.add_trace(go.Scatter(
             x=steps, y=values, mode="lines+markers", name=name, line={"color": colour},
             marker={"size": 9}, error_y={"type": "data", "symmetric": False,
-                                         "array": [100 * hi - y for (_, hi), y in zip(bounds, values)],
-                                         "arrayminus": [y - 100 * lo for (lo, _), y in zip(bounds, values)]}),
+                                         "array": [100 * hi - y for (_, hi), y in zip(bounds,
+                                                                                      values,
+                                                                                      strict=True)],
+                                         "arrayminus": [y - 100 * lo for (lo, _), y in zip(bounds,
+                                                                                           values,
+                                                                                           strict=True)]}),
             row=1, col=1)
         if baseline is not None:
             fig.add_trace(go.Scatter(x=[steps[0], steps[-1]], y=[100 * baseline[key]] * 2,

@@ -27,8 +27,8 @@ def random_walk_figure(positions: np.ndarray, step: float | None = None, n_frame
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    T = positions.shape[0] - 1
-    ks = np.unique(np.linspace(0, T, n_frames).round().astype(int))
+    last = positions.shape[0] - 1
+    ks = np.unique(np.linspace(0, last, n_frames).round().astype(int))
     lim = float(np.abs(positions).max()) * 1.05 + 1e-9
     edges = np.linspace(-lim, lim, bins + 1)
     centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
@@ -58,7 +58,8 @@ def random_walk_figure(positions: np.ndarray, step: float | None = None, n_frame
     fig.update_xaxes(range=[-lim, lim])
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", row=1, col=1)
     fig.update_yaxes(range=[0, 1.15 * ymax], row=1, col=2)
-    fig.update_layout(height=height, plot_bgcolor="white", margin={"l": 30, "r": 10, "t": 40, "b": 10},
+    fig.update_layout(height=height, plot_bgcolor="white", margin={"l": 30, "r": 10, "t": 40,
+                                                                   "b": 10},
                       legend={"x": 0.75, "y": 1.0})
     return fig
 
@@ -75,9 +76,9 @@ def cloud_animation(trajectory: np.ndarray, data: np.ndarray | None = None, n_fr
         raise ValueError(f"show must be 'first' or 'last', got {show!r}")
     import plotly.graph_objects as go
 
-    K = trajectory.shape[0]
-    times = np.arange(K) if times is None else np.asarray(times)
-    ks = np.unique(np.linspace(0, K - 1, n_frames).round().astype(int))
+    n_states = trajectory.shape[0]
+    times = np.arange(n_states) if times is None else np.asarray(times)
+    ks = np.unique(np.linspace(0, n_states - 1, n_frames).round().astype(int))
     pts = trajectory[:, :max_points]
     lim = float(np.percentile(np.abs(pts), 99.5)) * 1.1 + 1e-9
     base = []
@@ -120,7 +121,7 @@ def loss_figure(losses, smooth: int = 50, height: int = 300):
 def _arrows(x: np.ndarray, v: np.ndarray) -> tuple[list, list]:
     """Line segments from ``x`` along ``v`` (None-separated, for one plotly trace)."""
     xs, ys = [], []
-    for (a, b), (da, db) in zip(x, v):
+    for (a, b), (da, db) in zip(x, v, strict=True):
         xs += [a, a + da, None]
         ys += [b, b + db, None]
     return xs, ys

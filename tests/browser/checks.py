@@ -22,35 +22,21 @@ from .kernel_log import KernelLog
 # Messages of @jupyter-widgets/base's manager and jupyterlab-manager when a widget cannot be
 # built (e.g. "Module nglview-js-widgets, version 4.0 is not registered, however, 3.1.5 is").
 WIDGET_CONSOLE_ERRORS = (
-    "is not registered",
-    "No version of module",
-    "no comm channel",
-    "Could not create a model",
-    "Could not create view",
-    "Failed to load model class",
-    "Failed to create view",
-    "Error creating widget",
-    "Could not find a comm",
-    "not found in module",
-    "widget model not found",
-    "Error displaying widget",
+    "is not registered", "No version of module", "no comm channel", "Could not create a model",
+    "Could not create view", "Failed to load model class", "Failed to create view",
+    "Error creating widget", "Could not find a comm", "not found in module",
+    "widget model not found", "Error displaying widget",
 )
 
 # ipywidgets 8 model name -> a CSS class its view always carries (from the rendered DOM)
 CONTROL_SELECTORS = {
-    "ButtonModel": ".widget-button",
-    "TextModel": ".widget-text",
-    "TextareaModel": ".widget-textarea",
-    "IntSliderModel": ".widget-slider",
-    "FloatSliderModel": ".widget-slider",
-    "FloatLogSliderModel": ".widget-slider",
-    "IntRangeSliderModel": ".widget-slider",
-    "FloatRangeSliderModel": ".widget-slider",
-    "DropdownModel": ".widget-dropdown",
-    "CheckboxModel": ".widget-checkbox",
+    "ButtonModel": ".widget-button", "TextModel": ".widget-text",
+    "TextareaModel": ".widget-textarea", "IntSliderModel": ".widget-slider",
+    "FloatSliderModel": ".widget-slider", "FloatLogSliderModel": ".widget-slider",
+    "IntRangeSliderModel": ".widget-slider", "FloatRangeSliderModel": ".widget-slider",
+    "DropdownModel": ".widget-dropdown", "CheckboxModel": ".widget-checkbox",
     "IntProgressModel": ".widget-hprogress, .widget-vprogress",
-    "FloatProgressModel": ".widget-hprogress, .widget-vprogress",
-    "HTMLModel": ".widget-html",
+    "FloatProgressModel": ".widget-hprogress, .widget-vprogress", "HTMLModel": ".widget-html",
     "NGLModel": "canvas[data-engine^='three.js']",
 }
 
@@ -62,7 +48,8 @@ _ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception)\b")
 MIN_DRAWN_FRACTION = 0.0005
 
 _CELL_STATE_JS = """() => {
-  const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')];
+  const cells = [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')];
   return cells.map((cell, i) => {
     const code = cell.classList.contains('jp-CodeCell');
     const prompt = code ? (cell.querySelector('.jp-InputArea-prompt')?.textContent || '') : '';
@@ -82,7 +69,8 @@ _CELL_STATE_JS = """() => {
 
 _PLOTLY_JS = """() => [...document.querySelectorAll(
     '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell .js-plotly-plot')].map(el => {
-  const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')];
+  const cells = [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')];
   return {cell: cells.indexOf(el.closest('.jp-Cell')) + 1,
           svg: !!el.querySelector('svg.main-svg'),
           traces: el.querySelectorAll('svg .trace, svg .point, svg image, svg .hm').length,
@@ -146,9 +134,11 @@ def canvas_problems(page) -> tuple[list[str], int]:
     for i in range(canvases.count()):
         canvas = canvases.nth(i)
         info = canvas.evaluate("""c => {
-            const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')];
+            const cells = [...document.querySelectorAll(
+                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')];
             const r = c.getBoundingClientRect();
-            return {cell: cells.indexOf(c.closest('.jp-Cell')) + 1, plotly: !!c.closest('.js-plotly-plot'),
+            return {cell: cells.indexOf(c.closest('.jp-Cell')) + 1,
+                    plotly: !!c.closest('.js-plotly-plot'),
                     w: r.width, h: r.height, engine: c.dataset.engine || 'canvas'};
         }""")
         if info["plotly"]:

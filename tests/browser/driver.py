@@ -25,12 +25,8 @@ CHROMIUM = os.environ.get("CRYSTAL_LAB_CHROMIUM", "/usr/bin/chromium")
 # --disable-gpu leaves WebGL to SwiftShader (software), which draws nglview and plotly here
 # (Chromium 156): no --use-angle=swiftshader / --enable-unsafe-swiftshader needed.
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
 ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
@@ -205,7 +201,8 @@ class NotebookPage:
             const r = document.querySelector('{ACTIVE} .cl-results');
             if (!r) return 0;
             return r.querySelectorAll('.js-plotly-plot svg.main-svg').length
-                 + [...r.querySelectorAll('canvas')].filter(c => !c.closest('.js-plotly-plot')).length;
+                 + [...r.querySelectorAll('canvas')]
+                     .filter(c => !c.closest('.js-plotly-plot')).length;
         }}""")
 
     # -- screenshots and teardown ---------------------------------------------------------------

@@ -8,6 +8,7 @@ of its own and is stopped through that group (kernels included).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -98,10 +99,8 @@ class LabServer:
     def stop(self) -> None:
         """Stop the server and its kernels through the server's own process group."""
         stop_group(self.process.pid)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def _write_settings(settings_dir: Path) -> None:
