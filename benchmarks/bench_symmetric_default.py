@@ -41,7 +41,8 @@ def main() -> None:
     model = load_model()
     rows = {"free": measure(model, args.n, args.seed, False),
             "symmetric": measure(model, args.n, args.seed, True)}
-    print(f"{'unconditional':<12} {'triclinic':>9} {'struct.':>8} {'SMACT':>7} {'unique':>7} {'s':>6}")
+    print(f"{'unconditional':<12} {'triclinic':>9} {'struct.':>8} {'SMACT':>7} {'unique':>7} "
+          f"{'s':>6}")
     for name, r in rows.items():
         print(f"{name:<12} {r['triclinic']:>9.1%} {r['structural']:>8.1%} {r['smact']:>7.1%} "
               f"{r['unique']:>7.1%} {r['seconds']:>6}")
