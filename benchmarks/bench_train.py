@@ -71,9 +71,9 @@ def old_step_fn(model, data, plan):
 def new_step_fn(model, data, plan, widths, device: str, use_compile: bool):
     """The training loop's own step (``crystal_lab.training.loop.train_step``) over ``plan``, each
     batch padded to ``widths[j]``, on a run started as ``train`` starts one."""
-    from crystal_lab.training.config import TrainConfig
     from crystal_lab.training.loop import train_step
     from crystal_lab.training.run import start
+    from crystal_lab.training.train_config import TrainConfig
 
     config = TrainConfig(data=None, batch_size=max(len(b) for b in plan), lr=1e-4, device=device,
                          compile=use_compile, amp=device == "cuda", init="(the benchmark's model)")

@@ -156,7 +156,7 @@ def _steps(text: str) -> int | str:
         ) from None
 
 
-#: ``crystal-lab train`` option -> field of ``crystal_lab.training.config.TrainConfig``
+#: ``crystal-lab train`` option -> field of ``crystal_lab.training.train_config.TrainConfig``
 #: (``--resume``: the run to continue, a keyword of ``train``), its type and its help
 TRAIN_OPTIONS = {
     "--data": ("data", str, "data set: mp_20, perov_5 or carbon_24 (default mp_20)"),
@@ -193,9 +193,9 @@ TRAIN_FLAGS = {dest: flag for flag, (dest, _, _) in TRAIN_OPTIONS.items()}
 
 
 def _cmd_train(args) -> int:
-    from crystal_lab.training.config import RunMismatch
     from crystal_lab.training.loop import train
     from crystal_lab.training.run_files import OccupiedRunFolder, RunFolderInUse
+    from crystal_lab.training.train_config import RunMismatch
 
     kwargs = {dest: getattr(args, dest) for dest, _, _ in TRAIN_OPTIONS.values()
               # only what was given: the resumed run's or TrainConfig's for the rest
@@ -298,7 +298,7 @@ def _add_train_command(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train or resume a model (options left out take the resumed "
-        "run's values, else crystal_lab.training.config.TrainConfig's)",
+        "run's values, else crystal_lab.training.train_config.TrainConfig's)",
     )
     for flag, (dest, kind, text) in TRAIN_OPTIONS.items():
         if kind is bool:

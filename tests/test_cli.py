@@ -515,7 +515,7 @@ def test_train_into_a_folder_holding_a_run_is_refused_in_the_commands_words(
 def test_train_flags_are_train_config_fields():
     import dataclasses
 
-    from crystal_lab.training.config import TrainConfig
+    from crystal_lab.training.train_config import TrainConfig
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert {dest for dest, _, _ in cli.TRAIN_OPTIONS.values()} - fields == {"resume"}

@@ -12,8 +12,8 @@ from ase.spacegroup import crystal
 from crystal_lab.model.noise import CrystalNoise
 from crystal_lab.symmetry.noise import SymmetricNoise, crystal_sites, dataset_sites
 from crystal_lab.training.batches import TensorData
-from crystal_lab.training.config import RunMismatch
 from crystal_lab.training.loop import read_log, train
+from crystal_lab.training.train_config import RunMismatch
 
 # crystals with free Wyckoff coordinates (wurtzite z, rutile x, CsCl-type none, hcp none) and
 # special positions only, in several crystal families

@@ -375,7 +375,7 @@ def test_a_run_stopped_and_resumed_is_the_run_never_stopped(tmp_path, stop):
 
 
 def test_the_checkpoint_records_the_whole_config(tmp_path):
-    from crystal_lab.training.config import FIELDS
+    from crystal_lab.training.train_config import FIELDS
 
     train(structures=STRUCTURES, epochs=2, out_dir=tmp_path, seed=7, lr=2e-3, cosine=True,
           p_csp=0.5, **TINY)
@@ -419,7 +419,7 @@ def test_budgets_count_the_whole_run(tmp_path, monkeypatch, first, again, traine
                                             ("seed", 3), ("cosine", True), ("ema_decay", 0.9),
                                             ("p_csp", 1.0), ("warmup", 10)])
 def test_a_resume_refuses_a_setting_that_contradicts_the_run(tmp_path, setting, value):
-    from crystal_lab.training.config import RunMismatch
+    from crystal_lab.training.train_config import RunMismatch
 
     train(structures=STRUCTURES, epochs=1, out_dir=tmp_path, **TINY)
     recorded = torch.load(tmp_path / "last.pt", weights_only=True)["config"][setting]
@@ -447,10 +447,9 @@ def test_a_resume_on_other_data_is_refused(tmp_path, other):
 
 
 @pytest.mark.parametrize("setting, value", [("hidden", 32), ("layers", 3)])
-def test_init_weights_decide_the_network_size_and_a_contradiction_is_refused(
-    tmp_path, setting, value
-):
-    from crystal_lab.training.config import RunMismatch
+def test_init_weights_decide_the_network_size_and_a_contradiction_is_refused(tmp_path, setting,
+                                                                             value):
+    from crystal_lab.training.train_config import RunMismatch
 
     train(structures=STRUCTURES, epochs=1, out_dir=tmp_path / "a", **TINY)
     init = tmp_path / "a" / "last.pt"
@@ -587,7 +586,7 @@ def test_sigterm_mid_run_then_a_bare_resume_continues_the_same_run(tmp_path):
 # --------------------------------------------------------- TrainConfig as the run's one description
 
 def test_a_train_config_and_keywords_describe_the_same_run(tmp_path):
-    from crystal_lab.training.config import TrainConfig
+    from crystal_lab.training.train_config import TrainConfig
 
     config = TrainConfig(epochs=2, hidden=16, layers=1, batch_size=2, out_dir=str(tmp_path / "a"))
     train(config, structures=STRUCTURES, progress=False)

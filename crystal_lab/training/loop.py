@@ -4,7 +4,7 @@
     model = train(data="perov_5", split="val", limit=256, hidden=64, epochs=10, out_dir="runs/p5")
     model = train(resume="runs/p5/last.pt", epochs=20)     # the same run, ten epochs more
 
-A run is one :class:`~crystal_lab.training.config.TrainConfig` (``train``'s keywords are its
+A run is one :class:`~crystal_lab.training.train_config.TrainConfig` (``train``'s keywords are its
 fields). ``out_dir/last.pt``, written every ``save_every_minutes``, at the end and on SIGTERM or
 SIGINT, records it with the models, the optimiser, the place in the epoch under way and every
 random state: ``resume=`` restores the whole run and goes on as if it had never stopped (the same
@@ -27,7 +27,6 @@ import torch
 from ..model import checkpoint
 from ..model.diffusion import CrystalDiffusionModel
 from .batches import BUCKETS, TensorData, batch_width, batches
-from .config import TrainConfig, settings_of
 from .distributed import agree_on_stop, all_mean, setup_distributed, shard
 from .run import LOSS_KEYS, Run, load_data, run_config, start
 from .run_files import (
@@ -40,6 +39,7 @@ from .run_files import (
     read_run_checkpoint,
 )
 from .run_progress import RunBar
+from .train_config import TrainConfig, settings_of
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,

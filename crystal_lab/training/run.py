@@ -15,8 +15,8 @@ from ..datasets import load_dataset
 from ..model import checkpoint
 from ..model.diffusion import CrystalDiffusionModel, ModelConfig, NetworkConfig
 from .batches import TensorData
-from .config import TrainConfig, resolve
 from .distributed import Objective, compiled
+from .train_config import TrainConfig, resolve
 
 LOSS_KEYS = ("loss", "coord", "lattice", "types")
 
