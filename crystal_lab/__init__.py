@@ -28,16 +28,17 @@ _LAZY = {
     "summarize": "crystal_lab.evaluate",
     "save_results": "crystal_lab.workspace",
 }
-_SUBMODULES = {"structures", "spelling", "datasets", "prompts", "chemistry", "model", "symmetry",
-               "training", "evaluate", "view", "toy", "explore", "exercises", "workspace", "cli"}
+_SUBMODULES = {"structures", "arguments", "paths", "formulas", "spelling", "datasets", "prompts",
+               "chemistry", "model", "symmetry", "training", "evaluate", "view", "toy", "explore",
+               "exercises", "workspace", "cli"}
 
 #: the public names and the submodules (tests/test_layers.py checks it against the two maps)
 __all__ = [
     "CheckpointError", "Condition", "CrystalBatch", "CrystalDiffusionModel", "EvaluationDashboard",
-    "GenerateWidget", "ModelConfig", "PromptError", "Visualizer", "chemistry", "cli", "datasets",
-    "describe_prompt", "evaluate", "exercises", "explore", "load_dataset", "load_model", "model",
-    "parse_prompt", "prompts", "read_csv", "save_results", "spelling", "structures", "summarize",
-    "symmetry", "toy", "training", "view", "workspace",
+    "GenerateWidget", "ModelConfig", "PromptError", "Visualizer", "arguments", "chemistry", "cli",
+    "datasets", "describe_prompt", "evaluate", "exercises", "explore", "formulas", "load_dataset",
+    "load_model", "model", "parse_prompt", "paths", "prompts", "read_csv", "save_results",
+    "spelling", "structures", "summarize", "symmetry", "toy", "training", "view", "workspace",
 ]
 
 

@@ -14,13 +14,13 @@ from functools import lru_cache
 from ase.data import atomic_numbers
 
 from .arguments import is_number
+from .formulas import valid_n_atoms
 from .prompts import (
     MAX_ATOMS,
     TRAINING_FORMATION_ENERGY_RANGE,
     Condition,
     PromptError,
     as_condition,
-    valid_n_atoms,
 )
 from .structures import formula_text
 

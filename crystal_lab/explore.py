@@ -22,8 +22,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from .formulas import valid_n_atoms as n_atoms_options  # the name notebook 05 uses
 from .prompts import parse_prompt
-from .prompts import valid_n_atoms as n_atoms_options  # the name notebook 05 uses
 from .structures import formula
 
 __all__ = [

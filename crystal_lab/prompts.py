@@ -48,17 +48,24 @@ from dataclasses import dataclass, field
 from ase.data import atomic_numbers, chemical_symbols
 
 from .arguments import is_number
+from .formulas import (
+    MAX_ATOMS,
+    TOKEN,
+    PromptError,
+    element_symbol,
+    formula_unit,
+    parse_formula,
+    valid_n_atoms,
+)
 from .spelling import suggest_formula
 from .structures import formula_text
 
 ELEMENTS = tuple(chemical_symbols[1:])
-MAX_ATOMS = 20  # the shipped MP-20 model's limit
 #: The seven crystal systems, in the order of their space-group numbers (index + 1 is the
 #: model's condition token; 0 means "not asked").
 CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal",
                    "cubic")
 _SYSTEM_FIRST_SG = (1, 3, 16, 75, 143, 168, 195)
-_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)")
 #: Words the grammar ignores (none of them is an element symbol in any letter case).
 FILLER_WORDS = ("a", "an", "with", "and")
 #: Formation energy per atom (eV/atom) in MP-20 ``val``, the shipped model's training split:
@@ -87,10 +94,6 @@ def crystal_system_of(space_group_number: int) -> str:
                           f"{space_group_number!r}")
     n = int(n)
     return CRYSTAL_SYSTEMS[sum(n >= first for first in _SYSTEM_FIRST_SG) - 1]
-
-
-class PromptError(ValueError):
-    """A prompt or argument the model cannot honour; the message says why in one line."""
 
 
 @dataclass(frozen=True)
@@ -133,14 +136,6 @@ class Condition:
         return " ".join(p for p in (self.crystal_system, self.text, target, group) if p)
 
 
-def _element(token: str) -> str:
-    if token in atomic_numbers and token != "X":
-        return token
-    if token.capitalize() in atomic_numbers and token.capitalize() != "X":
-        return token.capitalize()
-    raise PromptError(f"{token} is not an element")
-
-
 def check_n_atoms(n_atoms, max_atoms: int) -> int:
     """``n_atoms`` as an ``int`` if it is a whole number from 1 to ``max_atoms``, else
     :class:`PromptError` (numpy integers pass; bools, floats, even ``4.0``, and strings do not)."""
@@ -152,31 +147,12 @@ def check_n_atoms(n_atoms, max_atoms: int) -> int:
     return n_atoms
 
 
-def _parse_formula(text: str) -> dict[str, int]:
-    compact = re.sub(r"[\s]+", "", text)
-    tokens = _TOKEN.findall(compact)
-    if "".join(e + n for e, n in tokens) != compact:
-        bad = _TOKEN.sub(" ", compact).split()
-        raise PromptError(f"{bad[0] if bad else text!r} is not an element" if bad
-                          else f"cannot read the formula {text!r}")
-    counts: dict[str, int] = {}
-    for symbol, number in tokens:
-        symbol = _element(symbol)
-        if symbol in counts:
-            raise PromptError(f"{symbol} appears twice in the formula {text!r}")
-        n = int(number) if number else 1
-        if n < 1:
-            raise PromptError(f"{symbol}{number}: a count must be at least 1")
-        counts[symbol] = n
-    return counts
-
-
 def _split_system(items) -> tuple[str, ...]:
     elements = []
     for token in items:
         if not isinstance(token, str):
             raise PromptError(f"elements must be strings, got {token!r}")
-        symbol = _element(token.strip())
+        symbol = element_symbol(token.strip())
         if symbol in elements:
             raise PromptError(f"{symbol} is listed twice")
         elements.append(symbol)
@@ -252,7 +228,7 @@ def take_space_group(text: str) -> tuple[str, int | str | None]:
 
 def _is_formula(token: str) -> bool:
     try:
-        _parse_formula(token)
+        parse_formula(token)
     except PromptError:
         return False
     return True
@@ -300,7 +276,7 @@ def _check_word(piece: str) -> None:
     """Refuse a piece that is a word, not element symbols or a formula, with what is understood."""
     if not (piece.isalpha() and len(piece) >= 3):
         return
-    if "".join(e + n for e, n in _TOKEN.findall(piece)) == piece:
+    if "".join(e + n for e, n in TOKEN.findall(piece)) == piece:
         return   # formula-shaped ("BaTi"): checked symbol by symbol later
     close = difflib.get_close_matches(piece.lower(), CRYSTAL_SYSTEMS, n=1, cutoff=0.75)
     guess = close[0] if close else suggest_formula(piece)
@@ -371,7 +347,7 @@ def _composition_condition(prompt, words: tuple[str, ...] | None, n_atoms: int |
         tokens = [p for w in words for p in w.split("-") if p]
         try:
             if any(ch.isdigit() for ch in text) or (
-                len(tokens) == 1 and len(_TOKEN.findall(text)) > 1
+                len(tokens) == 1 and len(TOKEN.findall(text)) > 1
             ):
                 return _formula_condition(text, n_atoms, max_atoms)
             elements = _split_system(tokens)
@@ -401,7 +377,7 @@ def _check_fit(elements: tuple[str, ...], n_atoms: int | None, max_atoms: int) -
 
 
 def _formula_condition(text: str, n_atoms: int | None, max_atoms: int) -> Condition:
-    counts = _parse_formula(text)
+    counts = parse_formula(text)
     if n_atoms is None:
         n_atoms = sum(counts.values())
         if n_atoms > max_atoms:
@@ -422,31 +398,3 @@ def _formula_of_size(unit: dict[str, int], n_atoms: int, max_atoms: int) -> Cond
     return Condition("formula", elements=tuple(unit),
                      counts={e: n * scale for e, n in unit.items()},
                      n_atoms=n_atoms, formula_unit=unit)
-
-
-def formula_unit(formula) -> dict[str, int]:
-    """The smallest whole-number counts of a formula: ``"Li6P2S8"`` -> ``{"Li": 3, "P": 1,
-    "S": 4}``.
-
-    ``formula``: a formula string, a pymatgen ``Composition`` or a dict of element counts.
-    """
-    if isinstance(formula, str):
-        counts = _parse_formula(formula)
-    else:
-        amounts = (formula.get_el_amt_dict() if hasattr(formula, "get_el_amt_dict")
-                   else dict(formula))
-        if not amounts or any(n != int(n) or n < 1 for n in amounts.values()):
-            raise PromptError(f"a formula needs whole, positive counts, got {amounts}")
-        counts = {str(e): int(n) for e, n in amounts.items()}
-    g = math.gcd(*counts.values())
-    return {e: n // g for e, n in counts.items()}
-
-
-def valid_n_atoms(formula, max_atoms: int = MAX_ATOMS) -> list[int]:
-    """The cell sizes a formula prompt allows: multiples of its formula unit up to ``max_atoms``.
-
-    ``formula``: a formula string, a pymatgen ``Composition`` or a dict of element counts.
-    ``"Li3PS4"`` (8 atoms a formula unit) -> ``[8, 16]``.
-    """
-    size = sum(formula_unit(formula).values())
-    return list(range(size, max_atoms + 1, size))

@@ -73,7 +73,8 @@ def test_the_pre_commit_hook_strips_live_only_outputs_and_keeps_the_rest(tmp_pat
 
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
-    assert hooks["ruff"]["entry"].startswith("ruff check") and "lint-imports" in hooks["import-layers"]["entry"]
+    assert hooks["ruff"]["entry"].startswith("ruff check")
+    assert "lint-imports" in hooks["import-layers"]["entry"]
     assert hooks["strip-live-outputs"]["entry"] == "python scripts/strip_live_outputs.py"
 
     def out(data):
@@ -84,7 +85,8 @@ def test_the_pre_commit_hook_strips_live_only_outputs_and_keeps_the_rest(tmp_pat
     nb = {"metadata": {"widgets": {"state": {}}, "kernelspec": {"name": "python3"}}, "nbformat": 4,
           "cells": [{"cell_type": "markdown", "source": "![x](attachment:x.png)",
                      "attachments": {"x.png": {"image/png": "iVBORw0KGgo="}}, "metadata": {}},
-                    {"cell_type": "code", "source": "", "metadata": {}, "execution_count": 1, "outputs": [
+                    {"cell_type": "code", "source": "", "metadata": {}, "execution_count": 1,
+                     "outputs": [
                         text, image,
                         out({"application/vnd.plotly.v1+json": {}, "text/html": "<div></div>"}),
                         out({"application/vnd.jupyter.widget-view+json": {"model_id": "m"},
@@ -112,3 +114,37 @@ def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(ROOT)): n for p in sorted((ROOT / "crystal_lab").rglob("*.py"))
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
     assert long == {}, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def _long_functions(package: Path, limit: int) -> dict[str, int]:
+    """Every function or method under `package` longer than `limit` lines, def line to last line."""
+    import ast
+
+    long = {}
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    long[f"{path.relative_to(package.parent)}:{node.lineno} {node.name}"] = lines
+    return long
+
+
+def test_no_function_is_over_60_lines():
+    """A function a reader can hold in one screen; ruff's C901 bounds its complexity beside this."""
+    long = _long_functions(ROOT / "crystal_lab", MAX_FUNCTION_LINES)
+    assert long == {}, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_the_function_length_check_counts_from_def_to_last_line(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    body = "\n".join(f"x{i} = {i}" for i in range(59))
+    indented = body.replace("x", "        x")
+    (package / "a.py").write_text(f"def fits():\n{body.replace('x', '    x')}\n\n\nclass C:\n"
+                                  f"    def over(self):\n{indented}\n        return x0\n")
+    assert _long_functions(package, 60) == {"pkg/a.py:64 over": 61}

@@ -1,7 +1,8 @@
 import pytest
 
 from crystal_lab.chemistry import describe_prompt
-from crystal_lab.prompts import PromptError, formula_unit, parse_prompt, valid_n_atoms
+from crystal_lab.formulas import formula_unit, valid_n_atoms
+from crystal_lab.prompts import PromptError, parse_prompt
 
 
 @pytest.mark.parametrize("prompt", ["Ba Ti O", "Ba-Ti-O", ["Ba", "Ti", "O"], "ba ti o",
