@@ -206,8 +206,13 @@ def test_quiet_run_prints_nothing_at_its_budget(tmp_path, capsys):
 
 # ---------------------------------------------------------------- signals and a shared out_dir
 
+# A background job of a non-interactive shell (CI under nohup, `make test &`) starts with SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler: the run takes the handler a
+# terminal's Ctrl-C would find.
 RUNNER = textwrap.dedent("""
+    import signal
     import sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from ase.build import bulk
     from crystal_lab.training.loop import train
     structures = [bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)] * 10
