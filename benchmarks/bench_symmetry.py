@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +35,9 @@ import numpy as np
 import pandas as pd
 import torch
 from bench_conditioning import crystal_system  # one spglib reading for both benchmarks
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from score_gpu_run import load_structures
 
 from crystal_lab.datasets import dataset_path, load_dataset
 from crystal_lab.model.checkpoint import load_model
@@ -63,22 +67,6 @@ def mp20_cells(n: int, seed: int, symprec: float, split: str = "val") -> dict:
     val = load_dataset("mp_20", split)
     picked = [val[i] for i in np.random.default_rng(seed).choice(len(val), size=n, replace=False)]
     return describe(picked, mp20_distribution(split), symprec)
-
-
-def load_npz(path) -> list:
-    """Structures saved by ``scripts/gpu_run.py`` (``csp.npz`` / ``dng.npz``)."""
-    from ase import Atoms
-
-    z = np.load(path)
-    return [
-        Atoms(
-            numbers=z["numbers"][i, :k],
-            cell=z["cell"][i],
-            scaled_positions=z["frac"][i, :k],
-            pbc=True,
-        )
-        for i, k in enumerate(z["n"])
-    ]
 
 
 def describe(structures, reference: dict, symprec: float) -> dict:
@@ -220,7 +208,8 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.structures:
-        row = describe(load_npz(args.structures), mp20_distribution("val"), args.symprec)
+        structures = load_structures(Path(args.structures))
+        row = describe(structures, mp20_distribution("val"), args.symprec)
         print(json.dumps(row, indent=1))
         return row
     model = load_model(args.weights, device="cpu")
