@@ -39,7 +39,7 @@ def test_imports_keep_the_layers_and_have_no_cycles():
 
 def test_ruff_finds_nothing():
     done = _run([_tool("ruff"), "check", "--no-cache", "--output-format", "concise",
-                 "crystal_lab", "tests", "benchmarks", "scripts"])
+                 "crystal_lab", "tests", "benchmarks", "scripts", "notebooks"])
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
