@@ -7,12 +7,17 @@ with one change in a notebook: a finished ``leave=False`` bar is hidden (``displ
 its widget stays open, so the saved output still finds its model. A bar that ends short of its
 total (an error, an interrupt) stays in sight, red, as tqdm draws it; a run stopped on purpose sets
 its total to what was done first, and ends hidden like a complete one.
+
+:func:`status` is the one-line status of a slow step that has nothing to count (imports, loading
+a model): what it is doing at once, then how long it took.
 """
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from functools import cache
 
-__all__ = ["tqdm"]
+__all__ = ["status", "tqdm"]
 
 
 @cache
@@ -46,3 +51,23 @@ def tqdm(*args, notebook: bool | None = None, **kwargs):
     if issubclass(base, widget_bars.tqdm):
         base = _hiding(base)
     return base(*args, **kwargs)
+
+
+@contextmanager
+def status(text: str, show: bool = True):
+    """A one-line status around a slow step with nothing to count: ``"<text> ..."`` at once,
+    the same line then reads ``"<text>: done in 6.8 s"`` (``"stopped after"`` when the step
+    raises or is interrupted). ``show=False``: nothing is printed (the notebooks' CI size)."""
+    if not show:
+        yield
+        return
+    first = f"{text} ..."
+    start = time.perf_counter()
+    print(first, end="", flush=True)
+    ended = "stopped after"
+    try:
+        yield
+        ended = "done in"
+    finally:
+        line = f"{text}: {ended} {time.perf_counter() - start:.1f} s"
+        print("\r" + line.ljust(len(first)), flush=True)

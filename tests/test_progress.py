@@ -69,3 +69,20 @@ def test_the_evaluation_and_dataset_bars_use_it(monkeypatch, tmp_path):
     assert len(made) == 2
     for bar in made:
         assert bar.container.comm is not None and not _shown(bar)
+
+
+def test_a_status_line_says_what_runs_then_how_long_it_took(capsys):
+    import pytest
+
+    from crystal_lab.progress import status
+
+    with status("loading the model"):
+        assert capsys.readouterr().out == "loading the model ..."   # at once, before the step
+    out = capsys.readouterr().out
+    assert out.startswith("\rloading the model: done in ") and out.rstrip().endswith(" s")
+    with pytest.raises(KeyError), status("importing"):
+        raise KeyError("x")
+    assert "importing: stopped after" in capsys.readouterr().out
+    with status("quiet", show=False):
+        pass
+    assert capsys.readouterr().out == ""
