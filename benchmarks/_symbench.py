@@ -58,6 +58,14 @@ def total_variation(p: dict[str, float], q: dict[str, float]) -> float:
     return 0.5 * sum(abs(p.get(c, 0.0) - q.get(c, 0.0)) for c in CRYSTAL_SYSTEMS)
 
 
+def weights_sha256() -> str:
+    """The shipped weights' sha256 (from ``crystal_lab/weights/mp20.json``): which model ran."""
+    from importlib import resources
+
+    record = resources.files("crystal_lab").joinpath("weights/mp20.json")
+    return json.loads(record.read_text())["sha256"]
+
+
 def command() -> str:
     """This process's command line as a person would type it."""
     return "python " + " ".join(sys.argv)
@@ -96,6 +104,7 @@ class ChunkStore:
 
             write(self.path(k, ".extxyz"), structures, format="extxyz")
         doc = {"chunk": k, "seconds": seconds, "command": command(), "records": records,
+               "weights_sha256": weights_sha256(),
                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         self.path(k).write_text(json.dumps(doc | (meta or {})))
 

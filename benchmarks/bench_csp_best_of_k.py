@@ -31,7 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from _results import save_json
-from _symbench import ChunkStore, command, group, parse_until, run_round_robin, share, sorted_run
+from _symbench import (
+    ChunkStore,
+    command,
+    group,
+    parse_until,
+    run_round_robin,
+    share,
+    sorted_run,
+    weights_sha256,
+)
 
 from crystal_lab.datasets import load_dataset
 from crystal_lab.evaluate import chgnet_energy, default_matcher, match_rate
@@ -135,7 +144,8 @@ def main() -> None:
     targets = load_dataset("mp_20", "test", limit=1000, seed=0)
     order = np.random.default_rng(args.seed).permutation(len(targets))[:args.n]
     store = ChunkStore(f"best-of-{args.k}-n{args.n}-c{args.chunk}-s{args.seed}")
-    meta = {"steps": steps, "seed": args.seed, "k": args.k, "n_asked": args.n,
+    meta = {"weights_sha256": weights_sha256(),
+            "steps": steps, "seed": args.seed, "k": args.k, "n_asked": args.n,
             "weights": "shipped (trained on MP-20 val only)", "threads": 1, "symprec": 0.1,
             "energy": "CHGNet single point per atom on the sample as drawn (no relaxation)",
             "templates": "retrieval.rank_templates over the MP-20 val index",

@@ -48,6 +48,7 @@ from _symbench import (
     sorted_run,
     system_of,
     total_variation,
+    weights_sha256,
 )
 
 from crystal_lab.datasets import dataset_path, load_dataset
@@ -254,7 +255,8 @@ def main() -> None:
     steps = args.steps or model.config.sampler.default_steps
     stores = {name: ChunkStore(f"{name}-n{args.n}-c{args.chunk}-s{args.seed}")
               for name in CSP_PARTS + UNCOND_PARTS}
-    meta = {"steps": steps, "seed": args.seed, "n_asked": args.n, "chunk": args.chunk,
+    meta = {"weights_sha256": weights_sha256(),
+            "steps": steps, "seed": args.seed, "n_asked": args.n, "chunk": args.chunk,
             "weights": "shipped (trained on MP-20 val only)", "threads": 1, "symprec": 0.1,
             "machine": platform.processor() or platform.machine(), "out": args.out,
             "targets": "load_dataset('mp_20', 'test', limit=1000, seed=0), in a fixed random "

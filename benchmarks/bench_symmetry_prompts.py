@@ -35,7 +35,16 @@ import numpy as np
 import pandas as pd
 import torch
 from _results import save_json
-from _symbench import ChunkStore, command, group, parse_until, run_round_robin, share, system_of
+from _symbench import (
+    ChunkStore,
+    command,
+    group,
+    parse_until,
+    run_round_robin,
+    share,
+    system_of,
+    weights_sha256,
+)
 
 from crystal_lab.datasets import dataset_path
 from crystal_lab.evaluate import smact_validity, structural_validity
@@ -206,7 +215,8 @@ def main() -> None:
     by_group = [pairs[i:i + args.group_chunk] for i in range(0, len(pairs), args.group_chunk)]
     tag = f"s{args.per_system}-g{args.groups}-seed{args.seed}"
     stores = {p: ChunkStore(f"prompts-{p}-{tag}") for p in SYSTEM_PARTS + GROUP_PARTS}
-    meta = {"steps": steps, "seed": args.seed, "per_system": args.per_system,
+    meta = {"weights_sha256": weights_sha256(),
+            "steps": steps, "seed": args.seed, "per_system": args.per_system,
             "n_groups": len(pairs), "weights": "shipped (trained on MP-20 val only)",
             "threads": 1, "symprec": 0.1, "machine": platform.processor() or platform.machine(),
             "prompts": "formulas of MP-20 test structures at their own cell size (see docstring)",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _results import save_json
-from _symbench import command
+from _symbench import command, weights_sha256
 
 OUT = Path(__file__).parent / "results" / "symmetry_time.json"
 LOAD = ("import time; t0 = time.perf_counter(); import crystal_lab as cl; t1 = time.perf_counter();"
@@ -82,7 +82,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
-    result = {"threads": 1, "machine": platform.processor() or platform.machine(),
+    result = {"weights_sha256": weights_sha256(),
+              "threads": 1, "machine": platform.processor() or platform.machine(),
               "weights": "shipped", "prompt": "Ba Ti O, n_atoms=5, n_samples=3, default steps",
               "load_model": load_times(args.loads),
               "three_of_5_atoms": sample_times(args.repeats, args.seed),

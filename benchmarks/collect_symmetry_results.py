@@ -1,7 +1,8 @@
 """Copy the symmetry benchmarks' figures into the shipped facts file, so the course's quality box
 shows them (``crystal_lab.view.quality``) from an installed package too.
 
-    python benchmarks/collect_symmetry_results.py
+    python benchmarks/collect_symmetry_results.py              # the quality box's facts
+    python benchmarks/collect_symmetry_results.py --markdown   # the README's tables
 
 Reads ``benchmarks/results/symmetry_large.json`` (CSP and unconditional, free against symmetric),
 ``symmetry_prompts.json``, ``csp_best_of_k.json`` and ``symmetry_time.json`` (what exists) and
@@ -12,6 +13,7 @@ computed here beyond picking rows; each entry names its size.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +81,85 @@ def summary() -> dict:
     return out
 
 
+def _p(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _f(x, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def csp_table(sym: dict) -> list[str]:
+    csp = sym["csp"]
+    names = {"free": "free (`space_group=1`)", "retrieved": "retrieved template (top 1)",
+             "oracle": "the target's true template (an oracle, for reference)"}
+    rows = {k: v for k, v in csp.items() if k in names}
+    if not rows:
+        return []
+    n = min(r["n"] for r in rows.values())
+    out = [(f"| CSP, {n:,} MP-20 test targets, one sample each | match | RMSE | same space group "
+           "as the target | right template |"), "|---|---|---|---|---|"]
+    out += [f"| {names[k]} | {_p(r['match_rate'])} | {_f(r.get('rms_dist'))} | "
+            f"{_p(r.get('same_space_group'))} | {_p(r.get('right_template'))} |"
+            for k, r in rows.items()]
+    best = csp.get("best_of_k")
+    if best:
+        top1 = best["rows"]["top-1 (one sample)"]
+        r = next(v for name, v in best["rows"].items() if name.startswith("best of"))
+        out.append(f"| best of {best['k']} templates by CHGNet energy ({best['n']} targets; one "
+                   f"sample on the top template, same targets: {_p(top1['match_rate'])}) | "
+                   f"{_p(r['match_rate'])} | {_f(r.get('rms_dist'))} | "
+                   f"{_p(r.get('same_space_group'))} | {_p(r.get('right_template'))} |")
+    out.append("| anchors (MP-20 train, 27,136): DiffCSP / DiffCSP++ retrieved / DiffCSP++ true "
+               "templates | 51.5% / 70.6% / 80.3% | | | |")
+    return out
+
+
+def uncond_table(sym: dict) -> list[str]:
+    rows = {k: v for k, v in sym["unconditional"].items() if k in ("free", "symmetric")}
+    if not rows:
+        return []
+    names = {"free": "free", "symmetric": "templates drawn from MP-20 val"}
+    head = [("| unconditional | n | triclinic | TV to MP-20 val | structural | SMACT | unique | "
+            "novel | new template |"), "|---|---|---|---|---|---|---|---|---|"]
+    body = [f"| {names[k]} | {r['n']:,} | {_p(r['triclinic'])} | {_f(r['tv_vs_val'], '.2f')} | "
+            f"{_p(r['structural'])} | {_p(r['smact'])} | {_p(r.get('unique'))} | "
+            f"{_p(r.get('novel'))} | {_p(r.get('new_template'))} |" for k, r in rows.items()]
+    val = sym["unconditional"].get("val", {}).get("triclinic")
+    body.append(f"| MP-20 val itself / published P1 shares | | {_p(val)} / DiffCSP 31.6%, "
+                "DiffCSP++ 1.8% | | | | | | |")
+    return head + body
+
+
+def prompt_table(sym: dict) -> list[str]:
+    out = [("| prompt | n | asked: right system / group | refused | the free model, unasked "
+           "(floor) | structural | SMACT |"), "|---|---|---|---|---|---|---|"]
+    names = {"crystal_system": "crystal system (`\"cubic NaCl\"`)",
+             "space_group": "space group (`\"NaCl sg=225\"`), exact group"}
+    for kind, rows in sym["prompts"].items():
+        r, free = rows.get("symmetric"), rows.get("free") or {}
+        if r:
+            out.append(f"| {names[kind]} | {r['n']} | {_p(r['hit_rate'])} | {_p(r['refused'])} | "
+                       f"{_p(free.get('hit_rate'))} | {_p(r['structural'])} | {_p(r['smact'])} |")
+    return out if len(out) > 2 else []
+
+
+def markdown(sym: dict) -> str:
+    """The README's tables, from the summary (each table only when its benchmark has run)."""
+    blocks = [csp_table(sym), uncond_table(sym), prompt_table(sym)]
+    if "time" in sym:
+        t = sym["time"]
+        blocks.append(["| one thread | 3 structures of 5 atoms, free | symmetric | load_model() |",
+                       "|---|---|---|---|",
+                       (f"| seconds (median) | {t['three_of_5_atoms_free_s']:.2f} | "
+                       f"{t['three_of_5_atoms_symmetric_s']:.2f} | {t['load_s']:.2f} |")])
+    return "\n\n".join("\n".join(b) for b in blocks if b)
+
+
 def main() -> None:
+    if "--markdown" in sys.argv:
+        print(markdown(summary()))
+        return
     facts = json.loads(FACTS.read_text())
     facts["symmetry"] = summary()
     FACTS.write_text(json.dumps(facts, indent=2))
