@@ -133,3 +133,18 @@ def test_shipped_symmetry_facts_are_the_benchmark_results():
 
     shipped = json.loads((REPO / "crystal_lab" / "weights" / "mp20.quality.json").read_text())
     assert shipped.get("symmetry") == collect_symmetry_results.summary()
+
+
+def test_readme_and_model_card_tables_are_the_benchmark_results():
+    """The symmetry tables of README.md and the model card are collect_symmetry_results.py's
+    output from benchmarks/results (rewritten by --docs), and the model table's rows too."""
+    import collect_symmetry_results as c
+
+    sym = c.summary()
+    tables = c.markdown(sym)
+    for path in c.DOCS:
+        text = path.read_text()
+        block = text.split(c.START, 1)[1].split(c.END, 1)[0]
+        assert block.strip() == tables.strip(), path.name
+    readme = c.DOCS[0].read_text()
+    assert all(row in readme for row in c.model_table_rows(sym))
