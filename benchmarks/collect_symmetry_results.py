@@ -153,6 +153,12 @@ def prompt_table(sym: dict) -> list[str]:
         if r:
             out.append(f"| {names[kind]} | {r['n']} | {_p(r['hit_rate'])} | {_p(r['refused'])} | "
                        f"{_p(free.get('hit_rate'))} | {_p(r['structural'])} | {_p(r['smact'])} |")
+        learned = rows.get("learned")
+        if learned:
+            out.append(f"| the same, free model given the system word (learned token, "
+                       f"`space_group=1`) | {learned['n']} | {_p(learned['hit_rate'])} | "
+                       f"{_p(learned['refused'])} | {_p(free.get('hit_rate'))} | "
+                       f"{_p(learned['structural'])} | {_p(learned['smact'])} |")
     return out if len(out) > 2 else []
 
 

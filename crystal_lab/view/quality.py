@@ -172,8 +172,9 @@ def _symmetry_summary(sym: dict) -> str:
         text += (f" With space-group templates (same weights), {_pct(symm.get('triclinic'))} of "
                  f"{symm.get('n')} unconditional samples are triclinic (free "
                  f"{_pct(free.get('triclinic'))}, MP-20 val {_pct(val)}), "
-                 f"{_pct(symm.get('structural'))} structurally valid (free "
-                 f"{_pct(free.get('structural'))}).")
+                 f"{_pct(symm.get('structural'))} structurally and {_pct(symm.get('smact'))} "
+                 f"compositionally valid (free {_pct(free.get('structural'))} and "
+                 f"{_pct(free.get('smact'))}).")
     prompts = sym.get("prompts") or {}
     parts = []
     for kind, what in (("crystal_system", "crystal-system"), ("space_group", "space-group")):
