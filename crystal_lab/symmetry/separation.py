@@ -37,10 +37,15 @@ def shortest_vectors(x: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
     Cartesian vector from atom ``j`` to the nearest periodic image of atom ``i``."""
     d = x[:, :, None] - x[:, None, :]
     d = d - torch.round(d)
-    images = d[:, :, :, None] + _IMAGES.to(x)                           # (B, N, N, 27, 3)
-    cart = torch.einsum("bijkc,bcd->bijkd", images, lattice)
-    best = (cart * cart).sum(-1).argmin(-1)
-    return torch.gather(cart, 3, best[..., None, None].expand(*best.shape, 1, 3)).squeeze(3)
+    gram = lattice @ lattice.transpose(-1, -2)
+    images = _IMAGES.to(x)
+    k_gram = images @ gram                                                # (B, 27, 3)
+    # |(d + k) L|^2 = d G d + 2 k G d + k G k: the image nearest to each pair, without the
+    # (B, N, N, 27, 3) tensor of image vectors
+    square = 2 * torch.einsum("bijc,bkc->bijk", d, k_gram) + (k_gram * images).sum(-1)[:, None,
+                                                                                         None]
+    best = images[square.argmin(-1)]                                      # (B, N, N, 3)
+    return torch.einsum("bijc,bcd->bijd", d + best, lattice)
 
 
 def pushes(x: torch.Tensor, lattice: torch.Tensor, mask: torch.Tensor,
