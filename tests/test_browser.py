@@ -148,6 +148,40 @@ def _report(path: str, problems: list[str]) -> str:
             f"(screenshot and console log in {ARTIFACTS}):\n  - " + "\n  - ".join(problems))
 
 
+# the README's figures, from the course notebooks as they ran: (notebook, words of the figure's
+# title, asset name); each passes the projector checks (test_figures_fit_a_projector) first
+FIGURE_ASSETS = {
+    "03_generate": [("quality against steps", "vis_quality_steps"),
+                    ("the network's score", "vis_score")],
+    "04_evaluate": [("CHGNet hull of the MP-20 reference phases", "vis_hull")],
+}
+
+
+def _figure_assets(page, stem: str) -> list[str]:
+    """With CRYSTAL_LAB_UPDATE_ASSETS=1: each of the notebook's README figures (FIGURE_ASSETS)
+    found by its title and checked as a projector needs it (no label over another text, the
+    title clear of the toolbar), then saved as assets/<name>.png. The problems found."""
+    if os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") != "1":
+        return []
+    from browser.driver import ACTIVE
+
+    problems = []
+    for words, name in FIGURE_ASSETS.get(stem, []):
+        selector = f".js-plotly-plot:has-text({words!r})"
+        figure = page.page.locator(f"{ACTIVE} {selector}").first
+        if figure.count() == 0:
+            problems.append(f"no figure whose title says {words!r} (for assets/{name}.png)")
+            continue
+        figure.scroll_into_view_if_needed()
+        page.page.wait_for_timeout(1500)   # drawn once in view
+        drawn = figure.locator("xpath=..").evaluate(_FIGURE_TEXTS)
+        found = _text_problems(drawn[0], name) if drawn else [f"{name}: not drawn"]
+        problems += found
+        if not found:
+            _asset(page, selector, name)
+    return problems
+
+
 # --------------------------------------------------------------------------- the views
 def _check_generate(page, name: str) -> list[str]:
     """Type a new prompt into the prompt widget, press Generate: new structures, with a picture."""
@@ -192,6 +226,7 @@ def test_notebook_in_browser(notebook, open_notebook):
     page.run_all(COURSE_TIMEOUT)
     problems = page.problems()
     _screenshot(page, notebook.stem, asset=True)
+    problems += _figure_assets(page, notebook.stem)
     if page.has_prompt_widget() and not problems:
         problems = _check_generate(page, notebook.name)
         _screenshot(page, notebook.stem, asset=True)
