@@ -101,7 +101,7 @@ def _facts(tmp_path, symmetry):
 
 
 def test_quality_box_shows_the_symmetric_rows_beside_their_floors(tmp_path):
-    from crystal_lab.view.quality import quality_box
+    from crystal_lab.view.quality import quality_box, quality_line
 
     sym = {"csp": {"free": {"n": 400, "match_rate": 0.26},
                    "retrieved": {"n": 400, "match_rate": 0.3125},
@@ -115,12 +115,16 @@ def test_quality_box_shows_the_symmetric_rows_beside_their_floors(tmp_path):
                                           "free": {"n": 210, "hit_rate": 0.2}},
                        "space_group": {"symmetric": {"n": 50, "hit_rate": 0.88},
                                        "free": {"n": 50, "hit_rate": 0.04}}}}
-    text = str(quality_box(_facts(tmp_path, sym)))
+    text = str(quality_box(_facts(tmp_path, sym), symmetry=True))
     for figure in ("31.2%", "26.0%", "35.0%", "30.0%", "9.0%", "70.0%", "4.0%", "93.0%",
                    "20.0%", "88.0%", "70.6%", "80.3%", "400 MP-20", "210 prompts"):
         assert figure in text, figure
-    plain = str(quality_box(_facts(tmp_path, {})))
-    assert "70.6%" not in plain and "template" not in plain and "25.0%" in plain
+    for plain in (str(quality_box(_facts(tmp_path, {}), symmetry=True)),
+                  str(quality_box(_facts(tmp_path, sym)))):     # off unless asked
+        assert "70.6%" not in plain and "template" not in plain and "25.0%" in plain
+    line = quality_line(_facts(tmp_path, sym), symmetry=True)
+    assert "31.2% on 400" in line and "26.0%" in line and "70.6%" in line
+    assert len(line.splitlines()) == 1 and "31.2%" not in quality_line(_facts(tmp_path, sym))
 
 
 def test_shipped_symmetry_facts_are_the_benchmark_results():
