@@ -19,10 +19,19 @@ Parts, same model, same seeds, default steps, one sample per target:
   symmetric call, which imports pyxtal and realises the template, is reported apart).
 
 Writes ``benchmarks/results/symmetry_sampling.json`` after each part and prints the figures.
+
+``--validity`` measures instead the symmetric sampler's structural validity before and after its
+collision-aware projection (``crystal_lab.symmetry.separation``) and its move off supergroups
+read at 0.1 A (``crystal_lab.symmetry.supergroup``), in one run, same seeds, beside the free
+sampler: CSP with the oracle and the retrieved template on ``--csp`` test targets, and
+unconditional samples (``model.sample(None)``, as ``bench_symmetric_default.py``) at
+``--uncond``; it writes ``benchmarks/results/symmetry_validity.json``. No crystal is redrawn, so
+the first draw is the result.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import time
 from pathlib import Path
@@ -41,6 +50,7 @@ from crystal_lab.symmetry.sites import realise
 from crystal_lab.symmetry.templates import Orbit, Template, template_of
 
 OUT = Path(__file__).parent / "results" / "symmetry_sampling.json"
+VALIDITY_OUT = Path(__file__).parent / "results" / "symmetry_validity.json"
 
 
 def group(atoms, symprec: float = 0.1) -> int | None:
@@ -184,17 +194,122 @@ def time_part(model, seed, repeats: int = 2) -> dict:
     return {"free_s": best["free"], "symmetric_s": best["symmetric"], "first_realise_s": first}
 
 
+@contextlib.contextmanager
+def fixes(on: bool):
+    """The symmetric sampler with (``on``) or without its separation and supergroup move."""
+    from crystal_lab.symmetry import projection, supergroup
+
+    saved = projection.SEPARATION, supergroup.SYMPREC
+    if not on:
+        projection.SEPARATION, supergroup.SYMPREC = 0.0, 0.0
+    try:
+        yield
+    finally:
+        projection.SEPARATION, supergroup.SYMPREC = saved
+
+
+def validity_row(out, templates, seconds) -> dict:
+    """Structural validity (CDVAE, alone), the template's group at 0.1 and 1e-3 A, and how many
+    crystals the sampler moved off a supergroup."""
+    from crystal_lab.evaluate import structural_validity
+
+    row = {"structural": float(np.mean([bool(v) for v in structural_validity(out)])),
+           "n_structurally_invalid": int(sum(not v for v in structural_validity(out))),
+           "seconds": round(seconds, 1)}
+    pairs = [(o, t) for o, t in zip(out, templates, strict=True) if t is not None]
+    if pairs:
+        row["n_with_template"] = len(pairs)
+        for p in (0.1, 1e-3):
+            row[f"template_group_at_{p:g}"] = float(np.mean([group(o, p) == t.space_group
+                                                             for o, t in pairs]))
+        row["n_moved_off_supergroup"] = sum("off_supergroup" in o.info for o, _ in pairs)
+    return row
+
+
+def validity_csp(model, n, steps, seed) -> dict:
+    targets = load_dataset("mp_20", "test", limit=n, seed=seed)
+    oracle = [template_of(t) for t in targets]
+    modes = [("free", [None] * n, True), ("oracle_before", oracle, False),
+             ("oracle_after", oracle, True), ("retrieved_before", retrieved(targets, seed), False),
+             ("retrieved_after", retrieved(targets, seed), True)]
+    rows = {}
+    for name, templates, on in modes:
+        with fixes(on):
+            requests = [csp_request(t, tpl) for t, tpl in zip(targets, templates, strict=True)]
+            out, seconds = run(model, requests, steps, seed)
+        m = match_rate(out, targets)
+        rows[name] = validity_row(out, templates, seconds) | {
+            "match_rate": m["match_rate"], "rms_dist": m["rms_dist"],
+            "n_invalid_pairs (structural or SMACT, either side)": m["n_invalid"]}
+        print(f"CSP {name:17s} " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in rows[name].items()), flush=True)
+    return {"n_targets": n, "seed": seed, "rows": rows}
+
+
+def validity_uncond(model, n, seed) -> dict:
+    from crystal_lab.evaluate import smact_validity, uniqueness
+    from crystal_lab.model import sampler
+    from crystal_lab.symmetry.templates import Template
+
+    rows = {}
+    for name, symmetric, on in (("free", False, True), ("symmetric_before", True, False),
+                                ("symmetric_after", True, True)):
+        saved, sampler.SYMMETRIC_BY_DEFAULT = sampler.SYMMETRIC_BY_DEFAULT, symmetric
+        start = time.perf_counter()
+        with fixes(on):
+            out = model.sample(None, n_samples=n, seed=seed, progress=False,
+                               **({} if symmetric else {"space_group": 1}))
+        sampler.SYMMETRIC_BY_DEFAULT = saved
+        templates = [Template.from_info(o.info["template"]) if "template" in o.info else None
+                     for o in out]
+        rows[name] = validity_row(out, templates, time.perf_counter() - start) | {
+            "smact": float(np.mean([bool(v) for v in smact_validity(out)])),
+            "unique": uniqueness(out)}
+        print(f"unconditional {name:17s} " + " ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in rows[name].items()), flush=True)
+    return {"n_samples": n, "seed": seed, "rows": rows}
+
+
+def validity_main(args, model, steps) -> None:
+    result = {"steps": steps, "weights": "shipped (trained on MP-20 val only; no retraining)",
+              "threads": 1, "symprec": 0.1, "redraws": 0,
+              "command": "python benchmarks/bench_symmetry_sampling.py --validity "
+                         f"--csp {args.csp} --uncond {args.uncond}",
+              "note": "before: the projection without separation and supergroup move (as "
+                      "shipped until this change); after: with them. No crystal is redrawn: "
+                      "the first draw is the result. Free rows are the free sampler (P1)."}
+    with fixes(False):
+        result["time_before"] = time_part(model, args.seed)
+    result["time_after"] = time_part(model, args.seed)
+    save_json(result, args.out or VALIDITY_OUT)
+    if args.csp:
+        result["csp"] = validity_csp(model, args.csp, steps, args.seed)
+        save_json(result, args.out or VALIDITY_OUT)
+    if args.uncond:
+        result["unconditional"] = validity_uncond(model, args.uncond, args.uncond_seed)
+        save_json(result, args.out or VALIDITY_OUT)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csp", type=int, default=1000)
     ap.add_argument("--uncond", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--validity", action="store_true",
+                    help="structural validity before/after the separation (symmetry_validity.json)")
+    ap.add_argument("--uncond-seed", type=int, default=1,
+                    help="seed of --validity's unconditional part (1: bench_symmetric_default's)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = load_model()
     steps = args.steps or model.config.sampler.default_steps
+    if args.validity:
+        validity_main(args, model, steps)
+        return
+    args.out = args.out or str(OUT)
     result = {"steps": steps, "seed": args.seed, "weights": "shipped (no retraining)", "threads": 1,
               "machine": platform.processor() or platform.machine(), "symprec": 0.1}
     result["time"] = time_part(model, args.seed)

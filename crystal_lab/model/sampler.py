@@ -20,6 +20,7 @@ from ase.data import atomic_numbers
 
 from ..prompts import CRYSTAL_SYSTEMS, MAX_ATOMS, Condition, PromptError
 from ..symmetry.projection import Projector, projector
+from ..symmetry.supergroup import off_supergroups
 from ..symmetry.templates import Template
 from .noise import MASK
 
@@ -280,9 +281,9 @@ def start(noise, requests: list[Request], num_elements: int, generator: torch.Ge
 
 def project(noise, inputs: Inputs, state: State) -> State:
     """The state with every structure that has a template on it (free structures untouched)."""
-    sym = inputs.symmetry
-    return State(sym.coords(state.frac), sym.lattice(state.lat, inputs.n, noise.lattice),
-                 sym.types(state.tokens))
+    sym, n = inputs.symmetry, inputs.n
+    lat = sym.lattice(state.lat, n, noise.lattice)
+    return State(sym.positions(state.frac, lat, n, noise.lattice), lat, sym.types(state.tokens))
 
 
 def predict(net, noise, config: SamplerConfig, inputs: Inputs, state: State, t) -> tuple:
@@ -316,9 +317,9 @@ def reverse_step(net, noise, config: SamplerConfig, inputs: Inputs, state: State
     state = project(noise, inputs, State(frac, lat, tokens))
     for _ in range(config.corrector_steps if correct else 0):
         score_c, _, _ = predict(net, noise, config, inputs, state, s)
-        state.frac = inputs.symmetry.coords(
-            noise.coords.correct(state.frac, score_c, s[:, None], generator)
-        )
+        state.frac = inputs.symmetry.positions(
+            noise.coords.correct(state.frac, score_c, s[:, None], generator), state.lat, inputs.n,
+            noise.lattice)
     return state, prediction
 
 
@@ -394,4 +395,6 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
     final = _atoms(noise, inputs, state, 0.0)
     for atoms in final:
         atoms.info["complete"] = not stopped
+    off_supergroups(final, [None if stopped else r.template for r in requests])   # at 0.1 A
     return final, frames, stopped
+

@@ -22,8 +22,13 @@ from __future__ import annotations
 
 import torch
 
+from .separation import MIN_SEPARATION, separate
 from .sites import Sites
 from .templates import Template
+
+#: the shortest distance :meth:`Projector.separate` keeps between two atoms of a templated
+#: crystal (Angstrom; 0: no separation, the projection as it was before)
+SEPARATION = MIN_SEPARATION
 
 
 def _wrap(x: torch.Tensor) -> torch.Tensor:
@@ -92,15 +97,46 @@ class Projector:
             return frac
         sub = frac[self.rows]
         mask = self._atoms_mask(sub.shape[1])
-        x = sub[mask].double()
-        rep = self._orbit_mean(self._estimates(x))
-        # onto the site
-        rep = self.ref + torch.einsum("oij,oj->oi", self.P, _wrap_delta(rep - self.ref))
-        x = _wrap(torch.einsum("aij,aj->ai", self.W, rep[self.orbit]) + self.w)
         sub = sub.clone()
-        sub[mask] = x.to(frac.dtype)
+        sub[mask] = self._onto_sites(sub[mask].double()).to(frac.dtype)
         out = frac.clone()
         out[self.rows] = sub
+        return out
+
+    def positions(self, frac: torch.Tensor, params: torch.Tensor, n_atoms: torch.Tensor,
+                  process) -> torch.Tensor:
+        """:meth:`coords`, then :meth:`separate` in the lattices of the parameters ``params``
+        (B, 6) of the lattice ``process``: on the sites, and apart."""
+        if not self:
+            return frac
+        return self.separate(self.coords(frac), process.to_lattice(params, n_atoms))
+
+    def _onto_sites(self, x: torch.Tensor) -> torch.Tensor:
+        """(A, 3) positions of the batch's templated atoms -> the same on their Wyckoff sites."""
+        rep = self._orbit_mean(self._estimates(x))
+        rep = self.ref + torch.einsum("oij,oj->oi", self.P, _wrap_delta(rep - self.ref))
+        return _wrap(torch.einsum("aij,aj->ai", self.W, rep[self.orbit]) + self.w)
+
+    def separate(self, frac: torch.Tensor, lattice: torch.Tensor,
+                 d_min: float | None = None) -> torch.Tensor:
+        """(B, N, 3) coordinates on their sites (after :meth:`coords`) and (B, 3, 3) lattices ->
+        the coordinates with no two atoms of a templated crystal closer than ``d_min`` (default
+        :data:`SEPARATION`; 0 turns it off) where their sites' free directions allow it
+        (:func:`crystal_lab.symmetry.separation.separate`)."""
+        d_min = SEPARATION if d_min is None else d_min
+        if not self or d_min <= 0:
+            return frac
+        sub = frac[self.rows].double()
+        mask = self._atoms_mask(sub.shape[1])
+
+        def onto_sites(x: torch.Tensor) -> torch.Tensor:
+            x = x.clone()
+            x[mask] = self._onto_sites(x[mask])
+            return x
+
+        sub, _ = separate(sub, lattice[self.rows].double(), mask, onto_sites, d_min)
+        out = frac.clone()
+        out[self.rows] = sub.to(frac.dtype)
         return out
 
     def _estimates(self, x: torch.Tensor) -> torch.Tensor:
