@@ -140,7 +140,7 @@ def _screenshot(page, stem: str, asset: bool = False) -> Path:
     CRYSTAL_LAB_UPDATE_ASSETS=1 also a small copy in assets/nb_<stem>.png for the README."""
     shot = page.screenshot(ARTIFACTS / f"{stem}.png")
     if asset and os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") == "1":
-        shrink_png(shot, REPO / "assets" / f"nb_{stem}.png")
+        shrink_png(shot, REPO / "assets" / f"nb_{stem}.png", max_bytes=300_000)   # kept small
     return shot
 
 
