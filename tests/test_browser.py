@@ -856,9 +856,10 @@ def _save(page, lab_server) -> dict:
 def test_views_survive_reload_and_reopen(lab_browser, lab_server):
     """A student reloads the page with the kernel running, then reopens the saved notebook with
     a new kernel: every 3D view (a structure, a slider over two, a played trajectory, nglview's
-    own view) draws again and no widget says "model not found". The shipped JupyterLab setting
-    (jupyter-settings/crystal-lab.json) saves the widget state with the notebook; each
-    FrameViewer's replay archive ends with a message that rebuilds its stage."""
+    own view) draws again and no widget says "model not found" (a finished progress bar
+    included: tqdm alone closes its widget, crystal_lab.progress hides it). The shipped
+    JupyterLab setting (jupyter-settings/crystal-lab.json) saves the widget state with the
+    notebook; each FrameViewer's replay archive ends with a message that rebuilds its stage."""
     from browser.driver import ACTIVE, NotebookPage
 
     path = "fixtures/views_reload.ipynb"
