@@ -72,7 +72,8 @@ def lab_server(tmp_path_factory):
     ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "runs", "results")
     shutil.copytree(NOTEBOOK_DIR, root / "notebooks", ignore=ignore)
     shutil.copytree(FIXTURES, root / "fixtures", ignore=ignore)
-    env = {"CRYSTAL_LAB_CI": "1"}
+    # the kernels run at CI size; CRYSTAL_LAB_BROWSER_CI=0: at workshop size (the README's figures)
+    env = {"CRYSTAL_LAB_CI": os.environ.get("CRYSTAL_LAB_BROWSER_CI", "1")}
     data = os.environ.get("CRYSTAL_LAB_DATA") or str(REPO.parent / "shared" / "data")
     env["CRYSTAL_LAB_DATA"] = data
     server = start_lab(root, base / "state", env, timeout=START_TIMEOUT)
