@@ -190,6 +190,11 @@ def aggregate(stores: dict[str, ChunkStore], meta: dict, asked_groups: list[int]
                 mode = part.split("-")[1]
                 result[kind]["rows"][mode] = row(chunks)
                 result[kind]["per_prompt_key"][mode] = per_key(chunks, keys)
+        asked, free = stores[parts[0]].chunks(), stores[parts[1]].chunks()
+        if asked and free:   # the floor on the prompts the symmetric row has finished
+            same = row(free[:len(asked)])
+            result[kind]["free_on_the_same_prompts"] = {"n": same["n"],
+                                                        "hit_rate": same["hit_rate"]}
     save_json(result, meta["out"])
 
 

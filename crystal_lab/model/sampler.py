@@ -354,8 +354,8 @@ def sample_batch(net, noise, config: SamplerConfig, requests: list[Request], ste
                  generator: torch.Generator, trajectory: bool = False, callback=None,
                  n_total: int | None = None, n_done: int = 0, progress=None):
     """Run the reverse process for one batch of requests with the denoiser ``net`` and the noise
-    processes ``noise`` (a ``CrystalNoise``).
-
+    processes ``noise`` (a ``CrystalNoise``); a finished templated crystal that spglib reads as a
+    higher group at 0.1 A is moved off it (``atoms.info["off_supergroup"]``: the group it read).
     ``callback(info)`` runs after every step with ``step``, ``n_steps``, ``t`` (the time reached),
     ``n_done``, ``n_total``, ``atoms`` (the batch now) and ``score`` (per structure, the (n, 3)
     fractional coordinate score the step used); returning True before the last step stops.
