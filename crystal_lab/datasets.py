@@ -82,8 +82,9 @@ def cif_to_atoms(cif: str) -> Atoms:
 
 
 def _rows(reader, progress: bool, total: int | None, desc: str):
-    """The CSV rows, counted by a tqdm bar (closed, not red, when the reading stops early)."""
-    from tqdm.auto import tqdm
+    """The CSV rows, counted by a tqdm bar (closed, not red, when the reading stops early; in a
+    notebook its finished widget is hidden, not closed: :mod:`crystal_lab.progress`)."""
+    from .progress import tqdm
 
     with tqdm(reader, total=total, desc=desc, unit=" crystals", disable=not progress,
               leave=False) as bar:

@@ -22,7 +22,8 @@ import sys
 
 #: the workshop defaults (docs/deploy.md gives the measurements behind them)
 DEFAULTS = {
-    "mem_limit": "2G",        # measured peak of one student with CHGNet: kernel 0.72 GB + server 0.14 GB
+    # measured peak of one student with CHGNet: kernel 0.72 GB + server 0.14 GB
+    "mem_limit": "2G",
     "cpu_limit": 1.0,         # one core at most per student
     "torch_threads": 1,       # OMP/MKL threads per kernel
     "cull_timeout": 3600,     # stop a server after 1 h without activity (s)
@@ -95,8 +96,9 @@ def configure(c, *, instructors=(), students=(), notebooks: str | None = None,
     """Apply the class policy to the JupyterHub config ``c`` and return it.
 
     ``instructors``: user names put into the ``instructor_group`` group. ``students``: when
-    given, only they and the instructors may log in. ``notebooks``: the course notebooks the workspaces are seeded
-    from (``CRYSTAL_LAB_NOTEBOOKS``; default: the ones of the installed crystal_lab).
+    given, only they and the instructors may log in. ``notebooks``: the course notebooks the
+    workspaces are seeded from (``CRYSTAL_LAB_NOTEBOOKS``; default: the ones of the installed
+    crystal_lab).
     ``cull_timeout=None`` turns culling off. ``python``: the hub's Python for the culler.
     """
     if torch_threads < 1:

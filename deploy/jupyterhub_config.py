@@ -43,7 +43,8 @@ else:
     c.SystemdSpawner.unit_name_template = "crystal-lab-{USERNAME}"
     c.SystemdSpawner.disable_user_sudo = True
 
-# where the hub listens (put a TLS proxy, or c.JupyterHub.ssl_cert/ssl_key, in front) and keeps state
+# where the hub listens (put a TLS proxy, or c.JupyterHub.ssl_cert/ssl_key, in front)
+# and keeps state
 c.JupyterHub.bind_url = os.environ.get("CRYSTAL_LAB_HUB_URL", "http://:8000")
 STATE = Path(os.environ.get("CRYSTAL_LAB_HUB_STATE", "/srv/crystal_lab_hub"))
 STATE.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ def cell(ax, x0, y0, size, shear, scale, frac, types, title):
     b = np.array([shear * size, size / scale])
     corners = np.array([[0, 0], a, a + b, b]) + [x0, y0]
     ax.add_patch(Polygon(corners, closed=True, fill=False, lw=1.5, color="#444"))
-    for (u, v), kind in zip(frac, types):
+    for (u, v), kind in zip(frac, types, strict=True):
         p = np.array([x0, y0]) + u * a + v * b
         ax.add_patch(plt.Circle(p, 0.09 * size, color=COLORS[kind], zorder=3))
         if kind == "X":
@@ -54,8 +54,8 @@ def main() -> Path:
             fontsize=10, color="#08519c")
     ax.add_patch(FancyBboxPatch((0.3, -0.35), 10.0, 1.2, boxstyle="round,pad=0.05",
                                 fc="#eef4fb", ec="#08519c"))
-    ax.text(5.3, 0.55, "network(coordinates_t, lattice_t, types_t, t): reads the noisy crystal, predicts, and the "
-            "sampler steps t → s < t", ha="center", fontsize=9.5, color="#08519c")
+    ax.text(5.3, 0.55, "network(coordinates_t, lattice_t, types_t, t): reads the noisy crystal, "
+            "predicts, and the sampler steps t → s < t", ha="center", fontsize=9.5, color="#08519c")
     ax.text(5.3, 0.1, "coordinates: wrapped-normal score   ·   lattice: noise ε (log-lattice "
             "DDPM)   ·   types: masked atoms' elements", ha="center", fontsize=9, color="#08519c")
     ax.text(5.3, -0.22, "three variables, one t, three clocks: σ(t) geometric, ᾱ(t) cosine, "

@@ -1,5 +1,6 @@
 """The code's shape, checked: the layer and no-cycle contracts (import-linter, configured in
-pyproject.toml) and ruff's configured rules over the code, the tests, the benchmarks and scripts.
+pyproject.toml) and ruff's configured rules over the code, the tests, the benchmarks, scripts,
+the notebooks, deploy/ and docs/.
 
 Both tools come with the ``test`` extra; a missing tool fails here rather than skipping.
 """
@@ -39,7 +40,8 @@ def test_imports_keep_the_layers_and_have_no_cycles():
 
 def test_ruff_finds_nothing():
     done = _run([_tool("ruff"), "check", "--no-cache", "--output-format", "concise",
-                 "crystal_lab", "tests", "benchmarks", "scripts"])
+                 "crystal_lab", "tests", "benchmarks", "scripts", "notebooks", "deploy",
+                 "docs"])
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 

@@ -89,6 +89,7 @@ def progress_bar(iterable, progress: bool, desc: str, total: int | None = None):
     """``iterable`` in a tqdm bar when ``progress`` is on (the evaluation's one bar helper)."""
     if not progress:
         return iterable
-    from tqdm.auto import tqdm
+    # a finished bar is hidden, not closed (after a reload: no "model not found")
+    from ..progress import tqdm
 
     return tqdm(iterable, desc=desc, total=total, leave=False)

@@ -355,7 +355,7 @@ class CrystalDiffusionModel(nn.Module):
 
     def _run(self, requests, *, steps: int, seed: int, desc, return_trajectory=False, batch_size=64,
              progress=True, callback=None, guidance=None, property_guidance=None):
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         settings = self.config.sampler
         if guidance is not None:

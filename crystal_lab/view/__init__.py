@@ -18,10 +18,35 @@
   :mod:`.boxes`: widget boxes whose text form is one sentence.
 
 Submodules load lazily (``import crystal_lab.view`` imports no widget library).
+
+In a Jupyter kernel, importing this package also spares the kernel's first plotly figure 5-10 s
+(:func:`_skip_slow_iri_checker`).
 """
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+
+
+def _skip_slow_iri_checker() -> bool:
+    """In a kernel that has not imported jsonschema yet, mark ``rfc3987_syntax`` absent.
+
+    plotly's renderers import nbformat, whose jsonschema imports ``rfc3987_syntax`` when it is
+    installed (jsonschema[format-nongpl], which Jupyter pulls in). That module compiles about 39
+    Lark grammars at import: 4.6 s on a quiet core and 8-10 s under load, paid by the first
+    figure of every kernel (python-jsonschema/jsonschema issue 1428). It only checks the "iri"
+    format, which neither the notebook nor the plotly schema uses; without it jsonschema has no
+    iri checker in this kernel, nothing else changes. Returns whether it was marked;
+    ``CRYSTAL_LAB_KEEP_IRI_CHECKER=1`` keeps it."""
+    if ("ipykernel" not in sys.modules or os.environ.get("CRYSTAL_LAB_KEEP_IRI_CHECKER") == "1"
+            or "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules):
+        return False
+    sys.modules["rfc3987_syntax"] = None   # `import rfc3987_syntax` raises ImportError
+    return True
+
+
+_skip_slow_iri_checker()
 
 _LAZY = {
     "Visualizer": "visualizer", "view": "visualizer", "VIEWERS": "visualizer",

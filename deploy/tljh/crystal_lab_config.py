@@ -2,7 +2,8 @@
 
 Copy into TLJH's config folder and reload:
 
-    sudo cp deploy/crystal_lab_hub.py deploy/tljh/crystal_lab_config.py /opt/tljh/config/jupyterhub_config.d/
+    sudo cp deploy/crystal_lab_hub.py deploy/tljh/crystal_lab_config.py \
+        /opt/tljh/config/jupyterhub_config.d/
     sudo tljh-config reload hub
 
 TLJH already runs SystemdSpawner (limits enforced through cgroups) and its own idle culler

@@ -1,0 +1,135 @@
+"""The symmetry benchmarks' bookkeeping (no model runs here): resumable chunks, the rows they
+aggregate into, the prompts they draw, the CHGNet pick, and the quality box that shows their
+summary (copied from benchmarks/results by benchmarks/collect_symmetry_results.py)."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import _symbench
+
+
+def test_distribution_and_total_variation():
+    dist = _symbench.distribution(["cubic", "cubic", None, "monoclinic"])
+    assert dist["cubic"] == 0.5 and dist["triclinic"] == 0.25 and dist["monoclinic"] == 0.25
+    assert sum(dist.values()) == pytest.approx(1.0)
+    assert _symbench.total_variation(dist, dist) == 0.0
+    assert _symbench.total_variation(dist, {"cubic": 1.0}) == pytest.approx(0.5)
+
+
+def test_round_robin_resumes_alternates_and_stops(tmp_path):
+    calls = []
+
+    def maker(name):
+        def make(k):
+            calls.append((name, k))
+            return [{"k": k}], None
+        return make
+
+    a, b = _symbench.ChunkStore("a", tmp_path), _symbench.ChunkStore("b", tmp_path)
+    a.save(0, [{"k": 0}], 1.0)            # a run stopped after a's first chunk
+    parts = {"a": (a, 3, maker("a")), "b": (b, 2, maker("b"))}
+    _symbench.run_round_robin(parts, None, lambda: None)
+    assert calls == [("a", 1), ("b", 0), ("a", 2), ("b", 1)]
+    assert [c["chunk"] for c in a.chunks()] == [0, 1, 2] and len(b.chunks()) == 2
+    c = _symbench.ChunkStore("c", tmp_path)
+    _symbench.run_round_robin({"c": (c, 2, maker("c"))}, time.time() - 1, lambda: None)
+    assert c.chunks() == [] and ("c", 0) not in calls
+    # a hole ends the prefix: chunk 2 without chunk 1 is not counted
+    d = _symbench.ChunkStore("d", tmp_path)
+    d.save(0, [], 0.0)
+    d.save(2, [], 0.0)
+    assert len(d.chunks()) == 1
+
+
+def test_csp_row_counts_refused_and_unmatched_as_misses():
+    from bench_symmetry_large import csp_row
+
+    recs = [{"i": 0, "matched": True, "rms": 0.1, "compared": True, "group": 225,
+             "target_group": 225, "template_group": 225, "template_hit": True,
+             "right_group": True, "right_template": True},
+            {"i": 1, "matched": True, "rms": 0.3, "compared": True, "group": 1,
+             "target_group": 12, "template_group": 12, "template_hit": False,
+             "right_group": True, "right_template": False},
+            {"i": 2, "matched": False, "rms": None, "compared": False, "group": None,
+             "target_group": 62},
+            {"i": 3, "refused": True}]
+    row = csp_row([{"seconds": 4.0, "command": "x", "records": recs}])
+    assert row["n"] == 4 and row["n_refused"] == 1 and row["match_rate"] == 0.5
+    assert row["rms_dist"] == pytest.approx(0.2) and row["n_not_compared"] == 1
+    assert row["same_space_group"] == pytest.approx(1 / 3) and row["n_with_template"] == 2
+    assert row["right_template"] == 0.5 and row["template_group_at_0.1"] == 0.5
+
+
+def test_group_prompts_are_distinct_groups_and_reproducible():
+    from bench_symmetry_prompts import group_prompts, row
+
+    df = pd.DataFrame({"pretty_formula": ["NaCl", "KBr", "CsCl", "ZnO", "TiO2", "MgO"],
+                       "num_atoms": [2, 2, 2, 4, 6, 2],
+                       "spacegroup.number": [225, 225, 221, 186, 136, 225]})
+    pairs = group_prompts(df, 3, seed=1)
+    assert len(pairs) == 3 and len({g for _, _, g in pairs}) == 3
+    assert pairs == group_prompts(df, 3, seed=1)
+    assert all(df[(df.pretty_formula == f) & (df["spacegroup.number"] == g)].shape[0] == 1
+               for f, _, g in pairs)
+    recs = [{"asked": 225, "refused": False, "hit": True, "structural": True, "smact": True},
+            {"asked": 221, "refused": True, "hit": False}]
+    r = row([{"seconds": 1.0, "command": "x", "records": recs}])
+    assert r["hit_rate"] == 0.5 and r["hit_rate_served"] == 1.0 and r["refused"] == 0.5
+
+
+def test_best_of_k_picks_the_lowest_energy_else_the_top_template():
+    from bench_csp_best_of_k import pick
+
+    assert pick([{"energy": -3.0}, {"energy": -4.5}, {"energy": None}]) == 1
+    assert pick([{"energy": None}, {"energy": None}]) == 0
+
+
+def _facts(tmp_path, symmetry):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"csp": {"match_rate": 0.25, "n": 1000, "steps": 50},
+                                "symmetry": symmetry}))
+    return path
+
+
+def test_quality_box_shows_the_symmetric_rows_beside_their_floors(tmp_path):
+    from crystal_lab.view.quality import quality_box, quality_line
+
+    sym = {"csp": {"free": {"n": 400, "match_rate": 0.26},
+                   "retrieved": {"n": 400, "match_rate": 0.3125},
+                   "best_of_k": {"n": 60, "k": 5,
+                                 "rows": {"top-1 (one sample)": {"match_rate": 0.3},
+                                          "best of 5 by CHGNet energy": {"match_rate": 0.35}}}},
+           "unconditional": {"free": {"n": 500, "triclinic": 0.7, "structural": 0.99},
+                             "symmetric": {"n": 500, "triclinic": 0.09, "structural": 0.95},
+                             "val": {"triclinic": 0.04}},
+           "prompts": {"crystal_system": {"symmetric": {"n": 210, "hit_rate": 0.93},
+                                          "free": {"n": 210, "hit_rate": 0.2}},
+                       "space_group": {"symmetric": {"n": 50, "hit_rate": 0.88},
+                                       "free": {"n": 50, "hit_rate": 0.04}}}}
+    text = str(quality_box(_facts(tmp_path, sym), symmetry=True))
+    for figure in ("31.2%", "26.0%", "35.0%", "30.0%", "9.0%", "70.0%", "4.0%", "93.0%",
+                   "20.0%", "88.0%", "70.6%", "80.3%", "400 MP-20", "210 prompts"):
+        assert figure in text, figure
+    for plain in (str(quality_box(_facts(tmp_path, {}), symmetry=True)),
+                  str(quality_box(_facts(tmp_path, sym)))):     # off unless asked
+        assert "70.6%" not in plain and "template" not in plain and "25.0%" in plain
+    line = quality_line(_facts(tmp_path, sym), symmetry=True)
+    assert "31.2% on 400" in line and "26.0%" in line and "70.6%" in line
+    assert len(line.splitlines()) == 1 and "31.2%" not in quality_line(_facts(tmp_path, sym))
+
+
+def test_shipped_symmetry_facts_are_the_benchmark_results():
+    """The quality box's symmetric numbers are copied from benchmarks/results, not typed in."""
+    import collect_symmetry_results
+
+    shipped = json.loads((REPO / "crystal_lab" / "weights" / "mp20.quality.json").read_text())
+    assert shipped.get("symmetry") == collect_symmetry_results.summary()
