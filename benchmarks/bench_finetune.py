@@ -29,6 +29,7 @@ OUT = Path(__file__).parent / "results" / "finetune.json"
 
 def rows_for(weights: str, targets, templates: dict, steps, seed) -> dict:
     model = load_model(weights, device="cpu")
+    steps = steps or model.config.sampler.default_steps
     return {mode: csp_row(model, targets, tpl, steps, seed) for mode, tpl in templates.items()}
 
 

@@ -12,7 +12,10 @@
    ``formation_energy_per_atom`` (read through ``crystal_lab.datasets.load_dataset`` at run time,
    never
    stored). Reports the fraction in [-0.05, 0.1], the median, the worst cases, and the same split
-   by complete / incomplete reference (:meth:`ReferenceTable.missing_subsystems`).
+   by complete / incomplete reference (:meth:`ReferenceTable.missing_subsystems`). A structure is
+   named by its split and row in the data set (``"test:812"`` is
+   ``load_dataset("mp_20", "test")[812]``, :meth:`ReferenceTable.key`); the results hold no
+   Materials Project id.
 2. Leave one out: the same test compounds, each against every other val + test compound, CHGNet
    and DFT side by side (what the shipped hull does for a known structure it does not hold).
 3. Known ground states against the full val + test hull, evaluated with ``stability()`` (bounded
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -53,14 +57,33 @@ def known_ground_states():
             ("rock-salt MgO (not in MP-20)", bulk("MgO", "rocksalt", a=4.25))]
 
 
+def data_rows() -> dict[tuple[str, str], int]:
+    """``{(split, material_id): row}`` of MP-20 val and test, read from the data at run time (the
+    CSV text only, no CIF parsed); the ids stay in memory."""
+    import csv
+    import gzip
+
+    from crystal_lab.datasets import dataset_path
+
+    csv.field_size_limit(1 << 30)
+    out = {}
+    for split in ("val", "test"):
+        path = Path(dataset_path("mp_20", split))
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", newline="") as fh:
+            for k, r in enumerate(csv.DictReader(fh)):
+                out[split, r["material_id"]] = k
+    return out
+
+
 def table_from_csv(csv_path: Path) -> Path:
     """An npz table from the builder's growing ``energies.csv`` (no built elements), for a try."""
     import csv
 
     with open(csv_path) as fh:
         rows = list(csv.DictReader(fh))
+    row_of = data_rows()
     out = Path(tempfile.mkdtemp()) / "partial.npz"
-    np.savez_compressed(out, material_id=np.array([r["material_id"] for r in rows]),
+    np.savez_compressed(out, row=np.array([row_of[r["split"], r["material_id"]] for r in rows]),
                         split=np.array([r["split"] for r in rows]),
                         formula=np.array([r["formula"] for r in rows]),
                         n_atoms=np.array([int(r["n_atoms"]) for r in rows], dtype=np.int16),
@@ -71,12 +94,14 @@ def table_from_csv(csv_path: Path) -> Path:
 
 
 def dft_formation_energies() -> dict[str, float]:
+    """``{"val:812": DFT formation energy per atom}`` of MP-20 val and test, keyed like
+    :meth:`ReferenceTable.key`, read from the data at run time."""
     from crystal_lab.datasets import load_dataset
 
     out = {}
     for split in ("val", "test"):
-        for a in load_dataset("mp_20", split):
-            out[str(a.info["material_id"])] = float(a.info["formation_energy_per_atom"])
+        for k, a in enumerate(load_dataset("mp_20", split)):
+            out[f"{split}:{k}"] = float(a.info["formation_energy_per_atom"])
     return out
 
 
@@ -93,13 +118,13 @@ def dft_e_hull(val_table, rows, test_table, dft: dict[str, float]) -> list[float
         if key not in diagrams:
             entries = [PDEntry(Composition({el: 1}), 0.0) for el in els]
             for j in val_table.compounds(els):
-                mid = str(val_table.material_id[j])
+                mid = val_table.key(j)
                 if mid in dft:
                     comp = Composition(str(val_table.formula[j]))
                     entries.append(PDEntry(comp, dft[mid] * comp.num_atoms))
             diagrams[key] = PhaseDiagram(entries)
         comp = Composition(str(test_table.formula[i]))
-        mid = str(test_table.material_id[i])
+        mid = test_table.key(i)
         if mid not in dft:
             out.append(float("nan"))
             continue
@@ -118,7 +143,7 @@ def leave_one_out(full, rows, dft: dict[str, float]) -> tuple[list[float], list[
     chgnet, dft_out = [], []
     for i in rows:
         els = sorted({e.symbol for e in Composition(str(full.formula[i])).elements})
-        mid = str(full.material_id[i])
+        mid = full.key(i)
         others = [e for e in full.entries(els) if e.attribute != mid]
         comp = Composition(str(full.formula[i]))
         comp = comp * (full.n_atoms[i] / comp.num_atoms)
@@ -127,7 +152,7 @@ def leave_one_out(full, rows, dft: dict[str, float]) -> tuple[list[float], list[
             own, allow_negative=True)[1]))
         entries = [PDEntry(Composition({el: 1}), 0.0) for el in els]
         for j in full.compounds(els):
-            other = str(full.material_id[j])
+            other = full.key(j)
             if other != mid and other in dft:
                 c = Composition(str(full.formula[j]))
                 entries.append(PDEntry(c, dft[other] * c.num_atoms))
@@ -212,13 +237,15 @@ def main(argv=None) -> dict:
     finite = np.isfinite(dfa)
     diff = chg[finite] - dfa[finite]
     order = np.argsort(chg)
-    worst = [{"material_id": str(full.material_id[pick[k]]), "formula": str(full.formula[pick[k]]),
+    worst = [{"row": full.key(pick[k]), "formula": str(full.formula[pick[k]]),
               "chgnet_e_hull": round(chg[k], 4), "dft_e_hull_vs_val": round(float(dfa[k]), 4),
               "missing_subsystems": missing[k]}
              for k in list(order[:5]) + list(order[-5:])]
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "table": str(path), "table_rows": len(full.material_id),
+        "command": " ".join(["python", "benchmarks/bench_hull.py",
+                             *(sys.argv[1:] if argv is None else argv)]),
+        "table": str(path), "table_rows": len(full.row),
         "window_eV_per_atom": WINDOW,
         "val_only_hull": {
             "what": f"{len(pick)} MP-20 test compounds (seed {args.seed}) on a hull of MP-20 val",
@@ -246,7 +273,7 @@ def main(argv=None) -> dict:
         "chgnet": distribution(a), "dft": distribution(b),
         "chgnet_minus_dft_e_hull": {"mae": round(float(np.abs(a[ok] - b[ok]).mean()), 4),
                                     "median": round(float(np.median(a[ok] - b[ok])), 4)},
-        "worst_cases": [{"material_id": str(full.material_id[pick[k]]),
+        "worst_cases": [{"row": full.key(pick[k]),
                          "formula": str(full.formula[pick[k]]), "chgnet_e_hull": round(a[k], 4),
                          "dft_e_hull": round(float(b[k]), 4)}
                         for k in list(order[:5]) + list(order[-5:])],

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import platform
 import time
 from pathlib import Path
@@ -175,23 +176,29 @@ def uncond_part(model, n, steps, seed) -> dict:
 
 
 def time_part(model, seed, repeats: int = 2) -> dict:
+    """Three 5-atom crystals at default steps, one thread: free, in Pm-3m SrTiO3 (every atom
+    pinned) and in P4mm BaTiO3 (every atom with a free z, so the separation runs); best times."""
     nacl = Template(225, (Orbit("a", 1, "Na"), Orbit("b", 1, "Cl")))
     perov = Template(221, (Orbit("a", 1, "Sr"), Orbit("b", 1, "Ti"), Orbit("c", 3, "O")))
+    polar = Template(99, (Orbit("a", 1, "Ba"), Orbit("b", 1, "Ti"), Orbit("b", 1, "O"),
+                          Orbit("c", 2, "O")))
     start = time.perf_counter()
     realise(nacl)
     first = time.perf_counter() - start
     free = [Request(5, (8, 22, 38), (38, 22, 8, 8, 8))] * 3
-    sym = [Request(5, (8, 22, 38), tuple(int(x) for x in realise(perov).numbers),
-                   template=perov)] * 3
+    sym = {name: [Request(5, tuple(sorted(set(realise(t).numbers))),
+                          tuple(int(x) for x in realise(t).numbers), template=t)] * 3
+           for name, t in (("symmetric", perov), ("symmetric_p4mm", polar))}
     best = {}
-    for name, requests in (("free", free), ("symmetric", sym)) * 2:
+    for name, requests in (("free", free), *sym.items()) * 2:
         times = [run(model, requests, model.config.sampler.default_steps,
                      seed)[1] for _ in range(repeats)]
         best[name] = min(times + [best.get(name, float("inf"))])
     print(f"time, 3 structures of 5 atoms: free {best['free']:.2f} s, symmetric "
-          f"{best['symmetric']:.2f} s "
+          f"{best['symmetric']:.2f} s, P4mm {best['symmetric_p4mm']:.2f} s "
           f"(first realise incl. pyxtal import {first:.2f} s)", flush=True)
-    return {"free_s": best["free"], "symmetric_s": best["symmetric"], "first_realise_s": first}
+    return {"free_s": best["free"], "symmetric_s": best["symmetric"],
+            "symmetric_p4mm_s": best["symmetric_p4mm"], "first_realise_s": first}
 
 
 @contextlib.contextmanager
@@ -279,6 +286,17 @@ def validity_main(args, model, steps) -> None:
               "note": "before: the projection without separation and supergroup move (as "
                       "shipped until this change); after: with them. No crystal is redrawn: "
                       "the first draw is the result. Free rows are the free sampler (P1)."}
+    if args.validity_time:   # the time part alone, before and after taken in turn, into the file
+        path = Path(args.out or VALIDITY_OUT)
+        result = json.loads(path.read_text())
+        times = {"command": "python benchmarks/bench_symmetry_sampling.py --validity-time"}
+        for k in range(2):
+            for name, on in (("before", False), ("after", True)):
+                with fixes(on):
+                    times[f"{name}_{k}"] = time_part(model, args.seed)
+        result["time_in_turn"] = times
+        save_json(result, path)
+        return
     with fixes(False):
         result["time_before"] = time_part(model, args.seed)
     result["time_after"] = time_part(model, args.seed)
@@ -300,13 +318,15 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--validity", action="store_true",
                     help="structural validity before/after the separation (symmetry_validity.json)")
+    ap.add_argument("--validity-time", action="store_true",
+                    help="rerun --validity's time part alone (before and after in turn)")
     ap.add_argument("--uncond-seed", type=int, default=1,
                     help="seed of --validity's unconditional part (1: bench_symmetric_default's)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = load_model()
     steps = args.steps or model.config.sampler.default_steps
-    if args.validity:
+    if args.validity or args.validity_time:
         validity_main(args, model, steps)
         return
     args.out = args.out or str(OUT)

@@ -10,10 +10,13 @@ bounded CHGNet relaxation that ``stability()`` uses lowered their energy by 0.7 
 For the elements with no elemental phase in val + test it adds references built from ASE's
 reference crystal structures (relaxed with CHGNet, the lowest candidate wins), marked ``built``.
 
-Resumable: finished rows go to ``<work>/energies.csv`` chunk by chunk, and a rerun skips them.
-The result is ``crystal_lab/evaluate/data/mp20_chgnet.npz`` (numpy arrays, no pickles): material
-id, split, reduced formula, number of atoms, CHGNet energy per atom, built flag. It is derived from
-MP-20 (Materials Project via CDVAE, CC-BY 4.0) and holds no structures.
+Resumable: finished rows go to ``<work>/energies.csv`` chunk by chunk, and a rerun skips them
+(that local file keys rows by material id and is never committed). The result is
+``crystal_lab/evaluate/data/mp20_chgnet.npz`` (numpy arrays, no pickles): row (the structure's
+index in its split as ``crystal_lab.datasets`` reads it, -1 for a built reference), split, reduced
+formula, number of atoms, CHGNet energy per atom, built flag, how a built one was built. It is
+derived from MP-20 (Materials Project via CDVAE, CC-BY 4.0) and holds no structures and no
+Materials Project ids.
 """
 from __future__ import annotations
 
@@ -31,13 +34,15 @@ OUT = Path(__file__).resolve().parents[1] / "crystal_lab" / "evaluate" / "data" 
 
 
 def read_split(split: str, limit: int | None):
-    """(material_id, Structure) pairs of one MP-20 split, read with pymatgen's CIF parser."""
+    """(material_id, row, Structure) of one MP-20 split, read with pymatgen's CIF parser; ``row``
+    is the structure's index in the split as the data layer reads it."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from crystal_lab.datasets import dataset_path, read_csv
 
     rows = read_csv(dataset_path("mp_20", split), limit=limit)
-    return [(str(a.info["material_id"]), AseAtomsAdaptor.get_structure(a)) for a in rows]
+    return [(str(a.info["material_id"]), k, AseAtomsAdaptor.get_structure(a))
+            for k, a in enumerate(rows)]
 
 
 def single_points(todo, out_csv: Path, split_of: dict, chunk: int = 64) -> None:
@@ -97,11 +102,18 @@ def built_elements(formulas: list[str], work: Path) -> list[tuple[str, str, floa
     return [(el, done[el][0], done[el][1]) for el in missing]
 
 
-def write_table(out_csv: Path, built, out: Path) -> None:
+def write_table(out_csv: Path, built, row_of: dict, out: Path) -> None:
+    """The npz from the local ``energies.csv`` (keyed by material id) and the built references:
+    each structure is named by its split and data row (``row_of``), no material id is written."""
     with open(out_csv) as fh:
-        rows = list(csv.DictReader(fh))
+        every = list(csv.DictReader(fh))
+    rows = [r for r in every if (r["split"], r["material_id"]) in row_of]
+    if len(rows) < len(every):
+        print(f"{len(every) - len(rows)} rows of {out_csv} are beyond --limit: left out")
+    # the order of the first table (split, then material id) is kept, so seeded benchmark picks
+    # of table rows stay the same
     rows.sort(key=lambda r: (r["split"], r["material_id"]))
-    ids = [r["material_id"] for r in rows] + [f"built:{el}" for el, _, _ in built]
+    data_row = [row_of[r["split"], r["material_id"]] for r in rows] + [-1] * len(built)
     split = [r["split"] for r in rows] + ["built"] * len(built)
     formula = [r["formula"] for r in rows] + [el for el, _, _ in built]
     n_atoms = [int(r["n_atoms"]) for r in rows] + [1] * len(built)
@@ -110,7 +122,7 @@ def write_table(out_csv: Path, built, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         out,
-        material_id=np.array(ids),
+        row=np.array(data_row, dtype=np.int32),
         split=np.array(split),
         formula=np.array(formula),
         n_atoms=np.array(n_atoms, dtype=np.int16),
@@ -118,7 +130,8 @@ def write_table(out_csv: Path, built, out: Path) -> None:
         built=np.array([s == "built" for s in split]),
         built_from=np.array(how),
     )
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(ids)} rows, {len(built)} built)")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(data_row)} rows, "
+          f"{len(built)} built)")
 
 
 def main(argv=None) -> None:
@@ -141,10 +154,11 @@ def main(argv=None) -> None:
         with open(out_csv) as fh:
             done = {r["material_id"] for r in csv.DictReader(fh)}
     t0 = time.time()
-    todo, split_of = [], {}
+    todo, split_of, row_of = [], {}, {}
     for split in ("val", "test"):
-        for mid, s in read_split(split, args.limit):
+        for mid, row, s in read_split(split, args.limit):
             split_of[mid] = split
+            row_of[split, mid] = row
             if mid not in done:
                 todo.append((mid, s))
     print(f"{len(split_of)} structures, {len(done)} already done, {len(todo)} to go "
@@ -154,7 +168,7 @@ def main(argv=None) -> None:
     with open(out_csv) as fh:
         formulas = [r["formula"] for r in csv.DictReader(fh)]
     built = built_elements(formulas, work)
-    write_table(out_csv, built, Path(args.out))
+    write_table(out_csv, built, row_of, Path(args.out))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ def lab_server(tmp_path_factory):
     ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "runs", "results")
     shutil.copytree(NOTEBOOK_DIR, root / "notebooks", ignore=ignore)
     shutil.copytree(FIXTURES, root / "fixtures", ignore=ignore)
-    env = {"CRYSTAL_LAB_CI": "1"}
+    # the kernels run at CI size; CRYSTAL_LAB_BROWSER_CI=0: at workshop size (the README's figures)
+    env = {"CRYSTAL_LAB_CI": os.environ.get("CRYSTAL_LAB_BROWSER_CI", "1")}
     data = os.environ.get("CRYSTAL_LAB_DATA") or str(REPO.parent / "shared" / "data")
     env["CRYSTAL_LAB_DATA"] = data
     server = start_lab(root, base / "state", env, timeout=START_TIMEOUT)
@@ -139,13 +140,47 @@ def _screenshot(page, stem: str, asset: bool = False) -> Path:
     CRYSTAL_LAB_UPDATE_ASSETS=1 also a small copy in assets/nb_<stem>.png for the README."""
     shot = page.screenshot(ARTIFACTS / f"{stem}.png")
     if asset and os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") == "1":
-        shrink_png(shot, REPO / "assets" / f"nb_{stem}.png")
+        shrink_png(shot, REPO / "assets" / f"nb_{stem}.png", max_bytes=300_000)   # kept small
     return shot
 
 
 def _report(path: str, problems: list[str]) -> str:
     return (f"{path}: {len(problems)} problem(s) in the browser "
             f"(screenshot and console log in {ARTIFACTS}):\n  - " + "\n  - ".join(problems))
+
+
+# the README's figures, from the course notebooks as they ran: (notebook, words of the figure's
+# title, asset name); each passes the projector checks (test_figures_fit_a_projector) first
+FIGURE_ASSETS = {
+    "03_generate": [("quality against steps", "vis_quality_steps"),
+                    ("the network's score", "vis_score")],
+    "04_evaluate": [("CHGNet hull of the MP-20 reference phases", "vis_hull")],
+}
+
+
+def _figure_assets(page, stem: str) -> list[str]:
+    """With CRYSTAL_LAB_UPDATE_ASSETS=1: each of the notebook's README figures (FIGURE_ASSETS)
+    found by its title and checked as a projector needs it (no label over another text, the
+    title clear of the toolbar), then saved as assets/<name>.png. The problems found."""
+    if os.environ.get("CRYSTAL_LAB_UPDATE_ASSETS") != "1":
+        return []
+    from browser.driver import ACTIVE
+
+    problems = []
+    for words, name in FIGURE_ASSETS.get(stem, []):
+        selector = f".js-plotly-plot:has-text({words!r})"
+        figure = page.page.locator(f"{ACTIVE} {selector}").first
+        if figure.count() == 0:
+            problems.append(f"no figure whose title says {words!r} (for assets/{name}.png)")
+            continue
+        figure.scroll_into_view_if_needed()
+        page.page.wait_for_timeout(1500)   # drawn once in view
+        drawn = figure.locator("xpath=..").evaluate(_FIGURE_TEXTS)
+        found = _text_problems(drawn[0], name) if drawn else [f"{name}: not drawn"]
+        problems += found
+        if not found:
+            _asset(page, selector, name)
+    return problems
 
 
 # --------------------------------------------------------------------------- the views
@@ -192,6 +227,7 @@ def test_notebook_in_browser(notebook, open_notebook):
     page.run_all(COURSE_TIMEOUT)
     problems = page.problems()
     _screenshot(page, notebook.stem, asset=True)
+    problems += _figure_assets(page, notebook.stem)
     if page.has_prompt_widget() and not problems:
         problems = _check_generate(page, notebook.name)
         _screenshot(page, notebook.stem, asset=True)
@@ -820,9 +856,10 @@ def _save(page, lab_server) -> dict:
 def test_views_survive_reload_and_reopen(lab_browser, lab_server):
     """A student reloads the page with the kernel running, then reopens the saved notebook with
     a new kernel: every 3D view (a structure, a slider over two, a played trajectory, nglview's
-    own view) draws again and no widget says "model not found". The shipped JupyterLab setting
-    (jupyter-settings/crystal-lab.json) saves the widget state with the notebook; each
-    FrameViewer's replay archive ends with a message that rebuilds its stage."""
+    own view) draws again and no widget says "model not found" (a finished progress bar
+    included: tqdm alone closes its widget, crystal_lab.progress hides it). The shipped
+    JupyterLab setting (jupyter-settings/crystal-lab.json) saves the widget state with the
+    notebook; each FrameViewer's replay archive ends with a message that rebuilds its stage."""
     from browser.driver import ACTIVE, NotebookPage
 
     path = "fixtures/views_reload.ipynb"

@@ -34,10 +34,11 @@ def cubic_srtio3(a: float = 3.91) -> Atoms:
 
 
 def tiny_table(tmp_path, rows):
-    """An npz in the shipped layout from (material_id, split, formula, n_atoms, e_per_atom)."""
+    """An npz in the shipped layout from (row, split, formula, n_atoms, e_per_atom); ``row`` is
+    the structure's row in its data set split, -1 for a built reference."""
     path = tmp_path / "table.npz"
     cols = list(zip(*rows, strict=True))
-    np.savez(path, material_id=np.array(cols[0]), split=np.array(cols[1]),
+    np.savez(path, row=np.array(cols[0], dtype=np.int32), split=np.array(cols[1]),
              formula=np.array(cols[2]), n_atoms=np.array(cols[3], dtype=np.int16),
              e_per_atom=np.array(cols[4], dtype=np.float32),
              built=np.array([s == "built" for s in cols[1]]),
@@ -118,10 +119,10 @@ def test_subsystems_a_hull_depends_on():
 
 def test_table_logic_on_a_tiny_table(tmp_path):
     path = tiny_table(tmp_path, [
-        ("m-1", "val", "Na", 1, -1.3), ("m-2", "test", "Na", 2, -1.31),
-        ("m-3", "val", "Cl2", 4, -1.8), ("m-4", "val", "Li", 1, -1.9),
-        ("m-5", "val", "NaCl", 8, -3.7), ("m-6", "test", "LiCl", 2, -4.0),
-        ("built:Al", "built", "Al", 1, -3.7)])
+        (11, "val", "Na", 1, -1.3), (12, "test", "Na", 2, -1.31),
+        (13, "val", "Cl2", 4, -1.8), (14, "val", "Li", 1, -1.9),
+        (15, "val", "NaCl", 8, -3.7), (16, "test", "LiCl", 2, -4.0),
+        (-1, "built", "Al", 1, -3.7)])
     val = ReferenceTable(("val",), path=path)
     full = ReferenceTable(("val", "test"), path=path)
     assert val.missing_subsystems(["Li", "Cl"]) == ["Cl-Li"]
@@ -129,15 +130,19 @@ def test_table_logic_on_a_tiny_table(tmp_path):
     assert full.missing_subsystems(["Na", "Li", "Cl"]) == ["Li-Na"]
     # elemental references: lowest of the selected splits, else the rest of the table, else built
     e, source, built = full.elemental_reference("Na")
-    assert e == pytest.approx(-1.31) and "m-2" in source and not built
+    assert e == pytest.approx(-1.31) and "MP-20 test row 12" in source and not built
     e, source, _ = val.elemental_reference("Na")
-    assert e == pytest.approx(-1.3) and "m-1" in source
+    assert e == pytest.approx(-1.3) and "MP-20 val row 11" in source
     e, source, built = full.elemental_reference("Al")
     assert built and source.startswith("built")
     with pytest.raises(KeyError, match="no elemental reference for Fe"):
         full.elemental_reference("Fe")
     names = {e.name for e in full.phase_diagram(["Li", "Cl"]).stable_entries}
     assert names == {"Li", "Cl", "LiCl"}
+    # every compound entry is keyed by split and data row, unique across the splits
+    keys = {e.attribute for e in full.entries(["Na", "Li", "Cl"]) if len(e.composition) > 1}
+    assert keys == {"val:15", "test:16"}
+    assert full.key(6) == "built:Al"
     assert {e.name for e in val.phase_diagram(["Li", "Cl"]).stable_entries} == {"Li", "Cl"}
 
 

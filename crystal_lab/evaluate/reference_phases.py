@@ -3,10 +3,13 @@
 ``data/mp20_chgnet.npz`` holds one CHGNet single-point energy per atom for every structure of MP-20
 val and test (18,093, made by ``scripts/build_reference_table.py``), plus elemental references
 *built* from ASE's reference crystal structures for the elements that have no elemental phase in
-val + test (marked ``built``). Arrays: ``material_id``, ``split`` (``val``/``test``/``built``),
-``formula`` (reduced), ``n_atoms``, ``e_per_atom`` (eV/atom), ``built``, ``built_from``. It holds
-no structures and no Materials Project property columns; it is derived from MP-20 (Materials
-Project via CDVAE, CC-BY 4.0). Loading it takes milliseconds (numpy), and no CHGNet runs here.
+val + test (marked ``built``). Arrays: ``row``, ``split`` (``val``/``test``/``built``),
+``formula`` (reduced), ``n_atoms``, ``e_per_atom`` (eV/atom), ``built``, ``built_from``.
+``row`` is the structure's index in its split as the data layer reads it
+(``load_dataset("mp_20", split)[row]``, the data row after the CSV header; -1 for a built
+reference). It holds no structures, no Materials Project ids and no Materials Project property
+columns; it is derived from MP-20 (Materials Project via CDVAE, CC-BY 4.0). Loading it takes
+milliseconds (numpy), and no CHGNet runs here.
 
 :class:`ReferenceTable` answers three questions for a chemical system:
 
@@ -93,7 +96,7 @@ class ReferenceTable:
         if bad:
             raise ValueError(f"unknown split(s) {sorted(bad)}: choose from {ALL_SPLITS}")
         a = _load_arrays(str(self.path))
-        self.material_id = a["material_id"]
+        self.row = a["row"].astype(int)
         self.split = a["split"]
         self.formula = a["formula"]
         self.n_atoms = a["n_atoms"].astype(int)
@@ -158,7 +161,7 @@ class ReferenceTable:
         if self.built[i]:
             return float(self.e_per_atom[i]), f"built: {self.built_from[i]}", True
         return (float(self.e_per_atom[i]),
-                f"{self.material_id[i]} (MP-20 {self.split[i]}, {where})", False)
+                f"{self.formula[i]} (MP-20 {self.split[i]} row {self.row[i]}, {where})", False)
 
     # ------------------------------------------------------------------------------ compounds
     def compounds(self, elements: Iterable[str]) -> list[int]:
@@ -201,7 +204,7 @@ class ReferenceTable:
             comp = Composition(str(self.formula[i]))
             scale = self.n_atoms[i] / comp.num_atoms
             out.append(PDEntry(comp * scale, self.e_per_atom[i] * self.n_atoms[i],
-                               name=formula(comp), attribute=str(self.material_id[i])))
+                               name=formula(comp), attribute=self.key(i)))
         for j in self._extra_rows(elements):
             key, n_atoms, e, name = self.extra[j]
             comp = Composition(key)
@@ -217,6 +220,13 @@ class ReferenceTable:
         if key not in self._diagrams:
             self._diagrams[key] = PhaseDiagram(self.entries(sorted(key)))
         return self._diagrams[key]
+
+    def key(self, i: int) -> str:
+        """The unique name of table row ``i``: ``"val:812"`` (split and row in the data set, the
+        ``attribute`` of its ``PDEntry``) or ``"built:Al"``."""
+        if self.built[i]:
+            return f"built:{self.formula[i]}"
+        return f"{self.split[i]}:{self.row[i]}"
 
     def rows(self, split: str | None = None) -> np.ndarray:
         """Indices of the table rows of one split (all measured rows when ``None``)."""

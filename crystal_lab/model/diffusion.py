@@ -228,7 +228,9 @@ class CrystalDiffusionModel(nn.Module):
         reverse step projected onto a template of that group (Wyckoff sites, lattice family, one
         element per orbit) chosen by
         :func:`crystal_lab.symmetry.retrieval.choose_templates`; a ``crystal_system`` chooses among
-        that system's templates; ``space_group=1`` (P1) is the free model.
+        that system's templates; ``space_group=1`` (P1) is the free model. A finished templated
+        crystal that spglib reads as a higher group at 0.1 A is moved off it (by at most 0.3 A an
+        atom; ``atoms.info["off_supergroup"]`` names the group it read).
         """
         plan = self._plan(prompt, n_atoms, n_samples, steps, seed, batch_size, callback,
                           crystal_system, formation_energy, guidance, allow_large,
@@ -355,7 +357,7 @@ class CrystalDiffusionModel(nn.Module):
 
     def _run(self, requests, *, steps: int, seed: int, desc, return_trajectory=False, batch_size=64,
              progress=True, callback=None, guidance=None, property_guidance=None):
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         settings = self.config.sampler
         if guidance is not None:

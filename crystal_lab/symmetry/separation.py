@@ -32,33 +32,34 @@ _IMAGES = torch.tensor(list(itertools.product((-1, 0, 1), repeat=3)), dtype=torc
 _TIE = torch.tensor([0.36, 0.48, 0.8], dtype=torch.float64)
 
 
-def shortest_vectors(x: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
+def _image_terms(lattice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The 27 neighbouring cell shifts ``k`` and, per lattice, ``2 k G`` and ``k G k``."""
+    images = _IMAGES.to(lattice)
+    k_gram = images @ (lattice @ lattice.transpose(-1, -2))               # (B, 27, 3)
+    return images, 2 * k_gram, (k_gram * images).sum(-1)[:, None, None]
+
+
+def shortest_vectors(x: torch.Tensor, lattice: torch.Tensor, terms=None) -> torch.Tensor:
     """(B, N, 3) fractional positions and (B, 3, 3) lattices (rows) -> (B, N, N, 3) the
     Cartesian vector from atom ``j`` to the nearest periodic image of atom ``i``."""
+    images, two_k_gram, k_gram_k = terms or _image_terms(lattice)
     d = x[:, :, None] - x[:, None, :]
     d = d - torch.round(d)
-    images = d[:, :, :, None] + _IMAGES.to(x)                           # (B, N, N, 27, 3)
-    cart = torch.einsum("bijkc,bcd->bijkd", images, lattice)
-    best = (cart * cart).sum(-1).argmin(-1)
-    return torch.gather(cart, 3, best[..., None, None].expand(*best.shape, 1, 3)).squeeze(3)
+    # |(d + k) L|^2 = d G d + 2 k G d + k G k: the image nearest to each pair, without the
+    # (B, N, N, 27, 3) tensor of image vectors
+    best = images[(torch.einsum("bijc,bkc->bijk", d, two_k_gram) + k_gram_k).argmin(-1)]
+    return torch.einsum("bijc,bcd->bijd", d + best, lattice)
 
 
-def pushes(x: torch.Tensor, lattice: torch.Tensor, mask: torch.Tensor,
-           d_min: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each atom's fractional displacement away from its too-close neighbours (B, N, 3), and the
-    number of pairs closer than ``d_min`` in each crystal (B,)."""
-    vec = shortest_vectors(x, lattice)
+def _pushes(vec: torch.Tensor, close: torch.Tensor, tie: torch.Tensor, lattice: torch.Tensor,
+            d_min: float) -> torch.Tensor:
+    """Each atom's fractional displacement (B, N, 3) away from its too-close neighbours (``close``,
+    (B, N, N)): along the line from the neighbour, by the pair's whole shortfall."""
     dist = vec.norm(dim=-1)
-    n = x.shape[1]
-    pair = mask[:, :, None] & mask[:, None, :] & ~torch.eye(n, dtype=torch.bool, device=x.device)
-    close = pair & (dist < d_min)
-    tie = torch.where(torch.arange(n, device=x.device)[:, None] < torch.arange(n, device=x.device),
-                      1.0, -1.0).to(x)[None, :, :, None] * _TIE.to(x)
     unit = torch.where(dist[..., None] > 1e-6, vec / dist.clamp_min(1e-6)[..., None], tie)
     shortfall = (d_min - dist).clamp_min(0.0) * close
-    cart = (unit * shortfall[..., None]).sum(2)                        # (B, N, 3)
-    frac = torch.linalg.solve(lattice.transpose(-1, -2), cart.transpose(-1, -2)).transpose(-1, -2)
-    return frac, close.sum((1, 2)) // 2
+    cart = (unit * shortfall[..., None]).sum(2)                           # (B, N, 3)
+    return torch.linalg.solve(lattice.transpose(-1, -2), cart.transpose(-1, -2)).transpose(-1, -2)
 
 
 def separate(x: torch.Tensor, lattice: torch.Tensor, mask: torch.Tensor, project,
@@ -66,9 +67,15 @@ def separate(x: torch.Tensor, lattice: torch.Tensor, mask: torch.Tensor, project
     """Positions ``x`` (B, N, 3, on their sites) with no pair closer than ``d_min`` where the
     sites' free directions allow it; ``project`` maps positions back onto the sites. Returns the
     positions and how many push rounds it took (0: nothing was too close)."""
+    n = x.shape[1]
+    order = torch.arange(n, device=x.device)
+    pair = mask[:, :, None] & mask[:, None, :] & (order[:, None] != order)
+    tie = torch.where(order[:, None] < order, 1.0, -1.0).to(x)[None, :, :, None] * _TIE.to(x)
+    terms = _image_terms(lattice)
     for k in range(iterations):
-        move, n_close = pushes(x, lattice, mask, d_min)
-        if not bool(n_close.any()):
+        vec = shortest_vectors(x, lattice, terms)
+        close = pair & ((vec * vec).sum(-1) < d_min * d_min)
+        if not bool(close.any()):
             return x, k
-        x = project(x + move)
+        x = project(x + _pushes(vec, close, tie, lattice, d_min))
     return x, iterations

@@ -88,7 +88,7 @@ class ToyDDPM:
         """Train the noise predictor (``noise.loss``: ``|eps - eps_theta(x_t, t)|^2`` at the
         levels the sampler visits); returns the per-iteration loss history (also in
         ``self.losses``)."""
-        from tqdm.auto import tqdm
+        from ..progress import tqdm  # a finished bar is hidden, not closed (reload-safe)
 
         x = torch.as_tensor(np.asarray(data), dtype=torch.float32)
         if x.ndim != 2 or x.shape[1] != 2:
