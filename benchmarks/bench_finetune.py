@@ -3,10 +3,11 @@
     python benchmarks/bench_finetune.py runs/sym-ft-val/last.pt --n 100
 
 Both models sample the same MP-20 test targets with the same seeds, through the same templated
-sampler: CSP with each target's true template (the oracle: what the network adds once the
-template is right) and with the retrieved one, one sample a target, default steps. The run's EMA
-weights are exported to a temporary file first (``training.loop.export``), exactly as they would
-be shipped. Weights are shipped only if this says they are better (issue 27).
+sampler: CSP free (P1, the default mode), with each target's true template (the oracle: what the
+network adds once the template is right) and with the retrieved one, one sample a target,
+default steps. The run's EMA weights are exported to a temporary file first
+(``training.loop.export``), exactly as they would be shipped. Weights are shipped only if this
+says they are better (issue 27).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     targets = load_dataset("mp_20", "test", limit=args.n, seed=args.seed)
-    templates = {"oracle": [template_of(t) for t in targets],
+    templates = {"free": [None] * len(targets), "oracle": [template_of(t) for t in targets],
                  "retrieved": retrieved(targets, args.seed)}
     with tempfile.TemporaryDirectory() as tmp:
         tuned = Path(tmp) / "tuned.pt"
