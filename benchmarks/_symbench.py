@@ -28,6 +28,27 @@ CACHE = Path(os.environ.get("SYMBENCH_CACHE", "runs/sym-bench"))
 SYMPREC = 0.1
 
 
+def add_run_arguments(ap, out: Path) -> None:
+    """The flags every chunked symmetry benchmark takes: batch size, steps, seed, a deadline and
+    where the JSON goes."""
+    ap.add_argument("--batch-size", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--until", default=None, help="HH:MM UTC: start no chunk after it")
+    ap.add_argument("--out", default=str(out))
+
+
+def shipped_model(steps: int | None):
+    """The shipped model at one torch thread, and the steps to run (``None``: its default)."""
+    import torch
+
+    from crystal_lab.model.checkpoint import load_model
+
+    torch.set_num_threads(1)
+    model = load_model()
+    return model, steps or model.config.sampler.default_steps
+
+
 def group(atoms, symprec: float = SYMPREC) -> int | None:
     """spglib's space-group number of ``atoms`` at ``symprec``; None where it finds none."""
     import spglib

@@ -29,22 +29,22 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 from _results import save_json
 from _symbench import (
     ChunkStore,
+    add_run_arguments,
     command,
     group,
     parse_until,
     run_round_robin,
     share,
+    shipped_model,
     sorted_run,
     weights_sha256,
 )
 
 from crystal_lab.datasets import load_dataset
 from crystal_lab.evaluate import chgnet_energy, default_matcher, match_rate
-from crystal_lab.model.checkpoint import load_model
 from crystal_lab.symmetry.retrieval import rank_templates
 from crystal_lab.symmetry.templates import template_of
 
@@ -132,15 +132,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--chunk", type=int, default=10)
-    ap.add_argument("--batch-size", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--until", default=None, help="HH:MM UTC: start no chunk after it")
-    ap.add_argument("--out", default=str(OUT))
+    add_run_arguments(ap, OUT)
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    model = load_model()
-    steps = args.steps or model.config.sampler.default_steps
+    model, steps = shipped_model(args.steps)
     targets = load_dataset("mp_20", "test", limit=1000, seed=0)
     order = np.random.default_rng(args.seed).permutation(len(targets))[:args.n]
     store = ChunkStore(f"best-of-{args.k}-n{args.n}-c{args.chunk}-s{args.seed}")

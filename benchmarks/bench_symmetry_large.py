@@ -35,16 +35,17 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 from _results import save_json
 from _symbench import (
     ChunkStore,
+    add_run_arguments,
     command,
     distribution,
     group,
     parse_until,
     run_round_robin,
     share,
+    shipped_model,
     sorted_run,
     system_of,
     total_variation,
@@ -54,7 +55,6 @@ from _symbench import (
 from crystal_lab.datasets import dataset_path, load_dataset
 from crystal_lab.evaluate import default_matcher, match_rate, smact_validity, structural_validity
 from crystal_lab.model import sampler
-from crystal_lab.model.checkpoint import load_model
 from crystal_lab.prompts import PromptError
 from crystal_lab.symmetry.templates import Template, template_of
 
@@ -243,16 +243,10 @@ def main() -> None:
                     ", ".join(CSP_PARTS + UNCOND_PARTS))
     ap.add_argument("--n", type=int, default=1000, help="CSP targets and unconditional samples")
     ap.add_argument("--chunk", type=int, default=50)
-    ap.add_argument("--batch-size", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--until", default=None, help="HH:MM UTC: start no chunk after it")
     ap.add_argument("--final", action="store_true", help="also uniqueness and novelty")
-    ap.add_argument("--out", default=str(OUT))
+    add_run_arguments(ap, OUT)
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    model = load_model()
-    steps = args.steps or model.config.sampler.default_steps
+    model, steps = shipped_model(args.steps)
     stores = {name: ChunkStore(f"{name}-n{args.n}-c{args.chunk}-s{args.seed}")
               for name in CSP_PARTS + UNCOND_PARTS}
     meta = {"weights_sha256": weights_sha256(),

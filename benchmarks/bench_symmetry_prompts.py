@@ -33,15 +33,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from _results import save_json
 from _symbench import (
     ChunkStore,
+    add_run_arguments,
     command,
     group,
     parse_until,
     run_round_robin,
     share,
+    shipped_model,
     system_of,
     weights_sha256,
 )
@@ -49,7 +50,6 @@ from _symbench import (
 from crystal_lab.datasets import dataset_path
 from crystal_lab.evaluate import smact_validity, structural_validity
 from crystal_lab.model import sampler
-from crystal_lab.model.checkpoint import load_model
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, PromptError
 
 OUT = Path(__file__).parent / "results" / "symmetry_prompts.json"
@@ -205,15 +205,9 @@ def main() -> None:
     ap.add_argument("--per-system", type=int, default=30)
     ap.add_argument("--groups", type=int, default=50)
     ap.add_argument("--group-chunk", type=int, default=25)
-    ap.add_argument("--batch-size", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--until", default=None, help="HH:MM UTC: start no chunk after it")
-    ap.add_argument("--out", default=str(OUT))
+    add_run_arguments(ap, OUT)
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    model = load_model()
-    steps = args.steps or model.config.sampler.default_steps
+    model, steps = shipped_model(args.steps)
     df = test_table()
     by_system = system_prompts(df, args.per_system, args.seed)
     pairs = group_prompts(df, args.groups, args.seed)
