@@ -51,15 +51,12 @@ def shipped_model(steps: int | None):
 
 def group(atoms, symprec: float = SYMPREC) -> int | None:
     """spglib's space-group number of ``atoms`` at ``symprec``; None where it finds none."""
-    import spglib
+    from crystal_lab.symmetry.supergroup import space_group
 
     try:
-        data = spglib.get_symmetry_dataset(
-            (np.asarray(atoms.cell[:]), atoms.get_scaled_positions(), atoms.numbers),
-            symprec=symprec)
+        return space_group(atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers, symprec)
     except Exception:  # noqa: BLE001 -- a degenerate sample has no group: it matches nothing
         return None
-    return None if data is None else int(data.number)
 
 
 def system_of(space_group: int | None) -> str | None:

@@ -37,23 +37,14 @@ import torch
 from bench_conditioning import crystal_system  # one spglib reading for both benchmarks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from _symbench import distribution, total_variation
 from score_gpu_run import load_structures
 
 from crystal_lab.datasets import dataset_path, load_dataset
 from crystal_lab.model.checkpoint import load_model
-from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
+from crystal_lab.prompts import crystal_system_of
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def distribution(systems) -> dict[str, float]:
-    """Share of each crystal system (a failed analysis counts as triclinic: no symmetry found)."""
-    systems = [s or "triclinic" for s in systems]
-    return {c: float(np.mean([s == c for s in systems])) for c in CRYSTAL_SYSTEMS}
-
-
-def tv_distance(p: dict, q: dict) -> float:
-    return 0.5 * float(sum(abs(p[c] - q[c]) for c in CRYSTAL_SYSTEMS))
 
 
 def mp20_distribution(split: str = "val") -> dict[str, float]:
@@ -74,7 +65,7 @@ def describe(structures, reference: dict, symprec: float) -> dict:
     cells = [crystal_system(a, symprec, lattice_only=True) for a in structures]
     dist = distribution(found)
     return {"n": len(structures), "distribution": dist, "triclinic": dist["triclinic"],
-            "tv_distance": tv_distance(dist, reference),
+            "tv_distance": total_variation(dist, reference),
             "cell_triclinic": distribution(cells)["triclinic"]}
 
 

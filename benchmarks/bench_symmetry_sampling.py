@@ -38,26 +38,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import spglib
 import torch
 from _results import save_json
+from _symbench import distribution, group, system_of
 
 from crystal_lab.datasets import load_dataset
 from crystal_lab.evaluate import match_rate
 from crystal_lab.model.checkpoint import load_model
 from crystal_lab.model.sampler import Request
-from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
+from crystal_lab.prompts import CRYSTAL_SYSTEMS
 from crystal_lab.symmetry.sites import realise
 from crystal_lab.symmetry.templates import Orbit, Template, template_of
 
 OUT = Path(__file__).parent / "results" / "symmetry_sampling.json"
 VALIDITY_OUT = Path(__file__).parent / "results" / "symmetry_validity.json"
-
-
-def group(atoms, symprec: float = 0.1) -> int | None:
-    data = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers),
-                                       symprec=symprec)
-    return None if data is None else int(data.number)
 
 
 def csp_request(target, template: Template | None) -> Request:
@@ -149,14 +143,9 @@ def drawn_templates(n, seed, val) -> list[Template]:
         return [open_template(template_of(val[i])) for i in pick]
 
 
-def distribution(groups) -> dict[str, float]:
-    systems = [crystal_system_of(g) if g else "triclinic" for g in groups]
-    return {c: float(np.mean([s == c for s in systems])) for c in CRYSTAL_SYSTEMS}
-
-
 def uncond_part(model, n, steps, seed) -> dict:
     val = load_dataset("mp_20", "val")
-    ref = distribution([a.info["spacegroup.number"] for a in val])
+    ref = distribution([system_of(a.info["spacegroup.number"]) for a in val])
     hist = model._n_atoms_hist()
     sizes, w = np.array(sorted(hist)), np.array([hist[k] for k in sorted(hist)], dtype=float)
     free = [
@@ -166,7 +155,7 @@ def uncond_part(model, n, steps, seed) -> dict:
     rows = {"val": {"systems": ref}}
     for name, requests in (("free", free), ("symmetric", sym)):
         out, seconds = run(model, requests, steps, seed)
-        dist = distribution([group(o) for o in out])
+        dist = distribution([system_of(group(o)) for o in out])
         tv = 0.5 * sum(abs(dist[c] - ref[c]) for c in CRYSTAL_SYSTEMS)
         rows[name] = {"triclinic": dist["triclinic"], "tv_vs_val": tv, "systems": dist,
                       "seconds": seconds}
