@@ -15,9 +15,18 @@ Rows, in one run on the same targets:
 * **shared elements**: the same, but a source template's vote falls a million-fold for each
   element it does not share with the target, and by exp(-|electronegativity difference|) for each
   substitution (so: most shared elements first, then frequency, then electronegativity);
-* **substitution x frequency** (shipped): each vote weighted, for every element replaced, by
-  pymatgen's substitution similarity times exp(-(electronegativity difference / 0.7)^2) (the
-  width chosen on leave-one-out retrieval of MP-20 val crystals, not on test).
+* **substitution x frequency** (shipped before the learned score): each vote weighted, for every
+  element replaced, by pymatgen's substitution similarity times
+  exp(-(electronegativity difference / 0.7)^2) (the width chosen on leave-one-out retrieval of
+  MP-20 val crystals, not on test);
+* **learned score** (shipped, ``rank_templates``' default): that vote plus four more features of
+  each candidate (the best single source, a val crystal of the same formula already having it,
+  extra orbits, electronegativity order kept), five weights fitted by
+  ``scripts/fit_template_ranker.py`` on leave-one-out retrieval of MP-20 val, never on test.
+
+The ``val_loo`` figures beside the last two rows are that script's leave-one-out rates on MP-20
+val (read from ``crystal_lab/symmetry/data/template_ranker.json``, not recomputed here): each val
+crystal's template is found from the other val crystals.
 
 The index is MP-20 **val** (9,047 crystals), not train (27,136): the published retrieval numbers
 (DiffCSP++) use the train split.
@@ -32,6 +41,7 @@ import numpy as np
 from _results import save_json
 
 from crystal_lab.symmetry.index import element_similarity, load_index
+from crystal_lab.symmetry.ranker import load_weights
 from crystal_lab.symmetry.retrieval import rank_templates
 from crystal_lab.symmetry.templates import template_of
 
@@ -61,7 +71,8 @@ def methods() -> dict:
         return 1.0 if a == b else 1e-6 * math.exp(-abs(chi(a) - chi(b)))
 
     return {"most frequent (same counts)": frequency, "shared elements": shared,
-            "substitution x frequency (shipped)": element_similarity}
+            "substitution x frequency (before)": element_similarity,
+            "learned score (shipped)": None}   # None: rank_templates' default
 
 
 def targets(n: int, seed: int):
@@ -103,7 +114,9 @@ def main(argv=None) -> None:
     patterns = set(index.open_counts)
     out = {"index": {k: index.meta.get(k) for k in ("dataset", "split", "symprec", "spglib")}
            | {"n_structures": index.total, "n_templates": len(index.templates)},
-           "note": "the index is MP-20 val (9,047 crystals), not train (27,136)",
+           "note": "the index is MP-20 val (9,047 crystals), not train (27,136); the learned "
+                   "score is fitted on MP-20 val only (leave-one-out), never on test",
+           "command": f"python benchmarks/bench_templates.py --n {args.n} --seed {args.seed}",
            "targets": {"split": "mp_20 test", "n": len(truths), "seed": args.seed,
                        "selection": "as bench_model.py's CSP targets"},
            "right_template": "same space group, Wyckoff orbits and element per orbit (canonical "
@@ -118,13 +131,18 @@ def main(argv=None) -> None:
     )
     print(f"{'method':38s} {'top-1':>6s} {'top-5':>6s} {'group':>6s} {'pattern':>7s} {'none':>5s} "
           f"{'ms':>5s}")
+    loo = load_weights()["leave_one_out"]
+    val_loo = {"substitution x frequency (before)": loo["vote alone"],
+               "learned score (shipped)": loo["fitted"]}
     for name, similarity in methods().items():
-        row = score(truths, similarity)
+        row = score(truths, similarity) | ({"val_loo": val_loo[name]} if name in val_loo else {})
         out["rows"][name] = row
         print(f"{name:38s} {row['top1']:6.1%} {row['top5']:6.1%} "
               f"{row['top1_same_space_group']:6.1%} "
               f"{row['top1_same_wyckoff_pattern']:7.1%} {row['no_candidate']:5.1%} "
-              f"{row['ms_per_formula']:5.0f}",
+              f"{row['ms_per_formula']:5.0f}"
+              + (f"   val LOO {row['val_loo']['top1']:.1%} / {row['val_loo']['top5']:.1%}"
+                 if "val_loo" in row else ""),
               flush=True)
     save_json(out, args.out)
 

@@ -136,6 +136,12 @@ def _similarity_table() -> dict:
     return {**data, "pairs": pairs}
 
 
+def electronegativity() -> dict[str, float]:
+    """Pauling electronegativities (pymatgen's, shipped with the similarity table; noble gases
+    without one are missing)."""
+    return _similarity_table()["electronegativity"]
+
+
 @lru_cache(maxsize=8192)
 def element_similarity(a: str, b: str) -> float:
     """How readily element ``b`` takes element ``a``'s place in a crystal: 1 for the same element,

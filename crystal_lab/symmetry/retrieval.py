@@ -6,6 +6,11 @@
   of its elements is replaced by its new one
   (:func:`~crystal_lab.symmetry.index.element_similarity`, from pymatgen's substitution
   probabilities). So NaCl's rock salt votes for KBr's, and barely for a Cl-on-the-Na-site one.
+  A small learned score (:mod:`~crystal_lab.symmetry.ranker`: five weights fitted on MP-20 val by
+  leave-one-out, never on test) adds to that vote the best single source, a penalty when a val
+  crystal of the same formula already has the template (the formula is then likely another
+  polymorph), extra orbits and the electronegativity order. When no template has the formula's
+  counts, several source elements may share one target element (the plain vote).
 * **A chemical system** ("Ba Ti O"): a template with as many elements, drawn by training frequency
   times the similarity of its best assignment of the asked elements.
 * **Nothing** (unconditional): a template drawn by training frequency, its orbits left open, so
@@ -20,7 +25,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -28,6 +32,7 @@ import numpy as np
 from ..prompts import CRYSTAL_SYSTEMS, ELEMENTS, MAX_ATOMS, PromptError, crystal_system_of
 from ..structures import formula_text
 from .index import element_similarity, load_index, signature
+from .ranker import candidates, ranked, relabel, relabellings, score
 from .templates import CENTERING, Orbit, Template, space_group_number, space_group_symbol
 
 #: how many of the best-ranked templates ``choose_templates(n > 1)`` draws from, for a formula
@@ -54,65 +59,33 @@ def _check_counts(counts) -> dict[str, int]:
     return {e: int(n) for e, n in counts.items()}
 
 
-def _relabellings(source: dict[str, int], target: dict[str, int],
-                  merge: bool) -> Iterator[dict[str, str]]:
-    """Maps of the source elements onto the target's that keep every target count: one to one
-    (``merge=False``), or several source elements onto one (``merge=True``)."""
-    if not merge:
-        groups = defaultdict(lambda: ([], []))
-        for e, c in source.items():
-            groups[c][0].append(e)
-        for e, c in target.items():
-            groups[c][1].append(e)
-        pairs = list(groups.values())
-        for choice in itertools.product(*(itertools.permutations(t) for _, t in pairs)):
-            yield {
-                s: t
-                for (src, _), perm in zip(pairs, choice, strict=True)
-                for s, t in zip(src, perm, strict=True)
-            }
-        return
-    order = sorted(source, key=source.get, reverse=True)
-
-    def assign(i: int, left: dict[str, int], mapping: dict[str, str]):
-        if i == len(order):
-            if not any(left.values()):
-                yield dict(mapping)
-            return
-        for t in target:
-            if left[t] >= source[order[i]]:
-                left[t] -= source[order[i]]
-                mapping[order[i]] = t
-                yield from assign(i + 1, left, mapping)
-                left[t] += source[order[i]]
-
-    yield from assign(0, dict(target), {})
-
-
-def _relabel(template: Template, mapping: dict[str, str]) -> Template:
-    return template.with_elements([mapping[o.element] for o in template.orbits]).canonical()
-
-
-def _vote(candidates, counts: dict[str, int], merge: bool, similarity) -> dict[Template, float]:
+def _vote(sources, counts: dict[str, int], merge: bool, similarity) -> dict[Template, float]:
+    """The plain vote: each source template, for each relabelling onto ``counts``, votes its count
+    times ``similarity`` of every element replaced."""
     index = load_index()
     scores: dict[Template, float] = defaultdict(float)
-    for i in candidates:
+    for i in sources:
         source = index.templates[i]
-        for mapping in _relabellings(source.counts, counts, merge):
+        for mapping in relabellings(source.counts, counts, merge):
             if merge and len(set(mapping.values())) < len(counts):
                 continue
             weight = float(index.counts[i])
             for s, t in mapping.items():
                 weight *= similarity(s, t)
-            scores[_relabel(source, mapping)] += weight
+            scores[relabel(source, mapping)] += weight
     return scores
 
 
 @lru_cache(maxsize=256)
 def _ranking(key: tuple[tuple[str, int], ...],
-             similarity=element_similarity) -> tuple[tuple[Template, float], ...]:
+             similarity=None) -> tuple[tuple[Template, float], ...]:
     counts = dict(key)
     index = load_index()
+    if similarity is None:  # the learned score (ranker.py), fitted on MP-20 val leave-one-out
+        templates, features = candidates(counts)
+        if templates:
+            return tuple(ranked(templates, score(features)))
+        similarity = element_similarity
     scores = _vote(index.by_signature.get(signature(counts), ()), counts, False, similarity)
     if not scores:  # no template with these counts: let several source elements share one target
         n = sum(counts.values())
@@ -120,17 +93,17 @@ def _ranking(key: tuple[tuple[str, int], ...],
                         if t.n_atoms == n and len(t.counts) > len(counts)], counts, True,
                        similarity)
     total = sum(scores.values()) or 1.0
-    ranked = sorted(scores.items(), key=lambda ts: (-ts[1], ts[0].space_group, str(ts[0])))
-    return tuple((t, s / total) for t, s in ranked)
+    return tuple(ranked(list(scores), [s / total for s in scores.values()]))
 
 
 def rank_templates(counts: dict[str, int], k: int = 5,
                    similarity=None) -> list[tuple[Template, float]]:
     """The ``k`` best templates for a composition (atoms per primitive cell, e.g. ``{"Na": 1,
     "Cl": 1}``), every orbit's element filled, with scores that sum to 1 over all candidates.
-    ``similarity(a, b)``: how well element b replaces a (default
-    :func:`~crystal_lab.symmetry.index.element_similarity`; ``lambda a, b: 1.0`` ranks by frequency
-    alone).
+    By default the learned score (:mod:`~crystal_lab.symmetry.ranker`, fitted on MP-20 val by
+    leave-one-out). ``similarity(a, b)`` (how well element b replaces a) ranks by the plain vote
+    instead: ``element_similarity`` is the score before the learned one, ``lambda a, b: 1.0``
+    ranks by frequency alone.
 
     Empty when no training template fits (then :func:`choose_templates` uses pyxtal).
 
@@ -138,7 +111,7 @@ def rank_templates(counts: dict[str, int], k: int = 5,
     'Fm-3m: Br 4a, K 4b'
     """
     counts = _check_counts(counts)
-    return list(_ranking(tuple(sorted(counts.items())), similarity or element_similarity)[:k])
+    return list(_ranking(tuple(sorted(counts.items())), similarity)[:k])
 
 
 # --------------------------------------------------------------------------- pyxtal fallback
@@ -281,7 +254,7 @@ def _best_assignment(template: Template, elements: tuple[str, ...]) -> tuple[Tem
         (math.prod(element_similarity(s, t) for s, t in zip(sources, perm, strict=True)), perm)
         for perm in itertools.permutations(elements)
     )
-    return _relabel(template, dict(zip(sources, perm, strict=True))), score
+    return relabel(template, dict(zip(sources, perm, strict=True))), score
 
 
 @lru_cache(maxsize=64)
