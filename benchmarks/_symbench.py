@@ -102,10 +102,12 @@ def sorted_run(model, requests, steps: int, seed: int, batch_size: int) -> list:
 
 
 class ChunkStore:
-    """The finished chunks of one part (``CACHE/name``)."""
+    """The finished chunks of one part (``CACHE/name-t<steps>-w<weights>``): runs at other steps
+    or with other weights never share chunks. Chunks made before a change of the code (the
+    sampler, the retrieval) are reused as they are: delete the folder to measure again."""
 
-    def __init__(self, name: str, root: Path | None = None):
-        self.dir = Path(root or CACHE) / name
+    def __init__(self, name: str, steps: int, root: Path | None = None):
+        self.dir = Path(root or CACHE) / f"{name}-t{steps}-w{weights_sha256()[:8]}"
 
     def path(self, k: int, suffix: str = ".json") -> Path:
         return self.dir / f"chunk_{k:04d}{suffix}"

@@ -137,7 +137,7 @@ def main() -> None:
     model, steps = shipped_model(args.steps)
     targets = load_dataset("mp_20", "test", limit=1000, seed=0)
     order = np.random.default_rng(args.seed).permutation(len(targets))[:args.n]
-    store = ChunkStore(f"best-of-{args.k}-n{args.n}-c{args.chunk}-s{args.seed}")
+    store = ChunkStore(f"best-of-{args.k}-n{args.n}-c{args.chunk}-s{args.seed}", steps)
     meta = {"weights_sha256": weights_sha256(),
             "steps": steps, "seed": args.seed, "k": args.k, "n_asked": args.n,
             "weights": "shipped (trained on MP-20 val only)", "threads": 1, "symprec": 0.1,

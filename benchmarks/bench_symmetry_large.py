@@ -247,7 +247,7 @@ def main() -> None:
     add_run_arguments(ap, OUT)
     args = ap.parse_args()
     model, steps = shipped_model(args.steps)
-    stores = {name: ChunkStore(f"{name}-n{args.n}-c{args.chunk}-s{args.seed}")
+    stores = {name: ChunkStore(f"{name}-n{args.n}-c{args.chunk}-s{args.seed}", steps)
               for name in CSP_PARTS + UNCOND_PARTS}
     meta = {"weights_sha256": weights_sha256(),
             "steps": steps, "seed": args.seed, "n_asked": args.n, "chunk": args.chunk,

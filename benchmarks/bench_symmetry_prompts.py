@@ -213,7 +213,7 @@ def main() -> None:
     pairs = group_prompts(df, args.groups, args.seed)
     by_group = [pairs[i:i + args.group_chunk] for i in range(0, len(pairs), args.group_chunk)]
     tag = f"s{args.per_system}-g{args.groups}-seed{args.seed}"
-    stores = {p: ChunkStore(f"prompts-{p}-{tag}") for p in SYSTEM_PARTS + GROUP_PARTS}
+    stores = {p: ChunkStore(f"prompts-{p}-{tag}", steps) for p in SYSTEM_PARTS + GROUP_PARTS}
     meta = {"weights_sha256": weights_sha256(),
             "steps": steps, "seed": args.seed, "per_system": args.per_system,
             "n_groups": len(pairs), "weights": "shipped (trained on MP-20 val only)",

@@ -34,20 +34,22 @@ def test_round_robin_resumes_alternates_and_stops(tmp_path):
             return [{"k": k}], None
         return make
 
-    a, b = _symbench.ChunkStore("a", tmp_path), _symbench.ChunkStore("b", tmp_path)
+    a, b = _symbench.ChunkStore("a", 50, tmp_path), _symbench.ChunkStore("b", 50, tmp_path)
     a.save(0, [{"k": 0}], 1.0)            # a run stopped after a's first chunk
     parts = {"a": (a, 3, maker("a")), "b": (b, 2, maker("b"))}
     _symbench.run_round_robin(parts, None, lambda: None)
     assert calls == [("a", 1), ("b", 0), ("a", 2), ("b", 1)]
     assert [c["chunk"] for c in a.chunks()] == [0, 1, 2] and len(b.chunks()) == 2
-    c = _symbench.ChunkStore("c", tmp_path)
+    c = _symbench.ChunkStore("c", 50, tmp_path)
     _symbench.run_round_robin({"c": (c, 2, maker("c"))}, time.time() - 1, lambda: None)
     assert c.chunks() == [] and ("c", 0) not in calls
     # a hole ends the prefix: chunk 2 without chunk 1 is not counted
-    d = _symbench.ChunkStore("d", tmp_path)
+    d = _symbench.ChunkStore("d", 50, tmp_path)
     d.save(0, [], 0.0)
     d.save(2, [], 0.0)
     assert len(d.chunks()) == 1
+    # other steps, another store: a 100-step run never reads the 50-step chunks
+    assert _symbench.ChunkStore("a", 100, tmp_path).chunks() == []
 
 
 def test_csp_row_counts_refused_and_unmatched_as_misses():

@@ -112,8 +112,8 @@ EXERCISES: dict[str, Exercise] = {
             'that the composition is charge neutral',
         ),
         "zb64:eNpLAgAAYwBj",
-        hint='Read the theory cell on prompts, or crystal_lab/model/sampler.py (allowed, '
-             'ensure_elements).',
+        hint='Read the theory cell on prompts, or crystal_lab/model/composition.py '
+             '(ensure_elements; allowed in sampler.py).',
         why=(
             "zb64:eNo1jD0SgjAUhK+ynZKC2loPYMMFHrCQDCFh8p4y3N6IY7Mz+/c51zfOofOEyrpFFqyii4JvlgPZfE0YuTL"
             "ZRRHzHEwhaUShqIY5VWd5/SrqGKyVZlAGjxjUOP7vkG2jFG3x8FJmIvFlRWKw4wSqSR9+rhCRUwXmk5loey4Lrnf"

@@ -10,7 +10,6 @@ restricts the element logits to the listed elements and makes sure each of them 
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +21,7 @@ from ..prompts import CRYSTAL_SYSTEMS, MAX_ATOMS, Condition, PromptError
 from ..symmetry.projection import Projector, projector
 from ..symmetry.supergroup import off_supergroups
 from ..symmetry.templates import Template
+from .composition import balance_charges, ensure_elements
 from .noise import MASK
 
 PROPERTY_KEYS = ("system", "energy", "energy_given")   # the property conditions among the extras
@@ -165,33 +165,6 @@ def with_templates(requests: list[Request], cond: Condition, rng: np.random.Gene
     return out
 
 
-def ensure_elements(tokens: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor,
-                    required: list[tuple[int, ...]]) -> torch.Tensor:
-    """Make every required element appear once it can no longer appear by chance.
-
-    When fewer atoms are still masked than required elements are missing, reassign atoms of an
-    element that occurs more than once to a missing element, choosing the atom whose predicted
-    probability for that element is highest.
-    """
-    tokens = tokens.clone()
-    for b, req in enumerate(required):
-        if not req:
-            continue
-        row = tokens[b, mask[b]]
-        n_masked = int((row == MASK).sum())
-        present = Counter(int(z) for z in row if z != MASK)
-        missing = [z for z in req if z not in present]
-        while len(missing) > n_masked:
-            z = missing.pop(0)
-            idx = [i for i in range(int(mask[b].sum())) if int(tokens[b, i]) != MASK
-                   and present[int(tokens[b, i])] > 1]
-            best = max(idx, key=lambda i: float(logits[b, i, z - 1]))
-            present[int(tokens[b, best])] -= 1
-            tokens[b, best] = z
-            present[z] += 1
-    return tokens
-
-
 def to_atoms_list(frac, tokens, lattice, mask, t: float | None = None) -> list[Atoms]:
     frac, tokens = frac.detach().cpu().double().numpy(), tokens.detach().cpu().numpy()
     lattice, mask = lattice.detach().cpu().double().numpy(), mask.detach().cpu().numpy()
@@ -218,6 +191,8 @@ class SamplerConfig:
     # extra denoising calls at the last step's noise level, at t = 0
     final_refine: int = 0
     property_guidance: float = 0.0    # extra guidance of crystal system and energy (0 = none)
+    # a templated crystal's last reveal balances its charges where one orbit's redraw can
+    charge_balance: bool = True
 
 
 @dataclass
@@ -300,7 +275,8 @@ def reverse_step(net, noise, config: SamplerConfig, inputs: Inputs, state: State
 
     The step ``sample`` takes and the one the score figure draws: the guided predictions at
     ``t`` (or ``prediction``, when given), each process's ``step`` with them, the required
-    elements made sure of, then ``config.corrector_steps`` Langevin moves at ``s`` (when
+    elements made sure of, a templated crystal's charges balanced at its last reveal
+    (:mod:`.composition`), then ``config.corrector_steps`` Langevin moves at ``s`` (when
     ``correct``). Returns the new state and the predictions it used.
     """
     if prediction is None:
@@ -314,7 +290,9 @@ def reverse_step(net, noise, config: SamplerConfig, inputs: Inputs, state: State
                               inputs.allowed)
     tokens = ensure_elements(tokens.masked_fill(~inputs.mask, MASK), logits, inputs.mask,
                              inputs.required)
-    state = project(noise, inputs, State(frac, lat, tokens))
+    before, state = state.tokens, project(noise, inputs, State(frac, lat, tokens))
+    if config.charge_balance:
+        state.tokens = balance_charges(before, state.tokens, logits, inputs, generator)
     for _ in range(config.corrector_steps if correct else 0):
         score_c, _, _ = predict(net, noise, config, inputs, state, s)
         state.frac = inputs.symmetry.positions(

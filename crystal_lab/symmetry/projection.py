@@ -87,6 +87,19 @@ class Projector:
     def __bool__(self) -> bool:
         return bool(self.rows)
 
+    def orbits_of(self, b: int) -> list[list[int]] | None:
+        """Crystal ``b``'s orbits, each as the positions of its atoms in the row (None: no
+        template)."""
+        if b not in self.rows:
+            return None
+        i = self.rows.index(b)
+        start = int(self.n[:i].sum())
+        ids = self.orbit[start: start + int(self.n[i])].tolist()
+        out: dict[int, list[int]] = {}
+        for atom, o in enumerate(ids):
+            out.setdefault(o, []).append(atom)
+        return list(out.values())
+
     def _atoms_mask(self, width: int) -> torch.Tensor:
         return torch.arange(width, device=self.n.device)[None] < self.n[:, None]
 
