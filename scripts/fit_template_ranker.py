@@ -1,7 +1,7 @@
 """Fit the template ranker (``crystal_lab/symmetry/data/template_ranker.json``) on MP-20 val, by
 leave-one-out, never on test.
 
-    python scripts/fit_template_ranker.py                 # about 3 minutes on one core
+    python scripts/fit_template_ranker.py                 # about 2 minutes on one core
     python scripts/fit_template_ranker.py --dry-run       # fit and report, write nothing
 
 Every crystal of the shipped index (MP-20 val) is a query: its formula's candidates
