@@ -76,12 +76,23 @@ def total_variation(p: dict[str, float], q: dict[str, float]) -> float:
     return 0.5 * sum(abs(p.get(c, 0.0) - q.get(c, 0.0)) for c in CRYSTAL_SYSTEMS)
 
 
-def weights_sha256() -> str:
-    """The shipped weights' sha256 (from ``crystal_lab/weights/mp20.json``): which model ran."""
+#: what the shipped model samples with, as the result files say it
+WEIGHTS = ("shipped: mp20.pt for free requests, mp20_symmetric.pt (its constrained fine-tune) for "
+           "templated ones; both trained on MP-20 val only")
+
+
+def weights_sha256(name: str = "mp20") -> str:
+    """A shipped weights file's sha256 (from ``crystal_lab/weights/<name>.json``): which model
+    ran; ``"mp20_symmetric"``: the constrained fine-tune that samples templated requests."""
     from importlib import resources
 
-    record = resources.files("crystal_lab").joinpath("weights/mp20.json")
+    record = resources.files("crystal_lab").joinpath(f"weights/{name}.json")
     return json.loads(record.read_text())["sha256"]
+
+
+def weights_key() -> str:
+    """Both shipped networks' sha256 prefixes: the free one and the constrained fine-tune."""
+    return f"{weights_sha256()[:8]}-{weights_sha256('mp20_symmetric')[:8]}"
 
 
 def command() -> str:
@@ -107,7 +118,7 @@ class ChunkStore:
     sampler, the retrieval) are reused as they are: delete the folder to measure again."""
 
     def __init__(self, name: str, steps: int, root: Path | None = None):
-        self.dir = Path(root or CACHE) / f"{name}-t{steps}-w{weights_sha256()[:8]}"
+        self.dir = Path(root or CACHE) / f"{name}-t{steps}-w{weights_key()}"
 
     def path(self, k: int, suffix: str = ".json") -> Path:
         return self.dir / f"chunk_{k:04d}{suffix}"
@@ -125,6 +136,7 @@ class ChunkStore:
             write(self.path(k, ".extxyz"), structures, format="extxyz")
         doc = {"chunk": k, "seconds": seconds, "command": command(), "records": records,
                "weights_sha256": weights_sha256(),
+               "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         self.path(k).write_text(json.dumps(doc | (meta or {})))
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from _results import save_json
 from _symbench import (
+    WEIGHTS,
     ChunkStore,
     add_run_arguments,
     command,
@@ -139,8 +140,9 @@ def main() -> None:
     order = np.random.default_rng(args.seed).permutation(len(targets))[:args.n]
     store = ChunkStore(f"best-of-{args.k}-n{args.n}-c{args.chunk}-s{args.seed}", steps)
     meta = {"weights_sha256": weights_sha256(),
+            "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
             "steps": steps, "seed": args.seed, "k": args.k, "n_asked": args.n,
-            "weights": "shipped (trained on MP-20 val only)", "threads": 1, "symprec": 0.1,
+            "weights": WEIGHTS, "threads": 1, "symprec": 0.1,
             "energy": "CHGNet single point per atom on the sample as drawn (no relaxation)",
             "templates": "retrieval.rank_templates over the MP-20 val index",
             "machine": platform.processor() or platform.machine(), "out": args.out,

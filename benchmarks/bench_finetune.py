@@ -7,7 +7,9 @@ sampler: CSP free (P1, the default mode), with each target's true template (the 
 network adds once the template is right) and with the retrieved one, one sample a target,
 default steps. The run's EMA weights are exported to a temporary file first
 (``training.loop.export``), exactly as they would be shipped. Weights are shipped only if this
-says they are better (issue 27).
+says they are better (issue 27). "shipped" is ``mp20.pt``'s network for every row (the model's
+own constrained fine-tune, ``mp20_symmetric.pt``, switched off), so a candidate is compared with
+the free network it started from.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ OUT = Path(__file__).parent / "results" / "finetune.json"
 
 def rows_for(weights: str, targets, templates: dict, steps, seed) -> dict:
     model = load_model(weights, device="cpu")
+    model.symmetric_net = None   # "shipped": mp20.pt's network for every row, templated or not
     steps = steps or model.config.sampler.default_steps
     return {mode: csp_row(model, targets, tpl, steps, seed) for mode, tpl in templates.items()}
 

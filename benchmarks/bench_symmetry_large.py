@@ -14,6 +14,8 @@ Parts (same model, default steps, one sample per target, spglib symprec 0.1):
 * ``csp-oracle``: the target's own template (``template_of(target)``; for reference only).
 * ``uncond-free`` / ``uncond-symmetric``: ``model.sample(None)``'s requests, free (sizes drawn from
   the training data) and with open templates drawn by MP-20 val frequency.
+* ``uncond-unbalanced``: ``uncond-symmetric`` with the sampler's charge balance off
+  (``charge_balance=False``): the same templates and draws, the network's own elements.
 
 The 1,000 targets are ``load_dataset("mp_20", "test", limit=1000, seed=0)`` (as
 ``bench_model.py``), visited in a fixed random order, so every finished prefix of chunks is a
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from _results import save_json
 from _symbench import (
+    WEIGHTS,
     ChunkStore,
     add_run_arguments,
     command,
@@ -60,7 +63,7 @@ from crystal_lab.symmetry.templates import Template, template_of
 
 OUT = Path(__file__).parent / "results" / "symmetry_large.json"
 CSP_PARTS = ("csp-free", "csp-retrieved", "csp-oracle")
-UNCOND_PARTS = ("uncond-free", "uncond-symmetric")
+UNCOND_PARTS = ("uncond-free", "uncond-symmetric", "uncond-unbalanced")
 
 
 def template_info(atoms) -> Template | None:
@@ -137,8 +140,10 @@ def uncond_maker(model, mode, chunk, steps, seed, batch_size):
     from crystal_lab.symmetry.retrieval import is_known
 
     def make(k: int):
-        sampler.SYMMETRIC_BY_DEFAULT = mode == "symmetric"
-        cond = model._condition(None, None, None, None, None if mode == "symmetric" else 1)
+        symmetric = mode != "free"
+        sampler.SYMMETRIC_BY_DEFAULT = symmetric
+        model.config.sampler.charge_balance = mode != "unbalanced"
+        cond = model._condition(None, None, None, None, None if symmetric else 1)
         rng = np.random.default_rng(seed * 100_003 + k)
         requests = requests_for(cond, chunk, model._n_atoms_hist(),
                                 model.config.network.max_atoms, rng)
@@ -250,8 +255,9 @@ def main() -> None:
     stores = {name: ChunkStore(f"{name}-n{args.n}-c{args.chunk}-s{args.seed}", steps)
               for name in CSP_PARTS + UNCOND_PARTS}
     meta = {"weights_sha256": weights_sha256(),
+            "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
             "steps": steps, "seed": args.seed, "n_asked": args.n, "chunk": args.chunk,
-            "weights": "shipped (trained on MP-20 val only)", "threads": 1, "symprec": 0.1,
+            "weights": WEIGHTS, "threads": 1, "symprec": 0.1,
             "machine": platform.processor() or platform.machine(), "out": args.out,
             "targets": "load_dataset('mp_20', 'test', limit=1000, seed=0), in a fixed random "
                        "order; each row reports the size it reached (n)",

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from _results import save_json
 from _symbench import (
+    WEIGHTS,
     ChunkStore,
     add_run_arguments,
     command,
@@ -215,8 +216,9 @@ def main() -> None:
     tag = f"s{args.per_system}-g{args.groups}-seed{args.seed}"
     stores = {p: ChunkStore(f"prompts-{p}-{tag}", steps) for p in SYSTEM_PARTS + GROUP_PARTS}
     meta = {"weights_sha256": weights_sha256(),
+            "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
             "steps": steps, "seed": args.seed, "per_system": args.per_system,
-            "n_groups": len(pairs), "weights": "shipped (trained on MP-20 val only)",
+            "n_groups": len(pairs), "weights": WEIGHTS,
             "threads": 1, "symprec": 0.1, "machine": platform.processor() or platform.machine(),
             "prompts": "formulas of MP-20 test structures at their own cell size (see docstring)",
             "out": args.out, "command": command()}

@@ -87,6 +87,7 @@ def main() -> None:
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
     result = {"weights_sha256": weights_sha256(),
+              "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
               "threads": 1, "machine": platform.processor() or platform.machine(),
               "weights": "shipped", "prompt": "Ba Ti O, n_atoms=5, n_samples=3, default steps",
               "load_model": load_times(args.loads),

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import pickle
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -31,6 +32,8 @@ from .noise import WrappedNormalCoords
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: the MP-20 model that ships inside the package
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "mp20.pt"
+#: the shipped network fine-tuned with template-projected noise: it samples templated requests
+SYMMETRIC_WEIGHTS = WEIGHTS_DIR / "mp20_symmetric.pt"
 #: the format this version writes
 FORMAT = "crystal_lab/2"
 #: the older format it still reads (through :func:`upgrade_v1`)
@@ -209,7 +212,9 @@ def load_model(
     The file is checked against the sha256 recorded beside it (``<name>.json``) and read with
     ``torch.load(weights_only=True)``, which never executes code from the file. ``device``:
     ``"auto"`` (a CUDA GPU if there is one), ``"cpu"`` or ``"cuda"``; a device this machine lacks
-    is a ``ValueError`` before anything is read.
+    is a ``ValueError`` before anything is read. The shipped model samples templated requests
+    (``space_group=``, ``crystal_system=``) with its constrained fine-tune,
+    :data:`SYMMETRIC_WEIGHTS`, read on first use (:func:`symmetric_denoiser`).
     """
     dev = resolve_device(device)
     if path is not None and not isinstance(path, (str, os.PathLike)):
@@ -222,7 +227,17 @@ def load_model(
         _refuse_run_checkpoint(path, read(path, verify=False))  # say what it is, not "verify=False"
     ckpt = read(path, verify)
     _refuse_run_checkpoint(path, ckpt)
-    return from_dict(ckpt, path.name).to(dev).eval()
+    model = from_dict(ckpt, path.name).to(dev).eval()
+    if path == DEFAULT_WEIGHTS and SYMMETRIC_WEIGHTS.is_file():
+        model.symmetric_net = symmetric_denoiser
+    return model
+
+
+@lru_cache(maxsize=4)
+def symmetric_denoiser(device) -> torch.nn.Module:
+    """The shipped constrained fine-tune's network (:data:`SYMMETRIC_WEIGHTS`) on ``device``, read
+    and checked once, on first use, so ``load_model()`` stays as fast as before."""
+    return load_model(SYMMETRIC_WEIGHTS, device=str(device)).denoiser
 
 
 def is_run_checkpoint(state) -> bool:

@@ -38,7 +38,7 @@ from . import limits
 from .config import DataStats, ModelConfig, NetworkConfig, TrainingConfig, resolve_device
 from .denoiser import Denoiser
 from .noise import MASK, CrystalNoise
-from .sampler import requests_for, sample_batch
+from .sampler import network_for, requests_for, sample_batch
 
 
 class _Plan(NamedTuple):
@@ -102,6 +102,9 @@ class CrystalDiffusionModel(nn.Module):
     ``sample_many(prompts)`` one structure per prompt, ``loss(batch)`` is the training objective.
     Build one from a config to train it, or load one with ``crystal_lab.load_model()``.
     """
+
+    #: ``symmetric_net(device)``: the network for templated requests (``sampler.network_for``)
+    symmetric_net = None
 
     def __init__(self, config: ModelConfig | None = None, noise: CrystalNoise | None = None):
         super().__init__()
@@ -373,7 +376,7 @@ class CrystalDiffusionModel(nn.Module):
                   leave=False) as bar:
             for chunk in chunks:
                 final, frames, stopped = sample_batch(
-                    self.denoiser, self.noise, settings, chunk, steps, generator,
+                    network_for(self, chunk), self.noise, settings, chunk, steps, generator,
                     trajectory=return_trajectory, callback=callback, n_total=len(requests),
                     n_done=len(results), progress=bar)
                 for i, atoms in enumerate(final):

@@ -165,6 +165,16 @@ def with_templates(requests: list[Request], cond: Condition, rng: np.random.Gene
     return out
 
 
+def network_for(model, requests: list[Request]):
+    """The network that samples ``requests``: the model's own denoiser, or, when any request has
+    a template and the model has one (the shipped model: ``mp20_symmetric.pt``), its constrained
+    fine-tune ``model.symmetric_net(device)`` (trained with DiffCSP++'s template-projected noise).
+    Free requests (``space_group=1``) always get the denoiser: the free model, bit for bit."""
+    if model.symmetric_net is None or all(r.template is None for r in requests):
+        return model.denoiser
+    return model.symmetric_net(model.device)
+
+
 def to_atoms_list(frac, tokens, lattice, mask, t: float | None = None) -> list[Atoms]:
     frac, tokens = frac.detach().cpu().double().numpy(), tokens.detach().cpu().numpy()
     lattice, mask = lattice.detach().cpu().double().numpy(), mask.detach().cpu().numpy()
