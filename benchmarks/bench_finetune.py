@@ -45,11 +45,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--modes", default="free,oracle,retrieved",
+                    help="which rows (free: P1, which the shipped model samples with mp20.pt)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     targets = load_dataset("mp_20", "test", limit=args.n, seed=args.seed)
-    templates = {"free": [None] * len(targets), "oracle": [template_of(t) for t in targets],
-                 "retrieved": retrieved(targets, args.seed)}
+    makers = {"free": lambda: [None] * len(targets),
+              "oracle": lambda: [template_of(t) for t in targets],
+              "retrieved": lambda: retrieved(targets, args.seed)}
+    templates = {mode: makers[mode]() for mode in args.modes.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         tuned = Path(tmp) / "tuned.pt"
         digest = export(args.run, tuned)

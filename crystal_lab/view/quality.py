@@ -147,7 +147,7 @@ def _symmetry_rows(sym: dict) -> list[tuple[str, str, str]]:
     if retrieved:
         note = (f"{retrieved.get('n')} MP-20 test structures, one sample each; the free model "
                 f"on the same targets {_pct(free.get('match_rate'))}")
-        out.append(("the same model with a retrieved space-group template (measured)",
+        out.append(("with a retrieved space-group template: its constrained fine-tune (measured)",
                     _pct(retrieved.get("match_rate")), note))
     best = csp.get("best_of_k") or {}
     rows = best.get("rows") or {}
@@ -169,12 +169,14 @@ def _symmetry_summary(sym: dict) -> str:
     free, symm = uncond.get("free") or {}, uncond.get("symmetric") or {}
     if symm:
         val = (uncond.get("val") or {}).get("triclinic")
-        text += (f" With space-group templates (same weights), {_pct(symm.get('triclinic'))} of "
-                 f"{symm.get('n')} unconditional samples are triclinic (free "
-                 f"{_pct(free.get('triclinic'))}, MP-20 val {_pct(val)}), "
+        raw = (uncond.get("unbalanced") or {}).get("smact")
+        raw = "" if raw is None else f"; {_pct(raw)} before the sampler balances the charges"
+        text += (f" With space-group templates (the fine-tuned network), "
+                 f"{_pct(symm.get('triclinic'))} of {symm.get('n')} unconditional samples are "
+                 f"triclinic (free {_pct(free.get('triclinic'))}, MP-20 val {_pct(val)}), "
                  f"{_pct(symm.get('structural'))} structurally and {_pct(symm.get('smact'))} "
                  f"compositionally valid (free {_pct(free.get('structural'))} and "
-                 f"{_pct(free.get('smact'))}).")
+                 f"{_pct(free.get('smact'))}{raw}).")
     prompts = sym.get("prompts") or {}
     parts = []
     for kind, what in (("crystal_system", "crystal-system"), ("space_group", "space-group")):
