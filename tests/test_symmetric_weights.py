@@ -1,5 +1,6 @@
 """The shipped model samples templated requests with its constrained fine-tune
 (``mp20_symmetric.pt``) and free ones (``space_group=1``) with the free network, bit for bit."""
+import os
 import shutil
 
 import numpy as np
@@ -43,6 +44,9 @@ def test_only_the_shipped_weights_bring_the_fine_tune(tmp_path):
     shutil.copy(DEFAULT_WEIGHTS, path)
     shutil.copy(DEFAULT_WEIGHTS.with_suffix(".json"), path.with_suffix(".json"))
     assert load_model(path, device="cpu").symmetric_net is None
+    # the shipped file named by a relative path is still the shipped model
+    relative = os.path.relpath(DEFAULT_WEIGHTS)
+    assert load_model(relative, device="cpu").symmetric_net is not None
 
 
 def test_p1_is_the_free_model_and_a_space_group_uses_the_fine_tune(model):

@@ -228,7 +228,7 @@ def load_model(
     ckpt = read(path, verify)
     _refuse_run_checkpoint(path, ckpt)
     model = from_dict(ckpt, path.name).to(dev).eval()
-    if path == DEFAULT_WEIGHTS and SYMMETRIC_WEIGHTS.is_file():
+    if path.resolve() == DEFAULT_WEIGHTS and SYMMETRIC_WEIGHTS.is_file():
         model.symmetric_net = symmetric_denoiser
     return model
 
