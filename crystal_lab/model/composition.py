@@ -81,13 +81,16 @@ def balance_charges(before: torch.Tensor, tokens: torch.Tensor, logits: torch.Te
     crystal whose last orbits this step revealed made charge balanced, where one orbit's redraw can
     (see the module docstring). ``logits`` (B, N, E): the orbit-averaged element logits of the step;
     ``inputs``: the batch's ``mask``, ``allowed``, ``required`` and ``symmetry`` (its projector)."""
+    if not inputs.symmetry:   # no templated crystal in the batch
+        return tokens
     out = tokens.clone()
-    for b in range(len(tokens)):
+    masked = lambda x: ((x == MASK) & inputs.mask).any(1)
+    finished = (masked(before) & ~masked(tokens)).nonzero().flatten().tolist()
+    for b in finished:     # the crystals whose last orbits this step revealed
         orbits = inputs.symmetry.orbits_of(b)
-        m = inputs.mask[b]
-        if orbits is None or (tokens[b, m] == MASK).any() or not (before[b, m] == MASK).any():
+        if orbits is None:
             continue
-        counts = Counter(int(z) for z in tokens[b, m])
+        counts = Counter(int(z) for z in tokens[b, inputs.mask[b]])
         if _balanced(counts):
             continue
         options = []

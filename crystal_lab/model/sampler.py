@@ -113,8 +113,9 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
 
 
 #: whether ``space_group=None`` (no group, no crystal system asked) samples with symmetry templates
-#: drawn from the training data (True) or runs the free model (False). False: templates measured
-#: better on symmetry, validity and CSP, worse on SMACT (benchmarks/results/symmetry_large.json)
+#: drawn from the training data (True) or runs the free model (False). False although templates
+#: measured better on every issue-27 figure (benchmarks/results/symmetry_large.json): switching
+#: changes what notebooks 03-07 show and teach (see the README)
 SYMMETRIC_BY_DEFAULT = False
 
 
