@@ -90,9 +90,16 @@ def weights_sha256(name: str = "mp20") -> str:
     return json.loads(record.read_text())["sha256"]
 
 
+def weights_record() -> dict[str, str]:
+    """Both shipped networks' sha256, as every result file and chunk records them: the free one
+    (``weights_sha256``) and the constrained fine-tune (``symmetric_weights_sha256``)."""
+    return {"weights_sha256": weights_sha256(),
+            "symmetric_weights_sha256": weights_sha256("mp20_symmetric")}
+
+
 def weights_key() -> str:
     """Both shipped networks' sha256 prefixes: the free one and the constrained fine-tune."""
-    return f"{weights_sha256()[:8]}-{weights_sha256('mp20_symmetric')[:8]}"
+    return "-".join(sha[:8] for sha in weights_record().values())
 
 
 def command() -> str:
@@ -135,8 +142,7 @@ class ChunkStore:
 
             write(self.path(k, ".extxyz"), structures, format="extxyz")
         doc = {"chunk": k, "seconds": seconds, "command": command(), "records": records,
-               "weights_sha256": weights_sha256(),
-               "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
+               **weights_record(),
                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         self.path(k).write_text(json.dumps(doc | (meta or {})))
 

@@ -41,7 +41,7 @@ from _symbench import (
     share,
     shipped_model,
     sorted_run,
-    weights_sha256,
+    weights_record,
 )
 
 from crystal_lab.datasets import load_dataset
@@ -139,8 +139,7 @@ def main() -> None:
     targets = load_dataset("mp_20", "test", limit=1000, seed=0)
     order = np.random.default_rng(args.seed).permutation(len(targets))[:args.n]
     store = ChunkStore(f"best-of-{args.k}-n{args.n}-c{args.chunk}-s{args.seed}", steps)
-    meta = {"weights_sha256": weights_sha256(),
-            "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
+    meta = {**weights_record(),
             "steps": steps, "seed": args.seed, "k": args.k, "n_asked": args.n,
             "weights": WEIGHTS, "threads": 1, "symprec": 0.1,
             "energy": "CHGNet single point per atom on the sample as drawn (no relaxation)",

@@ -52,7 +52,7 @@ from _symbench import (
     sorted_run,
     system_of,
     total_variation,
-    weights_sha256,
+    weights_record,
 )
 
 from crystal_lab.datasets import dataset_path, load_dataset
@@ -254,8 +254,7 @@ def main() -> None:
     model, steps = shipped_model(args.steps)
     stores = {name: ChunkStore(f"{name}-n{args.n}-c{args.chunk}-s{args.seed}", steps)
               for name in CSP_PARTS + UNCOND_PARTS}
-    meta = {"weights_sha256": weights_sha256(),
-            "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
+    meta = {**weights_record(),
             "steps": steps, "seed": args.seed, "n_asked": args.n, "chunk": args.chunk,
             "weights": WEIGHTS, "threads": 1, "symprec": 0.1,
             "machine": platform.processor() or platform.machine(), "out": args.out,

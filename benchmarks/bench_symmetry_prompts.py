@@ -45,7 +45,7 @@ from _symbench import (
     share,
     shipped_model,
     system_of,
-    weights_sha256,
+    weights_record,
 )
 
 from crystal_lab.datasets import dataset_path
@@ -215,8 +215,7 @@ def main() -> None:
     by_group = [pairs[i:i + args.group_chunk] for i in range(0, len(pairs), args.group_chunk)]
     tag = f"s{args.per_system}-g{args.groups}-seed{args.seed}"
     stores = {p: ChunkStore(f"prompts-{p}-{tag}", steps) for p in SYSTEM_PARTS + GROUP_PARTS}
-    meta = {"weights_sha256": weights_sha256(),
-            "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
+    meta = {**weights_record(),
             "steps": steps, "seed": args.seed, "per_system": args.per_system,
             "n_groups": len(pairs), "weights": WEIGHTS,
             "threads": 1, "symprec": 0.1, "machine": platform.processor() or platform.machine(),

@@ -40,13 +40,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from _results import save_json
-from _symbench import distribution, group, system_of
+from _symbench import distribution, group, system_of, total_variation
 
 from crystal_lab.datasets import load_dataset
 from crystal_lab.evaluate import match_rate
 from crystal_lab.model.checkpoint import load_model
 from crystal_lab.model.sampler import Request
-from crystal_lab.prompts import CRYSTAL_SYSTEMS
 from crystal_lab.symmetry.sites import realise
 from crystal_lab.symmetry.templates import Orbit, Template, template_of
 
@@ -156,7 +155,7 @@ def uncond_part(model, n, steps, seed) -> dict:
     for name, requests in (("free", free), ("symmetric", sym)):
         out, seconds = run(model, requests, steps, seed)
         dist = distribution([system_of(group(o)) for o in out])
-        tv = 0.5 * sum(abs(dist[c] - ref[c]) for c in CRYSTAL_SYSTEMS)
+        tv = total_variation(dist, ref)
         rows[name] = {"triclinic": dist["triclinic"], "tv_vs_val": tv, "systems": dist,
                       "seconds": seconds}
         print(f"unconditional {name:9s} triclinic {dist['triclinic']:.3f} TV {tv:.3f} "

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _results import save_json
-from _symbench import command, weights_sha256
+from _symbench import command, weights_record
 
 OUT = Path(__file__).parent / "results" / "symmetry_time.json"
 LOAD = ("import time; t0 = time.perf_counter(); import torch; t1 = time.perf_counter(); "
@@ -86,8 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
-    result = {"weights_sha256": weights_sha256(),
-              "symmetric_weights_sha256": weights_sha256("mp20_symmetric"),
+    result = {**weights_record(),
               "threads": 1, "machine": platform.processor() or platform.machine(),
               "weights": "shipped", "prompt": "Ba Ti O, n_atoms=5, n_samples=3, default steps",
               "load_model": load_times(args.loads),
