@@ -30,6 +30,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.error
 import zlib
 from pathlib import Path
 
@@ -845,7 +846,12 @@ def _save(page, lab_server) -> dict:
         attempt()
         deadline = time.monotonic() + SETTLE / 2
         while time.monotonic() < deadline:
-            saved = lab_server.api(f"/api/contents/{page.path}")["content"]
+            try:
+                saved = lab_server.api(f"/api/contents/{page.path}")["content"]
+            except urllib.error.HTTPError as err:
+                if err.code != 400:   # 400: read while the save was writing the file
+                    raise
+                saved = {"cells": []}
             if any(cell.get("outputs") for cell in saved["cells"]):
                 return saved
             time.sleep(0.5)
