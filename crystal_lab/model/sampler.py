@@ -116,7 +116,7 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
 #: drawn from the training data (True) or runs the free model (False). False although templates
 #: measured better on every issue-27 figure (benchmarks/results/symmetry_large.json): switching
 #: changes what notebooks 03-07 show and teach (see the README)
-SYMMETRIC_BY_DEFAULT = False
+SYMMETRIC_BY_DEFAULT = True
 
 
 def _choose(choose_templates, cond: Condition, n: int, rng: np.random.Generator,
