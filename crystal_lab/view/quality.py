@@ -294,6 +294,7 @@ class QualityBox:
                      f"valid (cheap checks that random structures pass often too).")
         text += _symmetry_summary(q.symmetry) if self.symmetry else ""
         return text + _trained_on_sentence(q)
+
     def _repr_markdown_(self) -> str:
         lines = ["**How good is this model?** " + self.summary(), "",
                  "| | CSP match rate (MP-20) | source |", "|---|---|---|"]
