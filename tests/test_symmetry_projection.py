@@ -155,3 +155,12 @@ def test_bad_templates_get_one_line(template, message):
     with pytest.raises(ValueError, match="cannot be realised|Wyckoff|primitive cell|1-230") as err:
         realise(template)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_templates_are_realised_in_a_niggli_reduced_cell():
+    """MP-20's cells are Niggli-reduced primitive cells, the basis the network learned lattices
+    in; a template's working cell is one too (spglib's standard primitive cell of a centred or
+    rhombohedral lattice is not, and there the network pulled lattices towards equal lengths)."""
+    for t in TEMPLATES:
+        lattice = realise(t).lattice
+        assert np.allclose(spglib.niggli_reduce(lattice, eps=1e-5), lattice, atol=1e-8), t

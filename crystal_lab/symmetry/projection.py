@@ -134,8 +134,21 @@ class Projector:
     def _onto_sites(self, x: torch.Tensor) -> torch.Tensor:
         """(A, 3) positions of the batch's templated atoms -> the same on their Wyckoff sites."""
         rep = self._orbit_mean(self._estimates(x))
-        rep = self.ref + torch.einsum("oij,oj->oi", self.P, _wrap_delta(rep - self.ref))
+        rep = self.ref + torch.einsum("oij,oj->oi", self.P, self._nearest_image(rep - self.ref))
         return _wrap(torch.einsum("aij,aj->ai", self.W, rep[self.orbit]) + self.w)
+
+    def _nearest_image(self, d: torch.Tensor) -> torch.Tensor:
+        """(O, 3) offsets of the representatives from their sites' reference points -> the periodic
+        image of each nearest its site's free subspace (smallest ``(I - P) d``). In a cell where
+        a site projector has fractional entries (x, x-y, ... in a reduced basis), ``P`` of a
+        lattice vector is not one, so the wrapped offset alone would land on the wrong site."""
+        d = _wrap_delta(d)
+        shifts = torch.cartesian_prod(*[torch.tensor([0.0, -1.0, 1.0], dtype=d.dtype,
+                                                     device=d.device)] * 3)
+        images = d[:, None] + shifts[None]                                      # (O, 27, 3)
+        off = images - torch.einsum("oij,okj->oki", self.P, images)
+        best = (off * off).sum(-1).argmin(1)                                    # ties: first
+        return images[torch.arange(len(d), device=d.device), best]
 
     def separate(self, frac: torch.Tensor, lattice: torch.Tensor,
                  d_min: float | None = None) -> torch.Tensor:

@@ -113,7 +113,11 @@ def _primitive(atoms):
     """The stand-in crystal's primitive cell and its symmetry operations, found by spglib."""
     cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
     lattice, positions, numbers = spglib.standardize_cell(cell, to_primitive=True, symprec=_TIGHT)
-    data = spglib.get_symmetry_dataset((lattice, positions, numbers), symprec=_TIGHT)
+    reduced = spglib.niggli_reduce(lattice, eps=1e-5)
+    if reduced is not None:      # x L = x' L'  with  L' = M L
+        positions = positions @ np.linalg.inv(np.rint(reduced @ np.linalg.inv(lattice)))
+        lattice = reduced
+    data = spglib.get_symmetry_dataset((lattice, positions % 1.0, numbers), symprec=_TIGHT)
     return lattice, positions % 1.0, numbers, data
 
 
