@@ -73,13 +73,29 @@ def prompt_summary(prompts: dict) -> dict:
     return out
 
 
+def _symmetric_by_default() -> bool:
+    """This checkout's ``sampler.SYMMETRIC_BY_DEFAULT`` (SystemExit when ``crystal_lab`` is
+    imported from another checkout: run with ``PYTHONPATH`` set to this one)."""
+    from crystal_lab.model import sampler
+
+    if Path(sampler.__file__).resolve().parents[2] != ROOT:
+        raise SystemExit(f"crystal_lab is imported from {sampler.__file__}, not {ROOT}: run with "
+                         f"PYTHONPATH={ROOT}")
+    return sampler.SYMMETRIC_BY_DEFAULT
+
+
 def summary() -> dict:
     large, best = _read("symmetry_large.json"), _read("csp_best_of_k.json")
     prompts, timing = _read("symmetry_prompts.json"), _read("symmetry_time.json")
     out = {"sources": [f"benchmarks/results/{n}" for n, d in (
                ("symmetry_large.json", large), ("csp_best_of_k.json", best),
                ("symmetry_prompts.json", prompts), ("symmetry_time.json", timing)) if d],
+           # what model.sample does when asked no group and no crystal system: the quality box
+           # shows that mode's figures first
+           "default": "symmetric" if _symmetric_by_default() else "free",
            "steps": large.get("steps"), "symprec": 0.1,
+           "sampled_on": (f"CPU, {large['threads']} thread{'s' * (large['threads'] != 1)}"
+                          if large.get("threads") else None),
            "templates_from": "MP-20 val (9,047 crystals)",
            "csp": csp_summary(large, best), "unconditional": uncond_summary(large),
            "prompts": prompt_summary(prompts)}

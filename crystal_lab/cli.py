@@ -271,7 +271,8 @@ def _add_sample_command(sub) -> None:
     """``sample``: generate crystals and write their files."""
     p = sub.add_parser("sample", help="generate crystals and write CIF + extxyz files")
     p.add_argument("prompt", nargs="?", default=None,
-                   help='"Ba Ti O", "BaTiO3", "Ba1 O3 Ti1"; omit for unconditional samples')
+                   help='"Ba Ti O", "BaTiO3", "Ba1 O3 Ti1", "Fm-3m NaCl", "NaCl sg=1" (the free '
+                        'model); omit for unconditional samples')
     p.add_argument("--n-atoms", type=_whole(1), default=None, help="atoms per cell")
     p.add_argument("--n-samples", type=_whole(1), default=1, help="number of crystals (default 1)")
     p.add_argument("--steps", type=_steps, default=None,
@@ -279,7 +280,8 @@ def _add_sample_command(sub) -> None:
                         "model's)")
     p.add_argument("--seed", type=_whole(0), default=None, help="random seed")
     p.add_argument("--space-group", default=None, type=lambda v: int(v) if v.isdigit() else v,
-                   help="symmetry by construction: 225 or Fm-3m (1 = P1, the free model)")
+                   help="symmetry by construction: 225 or Fm-3m (default: a space-group template "
+                        "drawn from MP-20 val's for the prompt; 1 = P1, the free model)")
     p.add_argument("--allow-large", action="store_true",
                    help="run more samples or steps than the caps (the refusal says how long it "
                         "would take)")

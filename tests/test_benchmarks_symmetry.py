@@ -131,6 +131,42 @@ def test_quality_box_shows_the_symmetric_rows_beside_their_floors(tmp_path):
     assert len(line.splitlines()) == 1 and "31.2%" not in quality_line(_facts(tmp_path, sym))
 
 
+def test_a_symmetric_default_heads_the_box_with_its_own_figures(tmp_path):
+    """When the sampler draws a template by default, what a student reads first is that mode's
+    rate, with the free model's two figures, the floor, DiffCSP++ and the training data beside."""
+    from crystal_lab.view.quality import quality_box, quality_facts, quality_line
+
+    sym = {"default": "symmetric", "steps": 50, "sampled_on": "CPU, 1 thread",
+           "csp": {"free": {"n": 400, "match_rate": 0.26},
+                   "retrieved": {"n": 400, "match_rate": 0.3125}},
+           "unconditional": {"free": {"n": 500, "triclinic": 0.7},
+                             "symmetric": {"n": 500, "triclinic": 0.09}}}
+    box = quality_box(_facts(tmp_path, sym))               # no symmetry=True needed
+    first, free, own = box.rows()[:3]
+    assert first[1] == "31.2%" and "template" in first[0] and "400 MP-20" in first[2]
+    assert "CPU" in first[2] and free[1] == "26.0%" and "space_group=1" in free[0]
+    assert own[1] == "25.0%" and "free model" in own[0]
+    text = str(box)
+    for figure in ("8.7%", "70.6%", "80.3%", "51.5%", "9.0%", "70.0%", "MP-20 val"):
+        assert figure in text, figure
+    assert text.index("31.2%") < text.index("26.0%") < text.index("25.0%")
+    for line in (quality_line(_facts(tmp_path, sym)), quality_facts(_facts(tmp_path, sym))):
+        assert line.index("31.2%") < line.index("26.0%") and "8.7%" in line
+        assert "space group" in line.replace("_", " ") and "MP-20 val" in line
+        assert len(line.splitlines()) == 1
+    free_default = {**sym, "default": "free"}                # the free model's benchmark first
+    assert quality_box(_facts(tmp_path, free_default)).rows()[0][1] == "25.0%"
+    assert "31.2%" not in quality_facts(_facts(tmp_path, free_default))
+
+
+def test_the_shipped_facts_name_the_sampler_default():
+    from crystal_lab.model import sampler
+
+    shipped = json.loads((REPO / "crystal_lab" / "weights" / "mp20.quality.json").read_text())
+    assert shipped["symmetry"]["default"] == ("symmetric" if sampler.SYMMETRIC_BY_DEFAULT
+                                              else "free")
+
+
 def test_shipped_symmetry_facts_are_the_benchmark_results():
     """The quality box's symmetric numbers are copied from benchmarks/results, not typed in."""
     import collect_symmetry_results

@@ -81,7 +81,8 @@ def test_batching_and_steps(shipped):
 
 
 def test_trajectory_from_noise_to_crystal(shipped):
-    trajs = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=6, seed=0,
+    # the free model (space_group=1): every atom's type is masked at t=1 and revealed on the way
+    trajs = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=6, seed=0, space_group=1,
                            return_trajectory=True, progress=False)
     assert len(trajs) == 2 and all(len(t) == 7 for t in trajs)
     first, last = trajs[0][0], trajs[0][-1]
@@ -90,6 +91,26 @@ def test_trajectory_from_noise_to_crystal(shipped):
     assert set(last.get_chemical_symbols()) == {"Ba", "Ti", "O"}
     ts = [f.info["t"] for f in trajs[0]]
     assert ts == sorted(ts, reverse=True)
+
+
+def test_default_trajectory_keeps_its_template(shipped):
+    """The default draws a symmetry template: it fixes every atom's element from the first frame
+    (nothing is masked), and the finished crystal has the template's space group."""
+    import spglib
+
+    from crystal_lab.symmetry.templates import Template
+
+    trajs = shipped.sample("Ba Ti O", n_atoms=5, n_samples=2, steps=6, seed=0,
+                           return_trajectory=True, progress=False)
+    assert len(trajs) == 2 and all(len(t) == 7 for t in trajs)
+    for traj in trajs:
+        last = traj[-1]
+        template = Template.from_info(last.info["template"])
+        assert traj[0].info["t"] == 1.0 and last.info["t"] == 0.0
+        assert all(np.array_equal(f.numbers, last.numbers) for f in traj)
+        assert set(last.get_chemical_symbols()) == {"Ba", "Ti", "O"}
+        cell = (last.cell[:], last.get_scaled_positions(), last.numbers)
+        assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == template.space_group
 
 
 def test_callback_can_stop_cleanly(shipped):
@@ -611,13 +632,15 @@ def test_sample_many_takes_numpy_sizes(tiny_model):
     assert [len(a) for a in out] == [2, 4]
 
 
-# the shipped model's samples, measured on main at 65f5cc8 (before the sampler's step was
-# factored out): refactoring the sampler must not move them
+# the shipped model's free samples (space group 1, P1), measured on main at 65f5cc8 (before the
+# sampler's step was factored out, when the free model was the default): refactoring the sampler
+# must not move them
 SHIPPED_SAMPLES = [
-    ({}, [[0.9914, 0.4987, 0.1327], [0.1959, 0.6645, 0.5315], [0.6649, 0.1169, 0.4734],
-          [0.8494, 0.2796, 0.8688], [0.3406, 0.2907, 0.8238]],
+    ({"space_group": 1},
+     [[0.9914, 0.4987, 0.1327], [0.1959, 0.6645, 0.5315], [0.6649, 0.1169, 0.4734],
+      [0.8494, 0.2796, 0.8688], [0.3406, 0.2907, 0.8238]],
      [3.85, 3.756, 6.663, 103.318, 106.186, 91.58]),
-    # space group 1 (P1): the free model
+    # the same with guidance and a crystal-system word: space group 1 still samples freely
     ({"guidance": 2.0, "property_guidance": 1.0, "crystal_system": "cubic", "space_group": 1},
      [[0.0415, 0.2305, 0.0203], [0.0372, 0.616, 0.5768], [0.5393, 0.1096, 0.5804],
       [0.0267, 0.1329, 0.6437], [0.5396, 0.6773, 0.0162]],

@@ -77,12 +77,21 @@ def test_prompt_words_and_argument_agree(model):
     assert np.array_equal(a.get_scaled_positions(), b.get_scaled_positions())
 
 
-def test_p1_is_the_free_model(model):
-    free = model.sample("BaTiO3", steps=STEPS, seed=2, progress=False)[0]
+def test_p1_is_the_free_model(model, monkeypatch):
+    from crystal_lab.model import sampler
+
+    default = model.sample("BaTiO3", steps=STEPS, seed=2, progress=False)[0]
     p1 = model.sample("BaTiO3", space_group="P1", steps=STEPS, seed=2, progress=False)[0]
+    word = model.sample("sg=1 BaTiO3", steps=STEPS, seed=2, progress=False)[0]
+    monkeypatch.setattr(sampler, "SYMMETRIC_BY_DEFAULT", False)     # the free model as it was
+    free = model.sample("BaTiO3", steps=STEPS, seed=2, progress=False)[0]
     assert "template" not in p1.info and "template" not in free.info
-    assert np.array_equal(free.get_scaled_positions(), p1.get_scaled_positions())
-    assert np.array_equal(free.cell[:], p1.cell[:])
+    for same in (p1, word):                                         # bit for bit
+        assert np.array_equal(free.get_scaled_positions(), same.get_scaled_positions())
+        assert np.array_equal(free.cell[:], same.cell[:])
+    # the default (no group, no crystal system) draws a template and has its group
+    template = Template.from_info(default.info["template"])
+    assert _group(default, 1e-3) == template.space_group
 
 
 def test_crystal_system_chooses_among_its_templates(model):
@@ -95,9 +104,12 @@ def test_crystal_system_chooses_among_its_templates(model):
 
 
 def test_sample_many_follows_each_prompt(model):
-    plain, sym = model.sample_many(["NaCl", "Fm-3m KBr"], steps=STEPS, seed=4, progress=False)
-    assert "template" not in plain.info
+    free, sym, default = model.sample_many(["sg=1 NaCl", "Fm-3m KBr", "MgO"], steps=STEPS, seed=4,
+                                           progress=False)
+    assert "template" not in free.info
     assert Template.from_info(sym.info["template"]).space_group == 225 and _group(sym) == 225
+    # no group asked: the default draws a template of its own
+    assert _group(default, 1e-3) == Template.from_info(default.info["template"]).space_group
 
 
 @pytest.mark.parametrize("prompt, kwargs, message", [

@@ -346,12 +346,18 @@ def test_the_prompt_words_show_in_the_controls(tiny_model):
 
 
 def test_the_measured_quality_sits_beside_the_output(tiny_model):
+    from crystal_lab.model.sampler import SYMMETRIC_BY_DEFAULT
     from crystal_lab.view.quality import RANDOM_SEARCH, load_quality
 
     g = GenerateWidget(tiny_model, prompt="NaCl", n_atoms=2, n_samples=1, steps=2)
     q = load_quality()
     facts = _text(g.facts.value)
-    assert f"{100 * q.match_rate:.1f}%" in facts and f"{100 * RANDOM_SEARCH[0]:.1f}%" in facts
+    csp = q.symmetry["csp"]
+    # the rate of what Generate samples by default first, the free model's beside it
+    rates = ([csp["retrieved"]["match_rate"], csp["free"]["match_rate"]] if SYMMETRIC_BY_DEFAULT
+             else [q.match_rate])
+    at = [facts.index(f"{100 * r:.1f}%") for r in rates]
+    assert at == sorted(at) and f"{100 * RANDOM_SEARCH[0]:.1f}%" in facts
     assert "cl-quality-facts" in g.facts._dom_classes
     beside = [c for c in g.results_box.children if isinstance(c, type(g.results_box.children[-1]))
               and g.facts in getattr(c, "children", ())]

@@ -132,8 +132,9 @@ EXERCISES: dict[str, Exercise] = {
                  "samples are the control."),
     ),
     "nb07.q3": question(
-        "spglib at `symprec=0.1` finds \"cubic\" for a sample you asked to be cubic. At "
-        "`symprec=0.01` the same structure most likely shows ...",
+        "spglib at `symprec=0.1` finds \"cubic\" for a sample of the free model "
+        "(`space_group=1`) asked to be cubic. At `symprec=0.01` the same structure most likely "
+        "shows ...",
         (
             "a higher symmetry",
             "the same crystal system, always: the tolerance does not matter",
@@ -141,9 +142,10 @@ EXERCISES: dict[str, Exercise] = {
              "approximately symmetric"),
         ),
         hide("c"),
-        hint="Run `found_system(asked[0], symprec=0.01)` in section 4.",
-        why=hide("**c)** Atoms of a generated crystal sit a few hundredths of an Å off their "
+        hint="Run `found_system(free_asked[0], symprec=0.01)` in section 4.",
+        why=hide("**c)** Atoms of a free-model crystal sit a few hundredths of an Å off their "
                  "symmetric positions; a tight tolerance sees those offsets and finds less "
-                 "symmetry. That is why the notebook uses MP-20's loose 0.1 Å."),
+                 "symmetry. That is why the notebook uses MP-20's loose 0.1 Å. (A default "
+                 "sample sits exactly on its template: it keeps its group at 0.01 Å.)"),
     ),
 }

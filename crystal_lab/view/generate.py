@@ -12,8 +12,9 @@
   was set by hand to something else, the helper says that the control wins;
 * ``n_atoms`` (0 = let the model choose), ``n_samples``, ``steps`` (0 = the model's default)
   and ``seed`` controls, and three optional targets: a crystal system, a formation energy
-  (eV/atom) and a space group (a number or a symbol; 1 = P1, the free model), passed to
-  ``model.sample`` only when set;
+  (eV/atom) and a space group (a number or a symbol), passed to ``model.sample`` only when set:
+  left empty, the sampler draws a space-group template from MP-20 val's (the default), and
+  1 = P1 is the free model;
 * Generate (``cl-generate``), Stop (``cl-stop``) and Save results (``cl-save``) buttons;
 * a progress bar with the current diffusion time ``t`` and an estimate of the time left, and a
   status line (``cl-status``) that says how each run ended ("stopped at step 700 of 2000
@@ -118,7 +119,7 @@ class GenerateWidget(PromptControls, w.VBox):
                                        layout=w.Layout(width="260px"))
         self.space_group = w.Combobox(value="", options=SPACE_GROUP_CHOICES, ensure_option=False,
                                       description="space group",
-                                      placeholder="any: the model's choice",
+                                      placeholder="a template; 1 = free (P1)",
                                       style={"description_width": "100px"},
                                       layout=w.Layout(width="260px"))
 

@@ -15,10 +15,14 @@ replaced, the box follows. The anchors are published MP-20 CSP match rates
     >>> quality_box()          # in a notebook: an HTML box       # doctest: +SKIP
     >>> quality_box(symmetry=True)   # + the space-group template rows   # doctest: +SKIP
 
-``symmetry=True`` adds what ``benchmarks/collect_symmetry_results.py`` copied into the facts file
-from the symmetry benchmarks (CSP with a retrieved template and best-of-5 beside the free model on
-the same targets and DiffCSP++; triclinic share and prompt hit rates beside their floors). It is
-off by default so a notebook's stored output changes only where it asks for it.
+``benchmarks/collect_symmetry_results.py`` copies the symmetry benchmarks into the facts file's
+``symmetry`` entry, with the sampler's default (``"default": "symmetric"`` when
+``model.sample`` draws a space-group template unless asked ``space_group=1``). When the default is
+symmetric, the box's headline is what a default sample measures (CSP with a retrieved template,
+beside the free model on the same targets, the free model's own benchmark, random search,
+DiffCSP++ and the other anchors; the triclinic share and prompt hit rates beside their floors).
+With a free default the headline is the free model's benchmark and ``symmetry=True`` adds those
+rows and sentences.
 """
 from __future__ import annotations
 
@@ -97,7 +101,8 @@ def load_quality(path: str | Path | None = None) -> ModelQuality:
                         structural_validity=gen.get("structural_validity"),
                         compositional_validity=gen.get("compositional_validity"),
                         source=str(path), trained_on=data.get("trained_on") or _trained_on(),
-                        extra={"weights": data.get("weights")},
+                        extra={"weights": data.get("weights"),
+                               "sampled_on": csp.get("sampled_on")},
                         symmetry=data.get("symmetry") or {})
 
 
@@ -123,28 +128,52 @@ def shipped_results(name: str) -> dict:
     return json.loads(weights.joinpath(f"mp20.{name}.json").read_text())
 
 
-def _verdict(rate: float) -> str:
+def _verdict(rate: float, templated: bool = False) -> str:
+    """Where ``rate`` stands between the floor and the anchors; a templated rate (one retrieved
+    space-group template a target) beside the published template model, DiffCSP++."""
     floor = RANDOM_SEARCH[0]
     first = min(r for r, _ in ANCHORS.values())
     if rate < floor + 0.03:
         return ("about the level of random search: treat every structure in this notebook as a "
                 "guess to be checked, not as a prediction")
+    if templated:
+        name, (anchor, _) = next(iter(SYMMETRY_ANCHORS.items()))
+        if rate < anchor:
+            return f"above random search but below {name} ({_pct(anchor)})"
+        return "in the range of the published template models"
     if rate < first:
         return "above random search but below the first published diffusion models"
     return "in the range of the published models"
+
+
+def _default_row(q: ModelQuality | None) -> dict:
+    """The retrieved-template CSP row when the facts file says the sampler's default is symmetric
+    (what a default sample measures), with the benchmark's steps and machine; {} otherwise."""
+    sym = q.symmetry if q is not None else {}
+    row = (sym.get("csp") or {}).get("retrieved")
+    if sym.get("default") != "symmetric" or not row:
+        return {}
+    return {**row, "steps": sym.get("steps"), "sampled_on": sym.get("sampled_on")}
+
+
+def _where(row: dict) -> str:
+    """ "1000 MP-20 test structures, 50 steps, CPU, 1 thread" from a CSP row."""
+    on = f", {row['sampled_on']}" if row.get("sampled_on") else ""
+    return f"{row.get('n')} MP-20 test structures, {row.get('steps')} steps{on}"
 
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def _symmetry_rows(sym: dict) -> list[tuple[str, str, str]]:
+def _symmetry_rows(sym: dict, headline: bool = False) -> list[tuple[str, str, str]]:
     """The box's rows for CSP with space-group templates, beside the free model on the same
-    targets (from the facts file's ``symmetry`` entry; none when it has none)."""
+    targets (from the facts file's ``symmetry`` entry; none when it has none). ``headline``: the
+    retrieved row is the box's first row already."""
     csp = sym.get("csp") or {}
     out = []
     retrieved, free = csp.get("retrieved"), csp.get("free") or {}
-    if retrieved:
+    if retrieved and not headline:
         note = (f"{retrieved.get('n')} MP-20 test structures, one sample each; the free model "
                 f"on the same targets {_pct(free.get('match_rate'))}")
         out.append(("with a retrieved space-group template: its constrained fine-tune (measured)",
@@ -193,6 +222,29 @@ def _symmetry_summary(sym: dict) -> str:
     return text
 
 
+#: the headline row of a box whose sampler draws a template by default
+DEFAULT_LABEL = "the default: a space-group template retrieved from MP-20 val (measured)"
+
+
+def _default_summary(q: ModelQuality, default: dict) -> str:
+    """The headline of a symmetric default: its CSP rate and verdict, the free model's two
+    figures, then the unconditional and prompt figures beside their floors."""
+    rate, free = default.get("match_rate"), (q.symmetry.get("csp") or {}).get("free") or {}
+    on = f", on {q.extra['sampled_on']}" if q.extra.get("sampled_on") else ""
+    return (f"By default the model samples with a space-group template retrieved from MP-20 val "
+            f"(space group, Wyckoff orbits and their elements): CSP match rate {_pct(rate)} "
+            f"({_where(default)}), {_verdict(rate, templated=True)}. The free model "
+            f"(space_group=1) matches {_pct(free.get('match_rate'))} of the same targets and "
+            f"{_pct(q.match_rate)} in its own benchmark ({q.n_targets} structures, {q.steps} "
+            f"steps{on}).{_symmetry_summary(q.symmetry)}")
+
+
+def _trained_on_sentence(q: ModelQuality) -> str:
+    if not q.trained_on:
+        return ""
+    return f" Trained on {q.trained_on} only; the published models on {ANCHORS_TRAINED_ON}."
+
+
 class QualityBox:
     """The box as HTML (Jupyter) and Markdown/plain text (``str``)."""
 
@@ -202,14 +254,26 @@ class QualityBox:
         self.symmetry = symmetry
 
     def rows(self) -> list[tuple[str, str, str]]:
-        """(what, CSP match rate, note) rows: this model, the floor, the anchors."""
+        """(what, CSP match rate, note) rows: the default's rate (with a symmetric default: the
+        retrieved template, then the free model on the same targets), the free model's own
+        benchmark, the floor, the anchors."""
         q = self.quality
+        default = _default_row(q)
         out = []
+        if default:
+            free = (q.symmetry.get("csp") or {}).get("free") or {}
+            out += [(DEFAULT_LABEL, _pct(default.get("match_rate")),
+                     f"{_where(default)}, one sample each"),
+                    ("the free model (space_group=1) on the same targets (measured)",
+                     _pct(free.get("match_rate")), _where({**default, **free}))]
         if q is not None:
-            out.append(("this package's model (measured)", f"{100 * q.match_rate:.1f}%",
-                        f"{q.n_targets} MP-20 test structures, {q.steps} steps"))
-        sym = q.symmetry if q is not None and self.symmetry else {}
-        out += _symmetry_rows(sym)
+            on = q.extra.get("sampled_on")
+            out.append(("the free model, its own benchmark (measured)" if default else
+                        "this package's model (measured)", _pct(q.match_rate),
+                        f"{q.n_targets} MP-20 test structures, {q.steps} steps"
+                        + (f", on {on}" if default and on else "")))
+        sym = q.symmetry if q is not None and (self.symmetry or default) else {}
+        out += _symmetry_rows(sym, headline=bool(default))
         out.append(("random search (floor)", f"{100 * RANDOM_SEARCH[0]:.1f}%", RANDOM_SEARCH[1]))
         anchors = ANCHORS | (SYMMETRY_ANCHORS if sym.get("csp") else {})
         for name, (rate, ref) in anchors.items():
@@ -220,16 +284,16 @@ class QualityBox:
         q = self.quality
         if q is None:
             return f"The shipped model's benchmark is not available here ({self.error})."
+        default = _default_row(q)
+        if default:
+            return _default_summary(q, default) + _trained_on_sentence(q)
         text = (f"CSP match rate {100 * q.match_rate:.1f}%: {_verdict(q.match_rate)}.")
         if q.structural_validity is not None and q.compositional_validity is not None:
             text += (f" Of its unconditional samples {100 * q.structural_validity:.1f}% are "
                      f"structurally and {100 * q.compositional_validity:.1f}% compositionally "
                      f"valid (cheap checks that random structures pass often too).")
         text += _symmetry_summary(q.symmetry) if self.symmetry else ""
-        if q.trained_on:
-            text += (f" Trained on {q.trained_on} only; the published models on "
-                     f"{ANCHORS_TRAINED_ON}.")
-        return text
+        return text + _trained_on_sentence(q)
 
     def _repr_markdown_(self) -> str:
         lines = ["**How good is this model?** " + self.summary(), "",
@@ -255,21 +319,33 @@ class QualityBox:
 
 
 def quality_line(path: str | Path | None = None, symmetry: bool = False) -> str:
-    """The box in one sentence, to print beside a model's output: its measured CSP match rate,
-    the random-search floor, the first and best published anchors and its training data; with
-    ``symmetry``, also the rate with a retrieved space-group template beside the free model's on
-    the same targets and DiffCSP++'s."""
+    """The box in one sentence, to print beside a model's output: the default's measured CSP
+    match rate (with a symmetric default: a retrieved template's, then the free model's on the
+    same targets and in its own benchmark), the random-search floor, the first and best published
+    anchors (and DiffCSP++) and its training data. With a free default, ``symmetry`` adds the rate
+    with a retrieved space-group template beside the free model's on the same targets and
+    DiffCSP++'s."""
     try:
         q = load_quality(path)
     except (FileNotFoundError, ValueError) as err:
         return f"The shipped model's benchmark is not available here ({err})."
     low, high = min(ANCHORS.items(), key=lambda kv: kv[1][0]), max(ANCHORS.items(),
                                                                   key=lambda kv: kv[1][0])
-    text = (f"Measured quality of this model: CSP match rate {100 * q.match_rate:.1f}% on "
-            f"{q.n_targets} MP-20 test crystals (random search {100 * RANDOM_SEARCH[0]:.1f}%, "
-            f"{low[0]} {100 * low[1][0]:.1f}%, {high[0]} {100 * high[1][0]:.1f}%)")
-    csp = q.symmetry.get("csp") or {}
-    if symmetry and csp.get("retrieved"):
+    floors = (f"random search {100 * RANDOM_SEARCH[0]:.1f}%, {low[0]} {100 * low[1][0]:.1f}%, "
+              f"{high[0]} {100 * high[1][0]:.1f}%")
+    csp, default = q.symmetry.get("csp") or {}, _default_row(q)
+    if default:
+        name, (anchor, _) = next(iter(SYMMETRY_ANCHORS.items()))
+        text = (f"Measured quality of this model: by default (a space-group template retrieved "
+                f"from MP-20 val) CSP match rate {_pct(default.get('match_rate'))} on "
+                f"{default.get('n')} MP-20 test crystals at {default.get('steps')} steps (the "
+                f"free model, space_group=1, {_pct((csp.get('free') or {}).get('match_rate'))} "
+                f"on the same targets and {_pct(q.match_rate)} in its own benchmark; {floors}, "
+                f"{name} {_pct(anchor)})")
+    else:
+        text = (f"Measured quality of this model: CSP match rate {100 * q.match_rate:.1f}% on "
+                f"{q.n_targets} MP-20 test crystals ({floors})")
+    if symmetry and csp.get("retrieved") and not default:
         r, free = csp["retrieved"], csp.get("free") or {}
         diffcsppp = SYMMETRY_ANCHORS["DiffCSP++, retrieved templates"][0]
         text += (f"; with a retrieved space-group template {_pct(r.get('match_rate'))} on "
@@ -281,16 +357,27 @@ def quality_line(path: str | Path | None = None, symmetry: bool = False) -> str:
 
 
 def quality_facts(path: str | Path | None = None) -> str:
-    """The measured facts to show beside a model's output (the Generate widget), in one short
-    sentence: the shipped model's CSP match rate beside the random-search floor."""
+    """The measured facts to show beside a model's output (the Generate widget), in a few short
+    sentences: the default's CSP match rate (with a symmetric default, the free model's on the
+    same targets beside it), the random-search floor and the training data."""
     try:
         q = load_quality(path)
     except (FileNotFoundError, ValueError) as err:
         return f"The shipped model's benchmark is not available here ({err})."
-    return (f"How good is the shipped model? It matches {100 * q.match_rate:.1f}% of "
-            f"{q.n_targets} MP-20 test crystals at {q.steps} steps; random search matches "
-            f"{100 * RANDOM_SEARCH[0]:.1f}%. Each structure is a proposal to check, not a "
-            "prediction.")
+    default = _default_row(q)
+    trained = f" Trained on {q.trained_on} only." if q.trained_on else ""
+    if default:
+        free = ((q.symmetry.get("csp") or {}).get("free") or {}).get("match_rate")
+        head = (f"By default (a space-group template retrieved from MP-20 val) it matches "
+                f"{_pct(default.get('match_rate'))} of {default.get('n')} MP-20 test crystals at "
+                f"{default.get('steps')} steps; the free model (space group 1) {_pct(free)} of "
+                "the same")
+    else:
+        head = (f"It matches {100 * q.match_rate:.1f}% of {q.n_targets} MP-20 test crystals at "
+                f"{q.steps} steps")
+    return (f"How good is the shipped model? {head}; random search matches "
+            f"{100 * RANDOM_SEARCH[0]:.1f}%.{trained} Each structure is a proposal to check, not "
+            "a prediction.")
 
 
 def quality_box(path: str | Path | None = None, symmetry: bool = False) -> QualityBox:
