@@ -63,8 +63,11 @@ def describe_prompt(prompt, n_atoms: int | None = None, max_atoms: int = MAX_ATO
 def _describe_targets(cond: Condition) -> str:
     text = ""
     if cond.crystal_system:
-        text += (f" Crystal system asked: {cond.crystal_system} (the model is steered towards it, "
-                 f"not forced: check the result's symmetry).")
+        how = ("the free model (space_group=1) is steered towards it, not forced: check the "
+               "result's symmetry" if cond.space_group == 1 else
+               "a space-group template of that system is drawn, so the result has it by "
+               "construction")
+        text += f" Crystal system asked: {cond.crystal_system} ({how})."
     if cond.formation_energy is not None:
         lo, hi = TRAINING_FORMATION_ENERGY_RANGE
         text += f" Formation-energy target: {cond.formation_energy:g} eV/atom."

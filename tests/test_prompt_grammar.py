@@ -143,6 +143,12 @@ def test_describe_prompt_mentions_the_conditions():
     assert "Crystal system" not in describe_prompt("Ba Ti O", n_atoms=5)
 
 
+def test_describe_prompt_says_whether_the_crystal_system_is_built_in_or_steered():
+    assert "by construction" in describe_prompt("cubic BaTiO3")
+    free = describe_prompt("cubic BaTiO3 sg=1")
+    assert "steered towards it, not forced" in free and "by construction" not in free
+
+
 @pytest.mark.parametrize("text, value", [
     ("Ef=-1e-1", -0.1), ("Ef=-1E-1", -0.1), ("Ef=2.5e-1", 0.25), ("Ef=-.5e0", -0.5),
     ("formation energy of -1e0 eV/atom", -1.0), ("Ef=-15e-1eV/atom", -1.5),
