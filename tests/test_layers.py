@@ -150,3 +150,22 @@ def test_the_function_length_check_counts_from_def_to_last_line(tmp_path):
     (package / "a.py").write_text(f"def fits():\n{body.replace('x', '    x')}\n\n\nclass C:\n"
                                   f"    def over(self):\n{indented}\n        return x0\n")
     assert _long_functions(package, 60) == {"pkg/a.py:64 over": 61}
+
+
+def test_run_notebook_stores_no_materials_project_id():
+    import importlib.util
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("run_notebook",
+                                                  ROOT / "scripts" / "run_notebook.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="mp-1234 BaTiO3\n"),
+                    nbformat.v4.new_output("execute_result", data={
+                        "text/plain": "mvc-77", "text/html": "<td>mp-5</td>"})]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    outs = module.strip(nb).cells[0].outputs
+    assert outs[0]["text"] == "MATERIAL_ID BaTiO3\n"
+    assert outs[1]["data"] == {"text/plain": "MATERIAL_ID", "text/html": "<td>MATERIAL_ID</td>"}
