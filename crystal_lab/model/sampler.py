@@ -115,10 +115,10 @@ def requests_for(cond: Condition, n_samples: int, n_atoms_hist: dict[int, float]
 #: whether ``space_group=None`` (no group, no crystal system asked) samples with symmetry templates
 #: drawn from the training data (True) or runs the free model (False; ``space_group=1`` always
 #: does, bit for bit). True because templates measured better on every issue-27 figure
-#: (benchmarks/results/symmetry_large.json, 1,000 each, CPU, 50 steps): CSP 37.7% against 26.3%
-#: free, triclinic 4.5% against 69.3% (MP-20 val 4.0%), SMACT 94.7% against 78.7%, structural
-#: 99.9% against 98.4%; the price: ~20% slower (symmetry_time.json) and fewer new structure types
-#: (1.5% of samples have a template val lacks, 15.4% free)
+#: (benchmarks/results/symmetry_large.json, 1,000 each, CPU, 50 steps): CSP 39.8% against 26.3%
+#: free, triclinic 4.5% against 69.3% (MP-20 val 4.0%), SMACT 94.1% against 78.7%, structural
+#: 100.0% against 98.4%; the price: ~25% slower (symmetry_time.json) and fewer new structure types
+#: (2.4% of samples have a template val lacks, 15.4% free)
 SYMMETRIC_BY_DEFAULT = True
 
 

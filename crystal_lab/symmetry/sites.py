@@ -117,8 +117,9 @@ def _primitive(atoms):
     if reduced is not None:      # x L = x' L'  with  L' = M L
         positions = positions @ np.linalg.inv(np.rint(reduced @ np.linalg.inv(lattice)))
         lattice = reduced
-    data = spglib.get_symmetry_dataset((lattice, positions % 1.0, numbers), symprec=_TIGHT)
-    return lattice, positions % 1.0, numbers, data
+    positions = positions % 1.0
+    data = spglib.get_symmetry_dataset((lattice, positions, numbers), symprec=_TIGHT)
+    return lattice, positions, numbers, data
 
 
 def _operation_to(rotations, translations, x_from, x_to) -> tuple[np.ndarray, np.ndarray]:
