@@ -36,16 +36,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _results import free_model_only
 from tqdm.auto import tqdm
 
 import crystal_lab as cl
 from crystal_lab.datasets import dataset_path
-from crystal_lab.model import sampler as _sampler
 from crystal_lab.prompts import CRYSTAL_SYSTEMS, crystal_system_of
 
-# this benchmark measures the free model (mp20.pt, no templates), as its results record;
-# the templated default is measured by bench_symmetry_large.py
-_sampler.SYMMETRIC_BY_DEFAULT = False
+free_model_only()   # its results record the free model (mp20.pt, no templates)
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = (-0.5, -1.5, -2.5)

@@ -17,12 +17,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+from _results import free_model_only
 
-from crystal_lab.model import sampler as _sampler
-
-# this benchmark measures the free model (mp20.pt, no templates), as its results record;
-# the templated default is measured by bench_symmetry_large.py
-_sampler.SYMMETRIC_BY_DEFAULT = False
+free_model_only()   # its results record the free model (mp20.pt, no templates)
 
 RESULTS = Path(__file__).parent / "results"
 PROMPTS = ("Li P S Cl", "Ba Ti O")

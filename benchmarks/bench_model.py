@@ -18,15 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import free_model_only
 
 import crystal_lab as cl
 from crystal_lab.evaluate import match_rate, smact_validity, structural_validity
-from crystal_lab.model import sampler as _sampler
 from crystal_lab.model.diffusion import CrystalDiffusionModel, ModelConfig, count_parameters
 
-# this benchmark measures the free model (mp20.pt, no templates), as its results record;
-# the templated default is measured by bench_symmetry_large.py
-_sampler.SYMMETRIC_BY_DEFAULT = False
+free_model_only()   # its results record the free model (mp20.pt, no templates)
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -37,17 +37,15 @@ import torch
 from bench_conditioning import crystal_system  # one spglib reading for both benchmarks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from _results import free_model_only
 from _symbench import distribution, total_variation
 from score_gpu_run import load_structures
 
 from crystal_lab.datasets import dataset_path, load_dataset
-from crystal_lab.model import sampler as _sampler
 from crystal_lab.model.checkpoint import load_model
 from crystal_lab.prompts import crystal_system_of
 
-# this benchmark measures the free model (mp20.pt, no templates), as its results record;
-# the templated default is measured by bench_symmetry_large.py
-_sampler.SYMMETRIC_BY_DEFAULT = False
+free_model_only()   # its results record the free model (mp20.pt, no templates)
 
 RESULTS = Path(__file__).parent / "results"
 
