@@ -248,7 +248,7 @@ class Counting(torch.nn.Module):
 
 @pytest.mark.parametrize("w", [1.0, 2.0])
 def test_property_guidance_mixes_with_and_without_the_properties(shipped, w):
-    from crystal_lab.model.sampler import guided
+    from crystal_lab.model.guidance import guided
 
     args, extra = random_inputs(shipped)
     net = Counting(shipped.denoiser)
@@ -269,7 +269,7 @@ def test_property_guidance_mixes_with_and_without_the_properties(shipped, w):
 
 
 def test_property_guidance_zero_is_no_guidance_and_costs_no_call(shipped):
-    from crystal_lab.model.sampler import guided
+    from crystal_lab.model.guidance import guided
 
     args, extra = random_inputs(shipped)
     net = Counting(shipped.denoiser)
