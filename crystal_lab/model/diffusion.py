@@ -53,16 +53,6 @@ class _Plan(NamedTuple):
     property_guidance: float | None = None
 
 
-def _check_guidance(guidance, property_guidance) -> tuple[float | None, float | None]:
-    """``sample``'s guidance weights: None (the config's) or a number in the range of
-    :mod:`crystal_lab.model.limits` (where that says why)."""
-    return (check_number("guidance", guidance, minimum=0, maximum=limits.MAX_GUIDANCE,
-                         allow_none=True, note=" (1 = no guidance; beyond that the samples break)"),
-            check_number("property_guidance", property_guidance, minimum=0,
-                         maximum=limits.MAX_PROPERTY_GUIDANCE, allow_none=True,
-                         note=" (0 = none; beyond that the samples break)"))
-
-
 def _random_seed() -> int:
     return int(np.random.SeedSequence().entropy % 2**31)
 
@@ -231,7 +221,9 @@ class CrystalDiffusionModel(nn.Module):
         reverse step projected onto a template of that group (Wyckoff sites, lattice family, one
         element per orbit) chosen by
         :func:`crystal_lab.symmetry.retrieval.choose_templates`; a ``crystal_system`` chooses among
-        that system's templates; ``space_group=1`` (P1) is the free model. A finished templated
+        that system's templates; ``space_group=1`` (P1) is the free model. With neither a group
+        nor a system asked, a template is drawn too (``sampler.SYMMETRIC_BY_DEFAULT``: for a
+        formula the best-ranked, else by MP-20 val frequency). A finished templated
         crystal that spglib reads as a higher group at 0.1 A is moved off it (by at most 0.3 A an
         atom; ``atoms.info["off_supergroup"]`` names the group it read).
         """
@@ -260,7 +252,7 @@ class CrystalDiffusionModel(nn.Module):
         batch_size = check_number("batch_size", batch_size, integer=True, minimum=1)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be a function of one dict (or None), got {callback!r}")
-        guidance, property_guidance = _check_guidance(guidance, property_guidance)
+        guidance, property_guidance = limits.check_guidance(guidance, property_guidance)
         self._check_size(n_samples, n_steps, allow_large, min(batch_size, n_samples))
         return _Plan(cond, n_samples, n_steps, seed, batch_size, guidance, property_guidance)
 
@@ -339,7 +331,7 @@ class CrystalDiffusionModel(nn.Module):
         batch_size = check_number("batch_size", batch_size, integer=True, minimum=1)
         seed = _check_seed(seed)
         seed = _random_seed() if seed is None else seed
-        _, property_guidance = _check_guidance(None, property_guidance)
+        _, property_guidance = limits.check_guidance(None, property_guidance)
         self._check_size(len(prompts), n_steps, allow_large, min(batch_size, len(prompts)))
         conds = [self._condition(p, n, None, None,
                                  space_group) for p, n in zip(prompts, sizes, strict=True)]

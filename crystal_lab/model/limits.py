@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arguments import check_number
 from ..prompts import PromptError
 
 #: ``sample`` refuses more structures than this unless ``allow_large=True``
@@ -88,4 +89,14 @@ def check_size(n_samples: int, steps: int, batch_size: int, allow_large, *, seco
 
 
 __all__ = ["MAX_BATCH_SIZE", "MAX_GUIDANCE", "MAX_PROPERTY_GUIDANCE", "MAX_SAMPLES", "MAX_STEPS",
-           "check_size", "duration", "estimate_bytes", "estimate_seconds"]
+           "check_guidance", "check_size", "duration", "estimate_bytes", "estimate_seconds"]
+
+
+def check_guidance(guidance, property_guidance) -> tuple[float | None, float | None]:
+    """``sample``'s guidance weights: None (the config's) or a number in the range of
+    this module (where each constant says why)."""
+    return (check_number("guidance", guidance, minimum=0, maximum=MAX_GUIDANCE,
+                         allow_none=True, note=" (1 = no guidance; beyond that the samples break)"),
+            check_number("property_guidance", property_guidance, minimum=0,
+                         maximum=MAX_PROPERTY_GUIDANCE, allow_none=True,
+                         note=" (0 = none; beyond that the samples break)"))
