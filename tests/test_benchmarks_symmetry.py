@@ -188,3 +188,20 @@ def test_readme_and_model_card_tables_are_the_benchmark_results():
         assert block.strip() == tables.strip(), path.name
     readme = c.DOCS[0].read_text()
     assert all(row in readme for row in c.model_table_rows(sym))
+
+
+def test_heldout_tuning_targets_avoid_the_headline_targets():
+    """bench_heldout.py's tuning targets: MP-20 test crystals none of which is among the 1,000 that
+    measure the headline rows, the same ones every time, and no more than are held out."""
+    import bench_heldout
+    import numpy as np
+
+    from crystal_lab.datasets import load_dataset
+
+    tuning = bench_heldout.tuning_targets(200)
+    key = lambda a: (a.get_chemical_formula(), *np.round(a.cell.cellpar(), 4))
+    headline = {key(a) for a in load_dataset("mp_20", "test", limit=1000, seed=0)}
+    assert len(tuning) == 200 and not any(key(a) in headline for a in tuning)
+    assert [key(a) for a in bench_heldout.tuning_targets(200)] == [key(a) for a in tuning]
+    with pytest.raises(ValueError, match="held out"):
+        bench_heldout.tuning_targets(10**6)
