@@ -32,7 +32,7 @@ from _symbench import sorted_run
 from bench_symmetry_large import _api_csp
 from bench_symmetry_sampling import csp_request
 
-from crystal_lab.datasets import dataset_path, read_csv
+from crystal_lab.datasets import dataset_path, random_subset, read_csv
 from crystal_lab.evaluate import default_matcher, match_rate
 
 RESULTS = Path(__file__).parent / "results" / "heldout"
@@ -50,11 +50,9 @@ def tuning_targets(n: int) -> list:
     rows = _test_rows()
     if n > len(rows) - HEADLINE_TARGETS:
         raise ValueError(f"--n {n}: only {len(rows) - HEADLINE_TARGETS} test crystals are held out")
-    headline = set(np.random.default_rng(0).choice(len(rows), size=HEADLINE_TARGETS,
-                                                   replace=False).tolist())
+    headline = set(random_subset(len(rows), HEADLINE_TARGETS, 0))
     rest = [i for i in range(len(rows)) if i not in headline]
-    pick = sorted(np.random.default_rng(TUNING_SEED).choice(len(rest), size=n, replace=False))
-    return [rows[rest[i]] for i in pick]
+    return [rows[rest[i]] for i in random_subset(len(rest), n, TUNING_SEED)]
 
 
 def _value(text: str):

@@ -268,8 +268,15 @@ def load_dataset(name: str, split: str, limit: int | None = None, seed: int | No
     if seed is None or limit is None:
         return read_csv(path, limit=limit, progress=progress, total=total)
     rows = read_csv(path, progress=progress, total=total)
-    pick = np.random.default_rng(seed).choice(len(rows), size=min(limit, len(rows)), replace=False)
-    return [rows[i] for i in sorted(pick)]
+    return [rows[i] for i in random_subset(len(rows), limit, seed)]
+
+
+def random_subset(n_rows: int, limit: int, seed: int) -> list[int]:
+    """The rows (positions, in file order) that ``load_dataset(..., limit, seed)`` keeps of a split
+    of ``n_rows``: ``limit`` of them drawn without replacement by ``numpy.random.default_rng(seed)``
+    (all when ``limit >= n_rows``)."""
+    pick = np.random.default_rng(seed).choice(n_rows, size=min(limit, n_rows), replace=False)
+    return sorted(int(i) for i in pick)
 
 
 # --------------------------------------------------------------------------- model batches

@@ -88,10 +88,6 @@ def check_size(n_samples: int, steps: int, batch_size: int, allow_large, *, seco
     raise PromptError(f"{what}; pass allow_large=True to run it anyway")
 
 
-__all__ = ["MAX_BATCH_SIZE", "MAX_GUIDANCE", "MAX_PROPERTY_GUIDANCE", "MAX_SAMPLES", "MAX_STEPS",
-           "check_guidance", "check_size", "duration", "estimate_bytes", "estimate_seconds"]
-
-
 def check_guidance(guidance, property_guidance) -> tuple[float | None, float | None]:
     """``sample``'s guidance weights: None (the config's) or a number in the range of
     this module (where each constant says why)."""
@@ -100,3 +96,7 @@ def check_guidance(guidance, property_guidance) -> tuple[float | None, float | N
             check_number("property_guidance", property_guidance, minimum=0,
                          maximum=MAX_PROPERTY_GUIDANCE, allow_none=True,
                          note=" (0 = none; beyond that the samples break)"))
+
+
+__all__ = ["MAX_BATCH_SIZE", "MAX_GUIDANCE", "MAX_PROPERTY_GUIDANCE", "MAX_SAMPLES", "MAX_STEPS",
+           "check_guidance", "check_size", "duration", "estimate_bytes", "estimate_seconds"]

@@ -82,6 +82,8 @@ class Projector:
         self.row = torch.cat([torch.full((s.n_atoms,), i) for i, s in enumerate(chosen)]).to(device)
         self.rot_inv = torch.linalg.inv(self.rot).round()
         self.movable = bool(self.P.abs().max() > 1e-9)   # any free direction in the batch
+        # (27, 3) shifts to the neighbouring cells, no shift first (:meth:`_nearest_image`)
+        self.shifts = torch.cartesian_prod(*[torch.tensor([0.0, -1.0, 1.0], **f64)] * 3)
         self.n = torch.tensor([s.n_atoms for s in chosen], device=device)
 
     def __bool__(self) -> bool:
@@ -143,9 +145,7 @@ class Projector:
         a site projector has fractional entries (x, x-y, ... in a reduced basis), ``P`` of a
         lattice vector is not one, so the wrapped offset alone would land on the wrong site."""
         d = _wrap_delta(d)
-        shifts = torch.cartesian_prod(*[torch.tensor([0.0, -1.0, 1.0], dtype=d.dtype,
-                                                     device=d.device)] * 3)
-        images = d[:, None] + shifts[None]                                      # (O, 27, 3)
+        images = d[:, None] + self.shifts[None]                                 # (O, 27, 3)
         off = images - torch.einsum("oij,okj->oki", self.P, images)
         best = (off * off).sum(-1).argmin(1)                                    # ties: first
         return images[torch.arange(len(d), device=d.device), best]
