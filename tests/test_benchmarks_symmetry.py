@@ -205,3 +205,26 @@ def test_heldout_tuning_targets_avoid_the_headline_targets():
     assert [key(a) for a in bench_heldout.tuning_targets(200)] == [key(a) for a in tuning]
     with pytest.raises(ValueError, match="held out"):
         bench_heldout.tuning_targets(10**6)
+
+
+def test_bench_heldout_fits_the_curve_to_an_oracle_run(tmp_path, monkeypatch):
+    """``bench_heldout.py --fit``: the curve from an oracle run's matches and its targets' free
+    coordinates; a run of retrieved templates is refused."""
+    import bench_heldout
+
+    from crystal_lab.symmetry.reliability import fit, free_coordinates
+    from crystal_lab.symmetry.templates import template_of
+
+    targets = bench_heldout.tuning_targets(30)
+    free = [free_coordinates(template_of(t).canonical()) for t in targets]
+    matched = [f <= 2 for f in free]
+    monkeypatch.setattr(bench_heldout, "RESULTS", tmp_path)
+    for mode in ("oracle", "retrieved"):
+        (tmp_path / f"{mode}.json").write_text(json.dumps({"mode": mode, "n": 30,
+                                                           "matched": matched}))
+    out = tmp_path / "curve.json"
+    curve = bench_heldout.fit_reliability("oracle", out)
+    assert json.loads(out.read_text()) == curve
+    assert curve == {**curve, **fit(free, matched)} and curve["slope"] > 0
+    with pytest.raises(SystemExit, match="oracle"):
+        bench_heldout.fit_reliability("retrieved", tmp_path / "no.json")

@@ -11,6 +11,9 @@
   crystal of the same formula already has the template (the formula is then likely another
   polymorph), extra orbits and the electronegativity order. When no template has the formula's
   counts, several source elements may share one target element (the plain vote).
+  :func:`choose_templates` then takes the template with the best *expected match*, its
+  probability times how often the sampler realises it
+  (:mod:`~crystal_lab.symmetry.reliability`: fewer free coordinates, more often).
 * **A chemical system** ("Ba Ti O"): a template with as many elements, drawn by training frequency
   times the similarity of its best assignment of the asked elements.
 * **Nothing** (unconditional): a template drawn by training frequency, its orbits left open, so
@@ -33,6 +36,7 @@ from ..prompts import CRYSTAL_SYSTEMS, ELEMENTS, MAX_ATOMS, PromptError, crystal
 from ..structures import formula_text
 from .index import element_similarity, load_index, signature
 from .ranker import candidates, ranked, relabel, relabellings, score
+from .reliability import by_expected_match
 from .templates import CENTERING, Orbit, Template, space_group_number, space_group_symbol
 
 #: how many of the best-ranked templates ``choose_templates(n > 1)`` draws from, for a formula
@@ -231,7 +235,8 @@ def _for_formula(counts, n_atoms, keep, crystal_system,
     if n_atoms is not None and n_atoms != sum(counts.values()):
         raise PromptError(f"counts {formula_text(counts)} make {sum(counts.values())} atoms, not "
                           f"n_atoms={n_atoms}")
-    ranked = [(t, s) for t, s in _ranking(tuple(sorted(counts.items()))) if keep(t)]
+    ranked = by_expected_match(
+        [(t, s) for t, s in _ranking(tuple(sorted(counts.items()))) if keep(t)])
     if ranked:
         return [t for t, _ in ranked], np.array([s for _, s in ranked])
     for group in _fallback_groups(crystal_system, space_group):
@@ -299,7 +304,8 @@ def choose_templates(*, counts: dict[str, int] | None, elements: tuple[str, ...]
                      space_group: int | str | None = None, n: int = 1,
                      rng: np.random.Generator) -> list[Template]:
     """``n`` templates for one prompt (see the module docstring): for a formula (``counts``, atoms
-    per primitive cell) the best-ranked first (``n > 1``: drawn from the top :data:`TOP` by score);
+    per primitive cell) the best expected match first (``n > 1``: drawn from the top :data:`TOP`
+    by it);
     for a chemical system (``elements``) or nothing, drawn by training frequency. ``crystal_system``
     and ``space_group`` hold for every template returned; when nothing fits, one-line
     :class:`~crystal_lab.prompts.PromptError`."""
