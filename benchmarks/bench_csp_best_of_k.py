@@ -10,7 +10,8 @@ gives up to ``k`` = 5 templates for the target cell's composition; one sample is
 point on the structure as sampled, no relaxation) scores them. Rows, on the same targets and
 samples:
 
-* ``top-1 (one sample)``: the sample on the best-ranked template (the "retrieved" row's rule);
+* ``top-1 (one sample)``: the sample on the best-ranked template (``rank_templates``' first; the
+  "retrieved" row now takes the best expected match, ``symmetry/reliability.py``);
 * ``best of k by CHGNet energy``: the lowest-energy structurally valid sample (top-1 when none is);
 * ``any of k (oracle pick)``: a target counts when any of its k samples matches (an upper bound
   for any screen, not a method).

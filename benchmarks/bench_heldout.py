@@ -11,7 +11,7 @@ The model trained on MP-20 val, and ``bench_symmetry_large.py`` measures on
 ``load_dataset("mp_20", "test", limit=1000, seed=0)``. A knob chosen on those targets would
 flatter itself, so the tuning targets are ``--n`` test crystals drawn (seed 12345) from the rest
 of the test split. One sample each, 50 steps, the CPU, paired seeds (chunk ``k``: seed 7000 + k):
-``retrieved`` goes through the public API (``sample_many``, the top-ranked template, as the
+``retrieved`` goes through the public API (``sample_many``, the chosen template, as the
 headline row), ``oracle`` samples each target's own template, ``free`` uses ``space_group=1``.
 ``--weights`` replaces the symmetric network (``mp20_symmetric.pt``) by another weights file;
 ``--set name=value`` changes a ``SamplerConfig`` field.

@@ -9,8 +9,8 @@ Parts (same model, default steps, one sample per target, spglib symprec 0.1):
 
 * ``csp-free``: the formula at the target's cell size, ``space_group=1`` (the free model).
 * ``csp-retrieved``: the same prompts through the public API with the symmetric mode on
-  (``sampler.SYMMETRIC_BY_DEFAULT = True``): the top-ranked MP-20 val template for the formula
-  (``retrieval.choose_templates``), P1 where no template holds it.
+  (``sampler.SYMMETRIC_BY_DEFAULT = True``): the MP-20 val template with the best expected match
+  for the formula (``retrieval.choose_templates``), P1 where no template holds it.
 * ``csp-oracle``: the target's own template (``template_of(target)``; for reference only).
 * ``uncond-free`` / ``uncond-symmetric``: ``model.sample(None)``'s requests, free (sizes drawn from
   the training data) and with open templates drawn by MP-20 val frequency.

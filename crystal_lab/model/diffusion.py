@@ -223,7 +223,7 @@ class CrystalDiffusionModel(nn.Module):
         :func:`crystal_lab.symmetry.retrieval.choose_templates`; a ``crystal_system`` chooses among
         that system's templates; ``space_group=1`` (P1) is the free model. With neither a group
         nor a system asked, a template is drawn too (``sampler.SYMMETRIC_BY_DEFAULT``: for a
-        formula the best-ranked, else by MP-20 val frequency). A finished templated
+        formula the best expected match, else by MP-20 val frequency). A finished templated
         crystal that spglib reads as a higher group at 0.1 A is moved off it (by at most 0.3 A an
         atom; ``atoms.info["off_supergroup"]`` names the group it read).
         """
