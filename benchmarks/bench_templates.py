@@ -48,13 +48,12 @@ from crystal_lab.symmetry.index import element_similarity, load_index
 from crystal_lab.symmetry.ranker import load_weights
 from crystal_lab.symmetry.reliability import by_expected_match
 from crystal_lab.symmetry.retrieval import rank_templates
-
-#: the row that re-orders the learned score by expected match (retrieval.choose_templates' CSP
-#: choice: probability right x the sampler's reliability on the template)
-EXPECTED = "expected match"
 from crystal_lab.symmetry.templates import template_of
 
 OUT = "benchmarks/results/templates.json"
+#: the row that re-orders the learned score by expected match (retrieval.choose_templates' CSP
+#: choice: probability right x the sampler's reliability on the template)
+EXPECTED = "expected match"
 
 
 def _electronegativity():

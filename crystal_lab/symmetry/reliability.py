@@ -2,7 +2,7 @@
 crystal-structure-prediction choice that weighs it in.
 
 Given its true template, the sampler matches most crystals whose sites have no free coordinates
-(only the lattice is left to find) and few of those with ten or more. So the template most
+(only the lattice is left to find) and few of those with eight or more. So the template most
 likely to be right is not always the one most likely to give the right crystal: a formula whose
 top candidate (probability 0.5, 12 free coordinates) is barely ahead of a cubic one (0.4, none)
 is better served by the cubic one. :func:`by_expected_match` orders a formula's candidates by
